@@ -1,0 +1,42 @@
+/**
+ * @saslkit/core: the protocol-neutral SASL engine. It imports no mechanism and no protocol.
+ */
+export type {
+  AuthIdentity,
+  ChannelBinding,
+  ChannelBindingType,
+  ChannelInfo,
+  ClientContext,
+  FailureCode,
+  MaybePromise,
+  MechanismProvider,
+  SaslExchange,
+  SaslMechanism,
+  SaslServerMechanism,
+  ScramStoredKeys,
+  SecurityProperties,
+  ServerCallbacks,
+  ServerContext,
+  ServerEvent,
+  ServerStep,
+  TokenVerdict,
+  UsabilityCheck,
+} from "./mechanism.js";
+export { Credentials, type CredentialKind, type CredentialsInput, type TokenProvider } from "./credentials.js";
+export {
+  NoMechanismError,
+  SaslError,
+  type AttemptRecord,
+  type Refusal,
+  type RefusalReason,
+  type SaslErrorCode,
+  type SaslErrorKind,
+  type SaslErrorOptions,
+  type ServerReplyInfo,
+} from "./errors.js";
+export { MechanismRegistry, SASL_MECHANISM, normalizeMechanismName, registerMechanism, type MechanismSource } from "./registry.js";
+export { negotiate, planNegotiation, requireCandidate, type CleartextPolicy, type Negotiation, type NegotiationInput, type NegotiationPolicy } from "./negotiate.js";
+export { authenticate, runExchange, type AuthenticateOptions, type AuthenticationResult, type SessionLimits } from "./session.js";
+export { allowsFallback } from "./fallback.js";
+export { concatBytes, constantTimeEqual, decodeUtf8, splitBytes, utf8 } from "./bytes.js";
+export { pairedExchange, type PairedExchange } from "./paired.js";

@@ -1,0 +1,271 @@
+/**
+ * The SASL contracts (RFC 4422), protocol-neutral: bytes in, bytes out.
+ *
+ * A mechanism never sees base64, `334 `, `+ `, `*`, tags or CRLF: those are framing, and framing
+ * belongs to the protocol adapters (SMTP, IMAP, POP3). A mechanism object is one exchange: it is
+ * stateful, so every authentication gets a fresh one from its `MechanismProvider`.
+ */
+import type { Credentials, CredentialKind } from "./credentials.js";
+import type { ServerReplyInfo } from "./errors.js";
+
+export type MaybePromise<T> = T | Promise<T>;
+
+// ---------------------------------------------------------------------------------------------
+// Channel: what the adapter knows about the connection.
+// ---------------------------------------------------------------------------------------------
+
+/** Channel-binding types (RFC 5056 registry) saslkit knows. */
+export type ChannelBindingType = "tls-exporter" | "tls-server-end-point" | "tls-unique";
+
+/**
+ * Channel-binding data, handed in by the adapter that owns the TLS socket. Mechanisms never
+ * import `node:tls`; they ask this capability instead (rsasl's ChannelBindingCallback, MailKit's
+ * IChannelBindingContext). `types` lists what can be produced, best first.
+ */
+export interface ChannelBinding {
+  readonly types: readonly ChannelBindingType[];
+  /** The binding data for `type`, or undefined when it cannot be produced on this connection. */
+  data(type: ChannelBindingType): Uint8Array | undefined;
+}
+
+/** What the adapter knows about the channel the exchange runs over. */
+export interface ChannelInfo {
+  /** True when the connection is protected by TLS (implicit or after STARTTLS). */
+  readonly secure: boolean;
+  /** True when the peer is on a loopback address (127.0.0.0/8, ::1). */
+  readonly loopback?: boolean;
+  /** The server's host name as the caller named it (OAUTHBEARER `host=`). */
+  readonly host?: string;
+  /** The server's port (OAUTHBEARER `port=`). */
+  readonly port?: number;
+  /** Channel-binding capability, when the channel is TLS and the adapter can supply data. */
+  readonly channelBinding?: ChannelBinding;
+  /** Identity established outside SASL (client certificate subject), for EXTERNAL servers. */
+  readonly externalIdentity?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client half.
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The client half of one SASL exchange.
+ *
+ * Life cycle, driven by `runSession` (session.ts) or by hand:
+ * 1. `start()` once. It returns the initial response, or `null` when the mechanism sends none.
+ *    `null` and an empty array differ: `null` means "no initial response" (SMTP `AUTH X`), an
+ *    empty array means "an empty initial response" (SMTP `AUTH X =`).
+ * 2. `step(challenge)` for every server challenge, returning the response to send. A challenge
+ *    may be empty (`334 ` / `+ `). Called after `complete` is true, it throws
+ *    `SaslError("bad-state")`.
+ * 3. When the server reports success, `finish(data)` once, with any additional data the server
+ *    sent with its success (or null). Mechanisms with mutual authentication verify the server
+ *    here or in the last `step`, and throw `SaslError("server-verification-failed")` when they
+ *    cannot: success is never reported without proof.
+ *
+ * Methods may return promises (PBKDF2, token fetches). Errors are always `SaslError`.
+ */
+export interface SaslMechanism {
+  /** The registered name, upper case (`SCRAM-SHA-256`). */
+  readonly name: string;
+  /** Produce the initial response, or null for none. */
+  start(): MaybePromise<Uint8Array | null>;
+  /** Answer a server challenge. */
+  step(challenge: Uint8Array): MaybePromise<Uint8Array>;
+  /**
+   * The server reported success. `data` is additional data sent with the success (RFC 4422
+   * §3.6), null if none. Throw when the server is not verified.
+   */
+  finish(data: Uint8Array | null): MaybePromise<void>;
+  /** True when the client has sent its last response and verified the server where required. */
+  readonly complete: boolean;
+  /**
+   * Mechanism-specific detail about a failure the server described inside the exchange (the
+   * decoded OAuth JSON error). The session driver attaches it to the failure it raises.
+   */
+  readonly failureDetail?: Readonly<Record<string, unknown>>;
+  /**
+   * True when the server's failure detail says a fresh credential may succeed (an expired OAuth
+   * token) and the credentials can supply one. The session driver then retries exactly once.
+   */
+  readonly retryWithFreshCredentials?: boolean;
+}
+
+/** Everything a client factory gets. */
+export interface ClientContext {
+  readonly credentials: Credentials;
+  readonly channel: ChannelInfo;
+  /** The mechanism names the server offered, upper case (SCRAM uses it for the GS2 `y` flag). */
+  readonly offered: readonly string[];
+  /** Per-mechanism options the caller gave, keyed by package (`scram`, `oauth`), opaque to core. */
+  readonly options: Readonly<Record<string, unknown>>;
+  /**
+   * True on the one retry the session driver makes after the server refused a token it may
+   * renew: token mechanisms then ask `credentials.token({ refresh: true })`.
+   */
+  readonly refreshToken?: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server half.
+// ---------------------------------------------------------------------------------------------
+
+/** Who the server half authenticated. */
+export interface AuthIdentity {
+  /** The authentication identity whose secret was proven. */
+  readonly authcid: string;
+  /** The authorization identity: the user the client acts as (equals authcid when none was asked). */
+  readonly authzid: string;
+}
+
+/** What a server half answers after each client message. */
+export type ServerStep =
+  /** Send this challenge and wait for the client's next response. */
+  | { readonly type: "challenge"; readonly data: Uint8Array }
+  /** Authenticated. `data` is additional data to deliver with the success, if the protocol allows. */
+  | { readonly type: "success"; readonly identity: AuthIdentity; readonly data?: Uint8Array }
+  /** Not authenticated. `code` says why; `message` is safe to show the client (no secrets). */
+  | {
+      readonly type: "failure";
+      readonly code: "authentication-failed" | "authorization-failed" | "invalid-response" | "temporary-failure" | "aborted";
+      readonly message: string;
+    };
+
+/**
+ * The server half of one SASL exchange. `start(initial)` is called once with the client's initial
+ * response (null when none came); then `step(response)` for each client response until a
+ * `success` or `failure`. A server-first mechanism (CRAM-MD5) answers `start(null)` with its
+ * challenge. Calls after the outcome throw `SaslError("bad-state")`.
+ */
+export interface SaslServerMechanism {
+  readonly name: string;
+  start(initial: Uint8Array | null): MaybePromise<ServerStep>;
+  step(response: Uint8Array): MaybePromise<ServerStep>;
+}
+
+/** Stored SCRAM keys for one user and one hash (RFC 5802 §3): the server never holds the password. */
+export interface ScramStoredKeys {
+  readonly salt: Uint8Array;
+  readonly iterations: number;
+  readonly storedKey: Uint8Array;
+  readonly serverKey: Uint8Array;
+}
+
+/** A validated bearer token: who it belongs to, or the JSON error to send (RFC 7628 §3.2.2). */
+export type TokenVerdict =
+  | { readonly valid: true; readonly user: string }
+  | { readonly valid: false; readonly status: string; readonly scope?: string; readonly schemes?: string };
+
+/**
+ * The server's view of its user database. Each server half uses the callbacks it needs and
+ * fails with `authentication-failed` when one is missing. All may be async.
+ */
+export interface ServerCallbacks {
+  /** Check a password (PLAIN, LOGIN). */
+  verifyPassword?(authcid: string, password: string): MaybePromise<boolean>;
+  /** The shared secret for a user (CRAM-MD5 needs the plaintext), undefined if no such user. */
+  lookupPassword?(authcid: string): MaybePromise<string | undefined>;
+  /** Stored SCRAM keys for a user and hash name (`SHA-256`), undefined if no such user. */
+  lookupScramKeys?(authcid: string, hash: string): MaybePromise<ScramStoredKeys | undefined>;
+  /** Validate an OAuth bearer token for a user (the user may be empty when the client gave none). */
+  verifyToken?(user: string, token: string): MaybePromise<TokenVerdict>;
+  /** Accept an ANONYMOUS login with this trace string. Default: refuse. */
+  acceptAnonymous?(trace: string): MaybePromise<boolean>;
+  /** May `authcid` act as `authzid`? Default: only when they are equal. */
+  authorize?(authcid: string, authzid: string): MaybePromise<boolean>;
+}
+
+/** Everything a server factory gets. */
+export interface ServerContext {
+  readonly callbacks: ServerCallbacks;
+  readonly channel: ChannelInfo;
+  /** Server host name (CRAM-MD5 challenge, OAUTHBEARER). */
+  readonly hostname: string;
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Provider: the descriptor the registry holds.
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Security properties a mechanism declares, so policy filters on properties, not names
+ * (Cyrus SASL's security flags).
+ */
+export interface SecurityProperties {
+  /** The password (or a replayable equivalent such as a bearer token) crosses the wire. */
+  readonly sendsSecretInClear: boolean;
+  /** The server proves it knows the secret too (SCRAM). */
+  readonly mutualAuth: boolean;
+  /** The exchange is bound to the TLS channel (-PLUS). */
+  readonly channelBinding: boolean;
+}
+
+/** Why a provider cannot run in a given context, as a sentence, or undefined when it can. */
+export type UsabilityCheck = (context: ClientContext) => string | undefined;
+
+/**
+ * A mechanism's descriptor and factories: what the registry holds. Never a mechanism instance
+ * (an exchange is stateful): `createClient` / `createServer` return a fresh one per exchange.
+ *
+ * `priority` orders negotiation, highest first, with gaps so third parties can slot between
+ * (rsasl's scheme): see docs/decisions/0002-mechanism-order.md. Registration order never
+ * influences the choice.
+ */
+export interface MechanismProvider {
+  /** The IANA name, upper case. */
+  readonly name: string;
+  readonly priority: number;
+  /** The client sends the first message (PLAIN, SCRAM); false for server-first (CRAM-MD5, LOGIN). */
+  readonly clientFirst: boolean;
+  readonly security: SecurityProperties;
+  /** Credentials the client half needs; negotiation skips the mechanism when one is missing. */
+  readonly needs: readonly CredentialKind[];
+  /** Chosen only when the caller names it (`force` or `order`): EXTERNAL. */
+  readonly explicitOnly?: boolean;
+  /** Extra context check (SCRAM-PLUS needs binding data; ANONYMOUS needs no credentials). */
+  readonly usable?: UsabilityCheck;
+  createClient(context: ClientContext): SaslMechanism;
+  createServer?(context: ServerContext): SaslServerMechanism;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Adapter side of the session driver.
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * What the server said after a client message, already unframed by the adapter.
+ * - `challenge`: the decoded bytes of a `334` / `+` line;
+ * - `malformed`: a continuation whose payload could not be decoded (bad base64);
+ * - `success` / `failure`: the final reply, with any additional data and the adapter's category.
+ */
+export type ServerEvent =
+  | { readonly type: "challenge"; readonly data: Uint8Array }
+  | { readonly type: "malformed"; readonly reason: string }
+  | { readonly type: "success"; readonly data: Uint8Array | null; readonly reply?: ServerReplyInfo }
+  | { readonly type: "failure"; readonly code: FailureCode; readonly reply: ServerReplyInfo };
+
+/** The SaslErrorCodes an adapter may use to classify a server's failure reply. */
+export type FailureCode =
+  | "authentication-failed"
+  | "mechanism-rejected"
+  | "temporary-failure"
+  | "encryption-required"
+  | "authorization-failed"
+  | "aborted"
+  | "protocol-error";
+
+/**
+ * One SASL exchange's framing, implemented by a protocol adapter. The session driver calls
+ * `begin` once, then `respond` for each challenge, or `cancel` to abort (SMTP `*`, IMAP `*`,
+ * POP3 `*`), and awaits what the server says next. Every call must end within the adapter's
+ * deadline; transport failures throw the adapter's own errors, which the driver lets through.
+ */
+export interface SaslExchange {
+  /** Send the command that starts `mechanism`, with the initial response or null for none. */
+  begin(mechanism: string, initialResponse: Uint8Array | null): Promise<ServerEvent>;
+  /** Send a response to the last challenge. */
+  respond(response: Uint8Array): Promise<ServerEvent>;
+  /** Cancel the exchange; resolves with the server's (failure) reply. */
+  cancel(): Promise<ServerEvent>;
+}

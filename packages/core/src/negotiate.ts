@@ -1,0 +1,141 @@
+/**
+ * Negotiation: from what the server advertises, the credentials and the channel, choose the
+ * strongest usable mechanism, and say why every other one was not chosen.
+ *
+ * Rules, in order, for each installed mechanism the server offers:
+ * 1. `exclude` removes it; `force` (one name) or `order` (a list) keeps only the names listed.
+ * 2. `explicitOnly` mechanisms (EXTERNAL) are chosen only when listed in `force` or `order`.
+ * 3. Credentials the provider `needs` must be present.
+ * 4. A mechanism that sends a secret in clear (PLAIN, LOGIN, XOAUTH2, OAUTHBEARER) is refused on
+ *    a channel without TLS unless `cleartext` allows it: `"loopback"` (default) allows it only
+ *    to a loopback peer, `"never"` never, `"allow"` always.
+ * 5. The provider's own `usable` check (SCRAM-PLUS needs channel-binding data).
+ * Candidates are ordered by `order` when given, else by descending priority (never by
+ * registration order or by the server's order).
+ */
+import { Credentials, type CredentialsInput } from "./credentials.js";
+import { NoMechanismError, type Refusal } from "./errors.js";
+import type { ChannelInfo, ClientContext, MechanismProvider } from "./mechanism.js";
+import { MechanismRegistry, normalizeMechanismName, type MechanismSource } from "./registry.js";
+
+/** Cleartext-secret policy: see rule 4 above. */
+export type CleartextPolicy = "loopback" | "never" | "allow";
+
+/** What the caller may say about the choice. */
+export interface NegotiationPolicy {
+  /** Use exactly this mechanism (it must still be offered and usable). */
+  readonly force?: string;
+  /** Use only these mechanisms, in this order of preference. */
+  readonly order?: readonly string[];
+  /** Never use these. */
+  readonly exclude?: readonly string[];
+  /** Whether secret-revealing mechanisms may run without TLS. Default `"loopback"`. */
+  readonly cleartext?: CleartextPolicy;
+}
+
+export interface NegotiationInput {
+  /** Mechanism names the server advertised, already tokenised by the adapter (any case). */
+  readonly offered: readonly string[];
+  readonly credentials: CredentialsInput | Credentials;
+  readonly channel: ChannelInfo;
+  readonly policy?: NegotiationPolicy;
+  /** Per-mechanism options handed to factories (`{ scram: { channelBinding: false } }`). */
+  readonly options?: Readonly<Record<string, unknown>>;
+}
+
+/** The negotiator's full answer. `candidates` may be empty: `requireCandidate` throws then. */
+export interface Negotiation {
+  /** Offered names, upper case, duplicates and invalid tokens removed, in the server's order. */
+  readonly offered: readonly string[];
+  /** Installed names, by priority. */
+  readonly installed: readonly string[];
+  /** Usable providers, best first. */
+  readonly candidates: readonly MechanismProvider[];
+  readonly refused: readonly Refusal[];
+  /** The context factories receive (credentials wrapped, offered list, options). */
+  readonly context: ClientContext;
+}
+
+const upperSet = (names: readonly string[] | undefined): Set<string> =>
+  new Set((names ?? []).map((n) => normalizeMechanismName(n)).filter((n): n is string => n !== undefined));
+
+/** Plans a negotiation without throwing (used by `saslkit probe` to explain a choice). */
+export function planNegotiation(source: MechanismSource | undefined, input: NegotiationInput): Negotiation {
+  const registry = MechanismRegistry.from(source);
+  const policy = input.policy ?? {};
+  const offered: string[] = [];
+  for (const raw of input.offered) {
+    const n = normalizeMechanismName(raw);
+    if (n && !offered.includes(n)) offered.push(n);
+  }
+  const credentials = Credentials.from(input.credentials);
+  const context: ClientContext = { credentials, channel: input.channel, offered, options: input.options ?? {} };
+  const refused: Refusal[] = [];
+  const refuse = (mechanism: string, reason: Refusal["reason"], explanation: string) => refused.push({ mechanism, reason, explanation });
+
+  const excluded = upperSet(policy.exclude);
+  const forced = policy.force !== undefined ? normalizeMechanismName(policy.force) : undefined;
+  if (policy.force !== undefined && forced === undefined) refuse(policy.force, "not-installed", `"${policy.force}" is not a SASL mechanism name`);
+  const ordered = policy.order ? [...upperSet(policy.order)] : undefined;
+  const listed = forced !== undefined ? [forced] : ordered;
+  const cleartext = policy.cleartext ?? "loopback";
+
+  const usable: MechanismProvider[] = [];
+  for (const name of offered) {
+    const p = registry.get(name);
+    if (!p) {
+      refuse(name, "not-installed", "no mechanism package for it is registered");
+      continue;
+    }
+    if (excluded.has(name)) {
+      refuse(name, "excluded", "excluded by the caller");
+      continue;
+    }
+    if (listed && !listed.includes(name)) {
+      refuse(name, "not-forced", forced ? `the caller forced ${forced}` : "not in the caller's list");
+      continue;
+    }
+    if (p.explicitOnly && !listed) {
+      refuse(name, "explicit-only", "used only when the caller asks for it by name");
+      continue;
+    }
+    const missing = p.needs.filter((k) => !credentials.has(k));
+    if (missing.length) {
+      refuse(name, "missing-credentials", `needs ${missing.join(" and ")}, which was not given`);
+      continue;
+    }
+    if (p.security.sendsSecretInClear && !input.channel.secure) {
+      const allowed = cleartext === "allow" || (cleartext === "loopback" && input.channel.loopback === true);
+      if (!allowed) {
+        refuse(name, "cleartext-password", `sends the secret in clear and the channel is not TLS${cleartext === "never" ? " (strict policy)" : " to a non-loopback host"}`);
+        continue;
+      }
+    }
+    const why = p.usable?.(context);
+    if (why !== undefined) {
+      refuse(name, "unusable", why);
+      continue;
+    }
+    usable.push(p);
+  }
+  if (listed) {
+    for (const n of listed) if (!offered.includes(n)) refuse(n, "not-offered", "the server does not offer it");
+  }
+
+  const rank = (p: MechanismProvider) => (listed ? listed.indexOf(p.name) : 0);
+  usable.sort((a, b) => rank(a) - rank(b) || b.priority - a.priority || (a.name < b.name ? -1 : 1));
+  return { offered, installed: registry.names(), candidates: usable, refused, context };
+}
+
+/** Plans a negotiation and throws `NoMechanismError` (what was offered, installed, refused) when nothing fits. */
+export function negotiate(source: MechanismSource | undefined, input: NegotiationInput): Negotiation {
+  const plan = planNegotiation(source, input);
+  requireCandidate(plan);
+  return plan;
+}
+
+export function requireCandidate(plan: Negotiation): MechanismProvider {
+  const first = plan.candidates[0];
+  if (!first) throw new NoMechanismError(plan.offered, plan.installed, plan.refused);
+  return first;
+}

@@ -1,0 +1,142 @@
+/**
+ * The session driver: runs mechanisms over an adapter's `SaslExchange`, so adapters only frame.
+ *
+ * `runExchange` runs one mechanism once: initial response, challenge/response rounds, outcome.
+ * It enforces a cap on rounds (a server that loops on `334` ends in `too-many-rounds`) and on
+ * challenge size, honours an `AbortSignal`, cancels the exchange on the server (`*`) whenever
+ * the client gives up mid-exchange, and turns the adapter's failure events into `SaslError`s that
+ * carry the server's reply and the mechanism's own failure detail.
+ *
+ * `authenticate` runs a negotiation's candidates in order: the best first, the next only when
+ * `allowsFallback` says the failure was mechanism-level (and `fallback` is not off), at most
+ * `maxAttempts` mechanisms. A token mechanism whose server refused an expired token is retried
+ * once with `refreshToken: true` when the credentials have a token provider.
+ */
+import { SaslError, type AttemptRecord } from "./errors.js";
+import { allowsFallback } from "./fallback.js";
+import type { SaslExchange, SaslMechanism, ServerEvent } from "./mechanism.js";
+import { requireCandidate, type Negotiation } from "./negotiate.js";
+
+export interface SessionLimits {
+  /** Most server challenges in one exchange. Default 10 (SCRAM needs 2; smtplib allows 5). */
+  readonly maxRounds?: number;
+  /** Largest decoded challenge accepted, in bytes. Default 65536. */
+  readonly maxChallengeBytes?: number;
+  /** Aborts the exchange: the driver cancels on the server and throws `aborted`. */
+  readonly signal?: AbortSignal;
+}
+
+export interface AuthenticateOptions extends SessionLimits {
+  /** Try the next candidate after a mechanism-level failure. Default true. */
+  readonly fallback?: boolean;
+  /** Most mechanisms tried in one `authenticate` call. Default 3 (servers drop after 3 failures). */
+  readonly maxAttempts?: number;
+  /** Called before each attempt, e.g. for `saslkit --debug` or logs. */
+  readonly onAttempt?: (mechanism: string, attempt: number) => void;
+}
+
+export interface AuthenticationResult {
+  /** The mechanism that succeeded. */
+  readonly mechanism: string;
+  /** Challenges answered in the successful exchange. */
+  readonly rounds: number;
+  /** Every mechanism tried, in order, with the errors of the ones that failed. */
+  readonly attempts: readonly AttemptRecord[];
+}
+
+const DEFAULT_ROUNDS = 10;
+const DEFAULT_CHALLENGE = 65536;
+
+function abortedError(mechanism: string, signal: AbortSignal): SaslError {
+  return new SaslError(mechanism, "aborted", "the caller aborted the exchange.", { cause: signal.reason });
+}
+
+/** Runs `mechanism` once over `exchange`. Resolves with the number of rounds; throws `SaslError`. */
+export async function runExchange(mechanism: SaslMechanism, exchange: SaslExchange, limits: SessionLimits = {}): Promise<number> {
+  const name = mechanism.name;
+  const maxRounds = limits.maxRounds ?? DEFAULT_ROUNDS;
+  const maxBytes = limits.maxChallengeBytes ?? DEFAULT_CHALLENGE;
+  const signal = limits.signal;
+  if (signal?.aborted) throw abortedError(name, signal);
+
+  // The client gives up mid-exchange: tell the server, then report the client's reason.
+  const giveUp = async (error: SaslError): Promise<never> => {
+    try {
+      await exchange.cancel();
+    } catch {
+      // The connection may already be gone; the client's reason is the error that matters.
+    }
+    throw error;
+  };
+
+  let event: ServerEvent = await exchange.begin(name, await mechanism.start());
+  let rounds = 0;
+  for (;;) {
+    if (signal?.aborted) return giveUp(abortedError(name, signal));
+    switch (event.type) {
+      case "success":
+        await mechanism.finish(event.data);
+        if (!mechanism.complete) {
+          throw new SaslError(name, "server-verification-failed", "the server reported success before the exchange was complete.", event.reply ? { reply: event.reply } : {});
+        }
+        return rounds;
+      case "failure":
+        throw new SaslError(name, event.code, `the server refused: ${event.reply.status}${event.reply.enhanced ? ` ${event.reply.enhanced}` : ""} ${event.reply.text}`.trimEnd() + ".", {
+          reply: event.reply,
+          ...(mechanism.failureDetail ? { detail: mechanism.failureDetail } : {}),
+        });
+      case "malformed":
+        return giveUp(new SaslError(name, "invalid-challenge", `the server's challenge could not be decoded (${event.reason}).`));
+      case "challenge": {
+        rounds++;
+        if (rounds > maxRounds) return giveUp(new SaslError(name, "too-many-rounds", `the server sent more than ${maxRounds} challenges.`));
+        if (event.data.length > maxBytes) return giveUp(new SaslError(name, "challenge-too-large", `a challenge of ${event.data.length} bytes exceeds the limit of ${maxBytes}.`));
+        let response: Uint8Array;
+        try {
+          response = await mechanism.step(event.data);
+        } catch (error) {
+          return giveUp(error instanceof SaslError ? error : new SaslError(name, "invalid-challenge", "the mechanism failed on the server's challenge.", { cause: error }));
+        }
+        event = await exchange.respond(response);
+        break;
+      }
+    }
+  }
+}
+
+/**
+ * Runs a negotiation's candidates over `exchange` per the fallback policy. Throws the
+ * `NoMechanismError` when there is no candidate, else the last attempt's `SaslError`, with every
+ * attempt listed in its `attempts`.
+ */
+export async function authenticate(negotiation: Negotiation, exchange: SaslExchange, options: AuthenticateOptions = {}): Promise<AuthenticationResult> {
+  requireCandidate(negotiation);
+  const maxAttempts = Math.max(1, options.maxAttempts ?? 3);
+  const attempts: AttemptRecord[] = [];
+  let lastError: SaslError | undefined;
+  for (const provider of negotiation.candidates) {
+    if (attempts.length >= maxAttempts) break;
+    options.onAttempt?.(provider.name, attempts.length + 1);
+    let mechanism = provider.createClient(negotiation.context);
+    try {
+      let rounds: number;
+      try {
+        rounds = await runExchange(mechanism, exchange, options);
+      } catch (error) {
+        if (!(error instanceof SaslError) || !mechanism.retryWithFreshCredentials) throw error;
+        mechanism = provider.createClient({ ...negotiation.context, refreshToken: true });
+        rounds = await runExchange(mechanism, exchange, options);
+      }
+      attempts.push({ mechanism: provider.name });
+      return { mechanism: provider.name, rounds, attempts };
+    } catch (error) {
+      if (!(error instanceof SaslError)) throw error;
+      attempts.push({ mechanism: provider.name, error });
+      lastError = error;
+      if (options.fallback === false || !allowsFallback(error)) break;
+    }
+  }
+  const error = lastError as SaslError;
+  error.attempts = attempts;
+  throw error;
+}
