@@ -1,4 +1,7 @@
+import { existsSync } from "node:fs";
 import { defineConfig } from "vitest/config";
+
+const serverSetup = "test/servers/global-setup.ts";
 
 export default defineConfig({
   // Vite 8 transpiles with Oxc: legacy (experimentalDecorators) semantics and design:paramtypes
@@ -9,7 +12,8 @@ export default defineConfig({
   test: {
     setupFiles: ["reflect-metadata"],
     include: ["test/**/*.test.ts", "packages/*/test/**/*.test.ts"],
-    globalSetup: ["test/servers/global-setup.ts"],
+    // Starts the real Postfix and Dovecot once per run (SASLKIT_SERVERS=off skips them for unit-only runs).
+    globalSetup: existsSync(serverSetup) ? [serverSetup] : [],
     testTimeout: 20_000,
     hookTimeout: 120_000,
   },
