@@ -1,0 +1,183 @@
+import { describe, expect, it } from "vitest";
+import {
+  SaslError,
+  authenticate,
+  planNegotiation,
+  runExchange,
+  utf8,
+  type MechanismProvider,
+  type SaslExchange,
+  type ServerEvent,
+} from "../src/index.js";
+import { PLAIN, ScriptClient, provider } from "./fixtures.js";
+
+/** An exchange that plays scripted server events and records what the client sent. */
+function scripted(events: ServerEvent[]) {
+  const sent: (Uint8Array | null | "*")[] = [];
+  const begun: string[] = [];
+  let i = 0;
+  const next = async (): Promise<ServerEvent> => events[i++] ?? { type: "failure", code: "protocol-error", reply: { status: "500", text: "script ended" } };
+  const exchange: SaslExchange = {
+    async begin(mechanism, ir) {
+      begun.push(mechanism);
+      sent.push(ir);
+      return next();
+    },
+    async respond(r) {
+      sent.push(r);
+      return next();
+    },
+    async cancel() {
+      sent.push("*");
+      return { type: "failure", code: "aborted", reply: { status: "501", text: "cancelled" } };
+    },
+  };
+  return { exchange, sent, begun };
+}
+
+const ok: ServerEvent = { type: "success", data: null };
+const ch = (s: string): ServerEvent => ({ type: "challenge", data: utf8(s) });
+
+describe("runExchange", () => {
+  it("runs the initial response, every challenge and the success", async () => {
+    const client = new ScriptClient("X", 2, utf8("hello"));
+    const { exchange, sent } = scripted([ch("a"), ch("b"), ok]);
+    await expect(runExchange(client, exchange)).resolves.toBe(2);
+    expect(sent.map((s) => (s instanceof Uint8Array ? Buffer.from(s).toString() : s))).toEqual(["hello", "a", "b"]);
+    expect(client.finished).toEqual([null]);
+  });
+
+  it("passes null (no initial response) through, distinct from empty", async () => {
+    const none = scripted([ch(""), ok]);
+    await runExchange(new ScriptClient("X", 1, null), none.exchange);
+    expect(none.sent[0]).toBeNull();
+    const empty = scripted([ok]);
+    await runExchange(new ScriptClient("X", 0, new Uint8Array()), empty.exchange);
+    expect(empty.sent[0]).toEqual(new Uint8Array());
+  });
+
+  it("caps the rounds of a server that loops, and cancels on the server", async () => {
+    const { exchange, sent } = scripted(Array.from({ length: 50 }, () => ch("again")));
+    const error = await runExchange(new ScriptClient("X", 1000, null), exchange, { maxRounds: 5 }).catch((e) => e);
+    expect(error).toBeInstanceOf(SaslError);
+    expect(error.code).toBe("too-many-rounds");
+    expect(sent.at(-1)).toBe("*");
+  });
+
+  it("refuses a challenge over the size limit", async () => {
+    const { exchange, sent } = scripted([{ type: "challenge", data: new Uint8Array(2000) }]);
+    const error = await runExchange(new ScriptClient("X", 5, null), exchange, { maxChallengeBytes: 1000 }).catch((e) => e);
+    expect(error.code).toBe("challenge-too-large");
+    expect(sent.at(-1)).toBe("*");
+  });
+
+  it("cancels when the challenge cannot be decoded", async () => {
+    const { exchange, sent } = scripted([{ type: "malformed", reason: "bad base64" }]);
+    const error = await runExchange(new ScriptClient("X", 5, null), exchange).catch((e) => e);
+    expect(error.code).toBe("invalid-challenge");
+    expect(error.message).toBe("X: the server's challenge could not be decoded (bad base64).");
+    expect(sent.at(-1)).toBe("*");
+  });
+
+  it("cancels when the mechanism rejects a challenge, and keeps its error", async () => {
+    const client = new ScriptClient("X", 1, null);
+    const { exchange, sent } = scripted([ch("a"), ch("b")]);
+    const error = await runExchange(client, exchange).catch((e) => e);
+    expect(error.code).toBe("bad-state");
+    expect(sent.at(-1)).toBe("*");
+  });
+
+  it("fails closed when the server reports success before the client is complete", async () => {
+    const { exchange } = scripted([ok]);
+    const error = await runExchange(new ScriptClient("X", 1, null), exchange).catch((e) => e);
+    expect(error.code).toBe("server-verification-failed");
+  });
+
+  it("turns a failure event into a SaslError carrying the reply", async () => {
+    const reply = { status: "535", enhanced: "5.7.8", text: "Authentication credentials invalid" };
+    const { exchange } = scripted([{ type: "failure", code: "authentication-failed", reply }]);
+    const error = await runExchange(new ScriptClient("X", 0, null), exchange).catch((e) => e);
+    expect(error.code).toBe("authentication-failed");
+    expect(error.reply).toEqual(reply);
+    expect(error.message).toBe("X: the server refused: 535 5.7.8 Authentication credentials invalid.");
+  });
+
+  it("honours an abort signal between rounds", async () => {
+    const ac = new AbortController();
+    const client = new ScriptClient("X", 3, null);
+    const { exchange, sent } = scripted([ch("a"), ch("b")]);
+    const origRespond = exchange.respond.bind(exchange);
+    exchange.respond = async (r) => {
+      ac.abort(new Error("user gave up"));
+      return origRespond(r);
+    };
+    const error = await runExchange(client, exchange, { signal: ac.signal }).catch((e) => e);
+    expect(error.code).toBe("aborted");
+    expect(sent.at(-1)).toBe("*");
+  });
+});
+
+describe("authenticate and the fallback policy", () => {
+  const creds = { username: "u", password: "p" };
+  const failing = (name: string, priority: number): MechanismProvider => provider(name, priority);
+  const plan = (providers: MechanismProvider[], offered: string[]) => planNegotiation(providers, { offered, credentials: creds, channel: { secure: true } });
+  const rejected: ServerEvent = { type: "failure", code: "mechanism-rejected", reply: { status: "504", text: "Unrecognized authentication type" } };
+  const badCreds: ServerEvent = { type: "failure", code: "authentication-failed", reply: { status: "535", text: "nope" } };
+  const temporary: ServerEvent = { type: "failure", code: "temporary-failure", reply: { status: "454", text: "later" } };
+
+  it("falls back after a mechanism-level failure and records the attempts", async () => {
+    const { exchange, begun } = scripted([rejected, ok]);
+    const result = await authenticate(plan([failing("AAA", 500), PLAIN], ["AAA", "PLAIN"]), exchange);
+    expect(begun).toEqual(["AAA", "PLAIN"]);
+    expect(result.mechanism).toBe("PLAIN");
+    expect(result.attempts.map((a) => [a.mechanism, a.error?.code])).toEqual([["AAA", "mechanism-rejected"], ["PLAIN", undefined]]);
+  });
+
+  for (const [label, event] of [["invalid credentials", badCreds], ["a temporary failure", temporary]] as const) {
+    it(`never falls back after ${label}`, async () => {
+      const { exchange, begun } = scripted([event, ok]);
+      const error = await authenticate(plan([failing("AAA", 500), PLAIN], ["AAA", "PLAIN"]), exchange).catch((e) => e);
+      expect(begun).toEqual(["AAA"]);
+      expect(error.code).toBe(event.code);
+      expect(error.attempts).toHaveLength(1);
+    });
+  }
+
+  it("never falls back when the server fails mutual authentication", async () => {
+    const { exchange, begun } = scripted([ok, ok]);
+    const mutual = provider("MUTUAL", 800, { createClient: () => new ScriptClient("MUTUAL", 1, utf8("x")) });
+    const error = await authenticate(plan([mutual, PLAIN], ["MUTUAL", "PLAIN"]), exchange).catch((e) => e);
+    expect(error.code).toBe("server-verification-failed");
+    expect(begun).toEqual(["MUTUAL"]);
+  });
+
+  it("does not fall back when the caller turns fallback off", async () => {
+    const { exchange, begun } = scripted([rejected, ok]);
+    await expect(authenticate(plan([failing("AAA", 500), PLAIN], ["AAA", "PLAIN"]), exchange, { fallback: false })).rejects.toMatchObject({ code: "mechanism-rejected" });
+    expect(begun).toEqual(["AAA"]);
+  });
+
+  it("tries at most maxAttempts mechanisms", async () => {
+    const { exchange, begun } = scripted([rejected, rejected, rejected, ok]);
+    const providers = [failing("AAA", 500), failing("BBB", 490), failing("CCC", 480), PLAIN];
+    await expect(authenticate(plan(providers, ["AAA", "BBB", "CCC", "PLAIN"]), exchange, { maxAttempts: 3 })).rejects.toMatchObject({ code: "mechanism-rejected" });
+    expect(begun).toEqual(["AAA", "BBB", "CCC"]);
+  });
+
+  it("retries a token mechanism once with a fresh token when it says so", async () => {
+    const contexts: boolean[] = [];
+    const tok = provider("TOK", 600, {
+      needs: [],
+      createClient: (ctx) => {
+        contexts.push(ctx.refreshToken === true);
+        const c = new ScriptClient("TOK", 0, utf8("t"));
+        return Object.assign(c, { retryWithFreshCredentials: true });
+      },
+    });
+    const { exchange, begun } = scripted([badCreds, badCreds, ok]);
+    const error = await authenticate(plan([tok], ["TOK"]), exchange).catch((e) => e);
+    expect(error.code).toBe("authentication-failed");
+    expect(begun).toEqual(["TOK", "TOK"]);
+    expect(contexts).toEqual([false, true]);
+  });
+});
