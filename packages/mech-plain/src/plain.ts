@@ -1,0 +1,240 @@
+/**
+ * PLAIN (RFC 4616): `[authzid] NUL authcid NUL passwd`, UTF-8, sent in one client message.
+ *
+ * The password crosses the wire as is, so PLAIN is only safe over TLS (or to a loopback peer);
+ * the provider declares `sendsSecretInClear` and negotiation enforces that policy.
+ */
+import {
+  SaslError,
+  concatBytes,
+  decodeUtf8,
+  registerMechanism,
+  splitBytes,
+  utf8,
+  type AuthIdentity,
+  type ClientContext,
+  type Credentials,
+  type MechanismProvider,
+  type SaslMechanism,
+  type SaslServerMechanism,
+  type ServerCallbacks,
+  type ServerContext,
+  type ServerStep,
+} from "@saslkit/core";
+
+const NAME = "PLAIN";
+const NUL = 0;
+
+/**
+ * Largest authzid, authcid and passwd the server half accepts, in UTF-8 octets. RFC 4616 §2
+ * requires servers to accept at least 255 octets for each; saslkit accepts exactly that much.
+ */
+export const PLAIN_MAX_FIELD_OCTETS = 255;
+
+/** The client half's states: before `start`, message produced (server may still ask for it once), done. */
+export const PlainClientState = {
+  /** Nothing produced yet. */
+  initial: "initial",
+  /** The message was produced as the initial response; the server may still send one empty challenge for it. */
+  sent: "sent",
+  /** The message went out in answer to a challenge; nothing more to say. */
+  done: "done",
+} as const;
+export type PlainClientState = (typeof PlainClientState)[keyof typeof PlainClientState];
+
+/** A lone UTF-16 surrogate cannot be encoded as UTF-8 (TextEncoder would silently send U+FFFD). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function checkField(value: string, what: string): void {
+  if (value.includes("\0")) throw new SaslError(NAME, "invalid-credentials-input", `the ${what} contains a NUL character, which PLAIN cannot carry.`);
+  if (LONE_SURROGATE.test(value)) throw new SaslError(NAME, "invalid-credentials-input", `the ${what} is not valid Unicode (it has a lone surrogate).`);
+}
+
+/**
+ * Builds the PLAIN message from credentials, validating them (RFC 4616 §2):
+ * - `missing-credentials` when the username or password is absent;
+ * - `invalid-credentials-input` for an empty username or password, or a NUL (or lone surrogate)
+ *   in any field.
+ * An absent or empty authzid means "act as myself" and is sent as nothing before the first NUL.
+ */
+export async function buildPlainMessage(credentials: Credentials): Promise<Uint8Array> {
+  const username = credentials.username;
+  if (username === undefined) throw new SaslError(NAME, "missing-credentials", "a username is required.");
+  if (!credentials.has("password")) throw new SaslError(NAME, "missing-credentials", "a password is required.");
+  const password = await credentials.password();
+  if (password === undefined) throw new SaslError(NAME, "missing-credentials", "a password is required.");
+  if (username === "") throw new SaslError(NAME, "invalid-credentials-input", "the username is empty.");
+  if (password === "") throw new SaslError(NAME, "invalid-credentials-input", "the password is empty (RFC 4616 requires at least one character).");
+  const authzid = credentials.authzid ?? "";
+  checkField(authzid, "authorization identity");
+  checkField(username, "username");
+  checkField(password, "password");
+  const nul = Uint8Array.of(NUL);
+  return concatBytes(utf8(authzid), nul, utf8(username), nul, utf8(password));
+}
+
+/**
+ * PLAIN client. `start()` returns the message as the initial response (never null: PLAIN is
+ * client-first). If the adapter withheld it (no SASL-IR, line too long) and the server answers
+ * `AUTHENTICATE PLAIN` with an empty challenge, the next `step(empty)` returns the same message.
+ * Any non-empty challenge is `invalid-challenge`; a step once the message was sent in answer to
+ * a challenge is `bad-state`. `complete` is true as soon as the message exists.
+ */
+export class PlainClient implements SaslMechanism {
+  readonly name = NAME;
+  #state: PlainClientState = PlainClientState.initial;
+  #message: Uint8Array | undefined;
+  readonly #credentials: Credentials;
+
+  constructor(context: Pick<ClientContext, "credentials">) {
+    this.#credentials = context.credentials;
+  }
+
+  /** Where the exchange stands. */
+  get state(): PlainClientState {
+    return this.#state;
+  }
+
+  get complete(): boolean {
+    return this.#state !== PlainClientState.initial;
+  }
+
+  async start(): Promise<Uint8Array> {
+    if (this.#state !== PlainClientState.initial) throw new SaslError(NAME, "bad-state", "start() was called twice.");
+    this.#message = await buildPlainMessage(this.#credentials);
+    this.#state = PlainClientState.sent;
+    return this.#message;
+  }
+
+  async step(challenge: Uint8Array): Promise<Uint8Array> {
+    if (this.#state === PlainClientState.done) throw new SaslError(NAME, "bad-state", "the exchange is already complete; PLAIN expects no further challenge.");
+    if (challenge.length !== 0) {
+      throw new SaslError(NAME, "invalid-challenge", `the server sent a ${challenge.length}-byte challenge, but PLAIN only accepts an empty one.`);
+    }
+    // No initial response reached the server, which asks for the message with an empty challenge.
+    const message = this.#message ?? (await buildPlainMessage(this.#credentials));
+    this.#message = message;
+    this.#state = PlainClientState.done;
+    return message;
+  }
+
+  finish(): void {
+    if (this.#state === PlainClientState.initial) throw new SaslError(NAME, "bad-state", "the server reported success before PLAIN sent its message.");
+  }
+}
+
+/** The server half's states. */
+export const PlainServerState = {
+  /** `start` not called yet. */
+  initial: "initial",
+  /** Sent the empty challenge; waiting for the message. */
+  awaitingMessage: "awaitingMessage",
+  /** Outcome given. */
+  done: "done",
+} as const;
+export type PlainServerState = (typeof PlainServerState)[keyof typeof PlainServerState];
+
+/** A parsed PLAIN message (server side). */
+export interface PlainMessage {
+  /** Empty when the client asked for no separate authorization identity. */
+  readonly authzid: string;
+  readonly authcid: string;
+  readonly password: string;
+}
+
+/**
+ * Parses a client's PLAIN message strictly (RFC 4616 §2): exactly three NUL-separated fields,
+ * each valid UTF-8 and at most `PLAIN_MAX_FIELD_OCTETS` octets, with non-empty authcid and passwd.
+ * Returns the message, or a sentence saying what is wrong (never quoting the password).
+ */
+export function parsePlainMessage(bytes: Uint8Array): PlainMessage | string {
+  const parts = splitBytes(bytes, NUL);
+  if (parts.length !== 3) return `PLAIN message must have exactly 3 NUL-separated fields, got ${parts.length}.`;
+  const labels = ["authorization identity", "authentication identity", "password"] as const;
+  const fields: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const part = parts[i] as Uint8Array;
+    if (part.length > PLAIN_MAX_FIELD_OCTETS) return `PLAIN ${labels[i]} is longer than ${PLAIN_MAX_FIELD_OCTETS} octets.`;
+    try {
+      fields.push(decodeUtf8(part, NAME, labels[i], "invalid-response"));
+    } catch {
+      return `PLAIN ${labels[i]} is not valid UTF-8.`;
+    }
+  }
+  const [authzid, authcid, password] = fields as [string, string, string];
+  if (authcid === "") return "PLAIN authentication identity is empty.";
+  if (password === "") return "PLAIN password is empty.";
+  return { authzid, authcid, password };
+}
+
+/**
+ * PLAIN server half. Accepts the message as the initial response, or asks for it with an empty
+ * challenge when none came. Checks the password with `callbacks.verifyPassword`, then the
+ * authorization identity with `callbacks.authorize` (default: allowed only when empty or equal to
+ * the authcid). Failures: `invalid-response` for a malformed message, `authentication-failed`
+ * for a wrong password (or no `verifyPassword` callback), `authorization-failed` when the
+ * authcid may not act as the authzid (RFC 4616 §4 example 2). Errors thrown by callbacks
+ * propagate to the caller unchanged.
+ */
+export class PlainServer implements SaslServerMechanism {
+  readonly name = NAME;
+  #state: PlainServerState = PlainServerState.initial;
+  readonly #callbacks: ServerCallbacks;
+
+  constructor(context: Pick<ServerContext, "callbacks">) {
+    this.#callbacks = context.callbacks;
+  }
+
+  get state(): PlainServerState {
+    return this.#state;
+  }
+
+  async start(initial: Uint8Array | null): Promise<ServerStep> {
+    if (this.#state !== PlainServerState.initial) throw new SaslError(NAME, "bad-state", "start() was called twice.");
+    if (initial === null) {
+      // No initial response: ask for the message with an empty challenge (RFC 4422 §5).
+      this.#state = PlainServerState.awaitingMessage;
+      return { type: "challenge", data: new Uint8Array(0) };
+    }
+    return this.#verify(initial);
+  }
+
+  async step(response: Uint8Array): Promise<ServerStep> {
+    if (this.#state !== PlainServerState.awaitingMessage) {
+      throw new SaslError(NAME, "bad-state", this.#state === PlainServerState.done ? "the exchange is already over." : "step() was called before start().");
+    }
+    return this.#verify(response);
+  }
+
+  async #verify(bytes: Uint8Array): Promise<ServerStep> {
+    this.#state = PlainServerState.done;
+    const message = parsePlainMessage(bytes);
+    if (typeof message === "string") return { type: "failure", code: "invalid-response", message };
+    const verify = this.#callbacks.verifyPassword;
+    if (!verify || !(await verify.call(this.#callbacks, message.authcid, message.password))) {
+      return { type: "failure", code: "authentication-failed", message: "Authentication failed." };
+    }
+    const identity: AuthIdentity = { authcid: message.authcid, authzid: message.authzid === "" ? message.authcid : message.authzid };
+    const authorize = this.#callbacks.authorize;
+    // Acting as oneself is always allowed; anything else is the callback's decision (default: no).
+    const allowed = identity.authzid === identity.authcid || (authorize ? await authorize.call(this.#callbacks, identity.authcid, identity.authzid) : false);
+    if (!allowed) return { type: "failure", code: "authorization-failed", message: "Not authorized to requested authorization identity." };
+    return { type: "success", identity };
+  }
+}
+
+/** The PLAIN provider: what the registry holds. Priority 300, client-first, password in clear. */
+export const plain: MechanismProvider = {
+  name: NAME,
+  priority: 300,
+  clientFirst: true,
+  security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false },
+  needs: ["username", "password"],
+  createClient: (context) => new PlainClient(context),
+  createServer: (context) => new PlainServer(context),
+};
+
+/** Registers `plain` into `container` (default: tsyringe's root container). */
+export function registerPlain(container?: Parameters<typeof registerMechanism>[1]): void {
+  registerMechanism(plain, container);
+}
