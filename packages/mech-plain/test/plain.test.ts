@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { container } from "tsyringe";
-import { Credentials, MechanismRegistry, SaslError, pairedExchange, runExchange, type CredentialsInput, type ServerCallbacks } from "@saslkit/core";
+import { Credentials, MechanismRegistry, SaslError, authenticate, negotiate, pairedExchange, planNegotiation, runExchange, type CredentialsInput, type ServerCallbacks } from "@saslkit/core";
 import { PLAIN_MAX_FIELD_OCTETS, PlainClient, PlainClientState, PlainServer, parsePlainMessage, plain, registerPlain } from "@saslkit/mech-plain";
 
 const b64 = (bytes: Uint8Array | null): string => Buffer.from(bytes ?? []).toString("base64");
@@ -333,5 +333,24 @@ describe("PLAIN provider", () => {
     const registry = MechanismRegistry.fromContainer(child);
     expect(registry.get("PLAIN")).toBe(plain);
     expect(registry.names()).toEqual(["PLAIN"]);
+  });
+});
+
+describe("PLAIN README", () => {
+  it("readme_example_runs", async () => {
+    const negotiation = negotiate([plain], {
+      offered: ["PLAIN"],
+      credentials: { username: "tim", password: "tanstaaftanstaaf" },
+      channel: { secure: true },
+    });
+    const s = new PlainServer({ callbacks: { verifyPassword: (u, p) => u === "tim" && p === "tanstaaftanstaaf" } });
+    const result = await authenticate(negotiation, pairedExchange(s));
+    expect(result.mechanism).toBe("PLAIN");
+  });
+
+  it("plain_is_refused_on_a_cleartext_channel_by_default", () => {
+    const plan = planNegotiation([plain], { offered: ["PLAIN"], credentials: { username: "u", password: "p" }, channel: { secure: false } });
+    expect(plan.candidates).toEqual([]);
+    expect(plan.refused[0]?.reason).toBe("cleartext-password");
   });
 });
