@@ -131,7 +131,7 @@ export class LoginClient implements SaslMechanism {
     }
   }
 
-  finish(): void {
+  finish(_data: Uint8Array | null = null): void {
     if (this.#state !== LoginClientState.done) throw new SaslError(NAME, "bad-state", "the server reported success before LOGIN sent the password.");
   }
 

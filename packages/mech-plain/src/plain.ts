@@ -118,7 +118,7 @@ export class PlainClient implements SaslMechanism {
     return message;
   }
 
-  finish(): void {
+  finish(_data: Uint8Array | null = null): void {
     if (this.#state === PlainClientState.initial) throw new SaslError(NAME, "bad-state", "the server reported success before PLAIN sent its message.");
   }
 }
