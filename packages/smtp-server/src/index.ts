@@ -1,1 +1,7 @@
-export {};
+/**
+ * @saslkit/smtp-server: a small embeddable SMTP server (RFC 5321) that authenticates clients
+ * with saslkit server mechanisms through the registry (RFC 4954). For demos, tests and local tools.
+ */
+export { SmtpServer } from "./server.js";
+export type { Envelope, ReceivedMessage, ServerTranscriptEntry, SmtpServerHandle, SmtpServerOptions } from "./options.js";
+export { formatReply, parseCommand, parsePathArgument, type CommandLine, type PathArgument } from "./commands.js";
