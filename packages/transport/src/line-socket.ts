@@ -1,0 +1,630 @@
+/**
+ * `LineSocket`: the one socket abstraction every saslkit adapter (SMTP, IMAP, POP3, the embedded
+ * server) codes against. A line reader with a hard cap on line length, absolute deadlines on
+ * every wait, backpressure-respecting writes, STARTTLS in both directions with the
+ * command-injection check, channel-binding data, and a transcript with masking.
+ */
+import { X509Certificate } from "node:crypto";
+import net from "node:net";
+import tls from "node:tls";
+import type { ChannelInfo } from "@saslkit/core";
+import { channelBindingFor } from "./channel.js";
+import { Deadline } from "./deadline.js";
+import { TransportError } from "./errors.js";
+
+/** One transcript line. `C` = client to server, `S` = server to client, `*` = a local note. */
+export interface TranscriptEntry {
+  readonly direction: "C" | "S" | "*";
+  readonly text: string;
+}
+
+/** Receives transcript entries as they happen. Must not throw. */
+export type TranscriptSink = (entry: TranscriptEntry) => void;
+
+/** TLS settings for implicit TLS and STARTTLS. Certificate verification is on unless `rejectUnauthorized: false`. */
+export interface TlsSettings {
+  /** Trusted CA certificate(s), PEM. Default: Node's bundled roots. */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** Verify the server certificate and host name. Default true. */
+  rejectUnauthorized?: boolean;
+  /** SNI and certificate host name. Default: the connect host (SNI only when it is a name, not an IP). */
+  servername?: string;
+  /** Client certificate (EXTERNAL), PEM. */
+  cert?: string | Buffer;
+  /** Client key, PEM. */
+  key?: string | Buffer;
+  /** Lowest TLS version accepted. Default TLSv1.2. */
+  minVersion?: "TLSv1.2" | "TLSv1.3";
+}
+
+export interface ConnectOptions {
+  host: string;
+  port: number;
+  /** An object means implicit TLS (SMTPS 465, IMAPS 993); false or absent means plain TCP. */
+  tls?: TlsSettings | false;
+  /** Time limit for TCP connect plus, with implicit TLS, the handshake. Default 15000 ms. */
+  connectTimeoutMs?: number;
+  /** Longest line accepted (bytes, without CRLF). Default 65536. */
+  maxLineBytes?: number;
+  transcript?: TranscriptSink;
+  /** Aborting destroys the connection; pending and later operations reject with "aborted". */
+  signal?: AbortSignal;
+}
+
+export interface AcceptOptions {
+  maxLineBytes?: number;
+  transcript?: TranscriptSink;
+}
+
+export interface ServerTlsOptions {
+  key: string | Buffer;
+  cert: string | Buffer;
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** Ask the client for a certificate (EXTERNAL). Unverified certificates are accepted but give no identity. */
+  requestCert?: boolean;
+  minVersion?: "TLSv1.2" | "TLSv1.3";
+}
+
+export interface WriteOptions {
+  /** Transcript text to show instead of the data (e.g. "AUTH PLAIN ****"). */
+  mask?: string;
+  /** Set false to leave this write out of the transcript (message bodies). Default true. */
+  transcript?: boolean;
+  /** Optional deadline for the wait on backpressure. Without one, a write waits until drain or close. */
+  deadline?: Deadline;
+}
+
+const DEFAULT_MAX_LINE = 65536;
+const DEFAULT_CONNECT_TIMEOUT = 15000;
+const CLOSE_WAIT_MS = 2000;
+const LF = 0x0a;
+
+function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const a = address.startsWith("::ffff:") ? address.slice(7) : address;
+  return a === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
+}
+
+/**
+ * The CN of the client certificate when it was issued (directly) by one of `ca` and is within its
+ * validity period; undefined otherwise. A standalone server-side TLSSocket does not compute
+ * `authorized` (only tls.Server does), so the check is made here with public APIs.
+ */
+function verifiedClientName(socket: tls.TLSSocket, ca: string | Buffer | Array<string | Buffer>): string | undefined {
+  const peer = socket.getPeerX509Certificate();
+  if (!peer) return undefined;
+  const now = Date.now();
+  if (Date.parse(peer.validFrom) > now || Date.parse(peer.validTo) < now) return undefined;
+  for (const pem of Array.isArray(ca) ? ca : [ca]) {
+    let issuer: X509Certificate;
+    try {
+      issuer = new X509Certificate(pem);
+    } catch {
+      continue;
+    }
+    if (peer.checkIssued(issuer) && peer.verify(issuer.publicKey)) {
+      const cn = /(?:^|\n)CN=([^\n]*)/.exec(peer.subject);
+      return cn?.[1];
+    }
+  }
+  return undefined;
+}
+
+function describeTls(error: unknown): string {
+  const e = error as { code?: string; message?: string } | undefined;
+  return e?.code ?? e?.message ?? "unknown error";
+}
+
+/**
+ * A line-oriented socket. Reads are serialised (one at a time, in call order); writes may be
+ * issued freely. Every read takes a `Deadline`.
+ *
+ * Role: created by `connect` it is a client (transcript: writes are `C`, reads `S`); created by
+ * `accept` it is a server (writes `S`, reads `C`).
+ */
+export class LineSocket {
+  #socket: net.Socket;
+  #tls: tls.TLSSocket | undefined;
+  readonly #isServer: boolean;
+  readonly #maxLine: number;
+  readonly #transcript: TranscriptSink | undefined;
+  readonly #host: string | undefined;
+  readonly #port: number | undefined;
+  #buffer: Buffer = Buffer.alloc(0);
+  #eof = false;
+  #failure: TransportError | undefined;
+  #closed = false;
+  #wake: (() => void) | undefined;
+  #readChain: Promise<unknown> = Promise.resolve();
+  #paused = false;
+  #externalIdentity: string | undefined;
+  #detach: (() => void) | undefined;
+
+  /**
+   * Called with every chunk of raw (decrypted) bytes as it arrives, before any read consumes it.
+   * Test servers use it to see which bytes arrived together (round-trip counting).
+   */
+  onReceive: ((chunk: Buffer) => void) | undefined;
+
+  private constructor(socket: net.Socket, isServer: boolean, maxLine: number, transcript: TranscriptSink | undefined, host?: string, port?: number) {
+    this.#socket = socket;
+    this.#isServer = isServer;
+    this.#maxLine = maxLine;
+    this.#transcript = transcript;
+    this.#host = host;
+    this.#port = port;
+    socket.setNoDelay(true); // Nagle would cost ~40 ms per pipelined burst (bench-notes.md).
+    if (socket instanceof tls.TLSSocket) this.#tls = socket;
+    this.#attach(socket);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Construction.
+  // ---------------------------------------------------------------------------------------------
+
+  /** Connects as a client. Rejects with "connect-failed", "timeout", "tls-failed" or "aborted". */
+  static connect(options: ConnectOptions): Promise<LineSocket> {
+    const deadline = Deadline.in(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT);
+    const maxLine = options.maxLineBytes ?? DEFAULT_MAX_LINE;
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(new TransportError("aborted", "The connection attempt was aborted before it started."));
+    const tlsSettings = options.tls || undefined;
+    return new Promise<LineSocket>((resolve, reject) => {
+      let socket: net.Socket;
+      const readyEvent = tlsSettings ? "secureConnect" : "connect";
+      if (tlsSettings) {
+        socket = tls.connect({ host: options.host, port: options.port, ...LineSocket.#clientTlsOptions(tlsSettings, options.host) });
+      } else {
+        socket = net.connect({ host: options.host, port: options.port });
+      }
+      let settled = false;
+      const finish = (error?: TransportError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        socket.off("error", onError);
+        socket.off(readyEvent, onReady);
+        if (error) {
+          socket.destroy();
+          reject(error);
+          return;
+        }
+        const line = new LineSocket(socket, false, maxLine, options.transcript, options.host, options.port);
+        if (signal) line.#watchSignal(signal);
+        if (tlsSettings) line.#note(`TLS established (${(socket as tls.TLSSocket).getProtocol() ?? "unknown version"})`);
+        resolve(line);
+      };
+      const where = `${options.host}:${options.port}`;
+      const onError = (error: Error & { code?: string }) => {
+        const tlsish = tlsSettings && socket.connecting === false;
+        finish(
+          tlsish
+            ? new TransportError("tls-failed", `The TLS handshake with ${where} failed (${describeTls(error)}).`, { cause: error })
+            : new TransportError("connect-failed", `Could not connect to ${where} (${error.code ?? error.message}).`, { cause: error }),
+        );
+      };
+      const onReady = () => finish();
+      const onAbort = () => finish(new TransportError("aborted", `The connection to ${where} was aborted.`, { cause: signal?.reason }));
+      const timer = setTimeout(() => finish(new TransportError("timeout", `Connecting to ${where} took longer than ${options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT} ms.`)), deadline.remaining());
+      socket.once("error", onError);
+      socket.once(readyEvent, onReady);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** Wraps an accepted server-side socket (from `net.createServer`). */
+  static accept(socket: net.Socket, options: AcceptOptions = {}): LineSocket {
+    return new LineSocket(socket, true, options.maxLineBytes ?? DEFAULT_MAX_LINE, options.transcript, socket.localAddress, socket.localPort);
+  }
+
+  static #clientTlsOptions(settings: TlsSettings, host: string): tls.ConnectionOptions {
+    const name = settings.servername ?? host;
+    return {
+      // SNI must be a host name; an IP literal is checked against the certificate via `host`.
+      ...(net.isIP(name) ? {} : { servername: name }),
+      host: name,
+      rejectUnauthorized: settings.rejectUnauthorized ?? true,
+      minVersion: settings.minVersion ?? "TLSv1.2",
+      ...(settings.ca !== undefined ? { ca: settings.ca } : {}),
+      ...(settings.cert !== undefined ? { cert: settings.cert } : {}),
+      ...(settings.key !== undefined ? { key: settings.key } : {}),
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Plumbing.
+  // ---------------------------------------------------------------------------------------------
+
+  #attach(socket: net.Socket): void {
+    const onData = (chunk: Buffer) => {
+      this.onReceive?.(chunk);
+      this.#buffer = this.#buffer.length ? Buffer.concat([this.#buffer, chunk]) : chunk;
+      // Bound memory: stop reading while more than a full line is waiting unread.
+      if (this.#buffer.length > this.#maxLine + 2 && !this.#paused) {
+        this.#paused = true;
+        socket.pause();
+      }
+      this.#signal();
+    };
+    const onEnd = () => {
+      this.#eof = true;
+      this.#signal();
+    };
+    const onError = (error: Error & { code?: string }) => {
+      if (!this.#failure) {
+        this.#failure =
+          error instanceof TransportError ? error : new TransportError("closed", `The connection failed (${error.code ?? error.message}).`, { cause: error });
+      }
+      this.#signal();
+    };
+    const onClose = () => {
+      this.#closed = true;
+      this.#eof = true;
+      this.#signal();
+    };
+    socket.on("data", onData);
+    socket.on("end", onEnd);
+    socket.on("error", onError);
+    socket.on("close", onClose);
+    this.#detach = () => {
+      socket.off("data", onData);
+      socket.off("end", onEnd);
+      socket.off("error", onError);
+      socket.off("close", onClose);
+    };
+  }
+
+  #watchSignal(signal: AbortSignal): void {
+    const onAbort = () => this.destroy(new TransportError("aborted", "The connection was aborted by the caller.", { cause: signal.reason }));
+    if (signal.aborted) onAbort();
+    else {
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#socket.once("close", () => signal.removeEventListener("abort", onAbort));
+    }
+  }
+
+  #signal(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  #resume(): void {
+    if (this.#paused && this.#buffer.length <= this.#maxLine + 2) {
+      this.#paused = false;
+      this.#socket.resume();
+    }
+  }
+
+  #note(text: string): void {
+    this.#transcript?.({ direction: "*", text });
+  }
+
+  get #readDirection(): "C" | "S" {
+    return this.#isServer ? "C" : "S";
+  }
+
+  get #writeDirection(): "C" | "S" {
+    return this.#isServer ? "S" : "C";
+  }
+
+  /** Waits until `attempt` yields a value, the deadline passes, or the connection ends. Serialised. */
+  #read<T>(deadline: Deadline, what: string, attempt: () => T | undefined): Promise<T> {
+    const run = async (): Promise<T> => {
+      for (;;) {
+        const value = attempt();
+        if (value !== undefined) {
+          this.#resume();
+          return value;
+        }
+        if (this.#failure) throw this.#failure;
+        if (this.#eof) throw new TransportError("closed", `The connection was closed by the peer while waiting for ${what}.`);
+        this.#resume();
+        if (deadline.expired()) throw new TransportError("timeout", `Timed out waiting for ${what}.`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            if (this.#wake === wake) this.#wake = undefined;
+            resolve();
+          }, deadline.remaining() + 1);
+          const wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+          this.#wake = wake;
+        });
+      }
+    };
+    const result = this.#readChain.then(run, run);
+    this.#readChain = result.catch(() => undefined);
+    return result;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reading.
+  // ---------------------------------------------------------------------------------------------
+
+  /**
+   * The next line without its CRLF (a bare LF also ends a line), decoded as UTF-8. Rejects with
+   * TransportError "timeout" at the deadline, "closed" on EOF (a partial last line is dropped),
+   * and "line-too-long" as soon as the line exceeds `maxLineBytes` (the buffer never grows past
+   * it). `mask` replaces the transcript text (server side: AUTH responses).
+   */
+  readLine(deadline: Deadline, options: { mask?: string } = {}): Promise<string> {
+    return this.#read(deadline, "a line", () => {
+      const limit = this.#maxLine;
+      const scan = Math.min(this.#buffer.length, limit + 2);
+      const at = this.#buffer.subarray(0, scan).indexOf(LF);
+      if (at < 0) {
+        if (this.#buffer.length > limit + 1) throw this.#tooLong();
+        return undefined;
+      }
+      let end = at;
+      if (end > 0 && this.#buffer[end - 1] === 0x0d) end--;
+      if (end > limit) throw this.#tooLong();
+      const line = this.#buffer.subarray(0, end).toString("utf8");
+      this.#buffer = this.#buffer.subarray(at + 1);
+      this.#transcript?.({ direction: this.#readDirection, text: options.mask ?? line });
+      return line;
+    });
+  }
+
+  #tooLong(): TransportError {
+    const error = new TransportError("line-too-long", `The peer sent a line longer than ${this.#maxLine} bytes.`);
+    this.destroy(error);
+    return error;
+  }
+
+  /** Exactly `n` raw bytes (IMAP literals), with the same deadline and close rules as `readLine`. */
+  readBytes(n: number, deadline: Deadline): Promise<Buffer> {
+    let collected: Buffer[] = [];
+    let have = 0;
+    return this.#read(deadline, `${n} bytes`, () => {
+      if (this.#buffer.length) {
+        const take = Math.min(n - have, this.#buffer.length);
+        collected.push(this.#buffer.subarray(0, take));
+        this.#buffer = this.#buffer.subarray(take);
+        have += take;
+      }
+      if (have < n) return undefined;
+      const out = Buffer.concat(collected);
+      collected = [];
+      this.#transcript?.({ direction: this.#readDirection, text: `{${n} bytes}` });
+      return out;
+    });
+  }
+
+  /** Bytes received but not yet read. */
+  get buffered(): number {
+    return this.#buffer.length;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Writing.
+  // ---------------------------------------------------------------------------------------------
+
+  /**
+   * Writes `data`. Resolves once it is handed to the socket without exceeding its highWaterMark,
+   * else after "drain" (backpressure). Rejects with "closed" when the connection is gone, with
+   * "timeout" when `options.deadline` passes while waiting for drain.
+   */
+  write(data: string | Uint8Array, options: WriteOptions = {}): Promise<void> {
+    if (this.#failure && this.#failure.code !== "closed") return Promise.reject(this.#failure);
+    if (this.#closed || this.#socket.destroyed || this.#socket.writableEnded) {
+      return Promise.reject(new TransportError("closed", "Cannot write: the connection is closed."));
+    }
+    if (this.#transcript && options.transcript !== false) {
+      if (options.mask !== undefined) this.#transcript({ direction: this.#writeDirection, text: options.mask });
+      else {
+        const text = typeof data === "string" ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8");
+        const lines = text.split(/\r?\n/);
+        if (lines.length > 1 && lines[lines.length - 1] === "") lines.pop();
+        for (const line of lines) this.#transcript({ direction: this.#writeDirection, text: line });
+      }
+    }
+    const socket = this.#socket;
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const cleanup = () => {
+        if (timer) clearTimeout(timer);
+        socket.off("drain", onDrain);
+        socket.off("close", onClose);
+      };
+      const onDrain = () => {
+        cleanup();
+        resolve();
+      };
+      const onClose = () => {
+        cleanup();
+        reject(this.#failure ?? new TransportError("closed", "The connection closed while writing."));
+      };
+      const ok = socket.write(data, (error) => {
+        if (error && !ok) {
+          cleanup();
+          reject(new TransportError("closed", `Writing failed (${(error as { code?: string }).code ?? error.message}).`, { cause: error }));
+        }
+      });
+      if (ok) {
+        resolve();
+        return;
+      }
+      socket.on("drain", onDrain);
+      socket.on("close", onClose);
+      if (options.deadline) {
+        timer = setTimeout(() => {
+          cleanup();
+          reject(new TransportError("timeout", "Timed out waiting for the peer to accept more data."));
+        }, options.deadline.remaining());
+      }
+    });
+  }
+
+  /** Writes `line` followed by CRLF. */
+  writeLine(line: string, options: WriteOptions = {}): Promise<void> {
+    return this.write(`${line}\r\n`, options.mask !== undefined || options.transcript === false ? options : { ...options, mask: line });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // TLS.
+  // ---------------------------------------------------------------------------------------------
+
+  #checkInjection(): void {
+    // Anything already received after the go-ahead was sent in cleartext and would be read as if
+    // it came over TLS (CVE-2011-0411): refuse.
+    if (this.#buffer.length > 0 || this.#socket.readableLength > 0) {
+      const error = new TransportError("tls-injection", "The peer sent data after the STARTTLS go-ahead and before the TLS handshake; refusing (possible command injection).");
+      this.destroy(error);
+      throw error;
+    }
+  }
+
+  /**
+   * Client STARTTLS: upgrades this connection once the server said go ahead. Rejects with
+   * "tls-injection" if the server sent bytes after its go-ahead, "tls-failed" on handshake or
+   * verification failure, "timeout" at the deadline.
+   */
+  async startTls(settings: TlsSettings, deadline: Deadline): Promise<void> {
+    await this.#readChain;
+    if (this.#tls) throw new TransportError("tls-failed", "TLS is already active on this connection.");
+    this.#checkInjection();
+    const raw = this.#socket;
+    this.#detach?.();
+    const secure = tls.connect({ socket: raw, ...LineSocket.#clientTlsOptions(settings, this.#host ?? "localhost") });
+    await this.#handshake(secure, "secureConnect", deadline);
+  }
+
+  /** Server-side STARTTLS (embedded server, test servers). Same error rules as `startTls`. */
+  async acceptTls(options: ServerTlsOptions, deadline: Deadline): Promise<void> {
+    await this.#readChain;
+    if (this.#tls) throw new TransportError("tls-failed", "TLS is already active on this connection.");
+    this.#checkInjection();
+    const raw = this.#socket;
+    this.#detach?.();
+    const secure = new tls.TLSSocket(raw, {
+      isServer: true,
+      secureContext: tls.createSecureContext({
+        key: options.key,
+        cert: options.cert,
+        minVersion: options.minVersion ?? "TLSv1.2",
+        ...(options.ca !== undefined ? { ca: options.ca } : {}),
+      }),
+      requestCert: options.requestCert ?? false,
+      rejectUnauthorized: false,
+    });
+    await this.#handshake(secure, "secure", deadline);
+    if (options.requestCert && options.ca !== undefined) this.#externalIdentity = verifiedClientName(secure, options.ca);
+  }
+
+  async #handshake(secure: tls.TLSSocket, event: "secure" | "secureConnect", deadline: Deadline): Promise<void> {
+    const raw = this.#socket;
+    await new Promise<void>((resolve, reject) => {
+      const cleanup = () => {
+        clearTimeout(timer);
+        secure.off(event, onReady);
+        secure.off("error", onError);
+        secure.off("close", onClose);
+      };
+      const fail = (error: TransportError) => {
+        cleanup();
+        this.#failure ??= error;
+        secure.destroy();
+        raw.destroy();
+        reject(error);
+      };
+      const onReady = () => {
+        cleanup();
+        resolve();
+      };
+      const onError = (error: Error) => fail(new TransportError("tls-failed", `The TLS handshake failed (${describeTls(error)}).`, { cause: error }));
+      const onClose = () => fail(new TransportError("tls-failed", "The connection closed during the TLS handshake."));
+      const timer = setTimeout(() => fail(new TransportError("timeout", "Timed out during the TLS handshake.")), deadline.remaining());
+      secure.once(event, onReady);
+      secure.once("error", onError);
+      secure.once("close", onClose);
+    });
+    this.#socket = secure;
+    this.#tls = secure;
+    this.#eof = false;
+    secure.setNoDelay(true);
+    this.#attach(secure);
+    this.#note(`TLS established (${secure.getProtocol() ?? "unknown version"})`);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Channel.
+  // ---------------------------------------------------------------------------------------------
+
+  /** True once TLS is active (implicit or upgraded). */
+  get secure(): boolean {
+    return this.#tls !== undefined;
+  }
+
+  /** True when the peer is on a loopback address. */
+  get loopback(): boolean {
+    return isLoopback(this.remoteAddress);
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.#socket.remoteAddress;
+  }
+
+  get tlsSocket(): tls.TLSSocket | undefined {
+    return this.#tls;
+  }
+
+  /**
+   * The core `ChannelInfo` for this connection. `host`/`port` default to those given to
+   * `connect`. Channel binding: tls-exporter (TLS 1.3), tls-server-end-point (RFC 5929 hash
+   * rules), tls-unique (TLS 1.2). `externalIdentity` is the verified client certificate's CN
+   * (server side only).
+   */
+  channelInfo(host?: string, port?: number): ChannelInfo {
+    const h = host ?? this.#host;
+    const p = port ?? this.#port;
+    return {
+      secure: this.secure,
+      loopback: this.loopback,
+      ...(h !== undefined ? { host: h } : {}),
+      ...(p !== undefined ? { port: p } : {}),
+      ...(this.#tls ? { channelBinding: channelBindingFor(this.#tls, this.#isServer) } : {}),
+      ...(this.#externalIdentity !== undefined ? { externalIdentity: this.#externalIdentity } : {}),
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Closing.
+  // ---------------------------------------------------------------------------------------------
+
+  /** True once the socket has closed. */
+  get closed(): boolean {
+    return this.#closed || this.#socket.destroyed;
+  }
+
+  /** Ends the socket (sends FIN) and resolves once it has closed; destroys it after a bounded wait. */
+  close(): Promise<void> {
+    const socket = this.#socket;
+    if (this.closed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => socket.destroy(), CLOSE_WAIT_MS);
+      socket.once("close", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      socket.end();
+      // We will read nothing more; let pending data drain so the peer's FIN arrives.
+      socket.resume();
+    });
+  }
+
+  /** Destroys the socket at once. Pending and later reads reject with `error` (default "closed"). */
+  destroy(error?: Error): void {
+    if (!this.#failure) {
+      this.#failure =
+        error instanceof TransportError
+          ? error
+          : new TransportError("closed", error ? `The connection was destroyed (${error.message}).` : "The connection was closed locally.", error ? { cause: error } : undefined);
+    }
+    this.#socket.destroy();
+    this.#signal();
+  }
+}

@@ -1,0 +1,378 @@
+import net from "node:net";
+import { createHash, X509Certificate } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import {
+  Deadline,
+  LineSocket,
+  TransportError,
+  decodeBase64,
+  encodeBase64,
+  endPointHash,
+  matchesExpected,
+  parseScript,
+  startScriptedServer,
+  testCertificates,
+  type TranscriptEntry,
+} from "@saslkit/transport";
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(TransportError);
+    return (error as TransportError).code;
+  }
+  throw new Error("expected a rejection");
+}
+
+/** A raw server: hands the accepted socket to `handler`. */
+async function rawServer(handler: (socket: net.Socket) => void): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on("error", () => undefined);
+    handler(s);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+describe("base64", () => {
+  it.each([
+    ["", []],
+    ["AA==", [0]],
+    ["AAE=", [0, 1]],
+    ["AAEC", [0, 1, 2]],
+  ])("decodes canonical %j", (text, bytes) => {
+    expect([...decodeBase64(text)!]).toEqual(bytes);
+    expect(encodeBase64(new Uint8Array(bytes))).toBe(text);
+  });
+  it.each(["A", "AA", "AAA", "AA=", "AA==AA==", "AA AA", " AAAA", "AAAA\n", "AB==", "AAF=", "A-_A", "====", "AA=="+"="])("rejects malformed %j", (text) => {
+    expect(decodeBase64(text)).toBeUndefined();
+  });
+});
+
+describe("Deadline", () => {
+  it("is absolute and reports remaining time", () => {
+    const d = Deadline.in(10000);
+    expect(d.expired()).toBe(false);
+    expect(d.remaining()).toBeGreaterThan(9000);
+    expect(d.within(5).remaining()).toBeLessThanOrEqual(5);
+    expect(Deadline.in(0).expired()).toBe(true);
+    expect(Deadline.in(-5).remaining()).toBe(0);
+  });
+});
+
+describe("script parsing", () => {
+  it("parses every step kind and keeps trailing spaces of S lines", () => {
+    const steps = parseScript("# comment\nS: 334 \nC: AUTH PLAIN *\n!drip 5\n!sleep 10\n!raw 0x0d0a\n!raw a\\r\\n\n!starttls\n!stall\n!close\nS:\n");
+    expect(steps).toEqual([
+      { kind: "send", text: "334 " },
+      { kind: "expect", text: "AUTH PLAIN *" },
+      { kind: "drip", delayMs: 5 },
+      { kind: "sleep", ms: 10 },
+      { kind: "raw", bytes: Buffer.from("\r\n") },
+      { kind: "raw", bytes: Buffer.from("a\r\n") },
+      { kind: "starttls" },
+      { kind: "stall" },
+      { kind: "close" },
+      { kind: "send", text: "" },
+    ]);
+    expect(() => parseScript("X: nope")).toThrow(/not a step/);
+  });
+  it("matches wildcards, and C: * only as the literal cancel line", () => {
+    expect(matchesExpected("AUTH PLAIN *", "AUTH PLAIN AGZvbwBiYXI=")).toBe(true);
+    expect(matchesExpected("AUTH PLAIN *", "AUTH LOGIN")).toBe(false);
+    expect(matchesExpected("*", "*")).toBe(true);
+    expect(matchesExpected("*", "QUIT")).toBe(false);
+    expect(matchesExpected("A \\*", "A *")).toBe(true);
+    expect(matchesExpected("A \\*", "A b")).toBe(false);
+  });
+});
+
+describe("LineSocket reading", () => {
+  it("reads CRLF and bare-LF lines, UTF-8, and records a transcript", async () => {
+    const server = await startScriptedServer("S: 220 héllo\nC: PING\nS: 250-a\nS: 250 b\n!raw x\\ny\\r\\n\n");
+    const transcript: TranscriptEntry[] = [];
+    const line = await LineSocket.connect({ host: server.host, port: server.port, transcript: (e) => transcript.push(e) });
+    expect(line.loopback).toBe(true);
+    expect(line.secure).toBe(false);
+    const d = Deadline.in(5000);
+    expect(await line.readLine(d)).toBe("220 héllo");
+    await line.writeLine("PING");
+    expect(await line.readLine(d)).toBe("250-a");
+    expect(await line.readLine(d)).toBe("250 b");
+    expect(await line.readLine(d)).toBe("x");
+    expect(await line.readLine(d)).toBe("y");
+    expect(await codeOf(line.readLine(d))).toBe("closed");
+    await server.done();
+    expect(transcript.slice(0, 3)).toEqual([
+      { direction: "S", text: "220 héllo" },
+      { direction: "C", text: "PING" },
+      { direction: "S", text: "250-a" },
+    ]);
+    await line.close();
+    await server.close();
+  });
+
+  it("fails with line-too-long as soon as a line passes maxLineBytes, without waiting for its end", async () => {
+    const server = await rawServer((s) => s.write("x".repeat(100 * 1024))); // no newline, connection stays open
+    const line = await LineSocket.connect({ host: "127.0.0.1", port: server.port, maxLineBytes: 1000 });
+    expect(await codeOf(line.readLine(Deadline.in(5000)))).toBe("line-too-long");
+    expect(line.buffered).toBeLessThan(200 * 1024);
+    await server.close();
+  });
+
+  it("accepts a line of exactly maxLineBytes, refuses one byte more", async () => {
+    const server = await rawServer((s) => s.write(`${"a".repeat(10)}\r\n${"b".repeat(11)}\r\n`));
+    const line = await LineSocket.connect({ host: "127.0.0.1", port: server.port, maxLineBytes: 10 });
+    expect(await line.readLine(Deadline.in(5000))).toBe("a".repeat(10));
+    expect(await codeOf(line.readLine(Deadline.in(5000)))).toBe("line-too-long");
+    await server.close();
+  });
+
+  it("a dripping server cannot extend the deadline", async () => {
+    const server = await startScriptedServer("!drip 30\nS: 220 this line takes far longer than the deadline\n");
+    const line = await LineSocket.connect({ host: server.host, port: server.port });
+    const started = Date.now();
+    expect(await codeOf(line.readLine(Deadline.in(300)))).toBe("timeout");
+    // Bytes kept arriving every 30 ms; an idle timer would never have fired.
+    expect(Date.now() - started).toBeLessThan(1500);
+    line.destroy();
+    await server.close();
+  });
+
+  it("reads exact byte counts across chunks", async () => {
+    const server = await startScriptedServer("!raw abc\n!sleep 20\n!raw defgh\\r\\n\n");
+    const line = await LineSocket.connect({ host: server.host, port: server.port });
+    const d = Deadline.in(5000);
+    expect((await line.readBytes(5, d)).toString()).toBe("abcde");
+    expect(await line.readLine(d)).toBe("fgh");
+    await line.close();
+    await server.close();
+  });
+
+  it("serialises concurrent reads in call order", async () => {
+    const server = await startScriptedServer("S: one\nS: two\nS: three\n");
+    const line = await LineSocket.connect({ host: server.host, port: server.port });
+    const d = Deadline.in(5000);
+    expect(await Promise.all([line.readLine(d), line.readLine(d), line.readLine(d)])).toEqual(["one", "two", "three"]);
+    await line.close();
+    await server.close();
+  });
+});
+
+describe("LineSocket connecting and closing", () => {
+  it("connect-failed on a closed port", async () => {
+    const server = await rawServer(() => undefined);
+    const port = server.port;
+    await server.close();
+    expect(await codeOf(LineSocket.connect({ host: "127.0.0.1", port }))).toBe("connect-failed");
+  });
+
+  it("aborted by the signal, also while reading", async () => {
+    const server = await startScriptedServer("!stall\n");
+    const controller = new AbortController();
+    const line = await LineSocket.connect({ host: server.host, port: server.port, signal: controller.signal });
+    const reading = line.readLine(Deadline.in(5000));
+    controller.abort();
+    expect(await codeOf(reading)).toBe("aborted");
+    expect(await codeOf(line.write("x"))).toBe("aborted");
+    expect(await codeOf(LineSocket.connect({ host: server.host, port: server.port, signal: controller.signal }))).toBe("aborted");
+    await server.close();
+  });
+
+  it("close() resolves and writes afterwards reject with closed", async () => {
+    const server = await startScriptedServer("!stall\n");
+    const line = await LineSocket.connect({ host: server.host, port: server.port });
+    await line.close();
+    expect(line.closed).toBe(true);
+    expect(await codeOf(line.write("x"))).toBe("closed");
+    await server.done();
+    await server.close();
+  });
+
+  it("write waits for drain under backpressure", async () => {
+    let receivedBytes = 0;
+    let peer!: net.Socket;
+    const server = await rawServer((s) => {
+      peer = s;
+      s.pause();
+      s.on("data", (c) => (receivedBytes += c.length));
+    });
+    const line = await LineSocket.connect({ host: "127.0.0.1", port: server.port });
+    const big = Buffer.alloc(8 * 1024 * 1024, 0x61);
+    let resolved = false;
+    const writing = line.write(big, { transcript: false }).then(() => (resolved = true));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(resolved).toBe(false); // the peer reads nothing: the write must not claim it was taken
+    peer.resume();
+    await writing;
+    expect(receivedBytes).toBeGreaterThan(0);
+    await line.close();
+    await server.close();
+  });
+});
+
+describe("TLS", () => {
+  it("STARTTLS upgrade, channel binding identical on both sides", async () => {
+    const certs = await testCertificates();
+    let serverSide!: LineSocket;
+    const server = await rawServer((s) => {
+      serverSide = LineSocket.accept(s);
+      void (async () => {
+        await serverSide.writeLine("220 go ahead");
+        await serverSide.acceptTls({ key: certs.key, cert: certs.cert }, Deadline.in(5000));
+        await serverSide.writeLine("250 secure");
+      })();
+    });
+    const notes: TranscriptEntry[] = [];
+    const line = await LineSocket.connect({ host: "127.0.0.1", port: server.port, transcript: (e) => notes.push(e) });
+    expect(await line.readLine(Deadline.in(5000))).toBe("220 go ahead");
+    await line.startTls({ ca: certs.ca }, Deadline.in(5000));
+    expect(line.secure).toBe(true);
+    expect(await line.readLine(Deadline.in(5000))).toBe("250 secure");
+    expect(notes.some((n) => n.direction === "*" && n.text.startsWith("TLS established"))).toBe(true);
+    const client = line.channelInfo("localhost", 25);
+    const srv = serverSide.channelInfo();
+    expect(client).toMatchObject({ secure: true, loopback: true, host: "localhost", port: 25 });
+    expect(client.channelBinding!.types).toEqual(["tls-exporter", "tls-server-end-point"]);
+    const exporter = client.channelBinding!.data("tls-exporter")!;
+    expect(exporter.length).toBe(32);
+    expect(Buffer.from(exporter)).toEqual(Buffer.from(srv.channelBinding!.data("tls-exporter")!));
+    const der = new X509Certificate(certs.cert).raw;
+    expect(Buffer.from(client.channelBinding!.data("tls-server-end-point")!)).toEqual(createHash("sha256").update(der).digest());
+    expect(Buffer.from(srv.channelBinding!.data("tls-server-end-point")!)).toEqual(createHash("sha256").update(der).digest());
+    expect(client.channelBinding!.data("tls-unique")).toBeUndefined(); // not defined for TLS 1.3
+    await line.close();
+    await server.close();
+  });
+
+  it("tls-unique on TLS 1.2 is the client's Finished on both sides", async () => {
+    const certs = await testCertificates();
+    const tls = await import("node:tls");
+    const server = tls.createServer({ key: certs.key, cert: certs.cert, maxVersion: "TLSv1.2" }, (s) => {
+      const side = LineSocket.accept(s);
+      const cb = side.channelInfo().channelBinding!;
+      void side.writeLine(Buffer.from(cb.data("tls-unique")!).toString("hex"));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const line = await LineSocket.connect({ host: "127.0.0.1", port: (server.address() as net.AddressInfo).port, tls: { ca: certs.ca } });
+    const cb = line.channelInfo().channelBinding!;
+    expect(cb.types).toEqual(["tls-server-end-point", "tls-unique"]);
+    const mine = Buffer.from(cb.data("tls-unique")!).toString("hex");
+    expect(mine.length).toBeGreaterThan(0);
+    expect(await line.readLine(Deadline.in(5000))).toBe(mine);
+    expect(cb.data("tls-exporter")).toBeUndefined();
+    await line.close();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  it("implicit TLS against the scripted server, with certificate verification", async () => {
+    const certs = await testCertificates();
+    const server = await startScriptedServer("S: 220 secure hello\nC: QUIT\nS: 221 bye\n", { tls: certs, implicitTls: true });
+    const line = await LineSocket.connect({ host: "localhost", port: server.port, tls: { ca: certs.ca } });
+    expect(line.secure).toBe(true);
+    expect(await line.readLine(Deadline.in(5000))).toBe("220 secure hello");
+    await line.writeLine("QUIT");
+    expect(await line.readLine(Deadline.in(5000))).toBe("221 bye");
+    await server.done();
+    await line.close();
+    await server.close();
+  });
+
+  it("tls-failed when the certificate is not trusted (verification on by default)", async () => {
+    const certs = await testCertificates();
+    const server = await startScriptedServer("S: 220 hi\n", { tls: certs, implicitTls: true });
+    expect(await codeOf(LineSocket.connect({ host: "127.0.0.1", port: server.port, tls: {} }))).toBe("tls-failed");
+    await server.close();
+  });
+
+  it("tls-failed when the host name does not match", async () => {
+    const certs = await testCertificates();
+    const server = await startScriptedServer("S: 220 hi\n", { tls: certs, implicitTls: true });
+    expect(await codeOf(LineSocket.connect({ host: "127.0.0.1", port: server.port, tls: { ca: certs.ca, servername: "mail.example.com" } }))).toBe("tls-failed");
+    await server.close();
+  });
+
+  it("tls-injection when the server sends bytes after its go-ahead (CVE-2011-0411)", async () => {
+    const certs = await testCertificates();
+    const server = await startScriptedServer("!raw 220 go ahead\\r\\n250 injected\\r\\n\n!stall\n", { tls: certs });
+    const line = await LineSocket.connect({ host: server.host, port: server.port });
+    expect(await line.readLine(Deadline.in(5000))).toBe("220 go ahead");
+    expect(await codeOf(line.startTls({ ca: certs.ca }, Deadline.in(5000)))).toBe("tls-injection");
+    expect(line.closed).toBe(true);
+    await server.close();
+  });
+
+  it("STARTTLS handshake times out at the deadline when the server never answers", async () => {
+    const certs = await testCertificates();
+    const server = await startScriptedServer("S: 220 go ahead\n!stall\n", { tls: certs });
+    const line = await LineSocket.connect({ host: server.host, port: server.port });
+    await line.readLine(Deadline.in(5000));
+    expect(await codeOf(line.startTls({ ca: certs.ca }, Deadline.in(200)))).toBe("timeout");
+    await server.close();
+  });
+
+  it("server side: client certificate CN becomes externalIdentity", async () => {
+    const certs = await testCertificates();
+    let info: ReturnType<LineSocket["channelInfo"]> | undefined;
+    const server = await rawServer((s) => {
+      const side = LineSocket.accept(s);
+      void (async () => {
+        await side.writeLine("220 go");
+        await side.acceptTls({ key: certs.key, cert: certs.cert, ca: certs.ca, requestCert: true }, Deadline.in(5000));
+        info = side.channelInfo();
+        await side.writeLine("250 ok");
+      })();
+    });
+    const line = await LineSocket.connect({ host: "127.0.0.1", port: server.port });
+    await line.readLine(Deadline.in(5000));
+    await line.startTls({ ca: certs.ca, cert: certs.clientCert, key: certs.clientKey }, Deadline.in(5000));
+    expect(await line.readLine(Deadline.in(5000))).toBe("250 ok");
+    expect(info?.externalIdentity).toBe("testuser");
+    await line.close();
+    await server.close();
+  });
+
+  it("endPointHash follows RFC 5929 (ECDSA-SHA256 → sha256, garbage → undefined)", async () => {
+    const certs = await testCertificates();
+    expect(endPointHash(new X509Certificate(certs.cert).raw)).toBe("sha256");
+    expect(endPointHash(new Uint8Array([1, 2, 3]))).toBeUndefined();
+  });
+});
+
+describe("scripted server", () => {
+  it("fails the script on the first mismatch", async () => {
+    const server = await startScriptedServer("S: 220 hi\nC: EHLO a\nS: 250 ok\n");
+    const line = await LineSocket.connect({ host: server.host, port: server.port });
+    await line.readLine(Deadline.in(5000));
+    await line.writeLine("HELO a");
+    await expect(server.done()).rejects.toThrow(/expected "C: EHLO a", got "C: HELO a"/);
+    expect(await codeOf(line.readLine(Deadline.in(5000)))).toBe("closed");
+    await server.close();
+  });
+
+  it("counts round trips from arrival order", async () => {
+    const server = await startScriptedServer("S: 220 hi\nC: A\nS: 1\nC: B\nC: C\nS: 2\nS: 3\n");
+    const line = await LineSocket.connect({ host: server.host, port: server.port });
+    const d = Deadline.in(5000);
+    await line.readLine(d);
+    await line.writeLine("A");
+    await line.readLine(d);
+    await line.write("B\r\nC\r\n"); // pipelined: one round trip
+    await line.readLine(d);
+    await line.readLine(d);
+    await server.done();
+    expect(server.received).toEqual(["A", "B", "C"]);
+    expect(server.roundTrips()).toBe(2);
+    await line.close();
+    await server.close();
+  });
+});
