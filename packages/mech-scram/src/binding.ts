@@ -1,0 +1,23 @@
+/**
+ * Channel-binding choice (RFC 5056 types) from core's `ChannelBinding` capability.
+ */
+import type { ChannelBinding, ChannelBindingType } from "@saslkit/core";
+
+/** Preference order: tls-exporter (RFC 9266, TLS 1.3), then tls-server-end-point (RFC 5929), then tls-unique (TLS ≤1.2 only). */
+export const CHANNEL_BINDING_PREFERENCE: readonly ChannelBindingType[] = ["tls-exporter", "tls-server-end-point", "tls-unique"];
+
+/** The best binding type the capability can produce data for, with its data; undefined when none. */
+export function chooseBinding(binding: ChannelBinding | undefined): { readonly type: ChannelBindingType; readonly data: Uint8Array } | undefined {
+  if (!binding) return undefined;
+  for (const type of CHANNEL_BINDING_PREFERENCE) {
+    if (!binding.types.includes(type)) continue;
+    const data = binding.data(type);
+    if (data && data.length > 0) return { type, data };
+  }
+  return undefined;
+}
+
+/** Whether the peer can bind at all (some type yields data). */
+export function canBind(binding: ChannelBinding | undefined): boolean {
+  return chooseBinding(binding) !== undefined;
+}
