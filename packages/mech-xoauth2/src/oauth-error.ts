@@ -1,0 +1,65 @@
+/**
+ * The OAuth error a server sends inside the exchange, in the JSON format XOAUTH2 shares with
+ * RFC 7628 §3.2.2: `{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}`.
+ * The client decodes it into a `failureDetail`, the server half encodes a `TokenVerdict`.
+ * (A copy of mech-oauthbearer's file: mechanism packages depend on core only.)
+ */
+import { Buffer } from "node:buffer";
+import { utf8 } from "@saslkit/core";
+import type { TokenVerdict } from "@saslkit/core";
+
+/** The detail recorded when the server's error challenge is not a JSON object with a status. */
+export const MALFORMED_DETAIL: Readonly<Record<string, unknown>> = Object.freeze({ status: "malformed" });
+
+const MAX_KEYS = 32;
+const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Decodes the server's error challenge into a flat record of its scalar members (status, scope,
+ * schemes, openid-configuration, ...). Never throws: anything that is not a JSON object with a
+ * string or numeric `status` gives `{ status: "malformed" }`, because the client must still send
+ * its abort so the server can finish. A value that contains `secret` or its base64, base64url or
+ * hex form (a server echoing the token) is dropped.
+ */
+export function decodeOAuthError(challenge: Uint8Array, secret: string | undefined): Readonly<Record<string, unknown>> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(strict.decode(challenge));
+  } catch {
+    return MALFORMED_DETAIL;
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return MALFORMED_DETAIL;
+  const source = parsed as Record<string, unknown>;
+  const status = source["status"];
+  if (typeof status !== "string" && typeof status !== "number") return MALFORMED_DETAIL;
+  const forms = secret ? [secret, ...(["base64", "base64url", "hex"] as const).map((e) => Buffer.from(secret).toString(e))] : [];
+  const detail: Record<string, unknown> = {};
+  let kept = 0;
+  for (const [key, value] of Object.entries(source)) {
+    if (kept >= MAX_KEYS || key === "__proto__") continue;
+    if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") continue;
+    if (typeof value === "string" && forms.some((f) => value.includes(f))) continue;
+    detail[key] = value;
+    kept++;
+  }
+  detail["status"] = String(status);
+  return detail;
+}
+
+/** True when the status says the token itself was refused, so a fresh one may succeed. */
+export function isTokenRefusal(detail: Readonly<Record<string, unknown>>): boolean {
+  const status = detail["status"];
+  return status === "invalid_token" || status === "401";
+}
+
+/** Encodes a refused verdict as the JSON error challenge, members in RFC 7628 §4.3/§4.4 order. */
+export function encodeOAuthError(verdict: Extract<TokenVerdict, { valid: false }>, openidConfiguration?: string): Uint8Array {
+  const body: Record<string, string> = { status: verdict.status };
+  if (verdict.schemes !== undefined) body["schemes"] = verdict.schemes;
+  if (verdict.scope !== undefined) body["scope"] = verdict.scope;
+  if (openidConfiguration !== undefined) body["openid-configuration"] = openidConfiguration;
+  return utf8(JSON.stringify(body));
+}
+
+/** RFC 6750 §2.1 b64token: the only characters a bearer token may hold. */
+export const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
