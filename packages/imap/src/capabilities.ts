@@ -1,0 +1,57 @@
+/**
+ * IMAP capabilities (RFC 9051 §7.2.2): the atoms of a CAPABILITY response or response code.
+ */
+import { normalizeMechanismName } from "@saslkit/core";
+
+/** An immutable set of capability atoms, compared case-insensitively. */
+export class ImapCapabilities {
+  readonly #atoms: ReadonlySet<string>;
+  /** SASL mechanisms from `AUTH=X` atoms (and the `AUTH-LOGIN` variant some servers use), upper case, in order. */
+  readonly mechanisms: readonly string[];
+
+  constructor(atoms: Iterable<string>) {
+    const set = new Set<string>();
+    const mechanisms: string[] = [];
+    for (const a of atoms) {
+      const upper = a.toUpperCase();
+      set.add(upper);
+      const m = /^AUTH[=-](.+)$/.exec(upper);
+      const name = m ? normalizeMechanismName(m[1]!) : undefined;
+      if (name && !mechanisms.includes(name)) mechanisms.push(name);
+    }
+    this.#atoms = set;
+    this.mechanisms = mechanisms;
+  }
+
+  /** Parses the arguments of a `[CAPABILITY ...]` response code or the data of `* CAPABILITY`. */
+  static parse(text: string): ImapCapabilities {
+    return new ImapCapabilities(text.split(" ").filter((a) => a.length > 0));
+  }
+
+  has(name: string): boolean {
+    return this.#atoms.has(name.toUpperCase());
+  }
+
+  /** `SASL-IR` (RFC 4959): an initial response may go on the AUTHENTICATE line. */
+  get saslIr(): boolean {
+    return this.has("SASL-IR");
+  }
+
+  /** `LOGINDISABLED`: the LOGIN command must not be used. */
+  get loginDisabled(): boolean {
+    return this.has("LOGINDISABLED");
+  }
+
+  get startTls(): boolean {
+    return this.has("STARTTLS");
+  }
+
+  /** True for an IMAP4rev2 (RFC 9051) server. */
+  get rev2(): boolean {
+    return this.has("IMAP4REV2");
+  }
+
+  list(): string[] {
+    return [...this.#atoms];
+  }
+}
