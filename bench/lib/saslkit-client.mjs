@@ -1,0 +1,79 @@
+// saslkit's SMTP client (@saslkit/smtp, built dist) with the PLAIN mechanism.
+// Loaded lazily: when the package does not export a usable client yet, `available()` says why
+// and the orchestrator reports the saslkit rows as missing instead of failing the run.
+// tsyringe (under @saslkit/core) needs the Reflect polyfill loaded first. It resolves from the
+// workspace root's node_modules (bench/package.json does not list it).
+import "reflect-metadata";
+import { FROM, TO } from "./messages.mjs";
+import { withTimeout } from "./sink-server.mjs";
+
+const TIMEOUT_MS = 60_000;
+/** How many sends the runner keeps in flight on one connection (they pipeline). */
+export const WINDOW = 100;
+
+let loaded;
+async function load() {
+  if (loaded) return loaded;
+  try {
+    const smtp = await import("@saslkit/smtp");
+    const { plain } = await import("@saslkit/mech-plain");
+    if (typeof smtp.SmtpClient?.connect !== "function") {
+      loaded = { why: "@saslkit/smtp does not export SmtpClient.connect yet" };
+    } else {
+      loaded = { smtp, plain };
+    }
+  } catch (error) {
+    loaded = { why: `@saslkit/smtp could not be loaded: ${error.message}` };
+  }
+  return loaded;
+}
+
+/** undefined when the saslkit client can run, else the reason it cannot. */
+export async function saslkitUnavailable() {
+  return (await load()).why;
+}
+
+export async function skConnect({ host, port, user, password }) {
+  const { smtp, plain, why } = await load();
+  if (why) throw new Error(why);
+  return withTimeout(
+    smtp.SmtpClient.connect({
+      host,
+      port,
+      tls: "none",
+      auth: { username: user, password },
+      mechanisms: [plain],
+      policy: { cleartext: "allow" },
+    }),
+    TIMEOUT_MS,
+    "saslkit connect",
+  );
+}
+
+const envelope = { from: FROM, to: [TO] };
+
+export function skSend(client, message) {
+  return withTimeout(client.send(message, envelope), TIMEOUT_MS, "saslkit send");
+}
+
+export async function skQuit(client) {
+  await withTimeout(client.quit(), TIMEOUT_MS, "saslkit quit");
+}
+
+/** `count` sends, at most WINDOW in flight, so they pipeline without unbounded memory. */
+export async function skSendMany(client, message, count) {
+  let issued = 0;
+  const lane = async () => {
+    while (issued < count) {
+      issued++;
+      await skSend(client, message);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(WINDOW, count) }, lane));
+}
+
+export async function skSession(opts, message) {
+  const client = await skConnect(opts);
+  await skSend(client, message);
+  await skQuit(client);
+}

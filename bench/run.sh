@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every benchmark and writes bench/results/*.md, each headed by the exact command used.
+# Client, sink and workers are pinned to one core with taskset when available (see README).
+# Usage: bash bench/run.sh [--quick]      (a full run takes a few minutes; not part of CI)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PIN=()
+if command -v taskset >/dev/null 2>&1; then PIN=(taskset -c 0); fi
+if [ "${SASLKIT_BENCH_SKIP_BUILD:-}" != "1" ]; then pnpm -r build >/dev/null; fi
+mkdir -p bench/results
+run() {
+  local out="$1"; shift
+  local cmd=("${PIN[@]}" node "$@" --out "$out")
+  echo "+ ${cmd[*]}" >&2
+  BENCH_COMMAND="${cmd[*]}" "${cmd[@]}"
+}
+run bench/results/smtp.md bench/smtp.mjs "$@"
+run bench/results/scram.md bench/scram.mjs "$@"
