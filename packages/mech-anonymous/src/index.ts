@@ -1,1 +1,4 @@
-export {};
+/**
+ * @saslkit/mech-anonymous: the ANONYMOUS SASL mechanism (RFC 4505), client and server halves.
+ */
+export { AnonymousClient, AnonymousServer, MAX_TRACE_CHARACTERS, anonymous, registerAnonymous } from "./anonymous.js";
