@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PIN=()
 if command -v taskset >/dev/null 2>&1; then PIN=(taskset -c 0); fi
-if [ "${SASLKIT_BENCH_SKIP_BUILD:-}" != "1" ]; then pnpm -r build >/dev/null; fi
+if [ "${SASLKIT_BENCH_SKIP_BUILD:-}" != "1" ]; then
+  pnpm -r build >/dev/null || echo "warning: pnpm -r build failed; benchmarking the dist/ already built" >&2
+fi
 mkdir -p bench/results
 run() {
   local out="$1"; shift
