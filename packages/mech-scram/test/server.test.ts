@@ -15,7 +15,10 @@ async function run(hash: ScramHash, opts: { client?: ClientContextInput; server?
   const server = new ScramServer(serverContext(users, opts.server), { hash, plus: opts.plus ?? false });
   const exchange = pairedExchange(server, { successData: opts.successData ?? "challenge" });
   const client = new ScramClient(clientContext(opts.client), { hash, plus: opts.plus ?? false });
-  const result = await runExchange(client, exchange).then((rounds) => ({ rounds }), (error: unknown) => ({ error: error as SaslError }));
+  const result = await runExchange(client, exchange).then(
+    (rounds) => ({ rounds, error: undefined as SaslError | undefined }),
+    (error: unknown) => ({ rounds: undefined, error: error as SaslError }),
+  );
   return { ...result, client, exchange };
 }
 
