@@ -1,0 +1,256 @@
+/**
+ * IMAP adapter against recorded transcripts (STYLE.md practice 12): each file under
+ * transcripts/ is replayed by a real loopback server that checks every client line.
+ */
+import { SaslError, type MechanismProvider } from "@saslkit/core";
+import { testCertificates, type TranscriptEntry } from "@saslkit/transport";
+import { describe, expect, it } from "vitest";
+import { ImapClient, ImapError, type ImapConnectOptions } from "../src/index.js";
+import { PASSWORD, PLAIN_B64, USER, fakeEcho, fakeMutual, fakePlain, transcript, withServer } from "./helpers.js";
+
+const base = (port: number, mechanisms: readonly MechanismProvider[] = [fakePlain]): ImapConnectOptions => ({
+  host: "127.0.0.1",
+  port,
+  tls: "none",
+  auth: { username: USER, password: PASSWORD },
+  mechanisms,
+  timeouts: { greeting: 5000, auth: 5000, command: 5000 },
+});
+
+async function expectImapError(promise: Promise<unknown>): Promise<ImapError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ImapError);
+  return error as ImapError;
+}
+
+describe("IMAP transcripts", () => {
+  it("uses capabilities from the greeting, SASL-IR, then SELECT and LOGOUT", async () => {
+    await withServer(transcript("greeting-caps-sasl-ir.txt"), async (server) => {
+      const conn = await ImapClient.connect(base(server.port));
+      expect(conn.authenticated).toBe(true);
+      expect(conn.mechanism).toBe("PLAIN");
+      expect(conn.capabilities.has("MOVE")).toBe(true);
+      expect(conn.capabilities.mechanisms).toEqual([]);
+      const select = await conn.command("SELECT INBOX");
+      expect(select.tagged.status).toBe("OK");
+      expect(select.tagged.code).toEqual({ name: "READ-WRITE", args: "" });
+      expect(select.untagged.find((u) => u.type === "EXISTS")?.number).toBe(3);
+      const flags = select.untagged.find((u) => u.type === "FLAGS");
+      expect(flags?.values).toEqual([["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"]]);
+      await conn.logout();
+      expect(conn.closed).toBe(true);
+      await server.done();
+    });
+  });
+
+  it("waits for an empty + without SASL-IR and tolerates untagged responses during AUTHENTICATE", async () => {
+    await withServer(transcript("no-sasl-ir-untagged.txt"), async (server) => {
+      const conn = await ImapClient.connect(base(server.port));
+      expect(conn.capabilities.has("NAMESPACE")).toBe(true);
+      expect((await conn.command("NOOP")).tagged.status).toBe("OK");
+      await conn.close();
+      await server.done();
+    });
+  });
+
+  it("re-queries CAPABILITY when the tagged OK did not carry it", async () => {
+    await withServer(transcript("requery-capability.txt"), async (server) => {
+      const conn = await ImapClient.connect(base(server.port));
+      expect(conn.capabilities.has("ENABLE")).toBe(true);
+      expect(conn.capabilities.rev2).toBe(true);
+      await conn.close();
+      await server.done();
+      expect(server.received.at(-1)).toBe("A2 CAPABILITY");
+    });
+  });
+
+  it("never sends LOGIN when LOGINDISABLED is advertised", async () => {
+    await withServer(transcript("logindisabled.txt"), async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), login: "fallback" }));
+      expect(error.code).toBe("no-mechanism");
+      expect(error.cause).toBeInstanceOf(SaslError);
+      expect(server.received).toEqual([]);
+    });
+    await withServer(transcript("logindisabled.txt"), async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), login: "only" }));
+      expect(error.code).toBe("login-disabled");
+      expect(server.received).toEqual([]);
+    });
+  });
+
+  it("treats BAD before any answer as mechanism-level and falls back to LOGIN", async () => {
+    await withServer(transcript("bad-then-login.txt"), async (server) => {
+      const conn = await ImapClient.connect(base(server.port));
+      expect(conn.mechanism).toBe("LOGIN-COMMAND");
+      expect(conn.capabilities.has("IDLE")).toBe(true);
+      await conn.close();
+      await server.done();
+    });
+  });
+
+  it("with login: never, a BAD is a mechanism-rejected ImapError carrying the reply", async () => {
+    await withServer(transcript("bad-then-login.txt"), async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), login: "never" }));
+      expect(error.code).toBe("mechanism-rejected");
+      expect(error.phase).toBe("authenticate");
+      expect(error.reply).toMatchObject({ status: "BAD", text: "Unsupported authentication mechanism." });
+      expect(error.command).toBe("A1 AUTHENTICATE PLAIN ****");
+    });
+  });
+
+  it("maps NO [AUTHENTICATIONFAILED] to authentication-failed, without fallback, and masks secrets", async () => {
+    const lines: TranscriptEntry[] = [];
+    await withServer(transcript("authenticationfailed.txt"), async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), transcript: (e) => lines.push(e) }));
+      expect(error.code).toBe("authentication-failed");
+      expect(error.reply?.code).toBe("AUTHENTICATIONFAILED");
+      const cause = error.cause as SaslError;
+      expect(cause).toBeInstanceOf(SaslError);
+      expect(cause.attempts.map((a) => a.mechanism)).toEqual(["PLAIN"]);
+      await server.done();
+      const everything = [error.message, error.command, JSON.stringify(error.reply), cause.message, ...lines.filter((l) => l.direction === "C").map((l) => l.text)].join("\n");
+      expect(everything).not.toContain(PASSWORD);
+      expect(everything).not.toContain(PLAIN_B64);
+      expect(lines.find((l) => l.direction === "C")?.text).toBe("A1 AUTHENTICATE PLAIN ****");
+    });
+  });
+
+  it("maps NO [UNAVAILABLE] to temporary-failure", async () => {
+    await withServer(transcript("unavailable.txt"), async (server) => {
+      const error = await expectImapError(ImapClient.connect(base(server.port)));
+      expect(error.code).toBe("temporary-failure");
+      await server.done();
+    });
+  });
+
+  it("reports a dropped connection as closed in the authenticate phase", async () => {
+    await withServer(transcript("dropped.txt"), async (server) => {
+      const error = await expectImapError(ImapClient.connect(base(server.port, [fakeEcho])));
+      expect(error.code).toBe("closed");
+      expect(error.phase).toBe("authenticate");
+      await server.done();
+    });
+  });
+
+  it("cancels a server looping on + with * and reports too-many-rounds", async () => {
+    await withServer(transcript("loop.txt"), async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port, [fakeEcho]), maxRounds: 3 }));
+      expect(error.code).toBe("too-many-rounds");
+      await server.done();
+    });
+  });
+
+  it("discards capabilities after STARTTLS and asks again; success data as a + challenge", async () => {
+    const certs = await testCertificates();
+    const notes: TranscriptEntry[] = [];
+    await withServer(
+      transcript("starttls.txt"),
+      async (server) => {
+        const conn = await ImapClient.connect({
+          ...base(server.port, [fakePlain, fakeMutual]),
+          tls: "starttls",
+          tlsOptions: { ca: certs.ca, servername: "localhost" },
+          transcript: (e) => notes.push(e),
+        });
+        expect(conn.secure).toBe(true);
+        expect(conn.mechanism).toBe("X-MUTUAL");
+        expect(conn.capabilities.mechanisms).toEqual([]);
+        expect(conn.capabilities.has("IDLE")).toBe(true);
+        await conn.close();
+        await server.done();
+      },
+      { tls: { key: certs.key, cert: certs.cert } },
+    );
+  });
+
+  it("fails closed when STARTTLS is required but missing", async () => {
+    await withServer(transcript("greeting-caps-sasl-ir.txt"), async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), tls: "starttls" }));
+      expect(error.code).toBe("tls-unavailable");
+      expect(server.received).toEqual([]);
+    });
+  });
+
+  it("accepts success data in the tagged OK for a mutual-auth mechanism", async () => {
+    await withServer(transcript("success-data-in-ok.txt"), async (server) => {
+      const conn = await ImapClient.connect(base(server.port, [fakeMutual]));
+      expect(conn.mechanism).toBe("X-MUTUAL");
+      await conn.close();
+      await server.done();
+    });
+  });
+
+  it("refuses PREAUTH on cleartext when TLS is required, accepts it otherwise", async () => {
+    await withServer(transcript("preauth.txt"), async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), tls: "starttls" }));
+      expect(error.code).toBe("tls-unavailable");
+      expect(error.reply?.status).toBe("PREAUTH");
+    });
+    await withServer(transcript("preauth.txt"), async (server) => {
+      const conn = await ImapClient.connect(base(server.port));
+      expect(conn.authenticated).toBe(true);
+      expect(conn.mechanism).toBe("PREAUTH");
+      await conn.close();
+    });
+  });
+
+  it("reports a BYE greeting with its reply", async () => {
+    await withServer(transcript("bye.txt"), async (server) => {
+      const error = await expectImapError(ImapClient.connect(base(server.port)));
+      expect(error.code).toBe("server-bye");
+      expect(error.reply).toMatchObject({ status: "BYE", code: "UNAVAILABLE", text: "Too many connections" });
+    });
+  });
+
+  it("reads literals in responses with readBytes", async () => {
+    await withServer(transcript("literals.txt"), async (server) => {
+      const conn = await ImapClient.connect(base(server.port));
+      const r = await conn.command("FETCH 1 (FLAGS BODY[HEADER.FIELDS (SUBJECT)])");
+      expect(r.tagged.status).toBe("OK");
+      const fetch = r.untagged[0]!;
+      expect(fetch).toMatchObject({ type: "FETCH", number: 1 });
+      const items = fetch.values[0] as unknown[];
+      expect(items.slice(0, 3)).toEqual(["FLAGS", ["\\Seen"], "BODY[HEADER.FIELDS (SUBJECT)]"]);
+      expect(Buffer.from(items[3] as Uint8Array).toString()).toBe("Subject: a {3} b\r\n\r\n");
+      const list = r.untagged[1]!;
+      expect(list.type).toBe("LIST");
+      expect(list.values.slice(0, 2)).toEqual([["\\HasNoChildren"], "/"]);
+      expect(Buffer.from(list.values[2] as Uint8Array).toString()).toBe('Sent "x"');
+      await conn.close();
+      await server.done();
+    });
+  });
+
+  it("sends LOGIN credentials as a synchronizing literal when not ASCII, masked", async () => {
+    const lines: TranscriptEntry[] = [];
+    await withServer(transcript("login-literal.txt"), async (server) => {
+      const conn = await ImapClient.connect({ ...base(server.port), auth: { username: USER, password: "pässwörd-ü" }, login: "only", transcript: (e) => lines.push(e) });
+      expect(conn.mechanism).toBe("LOGIN-COMMAND");
+      await conn.close();
+      await server.done();
+    });
+    const client = lines.filter((l) => l.direction === "C").map((l) => l.text);
+    expect(client).toEqual(["A1 LOGIN ****", "****", "****"]);
+  });
+
+  it("refuses LOGIN in cleartext under policy never before sending anything", async () => {
+    await withServer(transcript("login-literal.txt"), async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), login: "only", policy: { cleartext: "never" } }));
+      expect(error.code).toBe("policy-refused");
+      expect(server.received).toEqual([]);
+    });
+  });
+
+  it("sends an initial response that does not fit the line after an empty +", async () => {
+    await withServer(transcript("long-ir.txt"), async (server) => {
+      const conn = await ImapClient.connect({ ...base(server.port), auth: { username: USER, password: "x".repeat(9000) } });
+      expect(conn.mechanism).toBe("PLAIN");
+      await conn.close();
+      await server.done();
+      expect(server.received[0]).toBe("A1 AUTHENTICATE PLAIN");
+    });
+  });
+});
