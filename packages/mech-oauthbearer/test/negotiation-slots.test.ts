@@ -1,0 +1,118 @@
+/**
+ * Where the four non-password mechanisms land in negotiation, through core's planNegotiation:
+ * OAuth only with a token, OAUTHBEARER before XOAUTH2, EXTERNAL only when named, ANONYMOUS only
+ * without credentials, and never an effect of registration or server order.
+ */
+import { container } from "tsyringe";
+import { describe, expect, it } from "vitest";
+import { MechanismRegistry, NoMechanismError, authenticate, negotiate, pairedExchange, planNegotiation } from "@saslkit/core";
+import type { ChannelInfo, CredentialsInput, MechanismProvider, NegotiationPolicy, SaslExchange } from "@saslkit/core";
+import { anonymous, registerAnonymous } from "@saslkit/mech-anonymous";
+import { external, registerExternal } from "@saslkit/mech-external";
+import { oauthBearer, registerOAuthBearer } from "@saslkit/mech-oauthbearer";
+import { registerXOAuth2, xoauth2 } from "@saslkit/mech-xoauth2";
+
+const ALL: readonly MechanismProvider[] = [oauthBearer, xoauth2, external, anonymous];
+const OFFERED = ["PLAIN", "ANONYMOUS", "EXTERNAL", "XOAUTH2", "OAUTHBEARER"];
+const TLS: ChannelInfo = { secure: true, host: "mail.example.com", port: 993 };
+
+function plan(credentials: CredentialsInput, options: { policy?: NegotiationPolicy; channel?: ChannelInfo; providers?: readonly MechanismProvider[]; offered?: string[] } = {}) {
+  return planNegotiation(options.providers ?? ALL, {
+    offered: options.offered ?? OFFERED,
+    credentials,
+    channel: options.channel ?? TLS,
+    ...(options.policy ? { policy: options.policy } : {}),
+  });
+}
+const names = (p: ReturnType<typeof plan>) => p.candidates.map((c) => c.name);
+const reason = (p: ReturnType<typeof plan>, mechanism: string) => p.refused.find((r) => r.mechanism === mechanism)?.reason;
+
+describe("negotiation slots of OAUTHBEARER, XOAUTH2, EXTERNAL, ANONYMOUS", () => {
+  it("a user name and token give OAUTHBEARER, then XOAUTH2; EXTERNAL and ANONYMOUS stay out", () => {
+    const p = plan({ username: "alice", token: "tok" });
+    expect(names(p)).toEqual(["OAUTHBEARER", "XOAUTH2"]);
+    expect(reason(p, "EXTERNAL")).toBe("explicit-only");
+    expect(reason(p, "ANONYMOUS")).toBe("unusable");
+    expect(reason(p, "PLAIN")).toBe("not-installed");
+  });
+
+  it("neither registration order nor the server's order changes the choice", () => {
+    const reversed = plan({ username: "alice", token: "tok" }, { providers: [...ALL].reverse(), offered: [...OFFERED].reverse() });
+    expect(names(reversed)).toEqual(["OAUTHBEARER", "XOAUTH2"]);
+    const a = container.createChildContainer();
+    registerAnonymous(a);
+    registerXOAuth2(a);
+    registerExternal(a);
+    registerOAuthBearer(a);
+    const b = container.createChildContainer();
+    registerOAuthBearer(b);
+    registerExternal(b);
+    registerXOAuth2(b);
+    registerAnonymous(b);
+    expect(MechanismRegistry.fromContainer(a).names()).toEqual(["OAUTHBEARER", "XOAUTH2", "EXTERNAL", "ANONYMOUS"]);
+    expect(MechanismRegistry.fromContainer(b).names()).toEqual(MechanismRegistry.fromContainer(a).names());
+    expect(names(planNegotiation(a, { offered: OFFERED, credentials: { username: "u", token: "t" }, channel: TLS }))).toEqual(["OAUTHBEARER", "XOAUTH2"]);
+  });
+
+  it("a token without a user name gives OAUTHBEARER only (XOAUTH2 needs user=)", () => {
+    const p = plan({ token: "tok" });
+    expect(names(p)).toEqual(["OAUTHBEARER"]);
+    expect(reason(p, "XOAUTH2")).toBe("missing-credentials");
+  });
+
+  it("a token provider counts as a token", () => {
+    expect(names(plan({ username: "alice", tokenProvider: () => "tok" }))).toEqual(["OAUTHBEARER", "XOAUTH2"]);
+  });
+
+  it("a password without a token leaves no OAuth candidate and no guest login", () => {
+    const p = plan({ username: "alice", password: "pw" });
+    expect(names(p)).toEqual([]);
+    expect(reason(p, "OAUTHBEARER")).toBe("missing-credentials");
+    expect(reason(p, "XOAUTH2")).toBe("missing-credentials");
+    expect(reason(p, "ANONYMOUS")).toBe("unusable");
+    expect(() => negotiate(ALL, { offered: OFFERED, credentials: { username: "alice", password: "pw" }, channel: TLS })).toThrow(NoMechanismError);
+  });
+
+  it("no credentials at all give ANONYMOUS only", () => {
+    expect(names(plan({}))).toEqual(["ANONYMOUS"]);
+    expect(names(plan({ trace: "guest" }))).toEqual(["ANONYMOUS"]);
+  });
+
+  it("EXTERNAL is chosen when forced, even with a token, and ranks by the caller's order", () => {
+    expect(names(plan({ username: "alice", token: "tok" }, { policy: { force: "EXTERNAL" } }))).toEqual(["EXTERNAL"]);
+    expect(names(plan({}, { policy: { order: ["EXTERNAL", "ANONYMOUS"] } }))).toEqual(["EXTERNAL", "ANONYMOUS"]);
+  });
+
+  it("the caller's order may put XOAUTH2 first", () => {
+    expect(names(plan({ username: "alice", token: "tok" }, { policy: { order: ["XOAUTH2", "OAUTHBEARER"] } }))).toEqual(["XOAUTH2", "OAUTHBEARER"]);
+  });
+
+  it("bearer tokens are refused in clear to a remote host, allowed to loopback", () => {
+    const remote = plan({ username: "alice", token: "tok" }, { channel: { secure: false } });
+    expect(names(remote)).toEqual([]);
+    expect(reason(remote, "OAUTHBEARER")).toBe("cleartext-password");
+    expect(reason(remote, "XOAUTH2")).toBe("cleartext-password");
+    expect(names(plan({ username: "alice", token: "tok" }, { channel: { secure: false, loopback: true } }))).toEqual(["OAUTHBEARER", "XOAUTH2"]);
+  });
+
+  it("authenticate falls back from a rejected OAUTHBEARER to XOAUTH2", async () => {
+    const server = pairedExchange(xoauth2.createServer!({ callbacks: { verifyToken: () => ({ valid: true, user: "alice" }) }, channel: TLS, hostname: "mx", options: {} }));
+    const begun: string[] = [];
+    const exchange: SaslExchange = {
+      async begin(mechanism, ir) {
+        begun.push(mechanism);
+        if (mechanism === "OAUTHBEARER") return { type: "failure", code: "mechanism-rejected", reply: { status: "504", enhanced: "5.5.4", text: "Unrecognized authentication type" } };
+        return server.begin(mechanism, ir);
+      },
+      respond: (r) => server.respond(r),
+      cancel: () => server.cancel(),
+    };
+    const result = await authenticate(plan({ username: "alice", token: "tok" }), exchange);
+    expect(result.mechanism).toBe("XOAUTH2");
+    expect(begun).toEqual(["OAUTHBEARER", "XOAUTH2"]);
+    expect(result.attempts.map((a) => [a.mechanism, a.error?.code])).toEqual([
+      ["OAUTHBEARER", "mechanism-rejected"],
+      ["XOAUTH2", undefined],
+    ]);
+  });
+});
