@@ -1,0 +1,162 @@
+/**
+ * POP3 adapter against recorded transcripts replayed by a real loopback server.
+ */
+import { SaslError, type MechanismProvider } from "@saslkit/core";
+import { testCertificates, type TranscriptEntry } from "@saslkit/transport";
+import { describe, expect, it } from "vitest";
+import { Pop3Client, Pop3Error, type Pop3ConnectOptions } from "../src/index.js";
+import { PASSWORD, PLAIN_B64, USER, fakeEcho, fakeMutual, fakePlain, transcript, withServer } from "./helpers.js";
+
+const base = (port: number, mechanisms: readonly MechanismProvider[] = [fakePlain]): Pop3ConnectOptions => ({
+  host: "127.0.0.1",
+  port,
+  tls: "none",
+  auth: { username: USER, password: PASSWORD },
+  mechanisms,
+  timeouts: { greeting: 5000, auth: 5000, command: 5000 },
+});
+
+async function expectPop3Error(promise: Promise<unknown>): Promise<Pop3Error> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(Pop3Error);
+  return error as Pop3Error;
+}
+
+describe("POP3 transcripts", () => {
+  it("reads CAPA, authenticates with the IR on the AUTH line, runs STAT and a multi-line LIST, quits", async () => {
+    const lines: TranscriptEntry[] = [];
+    await withServer(transcript("capa-auth-stat.txt"), async (server) => {
+      const conn = await Pop3Client.connect({ ...base(server.port), transcript: (e) => lines.push(e) });
+      expect(conn.mechanism).toBe("PLAIN");
+      expect(conn.capabilities.mechanisms).toEqual(["PLAIN", "LOGIN", "XOAUTH"]);
+      expect(conn.capabilities.user).toBe(true);
+      expect(await conn.command("STAT")).toEqual({ ok: true, text: "2 320", raw: "+OK 2 320" });
+      const list = await conn.command("LIST", { multiline: true });
+      expect(list.lines).toEqual(["1 120", ".2 200"]);
+      expect((await conn.quit())?.ok).toBe(true);
+      expect(conn.closed).toBe(true);
+      await server.done();
+    });
+    expect(lines.filter((l) => l.direction === "C").map((l) => l.text)).toEqual(["CAPA", "AUTH PLAIN ****", "STAT", "LIST", "QUIT"]);
+  });
+
+  it("sends an initial response that would pass 255 octets after an empty +", async () => {
+    await withServer(transcript("long-ir.txt"), async (server) => {
+      const conn = await Pop3Client.connect({ ...base(server.port), auth: { username: USER, password: "x".repeat(300) } });
+      expect(conn.authenticated).toBe(true);
+      await conn.close();
+      await server.done();
+      expect(server.received[1]).toBe("AUTH PLAIN");
+    });
+  });
+
+  it("maps -ERR [AUTH] to authentication-failed and keeps the SaslError as cause, secrets masked", async () => {
+    await withServer(transcript("err-auth.txt"), async (server) => {
+      const error = await expectPop3Error(Pop3Client.connect(base(server.port)));
+      expect(error.code).toBe("authentication-failed");
+      expect(error.reply).toEqual({ status: "-ERR", code: "AUTH", text: "Authentication failed.", raw: "-ERR [AUTH] Authentication failed." });
+      expect(error.command).toBe("AUTH PLAIN ****");
+      expect(error.cause).toBeInstanceOf(SaslError);
+      const text = [error.message, error.command, (error.cause as Error).message].join("\n");
+      expect(text).not.toContain(PASSWORD);
+      expect(text).not.toContain(PLAIN_B64);
+      await server.done();
+    });
+  });
+
+  it("maps -ERR [SYS/TEMP] to temporary-failure", async () => {
+    await withServer(transcript("err-sys-temp.txt"), async (server) => {
+      expect((await expectPop3Error(Pop3Client.connect(base(server.port)))).code).toBe("temporary-failure");
+      await server.done();
+    });
+  });
+
+  it("falls back after a code-less -ERR to the mechanism itself", async () => {
+    await withServer(transcript("err-fallback.txt"), async (server) => {
+      const conn = await Pop3Client.connect(base(server.port, [fakePlain, fakeMutual]));
+      expect(conn.mechanism).toBe("PLAIN");
+      await conn.close();
+      await server.done();
+    });
+  });
+
+  it("discards capabilities after STLS and asks again; answers success data sent as a challenge", async () => {
+    const certs = await testCertificates();
+    await withServer(
+      transcript("stls.txt"),
+      async (server) => {
+        const conn = await Pop3Client.connect({ ...base(server.port, [fakePlain, fakeMutual]), tls: "starttls", tlsOptions: { ca: certs.ca, servername: "localhost" } });
+        expect(conn.secure).toBe(true);
+        expect(conn.capabilities.stls).toBe(false);
+        expect(conn.mechanism).toBe("X-MUTUAL");
+        await conn.close();
+        await server.done();
+      },
+      { tls: { key: certs.key, cert: certs.cert } },
+    );
+  });
+
+  it("fails closed without STLS when TLS is required, sending nothing more", async () => {
+    await withServer(transcript("err-auth.txt"), async (server) => {
+      const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port), tls: "starttls" }));
+      expect(error.code).toBe("tls-unavailable");
+      expect(server.received).toEqual(["CAPA"]);
+    });
+  });
+
+  it("cancels a server looping on + and reports too-many-rounds", async () => {
+    await withServer(transcript("loop.txt"), async (server) => {
+      const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port, [fakeEcho]), maxRounds: 2 }));
+      expect(error.code).toBe("too-many-rounds");
+      await server.done();
+    });
+  });
+
+  it("reports a dropped connection as closed", async () => {
+    await withServer(transcript("dropped.txt"), async (server) => {
+      const error = await expectPop3Error(Pop3Client.connect(base(server.port)));
+      expect(error.code).toBe("closed");
+      expect(error.phase).toBe("authenticate");
+      await server.done();
+    });
+  });
+
+  it("uses USER/PASS only when asked, masking PASS", async () => {
+    const lines: TranscriptEntry[] = [];
+    await withServer(transcript("user-pass.txt"), async (server) => {
+      const conn = await Pop3Client.connect({ ...base(server.port), login: "user", transcript: (e) => lines.push(e) });
+      expect(conn.mechanism).toBe("USER");
+      await conn.close();
+      await server.done();
+    });
+    expect(lines.filter((l) => l.direction === "C").map((l) => l.text)).toEqual(["CAPA", "USER alice", "PASS ****"]);
+  });
+
+  it("refuses USER/PASS in cleartext under policy never before sending it", async () => {
+    await withServer(transcript("user-pass.txt"), async (server) => {
+      const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port), login: "user", policy: { cleartext: "never" } }));
+      expect(error.code).toBe("policy-refused");
+      expect(server.received).toEqual(["CAPA"]);
+    });
+  });
+
+  it("computes APOP as RFC 1939 §7 shows", async () => {
+    await withServer(transcript("apop.txt"), async (server) => {
+      const conn = await Pop3Client.connect({ ...base(server.port), login: "apop", auth: { username: "mrose", password: "tanstaaf" } });
+      expect(conn.mechanism).toBe("APOP");
+      await conn.close();
+      await server.done();
+    });
+  });
+
+  it("reports an -ERR greeting", async () => {
+    await withServer(transcript("greeting-err.txt"), async (server) => {
+      const error = await expectPop3Error(Pop3Client.connect(base(server.port)));
+      expect(error.code).toBe("server-rejected");
+      expect(error.reply?.code).toBe("SYS/TEMP");
+    });
+  });
+});
