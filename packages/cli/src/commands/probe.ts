@@ -1,0 +1,182 @@
+/**
+ * `saslkit probe URL`: connect, show the capabilities, which mechanism saslkit would choose for
+ * a user with a password (and, with --oauth, a token), and why each other one was not chosen.
+ * It never authenticates and never asks for a secret.
+ */
+import { parseArgs } from "node:util";
+import { Credentials, planNegotiation, type ChannelBinding, type ChannelInfo, type MechanismProvider } from "@saslkit/core";
+import { ImapClient } from "@saslkit/imap";
+import { Pop3Client } from "@saslkit/pop3";
+import type { TlsSettings, TranscriptSink } from "@saslkit/transport";
+import { formatNegotiation, formatTranscriptEntry } from "../format.js";
+import { UsageError, type CliIo } from "../io.js";
+import { installedProviders } from "../mechanisms.js";
+import { isLoopbackHost, refuseSecretFlags, tlsTrust } from "../options.js";
+import { probeSmtp } from "./probe-smtp.js";
+
+type Protocol = "smtp" | "imap" | "pop3";
+type TlsMode = "implicit" | "starttls" | "none";
+
+const SCHEMES: Record<string, { protocol: Protocol; tls: TlsMode; port: number }> = {
+  "smtp:": { protocol: "smtp", tls: "starttls", port: 587 },
+  "smtps:": { protocol: "smtp", tls: "implicit", port: 465 },
+  "imap:": { protocol: "imap", tls: "starttls", port: 143 },
+  "imaps:": { protocol: "imap", tls: "implicit", port: 993 },
+  "pop3:": { protocol: "pop3", tls: "starttls", port: 110 },
+  "pop3s:": { protocol: "pop3", tls: "implicit", port: 995 },
+};
+
+/** What a protocol prober learnt from the server. */
+export interface ProbeFindings {
+  readonly greeting?: string;
+  /** Capability lines as the server sent them (after TLS when TLS was used). */
+  readonly capabilities: readonly string[];
+  /** SASL mechanism names the server advertises. */
+  readonly offered: readonly string[];
+  readonly secure: boolean;
+  readonly notes: readonly string[];
+}
+
+export interface ProbeTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: TlsMode;
+  readonly tlsOptions: TlsSettings;
+  readonly transcript?: TranscriptSink;
+  readonly mechanisms: readonly MechanismProvider[];
+}
+
+/** Parses a probe URL (`imaps://mail.example.org:993`). */
+export function parseProbeUrl(text: string): { protocol: Protocol; host: string; port: number; tls: TlsMode } {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`"${text}" is not a URL; write e.g. smtp://mail.example.org:587.`);
+  }
+  const scheme = SCHEMES[url.protocol];
+  if (!scheme) throw new UsageError(`unsupported scheme "${url.protocol}"; use smtp, smtps, imap, imaps, pop3 or pop3s.`);
+  if (url.username || url.password) throw new UsageError("put no user or password in the URL; use --user (probe never needs a password).");
+  const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
+  if (!host) throw new UsageError(`the URL "${text}" has no host.`);
+  return { protocol: scheme.protocol, host, port: url.port ? Number(url.port) : scheme.port, tls: scheme.tls };
+}
+
+/**
+ * Channel binding as negotiation sees it on a TLS connection. The probe only plans, so it does
+ * not need the binding bytes; it assumes what every TLS connection can give (tls-server-end-point,
+ * and tls-exporter on TLS 1.3), and says so in its output.
+ */
+const assumedBinding: ChannelBinding = {
+  types: ["tls-exporter", "tls-server-end-point"],
+  data: () => new Uint8Array(32),
+};
+
+export async function probe(argv: readonly string[], io: CliIo): Promise<number> {
+  refuseSecretFlags(argv);
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      user: { type: "string" },
+      oauth: { type: "boolean" },
+      mechanism: { type: "string" },
+      ca: { type: "string" },
+      insecure: { type: "boolean" },
+      tls: { type: "string" },
+      debug: { type: "boolean" },
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError("probe takes exactly one URL, e.g. saslkit probe smtp://mail.example.org:587.");
+  const target = parseProbeUrl(positionals[0]!);
+  let tls = target.tls;
+  if (values.tls !== undefined) {
+    if (!["implicit", "starttls", "none"].includes(values.tls)) throw new UsageError(`--tls must be implicit, starttls or none, not "${values.tls}".`);
+    tls = values.tls as TlsMode;
+  }
+  const tlsOptions = await tlsTrust(values, io);
+  const mechanisms = await installedProviders();
+  const transcript: TranscriptSink | undefined = values.debug ? (e) => io.stderr.write(`${formatTranscriptEntry(e)}\n`) : undefined;
+  const probeTarget: ProbeTarget = { host: target.host, port: target.port, tls, tlsOptions, mechanisms, ...(transcript ? { transcript } : {}) };
+
+  io.stdout.write(`Probing ${target.protocol}://${target.host}:${target.port} (${tls === "implicit" ? "implicit TLS" : tls === "starttls" ? "STARTTLS when offered" : "no TLS"})\n`);
+  const findings = target.protocol === "smtp" ? await probeSmtp(probeTarget) : target.protocol === "imap" ? await probeImap(probeTarget) : await probePop3(probeTarget);
+
+  if (findings.greeting) io.stdout.write(`Greeting:       ${findings.greeting}\n`);
+  io.stdout.write(`Channel:        ${findings.secure ? "TLS" : "cleartext"}${isLoopbackHost(target.host) ? " (loopback)" : ""}\n`);
+  for (const note of findings.notes) io.stdout.write(`Note:           ${note}\n`);
+  io.stdout.write("Capabilities:\n");
+  for (const cap of findings.capabilities) io.stdout.write(`  ${cap}\n`);
+
+  const channel: ChannelInfo = {
+    secure: findings.secure,
+    loopback: isLoopbackHost(target.host),
+    host: target.host,
+    port: target.port,
+    ...(findings.secure ? { channelBinding: assumedBinding } : {}),
+  };
+  const user = values.user ?? "user";
+  // Planning only: these callbacks are never called, no secret is asked for or sent.
+  const credentials = Credentials.from({
+    username: user,
+    password: (): Promise<string> => Promise.reject(new Error("probe never reads a password")),
+    ...(values.oauth ? { tokenProvider: (): Promise<string> => Promise.reject(new Error("probe never reads a token")) } : {}),
+  });
+  const plan = planNegotiation(mechanisms, {
+    offered: findings.offered,
+    credentials,
+    channel,
+    ...(values.mechanism !== undefined ? { policy: { force: values.mechanism } } : {}),
+  });
+  io.stdout.write(`Negotiation for user "${user}" with a password${values.oauth ? " and an OAuth token" : ""}${findings.secure ? " (channel binding assumed available over TLS)" : ""}:\n`);
+  for (const line of formatNegotiation(plan, { forced: values.mechanism !== undefined })) io.stdout.write(`${line}\n`);
+  return plan.candidates.length ? 0 : 1;
+}
+
+async function probeImap(target: ProbeTarget): Promise<ProbeFindings> {
+  const connection = await ImapClient.connect({
+    host: target.host,
+    port: target.port,
+    tls: target.tls,
+    requireTls: false,
+    tlsOptions: target.tlsOptions,
+    mechanisms: target.mechanisms,
+    ...(target.transcript ? { transcript: target.transcript } : {}),
+  });
+  try {
+    const caps = connection.capabilities;
+    const notes: string[] = [];
+    if (target.tls === "starttls" && !connection.secure) notes.push("the server does not offer STARTTLS: secrets would travel in clear.");
+    if (caps.loginDisabled) notes.push("LOGINDISABLED: the IMAP LOGIN command is refused on this channel.");
+    return { capabilities: caps.list(), offered: caps.mechanisms, secure: connection.secure, notes };
+  } finally {
+    await connection.logout().catch(() => connection.close());
+  }
+}
+
+async function probePop3(target: ProbeTarget): Promise<ProbeFindings> {
+  const connection = await Pop3Client.connect({
+    host: target.host,
+    port: target.port,
+    tls: target.tls,
+    requireTls: false,
+    tlsOptions: target.tlsOptions,
+    mechanisms: target.mechanisms,
+    ...(target.transcript ? { transcript: target.transcript } : {}),
+  });
+  try {
+    const caps = connection.capabilities;
+    const notes: string[] = [];
+    if (target.tls === "starttls" && !connection.secure) notes.push("the server does not offer STLS: secrets would travel in clear.");
+    const greeting = connection.greeting;
+    return {
+      ...(greeting ? { greeting: `${greeting.status} ${greeting.text}`.trimEnd() } : {}),
+      capabilities: caps.list().map((name) => [name, ...(caps.args(name) ?? [])].join(" ")),
+      offered: caps.mechanisms,
+      secure: connection.secure,
+      notes,
+    };
+  } finally {
+    await connection.quit().catch(() => connection.close());
+  }
+}

@@ -1,0 +1,107 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { startScriptedServer, type ScriptedServer } from "@saslkit/transport";
+import { main } from "../src/main.js";
+import { parseProbeUrl } from "../src/commands/probe.js";
+import { memoryIo } from "./helpers.js";
+
+const servers: ScriptedServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+describe("probe URL parsing", () => {
+  it.each([
+    ["smtp://mail.example.org", { protocol: "smtp", host: "mail.example.org", port: 587, tls: "starttls" }],
+    ["smtps://mail.example.org", { protocol: "smtp", host: "mail.example.org", port: 465, tls: "implicit" }],
+    ["imap://127.0.0.1:1143", { protocol: "imap", host: "127.0.0.1", port: 1143, tls: "starttls" }],
+    ["imaps://[::1]", { protocol: "imap", host: "::1", port: 993, tls: "implicit" }],
+    ["pop3://h", { protocol: "pop3", host: "h", port: 110, tls: "starttls" }],
+    ["pop3s://h:2995", { protocol: "pop3", host: "h", port: 2995, tls: "implicit" }],
+  ])("%s", (url, expected) => {
+    expect(parseProbeUrl(url)).toEqual(expected);
+  });
+
+  it("refuses other schemes, credentials in the URL and non-URLs with exit status 2", async () => {
+    for (const arg of ["http://x", "smtp://alice:pw@x", "mail.example.org"]) {
+      const { io, stderr } = memoryIo();
+      expect(await main(["probe", arg], io)).toBe(2);
+      expect(stderr()).toMatch(/^saslkit: /);
+    }
+  });
+});
+
+describe("probe over IMAP and POP3 (scripted servers)", () => {
+  it("lists IMAP capabilities, the choice, and a reason for every other mechanism", async () => {
+    const server = await startScriptedServer(`
+S: * OK [CAPABILITY IMAP4rev1 SASL-IR LOGINDISABLED AUTH=PLAIN AUTH=SCRAM-SHA-256 AUTH=XOAUTH2 AUTH=EXTERNAL AUTH=GSSAPI AUTH=CRAM-MD5] ready
+C: A1 LOGOUT
+S: * BYE logging out
+S: A1 OK LOGOUT completed
+`);
+    servers.push(server);
+    const { io, stdout } = memoryIo();
+    const status = await main(["probe", `imap://127.0.0.1:${server.port}`, "--user", "alice"], io);
+    await server.done();
+    const text = stdout();
+    expect(status).toBe(0);
+    expect(text).toContain("Channel:        cleartext (loopback)");
+    expect(text).toContain("the server does not offer STARTTLS");
+    expect(text).toContain("LOGINDISABLED");
+    expect(text).toMatch(/Chosen: +SCRAM-SHA-256 \(priority 850; mutual authentication\)/);
+    expect(text).toMatch(/XOAUTH2 +missing-credentials: needs token/);
+    expect(text).toMatch(/EXTERNAL +explicit-only: /);
+    expect(text).toMatch(/GSSAPI +not-installed: /);
+    expect(text).toMatch(/CRAM-MD5 +usable, but lower priority \(400\) than SCRAM-SHA-256 \(850\)/);
+    expect(text).toMatch(/PLAIN +usable, but lower priority/);
+    expect(text).toMatch(/Installed, not offered by the server: .*SCRAM-SHA-512/);
+  });
+
+  it("with --oauth and --mechanism, explains the forced choice", async () => {
+    const server = await startScriptedServer(`
+S: +OK POP3 ready
+C: CAPA
+S: +OK Capability list follows
+S: USER
+S: SASL PLAIN XOAUTH2 SCRAM-SHA-1
+S: .
+C: QUIT
+S: +OK bye
+`);
+    servers.push(server);
+    const { io, stdout } = memoryIo();
+    const status = await main(["probe", `pop3://127.0.0.1:${server.port}`, "--oauth", "--mechanism", "XOAUTH2"], io);
+    await server.done();
+    const text = stdout();
+    expect(status).toBe(0);
+    expect(text).toContain("Greeting:       +OK POP3 ready");
+    expect(text).toContain("  SASL PLAIN XOAUTH2 SCRAM-SHA-1");
+    expect(text).toMatch(/Chosen: +XOAUTH2/);
+    expect(text).toMatch(/SCRAM-SHA-1 +not-forced: the caller forced XOAUTH2/);
+  });
+
+  it("exits 1 when no mechanism fits, still explaining why", async () => {
+    const server = await startScriptedServer(`
+S: +OK POP3 ready
+C: CAPA
+S: +OK
+S: SASL XOAUTH2
+S: .
+C: QUIT
+S: +OK bye
+`);
+    servers.push(server);
+    const { io, stdout } = memoryIo();
+    expect(await main(["probe", `pop3://127.0.0.1:${server.port}`], io)).toBe(1);
+    expect(stdout()).toMatch(/Chosen: +none/);
+    expect(stdout()).toMatch(/XOAUTH2 +missing-credentials/);
+  });
+
+  it("reports a refused connection as a failure (exit 1), not a usage error", async () => {
+    const server = await startScriptedServer("!close");
+    const port = server.port;
+    await server.close();
+    const { io, stderr } = memoryIo();
+    expect(await main(["probe", `imap://127.0.0.1:${port}`], io)).toBe(1);
+    expect(stderr()).toMatch(/^error: /);
+  });
+});
