@@ -355,6 +355,15 @@ describe("OAUTHBEARER client: the server's error JSON", () => {
     expect(client.retryWithFreshCredentials).toBe(true);
   });
 
+  it("keeps at most 32 members of a bloated error object", async () => {
+    const client = await started();
+    const bloated: Record<string, string> = { status: "invalid_token" };
+    for (let i = 0; i < 100; i++) bloated[`k${i}`] = "v";
+    client.step(utf8(JSON.stringify(bloated)));
+    expect(Object.keys(client.failureDetail ?? {})).toHaveLength(32);
+    expect(client.failureDetail?.["status"]).toBe("invalid_token");
+  });
+
   it("drops a member that echoes the token", async () => {
     const client = await started({ token: "s3cr3t-token" });
     client.step(utf8('{"status":"invalid_token","debug":"got Bearer s3cr3t-token"}'));

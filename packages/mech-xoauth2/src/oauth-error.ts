@@ -12,14 +12,15 @@ import type { TokenVerdict } from "@saslkit/core";
 export const MALFORMED_DETAIL: Readonly<Record<string, unknown>> = Object.freeze({ status: "malformed" });
 
 const MAX_KEYS = 32;
+const MIN_SCRUB = 8;
 const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * Decodes the server's error challenge into a flat record of its scalar members (status, scope,
  * schemes, openid-configuration, ...). Never throws: anything that is not a JSON object with a
  * string or numeric `status` gives `{ status: "malformed" }`, because the client must still send
- * its abort so the server can finish. A value that contains `secret` or its base64, base64url or
- * hex form (a server echoing the token) is dropped.
+ * its abort so the server can finish. At most 32 members are kept, `status` first; a member that
+ * contains `secret` or its base64, base64url or hex form (a server echoing the token) is dropped.
  */
 export function decodeOAuthError(challenge: Uint8Array, secret: string | undefined): Readonly<Record<string, unknown>> {
   let parsed: unknown;
@@ -32,17 +33,19 @@ export function decodeOAuthError(challenge: Uint8Array, secret: string | undefin
   const source = parsed as Record<string, unknown>;
   const status = source["status"];
   if (typeof status !== "string" && typeof status !== "number") return MALFORMED_DETAIL;
-  const forms = secret ? [secret, ...(["base64", "base64url", "hex"] as const).map((e) => Buffer.from(secret).toString(e))] : [];
-  const detail: Record<string, unknown> = {};
-  let kept = 0;
+  // Short strings would match innocent words ("tok" in "invalid_token"); real tokens are long.
+  const forms = secret && secret.length >= MIN_SCRUB ? [secret, ...(["base64", "base64url", "hex"] as const).map((e) => Buffer.from(secret).toString(e))] : [];
+  // status is the server's code word (RFC 7628 §3.2.2) and always kept; the rest is capped and scrubbed.
+  const detail: Record<string, unknown> = { status: String(status) };
+  let kept = 1;
   for (const [key, value] of Object.entries(source)) {
-    if (kept >= MAX_KEYS || key === "__proto__") continue;
+    if (kept >= MAX_KEYS) break;
+    if (key === "status" || key === "__proto__") continue;
     if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") continue;
     if (typeof value === "string" && forms.some((f) => value.includes(f))) continue;
     detail[key] = value;
     kept++;
   }
-  detail["status"] = String(status);
   return detail;
 }
 
