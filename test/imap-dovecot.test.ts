@@ -1,0 +1,238 @@
+/**
+ * @saslkit/imap against a real Dovecot (test/servers): every mechanism Dovecot offers, with and
+ * without TLS, then real work (SELECT INBOX on a mailbox holding a message the test delivered).
+ *
+ * Delivery: the test hands a message to Postfix on 127.0.0.1:15025 over a raw SMTP dialogue
+ * (mynetworks lets loopback deliver to the virtual domain; Postfix passes it to Dovecot's LMTP),
+ * then waits, with a deadline, until IMAP SEARCH finds its unique Subject. Writing a Maildir file
+ * directly would need the mail user's file permissions, which a non-root test run lacks.
+ *
+ * Servers: read from SASLKIT_SERVER_ENV (the vitest global setup). When they are unavailable the
+ * tests are skipped, except under CI=true, where they fail.
+ */
+import { readFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import type { CredentialsInput, MechanismProvider, NegotiationPolicy } from "@saslkit/core";
+import { ImapClient, ImapError, type ImapConnectOptions } from "@saslkit/imap";
+import { anonymous } from "@saslkit/mech-anonymous";
+import { cramMd5 } from "@saslkit/mech-cram-md5";
+import { external } from "@saslkit/mech-external";
+import { login } from "@saslkit/mech-login";
+import { oauthBearer } from "@saslkit/mech-oauthbearer";
+import { plain } from "@saslkit/mech-plain";
+import { scramSha1, scramSha256 } from "@saslkit/mech-scram";
+import { xoauth2 } from "@saslkit/mech-xoauth2";
+import { Deadline, LineSocket, type TranscriptEntry } from "@saslkit/transport";
+import { beforeAll, describe, expect, it } from "vitest";
+
+interface ServerEnv {
+  unavailable?: string;
+  caFile: string;
+  clientCert: { cert: string; key: string; user: string };
+  host: string;
+  strictHost: string;
+  tlsServerName: string;
+  domain: string;
+  smtp: { port: number };
+  imap: { port: number; tlsPort: number };
+  oauth: { tokens: Record<string, string> };
+  users: Record<string, { user: string; password: string; address: string }>;
+}
+
+function loadEnv(): ServerEnv | undefined {
+  const raw = process.env.SASLKIT_SERVER_ENV;
+  const env: Partial<ServerEnv> = raw ? (JSON.parse(raw) as Partial<ServerEnv>) : { unavailable: "SASLKIT_SERVER_ENV is not set (servers not started)" };
+  if (env.unavailable) {
+    if (process.env.CI === "true" && process.env.SASLKIT_SERVERS !== "off") throw new Error(`Real servers are required under CI=true: ${env.unavailable}`);
+    return undefined;
+  }
+  return env as ServerEnv;
+}
+
+const env = loadEnv();
+const providers: MechanismProvider[] = [plain, login, cramMd5, scramSha1, scramSha256, oauthBearer, xoauth2, anonymous, external];
+
+/** Delivers one message to `to` through Postfix with a plain SMTP dialogue. */
+async function deliver(e: ServerEnv, to: string, subject: string): Promise<void> {
+  const socket = await LineSocket.connect({ host: e.host, port: e.smtp.port, connectTimeoutMs: 10000 });
+  const deadline = Deadline.in(20000);
+  const reply = async (): Promise<string> => {
+    for (;;) {
+      const line = await socket.readLine(deadline);
+      if (!/^\d{3}-/.test(line)) return line;
+    }
+  };
+  const expectCode = async (code: string) => {
+    const line = await reply();
+    if (!line.startsWith(code)) throw new Error(`SMTP delivery: expected ${code}, got "${line}"`);
+  };
+  try {
+    await expectCode("220");
+    for (const [command, code] of [
+      ["EHLO test.saslkit.test", "250"],
+      [`MAIL FROM:<sender@${e.domain}>`, "250"],
+      [`RCPT TO:<${to}>`, "250"],
+      ["DATA", "354"],
+    ] as const) {
+      await socket.writeLine(command);
+      await expectCode(code);
+    }
+    await socket.write(`From: sender@${e.domain}\r\nTo: ${to}\r\nSubject: ${subject}\r\nMessage-ID: <${subject}@${e.domain}>\r\n\r\nHello from the saslkit IMAP test.\r\n.\r\n`);
+    await expectCode("250");
+    await socket.writeLine("QUIT");
+  } finally {
+    await socket.close();
+  }
+}
+
+describe.skipIf(!env)("IMAP against Dovecot", () => {
+  const e = env as ServerEnv;
+  const alice = () => e.users.alice!;
+  const ca = () => readFileSync(e.caFile, "utf8");
+  const subject = `saslkit-imap-${randomUUID()}`;
+
+  const options = (mode: "starttls" | "implicit" | "none", auth: CredentialsInput, policy: NegotiationPolicy, extra: Partial<ImapConnectOptions> = {}): ImapConnectOptions => ({
+    host: e.host,
+    port: mode === "implicit" ? e.imap.tlsPort : e.imap.port,
+    tls: mode,
+    tlsOptions: { ca: ca(), servername: e.tlsServerName },
+    auth,
+    mechanisms: providers,
+    policy,
+    timeouts: { connect: 10000, greeting: 10000, auth: 15000, command: 10000 },
+    ...extra,
+  });
+
+  beforeAll(async () => {
+    await deliver(e, alice().address, subject);
+    const conn = await ImapClient.connect(options("implicit", { username: alice().user, password: alice().password }, { force: "PLAIN" }));
+    try {
+      const deadline = Deadline.in(20000);
+      for (;;) {
+        await conn.command("SELECT INBOX");
+        const search = await conn.command(`SEARCH HEADER Subject "${subject}"`);
+        const hits = search.untagged.find((u) => u.type === "SEARCH")?.values ?? [];
+        if (hits.length > 0) break;
+        if (deadline.expired()) throw new Error("The delivered message did not arrive in alice's INBOX within 20 s.");
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      await conn.logout();
+    }
+  }, 60000);
+
+  const passwordCases: Array<[string, "starttls" | "implicit" | "none"]> = [];
+  for (const mech of ["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256"]) {
+    for (const mode of ["starttls", "implicit", "none"] as const) passwordCases.push([mech, mode]);
+  }
+
+  it.each(passwordCases)("%s over %s, then SELECT INBOX", async (mech, mode) => {
+    const conn = await ImapClient.connect(
+      options(mode, { username: alice().user, password: alice().password }, { force: mech, cleartext: "allow" }, { login: "never", ...(mode === "none" ? { requireTls: false } : {}) }),
+    );
+    try {
+      expect(conn.mechanism).toBe(mech);
+      expect(conn.secure).toBe(mode !== "none");
+      expect(conn.capabilities.has("IMAP4REV1")).toBe(true);
+      const select = await conn.command("SELECT INBOX");
+      expect(select.tagged.status).toBe("OK");
+      expect(select.untagged.find((u) => u.type === "EXISTS")?.number).toBeGreaterThanOrEqual(1);
+    } finally {
+      await conn.logout();
+    }
+  });
+
+  it.each([["OAUTHBEARER"], ["XOAUTH2"]])("%s with a valid token over STARTTLS and over cleartext", async (mech) => {
+    for (const mode of ["starttls", "none"] as const) {
+      const conn = await ImapClient.connect(
+        options(mode, { username: "alice", token: e.oauth.tokens.alice! }, { force: mech, cleartext: "allow" }, mode === "none" ? { requireTls: false } : {}),
+      );
+      expect(conn.mechanism).toBe(mech);
+      expect((await conn.command("SELECT INBOX")).untagged.find((u) => u.type === "EXISTS")?.number).toBeGreaterThanOrEqual(1);
+      await conn.logout();
+    }
+  });
+
+  it("OAUTHBEARER with a refused token fails as authentication-failed", async () => {
+    const error = await ImapClient.connect(options("starttls", { username: "alice", token: "tok-invalid" }, { force: "OAUTHBEARER" })).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(error).toBeInstanceOf(ImapError);
+    expect((error as ImapError).code).toBe("authentication-failed");
+  });
+
+  it("ANONYMOUS without credentials", async () => {
+    const conn = await ImapClient.connect(options("starttls", {}, { force: "ANONYMOUS" }));
+    expect(conn.mechanism).toBe("ANONYMOUS");
+    expect((await conn.command("SELECT INBOX")).tagged.status).toBe("OK");
+    await conn.logout();
+  });
+
+  it("EXTERNAL with the client certificate over implicit TLS", async () => {
+    const conn = await ImapClient.connect(
+      options("implicit", {}, { force: "EXTERNAL" }, { tlsOptions: { ca: ca(), servername: e.tlsServerName, cert: readFileSync(e.clientCert.cert), key: readFileSync(e.clientCert.key) } }),
+    );
+    expect(conn.mechanism).toBe("EXTERNAL");
+    expect((await conn.command("SELECT INBOX")).untagged.find((u) => u.type === "EXISTS")?.number).toBeGreaterThanOrEqual(1);
+    await conn.logout();
+  });
+
+  it("negotiates the strongest mechanism by default (SCRAM-SHA-256) and falls back to nothing weaker on a wrong password", async () => {
+    const conn = await ImapClient.connect(options("starttls", { username: alice().user, password: alice().password }, {}));
+    expect(conn.mechanism).toBe("SCRAM-SHA-256");
+    await conn.logout();
+    const lines: TranscriptEntry[] = [];
+    const error = await ImapClient.connect({ ...options("starttls", { username: alice().user, password: "wrong-Secret-9" }, {}), transcript: (l) => lines.push(l) }).then(
+      () => undefined,
+      (err: unknown) => err as ImapError,
+    );
+    expect(error?.code).toBe("authentication-failed");
+    expect(error?.reply?.code).toBe("AUTHENTICATIONFAILED");
+    expect(lines.filter((l) => l.direction === "C" && / (AUTHENTICATE|LOGIN) /.test(l.text))).toHaveLength(1);
+  });
+
+  it("the LOGIN command, explicitly", async () => {
+    const conn = await ImapClient.connect(options("starttls", { username: alice().user, password: alice().password }, {}, { login: "only" }));
+    expect(conn.mechanism).toBe("LOGIN-COMMAND");
+    expect((await conn.command("SELECT INBOX")).tagged.status).toBe("OK");
+    await conn.logout();
+  });
+
+  it("masks the password and its base64 in the transcript", async () => {
+    const lines: TranscriptEntry[] = [];
+    const conn = await ImapClient.connect({ ...options("starttls", { username: alice().user, password: alice().password }, { force: "PLAIN" }), transcript: (l) => lines.push(l) });
+    await conn.logout();
+    const all = lines.map((l) => l.text).join("\n");
+    expect(all).not.toContain(alice().password);
+    expect(all).not.toContain(Buffer.from(`\0${alice().user}\0${alice().password}`).toString("base64"));
+    expect(all).toContain("AUTHENTICATE PLAIN ****");
+  });
+
+  it("refuses PLAIN over cleartext under policy never before sending anything, on both listeners", async () => {
+    for (const host of [e.host, e.strictHost]) {
+      const lines: TranscriptEntry[] = [];
+      const error = await ImapClient.connect({
+        ...options("none", { username: alice().user, password: alice().password }, { force: "PLAIN", cleartext: "never" }),
+        host,
+        requireTls: false,
+        transcript: (l) => lines.push(l),
+      }).then(
+        () => undefined,
+        (err: unknown) => err as ImapError,
+      );
+      expect(error?.code).toBe("no-mechanism");
+      expect(lines.some((l) => l.direction === "C" && / (AUTHENTICATE|LOGIN) /.test(l.text))).toBe(false);
+    }
+  });
+
+  it("the strict listener refuses cleartext login itself (LOGINDISABLED, no PLAIN before TLS), and works after STARTTLS", async () => {
+    const plainConn = await ImapClient.connect({ ...options("none", {}, {}), host: e.strictHost, auth: undefined, requireTls: false });
+    expect(plainConn.capabilities.loginDisabled).toBe(true);
+    expect(plainConn.capabilities.mechanisms).not.toContain("PLAIN");
+    await plainConn.logout();
+    const conn = await ImapClient.connect({ ...options("starttls", { username: alice().user, password: alice().password }, { force: "PLAIN" }), host: e.strictHost });
+    expect(conn.mechanism).toBe("PLAIN");
+    await conn.logout();
+  });
+});
