@@ -121,6 +121,20 @@ export class SaslError extends Error {
     this.reply = options.reply;
     this.detail = options.detail;
   }
+
+  /** A JSON form for logs: no cause chain, attempts as `{ mechanism, code }` (no cycles). */
+  toJSON(): Record<string, unknown> {
+    return {
+      name: this.name,
+      message: this.message,
+      mechanism: this.mechanism,
+      code: this.code,
+      kind: this.kind,
+      reply: this.reply,
+      detail: this.detail,
+      attempts: this.attempts.map((a) => ({ mechanism: a.mechanism, code: a.error?.code })),
+    };
+  }
 }
 
 /** Why the negotiator set an installed or offered mechanism aside. */

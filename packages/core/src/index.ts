@@ -40,3 +40,4 @@ export { authenticate, runExchange, type AuthenticateOptions, type Authenticatio
 export { allowsFallback } from "./fallback.js";
 export { concatBytes, constantTimeEqual, decodeUtf8, splitBytes, utf8 } from "./bytes.js";
 export { pairedExchange, type PairedExchange } from "./paired.js";
+export { B64TOKEN, MALFORMED_DETAIL, decodeOAuthError, encodeOAuthError, isTokenRefusal } from "./oauth-error.js";

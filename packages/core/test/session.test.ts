@@ -181,3 +181,12 @@ describe("authenticate and the fallback policy", () => {
     expect(contexts).toEqual([false, true]);
   });
 });
+
+describe("SaslError.toJSON", () => {
+  it("serialises an error from authenticate, attempts included, without cycles", async () => {
+    const { exchange } = scripted([{ type: "failure", code: "authentication-failed", reply: { status: "535", text: "no" } }]);
+    const error = await authenticate(planNegotiation([PLAIN], { offered: ["PLAIN"], credentials: { username: "u", password: "p" }, channel: { secure: true } }), exchange).catch((e) => e);
+    const json = JSON.parse(JSON.stringify(error));
+    expect(json).toMatchObject({ code: "authentication-failed", mechanism: "PLAIN", attempts: [{ mechanism: "PLAIN", code: "authentication-failed" }] });
+  });
+});

@@ -3,7 +3,7 @@
  * key/value pairs. One client message; on failure the server sends a JSON error as a challenge and
  * the client answers with a single 0x01 (§3.2.3) before the server's final failure.
  */
-import { SaslError, registerMechanism, utf8 } from "@saslkit/core";
+import { B64TOKEN, SaslError, decodeOAuthError, encodeOAuthError, isTokenRefusal, registerMechanism, utf8 } from "@saslkit/core";
 import type {
   AuthIdentity,
   ClientContext,
@@ -13,7 +13,6 @@ import type {
   ServerContext,
   ServerStep,
 } from "@saslkit/core";
-import { B64TOKEN, decodeOAuthError, encodeOAuthError, isTokenRefusal } from "./oauth-error.js";
 
 const NAME = "OAUTHBEARER";
 const SEP = "\x01";

@@ -4,9 +4,8 @@
  * challenge and the client answers with an empty response before the server's final failure.
  * IANA lists XOAUTH2 as obsolete in favour of OAUTHBEARER, which negotiation prefers.
  */
-import { SaslError, registerMechanism, utf8 } from "@saslkit/core";
+import { B64TOKEN, SaslError, decodeOAuthError, encodeOAuthError, isTokenRefusal, registerMechanism, utf8 } from "@saslkit/core";
 import type { AuthIdentity, ClientContext, MechanismProvider, SaslMechanism, SaslServerMechanism, ServerContext, ServerStep } from "@saslkit/core";
-import { B64TOKEN, decodeOAuthError, encodeOAuthError, isTokenRefusal } from "./oauth-error.js";
 
 const NAME = "XOAUTH2";
 const SEP = "\x01";
