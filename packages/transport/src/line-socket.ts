@@ -568,6 +568,11 @@ export class LineSocket {
     return this.#socket.remoteAddress;
   }
 
+  /** Our own address on this connection (SMTP uses it for an address-literal EHLO name). */
+  get localAddress(): string | undefined {
+    return this.#socket.localAddress;
+  }
+
   get tlsSocket(): tls.TLSSocket | undefined {
     return this.#tls;
   }

@@ -13,6 +13,7 @@
  * - `!starttls` upgrade to TLS as the server (needs `options.tls`).
  * - `!drip [ms]` send the next `S:` line byte by byte, `ms` apart (default 20).
  * - `!sleep ms` wait.
+ * - `!data`     read client lines up to and including a lone `.` (a DATA body), recording them.
  * - `!raw data` send bytes as they are: `0x` + hex, or text with `\r`, `\n`, `\t`, `\\`, `\xHH` escapes.
  * When the script ends the server closes the connection. The first mismatch, or the client
  * closing while a line is expected, fails the script: `done()` rejects and the connection is destroyed.
@@ -31,6 +32,7 @@ export type ScriptStep =
   | { readonly kind: "starttls" }
   | { readonly kind: "drip"; readonly delayMs: number }
   | { readonly kind: "sleep"; readonly ms: number }
+  | { readonly kind: "data" }
   | { readonly kind: "raw"; readonly bytes: Buffer };
 
 export interface ScriptedServerOptions {
@@ -81,6 +83,7 @@ export function parseScript(script: string): ScriptStep[] {
     else if (line.trim() === "!close") steps.push({ kind: "close" });
     else if (line.trim() === "!stall") steps.push({ kind: "stall" });
     else if (line.trim() === "!starttls") steps.push({ kind: "starttls" });
+    else if (line.trim() === "!data") steps.push({ kind: "data" });
     else if ((m = /^!drip(?:\s+(\d+))?\s*$/.exec(line))) steps.push({ kind: "drip", delayMs: Number(m[1] ?? 20) });
     else if ((m = /^!sleep\s+(\d+)\s*$/.exec(line))) steps.push({ kind: "sleep", ms: Number(m[1]) });
     else if ((m = /^!raw (.*)$/.exec(line))) steps.push({ kind: "raw", bytes: unescape(m[1]!) });
@@ -180,6 +183,18 @@ export async function startScriptedServer(script: string | ScriptStep[], options
           break;
         case "sleep":
           await sleep(step.ms);
+          break;
+        case "data":
+          for (;;) {
+            let got: string;
+            try {
+              got = await line.readLine(Deadline.in(stepTimeout));
+            } catch (error) {
+              throw new Error(`${where}: expected message data but ${(error as Error).message}`);
+            }
+            received.push(got);
+            if (got === ".") break;
+          }
           break;
         case "raw":
           flow.push({ direction: "S", text: step.bytes.toString("latin1") });

@@ -1,0 +1,116 @@
+/**
+ * SMTP AUTH framing (RFC 4954): the adapter half of core's `SaslExchange`. Mechanisms see bytes;
+ * this file owns `AUTH <mech> [ir]`, `334 <base64>`, `*`, and the reply-code mapping. Every client
+ * line of the exchange is masked in transcripts.
+ */
+import type { FailureCode, SaslExchange, ServerEvent, ServerReplyInfo } from "@saslkit/core";
+import { decodeBase64, encodeBase64 } from "@saslkit/transport";
+import { replyMessage, type SmtpReply } from "./reply.js";
+
+/** RFC 4954 §4: the AUTH command line, CRLF included, may not exceed 512 octets with an initial response. */
+export const MAX_AUTH_LINE = 512;
+
+/** What the exchange needs from the client: send a line, read the next reply. */
+export interface SmtpCommandChannel {
+  /** Writes `line` + CRLF, showing `mask` in the transcript instead, and reads the reply. */
+  command(line: string, mask: string): Promise<SmtpReply>;
+}
+
+/** Maps the final reply of an exchange to core's failure code (RFC 4954 §6). */
+export function authFailureCode(code: number, cancelled: boolean): FailureCode {
+  switch (code) {
+    case 535:
+      return "authentication-failed";
+    case 534:
+    case 504:
+      return "mechanism-rejected";
+    case 538:
+    case 530:
+      return "encryption-required";
+    case 454:
+      return "temporary-failure";
+    case 501:
+      return cancelled ? "aborted" : "protocol-error";
+    default:
+      return "protocol-error";
+  }
+}
+
+export function replyInfo(reply: SmtpReply): ServerReplyInfo {
+  return { status: String(reply.code), ...(reply.enhanced ? { enhanced: reply.enhanced } : {}), text: replyMessage(reply) };
+}
+
+/**
+ * One SMTP AUTH exchange. `payloads` collects every base64 string sent, so callers can scrub a
+ * server that echoes them back from transcripts and error messages.
+ */
+export class SmtpSaslExchange implements SaslExchange {
+  #deferred: string | undefined;
+  #cancelled = false;
+  /** The last command line sent, masked (`AUTH PLAIN ****`, `****`, `*`). */
+  lastCommand: string | undefined;
+  /** The last reply received. */
+  lastReply: SmtpReply | undefined;
+  /** Every base64 payload this exchange sent (secrets: never print them). */
+  readonly payloads: string[] = [];
+
+  constructor(private readonly channel: SmtpCommandChannel) {}
+
+  async begin(mechanism: string, initialResponse: Uint8Array | null): Promise<ServerEvent> {
+    this.#deferred = undefined;
+    this.#cancelled = false;
+    let line = `AUTH ${mechanism}`;
+    let mask = line;
+    if (initialResponse !== null) {
+      // A zero-length initial response is "=" (RFC 4954 §4).
+      const ir = initialResponse.length ? encodeBase64(initialResponse) : "=";
+      if (ir !== "=") this.payloads.push(ir);
+      if (line.length + 1 + ir.length + 2 <= MAX_AUTH_LINE) {
+        line = `${line} ${ir}`;
+        mask = `${mask} ****`;
+      } else {
+        // Too long for the command line: send it as the answer to the server's empty 334.
+        this.#deferred = ir === "=" ? "" : ir;
+      }
+    }
+    const reply = await this.#send(line, mask);
+    if (this.#deferred !== undefined && reply.code === 334) {
+      const deferred = this.#deferred;
+      this.#deferred = undefined;
+      if (reply.text.trim() !== "") return { type: "malformed", reason: "the server sent a non-empty challenge where the initial response was due" };
+      return this.#event(await this.#send(deferred, "****"));
+    }
+    return this.#event(reply);
+  }
+
+  async respond(response: Uint8Array): Promise<ServerEvent> {
+    const text = encodeBase64(response);
+    if (text) this.payloads.push(text);
+    return this.#event(await this.#send(text, "****"));
+  }
+
+  async cancel(): Promise<ServerEvent> {
+    this.#cancelled = true;
+    const reply = await this.#send("*", "*");
+    // RFC 4954: the server answers a cancel with 501; any answer ends the exchange.
+    return { type: "failure", code: "aborted", reply: replyInfo(reply) };
+  }
+
+  async #send(line: string, mask: string): Promise<SmtpReply> {
+    this.lastCommand = mask;
+    const reply = await this.channel.command(line, mask);
+    this.lastReply = reply;
+    return reply;
+  }
+
+  #event(reply: SmtpReply): ServerEvent {
+    if (reply.code === 334) {
+      if (reply.lines.length > 1) return { type: "malformed", reason: "a 334 challenge spanned several lines" };
+      // "334", "334 " and "334 <base64>": an empty text is an empty challenge.
+      const data = decodeBase64(reply.text.trim());
+      return data === undefined ? { type: "malformed", reason: "the challenge is not valid base64" } : { type: "challenge", data };
+    }
+    if (reply.code === 235) return { type: "success", data: null, reply: replyInfo(reply) };
+    return { type: "failure", code: authFailureCode(reply.code, this.#cancelled), reply: replyInfo(reply) };
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The DATA body encoder (RFC 5321 §4.5.2): line endings normalised to CRLF (bare LF and bare CR
+ * become CRLF), a leading `.` doubled, and a final CRLF added when the message lacks one. It works
+ * chunk by chunk and never holds the message: state across chunks is two flags.
+ */
+import { Transform, type TransformCallback } from "node:stream";
+
+const CR = 0x0d;
+const LF = 0x0a;
+const DOT = 0x2e;
+const CRLF = Buffer.from("\r\n");
+const DOTDOT = Buffer.from("..");
+
+export class DotStuffer extends Transform {
+  #atLineStart = true;
+  #pendingCR = false;
+  /** Bytes written out so far (after stuffing), for SIZE checks and logs. */
+  bytes = 0;
+
+  override _transform(chunk: Buffer | string, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const input = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk;
+    const out = this.encode(input);
+    if (out.length) {
+      this.bytes += out.length;
+      this.push(out);
+    }
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    const tail = this.finish();
+    if (tail.length) {
+      this.bytes += tail.length;
+      this.push(tail);
+    }
+    callback();
+  }
+
+  /** The bytes that end the body: CRLF when the last line had no line end, else nothing. */
+  finish(): Buffer {
+    if (this.#pendingCR || this.#atLineStart) {
+      this.#pendingCR = false;
+      return Buffer.alloc(0);
+    }
+    this.#atLineStart = true;
+    return CRLF;
+  }
+
+  /** Encodes one chunk, carrying state to the next. Public for tests and for in-memory use. */
+  encode(input: Buffer): Buffer {
+    const parts: Buffer[] = [];
+    let from = 0;
+    for (let i = 0; i < input.length; i++) {
+      const b = input[i]!;
+      if (this.#pendingCR) {
+        // The CR was emitted as a line end already; a following LF is its partner.
+        this.#pendingCR = false;
+        if (b === LF) {
+          from = i + 1;
+          continue;
+        }
+      }
+      if (this.#atLineStart && b === DOT) {
+        parts.push(input.subarray(from, i), DOTDOT);
+        from = i + 1;
+        this.#atLineStart = false;
+        continue;
+      }
+      if (b === CR || b === LF) {
+        parts.push(input.subarray(from, i), CRLF);
+        from = i + 1;
+        this.#atLineStart = true;
+        if (b === CR) this.#pendingCR = true;
+        continue;
+      }
+      this.#atLineStart = false;
+    }
+    if (from < input.length) parts.push(input.subarray(from));
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+}
+
+/** Encodes a whole in-memory body (tests, small messages). Ends with CRLF (unless empty); the `.` line is not included. */
+export function dotStuff(body: string | Uint8Array): Buffer {
+  const s = new DotStuffer();
+  const input = typeof body === "string" ? Buffer.from(body, "utf8") : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  return Buffer.concat([s.encode(input), s.finish()]);
+}

@@ -1,0 +1,71 @@
+import type { SaslError, SaslErrorCode } from "@saslkit/core";
+import type { TransportErrorCode } from "@saslkit/transport";
+import { formatReply, type SmtpReply } from "./reply.js";
+
+/** Where in the session a failure happened. */
+export type SmtpPhase = "connect" | "tls" | "greeting" | "ehlo" | "auth" | "mail" | "rcpt" | "data" | "quit";
+
+/**
+ * Stable failure codes. Transport failures keep the transport's code, AUTH failures core's
+ * `SaslErrorCode`; the rest are SMTP's own:
+ * - `rejected`: the server answered with an error reply (see `reply`);
+ * - `malformed-reply`: the server sent something that is not an SMTP reply;
+ * - `tls-required`: `requireTls` and STARTTLS was missing or refused;
+ * - `smtputf8-required`: the message needs SMTPUTF8 and the server does not offer it;
+ * - `message-too-large`: the message exceeds the server's advertised SIZE;
+ * - `invalid-input`: an address or option the client refuses to send (CR/LF, `<>` ...);
+ * - `no-recipients`: every recipient was refused;
+ * - `client-closed`: the client was closed or quit while the operation was queued.
+ */
+export type SmtpErrorCode =
+  | TransportErrorCode
+  | SaslErrorCode
+  | "rejected"
+  | "malformed-reply"
+  | "tls-required"
+  | "smtputf8-required"
+  | "message-too-large"
+  | "invalid-input"
+  | "no-recipients"
+  | "client-closed";
+
+export interface SmtpErrorOptions {
+  readonly command?: string | undefined;
+  readonly reply?: SmtpReply | undefined;
+  readonly cause?: unknown;
+}
+
+/**
+ * Every failure of the SMTP client. Carries the `phase`, the last `command` sent (credentials
+ * masked: `AUTH PLAIN ****`), the server's `reply` verbatim when there was one, and a stable
+ * `code`. AUTH failures keep core's `SaslError` as `cause` (also in `saslError`). Messages are
+ * full sentences and never contain a credential.
+ */
+export class SmtpError extends Error {
+  override readonly name = "SmtpError";
+  readonly phase: SmtpPhase;
+  readonly code: SmtpErrorCode;
+  readonly command: string | undefined;
+  readonly reply: SmtpReply | undefined;
+  /** Recipients refused at RCPT time, on failures of a send. */
+  rejected: readonly { readonly address: string; readonly reply: SmtpReply }[] | undefined;
+
+  constructor(phase: SmtpPhase, code: SmtpErrorCode, message: string, options: SmtpErrorOptions = {}) {
+    super(`SMTP ${phase}: ${message}`, options.cause === undefined ? undefined : { cause: options.cause });
+    this.phase = phase;
+    this.code = code;
+    this.command = options.command;
+    this.reply = options.reply;
+  }
+
+  /** The SaslError behind an AUTH failure, if any. */
+  get saslError(): SaslError | undefined {
+    const c = this.cause as { name?: string; code?: string } | undefined;
+    return c && typeof c === "object" && "mechanism" in c && "kind" in c ? (c as SaslError) : undefined;
+  }
+
+  /** Builds the error for an unexpected reply. */
+  static fromReply(phase: SmtpPhase, what: string, reply: SmtpReply, command?: string): SmtpError {
+    return new SmtpError(phase, "rejected", `${what} (${formatReply(reply)}).`, { reply, command });
+  }
+}

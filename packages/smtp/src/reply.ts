@@ -1,0 +1,173 @@
+/**
+ * SMTP replies (RFC 5321 §4.2) and EHLO capabilities (RFC 5321 §4.1.1.1), parsed strictly.
+ *
+ * A reply is one or more lines `NNN-text` ending with `NNN text` (or a bare `NNN`). Every line
+ * must carry the same code; anything else is a `MalformedReplyError`. An RFC 3463 enhanced status
+ * code at the start of the first line's text is split out when its class matches the reply's.
+ */
+import { normalizeMechanismName } from "@saslkit/core";
+
+/** One complete SMTP reply. */
+export interface SmtpReply {
+  /** The three-digit reply code. */
+  readonly code: number;
+  /** RFC 3463 enhanced status code (`5.7.8`), when the server sent one. */
+  readonly enhanced?: string;
+  /** The raw lines, verbatim, without CRLF (`250-mx.example.com`, `250 SIZE 1000`). */
+  readonly lines: readonly string[];
+  /** The text of every line (after `NNN-` / `NNN `), verbatim, joined with `\n`. */
+  readonly text: string;
+}
+
+/** A line that is not a valid reply line, or a code that changed inside a multi-line reply. */
+export class MalformedReplyError extends Error {
+  override readonly name = "MalformedReplyError";
+  constructor(
+    message: string,
+    /** The offending line, truncated to 200 characters. */
+    readonly line: string,
+  ) {
+    super(message);
+  }
+}
+
+const LINE = /^([2-5][0-9][0-9])(?:([ -])(.*))?$/s;
+const ENHANCED = /^([245])\.(\d{1,3})\.(\d{1,3})(?= |$)/;
+
+/** Most lines accepted in one reply (an EHLO list is a few dozen). */
+export const MAX_REPLY_LINES = 1000;
+
+/**
+ * Accumulates lines into a reply. `push` returns the reply after its last line, undefined while
+ * more lines are due, and throws `MalformedReplyError` on a bad line.
+ */
+export class ReplyParser {
+  #code: string | undefined;
+  #lines: string[] = [];
+  #texts: string[] = [];
+
+  push(line: string): SmtpReply | undefined {
+    const shown = line.length > 200 ? `${line.slice(0, 200)}…` : line;
+    const m = LINE.exec(line);
+    if (!m) throw new MalformedReplyError(`The server sent a line that is not an SMTP reply: "${shown}".`, shown);
+    const [, code, sep, text] = m;
+    if (this.#code !== undefined && code !== this.#code) {
+      throw new MalformedReplyError(`The server changed the reply code inside a multi-line reply (${this.#code} then ${code}).`, shown);
+    }
+    this.#code = code;
+    this.#lines.push(line);
+    this.#texts.push(text ?? "");
+    if (sep === "-") {
+      if (this.#lines.length >= MAX_REPLY_LINES) throw new MalformedReplyError(`The server sent a reply longer than ${MAX_REPLY_LINES} lines.`, shown);
+      return undefined;
+    }
+    const reply = makeReply(Number(code), this.#lines, this.#texts);
+    this.#code = undefined;
+    this.#lines = [];
+    this.#texts = [];
+    return reply;
+  }
+}
+
+function makeReply(code: number, lines: readonly string[], texts: readonly string[]): SmtpReply {
+  const e = ENHANCED.exec(texts[0] ?? "");
+  const enhanced = e && e[1] === String(code)[0] ? `${e[1]}.${e[2]}.${e[3]}` : undefined;
+  return { code, ...(enhanced ? { enhanced } : {}), lines: [...lines], text: texts.join("\n") };
+}
+
+/** Parses a whole reply from its lines (tests, recorded transcripts). Throws when incomplete or malformed. */
+export function parseReply(lines: readonly string[]): SmtpReply {
+  const parser = new ReplyParser();
+  for (const [i, line] of lines.entries()) {
+    const reply = parser.push(line);
+    if (reply) {
+      if (i !== lines.length - 1) throw new MalformedReplyError("Lines follow the last line of the reply.", lines[i + 1] ?? "");
+      return reply;
+    }
+  }
+  throw new MalformedReplyError("The reply has no last line.", lines[lines.length - 1] ?? "");
+}
+
+/** The reply's text without the enhanced code of its first line, lines joined with a space. */
+export function replyMessage(reply: SmtpReply): string {
+  const text = reply.enhanced ? reply.text.replace(ENHANCED, "").replace(/^ /, "") : reply.text;
+  return text.replace(/\n/g, " ").trim();
+}
+
+/** One line for error messages: `535 5.7.8 Authentication credentials invalid`. */
+export function formatReply(reply: SmtpReply): string {
+  return [String(reply.code), reply.enhanced, replyMessage(reply)].filter((p) => p).join(" ");
+}
+
+/** What the server advertised in its EHLO reply. */
+export interface SmtpCapabilities {
+  /** The first line's text (the server's name and greeting). */
+  readonly greeting: string;
+  /** Every keyword, upper case, with its parameters as sent. */
+  readonly keywords: ReadonlyMap<string, readonly string[]>;
+  /** SASL mechanisms from `AUTH ...` and legacy `AUTH=...` lines: union, upper case, first-seen order. */
+  readonly auth: readonly string[];
+  /** SIZE limit in octets; 0 when the server gave no number; undefined without SIZE. */
+  readonly size: number | undefined;
+  readonly pipelining: boolean;
+  readonly eightBitMime: boolean;
+  readonly smtpUtf8: boolean;
+  readonly enhancedStatusCodes: boolean;
+  readonly startTls: boolean;
+  readonly chunking: boolean;
+  readonly dsn: boolean;
+  /** True when the server answered HELO (no extensions at all). */
+  readonly helo: boolean;
+  /** Exact keyword test, case-insensitive: `has("PLAIN")` is not satisfied by `PLAIN-CLIENTTOKEN`. */
+  has(keyword: string): boolean;
+}
+
+/** Parses an EHLO reply (or marks a HELO one) into capabilities. Keywords are tokenised exactly. */
+export function parseCapabilities(reply: SmtpReply, helo = false): SmtpCapabilities {
+  const texts = reply.text.split("\n");
+  const keywords = new Map<string, string[]>();
+  const auth: string[] = [];
+  const addAuth = (names: readonly string[]) => {
+    for (const raw of names) {
+      const n = normalizeMechanismName(raw);
+      if (n && !auth.includes(n)) auth.push(n);
+    }
+  };
+  if (!helo) {
+    for (const text of texts.slice(1)) {
+      const tokens = text.trim().split(/\s+/).filter((t) => t);
+      const first = tokens[0];
+      if (!first) continue;
+      const eq = /^AUTH=(.*)$/i.exec(first);
+      if (eq) {
+        // Legacy `AUTH=LOGIN PLAIN` (pre-RFC 4954 Outlook clients): the same list, another spelling.
+        addAuth([eq[1]!, ...tokens.slice(1)].filter((t) => t));
+        continue;
+      }
+      const keyword = first.toUpperCase();
+      if (!/^[A-Z0-9][A-Z0-9-]*$/.test(keyword)) continue; // not an ehlo-keyword (RFC 5321 §4.1.1.1)
+      const params = tokens.slice(1);
+      keywords.set(keyword, [...(keywords.get(keyword) ?? []), ...params]);
+      if (keyword === "AUTH") addAuth(params);
+    }
+  }
+  if (auth.length && !keywords.has("AUTH")) keywords.set("AUTH", []);
+  const sizeParam = keywords.get("SIZE");
+  const size = sizeParam === undefined ? undefined : /^\d+$/.test(sizeParam[0] ?? "") ? Number(sizeParam[0]) : 0;
+  const has = (k: string) => keywords.has(k.toUpperCase());
+  return {
+    greeting: texts[0] ?? "",
+    keywords,
+    auth,
+    size,
+    pipelining: has("PIPELINING"),
+    eightBitMime: has("8BITMIME"),
+    smtpUtf8: has("SMTPUTF8"),
+    enhancedStatusCodes: has("ENHANCEDSTATUSCODES"),
+    startTls: has("STARTTLS"),
+    chunking: has("CHUNKING"),
+    dsn: has("DSN"),
+    helo,
+    has,
+  };
+}
