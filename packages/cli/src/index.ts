@@ -4,5 +4,5 @@
  */
 export { main, USAGE, VERSION } from "./main.js";
 export { processIo, promptHidden, readAll, UsageError, type CliIo, type OutputStream } from "./io.js";
-export { formatBytes, formatError, formatNegotiation, formatTranscriptEntry, describeProvider } from "./format.js";
+export { formatBytes, formatError, formatNegotiation, formatTranscriptEntry, describeProvider, viewOfPlan, type NegotiationView } from "./format.js";
 export { installedProviders } from "./mechanisms.js";

@@ -1,5 +1,34 @@
+/**
+ * SMTP half of `saslkit probe`: EHLO, STARTTLS when offered (or implicit TLS), EHLO again,
+ * QUIT. Never authenticates.
+ */
+import { SmtpClient } from "@saslkit/smtp";
 import type { ProbeFindings, ProbeTarget } from "./probe.js";
 
-export async function probeSmtp(_target: ProbeTarget): Promise<ProbeFindings> {
-  throw new Error("SMTP probing needs @saslkit/smtp's client, which has not landed yet.");
+export async function probeSmtp(target: ProbeTarget): Promise<ProbeFindings> {
+  const client = await SmtpClient.connect({
+    host: target.host,
+    port: target.port,
+    // Absent = STARTTLS whenever offered; the probe reports a cleartext-only server instead of failing.
+    ...(target.tls === "starttls" ? {} : { tls: target.tls }),
+    requireTls: false,
+    tlsOptions: target.tlsOptions,
+    mechanisms: target.mechanisms,
+    ...(target.transcript ? { transcript: target.transcript } : {}),
+  });
+  try {
+    const caps = client.capabilities;
+    const notes: string[] = [];
+    if (target.tls === "starttls" && !client.secure) notes.push("the server does not offer STARTTLS: secrets would travel in clear.");
+    if (caps.auth.length === 0) notes.push("the server advertises no AUTH on this channel.");
+    return {
+      greeting: client.greeting.lines.join(" | "),
+      capabilities: [...caps.keywords].map(([keyword, params]) => [keyword, ...params].join(" ")),
+      offered: caps.auth,
+      secure: client.secure,
+      notes,
+    };
+  } finally {
+    await client.quit().catch(() => client.close());
+  }
 }

@@ -8,7 +8,7 @@ import { Credentials, planNegotiation, type ChannelBinding, type ChannelInfo, ty
 import { ImapClient } from "@saslkit/imap";
 import { Pop3Client } from "@saslkit/pop3";
 import type { TlsSettings, TranscriptSink } from "@saslkit/transport";
-import { formatNegotiation, formatTranscriptEntry } from "../format.js";
+import { formatNegotiation, formatTranscriptEntry, viewOfPlan } from "../format.js";
 import { UsageError, type CliIo } from "../io.js";
 import { installedProviders } from "../mechanisms.js";
 import { isLoopbackHost, refuseSecretFlags, tlsTrust } from "../options.js";
@@ -129,7 +129,7 @@ export async function probe(argv: readonly string[], io: CliIo): Promise<number>
     ...(values.mechanism !== undefined ? { policy: { force: values.mechanism } } : {}),
   });
   io.stdout.write(`Negotiation for user "${user}" with a password${values.oauth ? " and an OAuth token" : ""}${findings.secure ? " (channel binding assumed available over TLS)" : ""}:\n`);
-  for (const line of formatNegotiation(plan, { forced: values.mechanism !== undefined })) io.stdout.write(`${line}\n`);
+  for (const line of formatNegotiation(viewOfPlan(plan), mechanisms, { forced: values.mechanism !== undefined })) io.stdout.write(`${line}\n`);
   return plan.candidates.length ? 0 : 1;
 }
 
