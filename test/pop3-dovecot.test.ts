@@ -1,0 +1,229 @@
+/**
+ * @saslkit/pop3 against a real Dovecot (test/servers): every mechanism Dovecot offers, with and
+ * without TLS, then real work (STAT and UIDL on a maildrop holding a message the test delivered).
+ *
+ * Delivery: the test hands a message to Postfix on 127.0.0.1:15025 over a raw SMTP dialogue
+ * (mynetworks lets loopback deliver to the virtual domain; Postfix passes it to Dovecot's LMTP),
+ * then waits, with a deadline, until POP3 TOP shows its unique Subject. Writing a Maildir file
+ * directly would need the mail user's file permissions, which a non-root test run lacks.
+ *
+ * Servers: read from SASLKIT_SERVER_ENV (the vitest global setup). When they are unavailable the
+ * tests are skipped, except under CI=true, where they fail.
+ */
+import { readFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import type { CredentialsInput, MechanismProvider, NegotiationPolicy } from "@saslkit/core";
+import { Pop3Client, Pop3Error, type Pop3ConnectOptions } from "@saslkit/pop3";
+import { anonymous } from "@saslkit/mech-anonymous";
+import { cramMd5 } from "@saslkit/mech-cram-md5";
+import { external } from "@saslkit/mech-external";
+import { login } from "@saslkit/mech-login";
+import { oauthBearer } from "@saslkit/mech-oauthbearer";
+import { plain } from "@saslkit/mech-plain";
+import { scramSha1, scramSha256 } from "@saslkit/mech-scram";
+import { xoauth2 } from "@saslkit/mech-xoauth2";
+import { Deadline, LineSocket, type TranscriptEntry } from "@saslkit/transport";
+import { beforeAll, describe, expect, it } from "vitest";
+
+interface ServerEnv {
+  unavailable?: string;
+  caFile: string;
+  clientCert: { cert: string; key: string; user: string };
+  host: string;
+  strictHost: string;
+  tlsServerName: string;
+  domain: string;
+  smtp: { port: number };
+  pop3: { port: number; tlsPort: number };
+  oauth: { tokens: Record<string, string> };
+  users: Record<string, { user: string; password: string; address: string }>;
+}
+
+function loadEnv(): ServerEnv | undefined {
+  const raw = process.env.SASLKIT_SERVER_ENV;
+  const env: Partial<ServerEnv> = raw ? (JSON.parse(raw) as Partial<ServerEnv>) : { unavailable: "SASLKIT_SERVER_ENV is not set (servers not started)" };
+  if (env.unavailable) {
+    if (process.env.CI === "true" && process.env.SASLKIT_SERVERS !== "off") throw new Error(`Real servers are required under CI=true: ${env.unavailable}`);
+    return undefined;
+  }
+  return env as ServerEnv;
+}
+
+const env = loadEnv();
+const providers: MechanismProvider[] = [plain, login, cramMd5, scramSha1, scramSha256, oauthBearer, xoauth2, anonymous, external];
+
+/** Delivers one message to `to` through Postfix with a plain SMTP dialogue. */
+async function deliver(e: ServerEnv, to: string, subject: string): Promise<void> {
+  const socket = await LineSocket.connect({ host: e.host, port: e.smtp.port, connectTimeoutMs: 10000 });
+  const deadline = Deadline.in(20000);
+  const reply = async (): Promise<string> => {
+    for (;;) {
+      const line = await socket.readLine(deadline);
+      if (!/^\d{3}-/.test(line)) return line;
+    }
+  };
+  const expectCode = async (code: string) => {
+    const line = await reply();
+    if (!line.startsWith(code)) throw new Error(`SMTP delivery: expected ${code}, got "${line}"`);
+  };
+  try {
+    await expectCode("220");
+    for (const [command, code] of [
+      ["EHLO test.saslkit.test", "250"],
+      [`MAIL FROM:<sender@${e.domain}>`, "250"],
+      [`RCPT TO:<${to}>`, "250"],
+      ["DATA", "354"],
+    ] as const) {
+      await socket.writeLine(command);
+      await expectCode(code);
+    }
+    await socket.write(`From: sender@${e.domain}\r\nTo: ${to}\r\nSubject: ${subject}\r\nMessage-ID: <${subject}@${e.domain}>\r\n\r\nHello from the saslkit POP3 test.\r\n.\r\n`);
+    await expectCode("250");
+    await socket.writeLine("QUIT");
+  } finally {
+    await socket.close();
+  }
+}
+
+describe.skipIf(!env)("POP3 against Dovecot", () => {
+  const e = env as ServerEnv;
+  const bob = () => e.users.bob!;
+  const ca = () => readFileSync(e.caFile, "utf8");
+  const subject = `saslkit-pop3-${randomUUID()}`;
+
+  const options = (mode: "starttls" | "implicit" | "none", auth: CredentialsInput, policy: NegotiationPolicy, extra: Partial<Pop3ConnectOptions> = {}): Pop3ConnectOptions => ({
+    host: e.host,
+    port: mode === "implicit" ? e.pop3.tlsPort : e.pop3.port,
+    tls: mode,
+    tlsOptions: { ca: ca(), servername: e.tlsServerName },
+    auth,
+    mechanisms: providers,
+    policy,
+    timeouts: { connect: 10000, greeting: 10000, auth: 15000, command: 10000 },
+    ...extra,
+  });
+
+  const statCount = async (conn: { command(c: string): Promise<{ ok: boolean; text: string }> }) => {
+    const stat = await conn.command("STAT");
+    expect(stat.ok).toBe(true);
+    return Number(stat.text.split(" ")[0]);
+  };
+
+  beforeAll(async () => {
+    await deliver(e, bob().address, subject);
+    const deadline = Deadline.in(20000);
+    for (;;) {
+      const conn = await Pop3Client.connect(options("implicit", { username: bob().user, password: bob().password }, { force: "PLAIN" }));
+      try {
+        const count = await statCount(conn);
+        const uidl = await conn.command("UIDL", { multiline: true });
+        expect(uidl.lines).toHaveLength(count);
+        for (let i = count; i >= 1; i--) {
+          const top = await conn.command(`TOP ${i} 0`, { multiline: true });
+          if (top.lines?.some((l) => l === `Subject: ${subject}`)) return;
+        }
+      } finally {
+        await conn.quit();
+      }
+      if (deadline.expired()) throw new Error("The delivered message did not arrive in bob's maildrop within 20 s.");
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }, 60000);
+
+  const passwordCases: Array<[string, "starttls" | "implicit" | "none"]> = [];
+  for (const mech of ["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256"]) {
+    for (const mode of ["starttls", "implicit", "none"] as const) passwordCases.push([mech, mode]);
+  }
+
+  it.each(passwordCases)("%s over %s, then STAT", async (mech, mode) => {
+    const conn = await Pop3Client.connect(
+      options(mode, { username: bob().user, password: bob().password }, { force: mech, cleartext: "allow" }, mode === "none" ? { requireTls: false } : {}),
+    );
+    try {
+      expect(conn.mechanism).toBe(mech);
+      expect(conn.secure).toBe(mode !== "none");
+      expect(await statCount(conn)).toBeGreaterThanOrEqual(1);
+    } finally {
+      await conn.quit();
+    }
+  });
+
+  it.each([["OAUTHBEARER"], ["XOAUTH2"]])("%s with a valid token over STLS and over cleartext", async (mech) => {
+    for (const mode of ["starttls", "none"] as const) {
+      const conn = await Pop3Client.connect(
+        options(mode, { username: "bob", token: e.oauth.tokens.bob! }, { force: mech, cleartext: "allow" }, mode === "none" ? { requireTls: false } : {}),
+      );
+      expect(conn.mechanism).toBe(mech);
+      expect(await statCount(conn)).toBeGreaterThanOrEqual(1);
+      await conn.quit();
+    }
+  });
+
+  it("ANONYMOUS without credentials", async () => {
+    const conn = await Pop3Client.connect(options("starttls", {}, { force: "ANONYMOUS" }));
+    expect(conn.mechanism).toBe("ANONYMOUS");
+    expect(await statCount(conn)).toBeGreaterThanOrEqual(0);
+    await conn.quit();
+  });
+
+  it("EXTERNAL with the client certificate over implicit TLS", async () => {
+    const conn = await Pop3Client.connect(
+      options("implicit", {}, { force: "EXTERNAL" }, { tlsOptions: { ca: ca(), servername: e.tlsServerName, cert: readFileSync(e.clientCert.cert), key: readFileSync(e.clientCert.key) } }),
+    );
+    expect(conn.mechanism).toBe("EXTERNAL");
+    expect(await statCount(conn)).toBeGreaterThanOrEqual(0);
+    await conn.quit();
+  });
+
+  it("USER/PASS when asked, and a wrong password as authentication-failed without retries", async () => {
+    const conn = await Pop3Client.connect(options("starttls", { username: bob().user, password: bob().password }, {}, { login: "user" }));
+    expect(conn.mechanism).toBe("USER");
+    expect(await statCount(conn)).toBeGreaterThanOrEqual(1);
+    await conn.quit();
+    const lines: TranscriptEntry[] = [];
+    const error = await Pop3Client.connect({ ...options("starttls", { username: bob().user, password: "wrong-Secret-9" }, {}), transcript: (l) => lines.push(l) }).then(
+      () => undefined,
+      (err: unknown) => err as Pop3Error,
+    );
+    expect(error).toBeInstanceOf(Pop3Error);
+    expect(error?.code).toBe("authentication-failed");
+    expect(lines.filter((l) => l.direction === "C" && l.text.startsWith("AUTH "))).toHaveLength(1);
+    expect(lines.map((l) => l.text).join("\n")).not.toContain("wrong-Secret-9");
+  });
+
+  it("masks the password and its base64 in the transcript", async () => {
+    const lines: TranscriptEntry[] = [];
+    const conn = await Pop3Client.connect({ ...options("starttls", { username: bob().user, password: bob().password }, { force: "PLAIN" }), transcript: (l) => lines.push(l) });
+    await conn.quit();
+    const all = lines.map((l) => l.text).join("\n");
+    expect(all).not.toContain(bob().password);
+    expect(all).not.toContain(Buffer.from(`\0${bob().user}\0${bob().password}`).toString("base64"));
+    expect(all).toContain("AUTH PLAIN ****");
+  });
+
+  it("refuses PLAIN over cleartext under policy never before sending anything, on both listeners", async () => {
+    for (const host of [e.host, e.strictHost]) {
+      const lines: TranscriptEntry[] = [];
+      const error = await Pop3Client.connect({
+        ...options("none", { username: bob().user, password: bob().password }, { force: "PLAIN", cleartext: "never" }),
+        host,
+        requireTls: false,
+        transcript: (l) => lines.push(l),
+      }).then(
+        () => undefined,
+        (err: unknown) => err as Pop3Error,
+      );
+      expect(error?.code).toBe("no-mechanism");
+      expect(lines.some((l) => l.direction === "C" && /^(AUTH|USER|PASS|APOP)\b/.test(l.text))).toBe(false);
+    }
+  });
+
+  it("the strict listener offers no PLAIN before STLS, and PLAIN works after it", async () => {
+    const plainConn = await Pop3Client.connect({ ...options("none", {}, {}), host: e.strictHost, auth: undefined, requireTls: false });
+    expect(plainConn.capabilities.mechanisms).not.toContain("PLAIN");
+    await plainConn.quit();
+    const conn = await Pop3Client.connect({ ...options("starttls", { username: bob().user, password: bob().password }, { force: "PLAIN" }), host: e.strictHost });
+    expect(conn.mechanism).toBe("PLAIN");
+    await conn.quit();
+  });
+});
