@@ -18,3 +18,7 @@ run() {
 }
 run bench/results/smtp.md bench/smtp.mjs "$@"
 run bench/results/scram.md bench/scram.mjs "$@"
+# SCRAM again, unpinned: PBKDF2 runs on libuv threads, which one pinned core makes compete with
+# the event loop; the unpinned run shows the stall without that artefact.
+echo "+ node bench/scram.mjs $* --out bench/results/scram-unpinned.md" >&2
+BENCH_COMMAND="node bench/scram.mjs $* --out bench/results/scram-unpinned.md" node bench/scram.mjs "$@" --out bench/results/scram-unpinned.md

@@ -41,6 +41,7 @@ export async function skConnect({ host, port, user, password }) {
       host,
       port,
       tls: "none",
+      ehloName: "bench.client",
       auth: { username: user, password },
       mechanisms: [plain],
       policy: { cleartext: "allow" },
