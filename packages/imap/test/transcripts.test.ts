@@ -254,3 +254,31 @@ describe("IMAP transcripts", () => {
     });
   });
 });
+
+describe("IMAP bounds", () => {
+  it("ends a stalled command at its deadline with a timeout ImapError", async () => {
+    // The server never answers, so only the deadline can end the wait.
+    await withServer("S: * OK ready\nC: A1 CAPABILITY\n!stall\n", async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), timeouts: { command: 300 } }));
+      expect(error.code).toBe("timeout");
+      expect(error.phase).toBe("capability");
+    });
+  });
+
+  it("refuses a response line longer than maxLineBytes", async () => {
+    await withServer(`S: * OK [CAPABILITY IMAP4rev1 ${"X".repeat(2000)}] ready\n`, async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), maxLineBytes: 1024 }));
+      expect(error.code).toBe("line-too-long");
+      expect(error.phase).toBe("greeting");
+    });
+  });
+
+  it("refuses a literal larger than maxLiteralBytes", async () => {
+    await withServer("S: * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\nC: A1 AUTHENTICATE PLAIN *\nS: A1 OK [CAPABILITY IMAP4rev1] ok\nC: A2 FETCH 1 BODY[]\nS: * 1 FETCH (BODY[] {99999}\n!stall\n", async (server) => {
+      const conn = await ImapClient.connect({ ...base(server.port), maxLiteralBytes: 1000 });
+      const error = await expectImapError(conn.command("FETCH 1 BODY[]"));
+      expect(error.code).toBe("line-too-long");
+      await conn.close();
+    });
+  });
+});

@@ -160,3 +160,21 @@ describe("POP3 transcripts", () => {
     });
   });
 });
+
+describe("POP3 bounds", () => {
+  it("ends a stalled command at its deadline with a timeout Pop3Error", async () => {
+    // The server never answers CAPA, so only the deadline can end the wait.
+    await withServer("S: +OK ready\nC: CAPA\n!stall\n", async (server) => {
+      const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port), timeouts: { command: 300 } }));
+      expect(error.code).toBe("timeout");
+      expect(error.phase).toBe("capability");
+    });
+  });
+
+  it("refuses a line longer than maxLineBytes", async () => {
+    await withServer(`S: +OK ${"x".repeat(2000)}\n`, async (server) => {
+      const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port), maxLineBytes: 512 }));
+      expect(error.code).toBe("line-too-long");
+    });
+  });
+});
