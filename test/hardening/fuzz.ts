@@ -9,6 +9,7 @@ import { SaslError } from "@saslkit/core";
 import { TransportError } from "@saslkit/transport";
 import { ImapError, ImapParseError } from "@saslkit/imap";
 import { Pop3Error } from "@saslkit/pop3";
+import { MalformedReplyError, SmtpError } from "@saslkit/smtp";
 
 /** Runs for one property: `FUZZ_RUNS` when set, else `base` (a few hundred keeps the suite < 20 s). */
 export function fuzzRuns(base: number): number {
@@ -22,11 +23,12 @@ export function fcParams(base: number, timeoutMs = 2000): { numRuns: number; tim
 }
 
 /** Names of the project's error classes that are not importable yet (adapters still landing). */
-const TYPED_NAMES = new Set(["SaslError", "NoMechanismError", "TransportError", "SmtpError", "ImapError", "ImapParseError", "Pop3Error", "SmtpReplyError", "SmtpParseError"]);
+const TYPED_NAMES = new Set(["SaslError", "NoMechanismError", "TransportError", "SmtpError", "ImapError", "ImapParseError", "Pop3Error", "MalformedReplyError"]);
 
 /** True for an error of the project's closed taxonomy (and false for TypeError, RangeError, ...). */
 export function isTypedError(error: unknown): boolean {
   if (error instanceof SaslError || error instanceof TransportError || error instanceof ImapError || error instanceof ImapParseError || error instanceof Pop3Error) return true;
+  if (error instanceof SmtpError || error instanceof MalformedReplyError) return true;
   return error instanceof Error && TYPED_NAMES.has(error.name) && error.constructor !== Error && error.constructor !== TypeError && error.constructor !== RangeError;
 }
 

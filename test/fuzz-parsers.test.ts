@@ -1,0 +1,247 @@
+/**
+ * Fuzzing the protocol parsers (issue 6): SMTP replies (multi-line, enhanced codes, EHLO
+ * capabilities), IMAP responses (tagged, untagged, continuations, literals), POP3 lines, the
+ * SMTP server's command parsing, and dot-stuffing. Properties: only the project's parse errors
+ * escape (MalformedReplyError, ImapParseError), results stay bounded by their input, and the
+ * round trips hold (format then parse, stuff then unstuff, encode then tokenize).
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { ImapCapabilities, ImapParseError, encodeLoginArgument, literalLength, parseRespText, parseResponse, tokenize } from "@saslkit/imap";
+import { parseLine, unstuff } from "@saslkit/pop3";
+import { MAX_REPLY_LINES_FOR_TEST, MalformedReplyError, ReplyParser, dotStuff, formatReply, parseCapabilities, parseReply } from "./hardening/smtp.js";
+import { formatReply as serverFormatReply, parseCommand, parsePathArgument } from "@saslkit/smtp-server";
+import { fcParams, onlyTypedErrorsSync } from "./hardening/fuzz.js";
+
+/** Protocol-flavoured text: what real servers send, plus the bytes that break naive parsers. */
+const wireChar = fc.oneof(
+  { arbitrary: fc.constantFrom(..."0123456789 -+*.=[](){}\"\\~:<>@,;AUTHOKNOBADERR"), weight: 5 },
+  { arbitrary: fc.constantFrom("\r", "\n", "\0", "\t", "\u00e9", "\u{1F600}", "\x7f"), weight: 1 },
+  { arbitrary: fc.string({ minLength: 1, maxLength: 1 }), weight: 2 },
+);
+const wireText = (maxLength: number) => fc.string({ unit: wireChar, maxLength });
+
+const smtpLineArb = fc.oneof(
+  fc.tuple(fc.integer({ min: 100, max: 699 }), fc.constantFrom("-", " ", "", "x"), fc.oneof(fc.constantFrom("", "5.7.8 ", "2.0.0 ", "4.7.0 ", "9.9.9 ", "5.7. ", "5.77777.1 "), wireText(6)), wireText(40)).map(
+    ([code, sep, enh, text]) => `${code}${sep}${enh}${text}`,
+  ),
+  wireText(60),
+);
+
+describe("fuzz: SMTP replies", () => {
+  it("ReplyParser: any line sequence yields replies or MalformedReplyError, never anything else", () => {
+    fc.assert(
+      fc.property(fc.array(smtpLineArb, { maxLength: 12 }), (lines) => {
+        const parser = new ReplyParser();
+        for (const line of lines) {
+          let reply;
+          try {
+            reply = parser.push(line);
+          } catch (error) {
+            if (!(error instanceof MalformedReplyError)) throw error;
+            expect(error.line.length).toBeLessThanOrEqual(201);
+            return;
+          }
+          if (reply) {
+            expect(reply.code).toBeGreaterThanOrEqual(200);
+            expect(reply.code).toBeLessThan(600);
+            if (reply.enhanced) expect(reply.enhanced[0]).toBe(String(reply.code)[0]);
+          }
+        }
+      }),
+      fcParams(400),
+    );
+  });
+
+  it("ReplyParser: a server that never ends its multi-line reply is cut off at the line limit", () => {
+    const parser = new ReplyParser();
+    let thrown: unknown;
+    for (let i = 0; i < MAX_REPLY_LINES_FOR_TEST + 5 && !thrown; i++) {
+      try {
+        parser.push("250-SIZE 1000");
+      } catch (error) {
+        thrown = error;
+      }
+    }
+    expect(thrown).toBeInstanceOf(MalformedReplyError);
+  });
+
+  it("smtp-server formatReply then smtp parseReply gives back code, enhanced code and lines", () => {
+    const lineText = fc.string({ unit: fc.constantFrom(..."abcXYZ0129 .-=<>@[]"), maxLength: 40 }).map((s) => s.trimEnd());
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 200, max: 599 }),
+        fc.option(fc.tuple(fc.integer({ min: 0, max: 999 }), fc.integer({ min: 0, max: 999 })), { nil: undefined }),
+        fc.array(lineText, { minLength: 1, maxLength: 6 }),
+        (code, sub, lines) => {
+          // RFC 3463 classes are 2, 4 and 5 only: a 3xx reply carries no enhanced code.
+          const enhanced = sub && String(code)[0] !== "3" ? `${String(code)[0]}.${sub[0]}.${sub[1]}` : undefined;
+          const wire = serverFormatReply(code, enhanced, lines);
+          const reply = parseReply(wire.split("\r\n"));
+          expect(reply.code).toBe(code);
+          expect(reply.lines).toEqual(wire.split("\r\n"));
+          if (enhanced) expect(reply.enhanced).toBe(enhanced);
+          // The one-line rendering for errors never spans lines.
+          expect(formatReply(reply)).not.toMatch(/[\r\n]/);
+        },
+      ),
+      fcParams(300),
+    );
+  });
+
+  it("parseCapabilities: any EHLO reply yields bounded, upper-case, valid mechanism names", () => {
+    const capLine = fc.oneof(
+      fc.tuple(fc.constantFrom("AUTH", "AUTH=", "auth", "SIZE", "STARTTLS", "PIPELINING", "8BITMIME", "SMTPUTF8", "X"), wireText(40)).map(([k, v]) => `${k}${k.endsWith("=") ? "" : " "}${v}`),
+      wireText(40),
+    );
+    fc.assert(
+      fc.property(fc.array(capLine, { maxLength: 10 }), fc.boolean(), (caps, helo) => {
+        const lines = ["mx.example.org", ...caps].map((t, i, all) => `250${i === all.length - 1 ? " " : "-"}${t.replace(/[\r\n]/g, "")}`);
+        const reply = onlyTypedErrorsSync(() => parseReply(lines));
+        if (!reply) return;
+        const cap = parseCapabilities(reply, helo);
+        for (const m of cap.auth) expect(m).toMatch(/^[A-Z0-9_-]{1,20}$/);
+        expect(new Set(cap.auth).size).toBe(cap.auth.length);
+        if (cap.size !== undefined) expect(Number.isFinite(cap.size) && cap.size >= 0).toBe(true);
+        if (helo) expect(cap.auth).toEqual([]);
+      }),
+      fcParams(400),
+    );
+  });
+
+  it("dotStuff: stuffing then removing the leading dot of each line gives back the body", () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: fc.constantFrom(".", "a", " ", "é"), maxLength: 8 }), { maxLength: 8 }), (lines) => {
+        const body = lines.map((l) => `${l}\r\n`).join("");
+        const stuffed = dotStuff(body).toString("utf8");
+        // No line of the stuffed body is the lone terminator.
+        expect(stuffed.split("\r\n").slice(0, -1)).not.toContain(".");
+        const back = stuffed
+          .split("\r\n")
+          .map((l) => (l.startsWith(".") ? l.slice(1) : l))
+          .join("\r\n");
+        expect(back.startsWith(body)).toBe(true);
+      }),
+      fcParams(300),
+    );
+  });
+});
+
+/** One IMAP response as the reader hands it over: line texts interleaved with literal bytes. */
+const imapPartsArb = fc.oneof(
+  fc.tuple(fc.constantFrom("* ", "A1 ", "+ ", "+", "* 12 ", "*", "a.b ", ""), fc.constantFrom("OK ", "NO ", "BAD ", "BYE ", "CAPABILITY ", "FETCH ", "PREAUTH ", "", "EXISTS"), wireText(60)).map(([t, s, r]) => [`${t}${s}${r}`] as (string | Uint8Array)[]),
+  fc
+    .tuple(fc.constantFrom("* 1 FETCH (BODY[] ", "* LIST () \"/\" ", "A1 OK "), fc.uint8Array({ maxLength: 30 }), fc.integer({ min: -2, max: 2 }), wireText(10))
+    .map(([head, bytes, skew, tail]) => [`${head}{${Math.max(0, bytes.length + skew)}}`, bytes, `${tail})`] as (string | Uint8Array)[]),
+  fc.array(fc.oneof(wireText(30).map((s) => s as string | Uint8Array), fc.uint8Array({ maxLength: 10 })), { minLength: 1, maxLength: 4 }),
+);
+
+describe("fuzz: IMAP responses", () => {
+  it("parseResponse: any parts yield a response or ImapParseError", () => {
+    fc.assert(
+      fc.property(imapPartsArb, (parts) => {
+        let response;
+        try {
+          response = parseResponse(parts);
+        } catch (error) {
+          if (!(error instanceof ImapParseError)) throw error;
+          // The message quotes at most a clipped piece of the input.
+          expect(error.message.length).toBeLessThan(300);
+          return;
+        }
+        expect(["continuation", "untagged", "tagged"]).toContain(response.kind);
+        if (response.kind === "tagged") expect(["OK", "NO", "BAD"]).toContain(response.status);
+        if (response.kind === "untagged") expect(response.type).toMatch(/^[A-Z0-9.=_-]+$/);
+      }),
+      fcParams(400),
+    );
+  });
+
+  it("tokenize, parseRespText, literalLength and ImapCapabilities.parse never throw anything but ImapParseError", () => {
+    fc.assert(
+      fc.property(wireText(80), (text) => {
+        onlyTypedErrorsSync(() => tokenize([text]));
+        const rt = parseRespText(text);
+        expect(text.endsWith(rt.text)).toBe(true);
+        const n = literalLength(text);
+        if (n !== undefined) expect(Number.isSafeInteger(n) && n >= 0).toBe(true);
+        for (const m of ImapCapabilities.parse(text).mechanisms) expect(m).toMatch(/^[A-Z0-9_-]{1,20}$/);
+      }),
+      fcParams(400),
+    );
+  });
+
+  it("tokenize: deeply nested lists and long atoms stay linear (no stack overflow)", () => {
+    const deep = `${"(".repeat(20000)}${")".repeat(20000)}`;
+    expect(tokenize([deep])).toHaveLength(1);
+    expect(() => tokenize(["(".repeat(20000)])).toThrow(ImapParseError);
+  });
+
+  it("encodeLoginArgument then tokenize gives back the string (quoted or literal)", () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40 }), fc.constantFrom([], ["LITERAL+"], ["LITERAL-"]), (value, caps) => {
+        const arg = encodeLoginArgument(value, new ImapCapabilities(caps));
+        if (value.includes("\0")) {
+          expect(arg).toBeUndefined();
+          return;
+        }
+        const parts: (string | Uint8Array)[] = arg!.literal ? [arg!.text, arg!.literal] : [arg!.text];
+        const [token] = tokenize(parts);
+        const back = typeof token === "string" ? token : Buffer.from(token as Uint8Array).toString("utf8");
+        // An unquoted atom that spells NIL would be null; quoting prevents it.
+        expect(back).toBe(value);
+      }),
+      fcParams(300),
+    );
+  });
+});
+
+describe("fuzz: POP3 responses", () => {
+  it("parseLine classifies every line and keeps it verbatim", () => {
+    const pop3Line = fc.oneof(
+      fc.tuple(fc.constantFrom("+OK", "-ERR", "+ok", "-err", "+", "+ ", "-", "+OKAY", ""), fc.constantFrom("", " ", "\t", " [AUTH] ", " [SYS/TEMP] ", " [", " []"), wireText(40)).map(([a, b, c]) => a + b + c),
+      wireText(60),
+    );
+    fc.assert(
+      fc.property(pop3Line, (line) => {
+        const parsed = parseLine(line);
+        if (parsed.kind === "status") {
+          expect(parsed.reply.raw).toBe(line);
+          expect(["+OK", "-ERR"]).toContain(parsed.reply.status);
+          if (parsed.reply.code) expect(parsed.reply.code).not.toMatch(/[\s\]]/);
+        } else if (parsed.kind === "continuation") {
+          expect(line.startsWith("+")).toBe(true);
+        } else {
+          expect(parsed.raw).toBe(line);
+        }
+        const u = unstuff(line);
+        if (line === ".") expect(u).toBeUndefined();
+        else expect(u === line || `.${u}` === line).toBe(true);
+      }),
+      fcParams(400),
+    );
+  });
+});
+
+describe("fuzz: SMTP server command parsing (hostile client lines)", () => {
+  it("parseCommand and parsePathArgument never throw and return a sentence on bad syntax", () => {
+    const cmd = fc.oneof(
+      fc.tuple(fc.constantFrom("MAIL ", "RCPT ", "mail ", "AUTH ", "EHLO ", ""), fc.constantFrom("FROM:", "TO:", "from:", ""), fc.constantFrom("<", "", "<\"", " <"), wireText(40), fc.constantFrom(">", "", "> SIZE=10", "> BODY=8BITMIME X", "\">")).map((p) => p.join("")),
+      wireText(80),
+    );
+    fc.assert(
+      fc.property(cmd, (line) => {
+        const c = parseCommand(line);
+        expect(c.verb).toBe(c.verb.toUpperCase());
+        for (const kw of ["FROM", "TO"] as const) {
+          const path = parsePathArgument(c.args, kw);
+          if (typeof path !== "string") {
+            expect(typeof path.address).toBe("string");
+            for (const k of Object.keys(path.params)) expect(k).toBe(k.toUpperCase());
+          }
+        }
+      }),
+      fcParams(400),
+    );
+  });
+});
