@@ -16,7 +16,8 @@ Usage:
                 [--subject S] [--body TEXT | --file message.eml] [--mechanism M]
                 [--debug] [--progress]
   saslkit probe smtp://host[:port] | smtps:// | imap:// | imaps:// | pop3:// | pop3s://
-                [--user U] [--oauth] [--mechanism M] [--ca FILE | --insecure] [--debug]
+                [--user U] [--oauth] [--mechanism M] [--cleartext loopback|never|allow]
+                [--tls implicit|starttls|none] [--ca FILE | --insecure] [--debug]
   saslkit demo  [--quiet]
   saslkit help | --version
 

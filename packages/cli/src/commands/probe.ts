@@ -84,6 +84,7 @@ export async function probe(argv: readonly string[], io: CliIo): Promise<number>
       ca: { type: "string" },
       insecure: { type: "boolean" },
       tls: { type: "string" },
+      cleartext: { type: "string" },
       debug: { type: "boolean" },
     },
   });
@@ -93,6 +94,10 @@ export async function probe(argv: readonly string[], io: CliIo): Promise<number>
   if (values.tls !== undefined) {
     if (!["implicit", "starttls", "none"].includes(values.tls)) throw new UsageError(`--tls must be implicit, starttls or none, not "${values.tls}".`);
     tls = values.tls as TlsMode;
+  }
+  const cleartext = values.cleartext;
+  if (cleartext !== undefined && cleartext !== "loopback" && cleartext !== "never" && cleartext !== "allow") {
+    throw new UsageError(`--cleartext must be loopback, never or allow, not "${cleartext}".`);
   }
   const tlsOptions = await tlsTrust(values, io);
   const mechanisms = await installedProviders();
@@ -126,7 +131,7 @@ export async function probe(argv: readonly string[], io: CliIo): Promise<number>
     offered: findings.offered,
     credentials,
     channel,
-    ...(values.mechanism !== undefined ? { policy: { force: values.mechanism } } : {}),
+    policy: { ...(values.mechanism !== undefined ? { force: values.mechanism } : {}), ...(cleartext !== undefined ? { cleartext } : {}) },
   });
   io.stdout.write(`Negotiation for user "${user}" with a password${values.oauth ? " and an OAuth token" : ""}${findings.secure ? " (channel binding assumed available over TLS)" : ""}:\n`);
   for (const line of formatNegotiation(viewOfPlan(plan), mechanisms, { forced: values.mechanism !== undefined })) io.stdout.write(`${line}\n`);

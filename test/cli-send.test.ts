@@ -1,0 +1,192 @@
+/**
+ * `saslkit send` and `saslkit probe smtp://` end to end, in-process, against the embedded
+ * SmtpServer with the real mechanism packages: the debug transcript never shows the password.
+ */
+import { PassThrough } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { MechanismProvider, ScramStoredKeys, ServerCallbacks } from "@saslkit/core";
+import { main, type CliIo } from "@saslkit/cli";
+import { cramMd5 } from "@saslkit/mech-cram-md5";
+import { login } from "@saslkit/mech-login";
+import { plain } from "@saslkit/mech-plain";
+import { deriveScramKeys, prepareScramPassword, scramProviders } from "@saslkit/mech-scram";
+import { SmtpServer, type ServerTranscriptEntry } from "@saslkit/smtp-server";
+import { testCertificates } from "@saslkit/transport";
+
+const USER = "alice";
+const PASSWORD = "cli-Secret-Pässword-93";
+const SECRETS = [PASSWORD, Buffer.from(PASSWORD).toString("base64"), Buffer.from(`\0${USER}\0${PASSWORD}`).toString("base64")];
+
+function memoryIo(options: { env?: Record<string, string>; prompt?: string; stdin?: string; files?: Record<string, string | Buffer> } = {}) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const prompts: string[] = [];
+  const stdin = Object.assign(new PassThrough(), { isTTY: false });
+  stdin.end(options.stdin ?? "");
+  const io: CliIo = {
+    stdout: { write: (t: string) => void out.push(t), isTTY: false },
+    stderr: { write: (t: string) => void err.push(t), isTTY: false },
+    stdin,
+    env: options.env ?? { SASLKIT_PASSWORD: PASSWORD },
+    promptSecret: async (p) => {
+      prompts.push(p);
+      if (options.prompt === undefined) throw new Error("unexpected prompt");
+      return options.prompt;
+    },
+    readFile: async (path) => {
+      const content = options.files?.[path];
+      if (content === undefined) throw Object.assign(new Error("ENOENT"), { code: "ENOENT" });
+      return Buffer.from(content);
+    },
+  };
+  return { io, stdout: () => out.join(""), stderr: () => err.join(""), prompts };
+}
+
+let certs: { ca: string; key: string; cert: string };
+let server: SmtpServer;
+let plainServer: SmtpServer;
+const serverLines: ServerTranscriptEntry[] = [];
+const providers: MechanismProvider[] = [...scramProviders, cramMd5, plain, login];
+
+beforeAll(async () => {
+  certs = await testCertificates();
+  const keys = new Map<string, ScramStoredKeys>();
+  for (const hash of ["SHA-1", "SHA-256", "SHA-512"] as const) keys.set(hash, await deriveScramKeys(hash, prepareScramPassword(PASSWORD)));
+  const callbacks: ServerCallbacks = {
+    verifyPassword: (u, p) => u === USER && p === PASSWORD,
+    lookupPassword: (u) => (u === USER ? PASSWORD : undefined),
+    lookupScramKeys: (u, hash) => (u === USER ? keys.get(hash) : undefined),
+  };
+  server = await SmtpServer.start({ mechanisms: providers, callbacks, tls: { key: certs.key, cert: certs.cert }, requireAuth: true, allowCleartextAuth: false, transcript: (e) => serverLines.push(e) });
+  plainServer = await SmtpServer.start({ mechanisms: providers, callbacks, requireAuth: true });
+});
+afterAll(async () => {
+  await Promise.all([server.close(), plainServer.close()]);
+});
+
+const base = () => ["send", "--host", "127.0.0.1", "--port", String(server.port), "--ca", "/ca.pem", "--user", USER, "--from", "alice@example.test", "--to", "bob@example.test"];
+const files = () => ({ "/ca.pem": certs.ca });
+
+function expectNoSecret(text: string): void {
+  for (const s of SECRETS) expect(text).not.toContain(s);
+}
+
+describe("saslkit send", () => {
+  it("negotiates the strongest mechanism, sends, and the --debug transcript is masked", async () => {
+    const { io, stdout, stderr } = memoryIo({ files: files() });
+    const status = await main([...base(), "--to", "carol@example.test", "--subject", "Hi", "--body", "Hello\n.dot", "--debug"], io);
+    expect(stderr()).not.toMatch(/^error/m);
+    expect(status).toBe(0);
+    expect(stderr()).toContain("C: AUTH SCRAM-SHA-512-PLUS ****");
+    expect(stderr()).toContain("Authenticated as alice with SCRAM-SHA-512-PLUS over TLS.");
+    expect(stdout()).toMatch(/^Sent .* to bob@example\.test, carol@example\.test: 250 2\.0\.0 OK queued as /);
+    expectNoSecret(stdout() + stderr());
+    const message = server.messages.at(-1)!;
+    expect(message.envelope.rcptTo).toEqual(["bob@example.test", "carol@example.test"]);
+    expect(message.envelope.auth?.mechanism).toBe("SCRAM-SHA-512-PLUS");
+    expect(message.data.toString()).toContain("Subject: Hi\r\n");
+    expect(message.data.toString()).toContain("Hello\r\n.dot");
+  });
+
+  it.each(["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1"])("--mechanism %s authenticates and masks every AUTH line", async (mechanism) => {
+    const { io, stderr } = memoryIo({ files: files() });
+    expect(await main([...base(), "--body", "x", "--mechanism", mechanism, "--debug"], io)).toBe(0);
+    expect(stderr()).toContain(`C: AUTH ${mechanism}`);
+    expect(server.messages.at(-1)?.envelope.auth?.mechanism).toBe(mechanism);
+    expectNoSecret(stderr());
+    const clientAuthLines = stderr().split("\n").filter((l) => l.startsWith("C: ") && !/^C: (EHLO|STARTTLS|MAIL|RCPT|DATA|QUIT|\.|AUTH [A-Z0-9-]+( \*\*\*\*)?$|\*\*\*\*$)/.test(l));
+    expect(clientAuthLines).toEqual([]);
+    expectNoSecret(serverLines.map((e) => e.text).join("\n"));
+  });
+
+  it("asks for the password when SASLKIT_PASSWORD is unset", async () => {
+    const { io, prompts } = memoryIo({ env: {}, prompt: PASSWORD, files: files() });
+    expect(await main([...base(), "--body", "prompted"], io)).toBe(0);
+    expect(prompts).toEqual(["Password for alice: "]);
+  });
+
+  it("reads the body from stdin when neither --body nor --file is given", async () => {
+    const { io } = memoryIo({ stdin: "from stdin\n", files: files() });
+    expect(await main([...base(), "--subject", "stdin"], io)).toBe(0);
+    expect(server.messages.at(-1)?.data.toString()).toContain("from stdin");
+  });
+
+  it("sends a --file message as it is and reports progress", async () => {
+    const body = Array.from({ length: 6000 }, (_, i) => `line ${i} ${"x".repeat(40)}`).join("\r\n");
+    const eml = `From: alice@example.test\r\nTo: bob@example.test\r\nSubject: big\r\n\r\n${body}\r\n`;
+    const { io, stderr } = memoryIo({ files: { ...files(), "/m.eml": eml } });
+    expect(await main([...base(), "--file", "/m.eml", "--progress"], io)).toBe(0);
+    expect(stderr()).toMatch(/sent (\d+\.\d) KiB of \1 KiB \(100%\)/);
+    expect(stderr().match(/^sent /gm)!.length).toBeGreaterThan(2);
+    expect(server.messages.at(-1)?.data.toString()).toBe(eml);
+  });
+
+  it("a wrong password exits 1 with the server's reply and no secret", async () => {
+    const { io, stderr } = memoryIo({ env: { SASLKIT_PASSWORD: "not-the-password" }, files: files() });
+    expect(await main([...base(), "--body", "x", "--mechanism", "PLAIN"], io)).toBe(1);
+    expect(stderr()).toContain("535");
+    expect(stderr()).toContain("5.7.8");
+    expect(stderr()).not.toContain("not-the-password");
+    expect(stderr()).not.toContain(Buffer.from(`\0${USER}\0not-the-password`).toString("base64"));
+  });
+
+  it("fails closed when the server offers no STARTTLS, before any AUTH", async () => {
+    const { io, stderr } = memoryIo();
+    expect(await main(["send", "--host", "127.0.0.1", "--port", String(plainServer.port), "--user", USER, "--from", "a@b.test", "--to", "c@d.test", "--body", "x", "--debug"], io)).toBe(1);
+    expect(stderr()).toMatch(/STARTTLS/);
+    expect(stderr()).not.toContain("C: AUTH");
+  });
+
+  it("refuses an untrusted certificate unless --insecure, which warns", async () => {
+    const strict = memoryIo();
+    const args = ["send", "--host", "127.0.0.1", "--port", String(server.port), "--user", USER, "--from", "a@b.test", "--to", "c@d.test", "--body", "x"];
+    expect(await main(args, strict.io)).toBe(1);
+    expect(strict.stderr()).toMatch(/tls|certificate/i);
+    const loose = memoryIo();
+    expect(await main([...args, "--insecure"], loose.io)).toBe(0);
+    expect(loose.stderr()).toContain("warning: --insecure");
+  });
+
+  it.each([
+    [["--password", "x"], /never takes a secret/],
+    [["--password=x"], /never takes a secret/],
+    [["--token=x"], /never takes a secret/],
+    [["--tls", "bogus"], /--tls must be/],
+    [["--port", "99999"], /--port must be/],
+    [["--body", "a", "--file", "b"], /exclude each other/],
+    [["--ca", "/ca.pem", "--insecure"], /exclude each other/],
+    [["--tls", "none", "--require-tls"], /contradicts/],
+    [["--nope"], /Unknown option/],
+  ])("usage error %j exits 2", async (extra, message) => {
+    const { io, stderr } = memoryIo({ files: files() });
+    expect(await main([...base(), ...extra], io)).toBe(2);
+    expect(stderr()).toMatch(message);
+  });
+});
+
+describe("saslkit probe smtp://", () => {
+  it("shows capabilities after STARTTLS, the choice and a reason for each refusal", async () => {
+    const { io, stdout } = memoryIo({ files: files() });
+    expect(await main(["probe", `smtp://127.0.0.1:${server.port}`, "--ca", "/ca.pem", "--user", USER], io)).toBe(0);
+    const text = stdout();
+    expect(text).toContain("Channel:        TLS (loopback)");
+    expect(text).toContain("  PIPELINING\n");
+    expect(text).not.toContain("  STARTTLS\n");
+    expect(text).toMatch(/Server offers: +SCRAM-SHA-512-PLUS .* PLAIN LOGIN/);
+    expect(text).toMatch(/Chosen: +SCRAM-SHA-512-PLUS/);
+    expect(text).toMatch(/LOGIN +usable, but lower priority \(200\)/);
+    expect(text).toMatch(/Installed, not offered by the server: .*OAUTHBEARER/);
+  });
+
+  it("lists cleartext refusals with --cleartext never on a server without TLS", async () => {
+    const { io, stdout } = memoryIo();
+    expect(await main(["probe", `smtp://127.0.0.1:${plainServer.port}`, "--cleartext", "never", "--oauth"], io)).toBe(0);
+    const text = stdout();
+    expect(text).toContain("Channel:        cleartext (loopback)");
+    expect(text).toContain("the server does not offer STARTTLS");
+    expect(text).toMatch(/PLAIN +cleartext-password: sends the secret in clear and the channel is not TLS \(strict policy\)/);
+    expect(text).toMatch(/LOGIN +cleartext-password: /);
+    expect(text).toMatch(/SCRAM-SHA-512-PLUS +unusable: /);
+    expect(text).toMatch(/Chosen: +SCRAM-SHA-512 /);
+  });
+});
