@@ -1,0 +1,143 @@
+import { PassThrough, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { describe, expect, it } from "vitest";
+import { planNegotiation, type MechanismProvider } from "@saslkit/core";
+import { parseSendArgs } from "../src/commands/send.js";
+import { progressStream } from "../src/commands/send-smtp.js";
+import { formatBytes, formatNegotiation, viewOfPlan } from "../src/format.js";
+import { promptHidden, UsageError } from "../src/io.js";
+import { main } from "../src/main.js";
+import { memoryIo } from "./helpers.js";
+
+const required = ["--host", "h.test", "--user", "u", "--from", "a@b.test", "--to", "c@d.test", "--body", "x"];
+
+describe("send arguments", () => {
+  it("defaults to STARTTLS on 587 and requires TLS", async () => {
+    const r = await parseSendArgs(required, memoryIo().io);
+    expect(r).toMatchObject({ host: "h.test", port: 587, tls: "starttls", requireTls: true, mechanism: undefined, debug: false, progress: false });
+    expect(r.message).toEqual({ kind: "compose", subject: "", text: "x" });
+  });
+
+  it("port 465 means implicit TLS; --tls none means plain 25 without the TLS requirement", async () => {
+    expect(await parseSendArgs([...required, "--port", "465"], memoryIo().io)).toMatchObject({ port: 465, tls: "implicit", requireTls: true });
+    expect(await parseSendArgs([...required, "--tls", "none"], memoryIo().io)).toMatchObject({ port: 25, tls: "none", requireTls: false });
+  });
+
+  it("collects repeated --to and reads --file as a raw message", async () => {
+    const { io } = memoryIo({ files: { "m.eml": "Subject: s\r\n\r\nb\r\n" } });
+    const r = await parseSendArgs(["--host", "h", "--user", "u", "--from", "a@b.test", "--to", "x@y.test", "--to", "z@y.test", "--file", "m.eml"], io);
+    expect(r.to).toEqual(["x@y.test", "z@y.test"]);
+    expect(r.message).toEqual({ kind: "raw", data: Buffer.from("Subject: s\r\n\r\nb\r\n") });
+  });
+
+  it.each([
+    [["--user", "u", "--from", "a@b", "--to", "c@d"], /--host is required/],
+    [["--host", "h", "--from", "a@b", "--to", "c@d"], /--user is required/],
+    [["--host", "h", "--user", "u", "--to", "c@d"], /--from is required/],
+    [["--host", "h", "--user", "u", "--from", "a@b"], /at least one --to/],
+    [[...required, "--file", "m.eml"], /exclude each other/],
+    [["--host", "h", "--user", "u", "--from", "a@b", "--to", "c@d", "--file", "missing.eml"], /cannot read missing\.eml \(ENOENT\)/],
+  ])("%j is a usage error", async (argv, message) => {
+    await expect(parseSendArgs(argv, memoryIo().io)).rejects.toThrow(message);
+    await expect(parseSendArgs(argv, memoryIo().io)).rejects.toBeInstanceOf(UsageError);
+  });
+
+  it("never reads the password while parsing", async () => {
+    const { io, prompts } = memoryIo();
+    await parseSendArgs(required, io);
+    expect(prompts).toEqual([]);
+  });
+});
+
+describe("hidden prompt", () => {
+  it("refuses to prompt without a terminal and says how to give the password", async () => {
+    const input = Object.assign(new PassThrough(), { isTTY: false });
+    await expect(promptHidden("Password: ", input, { write: () => true })).rejects.toThrow(/SASLKIT_PASSWORD/);
+  });
+
+  it("send exits 2 when there is no password and no terminal", async () => {
+    const { io, stderr } = memoryIo();
+    const noTty = { ...io, promptSecret: (p: string) => promptHidden(p, io.stdin, io.stderr) };
+    expect(await main(["send", ...required], noTty)).toBe(2);
+    expect(stderr()).toContain("No password: set SASLKIT_PASSWORD");
+  });
+});
+
+describe("progress stream", () => {
+  it("passes every byte through and reports up to the total", async () => {
+    const data = Buffer.alloc(300 * 1024, 7);
+    const reports: number[] = [];
+    const got: Buffer[] = [];
+    await pipeline(
+      progressStream(data, (sent, total) => {
+        expect(total).toBe(data.length);
+        reports.push(sent);
+      }),
+      new Writable({
+        write(chunk: Buffer, _e, done) {
+          got.push(chunk);
+          done();
+        },
+      }),
+    );
+    expect(Buffer.concat(got).equals(data)).toBe(true);
+    expect(reports.at(-1)).toBe(data.length);
+    expect(reports).toEqual([...reports].sort((a, b) => a - b));
+    expect(reports.length).toBeGreaterThan(2);
+  });
+});
+
+describe("negotiation report", () => {
+  const provider = (name: string, priority: number, extra: Partial<MechanismProvider> = {}): MechanismProvider => ({
+    name,
+    priority,
+    clientFirst: true,
+    security: { sendsSecretInClear: false, mutualAuth: false, channelBinding: false },
+    needs: ["username", "password"],
+    createClient: () => {
+      throw new Error("unused");
+    },
+    ...extra,
+  });
+  const providers = [provider("HIGH", 800, { security: { sendsSecretInClear: false, mutualAuth: true, channelBinding: false } }), provider("LOW", 100), provider("TOKEN", 600, { needs: ["token"] }), provider("UNOFFERED", 900)];
+
+  it("names the choice and gives every other mechanism a reason", () => {
+    const plan = planNegotiation(providers, { offered: ["LOW", "HIGH", "TOKEN", "X-UNKNOWN"], credentials: { username: "u", password: "p" }, channel: { secure: true } });
+    const lines = formatNegotiation(viewOfPlan(plan), providers);
+    expect(lines[0]).toBe("Server offers:  LOW HIGH TOKEN X-UNKNOWN");
+    expect(lines[1]).toBe("Chosen:         HIGH (priority 800; mutual authentication)");
+    expect(lines).toContain("Not chosen:");
+    expect(lines.find((l) => /^ +LOW /.test(l))).toMatch(/LOW +usable, but lower priority \(100\) than HIGH \(800\)/);
+    expect(lines.find((l) => /^ +TOKEN /.test(l))).toMatch(/missing-credentials: needs token/);
+    expect(lines.find((l) => /^ +X-UNKNOWN /.test(l))).toMatch(/not-installed/);
+    expect(lines.at(-1)).toBe("Installed, not offered by the server: UNOFFERED");
+  });
+
+  it("reports a failed first attempt when the client fell back", () => {
+    const lines = formatNegotiation(
+      { offered: ["HIGH", "LOW"], installed: ["HIGH", "LOW"], candidates: ["HIGH", "LOW"], refused: [], chosen: "LOW", attempts: [{ mechanism: "HIGH", error: Object.assign(new Error("HIGH: the server refused: 504."), { code: "mechanism-rejected" }) as never }, { mechanism: "LOW" }] },
+      providers,
+    );
+    expect(lines[1]).toMatch(/^Chosen: +LOW/);
+    expect(lines[2]).toMatch(/^Tried first: +HIGH, which failed \(mechanism-rejected\)/);
+    expect(lines.join("\n")).not.toMatch(/HIGH +usable/);
+  });
+
+  it("formats sizes", () => {
+    expect([formatBytes(10), formatBytes(1536), formatBytes(3 * 1024 * 1024)]).toEqual(["10 B", "1.5 KiB", "3.0 MiB"]);
+  });
+});
+
+describe("main", () => {
+  it("prints usage for help (exit 0) and for no command (exit 2), and rejects unknown commands", async () => {
+    const help = memoryIo();
+    expect(await main(["help"], help.io)).toBe(0);
+    expect(help.stdout()).toContain("saslkit send");
+    expect(help.stdout()).not.toMatch(/--password/);
+    const none = memoryIo();
+    expect(await main([], none.io)).toBe(2);
+    const unknown = memoryIo();
+    expect(await main(["frobnicate"], unknown.io)).toBe(2);
+    expect(unknown.stderr()).toContain('unknown command "frobnicate"');
+  });
+});
