@@ -98,9 +98,17 @@ export class SmtpSaslExchange implements SaslExchange {
 
   async #send(line: string, mask: string): Promise<SmtpReply> {
     this.lastCommand = mask;
-    const reply = await this.channel.command(line, mask);
+    const reply = this.scrub(await this.channel.command(line, mask));
     this.lastReply = reply;
     return reply;
+  }
+
+  /** The reply with every payload this exchange sent replaced by `****` (a server may echo it). */
+  scrub(reply: SmtpReply): SmtpReply {
+    const hide = (text: string) => this.payloads.reduce((t, p) => (p.length >= 4 ? t.split(p).join("****") : t), text);
+    const text = hide(reply.text);
+    if (text === reply.text) return reply;
+    return { ...reply, text, lines: reply.lines.map(hide) };
   }
 
   #event(reply: SmtpReply): ServerEvent {
