@@ -116,3 +116,34 @@ describe("negotiation slots of OAUTHBEARER, XOAUTH2, EXTERNAL, ANONYMOUS", () =>
     ]);
   });
 });
+
+describe("a hostile SCRAM server cannot push the client to a weaker mechanism", async () => {
+  const { scramSha256 } = await import("@saslkit/mech-scram");
+  const { plain } = await import("@saslkit/mech-plain");
+  const { utf8 } = await import("@saslkit/core");
+  it.each([
+    ["an iteration count above the ceiling", (nonce: string) => `r=${nonce}srv,s=QSXCR+Q6sek8bf92,i=1000000000`, "policy-refused"],
+    ["a server nonce that does not extend ours", () => "r=forged,s=QSXCR+Q6sek8bf92,i=4096", "server-verification-failed"],
+  ])("%s ends the attempt without fallback to PLAIN", async (_label, serverFirst, code) => {
+    const begun: string[] = [];
+    let clientFirst = "";
+    const exchange: SaslExchange = {
+      async begin(mechanism, ir) {
+        begun.push(mechanism);
+        if (mechanism !== "SCRAM-SHA-256") return { type: "success", data: null };
+        clientFirst = Buffer.from(ir ?? new Uint8Array()).toString();
+        const nonce = /r=([^,]+)/.exec(clientFirst)![1]!;
+        return { type: "challenge", data: utf8(serverFirst(nonce)) };
+      },
+      async respond() {
+        return { type: "success", data: null };
+      },
+      async cancel() {
+        return { type: "failure", code: "aborted", reply: { status: "501", text: "cancelled" } };
+      },
+    };
+    const plan = planNegotiation([scramSha256, plain], { offered: ["SCRAM-SHA-256", "PLAIN"], credentials: { username: "u", password: "p" }, channel: { secure: true } });
+    await expect(authenticate(plan, exchange)).rejects.toMatchObject({ code });
+    expect(begun).toEqual(["SCRAM-SHA-256"]);
+  });
+});

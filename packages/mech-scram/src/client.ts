@@ -225,7 +225,8 @@ export class ScramClient implements SaslMechanism {
     const serverNonce = (attrs[0] as Attribute).value;
     if (!isPrintableNonce(serverNonce)) throw invalid("the server nonce holds characters outside printable ASCII.");
     if (!serverNonce.startsWith(this.#clientNonce) || serverNonce.length <= this.#clientNonce.length) {
-      throw invalid("the server nonce does not extend the client nonce.");
+      // Not a parse problem: a replayed or forged server-first. No fallback may follow it.
+      throw new SaslError(this.name, "server-verification-failed", "the server nonce does not extend the client nonce.");
     }
     const salt = decodeBase64Strict((attrs[1] as Attribute).value);
     if (!salt) throw invalid("the salt (s=) is not valid base64.");
@@ -234,7 +235,8 @@ export class ScramClient implements SaslMechanism {
     const iterations = Number(iterationText);
     const { maxIterations, minIterations } = this.#options;
     if (iterations > maxIterations) {
-      throw invalid(`the server asks for ${iterations} iterations, above the ceiling of ${maxIterations} (options.scram.maxIterations).`);
+      // policy-refused, not invalid-challenge: a hostile count must not push the client to a weaker mechanism.
+      throw new SaslError(this.name, "policy-refused", `the server asks for ${iterations} iterations, above the ceiling of ${maxIterations} (options.scram.maxIterations).`);
     }
     if (iterations < minIterations) {
       throw new SaslError(this.name, "policy-refused", `the server asks for only ${iterations} iterations, below the floor of ${minIterations} (options.scram.minIterations).`);
