@@ -41,3 +41,4 @@ export { allowsFallback } from "./fallback.js";
 export { concatBytes, constantTimeEqual, decodeUtf8, splitBytes, utf8 } from "./bytes.js";
 export { pairedExchange, type PairedExchange } from "./paired.js";
 export { B64TOKEN, MALFORMED_DETAIL, decodeOAuthError, encodeOAuthError, isTokenRefusal } from "./oauth-error.js";
+export { mayActAs } from "./authorize.js";

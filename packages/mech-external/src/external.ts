@@ -3,7 +3,7 @@
  * certificate, a Unix socket's peer credentials). The client sends only the authorization
  * identity it wants, or an empty message to act as the identity the server already knows.
  */
-import { SaslError, registerMechanism, utf8 } from "@saslkit/core";
+import { SaslError, mayActAs, registerMechanism, utf8 } from "@saslkit/core";
 import type { ClientContext, MechanismProvider, SaslMechanism, SaslServerMechanism, ServerContext, ServerStep } from "@saslkit/core";
 
 const NAME = "EXTERNAL";
@@ -93,8 +93,7 @@ export class ExternalServer implements SaslServerMechanism {
       return { type: "failure", code: "authentication-failed", message: "EXTERNAL: the connection carries no external identity (no client certificate)." };
     }
     if (authzid === "" || authzid === external) return { type: "success", identity: { authcid: external, authzid: external } };
-    const authorize = this.#context.callbacks.authorize;
-    if (authorize && (await authorize(external, authzid))) return { type: "success", identity: { authcid: external, authzid } };
+    if (await mayActAs(this.#context.callbacks, external, authzid)) return { type: "success", identity: { authcid: external, authzid } };
     return { type: "failure", code: "authorization-failed", message: "EXTERNAL: the external identity may not act as the requested user." };
   }
 }

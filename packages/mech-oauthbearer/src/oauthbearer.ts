@@ -3,7 +3,7 @@
  * key/value pairs. One client message; on failure the server sends a JSON error as a challenge and
  * the client answers with a single 0x01 (§3.2.3) before the server's final failure.
  */
-import { B64TOKEN, SaslError, decodeOAuthError, encodeOAuthError, isTokenRefusal, registerMechanism, utf8 } from "@saslkit/core";
+import { B64TOKEN, SaslError, decodeOAuthError, encodeOAuthError, isTokenRefusal, mayActAs, registerMechanism, utf8 } from "@saslkit/core";
 import type {
   AuthIdentity,
   ClientContext,
@@ -217,9 +217,8 @@ export class OAuthBearerServer implements SaslServerMechanism {
       return { type: "challenge", data: encodeOAuthError(verdict, openid) };
     }
     const identity: AuthIdentity = { authcid: verdict.user, authzid: message.authzid || verdict.user };
-    if (identity.authzid !== identity.authcid) {
-      const allowed = callbacks.authorize ? await callbacks.authorize(identity.authcid, identity.authzid) : false;
-      if (!allowed) return { type: "failure", code: "authorization-failed", message: "OAUTHBEARER: the token's owner may not act as the requested user." };
+    if (!(await mayActAs(callbacks, identity.authcid, identity.authzid))) {
+      return { type: "failure", code: "authorization-failed", message: "OAUTHBEARER: the token's owner may not act as the requested user." };
     }
     return { type: "success", identity };
   }

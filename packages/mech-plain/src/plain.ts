@@ -4,23 +4,7 @@
  * The password crosses the wire as is, so PLAIN is only safe over TLS (or to a loopback peer);
  * the provider declares `sendsSecretInClear` and negotiation enforces that policy.
  */
-import {
-  SaslError,
-  concatBytes,
-  decodeUtf8,
-  registerMechanism,
-  splitBytes,
-  utf8,
-  type AuthIdentity,
-  type ClientContext,
-  type Credentials,
-  type MechanismProvider,
-  type SaslMechanism,
-  type SaslServerMechanism,
-  type ServerCallbacks,
-  type ServerContext,
-  type ServerStep,
-} from "@saslkit/core";
+import { SaslError, concatBytes, decodeUtf8, mayActAs, registerMechanism, splitBytes, utf8, type AuthIdentity, type ClientContext, type Credentials, type MechanismProvider, type SaslMechanism, type SaslServerMechanism, type ServerCallbacks, type ServerContext, type ServerStep } from "@saslkit/core";
 
 const NAME = "PLAIN";
 const NUL = 0;
@@ -215,10 +199,7 @@ export class PlainServer implements SaslServerMechanism {
       return { type: "failure", code: "authentication-failed", message: "Authentication failed." };
     }
     const identity: AuthIdentity = { authcid: message.authcid, authzid: message.authzid === "" ? message.authcid : message.authzid };
-    const authorize = this.#callbacks.authorize;
-    // Acting as oneself is always allowed; anything else is the callback's decision (default: no).
-    const allowed = identity.authzid === identity.authcid || (authorize ? await authorize.call(this.#callbacks, identity.authcid, identity.authzid) : false);
-    if (!allowed) return { type: "failure", code: "authorization-failed", message: "Not authorized to requested authorization identity." };
+    if (!(await mayActAs(this.#callbacks, identity.authcid, identity.authzid))) return { type: "failure", code: "authorization-failed", message: "Not authorized to requested authorization identity." };
     return { type: "success", identity };
   }
 }

@@ -2,7 +2,7 @@
  * The SCRAM server half (RFC 5802 §5), from stored keys: the server never sees the password.
  */
 import { createHmac, randomBytes } from "node:crypto";
-import { SaslError, constantTimeEqual, utf8 } from "@saslkit/core";
+import { SaslError, constantTimeEqual, mayActAs, utf8 } from "@saslkit/core";
 import type { SaslServerMechanism, ScramStoredKeys, ServerContext, ServerStep } from "@saslkit/core";
 import { CHANNEL_BINDING_PREFERENCE, canBind } from "./binding.js";
 import { scramName, type ScramParams } from "./client.js";
@@ -208,11 +208,7 @@ export class ScramServer implements SaslServerMechanism {
 
     const authcid = this.#authcid;
     const authzid = (this.#first as ClientFirst).authzid ?? authcid;
-    if (authzid !== authcid) {
-      const callbacks = this.#context.callbacks;
-      const allowed = callbacks.authorize ? await callbacks.authorize(authcid, authzid) : false;
-      if (!allowed) return this.#failure("authorization-failed", "other-error");
-    }
+    if (!(await mayActAs(this.#context.callbacks, authcid, authzid))) return this.#failure("authorization-failed", "other-error");
     this.#state = "done";
     return { type: "success", identity: { authcid, authzid }, data: utf8(`v=${encodeBase64(hmac(this.#hash, keys.serverKey, authMessage))}`) };
   }

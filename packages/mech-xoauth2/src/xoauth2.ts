@@ -4,7 +4,7 @@
  * challenge and the client answers with an empty response before the server's final failure.
  * IANA lists XOAUTH2 as obsolete in favour of OAUTHBEARER, which negotiation prefers.
  */
-import { B64TOKEN, SaslError, decodeOAuthError, encodeOAuthError, isTokenRefusal, registerMechanism, utf8 } from "@saslkit/core";
+import { B64TOKEN, SaslError, decodeOAuthError, encodeOAuthError, isTokenRefusal, mayActAs, registerMechanism, utf8 } from "@saslkit/core";
 import type { AuthIdentity, ClientContext, MechanismProvider, SaslMechanism, SaslServerMechanism, ServerContext, ServerStep } from "@saslkit/core";
 
 const NAME = "XOAUTH2";
@@ -167,9 +167,8 @@ export class XOAuth2Server implements SaslServerMechanism {
       return { type: "challenge", data: encodeOAuthError(verdict) };
     }
     const identity: AuthIdentity = { authcid: verdict.user, authzid: message.user };
-    if (identity.authzid !== identity.authcid) {
-      const allowed = callbacks.authorize ? await callbacks.authorize(identity.authcid, identity.authzid) : false;
-      if (!allowed) return { type: "failure", code: "authorization-failed", message: "XOAUTH2: the token's owner may not act as the requested user." };
+    if (!(await mayActAs(callbacks, identity.authcid, identity.authzid))) {
+      return { type: "failure", code: "authorization-failed", message: "XOAUTH2: the token's owner may not act as the requested user." };
     }
     return { type: "success", identity };
   }
