@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-// tsyringe (through @saslkit/core) needs the Reflect metadata polyfill loaded first.
-import "reflect-metadata";
 import { processIo } from "./io.js";
 import { main } from "./main.js";
 

@@ -9,6 +9,9 @@
  *   third-party mechanisms, then `child.resolve(MechanismRegistry)`.
  * See docs/decisions/0001-providers-and-tokens.md.
  */
+// tsyringe needs the Reflect metadata polyfill loaded before it is evaluated; core loads it so
+// users never have to know (ESM evaluates imports in order).
+import "reflect-metadata";
 import { container as rootContainer, injectAll, injectable, type DependencyContainer, type InjectionToken } from "tsyringe";
 import type { MechanismProvider } from "./mechanism.js";
 
