@@ -1,0 +1,59 @@
+import { Readable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { startScriptedServer } from "@saslkit/transport";
+import { SmtpClient, SmtpError } from "@saslkit/smtp";
+
+const HELLO = "S: 220 mx\nC: EHLO client.example.org\nS: 250 mx\n";
+const base = { ehloName: "client.example.org", mechanisms: [], timeouts: { greeting: 5000, command: 5000, data: 5000 } };
+const env = { from: "a@example.com", to: ["b@example.com"] };
+
+describe("streamed messages", () => {
+  it("streams a Readable body in chunks, stuffing dots across chunk boundaries", async () => {
+    const server = await startScriptedServer(`${HELLO}C: MAIL FROM:<a@example.com>\nS: 250 ok\nC: RCPT TO:<b@example.com>\nS: 250 ok\nC: DATA\nS: 354 go\n!data\nS: 250 ok\nC: QUIT\nS: 221 bye\n`);
+    const client = await SmtpClient.connect({ host: server.host, port: server.port, ...base });
+    const body = Readable.from(["Subject: s\r\n\r\nfirst\r", "\n", ".second\n", "third"].map((c) => Buffer.from(c)));
+    await client.send(body, env);
+    await client.quit();
+    await server.done();
+    expect(server.received.slice(server.received.indexOf("DATA") + 1)).toEqual(["Subject: s", "", "first", "..second", "third", ".", "QUIT"]);
+    await server.close();
+  });
+
+  it("a stream without an envelope is an invalid-input error before anything is sent", async () => {
+    const server = await startScriptedServer(`${HELLO}C: QUIT\nS: 221 bye\n`);
+    const client = await SmtpClient.connect({ host: server.host, port: server.port, ...base });
+    await expect(client.send(Readable.from(["x"]))).rejects.toMatchObject({ code: "invalid-input" });
+    await client.quit();
+    await server.done();
+    await server.close();
+  });
+
+  it("a source that fails mid-DATA closes the connection: never a truncated message with a final dot", async () => {
+    const server = await startScriptedServer(`${HELLO}C: MAIL FROM:<a@example.com>\nS: 250 ok\nC: RCPT TO:<b@example.com>\nS: 250 ok\nC: DATA\nS: 354 go\n!data\nS: 250 ok\n`);
+    const client = await SmtpClient.connect({ host: server.host, port: server.port, ...base });
+    const body = new Readable({
+      read() {
+        this.push("Subject: s\r\n\r\npartial\r\n");
+        this.destroy(new Error("disk gone"));
+      },
+    });
+    const error = (await client.send(body, env).catch((e: unknown) => e)) as SmtpError;
+    expect(error).toBeInstanceOf(SmtpError);
+    expect(error).toMatchObject({ phase: "data", code: "invalid-input" });
+    expect(error.message).toContain("disk gone");
+    expect(client.closed).toBe(true);
+    await expect(server.done()).rejects.toThrow(/message data/); // the server never saw the dot
+    expect(server.received).not.toContain(".");
+    await server.close();
+  });
+
+  it("the abort signal ends a pending send with an aborted error", async () => {
+    const server = await startScriptedServer(`${HELLO}C: MAIL FROM:<a@example.com>\n!stall\n`);
+    const controller = new AbortController();
+    const client = await SmtpClient.connect({ host: server.host, port: server.port, ...base, signal: controller.signal });
+    const sending = client.send("Subject: x\r\n\r\nx\r\n", env);
+    setTimeout(() => controller.abort(), 50);
+    await expect(sending).rejects.toMatchObject({ phase: "mail", code: "aborted" });
+    await server.close();
+  });
+});
