@@ -78,6 +78,7 @@ const DEFAULT_MAX_LINE = 65536;
 const DEFAULT_CONNECT_TIMEOUT = 15000;
 const CLOSE_WAIT_MS = 2000;
 const LF = 0x0a;
+const RESOLVED: Promise<void> = Promise.resolve();
 
 function isLoopback(address: string | undefined): boolean {
   if (!address) return false;
@@ -136,6 +137,16 @@ export class LineSocket {
   #closed = false;
   #wake: (() => void) | undefined;
   #readChain: Promise<unknown> = Promise.resolve();
+  /** Reads queued on the slow path (waiting for data); 0 means a read may complete synchronously. */
+  #waitingReads = 0;
+  /** The socket whose writes of this tick are corked, to be flushed together (one writev) on nextTick. */
+  #corked: net.Socket | undefined;
+  /** Uncorks now: before anything that bypasses or ends the socket (TLS upgrade, destroy, end). */
+  readonly #flush = (): void => {
+    const socket = this.#corked;
+    this.#corked = undefined;
+    socket?.uncork();
+  };
   #paused = false;
   #externalIdentity: string | undefined;
   #detach: (() => void) | undefined;
@@ -309,35 +320,60 @@ export class LineSocket {
     return this.#isServer ? "S" : "C";
   }
 
-  /** Waits until `attempt` yields a value, the deadline passes, or the connection ends. Serialised. */
+  /**
+   * Waits until `attempt` yields a value, the deadline passes, or the connection ends. Serialised.
+   * Fast path: when no read is queued and the value is already buffered, no timer, closure chain
+   * or wait is created (a pipelined burst of replies is read without touching the event loop).
+   */
   #read<T>(deadline: Deadline, what: string, attempt: () => T | undefined): Promise<T> {
-    const run = async (): Promise<T> => {
-      for (;;) {
+    if (this.#waitingReads === 0) {
+      try {
         const value = attempt();
         if (value !== undefined) {
           this.#resume();
-          return value;
+          return Promise.resolve(value);
         }
-        if (this.#failure) throw this.#failure;
-        if (this.#eof) throw new TransportError("closed", `The connection was closed by the peer while waiting for ${what}.`);
-        this.#resume();
-        if (deadline.expired()) throw new TransportError("timeout", `Timed out waiting for ${what}.`);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            if (this.#wake === wake) this.#wake = undefined;
-            resolve();
-          }, deadline.remaining() + 1);
-          const wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-          this.#wake = wake;
-        });
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    this.#waitingReads++;
+    const run = async (): Promise<T> => {
+      try {
+        for (;;) {
+          const value = attempt();
+          if (value !== undefined) {
+            this.#resume();
+            return value;
+          }
+          if (this.#failure) throw this.#failure;
+          if (this.#eof) throw new TransportError("closed", `The connection was closed by the peer while waiting for ${what}.`);
+          this.#resume();
+          if (deadline.expired()) throw new TransportError("timeout", `Timed out waiting for ${what}.`);
+          await this.#waitForData(deadline);
+        }
+      } finally {
+        this.#waitingReads--;
       }
     };
     const result = this.#readChain.then(run, run);
     this.#readChain = result.catch(() => undefined);
     return result;
+  }
+
+  /** Resolves on the next data/end/error/close event, or at the deadline (one timer per wait). */
+  #waitForData(deadline: Deadline): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        if (this.#wake === wake) this.#wake = undefined;
+        resolve();
+      }, deadline.remaining() + 1);
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.#wake = wake;
+    });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -352,21 +388,44 @@ export class LineSocket {
    */
   readLine(deadline: Deadline, options: { mask?: string } = {}): Promise<string> {
     return this.#read(deadline, "a line", () => {
-      const limit = this.#maxLine;
-      const scan = Math.min(this.#buffer.length, limit + 2);
-      const at = this.#buffer.subarray(0, scan).indexOf(LF);
-      if (at < 0) {
-        if (this.#buffer.length > limit + 1) throw this.#tooLong();
-        return undefined;
-      }
-      let end = at;
-      if (end > 0 && this.#buffer[end - 1] === 0x0d) end--;
-      if (end > limit) throw this.#tooLong();
-      const line = this.#buffer.subarray(0, end).toString("utf8");
-      this.#buffer = this.#buffer.subarray(at + 1);
+      const raw = this.#takeLine();
+      if (raw === undefined) return undefined;
+      const line = raw.toString("utf8");
       this.#transcript?.({ direction: this.#readDirection, text: options.mask ?? line });
       return line;
     });
+  }
+
+  /**
+   * The next line as raw bytes, without its CRLF (a bare LF also ends a line): 8-bit clean, for
+   * message data whose bytes need not be UTF-8 (SMTP DATA). Same deadline, close and length
+   * rules as `readLine`. The transcript gets the line decoded as UTF-8 (or `mask`), unless
+   * `transcript: false` (message bodies). The returned Buffer is a copy the caller may keep.
+   */
+  readLineBytes(deadline: Deadline, options: { mask?: string; transcript?: boolean } = {}): Promise<Buffer> {
+    return this.#read(deadline, "a line", () => {
+      const raw = this.#takeLine();
+      if (raw === undefined) return undefined;
+      if (this.#transcript && options.transcript !== false) this.#transcript({ direction: this.#readDirection, text: options.mask ?? raw.toString("utf8") });
+      return Buffer.from(raw);
+    });
+  }
+
+  /** Removes and returns the next complete line (a view, CRLF excluded), or undefined. Enforces the line limit. */
+  #takeLine(): Buffer | undefined {
+    const limit = this.#maxLine;
+    const buffer = this.#buffer;
+    const scan = Math.min(buffer.length, limit + 2);
+    const at = scan === buffer.length ? buffer.indexOf(LF) : buffer.subarray(0, scan).indexOf(LF);
+    if (at < 0) {
+      if (buffer.length > limit + 1) throw this.#tooLong();
+      return undefined;
+    }
+    let end = at;
+    if (end > 0 && buffer[end - 1] === 0x0d) end--;
+    if (end > limit) throw this.#tooLong();
+    this.#buffer = buffer.subarray(at + 1);
+    return buffer.subarray(0, end);
   }
 
   #tooLong(): TransportError {
@@ -407,10 +466,15 @@ export class LineSocket {
    * Writes `data`. Resolves once it is handed to the socket without exceeding its highWaterMark,
    * else after "drain" (backpressure). Rejects with "closed" when the connection is gone, with
    * "timeout" when `options.deadline` passes while waiting for drain.
+   *
+   * Writes issued in the same tick are coalesced: the socket is corked on the first one and
+   * uncorked on `process.nextTick`, so a pipelined group (a body, its final dot and the next
+   * envelope) leaves in one writev instead of one syscall per piece. Order is unchanged.
    */
   write(data: string | Uint8Array, options: WriteOptions = {}): Promise<void> {
     if (this.#failure && this.#failure.code !== "closed") return Promise.reject(this.#failure);
-    if (this.#closed || this.#socket.destroyed || this.#socket.writableEnded) {
+    const socket = this.#socket;
+    if (this.#closed || socket.destroyed || socket.writableEnded) {
       return Promise.reject(new TransportError("closed", "Cannot write: the connection is closed."));
     }
     if (this.#transcript && options.transcript !== false) {
@@ -422,7 +486,18 @@ export class LineSocket {
         for (const line of lines) this.#transcript({ direction: this.#writeDirection, text: line });
       }
     }
-    const socket = this.#socket;
+    if (!this.#corked) {
+      this.#corked = socket;
+      socket.cork();
+      process.nextTick(this.#flush);
+    }
+    // Write errors surface as the socket's "error"/"close" events (recorded in #failure).
+    if (socket.write(data)) return RESOLVED;
+    return this.#drain(socket, options.deadline);
+  }
+
+  /** Waits for "drain" (or close, or the deadline). */
+  #drain(socket: net.Socket, deadline: Deadline | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const cleanup = () => {
@@ -438,23 +513,13 @@ export class LineSocket {
         cleanup();
         reject(this.#failure ?? new TransportError("closed", "The connection closed while writing."));
       };
-      const ok = socket.write(data, (error) => {
-        if (error && !ok) {
-          cleanup();
-          reject(new TransportError("closed", `Writing failed (${(error as { code?: string }).code ?? error.message}).`, { cause: error }));
-        }
-      });
-      if (ok) {
-        resolve();
-        return;
-      }
       socket.on("drain", onDrain);
       socket.on("close", onClose);
-      if (options.deadline) {
+      if (deadline) {
         timer = setTimeout(() => {
           cleanup();
           reject(new TransportError("timeout", "Timed out waiting for the peer to accept more data."));
-        }, options.deadline.remaining());
+        }, deadline.remaining());
       }
     });
   }
@@ -486,6 +551,7 @@ export class LineSocket {
   async startTls(settings: TlsSettings, deadline: Deadline): Promise<void> {
     await this.#readChain;
     if (this.#tls) throw new TransportError("tls-failed", "TLS is already active on this connection.");
+    this.#flush(); // the go-ahead (server) must leave in clear, before any handshake byte
     this.#checkInjection();
     const raw = this.#socket;
     this.#detach?.();
@@ -497,6 +563,7 @@ export class LineSocket {
   async acceptTls(options: ServerTlsOptions, deadline: Deadline): Promise<void> {
     await this.#readChain;
     if (this.#tls) throw new TransportError("tls-failed", "TLS is already active on this connection.");
+    this.#flush(); // the go-ahead (server) must leave in clear, before any handshake byte
     this.#checkInjection();
     const raw = this.#socket;
     this.#detach?.();
@@ -609,6 +676,7 @@ export class LineSocket {
   close(): Promise<void> {
     const socket = this.#socket;
     if (this.closed) return Promise.resolve();
+    this.#flush();
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => socket.destroy(), CLOSE_WAIT_MS);
       socket.once("close", () => {
@@ -629,6 +697,7 @@ export class LineSocket {
           ? error
           : new TransportError("closed", error ? `The connection was destroyed (${error.message}).` : "The connection was closed locally.", error ? { cause: error } : undefined);
     }
+    this.#flush(); // what was written before destroy() still goes out, as with an uncorked socket
     this.#socket.destroy();
     this.#signal();
   }
