@@ -13,7 +13,6 @@
  */
 import { hostname } from "node:os";
 import { isIPv6 } from "node:net";
-import { pipeline } from "node:stream";
 import {
   MechanismRegistry,
   NoMechanismError,
@@ -146,6 +145,11 @@ function defaultEhloName(local: string | undefined): string {
 
 const is2xx = (reply: SmtpReply) => reply.code >= 200 && reply.code < 300;
 
+const END_OF_DATA = Buffer.from(".\r\n");
+/** A streamed body yields to the event loop after this many bytes (keeps stalls far below 20 ms). */
+const YIELD_BYTES = 256 * 1024;
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /** An SMTP client connection. Create with `SmtpClient.connect`. */
 export class SmtpClient {
   readonly #line: LineSocket;
@@ -156,6 +160,8 @@ export class SmtpClient {
   #negotiation: SmtpNegotiation | undefined;
   #authenticatedWith: string | undefined;
   #replyTail: Promise<unknown> = Promise.resolve();
+  /** Replies queued and not yet settled; 0 lets the next read start at once. */
+  #replyPending = 0;
   #writeTail: Promise<unknown> = Promise.resolve();
   #broken: SmtpError | undefined;
   #closing = false;
@@ -368,12 +374,16 @@ export class SmtpClient {
         if (reply) return reply;
       }
     } catch (error) {
-      if (error instanceof MalformedReplyError) {
-        line.destroy();
-        throw new SmtpError(phase, "malformed-reply", error.message, { command });
-      }
-      throw SmtpClient.#transportFailure(error, phase, command);
+      throw SmtpClient.#readFailure(line, error, phase, command);
     }
+  }
+
+  static #readFailure(line: LineSocket, error: unknown, phase: SmtpPhase, command: string | undefined): SmtpError {
+    if (error instanceof MalformedReplyError) {
+      line.destroy();
+      return new SmtpError(phase, "malformed-reply", error.message, { command });
+    }
+    return SmtpClient.#transportFailure(error, phase, command);
   }
 
   static #transportFailure(error: unknown, phase: SmtpPhase, command: string | undefined): SmtpError {
@@ -394,32 +404,36 @@ export class SmtpClient {
   /** Queues a reply read after all earlier ones; the deadline starts now. */
   #expect(phase: SmtpPhase, command: string, timeoutMs = this.#timeouts.command): Promise<SmtpReply> {
     const deadline = Deadline.in(timeoutMs);
-    const read = async () => {
-      if (this.#broken) throw this.#broken;
-      try {
-        return await SmtpClient.#readReplyOn(this.#line, deadline, phase, command);
-      } catch (error) {
-        const failure = error as SmtpError;
-        // A reply stream that failed cannot be resynchronised: the connection is done.
-        this.#broken ??= failure;
-        this.#line.destroy();
-        throw failure;
-      }
-    };
-    const p = this.#replyTail.then(read, read);
-    this.#replyTail = p.catch(() => undefined);
+    const read = () => this.#readReply(deadline, phase, command);
+    const p = this.#replyPending ? this.#replyTail.then(read, read) : read();
+    this.#replyPending++;
+    const settled = p.then(this.#replyDone, this.#replyDone);
+    this.#replyTail = settled;
     return p;
   }
 
-  async #write(phase: SmtpPhase, data: string | Uint8Array, command: string | undefined, options: { mask?: string; transcript?: boolean; deadline?: Deadline } = {}): Promise<void> {
-    if (this.#broken) throw this.#broken;
-    try {
-      await this.#line.write(data, options);
-    } catch (error) {
+  readonly #replyDone = (): void => {
+    this.#replyPending--;
+  };
+
+  #readReply(deadline: Deadline, phase: SmtpPhase, command: string): Promise<SmtpReply> {
+    if (this.#broken) return Promise.reject(this.#broken);
+    return SmtpClient.#readReplyOn(this.#line, deadline, phase, command).catch((error: unknown) => {
+      const failure = error as SmtpError;
+      // A reply stream that failed cannot be resynchronised: the connection is done.
+      this.#broken ??= failure;
+      this.#line.destroy();
+      throw failure;
+    });
+  }
+
+  #write(phase: SmtpPhase, data: string | Uint8Array, command: string | undefined, options: { mask?: string; transcript?: boolean; deadline?: Deadline } = {}): Promise<void> {
+    if (this.#broken) return Promise.reject(this.#broken);
+    return this.#line.write(data, options).catch((error: unknown) => {
       const failure = SmtpClient.#transportFailure(error, phase, command);
       this.#broken ??= failure;
       throw failure;
-    }
+    });
   }
 
   /** Sends one command line and reads its reply. `mask` replaces it in the transcript and errors. */
@@ -542,25 +556,45 @@ export class SmtpClient {
   async #sendBody(prepared: PreparedMessage): Promise<number> {
     const deadline = Deadline.in(this.#timeouts.data);
     const stuffer = new DotStuffer();
-    let sourceError: Error | undefined;
-    pipeline(prepared.body, stuffer, (error) => {
-      if (error) sourceError = error;
-    });
+    if (prepared.bytes) {
+      // In memory: encode at once and write body and final dot as one buffer (no stream hops).
+      const body = Buffer.concat([stuffer.encode(prepared.bytes), stuffer.finish(), END_OF_DATA]);
+      const size = body.length - END_OF_DATA.length;
+      this.#options.transcript?.({ direction: "*", text: `message body: ${size} octets` });
+      await this.#write("data", body, "DATA", { transcript: false, deadline });
+      this.#options.transcript?.({ direction: "C", text: "." });
+      return size;
+    }
+    let size = 0;
+    let sinceYield = 0;
     try {
-      for await (const chunk of stuffer) {
-        await this.#write("data", chunk as Buffer, "DATA", { transcript: false, deadline });
+      for await (const chunk of prepared.body) {
+        const input = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : (chunk as Buffer);
+        const out = stuffer.encode(input);
+        if (out.length === 0) continue;
+        size += out.length;
+        sinceYield += out.length;
+        await this.#write("data", out, "DATA", { transcript: false, deadline });
+        // A source that produces synchronously into a socket whose kernel buffer keeps
+        // accepting would never return to the event loop: yield every YIELD_BYTES.
+        if (sinceYield >= YIELD_BYTES) {
+          sinceYield = 0;
+          await yieldToEventLoop();
+        }
       }
     } catch (error) {
       if (error instanceof SmtpError) throw error;
       // The message could not be read: a "." now would deliver a truncated message. Close instead.
-      const failure = new SmtpError("data", "invalid-input", `reading the message failed (${(sourceError ?? (error as Error)).message}); the connection was closed so that no partial message is delivered.`, { cause: sourceError ?? error });
+      const failure = new SmtpError("data", "invalid-input", `reading the message failed (${(error as Error)?.message ?? String(error)}); the connection was closed so that no partial message is delivered.`, { cause: error });
       this.#broken ??= failure;
       this.#line.destroy();
       throw failure;
     }
-    this.#options.transcript?.({ direction: "*", text: `message body: ${stuffer.bytes} octets` });
-    await this.#write("data", ".\r\n", ".");
-    return stuffer.bytes;
+    const tail = stuffer.finish();
+    size += tail.length;
+    this.#options.transcript?.({ direction: "*", text: `message body: ${size} octets` });
+    await this.#write("data", tail.length ? Buffer.concat([tail, END_OF_DATA]) : END_OF_DATA, ".", { mask: "." });
+    return size;
   }
 
   /** RSET: abandons any transaction state on the server. */

@@ -3,10 +3,19 @@
  * composed by nodemailer's MailComposer, streamed. The envelope comes from the caller or, for
  * composed messages, from from/to/cc/bcc (Bcc is in the envelope, never in the headers).
  */
+import { createRequire } from "node:module";
 import { Readable } from "node:stream";
-import MailComposer from "nodemailer/lib/mail-composer";
+import type MailComposerClass from "nodemailer/lib/mail-composer";
 import type { MailComposerOptions } from "nodemailer/lib/mail-composer";
-import addressparser from "nodemailer/lib/addressparser";
+import type addressparserFn from "nodemailer/lib/addressparser";
+
+// nodemailer's composer is loaded on first use: most sends are raw messages, and loading it costs
+// ~20 ms of synchronous module evaluation (an event-loop stall in a process that only sends raw).
+const require = createRequire(import.meta.url);
+let composer: typeof MailComposerClass | undefined;
+let parser: typeof addressparserFn | undefined;
+const MailComposer = (): typeof MailComposerClass => (composer ??= require("nodemailer/lib/mail-composer") as typeof MailComposerClass);
+const addressparser = (): typeof addressparserFn => (parser ??= require("nodemailer/lib/addressparser") as typeof addressparserFn);
 
 /** A raw RFC 5322 message. Line endings are normalised and dots stuffed while sending. */
 export type RawMessage = string | Uint8Array | Readable;
@@ -27,6 +36,12 @@ export interface PreparedMessage {
   readonly envelope: Envelope;
   /** A fresh stream of the message bytes. */
   readonly body: Readable;
+  /**
+   * The whole message, when it was given in memory (string or bytes): the client then encodes
+   * and writes it in one piece instead of streaming `body`. Undefined for streams and composed
+   * messages.
+   */
+  readonly bytes?: Buffer;
   /** Size in octets when known before sending (SIZE=). */
   readonly size: number | undefined;
   /** True when the body may contain 8-bit bytes (BODY=8BITMIME); undefined when unknown (a stream). */
@@ -40,9 +55,9 @@ function isRaw(message: Message): message is RawMessage {
 // eslint-disable-next-line no-control-regex
 const NON_ASCII = /[^\x00-\x7f]/;
 
-function has8Bit(bytes: Uint8Array): boolean {
-  for (const b of bytes) if (b > 0x7f) return true;
-  return false;
+function has8Bit(bytes: Buffer): boolean {
+  // latin1 maps bytes 1:1 to code points, so one native regex scan finds any byte > 0x7f.
+  return NON_ASCII.test(bytes.toString("latin1"));
 }
 
 /** Addresses from header values of a raw message (used when a raw string/Buffer comes without an envelope). */
@@ -54,7 +69,7 @@ function headerAddresses(raw: string): Envelope | undefined {
     const m = /^([!-9;-~]+):\s*(.*)$/.exec(line);
     if (m) fields.set(m[1]!.toLowerCase(), [...(fields.get(m[1]!.toLowerCase()) ?? []), m[2]!]);
   }
-  const list = (name: string) => (fields.get(name) ?? []).flatMap((v) => addressparser(v, { flatten: true }).map((a) => a.address ?? "")).filter((a) => a);
+  const list = (name: string) => (fields.get(name) ?? []).flatMap((v) => addressparser()(v, { flatten: true }).map((a) => a.address ?? "")).filter((a) => a);
   const from = list("sender")[0] ?? list("from")[0];
   const to = [...list("to"), ...list("cc"), ...list("bcc")];
   return from !== undefined && to.length ? { from, to } : undefined;
@@ -73,9 +88,18 @@ export function prepareMessage(message: Message, envelope?: Envelope): PreparedM
     const bytes = typeof message === "string" ? Buffer.from(message, "utf8") : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
     const env = envelope ?? headerAddresses(bytes.toString("utf8"));
     if (!env) throw new TypeError("No envelope given, and the message headers name no sender and recipients.");
-    return { envelope: env, body: Readable.from([bytes]), size: bytes.length, eightBit: has8Bit(bytes) };
+    return {
+      envelope: env,
+      // A getter: the stream is only built for callers that read it (the client uses `bytes`).
+      get body() {
+        return Readable.from([bytes]);
+      },
+      bytes,
+      size: bytes.length,
+      eightBit: has8Bit(bytes),
+    };
   }
-  const node = new MailComposer(message).compile();
+  const node = new (MailComposer())(message).compile();
   const derived = node.getEnvelope();
   const env: Envelope = envelope ?? { from: derived.from || "", to: derived.to };
   // MailComposer encodes non-ASCII content (quoted-printable/base64): the body is 7-bit.
