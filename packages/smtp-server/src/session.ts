@@ -8,6 +8,9 @@ import { Deadline, TransportError, decodeBase64, encodeBase64, type LineSocket }
 import { formatReply, parseCommand, parsePathArgument } from "./commands.js";
 import type { Envelope, ReceivedMessage, ServerTranscriptEntry, SmtpServerOptions } from "./options.js";
 
+const DOT = 0x2e;
+const CRLF = Buffer.from("\r\n");
+
 /** Settings with every default applied; shared by all sessions of one server. */
 export interface SessionSettings {
   readonly options: SmtpServerOptions;
@@ -335,14 +338,15 @@ export class SmtpSession {
     let size = 0;
     let tooBig = false;
     for (;;) {
-      const raw = await this.io.readLine(deadline);
-      if (raw === ".") break;
+      // Raw bytes, not readLine: a body need not be UTF-8 (8BITMIME, Latin-1), and decoding
+      // would replace its bytes. The transcript notes the size below instead of every line.
+      const raw = await this.io.readLineBytes(deadline, { transcript: false });
+      if (raw.length === 1 && raw[0] === DOT) break;
       // Dot-unstuffing (RFC 5321 §4.5.2).
-      const line = raw.startsWith(".") ? raw.slice(1) : raw;
-      const bytes = Buffer.from(`${line}\r\n`, "utf8");
-      size += bytes.length;
+      const line = raw[0] === DOT ? raw.subarray(1) : raw;
+      size += line.length + 2;
       if (size > this.settings.maxMessageBytes) tooBig = true;
-      if (!tooBig) chunks.push(bytes);
+      if (!tooBig) chunks.push(line, CRLF);
     }
     this.#note("C", `<message data, ${size} bytes>`);
     this.#note("C", ".");

@@ -206,6 +206,24 @@ describe("mail transaction", () => {
     expect(message?.envelope.mailParams).toEqual({ BODY: "8BITMIME", SIZE: "100" });
   });
 
+  it("keeps message data 8-bit clean: a Latin-1 body (not UTF-8) arrives byte for byte", async () => {
+    const server = await start();
+    const client = await connect(server);
+    client.send("MAIL FROM:<alice@example.test> BODY=8BITMIME\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n");
+    expect(await client.reply()).toEqual(["250 2.1.0 Sender OK"]);
+    expect(await client.reply()).toEqual(["250 2.1.5 Recipient OK"]);
+    expect(await client.reply()).toEqual(["354 End data with <CR><LF>.<CR><LF>"]);
+    // "café" and "Grüße" in ISO-8859-1: 0xE9, 0xFC and 0xDF alone are invalid UTF-8, and a
+    // stuffed ".\xE9" line checks unstuffing works on bytes too.
+    const body = Buffer.from("Subject: caf\xe9\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nGr\xfc\xdfe\r\n.\xe9t\xe9\r\n\xff\xfe\x80\r\n", "latin1");
+    const stuffed = Buffer.from(body.toString("latin1").replace(/\r\n\./g, "\r\n.."), "latin1");
+    client.send(Buffer.concat([stuffed, Buffer.from(".\r\n")]));
+    expect((await client.reply())[0]).toMatch(/^250 2\.0\.0 /);
+    const [message] = server.messages;
+    expect(message?.data.equals(body)).toBe(true);
+    expect(message?.data.toString("hex")).toBe(body.toString("hex"));
+  });
+
   it("records who authenticated in the envelope and calls onMessage", async () => {
     const seen: string[] = [];
     const server = await start({ onMessage: (envelope, data) => void seen.push(`${envelope.auth?.identity.authcid} ${data.length}`) });

@@ -158,6 +158,28 @@ describe("LineSocket reading", () => {
     await server.close();
   });
 
+  it("readLineBytes returns raw bytes (8-bit clean), mixes with readLine, and keeps the line limit", async () => {
+    const latin1 = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x20, 0xff, 0x80]); // "café \xff\x80": not UTF-8
+    const server = await rawServer((s) => s.write(Buffer.concat([latin1, Buffer.from("\r\nnext\n"), Buffer.alloc(12, 0x62), Buffer.from("\r\n")])));
+    const transcript: TranscriptEntry[] = [];
+    const line = await LineSocket.connect({ host: "127.0.0.1", port: server.port, maxLineBytes: 10, transcript: (e) => transcript.push(e) });
+    const d = Deadline.in(5000);
+    const first = await line.readLineBytes(d, { transcript: false });
+    expect(first.equals(latin1)).toBe(true);
+    expect(await line.readLine(d)).toBe("next");
+    expect(await codeOf(line.readLineBytes(d))).toBe("line-too-long");
+    expect(transcript).toEqual([{ direction: "S", text: "next" }]);
+    await server.close();
+  });
+
+  it("readLineBytes waits for a line split across packets", async () => {
+    const server = await startScriptedServer("!raw ab\n!sleep 20\n!raw cd\\r\\n\n");
+    const line = await LineSocket.connect({ host: server.host, port: server.port });
+    expect((await line.readLineBytes(Deadline.in(5000))).toString("latin1")).toBe("abcd");
+    await line.close();
+    await server.close();
+  });
+
   it("serialises concurrent reads in call order", async () => {
     const server = await startScriptedServer("S: one\nS: two\nS: three\n");
     const line = await LineSocket.connect({ host: server.host, port: server.port });
@@ -195,6 +217,40 @@ describe("LineSocket connecting and closing", () => {
     expect(line.closed).toBe(true);
     expect(await codeOf(line.write("x"))).toBe("closed");
     await server.done();
+    await server.close();
+  });
+
+  it("coalesces the writes of one tick into one packet, in order", async () => {
+    const chunks: Buffer[] = [];
+    let peer!: net.Socket;
+    const server = await rawServer((s) => {
+      peer = s;
+      s.on("data", (c) => chunks.push(c));
+    });
+    const line = await LineSocket.connect({ host: "127.0.0.1", port: server.port });
+    await Promise.all([line.write("MAIL FROM:<a@b>\r\n"), line.write(Buffer.from("RCPT TO:<c@d>\r\n")), line.writeLine("DATA")]);
+    const deadline = Date.now() + 5000;
+    while (Buffer.concat(chunks).length < 38 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(Buffer.concat(chunks).toString()).toBe("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n");
+    expect(chunks).toHaveLength(1);
+    expect(peer).toBeDefined();
+    await line.close();
+    await server.close();
+  });
+
+  it("what was written before destroy() in the same tick still reaches the peer", async () => {
+    let received = "";
+    let ended!: () => void;
+    const closed = new Promise<void>((r) => (ended = r));
+    const server = await rawServer((s) => {
+      s.on("data", (c) => (received += c.toString()));
+      s.on("close", () => ended());
+    });
+    const line = await LineSocket.connect({ host: "127.0.0.1", port: server.port });
+    void line.write("421 closing\r\n").catch(() => undefined);
+    line.destroy();
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
+    expect(received).toBe("421 closing\r\n");
     await server.close();
   });
 
