@@ -105,7 +105,7 @@ export interface SmtpCapabilities {
   readonly greeting: string;
   /** Every keyword, upper case, with its parameters as sent. */
   readonly keywords: ReadonlyMap<string, readonly string[]>;
-  /** SASL mechanisms from `AUTH ...` and legacy `AUTH=...` lines: union, upper case, first-seen order. */
+  /** SASL mechanisms from `AUTH ...`, legacy `AUTH=...` and Exchange `X-EXPS ...` lines: union, upper case, first-seen order. */
   readonly auth: readonly string[];
   /** SIZE limit in octets; 0 when the server gave no number; undefined without SIZE. */
   readonly size: number | undefined;
@@ -148,7 +148,8 @@ export function parseCapabilities(reply: SmtpReply, helo = false): SmtpCapabilit
       if (!/^[A-Z0-9][A-Z0-9-]*$/.test(keyword)) continue; // not an ehlo-keyword (RFC 5321 §4.1.1.1)
       const params = tokens.slice(1);
       keywords.set(keyword, [...(keywords.get(keyword) ?? []), ...params]);
-      if (keyword === "AUTH") addAuth(params);
+      // Exchange's `X-EXPS GSSAPI NTLM` lists mechanisms too (MailKit reads it as AUTH); union them.
+      if (keyword === "AUTH" || keyword === "X-EXPS") addAuth(params);
     }
   }
   if (auth.length && !keywords.has("AUTH")) keywords.set("AUTH", []);

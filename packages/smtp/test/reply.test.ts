@@ -74,6 +74,16 @@ describe("EHLO capabilities", () => {
     expect(c.auth).toEqual(["LOGIN", "PLAIN", "CRAM-MD5", "XOAUTH2"]);
   });
 
+  it("reads Exchange's X-EXPS line as AUTH mechanisms too, in union with AUTH and AUTH= (quirks.md 2)", () => {
+    const c = caps("250-exchange.example Hello", "250-AUTH NTLM", "250-X-EXPS GSSAPI NTLM", "250-AUTH=LOGIN", "250 8BITMIME");
+    expect(c.auth).toEqual(["NTLM", "GSSAPI", "LOGIN"]);
+    expect(c.has("X-EXPS")).toBe(true);
+    // An Exchange that advertises X-EXPS alone still counts as offering AUTH.
+    const only = caps("250-exchange.example Hello", "250 x-exps GSSAPI NTLM");
+    expect(only.auth).toEqual(["GSSAPI", "NTLM"]);
+    expect(only.has("AUTH")).toBe(true);
+  });
+
   it("drops tokens that cannot be SASL names", () => {
     expect(caps("250-x", "250 AUTH PLAIN bad!name THIS-NAME-IS-FAR-TOO-LONG-FOR-SASL").auth).toEqual(["PLAIN"]);
   });
