@@ -412,6 +412,20 @@ export class SmtpClient {
     return p;
   }
 
+  /** Like `#expect` for each of `commands` in turn, as one queued read (one deadline, one wait chain). */
+  #expectGroup(phases: readonly SmtpPhase[], commands: readonly string[]): Promise<SmtpReply[]> {
+    const deadline = Deadline.in(this.#timeouts.command);
+    const read = async (): Promise<SmtpReply[]> => {
+      const replies: SmtpReply[] = [];
+      for (let i = 0; i < commands.length; i++) replies.push(await this.#readReply(deadline, phases[i]!, commands[i]!));
+      return replies;
+    };
+    const p = this.#replyPending ? this.#replyTail.then(read, read) : read();
+    this.#replyPending++;
+    this.#replyTail = p.then(this.#replyDone, this.#replyDone);
+    return p;
+  }
+
   readonly #replyDone = (): void => {
     this.#replyPending--;
   };
@@ -503,11 +517,8 @@ export class SmtpClient {
       // RFC 2920: MAIL, every RCPT and DATA in one write; replies come back in order.
       const lines = [mailCommand, ...rcptCommands, "DATA"];
       await this.#write("mail", lines.map((l) => `${l}\r\n`).join(""), mailCommand, { deadline: Deadline.in(this.#timeouts.command) });
-      const replies = [this.#expect("mail", mailCommand), ...rcptCommands.map((c) => this.#expect("rcpt", c)), this.#expect("data", "DATA")];
-      const settled = await Promise.allSettled(replies);
-      const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
-      if (failed) throw failed.reason;
-      const values = settled.map((s) => (s as PromiseFulfilledResult<SmtpReply>).value);
+      const phases: SmtpPhase[] = lines.map((_, i) => (i === 0 ? "mail" : i === lines.length - 1 ? "data" : "rcpt"));
+      const values = await this.#expectGroup(phases, lines);
       mailReply = values[0]!;
       values.slice(1, -1).forEach((reply, i) => (is2xx(reply) ? accepted.push(env.to[i]!) : rejected.push({ address: env.to[i]!, reply })));
       dataReply = values[values.length - 1]!;
