@@ -228,11 +228,14 @@ async function gsaslAgainstOurServer(
   return { exit, outcome, stderr: gsasl.stderr };
 }
 
-describe.runIf(!gsaslAvailable && onCi)("GNU gsasl interop (required under CI)", () => {
-  it("gsasl is installed", () => {
-    expect.fail("gsasl is not installed, and CI=true requires the interop suite: install it (test/servers/install.sh, apt-get install gsasl).");
+// Defined only when it must fail, so a healthy CI run reports no skipped test.
+if (!gsaslAvailable && onCi) {
+  describe("GNU gsasl interop (required under CI)", () => {
+    it("gsasl is installed", () => {
+      expect.fail("gsasl is not installed, and CI=true requires the interop suite: install it (test/servers/install.sh, apt-get install gsasl).");
+    });
   });
-});
+}
 
 describe.skipIf(!gsaslAvailable)(`GNU gsasl interop${gsaslAvailable ? "" : " (skipped: gsasl is not installed; apt-get install gsasl)"}`, () => {
   describe("our client against gsasl --server", () => {
