@@ -9,6 +9,7 @@ import {
   allowsFallback,
   authenticate as runAuthentication,
   planNegotiation,
+  type ChannelInfo,
   type CredentialsInput,
   type MechanismSource,
   type NegotiationPolicy,
@@ -152,6 +153,13 @@ export class ImapConnection {
   }
   get secure(): boolean {
     return this.#wire.socket.secure;
+  }
+  /**
+   * What is known about the channel now: TLS or not, loopback peer, host and port, and the
+   * channel-binding types this connection can supply (what SCRAM-*-PLUS would bind to).
+   */
+  get channel(): ChannelInfo {
+    return this.#wire.socket.channelInfo(this.#options.host, this.#port);
   }
   get closed(): boolean {
     return this.#wire.socket.closed;

@@ -2,22 +2,9 @@
  * The IMAP wire: reads whole responses (literals included) from a `LineSocket`, writes masked
  * lines, numbers tags, and turns transport failures into `ImapError`s. Internal.
  */
-import { TransportError, type Deadline, type LineSocket } from "@saslkit/transport";
+import { Redactor, TransportError, type Deadline, type LineSocket } from "@saslkit/transport";
 import { ImapError, type ImapPhase, type ImapReply } from "./errors.js";
 import { ImapParseError, literalLength, parseResponse, type ImapResponse, type TaggedResponse, type UntaggedResponse } from "./parser.js";
-
-/** Replaces every secret the adapter sent (base64 responses, LOGIN password) in server text. */
-export class Redactor {
-  readonly #secrets = new Set<string>();
-  add(secret: string): void {
-    if (secret.length >= 4) this.#secrets.add(secret);
-  }
-  scrub(text: string): string {
-    let out = text;
-    for (const s of this.#secrets) out = out.split(s).join("****");
-    return out;
-  }
-}
 
 export function replyOf(r: TaggedResponse | UntaggedResponse, redactor?: Redactor): ImapReply {
   const scrub = (t: string) => (redactor ? redactor.scrub(t) : t);

@@ -96,7 +96,7 @@ export class Pop3SaslExchange implements SaslExchange {
         ...(this.wire.lastCommand ? { command: this.wire.lastCommand } : {}),
       });
     }
-    const reply = this.wire.redactor.reply(line.reply);
+    const reply = this.wire.scrub(line.reply);
     this.final = reply;
     const info = { status: reply.status, ...(reply.code ? { enhanced: reply.code } : {}), text: reply.text };
     if (reply.status === "+OK") return { type: "success", data: null, reply: info };

@@ -9,6 +9,7 @@ import {
   SaslError,
   authenticate as runAuthentication,
   planNegotiation,
+  type ChannelInfo,
   type CredentialsInput,
   type MechanismSource,
   type NegotiationPolicy,
@@ -153,6 +154,13 @@ export class Pop3Connection {
   get secure(): boolean {
     return this.#wire.socket.secure;
   }
+  /**
+   * What is known about the channel now: TLS or not, loopback peer, host and port, and the
+   * channel-binding types this connection can supply (what SCRAM-*-PLUS would bind to).
+   */
+  get channel(): ChannelInfo {
+    return this.#wire.socket.channelInfo(this.#options.host, this.#port);
+  }
   get closed(): boolean {
     return this.#wire.socket.closed;
   }
@@ -267,10 +275,10 @@ export class Pop3Connection {
     }
     this.#wire.redactor.add(password);
     await this.#wire.send(`USER ${username}`, "user");
-    const user = this.#wire.redactor.reply(await this.#wire.status(deadline, "user"));
+    const user = this.#wire.scrub(await this.#wire.status(deadline, "user"));
     if (user.status !== "+OK") this.#loginFailed("user", user, "USER");
     await this.#wire.send(`PASS ${password}`, "user", "PASS ****");
-    const pass = this.#wire.redactor.reply(await this.#wire.status(deadline, "user"));
+    const pass = this.#wire.scrub(await this.#wire.status(deadline, "user"));
     if (pass.status !== "+OK") this.#loginFailed("user", pass, "PASS");
     this.#authenticated = true;
     this.#mechanism = "USER";
@@ -287,7 +295,7 @@ export class Pop3Connection {
       .digest("hex");
     this.#wire.redactor.add(digest);
     await this.#wire.send(`APOP ${username} ${digest}`, "apop", `APOP ${username} ****`);
-    const reply = this.#wire.redactor.reply(await this.#wire.status(deadline, "apop"));
+    const reply = this.#wire.scrub(await this.#wire.status(deadline, "apop"));
     if (reply.status !== "+OK") this.#loginFailed("apop", reply, "APOP");
     this.#authenticated = true;
     this.#mechanism = "APOP";

@@ -2,25 +2,10 @@
  * The POP3 wire: reads classified lines, writes masked lines and turns transport failures into
  * `Pop3Error`s. Internal.
  */
-import { TransportError, type Deadline, type LineSocket } from "@saslkit/transport";
+import { Redactor, TransportError, type Deadline, type LineSocket } from "@saslkit/transport";
 import { Pop3Error, type Pop3Phase, type Pop3Reply } from "./errors.js";
 import { parseLine, type Pop3Line } from "./reply.js";
 
-/** Replaces every secret the adapter sent (base64 responses, password) in server text. */
-export class Redactor {
-  readonly #secrets = new Set<string>();
-  add(secret: string): void {
-    if (secret.length >= 4) this.#secrets.add(secret);
-  }
-  scrub(text: string): string {
-    let out = text;
-    for (const s of this.#secrets) out = out.split(s).join("****");
-    return out;
-  }
-  reply(r: Pop3Reply): Pop3Reply {
-    return { ...r, text: this.scrub(r.text), raw: this.scrub(r.raw) };
-  }
-}
 
 export function toPop3Error(error: unknown, phase: Pop3Phase, command?: string): Pop3Error {
   if (error instanceof Pop3Error) return error;
@@ -35,6 +20,11 @@ export class Pop3Wire {
   readonly redactor = new Redactor();
 
   constructor(readonly socket: LineSocket) {}
+
+  /** The reply with every secret this connection sent masked (a server may echo it). */
+  scrub(r: Pop3Reply): Pop3Reply {
+    return { ...r, text: this.redactor.scrub(r.text), raw: this.redactor.scrub(r.raw) };
+  }
 
   async readRaw(deadline: Deadline, phase: Pop3Phase): Promise<string> {
     try {

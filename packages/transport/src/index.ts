@@ -19,3 +19,4 @@ export { decodeBase64, encodeBase64 } from "./base64.js";
 export { channelBindingFor, endPointHash } from "./channel.js";
 export { matchesExpected, parseScript, startScriptedServer, type ScriptStep, type ScriptedServer, type ScriptedServerOptions } from "./scripted-server.js";
 export { testCertificates, type TestCertificates } from "./certs.js";
+export { Redactor } from "./redactor.js";

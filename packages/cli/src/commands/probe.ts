@@ -34,6 +34,8 @@ export interface ProbeFindings {
   /** SASL mechanism names the server advertises. */
   readonly offered: readonly string[];
   readonly secure: boolean;
+  /** The connection's channel as the client saw it (real channel-binding types), when the adapter exposes it. */
+  readonly channel?: ChannelInfo;
   readonly notes: readonly string[];
 }
 
@@ -113,13 +115,19 @@ export async function probe(argv: readonly string[], io: CliIo): Promise<number>
   io.stdout.write("Capabilities:\n");
   for (const cap of findings.capabilities) io.stdout.write(`  ${cap}\n`);
 
-  const channel: ChannelInfo = {
+  const measured = findings.channel;
+  const channel: ChannelInfo = measured ?? {
     secure: findings.secure,
     loopback: isLoopbackHost(target.host),
     host: target.host,
     port: target.port,
     ...(findings.secure ? { channelBinding: assumedBinding } : {}),
   };
+  const bindingNote = !channel.secure
+    ? ""
+    : measured
+      ? ` (channel binding: ${channel.channelBinding?.types.join(", ") || "none available"})`
+      : " (channel binding assumed available over TLS)";
   const user = values.user ?? "user";
   // Planning only: these callbacks are never called, no secret is asked for or sent.
   const credentials = Credentials.from({
@@ -133,7 +141,7 @@ export async function probe(argv: readonly string[], io: CliIo): Promise<number>
     channel,
     policy: { ...(values.mechanism !== undefined ? { force: values.mechanism } : {}), ...(cleartext !== undefined ? { cleartext } : {}) },
   });
-  io.stdout.write(`Negotiation for user "${user}" with a password${values.oauth ? " and an OAuth token" : ""}${findings.secure ? " (channel binding assumed available over TLS)" : ""}:\n`);
+  io.stdout.write(`Negotiation for user "${user}" with a password${values.oauth ? " and an OAuth token" : ""}${bindingNote}:\n`);
   for (const line of formatNegotiation(viewOfPlan(plan), mechanisms, { forced: values.mechanism !== undefined })) io.stdout.write(`${line}\n`);
   return plan.candidates.length ? 0 : 1;
 }
@@ -153,7 +161,7 @@ async function probeImap(target: ProbeTarget): Promise<ProbeFindings> {
     const notes: string[] = [];
     if (target.tls === "starttls" && !connection.secure) notes.push("the server does not offer STARTTLS: secrets would travel in clear.");
     if (caps.loginDisabled) notes.push("LOGINDISABLED: the IMAP LOGIN command is refused on this channel.");
-    return { capabilities: caps.list(), offered: caps.mechanisms, secure: connection.secure, notes };
+    return { capabilities: caps.list(), offered: caps.mechanisms, secure: connection.secure, channel: connection.channel, notes };
   } finally {
     await connection.logout().catch(() => connection.close());
   }
@@ -179,6 +187,7 @@ async function probePop3(target: ProbeTarget): Promise<ProbeFindings> {
       capabilities: caps.list().map((name) => [name, ...(caps.args(name) ?? [])].join(" ")),
       offered: caps.mechanisms,
       secure: connection.secure,
+      channel: connection.channel,
       notes,
     };
   } finally {
