@@ -22,6 +22,7 @@ export {
   LruScramKeyCache,
   defaultScramKeyCache,
   deriveScramKeys,
+  setPbkdf2Concurrency,
   type DeriveScramKeysOptions,
   type ScramClientKeys,
   type ScramHash,

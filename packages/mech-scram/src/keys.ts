@@ -7,6 +7,7 @@
  * useless outside this process.
  */
 import { createHash, createHmac, pbkdf2, randomBytes } from "node:crypto";
+import { availableParallelism } from "node:os";
 import type { ScramStoredKeys } from "@saslkit/core";
 
 /** The hash functions SCRAM is defined for here, by their IANA/`lookupScramKeys` spelling. */
@@ -93,12 +94,44 @@ export function scramCacheKey(hash: ScramHash, salt: Uint8Array, iterations: num
   return mac.digest("hex");
 }
 
-/** `Hi(password, salt, i)` = PBKDF2 with HMAC-hash, asynchronous. */
-export function saltedPassword(hash: ScramHash, password: string, salt: Uint8Array, iterations: number): Promise<Uint8Array> {
+// PBKDF2 runs on libuv's pool, but its threads still compete with the event loop for CPU: with
+// 100 exchanges at once, four busy pool threads starve the main thread for tens of ms. At most
+// `pbkdf2Concurrency` derivations run at once, leaving the event loop a core; the rest queue.
+let pbkdf2Concurrency = Math.max(1, availableParallelism() - 1);
+let running = 0;
+const waiting: (() => void)[] = [];
+
+/**
+ * Sets how many PBKDF2 derivations may run at once in this process (default: one less than the
+ * CPUs available, at least 1). Higher gives more authentications per second under load, lower
+ * keeps the event loop more responsive.
+ */
+export function setPbkdf2Concurrency(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 1) throw new RangeError("the PBKDF2 concurrency must be a whole number of at least 1.");
+  pbkdf2Concurrency = limit;
+  while (running < pbkdf2Concurrency && waiting.length) waiting.shift()!();
+}
+
+async function slot(): Promise<() => void> {
+  if (running >= pbkdf2Concurrency) await new Promise<void>((go) => waiting.push(go));
+  running++;
+  return () => {
+    running--;
+    if (running < pbkdf2Concurrency) waiting.shift()?.();
+  };
+}
+
+/** `Hi(password, salt, i)` = PBKDF2 with HMAC-hash, asynchronous and bounded in concurrency. */
+export async function saltedPassword(hash: ScramHash, password: string, salt: Uint8Array, iterations: number): Promise<Uint8Array> {
   const { node, length } = HASHES[hash];
-  return new Promise((resolve, reject) => {
-    pbkdf2(Buffer.from(password, "utf8"), salt, iterations, length, node, (error, key) => (error ? reject(error) : resolve(new Uint8Array(key))));
-  });
+  const release = await slot();
+  try {
+    return await new Promise((resolve, reject) => {
+      pbkdf2(Buffer.from(password, "utf8"), salt, iterations, length, node, (error, key) => (error ? reject(error) : resolve(new Uint8Array(key))));
+    });
+  } finally {
+    release();
+  }
 }
 
 export function hmac(hash: ScramHash, key: Uint8Array, data: Uint8Array | string): Uint8Array {
@@ -131,13 +164,24 @@ export async function clientKeys(
   iterations: number,
   cache: ScramKeyCache | false,
 ): Promise<ScramClientKeys> {
-  const key = cache ? scramCacheKey(hash, salt, iterations, password) : "";
-  const hit = cache ? cache.get(key) : undefined;
+  if (!cache) return keysFromSaltedPassword(hash, await saltedPassword(hash, password, salt, iterations));
+  const key = scramCacheKey(hash, salt, iterations, password);
+  const hit = cache.get(key);
   if (hit) return hit;
-  const keys = keysFromSaltedPassword(hash, await saltedPassword(hash, password, salt, iterations));
-  if (cache) cache.set(key, keys);
-  return keys;
+  // Many connections opening at once with the same credentials share one derivation.
+  let pending = inFlight.get(key);
+  if (!pending) {
+    pending = saltedPassword(hash, password, salt, iterations).then((salted) => keysFromSaltedPassword(hash, salted));
+    inFlight.set(key, pending);
+    pending.then(
+      (keys) => (cache.set(key, keys), inFlight.delete(key)),
+      () => inFlight.delete(key),
+    );
+  }
+  return pending;
 }
+
+const inFlight = new Map<string, Promise<ScramClientKeys>>();
 
 /** Options for `deriveScramKeys`. */
 export interface DeriveScramKeysOptions {

@@ -91,3 +91,28 @@ describe("the client's key cache", () => {
     defaultScramKeyCache.clear();
   });
 });
+
+describe("concurrent derivations", () => {
+  it("share one PBKDF2 when many exchanges derive the same keys at once", async () => {
+    const { clientKeys, LruScramKeyCache } = await import("../src/keys.js");
+    const crypto = await import("node:crypto");
+    const salt = crypto.randomBytes(16);
+    const cache = new LruScramKeyCache(8);
+    const all = await Promise.all(Array.from({ length: 20 }, () => clientKeys("SHA-256", "pencil", salt, 4096, cache)));
+    // One derivation: every caller got the very same key object.
+    expect(new Set(all).size).toBe(1);
+    expect(Buffer.from(all[0]!.clientKey).toString("hex")).toBe(Buffer.from(crypto.createHmac("sha256", crypto.pbkdf2Sync("pencil", salt, 4096, 32, "sha256")).update("Client Key").digest()).toString("hex"));
+  });
+
+  it("bounds how many derivations run at once, and still completes them all", async () => {
+    const { saltedPassword, setPbkdf2Concurrency } = await import("../src/keys.js");
+    setPbkdf2Concurrency(1);
+    try {
+      const results = await Promise.all(Array.from({ length: 6 }, (_, i) => saltedPassword("SHA-1", `p${i}`, Buffer.from("salt"), 4096)));
+      expect(new Set(results.map((r) => Buffer.from(r).toString("hex"))).size).toBe(6);
+    } finally {
+      setPbkdf2Concurrency(Math.max(1, (await import("node:os")).availableParallelism() - 1));
+    }
+    expect(() => setPbkdf2Concurrency(0)).toThrow(RangeError);
+  });
+});
