@@ -142,6 +142,32 @@ describe.skipIf(!env)("IMAP against Dovecot", () => {
     }
   });
 
+  // Issue 4: SCRAM with non-ASCII credentials, and with a password only SASLprep makes match.
+  it.each([["SCRAM-SHA-1"], ["SCRAM-SHA-256"]])("%s with a non-ASCII user and password (UTF-8)", async (mech) => {
+    const u = e.users["ümlaut"]!;
+    const conn = await ImapClient.connect(options("starttls", { username: u.user, password: u.password }, { force: mech }, { login: "never" }));
+    try {
+      expect(conn.mechanism).toBe(mech);
+      expect((await conn.command("SELECT INBOX")).tagged.status).toBe("OK");
+    } finally {
+      await conn.logout();
+    }
+  });
+
+  it.each([["SCRAM-SHA-1", "\u2168"], ["SCRAM-SHA-256", "\u2168"], ["SCRAM-SHA-256", "I\u00ADX"]])("%s applies SASLprep: password %j matches the stored IX", async (mech, password) => {
+    const conn = await ImapClient.connect(options("starttls", { username: e.users["prep"]!.user, password }, { force: mech }, { login: "never" }));
+    try {
+      expect(conn.mechanism).toBe(mech);
+    } finally {
+      await conn.logout();
+    }
+  });
+
+  it("PLAIN does no SASLprep, so the same unprepared password is refused (the control case)", async () => {
+    const error = await ImapClient.connect(options("starttls", { username: e.users["prep"]!.user, password: "\u2168" }, { force: "PLAIN" }, { login: "never" })).catch((err: unknown) => err);
+    expect(error).toMatchObject({ code: "authentication-failed" });
+  });
+
   it.each([["OAUTHBEARER"], ["XOAUTH2"]])("%s with a valid token over STARTTLS and over cleartext", async (mech) => {
     for (const mode of ["starttls", "none"] as const) {
       const conn = await ImapClient.connect(

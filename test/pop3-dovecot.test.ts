@@ -148,6 +148,32 @@ describe.skipIf(!env)("POP3 against Dovecot", () => {
     }
   });
 
+  // Issue 4: SCRAM with non-ASCII credentials, and with a password only SASLprep makes match.
+  it.each([["SCRAM-SHA-1"], ["SCRAM-SHA-256"]])("%s with a non-ASCII user and password (UTF-8), then STAT", async (mech) => {
+    const u = e.users["ümlaut"]!;
+    const conn = await Pop3Client.connect(options("starttls", { username: u.user, password: u.password }, { force: mech }));
+    try {
+      expect(conn.mechanism).toBe(mech);
+      expect((await conn.command("STAT")).ok).toBe(true);
+    } finally {
+      await conn.quit();
+    }
+  });
+
+  it.each([["SCRAM-SHA-1", "\u2168"], ["SCRAM-SHA-256", "\u2168"], ["SCRAM-SHA-256", "I\u00ADX"]])("%s applies SASLprep: password %j matches the stored IX", async (mech, password) => {
+    const conn = await Pop3Client.connect(options("starttls", { username: e.users["prep"]!.user, password }, { force: mech }));
+    try {
+      expect(conn.mechanism).toBe(mech);
+    } finally {
+      await conn.quit();
+    }
+  });
+
+  it("PLAIN does no SASLprep, so the same unprepared password is refused (the control case)", async () => {
+    const error = await Pop3Client.connect(options("starttls", { username: e.users["prep"]!.user, password: "\u2168" }, { force: "PLAIN" })).catch((err: unknown) => err);
+    expect(error).toMatchObject({ code: "authentication-failed" });
+  });
+
   it.each([["OAUTHBEARER"], ["XOAUTH2"]])("%s with a valid token over STLS and over cleartext", async (mech) => {
     for (const mode of ["starttls", "none"] as const) {
       const conn = await Pop3Client.connect(
