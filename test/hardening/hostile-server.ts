@@ -82,8 +82,12 @@ export async function startHostileServer(responder: Responder, options: HostileO
     });
     let buffer = "";
     let stalled = false;
+    // While a reply drips out byte by byte, later replies wait their turn: a server answers
+    // pipelined commands in order (RFC 2920), it never interleaves two replies.
+    let dripping: string[] | undefined;
     const write = (text: string) => {
-      if (!socket.destroyed && socket.writable) socket.write(text);
+      if (dripping) dripping.push(text);
+      else if (!socket.destroyed && socket.writable) socket.write(text);
     };
     const conn: Conn = {
       state: {},
@@ -105,8 +109,15 @@ export async function startHostileServer(responder: Responder, options: HostileO
           case "drip": {
             const bytes = Buffer.from(`${honest}\r\n`);
             let i = 0;
+            dripping = [];
             const next = () => {
-              if (i >= bytes.length || socket.destroyed) return;
+              if (socket.destroyed) return;
+              if (i >= bytes.length) {
+                const queued = dripping ?? [];
+                dripping = undefined;
+                for (const text of queued) write(text);
+                return;
+              }
               socket.write(bytes.subarray(i, i + 1));
               i++;
               const t = setTimeout(() => {

@@ -20,6 +20,7 @@ import {
   authenticate,
   planNegotiation,
   type AttemptRecord,
+  type ChannelInfo,
   type CredentialsInput,
   type MechanismSource,
   type NegotiationPolicy,
@@ -75,8 +76,19 @@ export interface SmtpClientOptions {
   readonly maxAuthAttempts?: number;
   /** Most 334 challenges in one exchange. Default 10. */
   readonly maxAuthRounds?: number;
-  /** Use PIPELINING when offered. Default true. */
-  readonly pipelining?: boolean;
+  /**
+   * How PIPELINING (RFC 2920) is used when the server offers it (without it, always "off"):
+   * - `"full"`: MAIL, RCPT and DATA go out as one group, and the next message's group follows the
+   *   previous message's final dot without waiting for its reply: one round trip per message;
+   * - `"transaction"`: MAIL, RCPT and DATA as one group, but the next message waits for the
+   *   previous message's final reply: two round trips per message;
+   * - `"off"`: lock-step, every command waits for its reply.
+   *
+   * Default `"full"`, except `"transaction"` for servers with a known quirk: Dovecot submission
+   * (identified by its greeting or EHLO reply) crashes on cross-message pipelining (see README).
+   * An explicit value always wins. `true` means the default and `false` means `"off"`.
+   */
+  readonly pipelining?: PipeliningMode | boolean;
   readonly timeouts?: SmtpTimeouts;
   /** Longest reply line accepted. Default 65536 bytes. */
   readonly maxLineBytes?: number;
@@ -85,6 +97,9 @@ export interface SmtpClientOptions {
   /** Aborts the connection and everything pending. */
   readonly signal?: AbortSignal;
 }
+
+/** How PIPELINING is used; see `SmtpClientOptions.pipelining`. */
+export type PipeliningMode = "full" | "transaction" | "off";
 
 /** A refused recipient and the server's reply. */
 export interface RejectedRecipient {
@@ -145,7 +160,39 @@ function defaultEhloName(local: string | undefined): string {
 
 const is2xx = (reply: SmtpReply) => reply.code >= 200 && reply.code < 300;
 
+/**
+ * Dovecot 2.3 submission panics when the next message's MAIL/RCPT/DATA arrive before the previous
+ * message's final reply ("smtp_server_transaction_finished: assertion failed:
+ * (conn->state.pending_rcpt_cmds == 0)"), after relaying the first message. Its default greeting
+ * is "<host> Dovecot (<distro>) ready.".
+ */
+const DOVECOT = /\bDovecot\b/i;
+
 const END_OF_DATA = Buffer.from(".\r\n");
+const noop = (): void => undefined;
+const callFinal = (final: () => Promise<SendResult>): Promise<SendResult> => final();
+
+/**
+ * The error for a message whose final reply never came: a connection that closed or timed out
+ * after the final dot leaves the outcome unknown (RFC 1047), so it gets its own code. Other
+ * failures (an unreadable reply) keep theirs.
+ */
+function unknownOutcome(error: unknown, envelope: Envelope): unknown {
+  if (!(error instanceof SmtpError) || (error.code !== "closed" && error.code !== "timeout")) {
+    if (error instanceof SmtpError) error.envelope ??= envelope;
+    return error;
+  }
+  const what = error.code === "closed" ? "the connection closed" : "the server did not answer in time";
+  const rcpt = envelope.to.length === 1 ? `<${envelope.to[0]}>` : `<${envelope.to[0]}> and ${envelope.to.length - 1} more`;
+  const failure = new SmtpError(
+    "data",
+    "outcome-unknown",
+    `${what} after the message's final dot and before the server's reply, so the server may have accepted the message from <${envelope.from}> to ${rcpt}; check before resending it, or it may be delivered twice (RFC 1047).`,
+    { cause: error, command: "." },
+  );
+  failure.envelope = envelope;
+  return failure;
+}
 /** A streamed body yields to the event loop after this many bytes (keeps stalls far below 20 ms). */
 const YIELD_BYTES = 256 * 1024;
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -165,6 +212,10 @@ export class SmtpClient {
   #writeTail: Promise<unknown> = Promise.resolve();
   #broken: SmtpError | undefined;
   #closing = false;
+  /** QUIT already went out pipelined after a final dot (`sendAndQuit`). */
+  #quitWritten = false;
+  /** Server quirks recognised from the greeting and EHLO (see `quirks`). */
+  readonly #quirks: string[] = [];
   /** The greeting reply (220). */
   readonly greeting: SmtpReply;
 
@@ -199,6 +250,34 @@ export class SmtpClient {
   /** True when the connection is TLS. */
   get secure(): boolean {
     return this.#line.secure;
+  }
+
+  /**
+   * The core `ChannelInfo` of the current connection: TLS or not, loopback or not, and on TLS the
+   * channel-binding types this connection can produce (tls-exporter on TLS 1.3,
+   * tls-server-end-point when the certificate's hash is known, tls-unique on TLS 1.2). After
+   * STARTTLS it describes the upgraded channel.
+   */
+  get channel(): ChannelInfo {
+    return this.#line.channelInfo(this.#options.host, this.#options.port);
+  }
+
+  /** The PIPELINING mode in effect on this connection (after quirks and the server's EHLO). */
+  get pipelining(): PipeliningMode {
+    if (!this.#capabilities.pipelining) return "off";
+    const asked = this.#options.pipelining;
+    if (asked === false) return "off";
+    if (asked === undefined || asked === true) return this.#quirks.includes("dovecot-submission") ? "transaction" : "full";
+    return asked;
+  }
+
+  /**
+   * Server quirks recognised on this connection, each changing a default:
+   * `"dovecot-submission"` (greeting or EHLO names Dovecot) makes the default pipelining
+   * `"transaction"`.
+   */
+  get quirks(): readonly string[] {
+    return this.#quirks;
   }
 
   /** True once the connection is closed or unusable. */
@@ -269,6 +348,7 @@ export class SmtpClient {
     const ehlo = await this.#command("ehlo", `EHLO ${name}`);
     if (ehlo.code === 250) {
       this.#capabilities = parseCapabilities(ehlo);
+      if (!this.#quirks.includes("dovecot-submission") && (DOVECOT.test(this.greeting.text) || DOVECOT.test(ehlo.text))) this.#quirks.push("dovecot-submission");
       return;
     }
     if (ehlo.code >= 500) {
@@ -412,12 +492,13 @@ export class SmtpClient {
     return p;
   }
 
-  /** Like `#expect` for each of `commands` in turn, as one queued read (one deadline, one wait chain). */
-  #expectGroup(phases: readonly SmtpPhase[], commands: readonly string[]): Promise<SmtpReply[]> {
+  /** The replies to a pipelined MAIL, RCPT per recipient, DATA group, as one queued read (one deadline, one wait chain). */
+  #expectGroup(mailCommand: string, to: readonly string[]): Promise<SmtpReply[]> {
     const deadline = Deadline.in(this.#timeouts.command);
     const read = async (): Promise<SmtpReply[]> => {
-      const replies: SmtpReply[] = [];
-      for (let i = 0; i < commands.length; i++) replies.push(await this.#readReply(deadline, phases[i]!, commands[i]!));
+      const replies: SmtpReply[] = [await this.#readReply(deadline, "mail", mailCommand)];
+      for (const address of to) replies.push(await this.#readReply(deadline, "rcpt", `RCPT TO:<${address}>`));
+      replies.push(await this.#readReply(deadline, "data", "DATA"));
       return replies;
     };
     const p = this.#replyPending ? this.#replyTail.then(read, read) : read();
@@ -471,64 +552,112 @@ export class SmtpClient {
    * Sends one message. Calls may overlap: they are queued on this connection in call order and,
    * with PIPELINING, written without waiting for the previous message's final reply. Resolves
    * with the accepted and refused recipients and the final reply; rejects with `SmtpError`
-   * (`no-recipients` when every recipient was refused, after an RSET).
+   * (`no-recipients` when every recipient was refused, after an RSET; `outcome-unknown` when the
+   * connection dropped or timed out between the final dot and the reply: the message may have
+   * been accepted, so do not resend it blindly).
    */
-  async send(message: Message, envelope?: Envelope): Promise<SendResult> {
-    if (this.#closing) throw new SmtpError("mail", "client-closed", "the client is closed.");
-    if (this.#broken) throw this.#broken;
+  send(message: Message, envelope?: Envelope): Promise<SendResult> {
+    return this.#submit(message, envelope, false);
+  }
+
+  /**
+   * Sends one message and ends the session: with PIPELINING, QUIT goes out with the message's
+   * final dot (RFC 2920 lets QUIT end a group), saving a round trip; the connection is closed
+   * afterwards either way. Resolves like `send`; on failure the connection is closed and the
+   * error is the message's. `sendMail` uses it.
+   */
+  async sendAndQuit(message: Message, envelope?: Envelope): Promise<SendResult> {
+    let result: SendResult;
+    try {
+      result = await this.#submit(message, envelope, true);
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+    if (this.#quitWritten) {
+      await this.#replyTail; // the 221 (or its failure, which changes nothing now)
+      await this.#line.close();
+    } else await this.#exclusive(() => this.#quitNow());
+    return result;
+  }
+
+  #submit(message: Message, envelope: Envelope | undefined, quitAfter: boolean): Promise<SendResult> {
+    if (this.#closing) return Promise.reject(new SmtpError("mail", "client-closed", "the client is closed."));
+    if (this.#broken) return Promise.reject(this.#broken);
     let prepared: PreparedMessage;
+    let mailCommand: string;
     try {
       prepared = prepareMessage(message, envelope);
+      mailCommand = this.#mailCommand(prepared);
     } catch (error) {
-      throw new SmtpError("mail", "invalid-input", `the message could not be prepared: ${(error as Error).message}`, { cause: error });
+      if (error instanceof SmtpError) return Promise.reject(error);
+      return Promise.reject(new SmtpError("mail", "invalid-input", `the message could not be prepared: ${(error as Error).message}`, { cause: error }));
     }
+    if (quitAfter) this.#closing = true; // no send may queue behind the QUIT
+    const run = (): Promise<() => Promise<SendResult>> => this.#transaction(prepared, mailCommand, quitAfter);
+    const written = this.#writeTail.then(run, run);
+    this.#writeTail = written.then(noop, noop);
+    return written.then(callFinal);
+  }
+
+  /** Checks the envelope against the server's extensions and builds the MAIL command. */
+  #mailCommand(prepared: PreparedMessage): string {
     const env = prepared.envelope;
     if (env.to.length === 0) throw new SmtpError("rcpt", "invalid-input", "the envelope has no recipients.");
-    for (const address of [env.from, ...env.to]) {
+    let utf8 = false;
+    for (let i = -1; i < env.to.length; i++) {
+      const address = i < 0 ? env.from : env.to[i]!;
       const problem = addressProblem(address);
-      if (problem) throw new SmtpError(address === env.from ? "mail" : "rcpt", "invalid-input", `the address "${address.replace(/[\r\n]/g, " ")}" ${problem}.`);
+      if (problem) throw new SmtpError(i < 0 ? "mail" : "rcpt", "invalid-input", `the address "${address.replace(/[\r\n]/g, " ")}" ${problem}.`);
+      if (!utf8 && needsSmtpUtf8(address)) utf8 = true;
     }
     const caps = this.#capabilities;
-    const utf8 = [env.from, ...env.to].some(needsSmtpUtf8);
     if (utf8 && !caps.smtpUtf8) throw new SmtpError("mail", "smtputf8-required", "an address is not ASCII and the server does not offer SMTPUTF8.");
     if (prepared.size !== undefined && caps.size && prepared.size > caps.size) {
       throw new SmtpError("mail", "message-too-large", `the message is ${prepared.size} octets and the server accepts at most ${caps.size}.`);
     }
-    const params: string[] = [];
-    if (prepared.size !== undefined && caps.size !== undefined) params.push(`SIZE=${prepared.size}`);
-    if (caps.eightBitMime && (prepared.eightBit !== false || utf8)) params.push("BODY=8BITMIME");
-    if (utf8) params.push("SMTPUTF8");
-    const mailCommand = `MAIL FROM:<${env.from}>${params.length ? ` ${params.join(" ")}` : ""}`;
-    const final = await this.#exclusive(() => this.#transaction(prepared, mailCommand));
-    return final();
+    let params = "";
+    if (prepared.size !== undefined && caps.size !== undefined) params += ` SIZE=${prepared.size}`;
+    if (caps.eightBitMime && (prepared.eightBit !== false || utf8)) params += " BODY=8BITMIME";
+    if (utf8) params += " SMTPUTF8";
+    return `MAIL FROM:<${env.from}>${params}`;
   }
 
-  /** The write half of a transaction; returns a function awaiting the final reply. */
-  async #transaction(prepared: PreparedMessage, mailCommand: string): Promise<() => Promise<SendResult>> {
+  /**
+   * The write half of a transaction; resolves, once the next transaction may be written, with a
+   * function awaiting the final reply. In "full" pipelining that is right after the final dot.
+   */
+  async #transaction(prepared: PreparedMessage, mailCommand: string, quitAfter: boolean): Promise<() => Promise<SendResult>> {
+    if (this.#broken) throw this.#broken;
     const env = prepared.envelope;
-    const rcptCommands = env.to.map((a) => `RCPT TO:<${a}>`);
-    const pipelined = this.#capabilities.pipelining && this.#options.pipelining !== false;
+    const to = env.to;
+    const mode = this.pipelining;
     const accepted: string[] = [];
     const rejected: RejectedRecipient[] = [];
     let mailReply: SmtpReply;
     let dataReply: SmtpReply | undefined;
 
-    if (pipelined) {
+    if (mode !== "off") {
       // RFC 2920: MAIL, every RCPT and DATA in one write; replies come back in order.
-      const lines = [mailCommand, ...rcptCommands, "DATA"];
-      await this.#write("mail", lines.map((l) => `${l}\r\n`).join(""), mailCommand, { deadline: Deadline.in(this.#timeouts.command) });
-      const phases: SmtpPhase[] = lines.map((_, i) => (i === 0 ? "mail" : i === lines.length - 1 ? "data" : "rcpt"));
-      const values = await this.#expectGroup(phases, lines);
+      let group = `${mailCommand}\r\n`;
+      for (const a of to) group += `RCPT TO:<${a}>\r\n`;
+      group += "DATA\r\n";
+      await this.#write("mail", group, mailCommand);
+      const values = await this.#expectGroup(mailCommand, to);
       mailReply = values[0]!;
-      values.slice(1, -1).forEach((reply, i) => (is2xx(reply) ? accepted.push(env.to[i]!) : rejected.push({ address: env.to[i]!, reply })));
+      for (let i = 0; i < to.length; i++) {
+        const reply = values[i + 1]!;
+        if (is2xx(reply)) accepted.push(to[i]!);
+        else rejected.push({ address: to[i]!, reply });
+      }
       dataReply = values[values.length - 1]!;
     } else {
       mailReply = await this.#command("mail", mailCommand);
       if (is2xx(mailReply)) {
-        for (const [i, command] of rcptCommands.entries()) {
-          const reply = await this.#command("rcpt", command);
-          if (is2xx(reply)) accepted.push(env.to[i]!);
-          else rejected.push({ address: env.to[i]!, reply });
+        for (const address of to) {
+          const reply = await this.#command("rcpt", `RCPT TO:<${address}>`);
+          if (is2xx(reply)) accepted.push(address);
+          else rejected.push({ address, reply });
         }
         if (accepted.length) dataReply = await this.#command("data", "DATA");
       }
@@ -541,7 +670,8 @@ export class SmtpClient {
       failure = new SmtpError("rcpt", "no-recipients", `the server refused every recipient (first: ${formatReply(first.reply)}).`, { reply: first.reply, command: `RCPT TO:<${first.address}>` });
     } else if (dataReply && dataReply.code !== 354) failure = SmtpError.fromReply("data", "the server refused DATA", dataReply, "DATA");
     if (failure) {
-      Object.assign(failure, { rejected });
+      failure.rejected = rejected;
+      failure.envelope = env;
       if (dataReply?.code === 354) {
         // A server that said 354 anyway gets an empty message, which the RSET below discards.
         await this.#write("data", ".\r\n", ".");
@@ -553,14 +683,25 @@ export class SmtpClient {
 
     const bytes = await this.#sendBody(prepared);
     const finalReply = this.#expect("data", ".", this.#timeouts.data);
-    const finish = async (): Promise<SendResult> => {
-      const reply = await finalReply;
-      if (reply.code !== 250) throw Object.assign(SmtpError.fromReply("data", "the server refused the message", reply, "."), { rejected });
-      return { envelope: env, accepted, rejected, reply, queueId: parseQueueId(reply), bytes };
-    };
-    if (pipelined) return finish; // the next transaction may be written now
+    if (quitAfter && mode !== "off") {
+      // Same tick as the final dot, so it leaves in the same write (LineSocket coalesces).
+      this.#quitWritten = true;
+      this.#write("quit", "QUIT\r\n", "QUIT").catch(noop);
+      this.#expect("quit", "QUIT").catch(noop);
+    }
+    const finish = (): Promise<SendResult> =>
+      finalReply.then(
+        (reply) => {
+          if (reply.code !== 250) throw Object.assign(SmtpError.fromReply("data", "the server refused the message", reply, "."), { rejected, envelope: env });
+          return { envelope: env, accepted, rejected, reply, queueId: parseQueueId(reply), bytes };
+        },
+        (error: unknown) => {
+          throw unknownOutcome(error, env);
+        },
+      );
+    if (mode === "full") return finish; // the next transaction may be written now
     const result = finish();
-    await result.catch(() => undefined);
+    await result.then(noop, noop);
     return () => result;
   }
 
@@ -625,18 +766,20 @@ export class SmtpClient {
   /** Waits for queued sends, sends QUIT, and closes. Never throws for a server that already hung up. */
   async quit(): Promise<void> {
     if (this.#closing) return;
-    await this.#exclusive(async () => {
-      await this.#replyTail;
-      this.#closing = true;
-      if (!this.#broken && !this.#line.closed) {
-        try {
-          await this.#command("quit", "QUIT");
-        } catch {
-          // The server may close before or instead of answering 221.
-        }
+    await this.#exclusive(() => this.#quitNow());
+  }
+
+  async #quitNow(): Promise<void> {
+    await this.#replyTail;
+    this.#closing = true;
+    if (!this.#broken && !this.#line.closed) {
+      try {
+        await this.#command("quit", "QUIT");
+      } catch {
+        // The server may close before or instead of answering 221.
       }
-      await this.#line.close();
-    });
+    }
+    await this.#line.close();
   }
 
   /** Closes the connection at once, without QUIT. Queued sends fail. */
@@ -647,17 +790,13 @@ export class SmtpClient {
   }
 }
 
-/** One message over a fresh connection: connect (and authenticate), send, QUIT. */
+/**
+ * One message over a fresh connection: connect (and authenticate), send, QUIT. With PIPELINING
+ * the QUIT travels with the message's final dot (`SmtpClient.sendAndQuit`).
+ */
 export async function sendMail(options: SmtpClientOptions, message: Message, envelope?: Envelope): Promise<SendResult> {
   const client = await SmtpClient.connect(options);
-  try {
-    const result = await client.send(message, envelope);
-    await client.quit();
-    return result;
-  } catch (error) {
-    await client.close();
-    throw error;
-  }
+  return client.sendAndQuit(message, envelope);
 }
 
 /**

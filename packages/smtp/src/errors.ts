@@ -1,5 +1,6 @@
 import type { SaslError, SaslErrorCode } from "@saslkit/core";
 import type { TransportErrorCode } from "@saslkit/transport";
+import type { Envelope } from "./message.js";
 import { formatReply, type SmtpReply } from "./reply.js";
 
 /** Where in the session a failure happened. */
@@ -16,6 +17,10 @@ export type SmtpPhase = "connect" | "tls" | "greeting" | "ehlo" | "auth" | "mail
  * - `invalid-input`: an address or option the client refuses to send (CR/LF, `<>` ...);
  * - `no-recipients`: every recipient was refused;
  * - `client-closed`: the client was closed or quit while the operation was queued.
+ * - `outcome-unknown`: the connection closed or timed out after the message's final dot and
+ *   before the server's reply: the server MAY have accepted (and will deliver) the message.
+ *   `envelope` names it; resending blindly can deliver it twice (RFC 1047). The transport
+ *   failure is the `cause`.
  */
 export type SmtpErrorCode =
   | TransportErrorCode
@@ -27,7 +32,8 @@ export type SmtpErrorCode =
   | "message-too-large"
   | "invalid-input"
   | "no-recipients"
-  | "client-closed";
+  | "client-closed"
+  | "outcome-unknown";
 
 export interface SmtpErrorOptions {
   readonly command?: string | undefined;
@@ -49,6 +55,8 @@ export class SmtpError extends Error {
   readonly reply: SmtpReply | undefined;
   /** Recipients refused at RCPT time, on failures of a send. */
   rejected: readonly { readonly address: string; readonly reply: SmtpReply }[] | undefined;
+  /** The envelope of the message concerned, on failures of a send (always set for `outcome-unknown`). */
+  envelope: Envelope | undefined;
 
   constructor(phase: SmtpPhase, code: SmtpErrorCode, message: string, options: SmtpErrorOptions = {}) {
     super(`SMTP ${phase}: ${message}`, options.cause === undefined ? undefined : { cause: options.cause });

@@ -7,6 +7,7 @@ export {
   parseQueueId,
   printTranscript,
   sendMail,
+  type PipeliningMode,
   type RejectedRecipient,
   type SendResult,
   type SmtpClientOptions,

@@ -306,7 +306,8 @@ describe("connection drops in each phase", () => {
     const server = await startScriptedServer(`${HELLO}S: 250 mx.example.com\n${script}`);
     const client = await SmtpClient.connect(opts(server));
     const error = await failure(client.send("Subject: x\r\n\r\nbody\r\n", { from: "a@example.com", to: ["b@example.com"] }));
-    expect(error).toMatchObject({ phase, code: "closed" });
+    // After the final dot a drop leaves the outcome unknown: the server may have the message.
+    expect(error).toMatchObject({ phase, code: phase === "data" ? "outcome-unknown" : "closed" });
     expect(client.closed).toBe(true);
     await server.close();
   });
