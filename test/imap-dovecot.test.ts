@@ -12,78 +12,17 @@
  */
 import { readFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
-import type { CredentialsInput, MechanismProvider, NegotiationPolicy } from "@saslkit/core";
+import type { CredentialsInput, NegotiationPolicy } from "@saslkit/core";
 import { ImapClient, ImapError, type ImapConnectOptions } from "@saslkit/imap";
-import { anonymous } from "@saslkit/mech-anonymous";
-import { cramMd5 } from "@saslkit/mech-cram-md5";
-import { external } from "@saslkit/mech-external";
-import { login } from "@saslkit/mech-login";
-import { oauthBearer } from "@saslkit/mech-oauthbearer";
-import { plain } from "@saslkit/mech-plain";
-import { scramSha1, scramSha256 } from "@saslkit/mech-scram";
-import { xoauth2 } from "@saslkit/mech-xoauth2";
 import { Deadline, LineSocket, type TranscriptEntry } from "@saslkit/transport";
 import { beforeAll, describe, expect, it } from "vitest";
+import { allProviders, deliverViaPostfix, realServers, type ServerEnv } from "./support/real-servers.js";
 
-interface ServerEnv {
-  unavailable?: string;
-  caFile: string;
-  clientCert: { cert: string; key: string; user: string };
-  host: string;
-  strictHost: string;
-  tlsServerName: string;
-  domain: string;
-  smtp: { port: number };
-  imap: { port: number; tlsPort: number };
-  oauth: { tokens: Record<string, string> };
-  users: Record<string, { user: string; password: string; address: string }>;
-}
+const env = realServers();
+const providers = allProviders;
 
-function loadEnv(): ServerEnv | undefined {
-  const raw = process.env.SASLKIT_SERVER_ENV;
-  const env: Partial<ServerEnv> = raw ? (JSON.parse(raw) as Partial<ServerEnv>) : { unavailable: "SASLKIT_SERVER_ENV is not set (servers not started)" };
-  if (env.unavailable) {
-    if (process.env.CI === "true" && process.env.SASLKIT_SERVERS !== "off") throw new Error(`Real servers are required under CI=true: ${env.unavailable}`);
-    return undefined;
-  }
-  return env as ServerEnv;
-}
-
-const env = loadEnv();
-const providers: MechanismProvider[] = [plain, login, cramMd5, scramSha1, scramSha256, oauthBearer, xoauth2, anonymous, external];
-
-/** Delivers one message to `to` through Postfix with a plain SMTP dialogue. */
-async function deliver(e: ServerEnv, to: string, subject: string): Promise<void> {
-  const socket = await LineSocket.connect({ host: e.host, port: e.smtp.port, connectTimeoutMs: 10000 });
-  const deadline = Deadline.in(20000);
-  const reply = async (): Promise<string> => {
-    for (;;) {
-      const line = await socket.readLine(deadline);
-      if (!/^\d{3}-/.test(line)) return line;
-    }
-  };
-  const expectCode = async (code: string) => {
-    const line = await reply();
-    if (!line.startsWith(code)) throw new Error(`SMTP delivery: expected ${code}, got "${line}"`);
-  };
-  try {
-    await expectCode("220");
-    for (const [command, code] of [
-      ["EHLO test.saslkit.test", "250"],
-      [`MAIL FROM:<sender@${e.domain}>`, "250"],
-      [`RCPT TO:<${to}>`, "250"],
-      ["DATA", "354"],
-    ] as const) {
-      await socket.writeLine(command);
-      await expectCode(code);
-    }
-    await socket.write(`From: sender@${e.domain}\r\nTo: ${to}\r\nSubject: ${subject}\r\nMessage-ID: <${subject}@${e.domain}>\r\n\r\nHello from the saslkit IMAP test.\r\n.\r\n`);
-    await expectCode("250");
-    await socket.writeLine("QUIT");
-  } finally {
-    await socket.close();
-  }
-}
+/** Delivers one message to `to` through Postfix. */
+const deliver = (e: ServerEnv, to: string, subject: string) => deliverViaPostfix(e, to, subject, "Hello from the saslkit IMAP test.");
 
 describe.skipIf(!env)("IMAP against Dovecot", () => {
   const e = env as ServerEnv;

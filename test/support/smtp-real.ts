@@ -8,34 +8,12 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { CredentialsInput, MechanismProvider, NegotiationPolicy } from "@saslkit/core";
-import { anonymous } from "@saslkit/mech-anonymous";
-import { cramMd5 } from "@saslkit/mech-cram-md5";
-import { external } from "@saslkit/mech-external";
-import { login } from "@saslkit/mech-login";
-import { oauthBearer } from "@saslkit/mech-oauthbearer";
-import { plain } from "@saslkit/mech-plain";
-import { scramSha1, scramSha256 } from "@saslkit/mech-scram";
-import { xoauth2 } from "@saslkit/mech-xoauth2";
 import type { SmtpClientOptions, TranscriptEntry } from "@saslkit/smtp";
-import { listDelivered, serverEnvForTests, type ServerEnv } from "../servers/servers.js";
+import { listDelivered, type ServerEnv } from "../servers/servers.js";
 
-export type { ServerEnv };
+import { allProviders } from "./real-servers.js";
 
-/**
- * The running servers, or undefined (the suite skips) when they are unavailable. Under CI=true
- * unavailability throws at import time, so the file fails instead of being skipped silently
- * (unless SASLKIT_SERVERS=off asked for no servers, as in test/imap-dovecot.test.ts).
- */
-export function realServers(): ServerEnv | undefined {
-  const found = serverEnvForTests();
-  if (found.env) return found.env;
-  // SASLKIT_SERVERS=off is an explicit opt-out (unit-only runs), not a failure to start.
-  if (process.env["CI"] === "true" && process.env["SASLKIT_SERVERS"] !== "off") throw new Error(`Real mail servers are required under CI=true: ${found.unavailable}`);
-  return undefined;
-}
-
-/** Every mechanism package the project ships that these servers can speak. */
-export const allProviders: readonly MechanismProvider[] = [plain, login, cramMd5, scramSha1, scramSha256, oauthBearer, xoauth2, anonymous, external];
+export { allProviders, realServers, type ServerEnv } from "./real-servers.js";
 
 /** A recorder for the client's transcript. */
 export class Transcript {
