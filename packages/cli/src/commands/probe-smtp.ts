@@ -1,11 +1,27 @@
 /**
  * SMTP half of `saslkit probe`: EHLO, STARTTLS when offered (or implicit TLS), EHLO again,
- * QUIT. Never authenticates.
+ * QUIT. Never authenticates. Reports the channel as the connection really is (`client.channel`):
+ * which channel-binding types this TLS connection can produce, instead of assuming them.
  */
+import type { ChannelBindingType, ChannelInfo } from "@saslkit/core";
 import { SmtpClient } from "@saslkit/smtp";
 import type { ProbeFindings, ProbeTarget } from "./probe.js";
 
-export async function probeSmtp(target: ProbeTarget): Promise<ProbeFindings> {
+/** What the SMTP probe learnt, plus the connection's real `ChannelInfo` (binding types included). */
+export type SmtpProbeFindings = ProbeFindings & { readonly channel: ChannelInfo };
+
+/**
+ * The channel with its binding data read now: the probe plans negotiation after QUIT, when the
+ * TLS socket (and so tls-exporter's keying material) is gone.
+ */
+function snapshot(channel: ChannelInfo): ChannelInfo {
+  const binding = channel.channelBinding;
+  if (!binding) return channel;
+  const data = new Map<ChannelBindingType, Uint8Array | undefined>(binding.types.map((type) => [type, binding.data(type)]));
+  return { ...channel, channelBinding: { types: binding.types, data: (type) => data.get(type) } };
+}
+
+export async function probeSmtp(target: ProbeTarget): Promise<SmtpProbeFindings> {
   const client = await SmtpClient.connect({
     host: target.host,
     port: target.port,
@@ -21,12 +37,19 @@ export async function probeSmtp(target: ProbeTarget): Promise<ProbeFindings> {
     const notes: string[] = [];
     if (target.tls === "starttls" && !client.secure) notes.push("the server does not offer STARTTLS: secrets would travel in clear.");
     if (caps.auth.length === 0) notes.push("the server advertises no AUTH on this channel.");
+    const channel = snapshot(client.channel);
+    if (channel.secure) {
+      const types = channel.channelBinding?.types ?? [];
+      notes.push(types.length ? `channel binding available on this TLS connection: ${types.join(", ")}.` : "this TLS connection offers no channel-binding data: *-PLUS mechanisms cannot be used.");
+    }
+    for (const quirk of client.quirks) notes.push(`server quirk recognised: ${quirk} (pipelining ${client.pipelining}).`);
     return {
       greeting: client.greeting.lines.join(" | "),
       capabilities: [...caps.keywords].map(([keyword, params]) => [keyword, ...params].join(" ")),
       offered: caps.auth,
       secure: client.secure,
       notes,
+      channel,
     };
   } finally {
     await client.quit().catch(() => client.close());
