@@ -1,6 +1,7 @@
 // saslkit's SMTP client (@saslkit/smtp, built dist) with the PLAIN mechanism.
-// Loaded lazily: when the package does not export a usable client yet, `available()` says why
-// and the orchestrator reports the saslkit rows as missing instead of failing the run.
+// Loaded by `saslkitUnavailable()`, which every worker calls before any clock starts (whatever
+// client it measures); when the package does not export a usable client, it says why and the
+// orchestrator reports the saslkit rows as missing instead of failing the run.
 // tsyringe (under @saslkit/core) needs the Reflect polyfill loaded first. It resolves from the
 // workspace root's node_modules (bench/package.json does not list it).
 import "reflect-metadata";
@@ -33,22 +34,22 @@ export async function saslkitUnavailable() {
   return (await load()).why;
 }
 
-export async function skConnect({ host, port, user, password }) {
-  const { smtp, plain, why } = await load();
+function connectOptions({ host, port, user, password }) {
+  return {
+    host,
+    port,
+    tls: "none",
+    ehloName: "bench.client",
+    auth: { username: user, password },
+    mechanisms: [loaded.plain],
+    policy: { cleartext: "allow" },
+  };
+}
+
+export async function skConnect(opts) {
+  const { smtp, why } = await load();
   if (why) throw new Error(why);
-  return withTimeout(
-    smtp.SmtpClient.connect({
-      host,
-      port,
-      tls: "none",
-      ehloName: "bench.client",
-      auth: { username: user, password },
-      mechanisms: [plain],
-      policy: { cleartext: "allow" },
-    }),
-    TIMEOUT_MS,
-    "saslkit connect",
-  );
+  return withTimeout(smtp.SmtpClient.connect(connectOptions(opts)), TIMEOUT_MS, "saslkit connect");
 }
 
 const envelope = { from: FROM, to: [TO] };
@@ -73,8 +74,9 @@ export async function skSendMany(client, message, count) {
   await Promise.all(Array.from({ length: Math.min(WINDOW, count) }, lane));
 }
 
+/** One whole session with the library's one-shot API: `sendMail` (connect, AUTH, send, QUIT pipelined with the dot). */
 export async function skSession(opts, message) {
-  const client = await skConnect(opts);
-  await skSend(client, message);
-  await skQuit(client);
+  const { smtp, why } = await load();
+  if (why) throw new Error(why);
+  await withTimeout(smtp.sendMail(connectOptions(opts), message, envelope), TIMEOUT_MS, "saslkit sendMail");
 }
