@@ -69,7 +69,17 @@ export async function runExchange(mechanism: SaslMechanism, exchange: SaslExchan
     throw error;
   };
 
-  let event: ServerEvent = await exchange.begin(name, await mechanism.start());
+  // An abort while the mechanism prepares (a password prompt, PBKDF2) is reported as the abort,
+  // whatever the mechanism made of the connection going away under it.
+  let initial: Uint8Array | null;
+  try {
+    initial = await mechanism.start();
+  } catch (error) {
+    if (signal?.aborted) throw abortedError(name, signal);
+    throw error;
+  }
+  if (signal?.aborted) throw abortedError(name, signal);
+  let event: ServerEvent = await exchange.begin(name, initial);
   let rounds = 0;
   for (;;) {
     if (signal?.aborted) return giveUp(abortedError(name, signal));
@@ -95,6 +105,7 @@ export async function runExchange(mechanism: SaslMechanism, exchange: SaslExchan
         try {
           response = await mechanism.step(event.data);
         } catch (error) {
+          if (signal?.aborted) return giveUp(abortedError(name, signal));
           return giveUp(error instanceof SaslError ? error : new SaslError(name, "invalid-challenge", "the mechanism failed on the server's challenge.", { cause: error }));
         }
         event = await exchange.respond(response);

@@ -190,3 +190,28 @@ describe("SaslError.toJSON", () => {
     expect(json).toMatchObject({ code: "authentication-failed", mechanism: "PLAIN", attempts: [{ mechanism: "PLAIN", code: "authentication-failed" }] });
   });
 });
+
+describe("abort while the mechanism prepares", () => {
+  it("is reported as aborted, not as whatever the mechanism threw when the connection went away", async () => {
+    const ac = new AbortController();
+    const client = new ScriptClient("X", 1, null);
+    client.start = () => {
+      ac.abort(new Error("user gave up"));
+      throw new TypeError("Cannot read properties of null (reading 'exportKeyingMaterial')");
+    };
+    const { exchange, begun } = scripted([ok]);
+    const error = await runExchange(client, exchange, { signal: ac.signal }).catch((e) => e);
+    expect(error).toBeInstanceOf(SaslError);
+    expect(error.code).toBe("aborted");
+    expect(begun).toEqual([]);
+  });
+
+  it("an abort during a successful start stops before the AUTH command is sent", async () => {
+    const ac = new AbortController();
+    const client = new ScriptClient("X", 0, utf8("ir"));
+    client.start = () => (ac.abort(), utf8("ir"));
+    const { exchange, begun } = scripted([ok]);
+    await expect(runExchange(client, exchange, { signal: ac.signal })).rejects.toMatchObject({ code: "aborted" });
+    expect(begun).toEqual([]);
+  });
+});

@@ -123,6 +123,8 @@ export function channelBindingFor(socket: TLSSocket, isServer: boolean): Channel
   return {
     types,
     data(type: ChannelBindingType): Uint8Array | undefined {
+      // A destroyed socket (the caller aborted, the peer left) has no keys to export: no binding.
+      if (socket.destroyed) return undefined;
       switch (type) {
         case "tls-exporter":
           if (!tls13) return undefined;
