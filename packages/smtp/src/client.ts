@@ -28,7 +28,7 @@ import {
 } from "@saslkit/core";
 import { Deadline, LineSocket, TransportError, type TlsSettings, type TranscriptEntry, type TranscriptSink } from "@saslkit/transport";
 import { SmtpSaslExchange } from "./auth.js";
-import { DotStuffer } from "./data.js";
+import { DotEncoder } from "./data.js";
 import { SmtpError, type SmtpPhase } from "./errors.js";
 import { addressProblem, needsSmtpUtf8, prepareMessage, type Envelope, type Message, type PreparedMessage } from "./message.js";
 import { MalformedReplyError, ReplyParser, formatReply, parseCapabilities, type SmtpCapabilities, type SmtpReply } from "./reply.js";
@@ -446,8 +446,34 @@ export class SmtpClient {
   // Commands and replies.
   // ---------------------------------------------------------------------------------------------
 
-  static async #readReplyOn(line: LineSocket, deadline: Deadline, phase: SmtpPhase, command: string | undefined): Promise<SmtpReply> {
+  static #readReplyOn(line: LineSocket, deadline: Deadline, phase: SmtpPhase, command: string | undefined): Promise<SmtpReply> {
+    try {
+      const r = SmtpClient.#replyNow(line, deadline, phase, command);
+      return r instanceof Promise ? r : Promise.resolve(r);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * One reply: parsed synchronously from lines already buffered when it is complete there (a
+   * pipelined burst costs no promise per line), else finished asynchronously. Throws (or
+   * rejects with) an SmtpError.
+   */
+  static #replyNow(line: LineSocket, deadline: Deadline, phase: SmtpPhase, command: string | undefined): SmtpReply | Promise<SmtpReply> {
     const parser = new ReplyParser();
+    try {
+      for (let text = line.readLineNow(); text !== undefined; text = line.readLineNow()) {
+        const reply = parser.push(text);
+        if (reply) return reply;
+      }
+    } catch (error) {
+      throw SmtpClient.#readFailure(line, error, phase, command);
+    }
+    return SmtpClient.#replyLater(line, parser, deadline, phase, command);
+  }
+
+  static async #replyLater(line: LineSocket, parser: ReplyParser, deadline: Deadline, phase: SmtpPhase, command: string | undefined): Promise<SmtpReply> {
     try {
       for (;;) {
         const reply = parser.push(await line.readLine(deadline));
@@ -485,7 +511,7 @@ export class SmtpClient {
   #expect(phase: SmtpPhase, command: string, timeoutMs = this.#timeouts.command): Promise<SmtpReply> {
     const deadline = Deadline.in(timeoutMs);
     const read = () => this.#readReply(deadline, phase, command);
-    const p = this.#replyPending ? this.#replyTail.then(read, read) : read();
+    const p = this.#replyPending ? this.#replyTail.then(read, read) : Promise.resolve(read());
     this.#replyPending++;
     const settled = p.then(this.#replyDone, this.#replyDone);
     this.#replyTail = settled;
@@ -495,11 +521,22 @@ export class SmtpClient {
   /** The replies to a pipelined MAIL, RCPT per recipient, DATA group, as one queued read (one deadline, one wait chain). */
   #expectGroup(mailCommand: string, to: readonly string[]): Promise<SmtpReply[]> {
     const deadline = Deadline.in(this.#timeouts.command);
-    const read = async (): Promise<SmtpReply[]> => {
-      const replies: SmtpReply[] = [await this.#readReply(deadline, "mail", mailCommand)];
-      for (const address of to) replies.push(await this.#readReply(deadline, "rcpt", `RCPT TO:<${address}>`));
-      replies.push(await this.#readReply(deadline, "data", "DATA"));
+    const n = to.length + 2;
+    const what = (i: number): [SmtpPhase, string] => (i === 0 ? ["mail", mailCommand] : i === n - 1 ? ["data", "DATA"] : ["rcpt", `RCPT TO:<${to[i - 1]}>`]);
+    const rest = async (replies: SmtpReply[], first: Promise<SmtpReply>): Promise<SmtpReply[]> => {
+      replies.push(await first);
+      for (let i = replies.length; i < n; i++) replies.push(await this.#readReply(deadline, ...what(i)));
       return replies;
+    };
+    // Usually the whole group's replies arrived in one read: parse them without a promise each.
+    const read = (): Promise<SmtpReply[]> => {
+      const replies: SmtpReply[] = [];
+      for (let i = 0; i < n; i++) {
+        const r = this.#readReply(deadline, ...what(i));
+        if (r instanceof Promise) return rest(replies, r);
+        replies.push(r);
+      }
+      return Promise.resolve(replies);
     };
     const p = this.#replyPending ? this.#replyTail.then(read, read) : read();
     this.#replyPending++;
@@ -511,16 +548,28 @@ export class SmtpClient {
     this.#replyPending--;
   };
 
-  #readReply(deadline: Deadline, phase: SmtpPhase, command: string): Promise<SmtpReply> {
+  /** A reply, synchronously when it is already buffered; failures come back as a rejected promise. */
+  #readReply(deadline: Deadline, phase: SmtpPhase, command: string): SmtpReply | Promise<SmtpReply> {
     if (this.#broken) return Promise.reject(this.#broken);
-    return SmtpClient.#readReplyOn(this.#line, deadline, phase, command).catch((error: unknown) => {
-      const failure = error as SmtpError;
-      // A reply stream that failed cannot be resynchronised: the connection is done.
-      this.#broken ??= failure;
-      this.#line.destroy();
-      throw failure;
-    });
+    try {
+      const r = SmtpClient.#replyNow(this.#line, deadline, phase, command);
+      return r instanceof Promise ? r.catch(this.#breakOn) : r;
+    } catch (error) {
+      return Promise.reject(this.#broke(error));
+    }
   }
+
+  /** A reply stream that failed cannot be resynchronised: the connection is done. */
+  #broke(error: unknown): SmtpError {
+    const failure = error as SmtpError;
+    this.#broken ??= failure;
+    this.#line.destroy();
+    return failure;
+  }
+
+  readonly #breakOn = (error: unknown): never => {
+    throw this.#broke(error);
+  };
 
   #write(phase: SmtpPhase, data: string | Uint8Array, command: string | undefined, options: { mask?: string; transcript?: boolean; deadline?: Deadline } = {}): Promise<void> {
     if (this.#broken) return Promise.reject(this.#broken);
@@ -707,10 +756,10 @@ export class SmtpClient {
 
   async #sendBody(prepared: PreparedMessage): Promise<number> {
     const deadline = Deadline.in(this.#timeouts.data);
-    const stuffer = new DotStuffer();
+    const stuffer = new DotEncoder();
     if (prepared.bytes) {
       // In memory: encode at once and write body and final dot as one buffer (no stream hops).
-      const body = Buffer.concat([stuffer.encode(prepared.bytes), stuffer.finish(), END_OF_DATA]);
+      const body = stuffer.encodeWithEnd(prepared.bytes);
       const size = body.length - END_OF_DATA.length;
       this.#options.transcript?.({ direction: "*", text: `message body: ${size} octets` });
       await this.#write("data", body, "DATA", { transcript: false, deadline });

@@ -15,30 +15,13 @@ const LF_DOT = Buffer.from("\n.");
 /** A CR not followed by LF, or an LF not preceded by CR: the chunk needs line-end repair. */
 const BARE_LINE_END = /\r(?!\n)|(?<!\r)\n/;
 
-export class DotStuffer extends Transform {
+/**
+ * The encoder without a stream around it: `encode` each chunk in order, then `finish`. The client
+ * uses it directly (a Transform per message costs more than encoding a small message).
+ */
+export class DotEncoder {
   #atLineStart = true;
   #pendingCR = false;
-  /** Bytes written out so far (after stuffing), for SIZE checks and logs. */
-  bytes = 0;
-
-  override _transform(chunk: Buffer | string, _encoding: BufferEncoding, callback: TransformCallback): void {
-    const input = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk;
-    const out = this.encode(input);
-    if (out.length) {
-      this.bytes += out.length;
-      this.push(out);
-    }
-    callback();
-  }
-
-  override _flush(callback: TransformCallback): void {
-    const tail = this.finish();
-    if (tail.length) {
-      this.bytes += tail.length;
-      this.push(tail);
-    }
-    callback();
-  }
 
   /** The bytes that end the body: CRLF when the last line had no line end, else nothing. */
   finish(): Buffer {
@@ -74,6 +57,17 @@ export class DotStuffer extends Transform {
     return Buffer.concat(parts);
   }
 
+  /** A whole in-memory message, stuffed, with its final CRLF (if missing) and the `.` line. */
+  encodeWithEnd(input: Buffer): Buffer {
+    const body = this.encode(input);
+    const tail = this.finish();
+    const out = Buffer.allocUnsafe(body.length + tail.length + 3);
+    body.copy(out, 0);
+    tail.copy(out, body.length);
+    out.write(".\r\n", body.length + tail.length, "latin1");
+    return out;
+  }
+
   #encodeSlow(input: Buffer): Buffer {
     const parts: Buffer[] = [];
     let from = 0;
@@ -107,9 +101,45 @@ export class DotStuffer extends Transform {
   }
 }
 
+/** The encoder as a Transform stream (for piping a Readable body). */
+export class DotStuffer extends Transform {
+  readonly #encoder = new DotEncoder();
+  /** Bytes written out so far (after stuffing), for SIZE checks and logs. */
+  bytes = 0;
+
+  override _transform(chunk: Buffer | string, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const input = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk;
+    const out = this.#encoder.encode(input);
+    if (out.length) {
+      this.bytes += out.length;
+      this.push(out);
+    }
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    const tail = this.#encoder.finish();
+    if (tail.length) {
+      this.bytes += tail.length;
+      this.push(tail);
+    }
+    callback();
+  }
+
+  /** See `DotEncoder.finish`. */
+  finish(): Buffer {
+    return this.#encoder.finish();
+  }
+
+  /** See `DotEncoder.encode`. */
+  encode(input: Buffer): Buffer {
+    return this.#encoder.encode(input);
+  }
+}
+
 /** Encodes a whole in-memory body (tests, small messages). Ends with CRLF (unless empty); the `.` line is not included. */
 export function dotStuff(body: string | Uint8Array): Buffer {
-  const s = new DotStuffer();
+  const s = new DotEncoder();
   const input = typeof body === "string" ? Buffer.from(body, "utf8") : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   return Buffer.concat([s.encode(input), s.finish()]);
 }

@@ -397,6 +397,22 @@ export class LineSocket {
   }
 
   /**
+   * The next line, synchronously: like `readLine` when a complete line is already buffered and no
+   * read is queued; otherwise undefined (nothing is consumed). Throws "line-too-long" like
+   * `readLine`. Lets a parser drain a pipelined burst of replies without a promise per line;
+   * when it returns undefined, fall back to `readLine`.
+   */
+  readLineNow(options: { mask?: string } = {}): string | undefined {
+    if (this.#waitingReads !== 0) return undefined;
+    const raw = this.#takeLine();
+    if (raw === undefined) return undefined;
+    this.#resume();
+    const line = raw.toString("utf8");
+    this.#transcript?.({ direction: this.#readDirection, text: options.mask ?? line });
+    return line;
+  }
+
+  /**
    * The next line as raw bytes, without its CRLF (a bare LF also ends a line): 8-bit clean, for
    * message data whose bytes need not be UTF-8 (SMTP DATA). Same deadline, close and length
    * rules as `readLine`. The transcript gets the line decoded as UTF-8 (or `mask`), unless
