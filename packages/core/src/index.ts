@@ -42,3 +42,4 @@ export { concatBytes, constantTimeEqual, decodeUtf8, splitBytes, utf8 } from "./
 export { pairedExchange, type PairedExchange } from "./paired.js";
 export { B64TOKEN, MALFORMED_DETAIL, decodeOAuthError, encodeOAuthError, isTokenRefusal } from "./oauth-error.js";
 export { mayActAs } from "./authorize.js";
+export { OneMessageClient, OneMessageServer, type OneMessageClientState, type OneMessageServerState, type ServerOutcome } from "./one-message.js";

@@ -2,8 +2,8 @@
  * ANONYMOUS (RFC 4505): guest access. The client's only message is optional trace information
  * (an e-mail address or an opaque string) that the server may log; it proves nothing.
  */
-import { SaslError, registerMechanism, utf8 } from "@saslkit/core";
-import type { ClientContext, MechanismProvider, SaslMechanism, SaslServerMechanism, ServerContext, ServerStep } from "@saslkit/core";
+import { OneMessageClient, OneMessageServer, SaslError, registerMechanism, utf8 } from "@saslkit/core";
+import type { ClientContext, MechanismProvider, ServerStep } from "@saslkit/core";
 
 const NAME = "ANONYMOUS";
 /** RFC 4505 §2: the trace is at most 255 UTF-8 characters (not octets). */
@@ -11,80 +11,33 @@ export const MAX_TRACE_CHARACTERS = 255;
 
 const characters = (text: string): number => [...text].length;
 
-type ClientState = "initial" | "sent" | "done";
-
 /**
  * The client half: one message, `credentials.trace` as UTF-8 (empty when none, sent as an EMPTY
  * initial response, never null). A trace over 255 characters is refused with
- * `invalid-credentials-input`.
+ * `invalid-credentials-input`. States and call-order errors are core's `OneMessageClient`.
  */
-export class AnonymousClient implements SaslMechanism {
+export class AnonymousClient extends OneMessageClient {
   readonly name = NAME;
-  readonly #context: ClientContext;
-  #state: ClientState = "initial";
 
-  constructor(context: ClientContext) {
-    this.#context = context;
-  }
-
-  get complete(): boolean {
-    return this.#state !== "initial";
-  }
-
-  start(): Uint8Array {
-    if (this.#state !== "initial") throw new SaslError(NAME, "bad-state", "start() was called twice.");
-    const trace = this.#context.credentials.trace ?? "";
+  protected override message(context: ClientContext): Uint8Array {
+    const trace = context.credentials.trace ?? "";
     if (characters(trace) > MAX_TRACE_CHARACTERS) {
       throw new SaslError(NAME, "invalid-credentials-input", `the trace has ${characters(trace)} characters; RFC 4505 allows at most ${MAX_TRACE_CHARACTERS}.`);
     }
     if (/\p{Cs}/u.test(trace)) throw new SaslError(NAME, "invalid-credentials-input", "the trace is not a well-formed Unicode string.");
-    this.#state = "sent";
     return utf8(trace);
-  }
-
-  step(_challenge: Uint8Array): Uint8Array {
-    // The trace went as the initial response; ANONYMOUS defines no challenge.
-    throw new SaslError(NAME, "bad-state", this.#state === "initial" ? "step() was called before start()." : "the server sent a challenge after the only message.");
-  }
-
-  finish(_data: Uint8Array | null): void {
-    if (this.#state !== "sent") throw new SaslError(NAME, "bad-state", "finish() was called before the message was sent or twice.");
-    this.#state = "done";
   }
 }
 
-type ServerState = "initial" | "awaiting-message" | "done";
-
 /**
  * The server half. Admits the client only when `callbacks.acceptAnonymous(trace)` says so
- * (default: refuse); the identity is then `anonymous`.
+ * (default: refuse); the identity is then `anonymous`. States and call-order errors are core's
+ * `OneMessageServer`.
  */
-export class AnonymousServer implements SaslServerMechanism {
+export class AnonymousServer extends OneMessageServer {
   readonly name = NAME;
-  readonly #context: ServerContext;
-  #state: ServerState = "initial";
 
-  constructor(context: ServerContext) {
-    this.#context = context;
-  }
-
-  async start(initial: Uint8Array | null): Promise<ServerStep> {
-    if (this.#state !== "initial") throw new SaslError(NAME, "bad-state", "start() was called twice.");
-    if (initial === null) {
-      // No initial response: an empty challenge asks for the trace.
-      this.#state = "awaiting-message";
-      return { type: "challenge", data: new Uint8Array(0) };
-    }
-    return this.#evaluate(initial);
-  }
-
-  async step(response: Uint8Array): Promise<ServerStep> {
-    if (this.#state === "awaiting-message") return this.#evaluate(response);
-    throw new SaslError(NAME, "bad-state", this.#state === "initial" ? "step() was called before start()." : "step() was called after the exchange ended.");
-  }
-
-  async #evaluate(bytes: Uint8Array): Promise<ServerStep> {
-    this.#state = "done";
+  protected override async evaluate(bytes: Uint8Array): Promise<ServerStep> {
     let trace: string;
     try {
       trace = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
@@ -94,7 +47,7 @@ export class AnonymousServer implements SaslServerMechanism {
     if (characters(trace) > MAX_TRACE_CHARACTERS) {
       return { type: "failure", code: "invalid-response", message: `ANONYMOUS: the trace is longer than ${MAX_TRACE_CHARACTERS} characters.` };
     }
-    const accept = this.#context.callbacks.acceptAnonymous;
+    const accept = this.context.callbacks.acceptAnonymous;
     if (!accept || !(await accept(trace))) return { type: "failure", code: "authentication-failed", message: "ANONYMOUS: anonymous access is not allowed." };
     return { type: "success", identity: { authcid: "anonymous", authzid: "anonymous" } };
   }
