@@ -43,3 +43,4 @@ export { pairedExchange, type PairedExchange } from "./paired.js";
 export { B64TOKEN, MALFORMED_DETAIL, decodeOAuthError, encodeOAuthError, isTokenRefusal } from "./oauth-error.js";
 export { mayActAs } from "./authorize.js";
 export { OneMessageClient, OneMessageServer, type OneMessageClientState, type OneMessageServerState, type ServerOutcome } from "./one-message.js";
+export { BearerTokenClient, BearerTokenServer, type BearerTokenClientState, type BearerTokenMessage } from "./bearer-token.js";

@@ -4,102 +4,43 @@
  * challenge and the client answers with an empty response before the server's final failure.
  * IANA lists XOAUTH2 as obsolete in favour of OAUTHBEARER, which negotiation prefers.
  */
-import { B64TOKEN, SaslError, decodeOAuthError, encodeOAuthError, isTokenRefusal, mayActAs, registerMechanism, utf8 } from "@saslkit/core";
-import type { AuthIdentity, ClientContext, MechanismProvider, SaslMechanism, SaslServerMechanism, ServerContext, ServerStep } from "@saslkit/core";
+import { B64TOKEN, BearerTokenClient, BearerTokenServer, SaslError, registerMechanism } from "@saslkit/core";
+import type { BearerTokenMessage, ClientContext, MechanismProvider } from "@saslkit/core";
 
 const NAME = "XOAUTH2";
 const SEP = "\x01";
 const CONTROL = /[\x00-\x1f\x7f]/;
 
-type ClientState = "initial" | "sent" | "aborted" | "done";
-
 /**
- * The client half. `start()` fetches the token (a fresh one when `context.refreshToken` is set)
- * and returns the whole message; a challenge after that is the server's JSON error, answered with
- * an empty response and recorded in `failureDetail`.
+ * The client half: `start()` validates the user name, fetches the token (a fresh one when
+ * `context.refreshToken` is set) and returns the whole message; a challenge after that is the
+ * server's JSON error, answered with an empty response and recorded in `failureDetail`.
+ * States, token checks and error handling are core's `BearerTokenClient`.
  */
-export class XOAuth2Client implements SaslMechanism {
+export class XOAuth2Client extends BearerTokenClient {
   readonly name = NAME;
-  readonly #context: ClientContext;
-  #state: ClientState = "initial";
-  #detail: Readonly<Record<string, unknown>> | undefined;
-  #retry = false;
-  /** Held only between start and the server's answer, to scrub an echo of it from the detail. */
-  #token: string | undefined;
 
-  constructor(context: ClientContext) {
-    this.#context = context;
-  }
-
-  get complete(): boolean {
-    return this.#state === "sent" || this.#state === "done";
-  }
-
-  get failureDetail(): Readonly<Record<string, unknown>> | undefined {
-    return this.#detail;
-  }
-
-  get retryWithFreshCredentials(): boolean {
-    return this.#retry;
-  }
-
-  async start(): Promise<Uint8Array> {
-    if (this.#state !== "initial") throw new SaslError(NAME, "bad-state", "start() was called twice.");
-    const { credentials, refreshToken } = this.#context;
+  protected override prepare(context: ClientContext): (token: string) => string {
+    const { credentials } = context;
     const user = credentials.username ?? "";
     if (user === "") throw new SaslError(NAME, "missing-credentials", "a user name is needed and none was given.");
     if (CONTROL.test(user)) throw new SaslError(NAME, "invalid-credentials-input", "the user name contains control characters.");
     if (credentials.authzid !== undefined && credentials.authzid !== user) {
       throw new SaslError(NAME, "invalid-credentials-input", "XOAUTH2 cannot carry an authorization identity other than the user name.");
     }
-    const token = await credentials.token({ refresh: refreshToken === true });
-    if (token === undefined || token === "") {
-      throw new SaslError(NAME, "missing-credentials", refreshToken ? "no fresh access token is available for the retry." : "an access token is needed and none was given.");
-    }
-    if (!B64TOKEN.test(token)) {
-      throw new SaslError(NAME, "invalid-credentials-input", "the access token holds characters a bearer token may not contain (RFC 6750 b64token).");
-    }
-    this.#token = token;
-    this.#state = "sent";
-    return utf8(`user=${user}${SEP}auth=Bearer ${token}${SEP}${SEP}`);
+    return (token) => `user=${user}${SEP}auth=Bearer ${token}${SEP}${SEP}`;
   }
 
-  step(challenge: Uint8Array): Uint8Array {
-    switch (this.#state) {
-      case "sent": {
-        // The challenge is the server's JSON error; it waits for an empty response before its
-        // final failure, so send one even when the JSON is unreadable.
-        const detail = decodeOAuthError(challenge, this.#token);
-        this.#token = undefined;
-        this.#detail = detail;
-        this.#retry = isTokenRefusal(detail) && this.#context.credentials.canRefreshToken;
-        this.#state = "aborted";
-        return new Uint8Array(0);
-      }
-      case "initial":
-        throw new SaslError(NAME, "bad-state", "step() was called before start().");
-      case "aborted":
-        throw new SaslError(NAME, "bad-state", "the server sent another challenge after its error; the exchange is over.");
-      case "done":
-        throw new SaslError(NAME, "bad-state", "step() was called after the exchange completed.");
-    }
-  }
-
-  finish(_data: Uint8Array | null): void {
-    if (this.#state === "aborted") throw new SaslError(NAME, "server-error", "the server reported success after it had refused the token.");
-    if (this.#state !== "sent") throw new SaslError(NAME, "bad-state", "finish() was called before the message was sent or twice.");
-    this.#token = undefined;
-    this.#state = "done";
+  protected override abortResponse(): Uint8Array {
+    return new Uint8Array(0);
   }
 }
-
-type ServerState = "initial" | "awaiting-message" | "awaiting-answer" | "done";
 
 const USER = /^user=([^\x00-\x1f\x7f]+)$/;
 const AUTH = /^auth=Bearer +(\S+)$/i;
 
 /** Parses `user=..^Aauth=Bearer ..^A^A` strictly; a string is the reason it was refused. */
-function parseClientMessage(bytes: Uint8Array): { readonly user: string; readonly token: string } | string {
+function parseClientMessage(bytes: Uint8Array): BearerTokenMessage | string {
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
@@ -119,58 +60,20 @@ function parseClientMessage(bytes: Uint8Array): { readonly user: string; readonl
  * The server half. Validates the token with `callbacks.verifyToken(user, token)`. A refused token
  * is answered with the JSON error as a challenge; after the client's (empty) answer the exchange
  * fails with `authentication-failed`. A token whose owner differs from `user=` needs
- * `callbacks.authorize(owner, user)`.
+ * `callbacks.authorize(owner, user)`. Without an initial response (Office 365 style
+ * `AUTH XOAUTH2` → `334`) the message is asked for with an empty challenge. States and the
+ * verification are core's `BearerTokenServer`.
  */
-export class XOAuth2Server implements SaslServerMechanism {
+export class XOAuth2Server extends BearerTokenServer {
   readonly name = NAME;
-  readonly #context: ServerContext;
-  #state: ServerState = "initial";
+  protected override readonly abortDescription = "an empty response";
 
-  constructor(context: ServerContext) {
-    this.#context = context;
+  protected override parse(message: Uint8Array): BearerTokenMessage | string {
+    return parseClientMessage(message);
   }
 
-  async start(initial: Uint8Array | null): Promise<ServerStep> {
-    if (this.#state !== "initial") throw new SaslError(NAME, "bad-state", "start() was called twice.");
-    if (initial === null) {
-      // No initial response (Office 365 style `AUTH XOAUTH2` → `334`): ask for the message.
-      this.#state = "awaiting-message";
-      return { type: "challenge", data: new Uint8Array(0) };
-    }
-    return this.#evaluate(initial);
-  }
-
-  async step(response: Uint8Array): Promise<ServerStep> {
-    switch (this.#state) {
-      case "awaiting-message":
-        return this.#evaluate(response);
-      case "awaiting-answer":
-        this.#state = "done";
-        if (response.length === 0) return { type: "failure", code: "authentication-failed", message: "XOAUTH2: the access token was refused." };
-        return { type: "failure", code: "invalid-response", message: "XOAUTH2: the client did not answer the error with an empty response." };
-      case "initial":
-        throw new SaslError(NAME, "bad-state", "step() was called before start().");
-      case "done":
-        throw new SaslError(NAME, "bad-state", "step() was called after the exchange ended.");
-    }
-  }
-
-  async #evaluate(bytes: Uint8Array): Promise<ServerStep> {
-    this.#state = "done";
-    const message = parseClientMessage(bytes);
-    if (typeof message === "string") return { type: "failure", code: "invalid-response", message: `XOAUTH2: ${message}` };
-    const { callbacks } = this.#context;
-    if (!callbacks.verifyToken) return { type: "failure", code: "authentication-failed", message: "XOAUTH2: this server cannot verify tokens." };
-    const verdict = await callbacks.verifyToken(message.user, message.token);
-    if (!verdict.valid) {
-      this.#state = "awaiting-answer";
-      return { type: "challenge", data: encodeOAuthError(verdict) };
-    }
-    const identity: AuthIdentity = { authcid: verdict.user, authzid: message.user };
-    if (!(await mayActAs(callbacks, identity.authcid, identity.authzid))) {
-      return { type: "failure", code: "authorization-failed", message: "XOAUTH2: the token's owner may not act as the requested user." };
-    }
-    return { type: "success", identity };
+  protected override isAbort(response: Uint8Array): boolean {
+    return response.length === 0;
   }
 }
 
