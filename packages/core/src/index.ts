@@ -44,3 +44,4 @@ export { B64TOKEN, MALFORMED_DETAIL, decodeOAuthError, encodeOAuthError, isToken
 export { mayActAs } from "./authorize.js";
 export { OneMessageClient, OneMessageServer, type OneMessageClientState, type OneMessageServerState, type ServerOutcome } from "./one-message.js";
 export { BearerTokenClient, BearerTokenServer, type BearerTokenClientState, type BearerTokenMessage } from "./bearer-token.js";
+export { hasLoneSurrogate, requirePassword, requireUsername, requireWellFormed } from "./credential-checks.js";

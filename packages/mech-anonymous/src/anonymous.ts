@@ -2,7 +2,7 @@
  * ANONYMOUS (RFC 4505): guest access. The client's only message is optional trace information
  * (an e-mail address or an opaque string) that the server may log; it proves nothing.
  */
-import { OneMessageClient, OneMessageServer, SaslError, registerMechanism, utf8 } from "@saslkit/core";
+import { OneMessageClient, OneMessageServer, SaslError, hasLoneSurrogate, registerMechanism, utf8 } from "@saslkit/core";
 import type { ClientContext, MechanismProvider, ServerStep } from "@saslkit/core";
 
 const NAME = "ANONYMOUS";
@@ -24,7 +24,7 @@ export class AnonymousClient extends OneMessageClient {
     if (characters(trace) > MAX_TRACE_CHARACTERS) {
       throw new SaslError(NAME, "invalid-credentials-input", `the trace has ${characters(trace)} characters; RFC 4505 allows at most ${MAX_TRACE_CHARACTERS}.`);
     }
-    if (/\p{Cs}/u.test(trace)) throw new SaslError(NAME, "invalid-credentials-input", "the trace is not a well-formed Unicode string.");
+    if (hasLoneSurrogate(trace)) throw new SaslError(NAME, "invalid-credentials-input", "the trace is not a well-formed Unicode string.");
     return utf8(trace);
   }
 }

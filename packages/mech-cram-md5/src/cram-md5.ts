@@ -11,6 +11,9 @@ import {
   constantTimeEqual,
   decodeUtf8,
   registerMechanism,
+  requirePassword,
+  requireUsername,
+  requireWellFormed,
   utf8,
   type ClientContext,
   type Credentials,
@@ -32,8 +35,6 @@ export const CRAM_MD5_MAX_CHALLENGE_BYTES = 1024;
 
 /** Largest client response the server half accepts, in bytes (`user SP 32 hex digits`). */
 export const CRAM_MD5_MAX_RESPONSE_BYTES = 1024;
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** HMAC-MD5 of `challenge` keyed with the UTF-8 password, as 32 lower-case hex digits (RFC 2195 §2). */
 export function cramMd5Digest(password: string, challenge: Uint8Array): string {
@@ -90,9 +91,8 @@ export class CramMd5Client implements SaslMechanism {
       throw new SaslError(NAME, "invalid-challenge", `a challenge of ${challenge.length} bytes exceeds the ${CRAM_MD5_MAX_CHALLENGE_BYTES}-byte limit.`);
     }
     const username = this.#username();
-    const password = await this.#credentials.password();
-    if (password === undefined) throw new SaslError(NAME, "missing-credentials", "a password is required.");
-    if (LONE_SURROGATE.test(password)) throw new SaslError(NAME, "invalid-credentials-input", "the password is not valid Unicode (it has a lone surrogate).");
+    const password = await requirePassword(this.#credentials, NAME);
+    requireWellFormed(password, NAME, "password");
     this.#state = CramMd5ClientState.done;
     return utf8(`${username} ${cramMd5Digest(password, challenge)}`);
   }
@@ -102,10 +102,8 @@ export class CramMd5Client implements SaslMechanism {
   }
 
   #username(): string {
-    const username = this.#credentials.username;
-    if (username === undefined) throw new SaslError(NAME, "missing-credentials", "a username is required.");
-    if (username === "") throw new SaslError(NAME, "invalid-credentials-input", "the username is empty.");
-    if (LONE_SURROGATE.test(username)) throw new SaslError(NAME, "invalid-credentials-input", "the username is not valid Unicode (it has a lone surrogate).");
+    const username = requireUsername(this.#credentials, NAME);
+    requireWellFormed(username, NAME, "username");
     return username;
   }
 }

@@ -3,7 +3,7 @@
  * certificate, a Unix socket's peer credentials). The client sends only the authorization
  * identity it wants, or an empty message to act as the identity the server already knows.
  */
-import { OneMessageClient, OneMessageServer, SaslError, mayActAs, registerMechanism, utf8 } from "@saslkit/core";
+import { OneMessageClient, OneMessageServer, SaslError, hasLoneSurrogate, mayActAs, registerMechanism, utf8 } from "@saslkit/core";
 import type { ClientContext, MechanismProvider, ServerStep } from "@saslkit/core";
 
 const NAME = "EXTERNAL";
@@ -19,7 +19,7 @@ export class ExternalClient extends OneMessageClient {
   protected override message(context: ClientContext): Uint8Array {
     const authzid = context.credentials.authzid ?? "";
     if (authzid.includes("\0")) throw new SaslError(NAME, "invalid-credentials-input", "the authorization identity contains a NUL character.");
-    if (/\p{Cs}/u.test(authzid)) throw new SaslError(NAME, "invalid-credentials-input", "the authorization identity is not a well-formed Unicode string.");
+    if (hasLoneSurrogate(authzid)) throw new SaslError(NAME, "invalid-credentials-input", "the authorization identity is not a well-formed Unicode string.");
     return utf8(authzid);
   }
 }

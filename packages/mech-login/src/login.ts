@@ -10,6 +10,9 @@ import {
   SaslError,
   decodeUtf8,
   registerMechanism,
+  requirePassword,
+  requireUsername,
+  requireWellFormed,
   utf8,
   type ClientContext,
   type Credentials,
@@ -53,13 +56,12 @@ export const LoginClientState = {
 } as const;
 export type LoginClientState = (typeof LoginClientState)[keyof typeof LoginClientState];
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 /** Draft §2: passwords exclude NUL, CR and LF; the same holds for the username here. */
 const FORBIDDEN = /[\0\r\n]/;
 
 function checkField(value: string, what: string): void {
   if (FORBIDDEN.test(value)) throw new SaslError(NAME, "invalid-credentials-input", `the ${what} contains a NUL, CR or LF character, which LOGIN cannot carry.`);
-  if (LONE_SURROGATE.test(value)) throw new SaslError(NAME, "invalid-credentials-input", `the ${what} is not valid Unicode (it has a lone surrogate).`);
+  requireWellFormed(value, NAME, what);
 }
 
 function readOptions(options: Readonly<Record<string, unknown>>): LoginOptions {
@@ -120,8 +122,7 @@ export class LoginClient implements SaslMechanism {
         return username;
       }
       case LoginClientState.awaitingPassword: {
-        const password = await this.#credentials.password();
-        if (password === undefined) throw new SaslError(NAME, "missing-credentials", "a password is required.");
+        const password = await requirePassword(this.#credentials, NAME);
         checkField(password, "password");
         this.#state = LoginClientState.done;
         return utf8(password);
@@ -136,9 +137,7 @@ export class LoginClient implements SaslMechanism {
   }
 
   #username(): Uint8Array {
-    const username = this.#credentials.username;
-    if (username === undefined) throw new SaslError(NAME, "missing-credentials", "a username is required.");
-    if (username === "") throw new SaslError(NAME, "invalid-credentials-input", "the username is empty.");
+    const username = requireUsername(this.#credentials, NAME);
     checkField(username, "username");
     return utf8(username);
   }

@@ -4,7 +4,7 @@
  * The password crosses the wire as is, so PLAIN is only safe over TLS (or to a loopback peer);
  * the provider declares `sendsSecretInClear` and negotiation enforces that policy.
  */
-import { SaslError, concatBytes, decodeUtf8, mayActAs, registerMechanism, splitBytes, utf8, type AuthIdentity, type ClientContext, type Credentials, type MechanismProvider, type SaslMechanism, type SaslServerMechanism, type ServerCallbacks, type ServerContext, type ServerStep } from "@saslkit/core";
+import { SaslError, concatBytes, decodeUtf8, mayActAs, registerMechanism, requirePassword, requireWellFormed, splitBytes, utf8, type AuthIdentity, type ClientContext, type Credentials, type MechanismProvider, type SaslMechanism, type SaslServerMechanism, type ServerCallbacks, type ServerContext, type ServerStep } from "@saslkit/core";
 
 const NAME = "PLAIN";
 const NUL = 0;
@@ -26,12 +26,9 @@ export const PlainClientState = {
 } as const;
 export type PlainClientState = (typeof PlainClientState)[keyof typeof PlainClientState];
 
-/** A lone UTF-16 surrogate cannot be encoded as UTF-8 (TextEncoder would silently send U+FFFD). */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 function checkField(value: string, what: string): void {
   if (value.includes("\0")) throw new SaslError(NAME, "invalid-credentials-input", `the ${what} contains a NUL character, which PLAIN cannot carry.`);
-  if (LONE_SURROGATE.test(value)) throw new SaslError(NAME, "invalid-credentials-input", `the ${what} is not valid Unicode (it has a lone surrogate).`);
+  requireWellFormed(value, NAME, what);
 }
 
 /**
@@ -44,9 +41,7 @@ function checkField(value: string, what: string): void {
 export async function buildPlainMessage(credentials: Credentials): Promise<Uint8Array> {
   const username = credentials.username;
   if (username === undefined) throw new SaslError(NAME, "missing-credentials", "a username is required.");
-  if (!credentials.has("password")) throw new SaslError(NAME, "missing-credentials", "a password is required.");
-  const password = await credentials.password();
-  if (password === undefined) throw new SaslError(NAME, "missing-credentials", "a password is required.");
+  const password = await requirePassword(credentials, NAME);
   if (username === "") throw new SaslError(NAME, "invalid-credentials-input", "the username is empty.");
   if (password === "") throw new SaslError(NAME, "invalid-credentials-input", "the password is empty (RFC 4616 requires at least one character).");
   const authzid = credentials.authzid ?? "";

@@ -1,0 +1,48 @@
+/**
+ * Checks that client halves apply to the credentials they encode, written once so every
+ * mechanism refuses the same input with the same code and sentence. Each throws a `SaslError`
+ * naming `mechanism`; no message ever contains the value checked.
+ */
+import { SaslError } from "./errors.js";
+import type { Credentials } from "./credentials.js";
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * True when `text` holds a lone UTF-16 surrogate. Such a string has no UTF-8 form:
+ * `TextEncoder` would silently send U+FFFD instead, so a mechanism must refuse it.
+ */
+export function hasLoneSurrogate(text: string): boolean {
+  return LONE_SURROGATE.test(text);
+}
+
+/**
+ * Refuses a credential field that has no UTF-8 form: `invalid-credentials-input`,
+ * "the <what> is not valid Unicode (it has a lone surrogate).".
+ */
+export function requireWellFormed(value: string, mechanism: string, what: string): void {
+  if (hasLoneSurrogate(value)) throw new SaslError(mechanism, "invalid-credentials-input", `the ${what} is not valid Unicode (it has a lone surrogate).`);
+}
+
+/**
+ * The user name (authcid) of a mechanism that must send one: `missing-credentials`
+ * ("a username is required.") when absent, `invalid-credentials-input` ("the username is
+ * empty.") when empty. Other checks on its content are the mechanism's.
+ */
+export function requireUsername(credentials: Credentials, mechanism: string): string {
+  const username = credentials.username;
+  if (username === undefined) throw new SaslError(mechanism, "missing-credentials", "a username is required.");
+  if (username === "") throw new SaslError(mechanism, "invalid-credentials-input", "the username is empty.");
+  return username;
+}
+
+/**
+ * The password, read at the moment it is needed (it may be a prompt): `missing-credentials`
+ * ("a password is required.") when none is given or the function yields none. An empty password
+ * is returned as is; whether it is allowed is the mechanism's rule.
+ */
+export async function requirePassword(credentials: Credentials, mechanism: string): Promise<string> {
+  const password = await credentials.password();
+  if (password === undefined) throw new SaslError(mechanism, "missing-credentials", "a password is required.");
+  return password;
+}
