@@ -19,6 +19,8 @@ import { mayActAs } from "./authorize.js";
 import { OneMessageServer, type ServerOutcome } from "./one-message.js";
 import type { AuthIdentity, ClientContext, SaslMechanism, ServerStep } from "./mechanism.js";
 
+const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
 /** The client half's states: `aborted` means the server sent its error and got the abort response. */
 export type BearerTokenClientState = "initial" | "sent" | "aborted" | "done";
 
@@ -133,8 +135,9 @@ export interface BearerTokenMessage {
  * The server half of a bearer-token mechanism, on core's `OneMessageServer` (message as initial
  * response or after an empty challenge; call-order errors).
  *
- * Evaluating the message: `parse` it (a string refusal becomes `invalid-response`,
- * "<NAME>: <reason>"); without `callbacks.verifyToken` fail with `authentication-failed`; ask
+ * Evaluating the message: it must be UTF-8 (else `invalid-response`, "<NAME>: the client
+ * message is not valid UTF-8."); `parse` gets it split at every 0x01, the separator both formats
+ * use (a string refusal becomes `invalid-response`, "<NAME>: <reason>"); without `callbacks.verifyToken` fail with `authentication-failed`; ask
  * `verifyToken(user, token)`. A refused token is answered with the JSON error challenge (with
  * `openidConfiguration()` when set) and the client's answer then ends the exchange:
  * `authentication-failed` when it is the abort response (`isAbort`), `invalid-response`
@@ -142,8 +145,12 @@ export interface BearerTokenMessage {
  * is empty), which `mayActAs` must allow (`authorization-failed` otherwise).
  */
 export abstract class BearerTokenServer extends OneMessageServer {
-  /** Parses the client message strictly; a string is the reason it was refused (no secrets). */
-  protected abstract parse(message: Uint8Array): BearerTokenMessage | string;
+  /**
+   * Parses the client message strictly, given as its fields: the UTF-8 text split at every 0x01,
+   * so a well-formed message ends with two empty fields. A string is the reason it was refused
+   * (never quoting the token).
+   */
+  protected abstract parse(fields: readonly string[]): BearerTokenMessage | string;
 
   /** True when `response` is the mechanism's abort response. */
   protected abstract isAbort(response: Uint8Array): boolean;
@@ -157,7 +164,13 @@ export abstract class BearerTokenServer extends OneMessageServer {
   }
 
   protected override async evaluate(bytes: Uint8Array): Promise<ServerStep> {
-    const message = this.parse(bytes);
+    let text: string;
+    try {
+      text = strict.decode(bytes);
+    } catch {
+      return { type: "failure", code: "invalid-response", message: `${this.name}: the client message is not valid UTF-8.` };
+    }
+    const message = this.parse(text.split("\x01"));
     if (typeof message === "string") return { type: "failure", code: "invalid-response", message: `${this.name}: ${message}` };
     const { callbacks } = this.context;
     if (!callbacks.verifyToken) return { type: "failure", code: "authentication-failed", message: `${this.name}: this server cannot verify tokens.` };

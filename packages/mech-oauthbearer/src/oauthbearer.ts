@@ -58,15 +58,8 @@ export class OAuthBearerClient extends BearerTokenClient {
 const KVPAIR = /^([A-Za-z]+)=([\x21-\x7e \t\r\n]*)$/;
 const AUTH_VALUE = /^Bearer +(\S+)$/i;
 
-/** Parses the client message strictly (RFC 7628 §3.1); a string is the reason it was refused. */
-function parseClientMessage(bytes: Uint8Array): BearerTokenMessage | string {
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
-  } catch {
-    return "the client message is not valid UTF-8.";
-  }
-  const parts = text.split(SEP);
+/** Parses the client message's 0x01-separated fields strictly (RFC 7628 §3.1); a string is the reason it was refused. */
+function parseClientMessage(parts: readonly string[]): BearerTokenMessage | string {
   if (parts.length < 3 || parts[parts.length - 1] !== "" || parts[parts.length - 2] !== "") {
     return "the client message does not end with two 0x01 separators.";
   }
@@ -103,8 +96,8 @@ export class OAuthBearerServer extends BearerTokenServer {
   readonly name = NAME;
   protected override readonly abortDescription = "0x01";
 
-  protected override parse(message: Uint8Array): BearerTokenMessage | string {
-    return parseClientMessage(message);
+  protected override parse(fields: readonly string[]): BearerTokenMessage | string {
+    return parseClientMessage(fields);
   }
 
   protected override isAbort(response: Uint8Array): boolean {

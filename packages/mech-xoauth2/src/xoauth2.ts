@@ -39,15 +39,8 @@ export class XOAuth2Client extends BearerTokenClient {
 const USER = /^user=([^\x00-\x1f\x7f]+)$/;
 const AUTH = /^auth=Bearer +(\S+)$/i;
 
-/** Parses `user=..^Aauth=Bearer ..^A^A` strictly; a string is the reason it was refused. */
-function parseClientMessage(bytes: Uint8Array): BearerTokenMessage | string {
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
-  } catch {
-    return "the client message is not valid UTF-8.";
-  }
-  const parts = text.split(SEP);
+/** Parses the fields of `user=..^Aauth=Bearer ..^A^A` strictly; a string is the reason it was refused. */
+function parseClientMessage(parts: readonly string[]): BearerTokenMessage | string {
   if (parts.length !== 4 || parts[2] !== "" || parts[3] !== "") return "the client message is not user=...^Aauth=Bearer ...^A^A.";
   const user = USER.exec(parts[0] ?? "");
   if (!user) return "the client message does not start with a user= pair.";
@@ -68,8 +61,8 @@ export class XOAuth2Server extends BearerTokenServer {
   readonly name = NAME;
   protected override readonly abortDescription = "an empty response";
 
-  protected override parse(message: Uint8Array): BearerTokenMessage | string {
-    return parseClientMessage(message);
+  protected override parse(fields: readonly string[]): BearerTokenMessage | string {
+    return parseClientMessage(fields);
   }
 
   protected override isAbort(response: Uint8Array): boolean {
