@@ -105,3 +105,28 @@ S: +OK bye
     expect(stderr()).toMatch(/^error: /);
   });
 });
+
+describe("probe over implicit TLS reads channel binding while the connection is open", () => {
+  it("IMAPS: a server offering SCRAM-SHA-256-PLUS is planned with real tls-exporter data, after LOGOUT", async () => {
+    const { testCertificates } = await import("@saslkit/transport");
+    const certs = await testCertificates();
+    const server = await startScriptedServer(
+      `
+S: * OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=SCRAM-SHA-256 AUTH=SCRAM-SHA-256-PLUS] ready
+C: A1 LOGOUT
+S: * BYE logging out
+S: A1 OK LOGOUT completed
+`,
+      { tls: { key: certs.key, cert: certs.cert }, implicitTls: true },
+    );
+    servers.push(server);
+    const { io, stdout } = memoryIo({ files: { "/ca.pem": certs.ca } });
+    const status = await main(["probe", `imaps://127.0.0.1:${server.port}`, "--user", "alice", "--ca", "/ca.pem"], io);
+    await server.done();
+    const text = stdout();
+    expect(status).toBe(0);
+    expect(text).toMatch(/channel binding: tls-exporter/);
+    // Planned after LOGOUT: only a snapshot taken while the socket was open still has the data.
+    expect(text).toMatch(/Chosen: +SCRAM-SHA-256-PLUS/);
+  });
+});

@@ -3,23 +3,13 @@
  * QUIT. Never authenticates. Reports the channel as the connection really is (`client.channel`):
  * which channel-binding types this TLS connection can produce, instead of assuming them.
  */
-import type { ChannelBindingType, ChannelInfo } from "@saslkit/core";
+import type { ChannelInfo } from "@saslkit/core";
 import { SmtpClient } from "@saslkit/smtp";
+import { snapshotChannel as snapshot } from "./channel-snapshot.js";
 import type { ProbeFindings, ProbeTarget } from "./probe.js";
 
 /** What the SMTP probe learnt, plus the connection's real `ChannelInfo` (binding types included). */
 export type SmtpProbeFindings = ProbeFindings & { readonly channel: ChannelInfo };
-
-/**
- * The channel with its binding data read now: the probe plans negotiation after QUIT, when the
- * TLS socket (and so tls-exporter's keying material) is gone.
- */
-function snapshot(channel: ChannelInfo): ChannelInfo {
-  const binding = channel.channelBinding;
-  if (!binding) return channel;
-  const data = new Map<ChannelBindingType, Uint8Array | undefined>(binding.types.map((type) => [type, binding.data(type)]));
-  return { ...channel, channelBinding: { types: binding.types, data: (type) => data.get(type) } };
-}
 
 export async function probeSmtp(target: ProbeTarget): Promise<SmtpProbeFindings> {
   const client = await SmtpClient.connect({

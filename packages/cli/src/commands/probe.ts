@@ -12,6 +12,7 @@ import { formatNegotiation, formatTranscriptEntry, viewOfPlan } from "../format.
 import { UsageError, type CliIo } from "../io.js";
 import { installedProviders } from "../mechanisms.js";
 import { isLoopbackHost, refuseSecretFlags, tlsTrust } from "../options.js";
+import { snapshotChannel } from "./channel-snapshot.js";
 import { probeSmtp } from "./probe-smtp.js";
 
 type Protocol = "smtp" | "imap" | "pop3";
@@ -161,7 +162,7 @@ async function probeImap(target: ProbeTarget): Promise<ProbeFindings> {
     const notes: string[] = [];
     if (target.tls === "starttls" && !connection.secure) notes.push("the server does not offer STARTTLS: secrets would travel in clear.");
     if (caps.loginDisabled) notes.push("LOGINDISABLED: the IMAP LOGIN command is refused on this channel.");
-    return { capabilities: caps.list(), offered: caps.mechanisms, secure: connection.secure, channel: connection.channel, notes };
+    return { capabilities: caps.list(), offered: caps.mechanisms, secure: connection.secure, channel: snapshotChannel(connection.channel), notes };
   } finally {
     await connection.logout().catch(() => connection.close());
   }
@@ -187,7 +188,7 @@ async function probePop3(target: ProbeTarget): Promise<ProbeFindings> {
       capabilities: caps.list().map((name) => [name, ...(caps.args(name) ?? [])].join(" ")),
       offered: caps.mechanisms,
       secure: connection.secure,
-      channel: connection.channel,
+      channel: snapshotChannel(connection.channel),
       notes,
     };
   } finally {
