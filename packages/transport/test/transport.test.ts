@@ -432,3 +432,21 @@ describe("scripted server", () => {
     await server.close();
   });
 });
+
+describe("TLS trust material per connection", () => {
+  it("connections with different CAs in one process each verify against their own CA", async () => {
+    const { testCertificates } = await import("../src/index.js");
+    const certs = await testCertificates();
+    const tlsServer = await startScriptedServer("S: 220 hello\n!close", { tls: { key: certs.key, cert: certs.cert }, implicitTls: true });
+    try {
+      const ok = await LineSocket.connect({ host: "127.0.0.1", port: tlsServer.port, tls: { ca: certs.ca } });
+      await ok.close();
+      // A different trust store (Node's roots) in the same process must not reuse the first one.
+      await expect(LineSocket.connect({ host: "127.0.0.1", port: tlsServer.port, tls: {} })).rejects.toMatchObject({ code: "tls-failed" });
+      const again = await LineSocket.connect({ host: "127.0.0.1", port: tlsServer.port, tls: { ca: certs.ca } });
+      await again.close();
+    } finally {
+      await tlsServer.close();
+    }
+  });
+});
