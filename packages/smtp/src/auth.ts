@@ -4,7 +4,7 @@
  * line of the exchange is masked in transcripts.
  */
 import type { FailureCode, SaslExchange, ServerEvent, ServerReplyInfo } from "@saslkit/core";
-import { decodeBase64, encodeBase64 } from "@saslkit/transport";
+import { Redactor, decodeBase64, encodeBase64 } from "@saslkit/transport";
 import { replyMessage, type SmtpReply } from "./reply.js";
 
 /** RFC 4954 §4: the AUTH command line, CRLF included, may not exceed 512 octets with an initial response. */
@@ -53,6 +53,7 @@ export class SmtpSaslExchange implements SaslExchange {
   lastReply: SmtpReply | undefined;
   /** Every base64 payload this exchange sent (secrets: never print them). */
   readonly payloads: string[] = [];
+  readonly #redactor = new Redactor();
 
   constructor(private readonly channel: SmtpCommandChannel) {}
 
@@ -64,7 +65,7 @@ export class SmtpSaslExchange implements SaslExchange {
     if (initialResponse !== null) {
       // A zero-length initial response is "=" (RFC 4954 §4).
       const ir = initialResponse.length ? encodeBase64(initialResponse) : "=";
-      if (ir !== "=") this.payloads.push(ir);
+      if (ir !== "=") this.#remember(ir);
       if (line.length + 1 + ir.length + 2 <= MAX_AUTH_LINE) {
         line = `${line} ${ir}`;
         mask = `${mask} ****`;
@@ -85,7 +86,7 @@ export class SmtpSaslExchange implements SaslExchange {
 
   async respond(response: Uint8Array): Promise<ServerEvent> {
     const text = encodeBase64(response);
-    if (text) this.payloads.push(text);
+    if (text) this.#remember(text);
     return this.#event(await this.#send(text, "****"));
   }
 
@@ -103,9 +104,14 @@ export class SmtpSaslExchange implements SaslExchange {
     return reply;
   }
 
+  #remember(payload: string): void {
+    this.payloads.push(payload);
+    this.#redactor.add(payload);
+  }
+
   /** The reply with every payload this exchange sent replaced by `****` (a server may echo it). */
   scrub(reply: SmtpReply): SmtpReply {
-    const hide = (text: string) => this.payloads.reduce((t, p) => (p.length >= 4 ? t.split(p).join("****") : t), text);
+    const hide = (text: string) => this.#redactor.scrub(text);
     const text = hide(reply.text);
     if (text === reply.text) return reply;
     return { ...reply, text, lines: reply.lines.map(hide) };

@@ -26,7 +26,7 @@ import {
   type NegotiationPolicy,
   type Refusal,
 } from "@saslkit/core";
-import { Deadline, LineSocket, TransportError, type TlsSettings, type TranscriptEntry, type TranscriptSink } from "@saslkit/transport";
+import { Deadline, LineSocket, Redactor, TransportError, type TlsSettings, type TranscriptEntry, type TranscriptSink } from "@saslkit/transport";
 import { SmtpSaslExchange } from "./auth.js";
 import { DotEncoder } from "./data.js";
 import { SmtpError, type SmtpPhase } from "./errors.js";
@@ -202,7 +202,7 @@ export class SmtpClient {
   readonly #line: LineSocket;
   readonly #options: SmtpClientOptions;
   readonly #timeouts: Required<SmtpTimeouts>;
-  readonly #secrets: Set<string>;
+  readonly #secrets: Redactor;
   #capabilities: SmtpCapabilities;
   #negotiation: SmtpNegotiation | undefined;
   #authenticatedWith: string | undefined;
@@ -219,7 +219,7 @@ export class SmtpClient {
   /** The greeting reply (220). */
   readonly greeting: SmtpReply;
 
-  private constructor(line: LineSocket, options: SmtpClientOptions, timeouts: Required<SmtpTimeouts>, secrets: Set<string>, greeting: SmtpReply) {
+  private constructor(line: LineSocket, options: SmtpClientOptions, timeouts: Required<SmtpTimeouts>, secrets: Redactor, greeting: SmtpReply) {
     this.#line = line;
     this.#options = options;
     this.#timeouts = timeouts;
@@ -296,12 +296,11 @@ export class SmtpClient {
     if (mode === "none" && requireTls) throw new SmtpError("connect", "invalid-input", 'requireTls cannot be combined with tls: "none".');
     const timeouts = { ...DEFAULTS, ...options.timeouts };
     const port = options.port ?? (mode === "implicit" ? 465 : 587);
-    const secrets = new Set<string>();
+    const secrets = new Redactor();
     const sink = options.transcript;
     const transcript: TranscriptSink | undefined = sink
       ? (entry: TranscriptEntry) => {
-          let text = entry.text;
-          for (const s of secrets) if (s && text.includes(s)) text = text.split(s).join("****");
+          const text = secrets.scrub(entry.text);
           sink(text === entry.text ? entry : { direction: entry.direction, text });
         }
       : undefined;
@@ -434,12 +433,11 @@ export class SmtpClient {
   #secretsFrom(line: string, mask: string): void {
     if (line === mask) return;
     const payload = line.startsWith("AUTH ") ? line.split(" ")[2] : line;
-    if (payload && payload.length >= 4) this.#secrets.add(payload);
+    if (payload) this.#secrets.add(payload);
   }
 
   #scrub(text: string): string {
-    for (const s of this.#secrets) if (text.includes(s)) text = text.split(s).join("****");
-    return text;
+    return this.#secrets.scrub(text);
   }
 
   // ---------------------------------------------------------------------------------------------
