@@ -66,6 +66,7 @@ async function session(i) {
 }
 
 const handles = () => process.getActiveResourcesInfo().filter((r) => r !== "TTYWrap").length;
+const heapMb = () => Math.round((process.memoryUsage().heapUsed / 1048576) * 10) / 10;
 const rssMb = () => {
   globalThis.gc?.();
   return Math.round((process.memoryUsage().rss / 1048576) * 10) / 10;
@@ -102,7 +103,8 @@ for (const [k, n] of errors) console.log(`  ${n} x ${k}`);
 
 // Phase 2: soak.
 console.log(`soak: ${SOAK} sequential sessions`);
-const samples = [{ sessions: 0, rss: rssMb(), handles: handles() }];
+const sample = (sessions) => ({ sessions, rss: rssMb(), heap: heapMb(), handles: handles() });
+const samples = [sample(0)];
 let soakFailures = 0;
 const soakStart = performance.now();
 for (let i = 0; i < SOAK; i++) {
@@ -114,15 +116,25 @@ for (let i = 0; i < SOAK; i++) {
   }
   if ((i + 1) % SAMPLE_EVERY === 0) {
     await new Promise((r) => setImmediate(r));
-    samples.push({ sessions: i + 1, rss: rssMb(), handles: handles() });
-    console.log(`  ${i + 1}: rss ${samples.at(-1).rss} MB, handles ${samples.at(-1).handles}`);
+    samples.push(sample(i + 1));
+    console.log(`  ${i + 1}: rss ${samples.at(-1).rss} MB, heap ${samples.at(-1).heap} MB, handles ${samples.at(-1).handles}`);
   }
 }
 const soakSeconds = (performance.now() - soakStart) / 1000;
 const first = samples[1] ?? samples[0];
 const last = samples.at(-1);
-const flat = last.handles <= first.handles && last.rss - first.rss < 10;
-console.log(`soak: ${SOAK - soakFailures} ok, ${soakFailures} failed in ${soakSeconds.toFixed(1)} s; rss ${first.rss} -> ${last.rss} MB, handles ${first.handles} -> ${last.handles} (${flat ? "flat" : "NOT flat"})`);
+// Three verdicts, reported separately: handles (a leaked socket or timer), the JS heap after a
+// full GC (a leaked object), and RSS (which also holds V8's young generation growing to its
+// default size and native TLS memory, so it can rise without any leak).
+const handlesFlat = last.handles <= first.handles;
+const heapFlat = last.heap - first.heap < 2;
+const rssFlat = last.rss - first.rss < 10;
+const flat = handlesFlat && heapFlat && rssFlat;
+console.log(
+  `soak: ${SOAK - soakFailures} ok, ${soakFailures} failed in ${soakSeconds.toFixed(1)} s; ` +
+    `rss ${first.rss} -> ${last.rss} MB (${rssFlat ? "flat" : "NOT flat"}), heap ${first.heap} -> ${last.heap} MB (${heapFlat ? "flat" : "NOT flat"}), ` +
+    `handles ${first.handles} -> ${last.handles} (${handlesFlat ? "flat" : "NOT flat"})`,
+);
 
 if (process.argv.includes("--write")) {
   const md = `# Load and soak against the local Postfix
@@ -140,14 +152,16 @@ ${os.cpus().length} cores, ${new Date().toISOString().slice(0, 10)}.)
 ${errors.size ? `\nFailures:\n${[...errors].map(([k, n]) => `- ${n} × ${k}`).join("\n")}\n` : ""}
 ## Soak: ${SOAK} sequential sessions
 
-${soakFailures} failed, ${soakSeconds.toFixed(1)} s. RSS after a full GC (\`--expose-gc\`) and
-active handles (\`process.getActiveResourcesInfo()\`) every ${SAMPLE_EVERY} sessions:
+${soakFailures} failed, ${soakSeconds.toFixed(1)} s. RSS and the JS heap in use, both after a full GC
+(\`--expose-gc\`), and active handles (\`process.getActiveResourcesInfo()\`) every ${SAMPLE_EVERY} sessions.
+RSS also holds V8's young generation (it grows under allocation pressure up to its default
+semi-space size) and native TLS memory, so it can rise where the heap and handles show no leak.
 
-| sessions | RSS (MB) | handles |
-| --- | --- | --- |
-${samples.map((s) => `| ${s.sessions} | ${s.rss} | ${s.handles} |`).join("\n")}
+| sessions | RSS (MB) | JS heap used (MB) | handles |
+| --- | --- | --- | --- |
+${samples.map((s) => `| ${s.sessions} | ${s.rss} | ${s.heap} | ${s.handles} |`).join("\n")}
 
-From the first thousand to the last: RSS ${first.rss} → ${last.rss} MB, handles ${first.handles} → ${last.handles}: **${flat ? "flat" : "not flat"}**.
+From the first thousand to the last: RSS ${first.rss} → ${last.rss} MB (**${rssFlat ? "flat" : "not flat"}**), JS heap after GC ${first.heap} → ${last.heap} MB (**${heapFlat ? "flat" : "not flat"}**), handles ${first.handles} → ${last.handles} (**${handlesFlat ? "flat" : "not flat"}**).
 `;
   writeFileSync(join(HERE, "results", "load-soak.md"), md);
   console.log("wrote bench/results/load-soak.md");
