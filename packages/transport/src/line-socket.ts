@@ -79,6 +79,17 @@ const DEFAULT_CONNECT_TIMEOUT = 15000;
 const CLOSE_WAIT_MS = 2000;
 const LF = 0x0a;
 const RESOLVED: Promise<void> = Promise.resolve();
+/** setTimeout's largest delay; longer waits re-arm when it fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A read waiting for data. */
+interface Waiter {
+  readonly deadline: Deadline;
+  readonly what: string;
+  readonly attempt: () => unknown;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
 
 function isLoopback(address: string | undefined): boolean {
   if (!address) return false;
@@ -164,10 +175,22 @@ export class LineSocket {
   #eof = false;
   #failure: TransportError | undefined;
   #closed = false;
-  #wake: (() => void) | undefined;
-  #readChain: Promise<unknown> = Promise.resolve();
-  /** Reads queued on the slow path (waiting for data); 0 means a read may complete synchronously. */
-  #waitingReads = 0;
+  /** Reads waiting for data, in call order; the head is the one being served. Empty: a read may complete synchronously. */
+  readonly #waiters: Waiter[] = [];
+  /** Resolved when `#waiters` empties (STARTTLS waits for earlier reads). */
+  #drained: (() => void)[] | undefined;
+  #pumping = false;
+  /**
+   * One timer per connection, not per wait: armed for the head waiter's absolute deadline (or
+   * earlier); when it fires early for a later deadline the head re-arms it. Unref'd while idle.
+   */
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    this.#pump();
+  };
   /** The socket whose writes of this tick are corked, to be flushed together (one writev) on nextTick. */
   #corked: net.Socket | undefined;
   /** Uncorks now: before anything that bypasses or ends the socket (TLS upgrade, destroy, end). */
@@ -299,6 +322,7 @@ export class LineSocket {
       this.#closed = true;
       this.#eof = true;
       this.#signal();
+      this.#disarm();
     };
     socket.on("data", onData);
     socket.on("end", onEnd);
@@ -322,9 +346,7 @@ export class LineSocket {
   }
 
   #signal(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
+    if (this.#waiters.length !== 0) this.#pump();
   }
 
   #resume(): void {
@@ -352,7 +374,7 @@ export class LineSocket {
    * or wait is created (a pipelined burst of replies is read without touching the event loop).
    */
   #read<T>(deadline: Deadline, what: string, attempt: () => T | undefined): Promise<T> {
-    if (this.#waitingReads === 0) {
+    if (this.#waiters.length === 0) {
       try {
         const value = attempt();
         if (value !== undefined) {
@@ -363,43 +385,76 @@ export class LineSocket {
         return Promise.reject(error);
       }
     }
-    this.#waitingReads++;
-    const run = async (): Promise<T> => {
-      try {
-        for (;;) {
-          const value = attempt();
-          if (value !== undefined) {
-            this.#resume();
-            return value;
-          }
-          if (this.#failure) throw this.#failure;
-          if (this.#eof) throw new TransportError("closed", `The connection was closed by the peer while waiting for ${what}.`);
-          this.#resume();
-          if (deadline.expired()) throw new TransportError("timeout", `Timed out waiting for ${what}.`);
-          await this.#waitForData(deadline);
-        }
-      } finally {
-        this.#waitingReads--;
-      }
-    };
-    const result = this.#readChain.then(run, run);
-    this.#readChain = result.catch(() => undefined);
-    return result;
+    return new Promise<T>((resolve, reject) => {
+      this.#waiters.push({ deadline, what, attempt, resolve: resolve as (value: unknown) => void, reject });
+      if (this.#waiters.length === 1) this.#pump();
+    });
   }
 
-  /** Resolves on the next data/end/error/close event, or at the deadline (one timer per wait). */
-  #waitForData(deadline: Deadline): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        if (this.#wake === wake) this.#wake = undefined;
-        resolve();
-      }, deadline.remaining() + 1);
-      const wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.#wake = wake;
-    });
+  /**
+   * Serves waiting reads in order, each as far as it can: a value, the failure, EOF, or its
+   * deadline (checked against the clock on every pass, so a dripping peer cannot extend it).
+   * Runs on every data/end/error/close event and when the timer fires.
+   */
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      const waiters = this.#waiters;
+      while (waiters.length !== 0) {
+        const w = waiters[0]!;
+        let value: unknown;
+        try {
+          value = w.attempt();
+          if (value === undefined) {
+            if (this.#failure) throw this.#failure;
+            if (this.#eof) throw new TransportError("closed", `The connection was closed by the peer while waiting for ${w.what}.`);
+            this.#resume();
+            if (w.deadline.expired()) throw new TransportError("timeout", `Timed out waiting for ${w.what}.`);
+            this.#arm(w.deadline.at);
+            return;
+          }
+          this.#resume();
+        } catch (error) {
+          waiters.shift();
+          w.reject(error);
+          continue;
+        }
+        waiters.shift();
+        w.resolve(value);
+      }
+      this.#timer?.unref();
+      const drained = this.#drained;
+      this.#drained = undefined;
+      if (drained) for (const f of drained) f();
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /** Makes sure the timer fires no later than just after `at` (epoch ms). */
+  #arm(at: number): void {
+    const timer = this.#timer;
+    if (timer !== undefined && this.#timerAt <= at + 1) {
+      timer.ref();
+      return;
+    }
+    if (timer !== undefined) clearTimeout(timer);
+    const delay = Math.min(Math.max(0, at - Date.now()) + 1, MAX_TIMER_MS);
+    this.#timerAt = Date.now() + delay;
+    this.#timer = setTimeout(this.#onTimer, delay);
+  }
+
+  #disarm(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+  }
+
+  /** Resolves once every read issued so far has settled. */
+  #readsSettled(): Promise<void> {
+    if (this.#waiters.length === 0) return RESOLVED;
+    return new Promise<void>((resolve) => (this.#drained ??= []).push(resolve));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -429,7 +484,7 @@ export class LineSocket {
    * when it returns undefined, fall back to `readLine`.
    */
   readLineNow(options: { mask?: string } = {}): string | undefined {
-    if (this.#waitingReads !== 0) return undefined;
+    if (this.#waiters.length !== 0) return undefined;
     const raw = this.#takeLine();
     if (raw === undefined) return undefined;
     this.#resume();
@@ -591,7 +646,7 @@ export class LineSocket {
    * verification failure, "timeout" at the deadline.
    */
   async startTls(settings: TlsSettings, deadline: Deadline): Promise<void> {
-    await this.#readChain;
+    await this.#readsSettled();
     if (this.#tls) throw new TransportError("tls-failed", "TLS is already active on this connection.");
     this.#flush(); // the go-ahead (server) must leave in clear, before any handshake byte
     this.#checkInjection();
@@ -603,7 +658,7 @@ export class LineSocket {
 
   /** Server-side STARTTLS (embedded server, test servers). Same error rules as `startTls`. */
   async acceptTls(options: ServerTlsOptions, deadline: Deadline): Promise<void> {
-    await this.#readChain;
+    await this.#readsSettled();
     if (this.#tls) throw new TransportError("tls-failed", "TLS is already active on this connection.");
     this.#flush(); // the go-ahead (server) must leave in clear, before any handshake byte
     this.#checkInjection();
@@ -742,5 +797,6 @@ export class LineSocket {
     this.#flush(); // what was written before destroy() still goes out, as with an uncorked socket
     this.#socket.destroy();
     this.#signal();
+    this.#disarm();
   }
 }
