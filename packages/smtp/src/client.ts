@@ -474,8 +474,13 @@ export class SmtpClient {
   static async #replyLater(line: LineSocket, parser: ReplyParser, deadline: Deadline, phase: SmtpPhase, command: string | undefined): Promise<SmtpReply> {
     try {
       for (;;) {
-        const reply = parser.push(await line.readLine(deadline));
+        let reply = parser.push(await line.readLine(deadline));
         if (reply) return reply;
+        // The rest of a multi-line reply usually came in the same packet: no promise per line.
+        for (let text = line.readLineNow(); text !== undefined; text = line.readLineNow()) {
+          reply = parser.push(text);
+          if (reply) return reply;
+        }
       }
     } catch (error) {
       throw SmtpClient.#readFailure(line, error, phase, command);
@@ -508,8 +513,16 @@ export class SmtpClient {
   /** Queues a reply read after all earlier ones; the deadline starts now. */
   #expect(phase: SmtpPhase, command: string, timeoutMs = this.#timeouts.command): Promise<SmtpReply> {
     const deadline = Deadline.in(timeoutMs);
+    if (this.#replyPending === 0) {
+      // Nothing queued: a reply already buffered needs no place in the queue.
+      const r = this.#readReply(deadline, phase, command);
+      if (!(r instanceof Promise)) return Promise.resolve(r);
+      this.#replyPending++;
+      this.#replyTail = r.then(this.#replyDone, this.#replyDone);
+      return r;
+    }
     const read = () => this.#readReply(deadline, phase, command);
-    const p = this.#replyPending ? this.#replyTail.then(read, read) : Promise.resolve(read());
+    const p = this.#replyTail.then(read, read);
     this.#replyPending++;
     const settled = p.then(this.#replyDone, this.#replyDone);
     this.#replyTail = settled;

@@ -47,21 +47,24 @@ export class ReplyParser {
   #texts: string[] = [];
 
   push(line: string): SmtpReply | undefined {
-    const shown = line.length > 200 ? `${line.slice(0, 200)}…` : line;
     const m = LINE.exec(line);
-    if (!m) throw new MalformedReplyError(`The server sent a line that is not an SMTP reply: "${shown}".`, shown);
-    const [, code, sep, text] = m;
+    if (!m) {
+      const shown = showLine(line);
+      throw new MalformedReplyError(`The server sent a line that is not an SMTP reply: "${shown}".`, shown);
+    }
+    const code = m[1]!;
     if (this.#code !== undefined && code !== this.#code) {
-      throw new MalformedReplyError(`The server changed the reply code inside a multi-line reply (${this.#code} then ${code}).`, shown);
+      throw new MalformedReplyError(`The server changed the reply code inside a multi-line reply (${this.#code} then ${code}).`, showLine(line));
     }
     this.#code = code;
     this.#lines.push(line);
-    this.#texts.push(text ?? "");
-    if (sep === "-") {
-      if (this.#lines.length >= MAX_REPLY_LINES) throw new MalformedReplyError(`The server sent a reply longer than ${MAX_REPLY_LINES} lines.`, shown);
+    this.#texts.push(m[3] ?? "");
+    if (m[2] === "-") {
+      if (this.#lines.length >= MAX_REPLY_LINES) throw new MalformedReplyError(`The server sent a reply longer than ${MAX_REPLY_LINES} lines.`, showLine(line));
       return undefined;
     }
-    const reply = makeReply(Number(code), this.#lines, this.#texts);
+    // The arrays go to the reply as they are; the next reply gets fresh ones.
+    const reply = makeReply(code, this.#lines, this.#texts);
     this.#code = undefined;
     this.#lines = [];
     this.#texts = [];
@@ -69,10 +72,16 @@ export class ReplyParser {
   }
 }
 
-function makeReply(code: number, lines: readonly string[], texts: readonly string[]): SmtpReply {
-  const e = ENHANCED.exec(texts[0] ?? "");
-  const enhanced = e && e[1] === String(code)[0] ? `${e[1]}.${e[2]}.${e[3]}` : undefined;
-  return { code, ...(enhanced ? { enhanced } : {}), lines: [...lines], text: texts.join("\n") };
+const showLine = (line: string): string => (line.length > 200 ? `${line.slice(0, 200)}…` : line);
+
+function makeReply(code: string, lines: readonly string[], texts: readonly string[]): SmtpReply {
+  const first = texts[0]!;
+  const text = texts.length === 1 ? first : texts.join("\n");
+  // An enhanced code starts with a digit; most replies' text does not, and skips the regex.
+  const c = first.charCodeAt(0);
+  const e = c >= 0x32 && c <= 0x35 ? ENHANCED.exec(first) : null;
+  const enhanced = e && e[1] === code[0] ? `${e[1]}.${e[2]}.${e[3]}` : undefined;
+  return enhanced ? { code: Number(code), enhanced, lines, text } : { code: Number(code), lines, text };
 }
 
 /** Parses a whole reply from its lines (tests, recorded transcripts). Throws when incomplete or malformed. */
