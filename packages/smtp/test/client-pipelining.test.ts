@@ -7,30 +7,13 @@ import { describe, expect, it } from "vitest";
 import { startScriptedServer, testCertificates, type ScriptedServer, type TranscriptEntry } from "@saslkit/transport";
 import { SmtpClient, SmtpError, sendMail, type SmtpClientOptions } from "@saslkit/smtp";
 import { all } from "./fixtures.js";
+import { failure, opts } from "./options.js";
 
 const THREE = readFileSync(new URL("./transcripts/pipelining-3-messages.txt", import.meta.url), "utf8");
 const DOVECOT_GREETING = "S: 220 mx.example.com Dovecot (Debian) ready.";
 const env = { from: "a@example.com", to: ["b@example.com"] };
 const body = (n: number) => `Subject: ${n}\r\n\r\n${["one", "two", "three"][n - 1]}\r\n`;
 
-const opts = (server: ScriptedServer, extra: Partial<SmtpClientOptions> = {}): SmtpClientOptions => ({
-  host: server.host,
-  port: server.port,
-  ehloName: "client.example.org",
-  mechanisms: all,
-  timeouts: { greeting: 5000, command: 5000, data: 5000 },
-  ...extra,
-});
-
-async function failure(promise: Promise<unknown>): Promise<SmtpError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(SmtpError);
-    return error as SmtpError;
-  }
-  throw new Error("expected an SmtpError");
-}
 
 /** Index of each transcript line matching `re`. */
 const indexes = (lines: readonly string[], re: RegExp) => lines.flatMap((l, i) => (re.test(l) ? [i] : []));

@@ -3,27 +3,10 @@ import { describe, expect, it } from "vitest";
 import { startScriptedServer, testCertificates, type ScriptedServer, type TranscriptEntry } from "@saslkit/transport";
 import { SmtpClient, SmtpError, authFailureCode, parseQueueId, parseReply, printTranscript, sendMail, type SmtpClientOptions } from "@saslkit/smtp";
 import { all, cramFixture, echoFixture, emptyIrFixture, foobarFixture, loginFixture, plainFixture } from "./fixtures.js";
+import { failure, opts } from "./options.js";
 
 const transcript = (name: string) => readFileSync(new URL(`./transcripts/${name}`, import.meta.url), "utf8");
 
-const opts = (server: ScriptedServer, extra: Partial<SmtpClientOptions> = {}): SmtpClientOptions => ({
-  host: server.host,
-  port: server.port,
-  ehloName: "client.example.org",
-  mechanisms: all,
-  timeouts: { greeting: 5000, command: 5000, data: 5000 },
-  ...extra,
-});
-
-async function failure(promise: Promise<unknown>): Promise<SmtpError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(SmtpError);
-    return error as SmtpError;
-  }
-  throw new Error("expected an SmtpError");
-}
 
 const HELLO = "S: 220 mx.example.com ESMTP\nC: EHLO client.example.org\n";
 
