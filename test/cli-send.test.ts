@@ -2,45 +2,23 @@
  * `saslkit send` and `saslkit probe smtp://` end to end, in-process, against the embedded
  * SmtpServer with the real mechanism packages: the debug transcript never shows the password.
  */
-import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MechanismProvider, ScramStoredKeys, ServerCallbacks } from "@saslkit/core";
-import { main, type CliIo } from "@saslkit/cli";
+import { main } from "@saslkit/cli";
 import { cramMd5 } from "@saslkit/mech-cram-md5";
 import { login } from "@saslkit/mech-login";
 import { plain } from "@saslkit/mech-plain";
 import { deriveScramKeys, prepareScramPassword, scramProviders } from "@saslkit/mech-scram";
 import { SmtpServer, type ServerTranscriptEntry } from "@saslkit/smtp-server";
 import { testCertificates } from "@saslkit/transport";
+import { memoryIo as sharedMemoryIo, type MemoryIoOptions } from "./support/cli-io.js";
 
 const USER = "alice";
 const PASSWORD = "cli-Secret-Pässword-93";
 const SECRETS = [PASSWORD, Buffer.from(PASSWORD).toString("base64"), Buffer.from(`\0${USER}\0${PASSWORD}`).toString("base64")];
 
-function memoryIo(options: { env?: Record<string, string>; prompt?: string; stdin?: string; files?: Record<string, string | Buffer> } = {}) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const prompts: string[] = [];
-  const stdin = Object.assign(new PassThrough(), { isTTY: false });
-  stdin.end(options.stdin ?? "");
-  const io: CliIo = {
-    stdout: { write: (t: string) => void out.push(t), isTTY: false },
-    stderr: { write: (t: string) => void err.push(t), isTTY: false },
-    stdin,
-    env: options.env ?? { SASLKIT_PASSWORD: PASSWORD },
-    promptSecret: async (p) => {
-      prompts.push(p);
-      if (options.prompt === undefined) throw new Error("unexpected prompt");
-      return options.prompt;
-    },
-    readFile: async (path) => {
-      const content = options.files?.[path];
-      if (content === undefined) throw Object.assign(new Error("ENOENT"), { code: "ENOENT" });
-      return Buffer.from(content);
-    },
-  };
-  return { io, stdout: () => out.join(""), stderr: () => err.join(""), prompts };
-}
+/** The CLI's in-memory IO, with the password in SASLKIT_PASSWORD unless a test says otherwise. */
+const memoryIo = (options: MemoryIoOptions = {}) => sharedMemoryIo({ env: { SASLKIT_PASSWORD: PASSWORD }, ...options });
 
 let certs: { ca: string; key: string; cert: string };
 let server: SmtpServer;
