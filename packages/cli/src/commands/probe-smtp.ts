@@ -3,15 +3,11 @@
  * QUIT. Never authenticates. Reports the channel as the connection really is (`client.channel`):
  * which channel-binding types this TLS connection can produce, instead of assuming them.
  */
-import type { ChannelInfo } from "@saslkit/core";
 import { SmtpClient } from "@saslkit/smtp";
 import { snapshotChannel as snapshot } from "./channel-snapshot.js";
 import type { ProbeFindings, ProbeTarget } from "./probe.js";
 
-/** What the SMTP probe learnt, plus the connection's real `ChannelInfo` (binding types included). */
-export type SmtpProbeFindings = ProbeFindings & { readonly channel: ChannelInfo };
-
-export async function probeSmtp(target: ProbeTarget): Promise<SmtpProbeFindings> {
+export async function probeSmtp(target: ProbeTarget): Promise<ProbeFindings> {
   const client = await SmtpClient.connect({
     host: target.host,
     port: target.port,

@@ -4,7 +4,7 @@
  * It never authenticates and never asks for a secret.
  */
 import { parseArgs } from "node:util";
-import { Credentials, planNegotiation, type ChannelBinding, type ChannelInfo, type MechanismProvider } from "@saslkit/core";
+import { Credentials, planNegotiation, type ChannelInfo, type MechanismProvider } from "@saslkit/core";
 import { ImapClient } from "@saslkit/imap";
 import { Pop3Client } from "@saslkit/pop3";
 import type { TlsSettings, TranscriptSink } from "@saslkit/transport";
@@ -35,8 +35,8 @@ export interface ProbeFindings {
   /** SASL mechanism names the server advertises. */
   readonly offered: readonly string[];
   readonly secure: boolean;
-  /** The connection's channel as the client saw it (real channel-binding types), when the adapter exposes it. */
-  readonly channel?: ChannelInfo;
+  /** The connection's channel as the client saw it, with its real channel-binding types (read before logout). */
+  readonly channel: ChannelInfo;
   readonly notes: readonly string[];
 }
 
@@ -64,16 +64,6 @@ export function parseProbeUrl(text: string): { protocol: Protocol; host: string;
   if (!host) throw new UsageError(`the URL "${text}" has no host.`);
   return { protocol: scheme.protocol, host, port: url.port ? Number(url.port) : scheme.port, tls: scheme.tls };
 }
-
-/**
- * Channel binding as negotiation sees it on a TLS connection. The probe only plans, so it does
- * not need the binding bytes; it assumes what every TLS connection can give (tls-server-end-point,
- * and tls-exporter on TLS 1.3), and says so in its output.
- */
-const assumedBinding: ChannelBinding = {
-  types: ["tls-exporter", "tls-server-end-point"],
-  data: () => new Uint8Array(32),
-};
 
 export async function probe(argv: readonly string[], io: CliIo): Promise<number> {
   refuseSecretFlags(argv);
@@ -116,19 +106,8 @@ export async function probe(argv: readonly string[], io: CliIo): Promise<number>
   io.stdout.write("Capabilities:\n");
   for (const cap of findings.capabilities) io.stdout.write(`  ${cap}\n`);
 
-  const measured = findings.channel;
-  const channel: ChannelInfo = measured ?? {
-    secure: findings.secure,
-    loopback: isLoopbackHost(target.host),
-    host: target.host,
-    port: target.port,
-    ...(findings.secure ? { channelBinding: assumedBinding } : {}),
-  };
-  const bindingNote = !channel.secure
-    ? ""
-    : measured
-      ? ` (channel binding: ${channel.channelBinding?.types.join(", ") || "none available"})`
-      : " (channel binding assumed available over TLS)";
+  const channel = findings.channel;
+  const bindingNote = channel.secure ? ` (channel binding: ${channel.channelBinding?.types.join(", ") || "none available"})` : "";
   const user = values.user ?? "user";
   // Planning only: these callbacks are never called, no secret is asked for or sent.
   const credentials = Credentials.from({
@@ -147,8 +126,9 @@ export async function probe(argv: readonly string[], io: CliIo): Promise<number>
   return plan.candidates.length ? 0 : 1;
 }
 
-async function probeImap(target: ProbeTarget): Promise<ProbeFindings> {
-  const connection = await ImapClient.connect({
+/** What the IMAP and POP3 probes connect with: the target's TLS mode, never authenticating, TLS not required (the probe reports its absence). */
+function connectOptions(target: ProbeTarget) {
+  return {
     host: target.host,
     port: target.port,
     tls: target.tls,
@@ -156,7 +136,11 @@ async function probeImap(target: ProbeTarget): Promise<ProbeFindings> {
     tlsOptions: target.tlsOptions,
     mechanisms: target.mechanisms,
     ...(target.transcript ? { transcript: target.transcript } : {}),
-  });
+  };
+}
+
+async function probeImap(target: ProbeTarget): Promise<ProbeFindings> {
+  const connection = await ImapClient.connect(connectOptions(target));
   try {
     const caps = connection.capabilities;
     const notes: string[] = [];
@@ -169,15 +153,7 @@ async function probeImap(target: ProbeTarget): Promise<ProbeFindings> {
 }
 
 async function probePop3(target: ProbeTarget): Promise<ProbeFindings> {
-  const connection = await Pop3Client.connect({
-    host: target.host,
-    port: target.port,
-    tls: target.tls,
-    requireTls: false,
-    tlsOptions: target.tlsOptions,
-    mechanisms: target.mechanisms,
-    ...(target.transcript ? { transcript: target.transcript } : {}),
-  });
+  const connection = await Pop3Client.connect(connectOptions(target));
   try {
     const caps = connection.capabilities;
     const notes: string[] = [];
