@@ -146,8 +146,7 @@ export type RefusalReason =
   | "missing-credentials"
   | "cleartext-password"
   | "explicit-only"
-  | "unusable"
-  | "duplicate";
+  | "unusable";
 
 /** One line of a negotiation report: a mechanism name and why it was not chosen. */
 export interface Refusal {
