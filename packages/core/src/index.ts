@@ -46,7 +46,7 @@ export {
   type NegotiationRecord,
 } from "./negotiate.js";
 export { authenticate, runExchange, type AuthenticateOptions, type AuthenticationResult, type SessionLimits } from "./session.js";
-export { allowsFallback } from "./fallback.js";
+export { allowsFallback, allowsFallbackTo } from "./fallback.js";
 export { concatBytes, constantTimeEqual, decodeUtf8, splitBytes, utf8 } from "./bytes.js";
 export { pairedExchange, type PairedExchange } from "./paired.js";
 export { mayActAs } from "./authorize.js";

@@ -207,6 +207,12 @@ export interface SecurityProperties {
   readonly mutualAuth: boolean;
   /** The exchange is bound to the TLS channel. */
   readonly channelBinding: boolean;
+  /**
+   * The client's first message carries the secret (a password or token in the initial response).
+   * Once that message went out, a failure ends the attempt: no other mechanism and no protocol
+   * login is tried, so the secret is not sent again (issue 13 item 4; see docs/decisions).
+   */
+  readonly secretInFirstMessage?: boolean;
 }
 
 /** Why a provider cannot run in a given context, as a sentence, or undefined when it can. */
@@ -259,6 +265,7 @@ export type ServerEvent =
 export type FailureCode =
   | "authentication-failed"
   | "mechanism-rejected"
+  | "mechanism-too-weak"
   | "temporary-failure"
   | "encryption-required"
   | "authorization-failed"

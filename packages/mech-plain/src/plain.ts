@@ -204,7 +204,7 @@ export const plain: MechanismProvider = {
   name: NAME,
   priority: 300,
   clientFirst: true,
-  security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false },
+  security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false, secretInFirstMessage: true },
   needs: [USERNAME, PASSWORD],
   serverCallbacks: ["verifyPassword", "authorize"],
   createClient: (context) => new PlainClient(context),

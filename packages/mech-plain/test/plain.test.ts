@@ -318,7 +318,7 @@ describe("PLAIN provider", () => {
       priority: 300,
       clientFirst: true,
       needs: [USERNAME, PASSWORD],
-      security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false },
+      security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false, secretInFirstMessage: true },
     });
   });
 
