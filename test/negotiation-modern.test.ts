@@ -94,25 +94,41 @@ describe("negotiation slots of OAUTHBEARER, XOAUTH2, EXTERNAL, ANONYMOUS", () =>
     expect(names(plan({ username: "alice", token: "tok" }, { channel: { secure: false, loopback: true } }))).toEqual(["OAUTHBEARER", "XOAUTH2"]);
   });
 
-  it("authenticate falls back from a rejected OAUTHBEARER to XOAUTH2", async () => {
+  const rejectingOAuthBearer = () => {
     const server = pairedExchange(xoauth2.createServer!({ callbacks: { verifyToken: () => ({ valid: true, user: "alice" }) }, channel: TLS, hostname: "mx", options: {} }));
-    const begun: string[] = [];
+    const begun: [string, boolean][] = [];
     const exchange: SaslExchange = {
       async begin(mechanism, ir) {
-        begun.push(mechanism);
+        begun.push([mechanism, ir !== null]);
         if (mechanism === "OAUTHBEARER") return { type: "failure", code: "mechanism-rejected", reply: { status: "504", enhanced: "5.5.4", text: "Unrecognized authentication type" } };
         return server.begin(mechanism, ir);
       },
       respond: (r) => server.respond(r),
       cancel: () => server.cancel(),
     };
-    const result = await authenticate(plan({ username: "alice", token: "tok" }), exchange);
+    return { exchange, begun };
+  };
+
+  it("authenticate falls back from a rejected OAUTHBEARER to XOAUTH2 when the token had not gone out yet", async () => {
+    // The adapter withheld the initial response (line too long): the bare AUTH was refused.
+    const { exchange, begun } = rejectingOAuthBearer();
+    const result = await authenticate(plan({ username: "alice", token: "tok" }), exchange, { initialResponseFits: (m) => m !== "OAUTHBEARER" });
     expect(result.mechanism).toBe("XOAUTH2");
-    expect(begun).toEqual(["OAUTHBEARER", "XOAUTH2"]);
+    expect(begun).toEqual([
+      ["OAUTHBEARER", false],
+      ["XOAUTH2", true],
+    ]);
     expect(result.attempts.map((a) => [a.mechanism, a.error?.code])).toEqual([
       ["OAUTHBEARER", "mechanism-rejected"],
       ["XOAUTH2", undefined],
     ]);
+  });
+
+  it("authenticate does not send the token a second time after OAUTHBEARER's initial response was refused (issue 13 item 4)", async () => {
+    const { exchange, begun } = rejectingOAuthBearer();
+    const error = await authenticate(plan({ username: "alice", token: "tok" }), exchange).catch((e: unknown) => e);
+    expect(begun).toEqual([["OAUTHBEARER", true]]);
+    expect(error).toMatchObject({ code: "mechanism-rejected", secretSent: true });
   });
 });
 
