@@ -237,8 +237,13 @@ export interface MechanismProvider {
   readonly needs: readonly CredentialKey<unknown>[];
   /** The `ServerCallbacks` the server half uses, by name (so a server can check its options). */
   readonly serverCallbacks?: readonly string[];
-  /** Chosen only when the caller names it (`force` or `order`). */
+  /** Chosen only when the caller names it (`force` or `order`), or when `autoSelect` says the context implies it. */
   readonly explicitOnly?: boolean;
+  /**
+   * For an `explicitOnly` mechanism: undefined when this context implies it even unnamed (a
+   * client certificate and no secret), else the reason it does not, for the refusal.
+   */
+  readonly autoSelect?: UsabilityCheck;
   /** Extra context check (binding data present, no credentials given, ...). */
   readonly usable?: UsabilityCheck;
   createClient(context: ClientContext): SaslMechanism;

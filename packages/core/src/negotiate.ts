@@ -4,7 +4,8 @@
  *
  * Rules, in order, for each installed mechanism the server offers:
  * 1. `exclude` removes it; `force` (one name) or `order` (a list) keeps only the names listed.
- * 2. `explicitOnly` mechanisms are chosen only when listed in `force` or `order`.
+ * 2. `explicitOnly` mechanisms are chosen only when listed in `force` or `order`, or when their
+ *    `autoSelect` check says the context implies them.
  * 3. Credentials the provider `needs` must be present.
  * 4. A mechanism that sends a secret in clear (`security.sendsSecretInClear`) is refused on a
  *    channel without TLS unless `cleartextRefusal` allows it: `"loopback"` (default) allows it
@@ -109,8 +110,11 @@ export function planNegotiation(source: MechanismSource | undefined, input: Nego
       continue;
     }
     if (p.explicitOnly && !listed) {
-      refuse(name, "explicit-only", "used only when the caller asks for it by name");
-      continue;
+      const why = p.autoSelect ? p.autoSelect(context) : "";
+      if (why !== undefined) {
+        refuse(name, "explicit-only", `used only when the caller asks for it by name${why ? ` or ${why}` : ""}`);
+        continue;
+      }
     }
     const missing = p.needs.filter((k) => !credentials.has(k));
     if (missing.length) {
