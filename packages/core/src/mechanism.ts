@@ -135,11 +135,17 @@ export type ServerStep =
   | { readonly type: "challenge"; readonly data: Uint8Array }
   /** Authenticated. `data` is additional data to deliver with the success, if the protocol allows. */
   | { readonly type: "success"; readonly identity: AuthIdentity; readonly data?: Uint8Array }
-  /** Not authenticated. `code` says why; `message` is safe to show the client (no secrets). */
+  /**
+   * Not authenticated. `code` says why; `message` is safe to show the client (no secrets).
+   * `reason` is for the server's log only, never sent to the client: the mechanism's own word
+   * for the cause (`"credentials"`, `"channel-binding"`, `"downgrade"`), so an operator can tell
+   * an attack or a misconfiguration from a mistyped password.
+   */
   | {
       readonly type: "failure";
       readonly code: "authentication-failed" | "authorization-failed" | "invalid-response" | "temporary-failure" | "aborted";
       readonly message: string;
+      readonly reason?: string;
     };
 
 /**
