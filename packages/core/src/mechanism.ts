@@ -6,6 +6,7 @@
  * stateful, so every authentication gets a fresh one from its `MechanismProvider`.
  */
 import type { CredentialKey, Credentials } from "./credentials.js";
+import type { CredentialPreparation } from "./prepare.js";
 import type { ServerReplyInfo } from "./errors.js";
 
 export type MaybePromise<T> = T | Promise<T>;
@@ -115,6 +116,12 @@ export interface ClientContext {
    * mechanism then asks its credential source for a fresh value instead of the one it used.
    */
   readonly freshCredentials?: boolean;
+  /**
+   * How the caller wants user names and passwords prepared where the mechanism leaves it open:
+   * `"saslprep"` (RFC 4013) or as given (`"none"`, the default). Mechanisms that require
+   * SASLprep apply it regardless.
+   */
+  readonly prepare?: CredentialPreparation;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@
 import { Credentials, type CredentialsInput } from "./credentials.js";
 import { NoMechanismError, type AttemptRecord, type Refusal } from "./errors.js";
 import type { ChannelInfo, ClientContext, MechanismProvider } from "./mechanism.js";
+import type { CredentialPreparation } from "./prepare.js";
 import { MechanismRegistry, normalizeMechanismName, type MechanismSource } from "./registry.js";
 
 /** Cleartext-secret policy: see rule 4 above. */
@@ -54,6 +55,8 @@ export interface NegotiationInput {
   readonly credentials: CredentialsInput | Credentials;
   readonly channel: ChannelInfo;
   readonly policy?: NegotiationPolicy;
+  /** Credential preparation for mechanisms that leave it open (`ClientContext.prepare`). Default `"none"`. */
+  readonly prepare?: CredentialPreparation;
   /** Per-mechanism options handed to factories (`{ family: { ... } }`), opaque to core. */
   readonly options?: Readonly<Record<string, unknown>>;
 }
@@ -84,7 +87,7 @@ export function planNegotiation(source: MechanismSource | undefined, input: Nego
     if (n && !offered.includes(n)) offered.push(n);
   }
   const credentials = Credentials.from(input.credentials);
-  const context: ClientContext = { credentials, channel: input.channel, offered, options: input.options ?? {} };
+  const context: ClientContext = { credentials, channel: input.channel, offered, options: input.options ?? {}, ...(input.prepare ? { prepare: input.prepare } : {}) };
   const refused: Refusal[] = [];
   const refuse = (mechanism: string, reason: Refusal["reason"], explanation: string) => refused.push({ mechanism, reason, explanation });
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { container } from "tsyringe";
 import {
   Credentials,
+  utf8,
   MechanismRegistry,
   SaslError,
   authenticate,
@@ -332,5 +333,21 @@ describe("LOGIN provider", () => {
     const s = new LoginServer({ callbacks: { verifyPassword: (u, p) => u === "tim" && p === "tanstaaftanstaaf" } });
     const result = await authenticate(negotiation, pairedExchange(s));
     expect(result).toMatchObject({ mechanism: "LOGIN", rounds: 2 });
+  });
+});
+
+describe("LOGIN SASLprep opt-in (issue 13 item 7)", () => {
+  const run = async (prepare?: "saslprep") => {
+    const client = new LoginClient({ credentials: Credentials.from({ username: "I\u00ADX", password: "pass\u00A0word" }), ...(prepare ? { prepare } : {}) });
+    await client.start();
+    const user = Buffer.from(await client.step(utf8("Username:"))).toString("utf8");
+    const pass = Buffer.from(await client.step(utf8("Password:"))).toString("utf8");
+    return [user, pass];
+  };
+  it("sends credentials as given by default", async () => {
+    expect(await run()).toEqual(["I\u00ADX", "pass\u00A0word"]);
+  });
+  it("prepares username and password when asked", async () => {
+    expect(await run("saslprep")).toEqual(["IX", "pass word"]);
   });
 });

@@ -354,3 +354,31 @@ describe("PLAIN README", () => {
     expect(plan.refused[0]?.reason).toBe("cleartext-password");
   });
 });
+
+describe("PLAIN SASLprep opt-in (issue 13 item 7)", () => {
+  const input = { username: "I\u00ADX", password: "pass\u00A0word", authzid: "Ad\u00ADmin" };
+  const message = async (prepare?: "saslprep" | "none") =>
+    Buffer.from(await new PlainClient({ credentials: Credentials.from(input), ...(prepare ? { prepare } : {}) }).start()).toString("utf8");
+
+  it("sends credentials as given by default", async () => {
+    expect(await message()).toBe("Ad\u00ADmin\0I\u00ADX\0pass\u00A0word");
+    expect(await message("none")).toBe("Ad\u00ADmin\0I\u00ADX\0pass\u00A0word");
+  });
+
+  it("prepares the username and password (not the authzid) when asked", async () => {
+    expect(await message("saslprep")).toBe("Ad\u00ADmin\0IX\0pass word");
+  });
+
+  it("refuses a password SASLprep prohibits, without echoing it", async () => {
+    const client = new PlainClient({ credentials: Credentials.from({ username: "u", password: "bell\u0007secret" }), prepare: "saslprep" });
+    const error = (await client.start().catch((e: unknown) => e)) as Error;
+    expect(error).toMatchObject({ code: "invalid-credentials-input" });
+    expect(error.message).not.toContain("secret");
+  });
+
+  it("reaches PLAIN through negotiation", async () => {
+    const server = plain.createServer!({ callbacks: { verifyPassword: (u, p) => u === "IX" && p === "pass word" }, channel: { secure: true }, hostname: "h", options: {} });
+    const plan = negotiate([plain], { offered: ["PLAIN"], credentials: { username: "I\u00ADX", password: "pass\u00A0word" }, channel: { secure: true }, prepare: "saslprep" });
+    await expect(authenticate(plan, pairedExchange(server))).resolves.toMatchObject({ mechanism: "PLAIN" });
+  });
+});
