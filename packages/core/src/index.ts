@@ -46,10 +46,10 @@ export {
   type NegotiationRecord,
 } from "./negotiate.js";
 export { authenticate, runExchange, type AuthenticateOptions, type AuthenticationResult, type SessionLimits } from "./session.js";
-export { allowsFallback, allowsFallbackTo } from "./fallback.js";
+export { allowsFallback } from "./fallback.js";
 export { concatBytes, constantTimeEqual, decodeUtf8, splitBytes, utf8 } from "./bytes.js";
 export { pairedExchange, type PairedExchange } from "./paired.js";
 export { mayActAs } from "./authorize.js";
-export { OneMessageClient, OneMessageServer, type OneMessageClientState, type OneMessageServerState, type ServerOutcome } from "./one-message.js";
+export { OneMessageClient, OneMessageServer, type ServerOutcome } from "./one-message.js";
 export { hasLoneSurrogate, requirePassword, requireUsername, requireWellFormed } from "./credential-checks.js";
 export { prepareCredential, saslprep, type CredentialPreparation, type SaslprepOptions } from "./prepare.js";

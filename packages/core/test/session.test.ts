@@ -2,7 +2,6 @@ import { describe, expect, it } from "vitest";
 import {
   SaslError,
   allowsFallback,
-  allowsFallbackTo,
   authenticate,
   planNegotiation,
   runExchange,
@@ -11,6 +10,7 @@ import {
   type SaslExchange,
   type ServerEvent,
 } from "../src/index.js";
+import { allowsFallbackTo } from "../src/fallback.js";
 import { LOGIN, PLAIN, ScriptClient, provider } from "./fixtures.js";
 
 /** An exchange that plays scripted server events and records what the client sent. */

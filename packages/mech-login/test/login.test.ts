@@ -14,7 +14,8 @@ import {
   PASSWORD,
   USERNAME,
 } from "@saslkit/core";
-import { LOGIN_MAX_CHALLENGE_BYTES, LOGIN_MAX_FIELD_OCTETS, LoginClient, LoginClientState, LoginServer, LoginServerState, login, registerLogin } from "@saslkit/mech-login";
+import { LoginClient, LoginServer, login, registerLogin } from "@saslkit/mech-login";
+import { LOGIN_MAX_CHALLENGE_BYTES, LOGIN_MAX_FIELD_OCTETS, LoginClientState, LoginServerState } from "../src/login.js";
 
 const b64 = (bytes: Uint8Array | null): string => Buffer.from(bytes ?? []).toString("base64");
 const unb64 = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, "base64"));

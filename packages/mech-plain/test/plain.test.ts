@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { container } from "tsyringe";
 import { Credentials, MechanismRegistry, PASSWORD, SaslError, USERNAME, authenticate, negotiate, pairedExchange, planNegotiation, runExchange, type CredentialsInput, type ServerCallbacks } from "@saslkit/core";
-import { PLAIN_MAX_FIELD_OCTETS, PlainClient, PlainClientState, PlainServer, parsePlainMessage, plain, registerPlain } from "@saslkit/mech-plain";
+import { PlainClient, PlainServer, plain, registerPlain } from "@saslkit/mech-plain";
+import { PLAIN_MAX_FIELD_OCTETS, PlainClientState, parsePlainMessage } from "../src/plain.js";
 
 const b64 = (bytes: Uint8Array | null): string => Buffer.from(bytes ?? []).toString("base64");
 const bytes = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, "utf8"));
