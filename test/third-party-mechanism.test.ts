@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { inspect } from "node:util";
 import { container } from "tsyringe";
 import { describe, expect, it } from "vitest";
@@ -86,5 +88,16 @@ describe("a third-party mechanism with a new kind of secret and a new server cal
     const child = container.createChildContainer();
     registerXOtp(child);
     expect(MechanismRegistry.fromContainer(child).get("X-OTP")?.serverCallbacks).toEqual(["verifyOneTimeCode"]);
+  });
+});
+
+describe("the README's \"Write your own mechanism\" guide", () => {
+  it("shows test/fixtures/mech-x-otp.ts exactly, from its first import on", () => {
+    const root = fileURLToPath(new URL("..", import.meta.url));
+    const readme = readFileSync(`${root}README.md`, "utf8");
+    const section = readme.slice(readme.indexOf("## Write your own mechanism"));
+    const block = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
+    const fixture = readFileSync(`${root}test/fixtures/mech-x-otp.ts`, "utf8");
+    expect(block).toBe(fixture.slice(fixture.indexOf("import type { DependencyContainer }")));
   });
 });
