@@ -221,7 +221,7 @@ export interface SecurityProperties {
   /** The exchange is bound to the TLS channel. */
   readonly channelBinding: boolean;
   /**
-   * The client's first message carries the secret (a password or token in the initial response).
+   * The client's first message carries the secret (a password or another replayable secret in the initial response).
    * Once that message went out, a failure ends the attempt: no other mechanism and no protocol
    * login is tried, so the secret is not sent again (issue 13 item 4; see docs/decisions).
    */

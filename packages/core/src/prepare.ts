@@ -1,10 +1,10 @@
 /**
  * Credential preparation, written once for every mechanism and protocol login: SASLprep
  * (RFC 4013, a profile of stringprep) through `@mongodb-js/saslprep`. It is generic RFC 4013,
- * not a mechanism family: SCRAM requires it, and PLAIN, LOGIN, CRAM-MD5 and the protocol logins
- * (IMAP LOGIN, POP3 USER/PASS and APOP) apply it only when the caller opts in with
- * `prepare: "saslprep"`, for servers that store prepared credentials (RFC 4616 §2 recommends
- * preparing on both sides). Off by default: most servers store passwords as given, and would
+ * not a mechanism family: mechanisms whose RFC requires it call `saslprep` always; password
+ * mechanisms that leave it open, and the protocol logins (IMAP LOGIN, POP3 USER/PASS and APOP),
+ * apply it only when the caller opts in with `prepare: "saslprep"`, for servers that store
+ * prepared credentials (RFC 4616 §2 recommends preparing on both sides). Off by default: most servers store passwords as given, and would
  * then refuse one that preparation changed (U+00A0 becomes a space, U+00AD disappears).
  * See docs/decisions/0009-saslprep-opt-in.md.
  */
