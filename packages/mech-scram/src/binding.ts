@@ -8,7 +8,7 @@ export const CHANNEL_BINDING_PREFERENCE: readonly ChannelBindingType[] = ["tls-e
 
 /**
  * The best binding type the capability can produce data for, with its data; undefined when none.
- * `types` is the caller's choice (`options.scram.channelBindingType`), in order of preference.
+ * `types` is the caller's choice (`options.scram.channelBinding` naming types), in order of preference.
  */
 export function chooseBinding(
   binding: ChannelBinding | undefined,

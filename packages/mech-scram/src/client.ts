@@ -169,7 +169,9 @@ export class ScramClient implements SaslMechanism {
         throw new SaslError(
           this.name,
           "policy-refused",
-          this.#options.channelBinding ? `no channel-binding data of type ${this.#options.channelBindingTypes.join(", ") || "(none known)"} is available on this connection.` : "channel binding is turned off (options.scram.channelBinding is false).",
+          this.#options.channelBinding
+            ? `this connection cannot produce ${this.#options.channelBindingTypes.join(" or ") || "any known type of"} channel-binding data (options.scram.channelBinding).`
+            : "channel binding is turned off (options.scram.channelBinding is false).",
         );
       }
       flag = { kind: "p", type: chosen.type };

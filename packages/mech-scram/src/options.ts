@@ -9,19 +9,16 @@ import { defaultScramKeyCache } from "./keys.js";
 /** Options under `options.scram` (client and server contexts). */
 export interface ScramOptions {
   /**
-   * Use channel binding when the channel can supply it. Default true. `false` makes every -PLUS
-   * provider unusable and the client always sends GS2 flag `n` (an opt-out for servers whose
-   * -PLUS is broken, mox#374). On a server, `false` means "this server does not bind".
+   * Channel binding. Default `true`: bind when the channel can, choosing the library's order
+   * (`tls-exporter`, `tls-server-end-point`, `tls-unique`, the first the connection can produce).
+   * `false` makes every -PLUS provider unusable and the client always sends GS2 flag `n` (an
+   * opt-out for servers whose -PLUS is broken, mox#374); on a server it means "this server does
+   * not bind". A type name, or a list of them in order of preference, binds only with those types:
+   * a client whose connection cannot produce one treats -PLUS as unusable instead of using another
+   * type, and a server accepts only those. Unknown names are dropped, so a list of only unknown
+   * names means "cannot bind" rather than a silent default.
    */
-  readonly channelBinding?: boolean;
-  /**
-   * Which channel-binding type to use: one type, or several in order of preference. Default: the
-   * library's order, `tls-exporter`, `tls-server-end-point`, `tls-unique`, first one the connection
-   * can produce. A client binds only with these types (a -PLUS mechanism is unusable when none is
-   * available); a server accepts only these. An unknown name is ignored, so a list of only unknown
-   * names means "no binding possible" rather than a silent default.
-   */
-  readonly channelBindingType?: ChannelBindingType | readonly ChannelBindingType[];
+  readonly channelBinding?: boolean | ChannelBindingType | readonly ChannelBindingType[];
   /**
    * Server: the iteration count this deployment stores keys with, used for the made-up
    * server-first of an unknown user so that it looks like a real one. Default: the count of the
@@ -75,9 +72,10 @@ export function resolveScramOptions(options: Readonly<Record<string, unknown>>):
   const raw = options["scram"];
   const o: ScramOptions = typeof raw === "object" && raw !== null ? (raw as ScramOptions) : {};
   const positive = (n: unknown, fallback: number) => (typeof n === "number" && Number.isInteger(n) && n >= 1 ? n : fallback);
-  const requested = o.channelBindingType === undefined ? CHANNEL_BINDING_PREFERENCE : Array.isArray(o.channelBindingType) ? o.channelBindingType : [o.channelBindingType];
+  const cb = o.channelBinding;
+  const requested: readonly unknown[] = cb === undefined || cb === true || cb === false ? CHANNEL_BINDING_PREFERENCE : Array.isArray(cb) ? cb : [cb];
   return {
-    channelBinding: o.channelBinding !== false,
+    channelBinding: cb !== false,
     channelBindingTypes: requested.filter((t): t is ChannelBindingType => CHANNEL_BINDING_PREFERENCE.includes(t as ChannelBindingType)),
     iterations: typeof o.iterations === "number" && Number.isInteger(o.iterations) && o.iterations >= 1 ? o.iterations : undefined,
     saltLength: typeof o.saltLength === "number" && Number.isInteger(o.saltLength) && o.saltLength >= 1 && o.saltLength <= 1024 ? o.saltLength : undefined,

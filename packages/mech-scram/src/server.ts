@@ -65,9 +65,8 @@ const PLUS = /^SCRAM-[A-Z0-9-]+-PLUS$/;
  * does, so the exchange does not reveal who exists.
  *
  * Channel binding: the server binds when `context.channel.channelBinding` yields data of a type
- * in `options.scram.channelBindingType` (default: any) and `options.scram.channelBinding` is not
- * false. A -PLUS exchange must name such a type and send matching `c=` data. A client sending
- * GS2 flag `y` ("I can bind, I think you cannot") fails only when this server advertised a -PLUS
+ * `options.scram.channelBinding` allows (default: any type; `false`: none). A -PLUS exchange
+ * must name such a type and send matching `c=` data. A client sending GS2 flag `y` ("I can bind, I think you cannot") fails only when this server advertised a -PLUS
  * variant (`context.advertised`; RFC 5802 §6): then someone removed it from the list. An
  * embedding server that offers -PLUS must pass `advertised`, or downgrades go undetected.
  *

@@ -1,71 +1,30 @@
 /**
- * Issue 13 item 6 (mechanism part): the caller chooses the channel-binding type through
- * `options.scram.channelBindingType`, or leaves it to the library.
+ * The caller chooses the channel-binding type (issue 13 item 6): `options.scram.channelBinding`
+ * may name one type. The client then binds with exactly that type, and -PLUS is unusable (not
+ * silently bound with another type) when the connection cannot produce it.
  */
 import { describe, expect, it } from "vitest";
-import { pairedExchange, planNegotiation, runExchange } from "@saslkit/core";
-import { ScramClient, ScramServer, deriveScramKeys, prepareScramPassword, scramSha256Plus } from "@saslkit/mech-scram";
-import { clientContext, fakeBinding, serverContext, text } from "./helpers.js";
+import { ScramClient, scramProviders } from "@saslkit/mech-scram";
+import { clientContext, fakeBinding, text, type ClientContextInput } from "./helpers.js";
 
-const channelBinding = fakeBinding({ "tls-exporter": "exporter-data", "tls-server-end-point": "endpoint-data", "tls-unique": "unique-data" });
-const keys = deriveScramKeys("SHA-256", prepareScramPassword("pencil"), { iterations: 4096 });
+const binding = fakeBinding({ "tls-server-end-point": "cert-hash", "tls-exporter": "exporter-data" });
+const plus = scramProviders.find((p) => p.name === "SCRAM-SHA-256-PLUS")!;
+const start = async (input: ClientContextInput) => (text(await new ScramClient(clientContext(input), { hash: "SHA-256", plus: true }).start()) as string).split(",")[0];
 
-async function bind(clientType: unknown, serverType?: unknown) {
-  const server = new ScramServer(
-    serverContext({ user: await keys }, { channel: { channelBinding }, options: serverType === undefined ? {} : { scram: { channelBindingType: serverType } } }),
-    { hash: "SHA-256", plus: true },
-  );
-  const client = new ScramClient(
-    clientContext({ channel: { channelBinding }, options: { scram: { cache: false, ...(clientType === undefined ? {} : { channelBindingType: clientType }) } } }),
-    { hash: "SHA-256", plus: true },
-  );
-  const exchange = pairedExchange(server);
-  const error = await runExchange(client, exchange).then(
-    () => undefined,
-    (e: unknown) => e as Error,
-  );
-  return { header: text(exchange.sent[0] ?? null)?.split(",")[0], error, outcome: exchange.outcome };
-}
-
-describe("choosing the channel-binding type", () => {
-  it("leaves it to the library by default: tls-exporter first", async () => {
-    expect(await bind(undefined)).toMatchObject({ header: "p=tls-exporter", error: undefined });
+describe("options.scram.channelBinding names the binding type", () => {
+  it("binds with the named type even when a preferred one is available", async () => {
+    expect(await start({ channel: { channelBinding: binding }, options: { scram: { channelBinding: "tls-server-end-point" } } })).toBe("p=tls-server-end-point");
+    expect(await start({ channel: { channelBinding: binding }, options: { scram: { channelBinding: true } } })).toBe("p=tls-exporter");
   });
 
-  it("uses the one type the caller names", async () => {
-    expect(await bind("tls-server-end-point")).toMatchObject({ header: "p=tls-server-end-point", error: undefined });
-    expect(await bind("tls-unique")).toMatchObject({ header: "p=tls-unique", error: undefined });
+  it("makes -PLUS unusable when the connection cannot produce the named type", () => {
+    const ctx = clientContext({ channel: { channelBinding: binding }, options: { scram: { channelBinding: "tls-unique" } } });
+    expect(plus.usable?.(ctx)).toMatch(/cannot produce tls-unique/);
+    expect(plus.usable?.(clientContext({ channel: { channelBinding: binding }, options: { scram: { channelBinding: "tls-exporter" } } }))).toBeUndefined();
   });
 
-  it("takes a list as an order of preference, skipping types the connection cannot produce", async () => {
-    const onlyEndpoint = fakeBinding({ "tls-server-end-point": "endpoint-data" });
-    const client = new ScramClient(clientContext({ channel: { channelBinding: onlyEndpoint }, options: { scram: { cache: false, channelBindingType: ["tls-unique", "tls-server-end-point"] } } }), {
-      hash: "SHA-256",
-      plus: true,
-    });
-    expect(text(await client.start())).toMatch(/^p=tls-server-end-point,/);
-  });
-
-  it("makes -PLUS unusable, with the reason, when the named type is not available", () => {
-    const plan = planNegotiation([scramSha256Plus], {
-      offered: ["SCRAM-SHA-256-PLUS"],
-      credentials: { username: "u", password: "p" },
-      channel: { secure: true, channelBinding: fakeBinding({ "tls-exporter": "x" }) },
-      options: { scram: { channelBindingType: "tls-unique" } },
-    });
-    expect(plan.candidates).toEqual([]);
-    expect(plan.refused[0]?.explanation).toContain("cannot produce tls-unique");
-  });
-
-  it("refuses an unknown type name instead of silently using the default", async () => {
-    const client = new ScramClient(clientContext({ channel: { channelBinding }, options: { scram: { cache: false, channelBindingType: "tls-exporter " } } }), { hash: "SHA-256", plus: true });
-    await expect(client.start()).rejects.toMatchObject({ code: "policy-refused" });
-  });
-
-  it("a server restricted to some types refuses the others as a binding failure", async () => {
-    const server = new ScramServer(serverContext({ user: await keys }, { channel: { channelBinding }, options: { scram: { channelBindingType: ["tls-exporter"] } } }), { hash: "SHA-256", plus: true });
-    const step = await server.start(new TextEncoder().encode("p=tls-server-end-point,,n=user,r=abc"));
-    expect(step).toEqual({ type: "failure", code: "authentication-failed", message: "e=unsupported-channel-binding-type", reason: "channel-binding" });
-    expect(await bind("tls-exporter", ["tls-exporter"])).toMatchObject({ error: undefined });
+  it("refuses in the exchange too, naming the type", async () => {
+    const client = new ScramClient(clientContext({ channel: { channelBinding: binding }, options: { scram: { channelBinding: "tls-unique" } } }), { hash: "SHA-256", plus: true });
+    await expect(client.start()).rejects.toThrow(/cannot produce tls-unique/);
   });
 });
