@@ -133,3 +133,22 @@ describe("Credentials", () => {
     });
   });
 });
+
+describe("Credentials redaction, property-based", () => {
+  it("no value of a field not declared public ever appears when printed, whatever its name", async () => {
+    const fc = (await import("fast-check")).default;
+    const name = fc.stringMatching(/^[a-z][A-Za-z0-9]{0,15}$/).filter((n) => !["username", "authzid", "note", "__proto__", "constructor"].includes(n));
+    const secret = fc.string({ minLength: 1, maxLength: 40 }).map((s) => `S3cr3t-${s}`);
+    fc.assert(
+      fc.property(fc.dictionary(name, secret, { minKeys: 1, maxKeys: 6 }), (fields) => {
+        const c = Credentials.from({ username: "alice", ...fields } as CredentialsInput);
+        const text = printed(c);
+        for (const value of Object.values(fields)) expect(text.includes(value)).toBe(false);
+        const seen: string[] = [];
+        c.onSecret((v) => seen.push(v));
+        expect(new Set(seen)).toEqual(new Set(Object.values(fields)));
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
