@@ -226,6 +226,12 @@ export interface SecurityProperties {
    * login is tried, so the secret is not sent again (issue 13 item 4; see docs/decisions).
    */
   readonly secretInFirstMessage?: boolean;
+  /**
+   * The server half authenticates with an identity the channel established
+   * (`ServerContext.channel.externalIdentity`, from a verified client certificate), not with a
+   * secret. A server advertises such a mechanism only where that identity can exist.
+   */
+  readonly channelIdentity?: boolean;
 }
 
 /** Why a provider cannot run in a given context, as a sentence, or undefined when it can. */

@@ -180,8 +180,16 @@ export interface NegotiationRecord {
   readonly login?: { readonly command: "LOGIN" | "USER" | "APOP"; readonly ok: boolean };
 }
 
-/** Builds the `NegotiationRecord` of a plan, the attempts made (`AuthenticationResult.attempts` or `SaslError.attempts`) and the mechanism that succeeded. */
-export function negotiationRecord(plan: Pick<Negotiation, "offered" | "installed" | "candidates" | "refused">, attempts: readonly AttemptRecord[] = [], chosen?: string): NegotiationRecord {
+/**
+ * Builds the `NegotiationRecord` of a plan, the attempts made (`AuthenticationResult.attempts` or
+ * `SaslError.attempts`), the mechanism that succeeded, and the protocol login when one ran.
+ */
+export function negotiationRecord(
+  plan: Pick<Negotiation, "offered" | "installed" | "candidates" | "refused">,
+  attempts: readonly AttemptRecord[] = [],
+  chosen?: string,
+  login?: NegotiationRecord["login"],
+): NegotiationRecord {
   return {
     offered: [...plan.offered],
     installed: [...plan.installed],
@@ -189,5 +197,6 @@ export function negotiationRecord(plan: Pick<Negotiation, "offered" | "installed
     refused: [...plan.refused],
     attempts: [...attempts],
     chosen,
+    ...(login ? { login } : {}),
   };
 }

@@ -73,7 +73,7 @@ export const external: MechanismProvider = {
   name: NAME,
   priority: 100,
   clientFirst: true,
-  security: { sendsSecretInClear: false, mutualAuth: false, channelBinding: false },
+  security: { sendsSecretInClear: false, mutualAuth: false, channelBinding: false, channelIdentity: true },
   needs: [],
   explicitOnly: true,
   autoSelect: externalImplied,

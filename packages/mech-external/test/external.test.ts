@@ -123,7 +123,7 @@ describe("EXTERNAL provider", () => {
       clientFirst: true,
       explicitOnly: true,
       needs: [],
-      security: { sendsSecretInClear: false, mutualAuth: false, channelBinding: false },
+      security: { sendsSecretInClear: false, mutualAuth: false, channelBinding: false, channelIdentity: true },
     });
   });
 
