@@ -14,7 +14,7 @@ const base = (port: number, mechanisms: readonly MechanismProvider[] = [fakePlai
   tls: "none",
   auth: { username: USER, password: PASSWORD },
   mechanisms,
-  timeouts: { greeting: 5000, auth: 5000, command: 5000 },
+  timeouts: { connect: 5000, reply: 5000 },
 });
 
 async function expectPop3Error(promise: Promise<unknown>): Promise<Pop3Error> {
@@ -103,7 +103,7 @@ describe("POP3 transcripts", () => {
   it("fails closed without STLS when TLS is required, sending nothing more", async () => {
     await withServer(transcript("err-auth.txt"), async (server) => {
       const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port), tls: "starttls" }));
-      expect(error.code).toBe("tls-unavailable");
+      expect(error.code).toBe("tls-required");
       expect(server.received).toEqual(["CAPA"]);
     });
   });
@@ -129,7 +129,9 @@ describe("POP3 transcripts", () => {
     const lines: TranscriptEntry[] = [];
     await withServer(transcript("user-pass.txt"), async (server) => {
       const conn = await Pop3Client.connect({ ...base(server.port), login: "user", transcript: (e) => lines.push(e) });
-      expect(conn.mechanism).toBe("USER");
+      expect(conn.mechanism).toBeUndefined();
+      expect(conn.login).toBe("USER");
+      expect(conn.negotiation?.login).toEqual({ command: "USER", ok: true });
       await conn.close();
       await server.done();
     });
@@ -147,7 +149,8 @@ describe("POP3 transcripts", () => {
   it("computes APOP as RFC 1939 §7 shows", async () => {
     await withServer(transcript("apop.txt"), async (server) => {
       const conn = await Pop3Client.connect({ ...base(server.port), login: "apop", auth: { username: "mrose", password: "tanstaaf" } });
-      expect(conn.mechanism).toBe("APOP");
+      expect(conn.mechanism).toBeUndefined();
+      expect(conn.login).toBe("APOP");
       await conn.close();
       await server.done();
     });
@@ -166,7 +169,7 @@ describe("POP3 bounds", () => {
   it("ends a stalled command at its deadline with a timeout Pop3Error", async () => {
     // The server never answers CAPA, so only the deadline can end the wait.
     await withServer("S: +OK ready\nC: CAPA\n!stall\n", async (server) => {
-      const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port), timeouts: { command: 300 } }));
+      const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port), timeouts: { reply: 300 } }));
       expect(error.code).toBe("timeout");
       expect(error.phase).toBe("capability");
     });

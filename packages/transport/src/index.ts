@@ -39,3 +39,18 @@ export {
   type OptionSpec,
   type Rule,
 } from "./options.js";
+export {
+  DEFAULT_TIMEOUTS,
+  MailSession,
+  type AuthenticationOutcome,
+  type AuthenticationPlan,
+  type ExchangeContext,
+  type LoginOutcome,
+  type MailClientOptions,
+  type MailExchange,
+  type MailProtocol,
+  type MailTimeouts,
+  type NegotiationRecord,
+  type ProtocolLogin,
+  type TlsMode,
+} from "./mail-session.js";
