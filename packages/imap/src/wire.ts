@@ -104,7 +104,8 @@ export class ImapWire {
     try {
       return parseResponse(parts);
     } catch (error) {
-      if (error instanceof ImapParseError) throw this.error(phase, "protocol-error", error.message, { cause: error });
+      // Not kept as the cause: its message quotes the server's line unredacted.
+      if (error instanceof ImapParseError) throw this.error(phase, "protocol-error", error.message);
       throw error;
     }
   }

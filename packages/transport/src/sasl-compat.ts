@@ -44,4 +44,8 @@ export async function watchSecrets(credentials: Credentials, add: (secret: strin
     const p = await credentials.password();
     if (p) add(p);
   }
+  if (credentials.has("token")) {
+    const t = await credentials.token();
+    if (t) add(t);
+  }
 }
