@@ -305,3 +305,45 @@ describe("IMAP bounds", () => {
     });
   });
 });
+
+describe("IMAP LOGIN fallback limits (issue 13 item 4)", () => {
+  it("the LOGIN fallback counts against maxAttempts", async () => {
+    await withServer(transcript("bad-then-login.txt").replace(/C: A2 LOGIN[\s\S]*$/, ""), async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), maxAttempts: 1 }));
+      expect(error.code).toBe("mechanism-rejected");
+      expect(error.negotiation?.attempts.map((a) => a.mechanism)).toEqual(["PLAIN"]);
+      expect(error.negotiation?.login).toBeUndefined();
+      await server.done();
+      expect(server.received).toEqual(["A1 AUTHENTICATE PLAIN"]);
+    });
+  });
+
+  it("fallback: false keeps LOGIN out after a mechanism-level failure", async () => {
+    await withServer(transcript("bad-then-login.txt").replace(/C: A2 LOGIN[\s\S]*$/, ""), async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), fallback: false }));
+      expect(error.code).toBe("mechanism-rejected");
+      expect(server.received).toEqual(["A1 AUTHENTICATE PLAIN"]);
+    });
+  });
+});
+
+describe("IMAP options are checked at run time (issue 10 item 7)", () => {
+  it.each([
+    [{ tls: "STARTTLS" }, "tls"],
+    [{ tls: "implict" }, "tls"],
+    [{ secure: true }, "secure"],
+    [{ requireTLS: true }, "requireTLS"],
+    [{ auth: { user: "a", pass: "b" } }, "auth.user"],
+    [{ tls: { rejectUnauthorized: false } }, "tls"],
+    [{ timeouts: { auth: 5 } }, "timeouts.auth"],
+    [{ login: "LOGIN" }, "login"],
+  ])("%j is an invalid-option error naming %s, before any connection", async (extra, option) => {
+    await withServer("S: * OK never reached\n", async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), ...(extra as object) } as ImapConnectOptions));
+      expect(error.code).toBe("invalid-option");
+      expect(error.option).toBe(option);
+      expect(error.message).toContain(`"${option}"`);
+      expect(error.message).not.toContain(PASSWORD);
+    });
+  });
+});

@@ -28,6 +28,7 @@ export {
   either,
   func,
   instance,
+  listOf,
   number,
   object,
   oneOf,
@@ -42,6 +43,7 @@ export {
 export {
   DEFAULT_TIMEOUTS,
   MailSession,
+  restrictBinding,
   type AuthenticationOutcome,
   type AuthenticationPlan,
   type ExchangeContext,

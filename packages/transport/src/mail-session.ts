@@ -20,6 +20,8 @@ import {
   allowsFallback,
   authenticate,
   planNegotiation,
+  type ChannelBinding,
+  type ChannelBindingType,
   type ChannelInfo,
   type CredentialsInput,
   type MechanismSource,
@@ -78,6 +80,22 @@ export interface MailClientOptions {
   /** Receives every line, after the connection's redactor masked every secret. */
   readonly transcript?: TranscriptSink;
   readonly signal?: AbortSignal;
+  /**
+   * Which channel-binding types a -PLUS mechanism may use: one type, or the allowed ones (the
+   * mechanism keeps its own preference among them). Default: every type the connection supplies
+   * (tls-exporter on TLS 1.3, tls-server-end-point, tls-unique on TLS 1.2).
+   */
+  readonly channelBinding?: ChannelBindingType | readonly ChannelBindingType[];
+}
+
+/** `binding` limited to the `allowed` types. */
+export function restrictBinding(binding: ChannelBinding, allowed: readonly ChannelBindingType[]): ChannelBinding {
+  return {
+    get types() {
+      return binding.types.filter((t) => allowed.includes(t));
+    },
+    data: (type) => (allowed.includes(type) ? binding.data(type) : undefined),
+  };
 }
 
 /** What a protocol tells the skeleton about itself. */
@@ -247,7 +265,14 @@ export abstract class MailSession<Phase extends string, E extends MailProtocolEr
    * connection can supply (read once per TLS session).
    */
   get channel(): ChannelInfo {
-    return { ...this.#socket.channelInfo(this.#options.host, this.#port), service: this.#protocol.service } as ChannelInfo;
+    const info = this.#socket.channelInfo(this.#options.host, this.#port);
+    const choice = this.#options.channelBinding;
+    const allowed = choice === undefined ? undefined : typeof choice === "string" ? [choice] : choice;
+    return {
+      ...info,
+      service: this.#protocol.service,
+      ...(info.channelBinding && allowed ? { channelBinding: restrictBinding(info.channelBinding, allowed) } : {}),
+    } as ChannelInfo;
   }
 
   get secure(): boolean {
