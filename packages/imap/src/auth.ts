@@ -92,7 +92,7 @@ export class ImapSaslExchange implements MailExchange {
   }
 
   async begin(mechanism: string, initialResponse: Uint8Array | null): Promise<ServerEvent> {
-    const { wire, capabilities } = this.options;
+    const { wire } = this.options;
     this.#tag = wire.nextTag();
     this.#mechanism = mechanism;
     this.#answered = false;
@@ -102,23 +102,16 @@ export class ImapSaslExchange implements MailExchange {
     this.final = undefined;
     let command = `AUTHENTICATE ${mechanism}`;
     let mask = `${this.#tag} ${command}`;
-    let pending = initialResponse;
-    if (initialResponse !== null && capabilities.saslIr) {
+    // Core's session driver passes an initial response only when `initialResponseFits` said so
+    // (SASL-IR advertised, line within MAX_IR_COMMAND_BYTES); otherwise it answers the empty "+".
+    if (initialResponse !== null) {
       const ir = initialResponse.length ? encodeBase64(initialResponse) : "=";
-      if (this.#tag.length + command.length + ir.length + 4 <= MAX_IR_COMMAND_BYTES) {
-        this.#sent(ir);
-        command += ` ${ir}`;
-        mask += " ****";
-        pending = null;
-      }
+      this.#sent(ir);
+      command += ` ${ir}`;
+      mask += " ****";
     }
     await wire.send(this.#tag, command, mask);
-    const event = await this.#next();
-    if (pending === null || this.#closed) return event;
-    // No SASL-IR: the server asks for the client's first message with an empty challenge.
-    if (event.type !== "challenge") return event;
-    if (event.data.length > 0) return { type: "malformed", reason: "the server sent a non-empty challenge where the client's initial response was due" };
-    return this.respond(pending);
+    return this.#next();
   }
 
   async respond(response: Uint8Array): Promise<ServerEvent> {

@@ -2,7 +2,7 @@
  * The IMAP client: IMAP's grammar on the shared mail-session skeleton (connect, TLS default,
  * deadlines, serialized commands, authentication loop, negotiation record).
  */
-import { SaslError, type Credentials, type CredentialsInput } from "@saslkit/core";
+import { PASSWORD, SaslError, type Credentials, type CredentialsInput } from "@saslkit/core";
 import { MailSession, number, object, oneOf, type LineSocket, type LoginOutcome, type MailClientOptions, type MailProtocol } from "@saslkit/transport";
 import { ImapSaslExchange, initialResponseFits } from "./auth.js";
 import { ImapCapabilities } from "./capabilities.js";
@@ -277,7 +277,7 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
   /** The LOGIN command (RFC 9051 §6.2.3), literals as the arguments need them. */
   async #loginCommand(credentials: Credentials): Promise<(LoginOutcome & { ok: false }) | { ok: true; untagged: readonly UntaggedResponse[]; tagged: TaggedResponse }> {
     const wire = this.#wire;
-    const password = (await credentials.password()) ?? "";
+    const password = (await credentials.get(PASSWORD)) ?? "";
     wire.socket.redactor.addSecret(password);
     const user = encodeLoginArgument(credentials.username ?? "", this.#capabilities);
     const pass = encodeLoginArgument(password, this.#capabilities);

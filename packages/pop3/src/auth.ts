@@ -73,20 +73,16 @@ export class Pop3SaslExchange implements MailExchange {
     this.final = undefined;
     let line = `AUTH ${mechanism}`;
     let mask = line;
-    let pending = initialResponse;
-    if (initialResponse !== null && initialResponseFits(mechanism, initialResponse)) {
+    // Core's session driver passes an initial response only when `initialResponseFits` said so;
+    // otherwise it answers the server's empty "+" with it.
+    if (initialResponse !== null) {
       const ir = initialResponse.length ? encodeBase64(initialResponse) : "=";
       this.#sent(ir);
       line += ` ${ir}`;
       mask += " ****";
-      pending = null;
     }
     await this.wire.send(line, mask);
-    const event = await this.#next();
-    if (pending === null || event.type !== "challenge") return event;
-    // The initial response did not fit: the server asks for it with an empty challenge.
-    if (event.data.length > 0) return { type: "malformed", reason: "the server sent a non-empty challenge where the client's initial response was due" };
-    return this.respond(pending);
+    return this.#next();
   }
 
   async respond(response: Uint8Array): Promise<ServerEvent> {

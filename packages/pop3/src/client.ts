@@ -3,7 +3,7 @@
  * deadlines, serialized commands, authentication loop, negotiation record).
  */
 import { createHash } from "node:crypto";
-import { SaslError, type Credentials, type CredentialsInput } from "@saslkit/core";
+import { PASSWORD, SaslError, type Credentials, type CredentialsInput } from "@saslkit/core";
 import { MailSession, number, object, oneOf, type LineSocket, type LoginOutcome, type MailClientOptions, type MailProtocol, type ProtocolLogin } from "@saslkit/transport";
 import { Pop3SaslExchange, failureCodeOf, initialResponseFits } from "./auth.js";
 import { Pop3Capabilities } from "./capabilities.js";
@@ -268,7 +268,7 @@ export class Pop3Connection extends MailSession<Pop3Phase, Pop3Error> {
 
   async #userPass(credentials: Credentials): Promise<LoginOutcome> {
     const username = credentials.username ?? "";
-    const password = (await credentials.password()) ?? "";
+    const password = (await credentials.get(PASSWORD)) ?? "";
     this.#wire.socket.redactor.addSecret(password);
     if (/[\r\n\0]/.test(username) || /[\r\n\0]/.test(password)) {
       return { ok: false, code: "invalid-credentials-input", message: "the username or password contains CR, LF or NUL, which POP3 cannot carry." };
@@ -286,7 +286,7 @@ export class Pop3Connection extends MailSession<Pop3Phase, Pop3Error> {
     const timestamp = apopTimestamp(this.#greeting?.text ?? "") ?? "";
     const username = credentials.username ?? "";
     if (/[\s\0]/.test(username)) return { ok: false, code: "invalid-credentials-input", message: "the username contains white space or NUL, which APOP cannot carry." };
-    const password = (await credentials.password()) ?? "";
+    const password = (await credentials.get(PASSWORD)) ?? "";
     this.#wire.socket.redactor.addSecret(password);
     const digest = createHash("md5")
       .update(timestamp + password, "utf8")

@@ -16,9 +16,13 @@
 import {
   Credentials,
   NoMechanismError,
+  PASSWORD,
   SaslError,
+  USERNAME,
   allowsFallback,
   authenticate,
+  cleartextRefusal,
+  negotiationRecord,
   planNegotiation,
   type ChannelBinding,
   type ChannelBindingType,
@@ -27,6 +31,7 @@ import {
   type MechanismSource,
   type Negotiation,
   type NegotiationPolicy,
+  type NegotiationRecord,
   type SaslExchange,
 } from "@saslkit/core";
 import { Deadline } from "./deadline.js";
@@ -34,10 +39,8 @@ import { TransportError } from "./errors.js";
 import { LineSocket, type TlsSettings, type TranscriptSink } from "./line-socket.js";
 import { MailProtocolError, type LoginCommand, type MailProtocolErrorOptions } from "./mail-error.js";
 import { checkOptions, sharedClientOptions, type OptionSpec } from "./options.js";
-import { cleartextRefusal, hasPassword, hasUsername, negotiationRecord, watchSecrets, type NegotiationRecord } from "./sasl-compat.js";
 
-export type { NegotiationRecord } from "./sasl-compat.js";
-export { cleartextRefusal } from "./sasl-compat.js";
+export type { NegotiationRecord } from "@saslkit/core";
 
 export type TlsMode = "implicit" | "starttls" | "none";
 
@@ -271,8 +274,9 @@ export abstract class MailSession<Phase extends string, E extends MailProtocolEr
     return {
       ...info,
       service: this.#protocol.service,
+      ...(info.secure && this.#options.tlsOptions?.cert !== undefined ? { clientCertificate: true } : {}),
       ...(info.channelBinding && allowed ? { channelBinding: restrictBinding(info.channelBinding, allowed) } : {}),
-    } as ChannelInfo;
+    };
   }
 
   get secure(): boolean {
@@ -360,9 +364,18 @@ export abstract class MailSession<Phase extends string, E extends MailProtocolEr
    * cleartext rule allows it.
    */
   protected async authenticateWith(auth: CredentialsInput | Credentials, plan: AuthenticationPlan<Phase>): Promise<AuthenticationOutcome> {
-    const options = this.#options;
     const credentials = Credentials.from(auth);
-    await watchSecrets(credentials, (secret) => this.#socket.redactor.addSecret(secret));
+    // Every secret, as soon as it is known (given, prompted, refreshed), masks this connection's output.
+    const unsubscribe = credentials.onSecret((secret) => this.#socket.redactor.addSecret(secret));
+    try {
+      return await this.#authenticateWith(credentials, plan);
+    } finally {
+      unsubscribe();
+    }
+  }
+
+  async #authenticateWith(credentials: Credentials, plan: AuthenticationPlan<Phase>): Promise<AuthenticationOutcome> {
+    const options = this.#options;
     const phase = plan.phase;
     const login = plan.login;
     if (plan.loginMode === "only") {
@@ -394,7 +407,7 @@ export abstract class MailSession<Phase extends string, E extends MailProtocolEr
           ...(options.fallback !== undefined ? { fallback: options.fallback } : {}),
           ...(options.signal ? { signal: options.signal } : {}),
           ...(plan.initialResponseFits ? { initialResponseFits: plan.initialResponseFits } : {}),
-        } as Parameters<typeof authenticate>[2]);
+        });
         this.#negotiation = negotiationRecord(negotiation, result.attempts, result.mechanism);
         return { mechanism: result.mechanism };
       } catch (e) {
@@ -431,7 +444,7 @@ export abstract class MailSession<Phase extends string, E extends MailProtocolEr
   #loginRefusal(login: ProtocolLogin<Phase>, credentials: Credentials): { code: string; reason: string } | undefined {
     const unavailable = login.unavailable();
     if (unavailable) return unavailable;
-    if (!hasUsername(credentials) || !hasPassword(credentials)) return { code: "missing-credentials", reason: `${login.command} needs a username and a password` };
+    if (!credentials.has(USERNAME) || !credentials.has(PASSWORD)) return { code: "missing-credentials", reason: `${login.command} needs a username and a password` };
     if ((this.#options.policy?.exclude ?? []).some((n) => n.toUpperCase() === login.command)) return { code: "policy-refused", reason: `${login.command} is excluded by the caller` };
     const clear = login.sendsSecret ? cleartextRefusal(this.#options.policy?.cleartext, this.channel) : undefined;
     if (clear) return { code: "policy-refused", reason: `${login.command} sends the password in clear and ${clear}` };
