@@ -56,13 +56,8 @@ const IMAP: MailProtocol<ImapPhase, ImapError> = {
 
 const isCapability = (u: UntaggedResponse) => u.type === "CAPABILITY" || u.code?.name === "CAPABILITY";
 
-/** Entry point: `ImapClient.connect(options)`. */
-export const ImapClient = {
-  /** Connects, secures, authenticates (when `auth` is given). Rejects with `ImapError`. */
-  connect(options: ImapConnectOptions): Promise<ImapConnection> {
-    return ImapConnection.connect(options);
-  },
-};
+/** Entry point: `ImapClient.connect(options)` connects, secures, authenticates (when `auth` is given); rejects with `ImapError`. */
+export const ImapClient = { connect: (options: ImapConnectOptions): Promise<ImapConnection> => ImapConnection.connect(options) };
 
 /** An open IMAP connection. Commands run one at a time, in call order. */
 export class ImapConnection extends MailSession<ImapPhase, ImapError> {
@@ -82,14 +77,7 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
 
   /** See `ImapClient.connect`. */
   static connect(options: ImapConnectOptions): Promise<ImapConnection> {
-    return MailSession.establish(
-      options,
-      IMAP,
-      "connect",
-      (socket, port) => new ImapConnection(socket, options, port),
-      (c) => c.#open(),
-      (c, auth) => (c.#authenticated ? Promise.resolve() : c.authenticate(auth)),
-    );
+    return MailSession.establish(options, IMAP, (socket, port) => new ImapConnection(socket, options, port));
   }
 
   /** The server's current capabilities (after TLS and after authentication, re-read). */
@@ -129,7 +117,7 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
   }
 
   /** Greeting, capabilities, STARTTLS per the TLS default. */
-  async #open(): Promise<void> {
+  protected async open(): Promise<void> {
     const greeting = await this.#read("greeting");
     if (greeting.kind !== "untagged" || !["OK", "PREAUTH", "BYE"].includes(greeting.type)) {
       throw this.fail("greeting", "protocol-error", "the server's greeting is not OK, PREAUTH or BYE.", greeting.kind !== "continuation" ? { reply: replyOf(greeting, this.#wire.redact) } : {});

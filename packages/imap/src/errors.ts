@@ -2,7 +2,7 @@
  * The IMAP adapter's error: the shape every saslkit mail client shares (`MailProtocolError`).
  */
 import type { SaslErrorCode } from "@saslkit/core";
-import { MailProtocolError, type MailProtocolErrorOptions, type NegotiationRecord, type TransportErrorCode } from "@saslkit/transport";
+import { MailProtocolError, type MailProtocolErrorOptions, type MailReply, type NegotiationRecord, type TransportErrorCode } from "@saslkit/transport";
 
 /** Where in the connection's life an `ImapError` happened. */
 export type ImapPhase = "connect" | "greeting" | "capability" | "starttls" | "authenticate" | "login" | "command" | "logout";
@@ -32,17 +32,8 @@ export type ImapErrorCode =
   | "response-too-large"
   | "too-many-responses";
 
-/** The server reply that ended the operation, verbatim (secrets this connection sent masked). */
-export interface ImapReply {
-  /** `OK`, `NO`, `BAD`, `BYE` or `PREAUTH`. */
-  readonly status: string;
-  /** The response code name (`AUTHENTICATIONFAILED`), when there was one. */
-  readonly code?: string;
-  /** The human-readable text after the code. */
-  readonly text: string;
-  /** The whole response line as received. */
-  readonly raw: string;
-}
+/** The server reply that ended the operation: `OK`, `NO`, `BAD`, `BYE` or `PREAUTH`, its response code, text and raw line. */
+export type ImapReply = MailReply;
 
 export type ImapErrorOptions = MailProtocolErrorOptions<ImapReply, NegotiationRecord>;
 
@@ -55,8 +46,5 @@ export type ImapErrorOptions = MailProtocolErrorOptions<ImapReply, NegotiationRe
  */
 export class ImapError extends MailProtocolError<ImapPhase, ImapErrorCode, ImapReply, NegotiationRecord> {
   override readonly name = "ImapError";
-
-  constructor(phase: ImapPhase, code: ImapErrorCode, message: string, options: ImapErrorOptions = {}) {
-    super(phase, code, `IMAP ${phase}: ${message}`, options);
-  }
+  static override readonly protocol = "IMAP";
 }

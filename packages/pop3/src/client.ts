@@ -114,13 +114,8 @@ const POP3: MailProtocol<Pop3Phase, Pop3Error> = {
   isError: (value): value is Pop3Error => value instanceof Pop3Error,
 };
 
-/** Entry point: `Pop3Client.connect(options)`. */
-export const Pop3Client = {
-  /** Connects, secures, authenticates (when `auth` is given). Rejects with `Pop3Error`. */
-  connect(options: Pop3ConnectOptions): Promise<Pop3Connection> {
-    return Pop3Connection.connect(options);
-  },
-};
+/** Entry point: `Pop3Client.connect(options)` connects, secures, authenticates (when `auth` is given); rejects with `Pop3Error`. */
+export const Pop3Client = { connect: (options: Pop3ConnectOptions): Promise<Pop3Connection> => Pop3Connection.connect(options) };
 
 /** An open POP3 connection. Commands run one at a time, in call order. */
 export class Pop3Connection extends MailSession<Pop3Phase, Pop3Error> {
@@ -144,14 +139,7 @@ export class Pop3Connection extends MailSession<Pop3Phase, Pop3Error> {
 
   /** See `Pop3Client.connect`. */
   static connect(options: Pop3ConnectOptions): Promise<Pop3Connection> {
-    return MailSession.establish(
-      options,
-      POP3,
-      "connect",
-      (socket, port) => new Pop3Connection(socket, options, port),
-      (c) => c.#open(),
-      (c, auth) => c.authenticate(auth),
-    );
+    return MailSession.establish(options, POP3, (socket, port) => new Pop3Connection(socket, options, port));
   }
 
   get capabilities(): Pop3Capabilities {
@@ -190,7 +178,7 @@ export class Pop3Connection extends MailSession<Pop3Phase, Pop3Error> {
   }
 
   /** Greeting, CAPA, STLS per the TLS default. */
-  async #open(): Promise<void> {
+  protected async open(): Promise<void> {
     const greeting = await this.#status("greeting");
     this.#greeting = greeting;
     if (greeting.status !== "+OK") throw this.fail("greeting", "server-rejected", `the server refused the connection: ${greeting.text}`.trimEnd(), { reply: greeting });

@@ -2,7 +2,7 @@
  * The POP3 adapter's error: the shape every saslkit mail client shares (`MailProtocolError`).
  */
 import type { SaslErrorCode } from "@saslkit/core";
-import { MailProtocolError, type MailProtocolErrorOptions, type NegotiationRecord, type TransportErrorCode } from "@saslkit/transport";
+import { MailProtocolError, type MailProtocolErrorOptions, type MailReply, type NegotiationRecord, type TransportErrorCode } from "@saslkit/transport";
 
 /** Where in the connection's life a `Pop3Error` happened. */
 export type Pop3Phase = "connect" | "greeting" | "capability" | "starttls" | "authenticate" | "user" | "apop" | "command" | "quit";
@@ -31,15 +31,8 @@ export type Pop3ErrorCode =
   | "apop-unavailable"
   | "response-too-large";
 
-/** A POP3 reply verbatim: `+OK`/`-ERR`, the extended response code (RFC 2449 §8), the text. */
-export interface Pop3Reply {
-  readonly status: "+OK" | "-ERR";
-  /** `AUTH`, `SYS/TEMP`, `IN-USE`, ... when the text starts with `[CODE]`. */
-  readonly code?: string;
-  readonly text: string;
-  /** The whole line as received. */
-  readonly raw: string;
-}
+/** A POP3 reply: `+OK`/`-ERR`, the extended response code (RFC 2449 §8: `AUTH`, `SYS/TEMP`, `IN-USE`), the text and the raw line. */
+export type Pop3Reply = MailReply<"+OK" | "-ERR">;
 
 export type Pop3ErrorOptions = MailProtocolErrorOptions<Pop3Reply, NegotiationRecord>;
 
@@ -52,8 +45,5 @@ export type Pop3ErrorOptions = MailProtocolErrorOptions<Pop3Reply, NegotiationRe
  */
 export class Pop3Error extends MailProtocolError<Pop3Phase, Pop3ErrorCode, Pop3Reply, NegotiationRecord> {
   override readonly name = "Pop3Error";
-
-  constructor(phase: Pop3Phase, code: Pop3ErrorCode, message: string, options: Pop3ErrorOptions = {}) {
-    super(phase, code, `POP3 ${phase}: ${message}`, options);
-  }
+  static override readonly protocol = "POP3";
 }

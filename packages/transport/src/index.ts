@@ -19,7 +19,7 @@ export {
 export { decodeBase64, encodeBase64 } from "./base64.js";
 export { channelBindingFor, endPointHash } from "./channel.js";
 export { Redactor } from "./redactor.js";
-export { MailProtocolError, redactDeep, type LoginCommand, type MailProtocolErrorOptions } from "./mail-error.js";
+export { MailProtocolError, redactDeep, type LoginCommand, type MailProtocolErrorOptions, type MailReply } from "./mail-error.js";
 export {
   FOREIGN_KEYS,
   any,

@@ -188,16 +188,16 @@ export abstract class MailSession<Phase extends string, E extends MailProtocolEr
 
   /**
    * Checks the options, connects within one absolute deadline, runs `open` (greeting,
-   * capabilities, TLS) and, with credentials, `authenticate`. The socket is destroyed on failure.
+   * capabilities, TLS) and, with credentials and unless already authenticated (IMAP PREAUTH),
+   * `authenticate`. The socket is destroyed on failure. Errors are in the `connect` phase until
+   * the protocol's own phases take over.
    */
   protected static async establish<P extends string, X extends MailProtocolError, S extends MailSession<P, X>>(
     options: MailClientOptions,
     protocol: MailProtocol<P, X>,
-    connectPhase: P,
     make: (socket: LineSocket, port: number) => S,
-    open: (session: S) => Promise<void>,
-    login: (session: S, auth: CredentialsInput) => Promise<void>,
   ): Promise<S> {
+    const connectPhase = "connect" as P;
     checkOptions(options, { ...sharedClientOptions(), ...protocol.options }, (problem) =>
       protocol.error(connectPhase, "invalid-option", problem.message, { option: problem.option }),
     );
@@ -223,8 +223,8 @@ export abstract class MailSession<Phase extends string, E extends MailProtocolEr
     const session = make(socket, port);
     session.#connectDeadline = deadline;
     try {
-      await open(session);
-      if (options.auth !== undefined) await login(session, options.auth);
+      await session.open();
+      if (options.auth !== undefined && !session.authenticated) await session.authenticate(options.auth);
       return session;
     } catch (error) {
       socket.destroy();
@@ -233,6 +233,14 @@ export abstract class MailSession<Phase extends string, E extends MailProtocolEr
       session.#connectDeadline = undefined;
     }
   }
+
+  /** Greeting, capabilities and the TLS upgrade: the protocol's grammar. */
+  protected abstract open(): Promise<void>;
+
+  abstract get authenticated(): boolean;
+
+  /** Authenticates (see `authenticateWith`). */
+  abstract authenticate(auth: CredentialsInput | Credentials): Promise<void>;
 
   static #wrapWith<P extends string, X extends MailProtocolError>(protocol: MailProtocol<P, X>, error: unknown, phase: P, socket: LineSocket | undefined, command?: string): X {
     if (protocol.isError(error)) return error;
