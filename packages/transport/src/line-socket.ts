@@ -185,6 +185,8 @@ export class LineSocket {
   readonly #host: string | undefined;
   readonly #port: number | undefined;
   #buffer: Buffer = Buffer.alloc(0);
+  /** Bytes at the start of `#buffer` already known to hold no LF (a line arriving in many packets is scanned once). */
+  #scanned = 0;
   #eof = false;
   #failure: TransportError | undefined;
   #closed = false;
@@ -543,11 +545,13 @@ export class LineSocket {
     const limit = this.#maxLine;
     const buffer = this.#buffer;
     const scan = Math.min(buffer.length, limit + 2);
-    const at = scan === buffer.length ? buffer.indexOf(LF) : buffer.subarray(0, scan).indexOf(LF);
+    const at = scan === buffer.length ? buffer.indexOf(LF, this.#scanned) : buffer.subarray(0, scan).indexOf(LF, this.#scanned);
     if (at < 0) {
       if (buffer.length > limit + 1) throw this.#tooLong();
+      this.#scanned = scan;
       return undefined;
     }
+    this.#scanned = 0;
     let end = at;
     if (end > 0 && buffer[end - 1] === 0x0d) end--;
     if (end > limit) throw this.#tooLong();
@@ -570,6 +574,7 @@ export class LineSocket {
         const take = Math.min(n - have, this.#buffer.length);
         collected.push(this.#buffer.subarray(0, take));
         this.#buffer = this.#buffer.subarray(take);
+        this.#scanned = 0;
         have += take;
       }
       if (have < n) return undefined;
