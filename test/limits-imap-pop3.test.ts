@@ -13,8 +13,12 @@ import { spawn } from "node:child_process";
 import net from "node:net";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterEach, describe, expect, it } from "vitest";
-import { ImapCapabilities, ImapClient, ImapError, literalLength, parseResponse, tokenize, encodeLoginArgument } from "@saslkit/imap";
-import { Pop3Capabilities, Pop3Client, Pop3Error, apopTimestamp, parseLine } from "@saslkit/pop3";
+import { ImapCapabilities, ImapClient, ImapError } from "@saslkit/imap";
+import { Pop3Capabilities, Pop3Client, Pop3Error } from "@saslkit/pop3";
+// Parsers are internal to their packages: imported from source.
+import { literalLength, parseResponse, tokenize } from "../packages/imap/src/parser.js";
+import { encodeLoginArgument } from "../packages/imap/src/login.js";
+import { apopTimestamp, parseLine } from "../packages/pop3/src/reply.js";
 import { Redactor, decodeBase64 } from "@saslkit/transport";
 import { testCertificates } from "@saslkit/test-kit";
 

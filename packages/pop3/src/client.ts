@@ -8,7 +8,7 @@ import { MailSession, number, object, oneOf, type LineSocket, type LoginOutcome,
 import { Pop3SaslExchange, failureCodeOf, initialResponseFits } from "./auth.js";
 import { Pop3Capabilities } from "./capabilities.js";
 import { Pop3Error, type Pop3ErrorCode, type Pop3ErrorOptions, type Pop3Phase, type Pop3Reply } from "./errors.js";
-import { apopTimestamp } from "./reply.js";
+import { apopTimestamp, unstuff } from "./reply.js";
 import { Pop3Wire } from "./wire.js";
 
 /** Memory limits, counted in bytes as they arrive. */
@@ -315,16 +315,14 @@ export class Pop3Connection extends MailSession<Pop3Phase, Pop3Error> {
     if (!isMultiline || !base.ok) return base;
     const body = new Body();
     for (;;) {
-      let line: Buffer;
+      let raw: Buffer;
       try {
-        line = await this.#wire.socket.readLineBytes(deadline);
+        raw = await this.#wire.socket.readLineBytes(deadline);
       } catch (error) {
         throw this.wrap(error, phase, command);
       }
-      if (line.length > 0 && line[0] === 0x2e) {
-        if (line.length === 1) return multiline(base, body.take());
-        line = line.subarray(1); // RFC 1939 §3: undo dot-stuffing
-      }
+      const line = unstuff(raw);
+      if (line === undefined) return multiline(base, body.take());
       if (body.length + line.length + 2 > limit) {
         this.#wire.socket.destroy();
         throw this.fail(phase, "response-too-large", `the multi-line answer exceeds the limit of ${limit} bytes.`, { command });

@@ -27,10 +27,12 @@ export function parseLine(line: string): Pop3Line {
   return { kind: "invalid", raw: line };
 }
 
-/** Undoes dot-stuffing of one multi-line body line (RFC 1939 §3); undefined for the terminating `.`. */
-export function unstuff(line: string): string | undefined {
-  if (line === ".") return undefined;
-  return line.startsWith(".") ? line.slice(1) : line;
+/** Undoes dot-stuffing of one multi-line body line (RFC 1939 §3), text or bytes; undefined for the terminating `.`. */
+export function unstuff<T extends string | Buffer>(line: T): T | undefined {
+  const dot = typeof line === "string" ? line.startsWith(".") : line[0] === 0x2e;
+  if (!dot) return line;
+  if (line.length === 1) return undefined;
+  return (typeof line === "string" ? line.slice(1) : line.subarray(1)) as T;
 }
 
 /**
