@@ -3,7 +3,7 @@
  * deadlines, serialized commands, authentication loop, negotiation record).
  */
 import { PASSWORD, SaslError, type Credentials, type CredentialsInput } from "@saslkit/core";
-import { MailSession, number, object, oneOf, type LineSocket, type LoginOutcome, type MailClientOptions, type MailProtocol } from "@saslkit/transport";
+import { MailSession, rules, type LineSocket, type LoginOutcome, type MailClientOptions, type MailProtocol } from "@saslkit/transport";
 import { ImapSaslExchange, initialResponseFits } from "./auth.js";
 import { ImapCapabilities } from "./capabilities.js";
 import { ImapError, type ImapErrorCode, type ImapErrorOptions, type ImapPhase } from "./errors.js";
@@ -41,14 +41,14 @@ export interface ImapCommandResult {
   readonly untagged: readonly UntaggedResponse[];
 }
 
-const count = number({ min: 1, integer: true });
+const count = rules.number({ min: 1, integer: true });
 
 const IMAP: MailProtocol<ImapPhase, ImapError> = {
   service: "imap",
   ports: { plain: 143, implicit: 993 },
   options: {
-    login: oneOf("never", "fallback", "only"),
-    limits: object({ responseBytes: count, literals: count, commandBytes: count, untagged: count }),
+    login: rules.oneOf("never", "fallback", "only"),
+    limits: rules.object({ responseBytes: count, literals: count, commandBytes: count, untagged: count }),
   },
   error: (phase, code, message, options) => new ImapError(phase, code as ImapErrorCode, message, options as ImapErrorOptions),
   isError: (value): value is ImapError => value instanceof ImapError,

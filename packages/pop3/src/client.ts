@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { PASSWORD, SaslError, type Credentials, type CredentialsInput } from "@saslkit/core";
-import { MailSession, number, object, oneOf, type LineSocket, type LoginOutcome, type MailClientOptions, type MailProtocol, type ProtocolLogin } from "@saslkit/transport";
+import { MailSession, rules, type LineSocket, type LoginOutcome, type MailClientOptions, type MailProtocol, type ProtocolLogin } from "@saslkit/transport";
 import { Pop3SaslExchange, failureCodeOf, initialResponseFits } from "./auth.js";
 import { Pop3Capabilities } from "./capabilities.js";
 import { Pop3Error, type Pop3ErrorCode, type Pop3ErrorOptions, type Pop3Phase, type Pop3Reply } from "./errors.js";
@@ -101,14 +101,14 @@ function multiline(base: Omit<Pop3CommandResult, "body" | "lines">, body: Buffer
   ) as Pop3CommandResult;
 }
 
-const count = number({ min: 1, integer: true });
+const count = rules.number({ min: 1, integer: true });
 
 const POP3: MailProtocol<Pop3Phase, Pop3Error> = {
   service: "pop",
   ports: { plain: 110, implicit: 995 },
   options: {
-    login: oneOf("never", "fallback", "user", "apop"),
-    limits: object({ responseBytes: count, capabilityBytes: count }),
+    login: rules.oneOf("never", "fallback", "user", "apop"),
+    limits: rules.object({ responseBytes: count, capabilityBytes: count }),
   },
   error: (phase, code, message, options) => new Pop3Error(phase, code as Pop3ErrorCode, message, options as Pop3ErrorOptions),
   isError: (value): value is Pop3Error => value instanceof Pop3Error,

@@ -20,26 +20,7 @@ export { decodeBase64, encodeBase64 } from "./base64.js";
 export { channelBindingFor, endPointHash } from "./channel.js";
 export { Redactor } from "./redactor.js";
 export { MailProtocolError, redactDeep, type LoginCommand, type MailProtocolErrorOptions, type MailReply } from "./mail-error.js";
-export {
-  FOREIGN_KEYS,
-  any,
-  boolean,
-  checkOptions,
-  either,
-  func,
-  instance,
-  listOf,
-  number,
-  object,
-  oneOf,
-  sharedClientOptions,
-  string,
-  text,
-  withHint,
-  type OptionProblem,
-  type OptionSpec,
-  type Rule,
-} from "./options.js";
+export { FOREIGN_KEYS, checkOptions, rules, sharedClientOptions, type OptionProblem, type OptionSpec, type Rule } from "./options.js";
 export {
   DEFAULT_TIMEOUTS,
   MailSession,

@@ -193,3 +193,6 @@ export function sharedClientOptions(): OptionSpec {
     channelBinding: either(oneOf(...BINDING_TYPES), listOf(...BINDING_TYPES)),
   };
 }
+
+/** The rule builders, as one object (what a client needs to describe its own keys). */
+export const rules = { any, boolean, either, func, instance, listOf, number, object, oneOf, string, text, withHint } as const;
