@@ -115,11 +115,12 @@ const imapBase = (port: number) => ({ host: "127.0.0.1", port, tls: "none" as co
 describe("IMAP CAPABILITY parsing is linear and bounded (issue 10 item 9)", () => {
   it("1000 lines of 64 KiB of repeated and distinct names: handled within the deadline, no event-loop stall over 50 ms", async () => {
     // The hostile server runs in its own process, so the event loop measured here is the client's.
-    // On a shared 2-core machine an idle loop alone can show ~30 ms of scheduling delay, so the
-    // run is repeated up to three times and the best one must stay under 50 ms; every run must
-    // finish within its deadline with the bounded result.
+    // On a shared 2-core machine an idle loop alone can show ~30 ms of scheduling delay (and more
+    // while neighbours compile), so the run is repeated up to five times and the best one must
+    // stay under 50 ms; every run must finish within its deadline with the bounded result. The
+    // client's own work per turn is a line or two (about 20 ms at worst on a quiet machine).
     const stalls: number[] = [];
-    for (let run = 0; run < 3 && !stalls.some((ms) => ms < 50); run++) {
+    for (let run = 0; run < 5 && !stalls.some((ms) => ms < 50); run++) {
       const child = spawn(process.execPath, ["-e", HOSTILE_CAPABILITY_SERVER], { stdio: ["ignore", "pipe", "inherit"] });
       try {
         const port = await new Promise<number>((resolve, reject) => {
@@ -240,6 +241,18 @@ describe("IMAP and POP3 memory bounded by totals (issue 10 item 10)", () => {
     expect(error.phase).toBe("capability");
   });
 
+  it("POP3: a CAPA flood before TLS and authentication ends at limits.capabilityBytes (1 MiB by default)", async () => {
+    const server = await rawServer("+OK ready\r\n", async (l, write) => {
+      if (l !== "CAPA") return void (await write("-ERR\r\n"));
+      await write("+OK\r\n");
+      for (let i = 0; i < 200; i++) await write(`X-${"y".repeat(64)}\r\n`.repeat(200));
+      await write(".\r\n");
+    });
+    const error = await failure(Pop3Client.connect({ host: "127.0.0.1", port: server.port, tls: "none", timeouts: { connect: 20_000, reply: 20_000 } }), Pop3Error);
+    expect(error.code).toBe("response-too-large");
+    expect(error.phase).toBe("capability");
+  });
+
   it("POP3: a multi-line answer is held as its bytes (one buffer), lines made on demand, limit on bytes", async () => {
     const LINES = 400_000;
     const server = await rawServer("+OK ready\r\n", async (l, write) => {
@@ -288,9 +301,15 @@ describe("regular expressions on server data are linear (issue 10 item 11)", () 
   ];
   it.each(cases)("%s: 100 KB in under 50 ms", (_name, run) => {
     run(); // warm up (compile) once
-    const started = performance.now();
-    run();
-    expect(performance.now() - started).toBeLessThan(50);
+    // Best of three: on a shared machine one run can lose the CPU; a backtracking pattern takes
+    // seconds every time (the old APOP pattern: 3 s on 64 KiB).
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const started = performance.now();
+      run();
+      times.push(performance.now() - started);
+    }
+    expect(Math.min(...times), `runs, ms: ${times.map((t) => t.toFixed(1)).join(", ")}`).toBeLessThan(50);
   });
 });
 
