@@ -70,16 +70,6 @@ const options = {
 };
 const envelope = { from: o.from, to: [o.to] };
 
-// TEMPORARY baseline until sendMany exists.
-async function* lanes(client, items) {
-  const q = [];
-  for (const it of items) {
-    q.push(client.send(it.message, it.envelope).then((result) => ({ ok: true, result }), (error) => ({ ok: false, error })));
-    if (q.length >= 4) yield await q.shift();
-  }
-  while (q.length) yield await q.shift();
-}
-
 async function main() {
   let r;
   const m = startMeasure();
@@ -106,8 +96,8 @@ async function main() {
     }
     const client = await SmtpClient.connect(options);
     r = { completed: 0, errors: 0, firstError: null };
-    const many = client.sendMany ? client.sendMany(messages()) : lanes(client, messages());
-    for await (const result of many) {
+    const window = process.env.SASLKIT_BENCH_WINDOW ? { window: Number(process.env.SASLKIT_BENCH_WINDOW) } : undefined; // experiments only
+    for await (const result of client.sendMany(messages(), window)) {
       if (result.ok) r.completed++;
       else {
         r.errors++;

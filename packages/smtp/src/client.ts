@@ -24,6 +24,7 @@ import { CommandPipeline } from "./pipeline.js";
 import type { SmtpCapabilities, SmtpReply } from "./reply.js";
 import { openSocket, setUpSession, type ServerState } from "./setup.js";
 import { mailCommand, transaction, type SendResult, type TransactionContext } from "./transaction.js";
+import { sendEach, type OutgoingMessage, type SendManyOptions, type SendOutcome } from "./many.js";
 
 const noop = (): void => undefined;
 const callFinal = (final: () => Promise<SendResult>): Promise<SendResult> => final();
@@ -150,6 +151,22 @@ export class SmtpClient {
    */
   send(message: Message, envelope?: Envelope): Promise<SendResult> {
     return this.#submit(message, envelope, false);
+  }
+
+  /**
+   * Sends many messages over this connection without tuning: takes them from an iterable or async
+   * iterable (a generator, a queue, a database cursor), keeps a few in flight, the number chosen
+   * from the PIPELINING mode in effect, so each costs one round trip, and yields one outcome per
+   * message in order (`ok` with the `result`, or the `error` `send` would have rejected with).
+   * A refused message does not stop the others. When the connection ends, no further message is
+   * taken and the iterator stays open (see `sendEach` in many.ts).
+   *
+   * ```ts
+   * for await (const r of client.sendMany(queue)) if (!r.ok) console.error(r.index, r.error.code);
+   * ```
+   */
+  sendMany(messages: Iterable<OutgoingMessage> | AsyncIterable<OutgoingMessage>, options?: SendManyOptions): AsyncGenerator<SendOutcome, void, undefined> {
+    return sendEach(this, messages, options);
   }
 
   /**
