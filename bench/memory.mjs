@@ -98,7 +98,7 @@ async function main() {
     for (const chunk of CHUNKS) {
       await sink.reset();
       const proc = fork(fileURLToPath(import.meta.url), ["--child", String(sink.port), String(chunk)], {
-        execArgv: ["--expose-gc"],
+        execArgv: ["--expose-gc", ...(process.env.MEMORY_CHILD_FLAGS ? process.env.MEMORY_CHILD_FLAGS.split(" ") : [])],
         stdio: ["ignore", "inherit", "inherit", "ipc"],
       });
       const row = await new Promise((resolve, reject) => {

@@ -76,6 +76,16 @@ export class CommandPipeline {
     });
   }
 
+  /** Writes message pieces (`LineSocket.writePieces`: one coalesced write, not in the transcript); a failure breaks the pipeline. */
+  writePieces(phase: SmtpPhase, pieces: readonly Uint8Array[], command: string, deadline: Deadline): Promise<void> {
+    if (this.#broken) return Promise.reject(this.#broken);
+    return this.line.writePieces(pieces, { deadline }).catch((error: unknown) => {
+      const failure = transportFailure(error, phase, command);
+      this.#broken ??= failure;
+      throw failure;
+    });
+  }
+
   /** Sends one command line and reads its reply. `mask` replaces it in the transcript and errors. */
   async command(phase: SmtpPhase, line: string, mask: string = line): Promise<SmtpReply> {
     await this.write(phase, `${line}\r\n`, mask, { mask, deadline: Deadline.in(this.#commandMs) });

@@ -182,14 +182,18 @@ async function sendBody(ctx: TransactionContext, prepared: PreparedMessage): Pro
   }
   let size = 0;
   let sinceYield = 0;
+  // Each chunk goes out as views of itself around the stuffed dots (no copy), so memory stays
+  // flat whatever the chunk size: only the chunk being written is held.
+  const pieces: Buffer[] = [];
   try {
     for await (const chunk of prepared.body) {
       const input = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : (chunk as Buffer);
-      const out = stuffer.encode(input);
-      if (out.length === 0) continue;
-      size += out.length;
-      sinceYield += out.length;
-      await pipeline.write("data", out, "DATA", { transcript: false, deadline });
+      pieces.length = 0;
+      const n = stuffer.encodeInto(input, pieces);
+      if (n === 0) continue;
+      size += n;
+      sinceYield += n;
+      await pipeline.writePieces("data", pieces, "DATA", deadline);
       // A source that produces synchronously into a socket whose kernel buffer keeps
       // accepting would never return to the event loop: yield every YIELD_BYTES.
       if (sinceYield >= YIELD_BYTES) {
