@@ -24,6 +24,7 @@ import { CommandPipeline } from "./pipeline.js";
 import type { SmtpCapabilities, SmtpReply } from "./reply.js";
 import { openSocket, setUpSession, type ServerState } from "./setup.js";
 import { mailCommand, transaction, type SendResult, type TransactionContext } from "./transaction.js";
+import { bdatTransaction, needsBinaryMime } from "./chunking.js";
 import { sendEach, type OutgoingMessage, type SendManyOptions, type SendOutcome } from "./many.js";
 
 const noop = (): void => undefined;
@@ -45,7 +46,9 @@ export class SmtpClient {
     this.#port = port;
     this.#server = server;
     this.#negotiation = negotiation;
-    this.#transaction = { pipeline, dataMs, transcript: options.transcript };
+    const caps = server.capabilities;
+    const chunking = caps.chunking && options.chunking !== false;
+    this.#transaction = { pipeline, dataMs, transcript: options.transcript, chunking, binaryMime: chunking && caps.has("BINARYMIME") };
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -204,7 +207,10 @@ export class SmtpClient {
       return Promise.reject(new SmtpError("mail", "invalid-input", `the message could not be prepared: ${(error as Error).message}`, { cause: error }));
     }
     if (quitAfter) this.#closing = true; // no send may queue behind the QUIT
-    const run = (): Promise<() => Promise<SendResult>> => transaction(this.#transaction, prepared, command, this.pipelining, quitAfter);
+    const ctx = this.#transaction;
+    const run = ctx.chunking
+      ? (): Promise<() => Promise<SendResult>> => bdatTransaction(ctx, prepared, command, this.pipelining, quitAfter, ctx.binaryMime === true && needsBinaryMime(prepared))
+      : (): Promise<() => Promise<SendResult>> => transaction(ctx, prepared, command, this.pipelining, quitAfter);
     return this.#pipeline.exclusive(run).then(callFinal);
   }
 

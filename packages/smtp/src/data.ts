@@ -30,9 +30,15 @@ const JOIN_ABOVE = 16;
  * around the few bytes inserted, so memory stays flat whatever the chunk size.
  */
 export class DotEncoder {
+  /** False: line ends are repaired but no dot is doubled (BDAT, RFC 3030, has no end marker to protect). */
+  readonly #dots: boolean;
   #atLineStart = true;
   /** The previous chunk ended with a CR (already emitted as CRLF): an LF starting this one is its partner. */
   #pendingCR = false;
+
+  constructor(options: { readonly stuffDots?: boolean } = {}) {
+    this.#dots = options.stuffDots ?? true;
+  }
 
   /** The bytes that end the body: CRLF when the last line had no line end, else nothing. */
   finish(): Buffer {
@@ -75,7 +81,7 @@ export class DotEncoder {
     let cr = input.indexOf(CR, i);
     let lf = input.indexOf(LF, i);
     while (i < n) {
-      if (atStart && input[i] === DOT) {
+      if (atStart && this.#dots && input[i] === DOT) {
         // A line starting with "." gets one more (RFC 5321 §4.5.2); the original dot stays in the next piece.
         if (i > from) out.push(input.subarray(from, i));
         out.push(ONE_DOT);

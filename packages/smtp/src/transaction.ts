@@ -39,6 +39,10 @@ export interface TransactionContext {
   /** Deadline for sending one body and for its final reply. */
   readonly dataMs: number;
   readonly transcript: TranscriptSink | undefined;
+  /** Send with BDAT (RFC 3030): the server offers CHUNKING and `chunking` is not false. */
+  readonly chunking?: boolean;
+  /** The server offers BINARYMIME (with CHUNKING). */
+  readonly binaryMime?: boolean;
 }
 
 const QUEUE_ID = [/queued as ([A-Za-z0-9._-]+)/i, /\bid=([A-Za-z0-9._-]+)/, /InternalId=(\d+)/];
@@ -220,7 +224,7 @@ async function sendBody(ctx: TransactionContext, prepared: PreparedMessage): Pro
  * after the final dot leaves the outcome unknown (RFC 1047), so it gets its own code. Other
  * failures (an unreadable reply) keep theirs.
  */
-function unknownOutcome(error: unknown, envelope: Envelope): unknown {
+export function unknownOutcome(error: unknown, envelope: Envelope): unknown {
   if (!(error instanceof SmtpError) || (error.code !== "closed" && error.code !== "timeout")) {
     if (error instanceof SmtpError) error.envelope ??= envelope;
     return error;
