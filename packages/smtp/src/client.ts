@@ -20,7 +20,7 @@ import { authenticateSession, type SmtpNegotiation } from "./auth.js";
 import { SmtpError, transportFailure } from "./errors.js";
 import { prepareMessage, type Envelope, type Message, type PreparedMessage } from "./message.js";
 import { defaultPort, resolveTimeouts, type PipeliningMode, type SmtpClientOptions } from "./options.js";
-import { CommandPipeline } from "./pipeline.js";
+import { CLOSED_AFTER_QUIT, CommandPipeline } from "./pipeline.js";
 import type { SmtpCapabilities, SmtpReply } from "./reply.js";
 import { openSocket, setUpSession, type ServerState } from "./setup.js";
 import { mailCommand, transaction, type SendResult, type TransactionContext } from "./transaction.js";
@@ -188,7 +188,7 @@ export class SmtpClient {
     }
     if (this.#pipeline.quitWritten) {
       await this.#pipeline.drained(); // the 221 (or its failure, which changes nothing now)
-      await this.#pipeline.line.close();
+      this.#pipeline.line.destroy(CLOSED_AFTER_QUIT); // the server reads nothing after QUIT: no need to wait for its FIN
     } else await this.#pipeline.exclusive(() => this.#quitNow());
     return result;
   }
