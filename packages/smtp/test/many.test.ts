@@ -84,7 +84,7 @@ describe("sendMany", () => {
     expect(done).toBe(40);
     expect(s.messages).toHaveLength(40);
     expect(maxAhead).toBeGreaterThan(1); // pipelined
-    expect(maxAhead).toBeLessThanOrEqual(5); // bounded: the window (4) plus the one being taken
+    expect(maxAhead).toBeLessThanOrEqual(9); // bounded: the window (8) plus the one being taken
   });
 
   it("a refused message is reported and does not stop the others", async () => {
@@ -117,7 +117,7 @@ describe("sendMany", () => {
     const s = await start();
     const client = await SmtpClient.connect(options(s));
     function* source() {
-      for (let i = 0; i < 10; i++) yield message(i);
+      for (let i = 0; i < 20; i++) yield message(i);
     }
     const it = source();
     const outcomes = [];
@@ -127,9 +127,10 @@ describe("sendMany", () => {
     }
     // Messages already in flight when the client closed failed; nothing more was taken.
     expect(outcomes.filter((o) => o.ok).length).toBeGreaterThanOrEqual(2);
-    expect(outcomes.length).toBeLessThan(10);
+    expect(outcomes.length).toBeLessThan(20);
     for (const o of outcomes.slice(2)) expect(o.ok).toBe(false);
     const rest = [...it];
-    expect(rest.length + outcomes.length).toBe(10);
+    expect(rest.length + outcomes.length).toBe(20);
+    expect(rest.length).toBeGreaterThan(0);
   });
 });
