@@ -19,6 +19,8 @@ class FaultServer {
   readonly delivered = new Map<string, number>();
   readonly sockets = new Set<net.Socket>();
   connections = 0;
+  /** Most connections open at the same time. */
+  maxOpen = 0;
   messages = 0;
   fault: (n: number) => Fault = () => undefined;
   #server: net.Server | undefined;
@@ -40,6 +42,7 @@ class FaultServer {
   #session(socket: net.Socket): void {
     this.connections++;
     this.sockets.add(socket);
+    this.maxOpen = Math.max(this.maxOpen, this.sockets.size);
     socket.on("close", () => this.sockets.delete(socket));
     socket.on("error", () => undefined);
     let buf = "";
@@ -154,12 +157,24 @@ describe("SmtpPool delivery rule under faults (scripted server)", () => {
     server = new FaultServer();
     await server.start();
     const pool = createPool({ connection: connection(server), maxConnections: 3, maxMessagesPerConnection: 10 });
+    let most = 0;
+    let sampling = true;
+    const sample = () => {
+      most = Math.max(most, pool.stats.connections);
+      if (sampling) setImmediate(sample);
+    };
+    sample();
     const settled = await sendAll(pool, ids(60, "spread"));
+    sampling = false;
     await pool.close();
     expect(settled.every((r) => r.result)).toBe(true);
     checkExactlyOnce(server, settled);
     expect(server.delivered.size).toBe(60);
     expect(server.connections).toBeGreaterThanOrEqual(6); // 60 messages / 10 per connection
+    expect(server.maxOpen).toBeGreaterThanOrEqual(2); // spread over several at once
+    expect(most).toBeLessThanOrEqual(3); // never more than maxConnections, closing ones included
+    // (the server may still hold a socket for a moment after the client closed it)
+    expect(server.maxOpen).toBeLessThanOrEqual(4);
     expect(pool.stats).toMatchObject({ sent: 60, failed: 0, queued: 0, inFlight: 0, connections: 0 });
   });
 

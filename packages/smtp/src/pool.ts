@@ -44,7 +44,7 @@ export interface SmtpPoolOptions {
 
 /** What the pool is doing, for monitoring. */
 export interface SmtpPoolStats {
-  /** Connections open or opening. */
+  /** Connections open, opening or closing (never more than maxConnections). */
   readonly connections: number;
   /** Messages waiting for a connection. */
   readonly queued: number;
@@ -105,6 +105,8 @@ export class SmtpPool {
   /** Start times of recent messages, for the rate limit (oldest first). */
   readonly #started: number[] = [];
   #connecting = 0;
+  /** QUITs under way: those connections still count against maxConnections until closed. */
+  readonly #quits = new Set<Promise<void>>();
   #connectFailures = 0;
   #pauseTimer: NodeJS.Timeout | undefined;
   #rateTimer: NodeJS.Timeout | undefined;
@@ -129,7 +131,7 @@ export class SmtpPool {
   get stats(): SmtpPoolStats {
     let inFlight = 0;
     for (const s of this.#slots) inFlight += s.inFlight;
-    return { connections: this.#slots.size + this.#connecting, queued: this.#queue.length, inFlight, ...this.#stats };
+    return { connections: this.#slots.size + this.#connecting + this.#quits.size, queued: this.#queue.length, inFlight, ...this.#stats };
   }
 
   /**
@@ -171,11 +173,18 @@ export class SmtpPool {
       if (slot.used >= this.#maxMessages) slot.retiring = true;
       if (slot.retiring && slot.inFlight === 0) this.#retire(slot);
     }
-    // Open another connection when messages wait and every open one is busy.
+    // Open more connections while messages wait that the open ones have no room for (each
+    // connection in the making counts for one window of them), up to maxConnections. After a
+    // failed attempt only one connection is tried at a time, after the pause.
     if (this.#queue.length && this.#pauseTimer === undefined && this.#rateTimer === undefined) {
-      const open = this.#slots.size + this.#connecting;
-      const busy = [...this.#slots].every((s) => s.retiring || !s.client || s.inFlight >= windowFor(s.client.pipelining));
-      if (open < this.#maxConnections && (busy || open === 0) && this.#connecting === 0) this.#connect();
+      let room = 0;
+      for (const s of this.#slots) if (s.client && !s.client.closed && !s.retiring) room += Math.max(0, windowFor(s.client.pipelining) - s.inFlight);
+      let waiting = this.#queue.length - room - this.#connecting * windowFor("full");
+      const limit = this.#connectFailures > 0 ? 1 : this.#maxConnections;
+      while (waiting > 0 && this.#slots.size + this.#connecting + this.#quits.size < this.#maxConnections && this.#connecting < limit) {
+        this.#connect();
+        waiting -= windowFor("full");
+      }
     }
     this.#checkDrained();
   }
@@ -266,7 +275,20 @@ export class SmtpPool {
     this.#slots.delete(slot);
     const client = slot.client;
     slot.client = undefined;
-    if (client && !client.closed) void client.quit().catch(() => undefined);
+    if (client && !client.closed) this.#quit(client);
+  }
+
+  /** QUIT, counted until the connection is closed; then look at the queue again. */
+  #quit(client: SmtpClient): Promise<void> {
+    const done: Promise<void> = client
+      .quit()
+      .catch(() => undefined)
+      .then(() => {
+        this.#quits.delete(done);
+        this.#dispatch();
+      });
+    this.#quits.add(done);
+    return done;
   }
 
   #checkDrained(): void {
@@ -281,9 +303,9 @@ export class SmtpPool {
   async #quitAll(): Promise<void> {
     if (this.#pauseTimer) clearTimeout(this.#pauseTimer);
     if (this.#rateTimer) clearTimeout(this.#rateTimer);
-    const quits = [...this.#slots].map((s) => (s.client && !s.client.closed ? s.client.quit().catch(() => undefined) : undefined));
+    for (const s of this.#slots) if (s.client && !s.client.closed) this.#quit(s.client);
     this.#slots.clear();
-    await Promise.all(quits);
+    await Promise.all([...this.#quits]);
   }
 }
 
