@@ -4,7 +4,6 @@
  * again over TLS, forgetting everything learnt in clear.
  */
 import { hostname } from "node:os";
-import { isIPv6 } from "node:net";
 import { Deadline, LineSocket, type Redactor, type TranscriptEntry, type TranscriptSink } from "@saslkit/transport";
 import { SmtpError, transportFailure } from "./errors.js";
 import type { ResolvedTimeouts, SmtpClientOptions } from "./options.js";
@@ -125,5 +124,6 @@ function defaultEhloName(local: string | undefined): string {
   if (qualifiedHostName !== null) return qualifiedHostName;
   if (!local) return "[127.0.0.1]";
   const addr = local.startsWith("::ffff:") ? local.slice(7) : local;
-  return isIPv6(addr) ? `[IPv6:${addr}]` : `[${addr}]`;
+  // A socket's local address is dotted IPv4 or IPv6 (which has colons): no need for net.isIPv6's big regex.
+  return addr.includes(":") ? `[IPv6:${addr}]` : `[${addr}]`;
 }
