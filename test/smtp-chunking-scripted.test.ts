@@ -120,7 +120,6 @@ const options = (s: BdatServer, extra: Partial<SmtpClientOptions> = {}): SmtpCli
   ehloName: "client.example.org",
   auth: { username: "u", password: "p" },
   mechanisms: [plain],
-  timeouts: { connect: 2000, greeting: 2000, command: 2000, data: 2000 },
   ...extra,
 });
 const env = { from: "a@example.org", to: ["b@example.org"] };

@@ -117,7 +117,6 @@ const connection = (s: FaultServer): SmtpClientOptions => ({
   ehloName: "client.example.org",
   auth: { username: "u", password: "p" },
   mechanisms: [plain],
-  timeouts: { connect: 2000, greeting: 2000, command: 2000, data: 2000 },
 });
 
 const msg = (id: string) => `Message-ID: <${id}>\r\nSubject: ${id}\r\n\r\n.body ${id}\r\n`;
