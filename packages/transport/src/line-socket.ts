@@ -671,6 +671,30 @@ export class LineSocket {
     return this.#drain(socket, options.deadline);
   }
 
+  /**
+   * Writes `pieces` in order, coalesced like `write` (one writev with whatever else this tick
+   * writes), with one backpressure wait for all of them. For message bodies handed over as views
+   * of the caller's buffers (dot-stuffing inserts a few bytes between them instead of copying),
+   * so never in the transcript. The pieces must not change until written. (Added for the SMTP
+   * client's streamed DATA/BDAT; same rules as `write`.)
+   */
+  writePieces(pieces: readonly Uint8Array[], options: { deadline?: Deadline } = {}): Promise<void> {
+    if (this.#failure && this.#failure.code !== "closed") return Promise.reject(this.#failure);
+    const socket = this.#socket;
+    if (this.#closed || socket.destroyed || socket.writableEnded) {
+      return Promise.reject(new TransportError("closed", "Cannot write: the connection is closed."));
+    }
+    if (!this.#corked) {
+      this.#corked = socket;
+      socket.cork();
+      process.nextTick(this.#flush);
+    }
+    let ok = true;
+    for (const piece of pieces) ok = socket.write(piece);
+    if (ok) return RESOLVED;
+    return this.#drain(socket, options.deadline);
+  }
+
   /** Waits for "drain" (or close, or the deadline). */
   #drain(socket: net.Socket, deadline: Deadline | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
