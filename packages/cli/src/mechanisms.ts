@@ -16,6 +16,7 @@ export async function installedProviders(): Promise<MechanismProvider[]> {
     import("@saslkit/mech-scram"),
     import("@saslkit/mech-oauthbearer"),
     import("@saslkit/mech-xoauth2"),
+    import("@saslkit/mech-digest-md5"),
     import("@saslkit/mech-cram-md5"),
     import("@saslkit/mech-plain"),
     import("@saslkit/mech-login"),
