@@ -44,7 +44,7 @@ deadline=$((SECONDS + 5))
 while busy=$(endpoints_listening) && [ -n "$busy" ]; do
   if [ $SECONDS -ge $deadline ]; then
     echo "start.sh: ports in use by something start.sh did not start from $STATE: $(echo $busy)" >&2
-    ports_re=$(IFS='|'; echo "${BOTH_HOSTS_PORTS[*]}|$OAUTH_PORT")
+    ports_re=$(IFS="|"; echo "${BOTH_HOSTS_PORTS[*]}|${HOST_ONLY_PORTS[*]}")
     ss -ltnp 2>/dev/null | grep -E ":($ports_re)\b" >&2 || true
     echo "start.sh: stop that instance (its own stop.sh / SASLKIT_SERVERS_DIR) and retry" >&2
     exit 1
