@@ -200,6 +200,7 @@ export class DigestMd5Client implements SaslMechanism {
   }
 
   #verify(bytes: Uint8Array): void {
+    if (bytes.length >= DIGEST_MD5_MAX_CHALLENGE_BYTES) throw new SaslError(NAME, "server-verification-failed", `the server's rspauth message of ${bytes.length} bytes exceeds the ${DIGEST_MD5_MAX_CHALLENGE_BYTES - 1}-byte limit.`);
     let rspauth: string | undefined;
     try {
       rspauth = groupDirectives(parseDirectives(bytes), new Set(["rspauth"])).get("rspauth")?.[0];

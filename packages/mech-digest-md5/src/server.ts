@@ -134,20 +134,20 @@ export class DigestMd5Server implements SaslServerMechanism {
     if (authzid === undefined) return invalid("the authzid is not valid UTF-8.");
 
     const password = await this.#callbacks.lookupPassword?.call(this.#callbacks, user);
-    // Each candidate is H(user:realm:password) for one encoding; an unknown user gets a random one.
-    const candidates = new Map<string, Buffer>();
-    if (password === undefined) {
-      candidates.set("none", randomBytes(16));
-    } else {
-      const userForms = utf8 ? [username, latin1Octets(user)] : [username];
-      const passwordForms = utf8 ? [utf8Octets(password), latin1Octets(password)] : [latin1Octets(password) ?? utf8Octets(password)];
-      for (const u of userForms) for (const p of passwordForms) if (u !== undefined && p !== undefined) candidates.set(`${u}\u0000${p}`, userSecret(u, realm ?? "", p));
-    }
+    // Every candidate is H(user:realm:password) with one encoding of each credential. The same
+    // number is computed for every request, and an unknown user gets a random password, so timing
+    // does not tell which names exist.
+    const secretPassword = password ?? randomBytes(16).toString("hex");
+    const userForms = utf8 ? [username, latin1Octets(user) ?? username] : [username];
+    const passwordForms = utf8 ? [utf8Octets(secretPassword), latin1Octets(secretPassword) ?? utf8Octets(secretPassword)] : [latin1Octets(secretPassword) ?? utf8Octets(secretPassword)];
     const inputs = { nonce: this.#nonce, cnonce, authzid: authzidOctets, nc, digestUri };
     const given = Buffer.from(proof.toLowerCase(), "latin1");
     let matched: Buffer | undefined;
-    for (const secret of candidates.values()) {
-      if (constantTimeEqual(Buffer.from(responseValue({ ...inputs, secret }), "latin1"), given) && password !== undefined) matched = secret;
+    for (const u of userForms) {
+      for (const p of passwordForms) {
+        const secret = userSecret(u, realm ?? "", p);
+        if (constantTimeEqual(Buffer.from(responseValue({ ...inputs, secret }), "latin1"), given) && password !== undefined) matched = secret;
+      }
     }
     if (matched === undefined) return denied;
     const actAs = authzid === "" ? user : authzid;
