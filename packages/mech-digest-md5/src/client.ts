@@ -3,6 +3,7 @@
  */
 import { randomBytes } from "node:crypto";
 import {
+  PASSWORD,
   SaslError,
   constantTimeEqual,
   requirePassword,
@@ -120,7 +121,7 @@ export class DigestMd5Client implements SaslMechanism {
     if (this.#started) throw new SaslError(NAME, "bad-state", "start() was called twice.");
     this.#started = true;
     this.#username(); // fail before contacting the server
-    if (!this.#credentials.has("password")) throw new SaslError(NAME, "missing-credentials", "a password is required.");
+    if (!this.#credentials.has(PASSWORD)) throw new SaslError(NAME, "missing-credentials", "a password is required.");
     this.#digestUri();
     return null;
   }

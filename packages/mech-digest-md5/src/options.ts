@@ -2,7 +2,7 @@
  * `mechanismOptions.digestMd5` (client) and `options.digestMd5` (server half): read once per
  * exchange and validated, so a misspelt key or a wrong type is an error that names it.
  */
-import { SaslError } from "@saslkit/core";
+import { SaslError, type ChannelInfo } from "@saslkit/core";
 
 export const NAME = "DIGEST-MD5";
 
@@ -96,8 +96,7 @@ export function resolveServerOptions(options: Readonly<Record<string, unknown>>)
   return { ...(realms !== undefined ? { realms: realms as string[] } : {}), ...(service !== undefined ? { service } : {}) };
 }
 
-/** `ChannelInfo.service`, read without assuming the field exists in the installed core. */
-export function channelService(channel: object): string | undefined {
-  const service = (channel as { readonly service?: unknown }).service;
-  return typeof service === "string" && service !== "" ? service : undefined;
+/** `ChannelInfo.service` when the adapter set a non-empty one. */
+export function channelService(channel: ChannelInfo): string | undefined {
+  return channel.service !== undefined && channel.service !== "" ? channel.service : undefined;
 }

@@ -1,7 +1,7 @@
 /**
  * The DIGEST-MD5 provider: descriptor, factories and the register function.
  */
-import { registerMechanism, type MechanismProvider } from "@saslkit/core";
+import { PASSWORD, USERNAME, registerMechanism, type MechanismProvider } from "@saslkit/core";
 import { DigestMd5Client, digestMd5Unusable } from "./client.js";
 import { NAME } from "./options.js";
 import { DigestMd5Server } from "./server.js";
@@ -16,7 +16,8 @@ export const digestMd5: MechanismProvider = {
   priority: 500,
   clientFirst: false,
   security: { sendsSecretInClear: false, mutualAuth: true, channelBinding: false },
-  needs: ["username", "password"],
+  needs: [USERNAME, PASSWORD],
+  serverCallbacks: ["lookupPassword", "authorize"],
   usable: digestMd5Unusable,
   createClient: (context) => new DigestMd5Client(context),
   createServer: (context) => new DigestMd5Server(context),

@@ -59,7 +59,7 @@ const RFC2831_ACAP = {
   rspauth: "rspauth=2f0b3d7c3c2e486600ef710726aa2eae",
 };
 
-const channel = (service: string | undefined, host = "elwood.innosoft.com"): ChannelInfo => ({ secure: true, host, ...(service !== undefined ? { service } : {}) }) as ChannelInfo;
+const channel = (service: string | undefined, host = "elwood.innosoft.com"): ChannelInfo => ({ secure: true, host, ...(service !== undefined ? { service } : {}) });
 
 function client(input: CredentialsInput, opts: { service?: string; host?: string; options?: Record<string, unknown>; cnonce?: string } = {}): DigestMd5Client {
   return new DigestMd5Client(
