@@ -536,6 +536,18 @@ describe("DIGEST-MD5 server half", () => {
     });
   });
 
+  it("arbitrary_responses_end_in_a_failure_step_never_a_throw", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 5000 }), async (data) => {
+        const s = server({ u: "p" }, { nonce: "abc" });
+        s.start(null);
+        const outcome = await s.step(data);
+        expect(outcome.type).toBe("failure");
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("nonces_differ_per_exchange", () => {
     const nonce = (): string => latin1((server({}).start(null) as { data: Uint8Array }).data).match(/nonce="([^"]+)"/)?.[1] ?? "";
     expect(nonce()).not.toBe(nonce());
