@@ -4,7 +4,7 @@
  */
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { startScriptedServer } from "@saslkit/transport";
+import { startScriptedServer } from "@saslkit/test-kit";
 import { SmtpClient, type Message } from "@saslkit/smtp";
 import { MessageIdSniffer, messageIdOf, prepareMessage } from "../src/message.js";
 import { failure, opts } from "./options.js";
