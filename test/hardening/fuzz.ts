@@ -10,7 +10,8 @@ import { SaslError } from "@saslkit/core";
 import { TransportError } from "@saslkit/transport";
 import { ImapError, ImapParseError } from "@saslkit/imap";
 import { Pop3Error } from "@saslkit/pop3";
-import { MalformedReplyError, SmtpError } from "@saslkit/smtp";
+import { SmtpError } from "@saslkit/smtp";
+import { MalformedReplyError } from "./smtp.js";
 
 /** Runs for one property: `FUZZ_RUNS` when set, else `base` (a few hundred keeps the suite < 20 s). */
 export function fuzzRuns(base: number): number {

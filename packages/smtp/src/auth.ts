@@ -6,107 +6,102 @@
  * in transcripts and remembered as a secret, so a server that echoes it cannot leak it.
  */
 import {
-  MechanismRegistry,
-  NoMechanismError,
+  Credentials,
   SaslError,
   authenticate,
+  negotiationRecord,
   planNegotiation,
-  type AttemptRecord,
+  requireCandidate,
   type FailureCode,
-  type Refusal,
+  type NegotiationRecord,
   type SaslExchange,
   type ServerEvent,
   type ServerReplyInfo,
 } from "@saslkit/core";
-import { Redactor, decodeBase64, encodeBase64 } from "@saslkit/transport";
-import { SmtpError, transportFailure } from "./errors.js";
+import { decodeBase64, encodeBase64 } from "@saslkit/transport";
+import { SmtpError, transportFailure, withNegotiation } from "./errors.js";
 import type { SmtpClientOptions } from "./options.js";
 import type { CommandPipeline } from "./pipeline.js";
 import { replyMessage, type SmtpReply } from "./reply.js";
+import { channelOf } from "./setup.js";
 
-/** What AUTH negotiation decided, for `saslkit probe` and demo output. */
-export interface SmtpNegotiation {
-  /** Mechanisms the server offered (after STARTTLS), upper case. */
-  readonly offered: readonly string[];
-  /** Mechanisms installed, by priority. */
-  readonly installed: readonly string[];
-  /** Usable mechanisms, best first. */
-  readonly candidates: readonly string[];
-  /** Mechanisms set aside, with reasons. */
-  readonly refused: readonly Refusal[];
-  /** Mechanisms tried, with the error of each failed attempt. */
-  readonly attempts: readonly AttemptRecord[];
-  /** The mechanism that succeeded. */
-  readonly chosen: string | undefined;
+/** RFC 4954 §4: the AUTH command line, CRLF included, may not exceed 512 octets with an initial response. */
+export const MAX_AUTH_LINE = 512;
+
+/**
+ * Whether `AUTH <mechanism> <initial response>` fits the 512-octet line; core's session driver
+ * sends a response that does not as the answer to the server's empty 334 (RFC 4954 §4).
+ */
+export function initialResponseFits(mechanism: string, response: Uint8Array): boolean {
+  const encoded = response.length === 0 ? 1 : 4 * Math.ceil(response.length / 3); // "=" for an empty one
+  return "AUTH ".length + mechanism.length + 1 + encoded + 2 <= MAX_AUTH_LINE;
 }
 
 /**
  * Negotiates and runs AUTH on a connection whose server offered `offered`: plan with core's
  * negotiator, then core's session driver over `SmtpSaslExchange` (fallback, attempts and rounds
- * as the options say). Resolves with the negotiation record (`chosen` set); rejects with
- * `SmtpError` (phase "auth"), never sending AUTH to a server that offered no mechanism.
- * `secrets` learns every payload sent, for the transcript and error messages.
+ * as the options say, the 512-octet AUTH line through `initialResponseFits`). Resolves with the
+ * negotiation record (`chosen` set); rejects with `SmtpError` (phase "authenticate", carrying the
+ * record in `negotiation`), never sending AUTH to a server that offered no usable mechanism.
+ * Every secret of the credentials, and every payload sent, goes to the connection's redactor.
  */
-export async function authenticateSession(pipeline: CommandPipeline, options: SmtpClientOptions, port: number, offered: readonly string[], secrets: Redactor): Promise<SmtpNegotiation> {
-  const credentials = options.auth!;
-  const source = options.mechanisms;
-  const channel = pipeline.line.channelInfo(options.host, port);
-  const plan = planNegotiation(source, {
+export async function authenticateSession(pipeline: CommandPipeline, options: SmtpClientOptions, port: number, offered: readonly string[]): Promise<NegotiationRecord> {
+  const line = pipeline.line;
+  const credentials = Credentials.from(options.auth);
+  credentials.onSecret((secret) => line.redactor.addSecret(secret));
+  const plan = planNegotiation(options.mechanisms, {
     offered,
     credentials,
-    channel,
+    channel: channelOf(line, options.host, port),
     ...(options.policy ? { policy: options.policy } : {}),
     ...(options.mechanismOptions ? { options: options.mechanismOptions } : {}),
   });
-  const record = (attempts: readonly AttemptRecord[], chosen?: string): SmtpNegotiation => ({
-    offered: plan.offered,
-    installed: plan.installed,
-    candidates: plan.candidates.map((p) => p.name),
-    refused: plan.refused,
-    attempts,
-    chosen,
-  });
-  if (offered.length === 0) {
-    // Never send AUTH to a server that did not advertise it (a 503 at best, nodemailer#1081).
-    const cause = new NoMechanismError([], MechanismRegistry.from(source).names(), []);
-    throw new SmtpError("auth", "no-mechanism", `the server advertised no AUTH mechanisms${pipeline.line.secure ? "" : " (it may offer them only after STARTTLS)"}; nothing was sent.`, { cause });
+  try {
+    // Never send AUTH to a server that did not advertise a usable mechanism (a 503 at best, nodemailer#1081).
+    requireCandidate(plan);
+  } catch (error) {
+    const where = offered.length === 0 ? `the server advertised no AUTH mechanisms${line.secure ? "" : " (it may offer them only after STARTTLS)"}` : (error as Error).message.replace(/\.$/, "");
+    throw new SmtpError("authenticate", "no-mechanism", `${where}; nothing was sent.`, { cause: error, negotiation: negotiationRecord(plan), redact: pipeline.redact });
   }
   const exchange = new SmtpSaslExchange({
-    command: (line, mask) => {
-      secretsFrom(secrets, line, mask);
-      return pipeline.command("auth", line, mask);
-    },
+    command: (text, mask) => pipeline.command("authenticate", text, mask),
+    payload: (base64) => line.redactor.addPayload(base64),
+    redact: pipeline.redact,
   });
   try {
     const result = await authenticate(plan, exchange, {
-      ...(options.authFallback !== undefined ? { fallback: options.authFallback } : {}),
-      ...(options.maxAuthAttempts !== undefined ? { maxAttempts: options.maxAuthAttempts } : {}),
-      ...(options.maxAuthRounds !== undefined ? { maxRounds: options.maxAuthRounds } : {}),
+      initialResponseFits,
+      ...(options.fallback !== undefined ? { fallback: options.fallback } : {}),
+      ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
+      ...(options.maxRounds !== undefined ? { maxRounds: options.maxRounds } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    return record(result.attempts, result.mechanism);
+    return negotiationRecord(plan, result.attempts, result.mechanism);
   } catch (error) {
-    if (error instanceof SmtpError) throw error;
-    if (!(error instanceof SaslError)) throw transportFailure(error, "auth", exchange.lastCommand);
+    if (error instanceof SmtpError) throw withNegotiation(error, negotiationRecord(plan, exchange.attempts));
+    if (!(error instanceof SaslError)) throw withNegotiation(transportFailure(error, "authenticate", exchange.lastCommand, pipeline.redact), negotiationRecord(plan, exchange.attempts));
     const reply = exchange.lastReply && error.reply ? exchange.lastReply : undefined;
-    throw new SmtpError("auth", error.code, secrets.scrub(`authentication failed: ${error.message}`), { cause: error, reply, command: exchange.lastCommand });
+    return Promise.reject(
+      new SmtpError("authenticate", error.code, `authentication failed: ${error.message}`, {
+        cause: error,
+        reply,
+        command: exchange.lastCommand,
+        ...(error.mechanism ? { mechanism: error.mechanism } : {}),
+        negotiation: negotiationRecord(plan, error.attempts),
+        redact: pipeline.redact,
+      }),
+    );
   }
 }
 
-/** Remembers what an AUTH line carries, so a server echoing it cannot leak it to transcripts or errors. */
-function secretsFrom(secrets: Redactor, line: string, mask: string): void {
-  if (line === mask) return;
-  const payload = line.startsWith("AUTH ") ? line.split(" ")[2] : line;
-  if (payload) secrets.add(payload);
-}
-
-/** RFC 4954 §4: the AUTH command line, CRLF included, may not exceed 512 octets with an initial response. */
-export const MAX_AUTH_LINE = 512;
-
-/** What the exchange needs from the client: send a line, read the next reply. */
+/** What the exchange needs from the client. */
 export interface SmtpCommandChannel {
   /** Writes `line` + CRLF, showing `mask` in the transcript instead, and reads the reply. */
   command(line: string, mask: string): Promise<SmtpReply>;
+  /** Learns a base64 payload about to be sent (the connection's redactor). */
+  payload?(base64: string): void;
+  /** Masks the connection's secrets in server text. */
+  redact?(text: string): string;
 }
 
 /** Maps the final reply of an exchange to core's failure code (RFC 4954 §6). */
@@ -134,52 +129,41 @@ export function replyInfo(reply: SmtpReply): ServerReplyInfo {
 }
 
 /**
- * One SMTP AUTH exchange. `payloads` collects every base64 string sent, so callers can scrub a
- * server that echoes them back from transcripts and error messages.
+ * One SMTP AUTH exchange: `AUTH <mechanism> [initial response]`, `334` challenges, `*` to
+ * cancel. The driver decides whether an initial response goes on the AUTH line
+ * (`initialResponseFits`); a `null` one is never sent, an empty one is `=`. Every payload is
+ * handed to the connection's redactor before it is written, and every reply is redacted before
+ * anything (a challenge, an error) is built from it.
  */
 export class SmtpSaslExchange implements SaslExchange {
-  #deferred: string | undefined;
   #cancelled = false;
   /** The last command line sent, masked (`AUTH PLAIN ****`, `****`, `*`). */
   lastCommand: string | undefined;
-  /** The last reply received. */
+  /** The last reply received (redacted). */
   lastReply: SmtpReply | undefined;
-  /** Every base64 payload this exchange sent (secrets: never print them). */
-  readonly payloads: string[] = [];
-  readonly #redactor = new Redactor();
+  /** Mechanisms begun, for the negotiation record of a failure outside core's driver. */
+  readonly attempts: { readonly mechanism: string }[] = [];
 
   constructor(private readonly channel: SmtpCommandChannel) {}
 
   async begin(mechanism: string, initialResponse: Uint8Array | null): Promise<ServerEvent> {
-    this.#deferred = undefined;
     this.#cancelled = false;
+    this.attempts.push({ mechanism });
     let line = `AUTH ${mechanism}`;
     let mask = line;
     if (initialResponse !== null) {
       // A zero-length initial response is "=" (RFC 4954 §4).
       const ir = initialResponse.length ? encodeBase64(initialResponse) : "=";
-      if (ir !== "=") this.#remember(ir);
-      if (line.length + 1 + ir.length + 2 <= MAX_AUTH_LINE) {
-        line = `${line} ${ir}`;
-        mask = `${mask} ****`;
-      } else {
-        // Too long for the command line: send it as the answer to the server's empty 334.
-        this.#deferred = ir === "=" ? "" : ir;
-      }
+      if (ir !== "=") this.channel.payload?.(ir);
+      line = `${line} ${ir}`;
+      mask = `${mask} ****`;
     }
-    const reply = await this.#send(line, mask);
-    if (this.#deferred !== undefined && reply.code === 334) {
-      const deferred = this.#deferred;
-      this.#deferred = undefined;
-      if (reply.text.trim() !== "") return { type: "malformed", reason: "the server sent a non-empty challenge where the initial response was due" };
-      return this.#event(await this.#send(deferred, "****"));
-    }
-    return this.#event(reply);
+    return this.#event(await this.#send(line, mask));
   }
 
   async respond(response: Uint8Array): Promise<ServerEvent> {
     const text = encodeBase64(response);
-    if (text) this.#remember(text);
+    if (text) this.channel.payload?.(text);
     return this.#event(await this.#send(text, "****"));
   }
 
@@ -197,17 +181,14 @@ export class SmtpSaslExchange implements SaslExchange {
     return reply;
   }
 
-  #remember(payload: string): void {
-    this.payloads.push(payload);
-    this.#redactor.add(payload);
-  }
-
-  /** The reply with every payload this exchange sent replaced by `****` (a server may echo it). */
+  /** The reply with every secret the connection knows replaced by `****` (a server may echo them). */
   scrub(reply: SmtpReply): SmtpReply {
-    const hide = (text: string) => this.#redactor.scrub(text);
-    const text = hide(reply.text);
-    if (text === reply.text) return reply;
-    return { ...reply, text, lines: reply.lines.map(hide) };
+    const redact = this.channel.redact;
+    if (!redact) return reply;
+    const text = redact(reply.text);
+    const lines = reply.lines.map(redact);
+    if (text === reply.text && lines.every((l, i) => l === reply.lines[i])) return reply;
+    return { ...reply, text, lines };
   }
 
   #event(reply: SmtpReply): ServerEvent {

@@ -14,15 +14,15 @@
  * The work is in files by concept: `setup.ts` (greeting, EHLO, STARTTLS), `auth.ts` (AUTH),
  * `transaction.ts` (MAIL, RCPT, DATA), `pipeline.ts` (ordered writes and replies).
  */
-import type { ChannelInfo } from "@saslkit/core";
-import { Redactor, TransportError, type TranscriptSink } from "@saslkit/transport";
-import { authenticateSession, type SmtpNegotiation } from "./auth.js";
+import type { ChannelInfo, NegotiationRecord } from "@saslkit/core";
+import { Deadline, TransportError, type TranscriptSink } from "@saslkit/transport";
+import { authenticateSession } from "./auth.js";
 import { SmtpError, transportFailure } from "./errors.js";
 import { prepareMessage, type Envelope, type Message, type PreparedMessage } from "./message.js";
-import { defaultPort, resolveTimeouts, type PipeliningMode, type SmtpClientOptions } from "./options.js";
+import { checkSmtpOptions, defaultPort, resolveTimeouts, type PipeliningMode, type SmtpClientOptions } from "./options.js";
 import { CommandPipeline } from "./pipeline.js";
 import type { SmtpCapabilities, SmtpReply } from "./reply.js";
-import { openSocket, setUpSession, type ServerState } from "./setup.js";
+import { channelOf, openSocket, setUpSession, type ServerState } from "./setup.js";
 import { mailCommand, transaction, type SendResult, type TransactionContext } from "./transaction.js";
 
 const noop = (): void => undefined;
@@ -35,10 +35,10 @@ export class SmtpClient {
   readonly #port: number;
   readonly #server: ServerState;
   readonly #transaction: TransactionContext;
-  readonly #negotiation: SmtpNegotiation | undefined;
+  readonly #negotiation: NegotiationRecord | undefined;
   #closing = false;
 
-  private constructor(pipeline: CommandPipeline, options: SmtpClientOptions, port: number, dataMs: number, server: ServerState, negotiation: SmtpNegotiation | undefined) {
+  private constructor(pipeline: CommandPipeline, options: SmtpClientOptions, port: number, dataMs: number, server: ServerState, negotiation: NegotiationRecord | undefined) {
     this.#pipeline = pipeline;
     this.#options = options;
     this.#port = port;
@@ -51,24 +51,29 @@ export class SmtpClient {
   // Connect.
   // ---------------------------------------------------------------------------------------------
 
-  /** Connects, greets, upgrades to TLS, authenticates. Rejects with `SmtpError`; the connection is closed then. */
+  /**
+   * Checks the options, connects, greets, upgrades to TLS, authenticates, all within one
+   * absolute deadline (`timeouts.connect`). Rejects with `SmtpError` (`invalid-option` before any
+   * connection for a refused option); the connection is closed then.
+   */
   static async connect(options: SmtpClientOptions): Promise<SmtpClient> {
-    const mode = options.tls;
-    const requireTls = options.requireTls ?? (mode === "implicit" || mode === "starttls");
-    if (mode === "none" && requireTls) throw new SmtpError("connect", "invalid-input", 'requireTls cannot be combined with tls: "none".');
+    checkSmtpOptions(options);
     const timeouts = resolveTimeouts(options.timeouts);
     const port = defaultPort(options);
-    const secrets = new Redactor();
-    const line = await openSocket(options, port, timeouts, secrets);
-    const pipeline = new CommandPipeline(line, timeouts.command);
+    const deadline = Deadline.in(timeouts.connect);
+    const line = await openSocket(options, port, timeouts, deadline);
+    const pipeline = new CommandPipeline(line, timeouts.reply);
+    pipeline.limit = deadline;
     try {
-      const server = await setUpSession(pipeline, options, timeouts, requireTls);
-      const negotiation = options.auth ? await authenticateSession(pipeline, options, port, server.capabilities.auth, secrets) : undefined;
+      const server = await setUpSession(pipeline, options, port);
+      const negotiation = options.auth !== undefined ? await authenticateSession(pipeline, options, port, server.capabilities.auth) : undefined;
+      pipeline.limit = undefined;
       return new SmtpClient(pipeline, options, port, timeouts.data, server, negotiation);
     } catch (error) {
-      const failure = transportFailure(error, "greeting", undefined);
-      // After a refused AUTH the session is sound: end it politely.
-      if (failure.phase === "auth" && !pipeline.broken && !line.closed) await pipeline.quit().catch(noop);
+      const failure = transportFailure(error, "greeting", undefined, pipeline.redact);
+      // After a refused AUTH the session is sound: end it politely (QUIT gets its own reply deadline).
+      pipeline.limit = undefined;
+      if (failure.phase === "authenticate" && !pipeline.broken && !line.closed) await pipeline.quit().catch(noop);
       else line.destroy();
       throw failure;
     }
@@ -88,8 +93,12 @@ export class SmtpClient {
     return this.#server.capabilities;
   }
 
-  /** The AUTH negotiation, when `auth` was given. */
-  get negotiation(): SmtpNegotiation | undefined {
+  /**
+   * The AUTH negotiation, when `auth` was given: what the server offered, the plan with each
+   * refusal's reason, every attempt with its outcome, the mechanism chosen (the record the IMAP
+   * and POP3 clients keep too; a failed connect carries it in `error.negotiation`).
+   */
+  get negotiation(): NegotiationRecord | undefined {
     return this.#negotiation;
   }
 
@@ -110,7 +119,7 @@ export class SmtpClient {
    * STARTTLS it describes the upgraded channel.
    */
   get channel(): ChannelInfo {
-    return this.#pipeline.line.channelInfo(this.#options.host, this.#port);
+    return channelOf(this.#pipeline.line, this.#options.host, this.#port);
   }
 
   /** The PIPELINING mode in effect on this connection (after quirks and the server's EHLO). */
@@ -195,7 +204,7 @@ export class SmtpClient {
   async reset(): Promise<SmtpReply> {
     return this.#pipeline.exclusive(async () => {
       const reply = await this.#pipeline.command("mail", "RSET");
-      if (reply.code !== 250) throw SmtpError.fromReply("mail", "the server refused RSET", reply, "RSET");
+      if (reply.code !== 250) throw SmtpError.fromReply("mail", "the server refused RSET", reply, "RSET", this.#pipeline.redact);
       return reply;
     });
   }

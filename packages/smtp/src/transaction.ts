@@ -5,7 +5,7 @@
  * offers them and the message needs them.
  */
 import type { TranscriptSink } from "@saslkit/transport";
-import { Deadline } from "@saslkit/transport";
+import { Deadline, redactDeep } from "@saslkit/transport";
 import { DotEncoder } from "./data.js";
 import { SmtpError } from "./errors.js";
 import { MessageIdSniffer, addressProblem, needsSmtpUtf8, type Envelope, type PreparedMessage } from "./message.js";
@@ -135,13 +135,17 @@ export async function transaction(
   }
 
   let failure: SmtpError | undefined;
-  if (!is2xx(mailReply)) failure = SmtpError.fromReply("mail", "the server refused the sender", mailReply, mailCommand);
+  if (!is2xx(mailReply)) failure = SmtpError.fromReply("mail", "the server refused the sender", mailReply, mailCommand, pipeline.redact);
   else if (!accepted.length) {
     const first = rejected[0]!;
-    failure = new SmtpError("rcpt", "no-recipients", `the server refused every recipient (first: ${formatReply(first.reply)}).`, { reply: first.reply, command: `RCPT TO:<${first.address}>` });
-  } else if (dataReply && dataReply.code !== 354) failure = SmtpError.fromReply("data", "the server refused DATA", dataReply, "DATA");
+    failure = new SmtpError("rcpt", "no-recipients", `the server refused every recipient (first: ${formatReply(first.reply)}).`, {
+      reply: first.reply,
+      command: `RCPT TO:<${first.address}>`,
+      redact: pipeline.redact,
+    });
+  } else if (dataReply && dataReply.code !== 354) failure = SmtpError.fromReply("data", "the server refused DATA", dataReply, "DATA", pipeline.redact);
   if (failure) {
-    failure.rejected = rejected;
+    failure.rejected = redactRejected(rejected, pipeline.redact);
     failure.envelope = env;
     if (dataReply?.code === 354) {
       // A server that said 354 anyway gets an empty message, which the RSET below discards.
@@ -158,7 +162,9 @@ export async function transaction(
   const finish = (): Promise<SendResult> =>
     finalReply.then(
       (reply) => {
-        if (reply.code !== 250) throw Object.assign(SmtpError.fromReply("data", "the server refused the message", reply, "."), { rejected, envelope: env });
+        if (reply.code !== 250) {
+          throw Object.assign(SmtpError.fromReply("data", "the server refused the message", reply, ".", pipeline.redact), { rejected: redactRejected(rejected, pipeline.redact), envelope: env });
+        }
         return { envelope: env, accepted, rejected, reply, queueId: parseQueueId(reply), messageId, bytes };
       },
       (error: unknown) => {
@@ -169,6 +175,11 @@ export async function transaction(
   const result = finish();
   await result.then(noop, noop);
   return () => result;
+}
+
+/** Refused recipients as an error carries them: their replies through the connection's redactor. */
+function redactRejected(rejected: readonly RejectedRecipient[], redact: (text: string) => string): RejectedRecipient[] {
+  return rejected.map((r) => ({ address: r.address, reply: redactDeep(r.reply, redact) }));
 }
 
 /** A stream chunk as a Buffer (no copy); anything but text or bytes is refused. */
