@@ -127,3 +127,38 @@ describe("a server echoing what AUTH sent leaks nothing, anywhere", () => {
     }
   }
 });
+
+describe("after AUTH, a server echoing the password in later replies", () => {
+  it("leaks nothing through the send result, a refused recipient or the transcript", async () => {
+    server = await startHostileServer({
+      greet: (c) => c.send("220 mx.hostile.test ESMTP"),
+      line: (c, line) => {
+        if (/^EHLO /i.test(line)) return c.send("250-mx.hostile.test\r\n250 AUTH PLAIN");
+        if (/^AUTH PLAIN /i.test(line)) return c.send("235 2.7.0 welcome");
+        if (/^MAIL/i.test(line)) return c.send(`250 sender ok, your password is ${PASSWORD}`);
+        if (/^RCPT TO:<no@/i.test(line)) return c.send(`550-5.1.1 unknown, but I know ${b64(PASSWORD)}\r\n550 5.1.1 rejected`);
+        if (/^RCPT/i.test(line)) return c.send("250 ok");
+        if (/^DATA/i.test(line)) return c.send("354 go");
+        if (line === ".") return c.send(`250 2.0.0 queued as Q1 (${PASSWORD})`);
+        if (/^QUIT/i.test(line)) return c.send("221 bye");
+      },
+    });
+    const transcript: TranscriptEntry[] = [];
+    const client = await SmtpClient.connect({
+      host: "127.0.0.1",
+      port: server.port,
+      tls: "none",
+      ehloName: "client.hostile.test",
+      auth: { username: USER, password: PASSWORD },
+      mechanisms: [plain],
+      policy: { cleartext: "allow" },
+      transcript: (entry) => transcript.push(entry),
+    });
+    const result = await client.send("Subject: x\r\n\r\nx\r\n", { from: "a@hostile.test", to: ["yes@hostile.test", "no@hostile.test"] });
+    await client.quit();
+    expect(result.reply.text).toContain("****");
+    expect(result.rejected[0]!.reply.lines[0]).toContain("****");
+    expect(result.queueId).toBe("Q1");
+    expect(findSecrets([inspect(result, { depth: null }), JSON.stringify(result), JSON.stringify(transcript)].join("\n"), secretForms(PASSWORD))).toEqual([]);
+  });
+});

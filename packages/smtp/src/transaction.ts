@@ -165,7 +165,9 @@ export async function transaction(
         if (reply.code !== 250) {
           throw Object.assign(SmtpError.fromReply("data", "the server refused the message", reply, ".", pipeline.redact), { rejected: redactRejected(rejected, pipeline.redact), envelope: env });
         }
-        return { envelope: env, accepted, rejected, reply, queueId: parseQueueId(reply), messageId, bytes };
+        // A result is printed and logged like an error: server text in it goes through the redactor too.
+        const shown = redactReply(reply, pipeline.redact);
+        return { envelope: env, accepted, rejected: rejected.length ? redactRejected(rejected, pipeline.redact) : rejected, reply: shown, queueId: parseQueueId(shown), messageId, bytes };
       },
       (error: unknown) => {
         throw unknownOutcome(error, env);
@@ -177,9 +179,15 @@ export async function transaction(
   return () => result;
 }
 
-/** Refused recipients as an error carries them: their replies through the connection's redactor. */
+/** `reply` with the connection's secrets masked; the same object when there was nothing to mask. */
+function redactReply(reply: SmtpReply, redact: (text: string) => string): SmtpReply {
+  const text = redact(reply.text);
+  return text === reply.text ? reply : redactDeep(reply, redact);
+}
+
+/** Refused recipients as a result or an error carries them: their replies through the connection's redactor. */
 function redactRejected(rejected: readonly RejectedRecipient[], redact: (text: string) => string): RejectedRecipient[] {
-  return rejected.map((r) => ({ address: r.address, reply: redactDeep(r.reply, redact) }));
+  return rejected.map((r) => ({ address: r.address, reply: redactReply(r.reply, redact) }));
 }
 
 /** A stream chunk as a Buffer (no copy); anything but text or bytes is refused. */
