@@ -12,6 +12,7 @@ import {
   negotiationRecord,
   planNegotiation,
   requireCandidate,
+  type AttemptRecord,
   type FailureCode,
   type NegotiationRecord,
   type SaslExchange,
@@ -78,8 +79,12 @@ export async function authenticateSession(pipeline: CommandPipeline, options: Sm
     });
     return negotiationRecord(plan, result.attempts, result.mechanism);
   } catch (error) {
-    if (error instanceof SmtpError) throw withNegotiation(error, negotiationRecord(plan, exchange.attempts));
-    if (!(error instanceof SaslError)) throw withNegotiation(transportFailure(error, "authenticate", exchange.lastCommand, pipeline.redact), negotiationRecord(plan, exchange.attempts));
+    if (!(error instanceof SaslError)) {
+      // The connection failed under the exchange (closed, timed out, unreadable): core's driver
+      // saw no SaslError, so the record comes from what the exchange saw.
+      const failure = transportFailure(error, "authenticate", exchange.lastCommand, pipeline.redact);
+      throw withNegotiation(failure, negotiationRecord(plan, exchange.attemptsEndingIn(failure.code)));
+    }
     const reply = exchange.lastReply && error.reply ? exchange.lastReply : undefined;
     return Promise.reject(
       new SmtpError("authenticate", error.code, `authentication failed: ${error.message}`, {
@@ -141,14 +146,14 @@ export class SmtpSaslExchange implements SaslExchange {
   lastCommand: string | undefined;
   /** The last reply received (redacted). */
   lastReply: SmtpReply | undefined;
-  /** Mechanisms begun, for the negotiation record of a failure outside core's driver. */
-  readonly attempts: { readonly mechanism: string }[] = [];
+  /** Mechanisms begun and how each ended, for the negotiation record of a failure outside core's driver. */
+  readonly #attempts: AttemptRecord[] = [];
 
   constructor(private readonly channel: SmtpCommandChannel) {}
 
   async begin(mechanism: string, initialResponse: Uint8Array | null): Promise<ServerEvent> {
     this.#cancelled = false;
-    this.attempts.push({ mechanism });
+    this.#attempts.push({ mechanism });
     let line = `AUTH ${mechanism}`;
     let mask = line;
     if (initialResponse !== null) {
@@ -172,6 +177,16 @@ export class SmtpSaslExchange implements SaslExchange {
     const reply = await this.#send("*", "*");
     // RFC 4954: the server answers a cancel with 501; any answer ends the exchange.
     return { type: "failure", code: "aborted", reply: replyInfo(reply) };
+  }
+
+  /** The attempts so far, the last one (if still open) failed with the connection's `code`. */
+  attemptsEndingIn(code: string): AttemptRecord[] {
+    const attempts = [...this.#attempts];
+    const last = attempts[attempts.length - 1];
+    if (last && !last.error) {
+      attempts[attempts.length - 1] = { mechanism: last.mechanism, error: new SaslError(last.mechanism, "protocol-error", `the connection failed during the exchange (${code}).`) };
+    }
+    return attempts;
   }
 
   async #send(line: string, mask: string): Promise<SmtpReply> {
@@ -199,6 +214,9 @@ export class SmtpSaslExchange implements SaslExchange {
       return data === undefined ? { type: "malformed", reason: "the challenge is not valid base64" } : { type: "challenge", data };
     }
     if (reply.code === 235) return { type: "success", data: null, reply: replyInfo(reply) };
-    return { type: "failure", code: authFailureCode(reply.code, this.#cancelled), reply: replyInfo(reply) };
+    const failure: ServerEvent = { type: "failure", code: authFailureCode(reply.code, this.#cancelled), reply: replyInfo(reply) };
+    const last = this.#attempts[this.#attempts.length - 1];
+    if (last) this.#attempts[this.#attempts.length - 1] = { mechanism: last.mechanism, error: new SaslError(last.mechanism, failure.code, `the server refused (${reply.code}).`) };
+    return failure;
   }
 }

@@ -232,6 +232,15 @@ describe("one error shape, one negotiation record", () => {
     await server.close();
   });
 
+  it("a connection lost mid-AUTH still carries the record: the open attempt ends in the connection's failure", async () => {
+    const server = await startScriptedServer(`${HELLO}S: 250-mx.example.com\nS: 250 AUTH PLAIN\nC: AUTH PLAIN *\n!close\n`);
+    const error = await failure(SmtpClient.connect(opts(server, { auth: { username: "u", password: "p" } })));
+    expect(error).toMatchObject({ phase: "authenticate", code: "closed" });
+    expect(error.negotiation?.attempts.map((a) => [a.mechanism, a.error?.code])).toEqual([["PLAIN", "protocol-error"]]);
+    expect(error.negotiation?.attempts[0]?.error?.message).toMatch(/closed/);
+    await server.close();
+  });
+
   it("no usable mechanism: core's NoMechanismError as the cause, the record in the error, nothing sent", async () => {
     const server = await startScriptedServer(`${HELLO}S: 250-mx.example.com\nS: 250 AUTH GSSAPI\nC: QUIT\nS: 221 bye\n`);
     const error = await failure(SmtpClient.connect(opts(server, { auth: { username: "u", password: "p" } })));
