@@ -3,7 +3,8 @@
  * (`authenticateSession`), and its framing, the adapter half of core's `SaslExchange`
  * (`SmtpSaslExchange`). Mechanisms see bytes; this file owns `AUTH <mech> [ir]`,
  * `334 <base64>`, `*`, and the reply-code mapping. Every client line of the exchange is masked
- * in transcripts and remembered as a secret, so a server that echoes it cannot leak it.
+ * in transcripts, and every payload and credential secret goes to the connection's redactor
+ * (`socket.redactor`), so a server that echoes one cannot leak it.
  */
 import {
   Credentials,
@@ -86,16 +87,14 @@ export async function authenticateSession(pipeline: CommandPipeline, options: Sm
       throw withNegotiation(failure, negotiationRecord(plan, exchange.attemptsEndingIn(failure.code)));
     }
     const reply = exchange.lastReply && error.reply ? exchange.lastReply : undefined;
-    return Promise.reject(
-      new SmtpError("authenticate", error.code, `authentication failed: ${error.message}`, {
-        cause: error,
-        reply,
-        command: exchange.lastCommand,
-        ...(error.mechanism ? { mechanism: error.mechanism } : {}),
-        negotiation: negotiationRecord(plan, error.attempts),
-        redact: pipeline.redact,
-      }),
-    );
+    throw new SmtpError("authenticate", error.code, `authentication failed: ${error.message}`, {
+      cause: error,
+      reply,
+      command: exchange.lastCommand,
+      ...(error.mechanism ? { mechanism: error.mechanism } : {}),
+      negotiation: negotiationRecord(plan, error.attempts),
+      redact: pipeline.redact,
+    });
   }
 }
 
