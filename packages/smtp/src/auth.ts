@@ -54,7 +54,7 @@ export async function authenticateSession(pipeline: CommandPipeline, options: Sm
   const plan = planNegotiation(options.mechanisms, {
     offered,
     credentials,
-    channel: channelOf(line, options.host, port),
+    channel: channelOf(line, options, port),
     ...(options.policy ? { policy: options.policy } : {}),
     ...(options.mechanismOptions ? { options: options.mechanismOptions } : {}),
   });

@@ -119,7 +119,7 @@ export class SmtpClient {
    * STARTTLS it describes the upgraded channel.
    */
   get channel(): ChannelInfo {
-    return channelOf(this.#pipeline.line, this.#options.host, this.#port);
+    return channelOf(this.#pipeline.line, this.#options, this.#port);
   }
 
   /** The PIPELINING mode in effect on this connection (after quirks and the server's EHLO). */

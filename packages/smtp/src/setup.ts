@@ -46,10 +46,18 @@ export interface ServerState {
  */
 export const peerOverride: { loopback: boolean | undefined } = { loopback: undefined };
 
-/** The channel as core sees it: the socket's facts, the RFC 4422 service name "smtp". */
-export function channelOf(line: LineSocket, host: string, port: number): ChannelInfo {
-  const info = line.channelInfo(host, port);
-  return peerOverride.loopback === undefined ? { ...info, service: "smtp" } : { ...info, service: "smtp", loopback: peerOverride.loopback };
+/**
+ * The channel as core sees it: the socket's facts, the RFC 4422 service name "smtp", and
+ * `clientCertificate` when the caller gave one for this TLS channel (EXTERNAL may then be chosen).
+ */
+export function channelOf(line: LineSocket, options: Pick<SmtpClientOptions, "host" | "tlsOptions">, port: number): ChannelInfo {
+  const info = line.channelInfo(options.host, port);
+  return {
+    ...info,
+    service: "smtp",
+    ...(info.secure && options.tlsOptions?.cert !== undefined ? { clientCertificate: true } : {}),
+    ...(peerOverride.loopback === undefined ? {} : { loopback: peerOverride.loopback }),
+  };
 }
 
 /** Opens the socket (TCP, or TLS for `tls: "implicit"`) within the connect deadline. */
@@ -112,7 +120,7 @@ export async function setUpSession(pipeline: CommandPipeline, options: SmtpClien
       offered,
       credentials: options.auth !== undefined,
       cleartext: options.policy?.cleartext,
-      channel: channelOf(line, options.host, port),
+      channel: channelOf(line, options, port),
     });
   const first = decide(state.capabilities.startTls);
   if (first.action === "refuse") throw new SmtpError("starttls", "tls-required", `the server does not offer STARTTLS and ${first.reason}; nothing was sent but EHLO.`);

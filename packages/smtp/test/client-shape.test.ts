@@ -8,7 +8,7 @@ import { once } from "node:events";
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { MailProtocolError } from "@saslkit/transport";
-import { startScriptedServer } from "@saslkit/test-kit";
+import { startScriptedServer, testCertificates } from "@saslkit/test-kit";
 import { SmtpClient, SmtpError, sendMail, type SmtpClientOptions } from "@saslkit/smtp";
 import { initialResponseFits } from "../src/auth.js";
 import { peerOverride, tlsDecision } from "../src/setup.js";
@@ -260,6 +260,23 @@ describe("one error shape, one negotiation record", () => {
     await client.quit();
     await server.done();
     await server.close();
+  });
+});
+
+describe("the channel core sees", () => {
+  it("clientCertificate is set on TLS when the caller gave a certificate, never in clear", async () => {
+    const certs = await testCertificates();
+    const server = await startScriptedServer(`${HELLO}S: 250-mx.example.com\nS: 250 STARTTLS\nC: STARTTLS\nS: 220 go ahead\n!starttls\nC: EHLO client.example.org\nS: 250 mx.example.com\nC: QUIT\nS: 221 bye\n`, { tls: certs });
+    const client = await SmtpClient.connect(opts(server, { tlsOptions: { ca: certs.ca, cert: certs.cert, key: certs.key } }));
+    expect(client.channel).toMatchObject({ secure: true, service: "smtp", clientCertificate: true });
+    await client.quit();
+    await server.done();
+    await server.close();
+    const plain = await startScriptedServer(`${HELLO}S: 250 mx.example.com\nC: QUIT\nS: 221 bye\n`);
+    const clear = await SmtpClient.connect(opts(plain, { tlsOptions: { cert: certs.cert, key: certs.key } }));
+    expect(clear.channel.clientCertificate).toBeUndefined();
+    await clear.quit();
+    await plain.close();
   });
 });
 
