@@ -173,7 +173,7 @@ describe("faults: SMTP TLS and downgrade policy", () => {
     expect(["tls-failed", "closed"]).toContain(outcome.error?.code);
   });
 
-  it("STARTTLS refused with requireTls: tls-required; opportunistic mode continues only when allowed", async () => {
+  it("STARTTLS refused with tls \"starttls\": tls-required; nothing else goes out", async () => {
     const outcome = await runSend({ phase: "starttls", action: "wrong-code" }, { tls: "starttls" }, { starttls: true });
     expect([outcome.error?.phase, outcome.error?.code]).toEqual(["starttls", "tls-required"]);
     expect(server!.received.some((l) => /^(AUTH|MAIL)/i.test(l))).toBe(false);
