@@ -242,10 +242,16 @@ export async function sendMail(options: SmtpClientOptions, message: Message, env
   return client.sendAndQuit(message, envelope);
 }
 
+/** C0 and C1 control characters and DEL: a hostile server's escape sequences (window title, clipboard, screen). */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+const escapeControl = (c: string): string => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`;
+
 /**
  * A transcript sink that prints `>> ` for client lines, `<< ` for server lines and `** ` for
- * local notes. AUTH client lines arrive already masked.
+ * local notes. Secrets arrive already masked; control characters from the network are printed as
+ * `\xHH`, so a server cannot drive the terminal with escape sequences (OpenSSH CVE-2019-6109).
  */
 export function printTranscript(write: (text: string) => void = (text) => process.stderr.write(text)): TranscriptSink {
-  return (entry) => write(`${entry.direction === "C" ? ">>" : entry.direction === "S" ? "<<" : "**"} ${entry.text}\n`);
+  return (entry) => write(`${entry.direction === "C" ? ">>" : entry.direction === "S" ? "<<" : "**"} ${entry.text.replace(CONTROL, escapeControl)}\n`);
 }

@@ -507,6 +507,12 @@ describe("sending", () => {
     expect(lines).toContain("<< 250 2.0.0 Ok: queued as Q1\n");
     await server.close();
   });
+
+  it("printTranscript neutralises a server's terminal escape sequences", () => {
+    const lines: string[] = [];
+    printTranscript((t) => lines.push(t))({ direction: "S", text: "220 \u001b]0;owned\u0007 mx \u001b[2J\u009b31m ok\tend" });
+    expect(lines).toEqual(["<< 220 \\x1b]0;owned\\x07 mx \\x1b[2J\\x9b31m ok\tend\n"]);
+  });
 });
 
 describe("queue ids", () => {
