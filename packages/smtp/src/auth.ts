@@ -8,6 +8,7 @@
  */
 import {
   Credentials,
+  MechanismRegistry,
   SaslError,
   authenticate,
   negotiationRecord,
@@ -15,6 +16,8 @@ import {
   requireCandidate,
   type AttemptRecord,
   type FailureCode,
+  type MechanismProvider,
+  type MechanismSource,
   type NegotiationRecord,
   type SaslExchange,
   type ServerEvent,
@@ -51,7 +54,7 @@ export async function authenticateSession(pipeline: CommandPipeline, options: Sm
   const line = pipeline.line;
   const credentials = Credentials.from(options.auth);
   credentials.onSecret((secret) => line.redactor.addSecret(secret));
-  const plan = planNegotiation(options.mechanisms, {
+  const plan = planNegotiation(registryFor(options.mechanisms), {
     offered,
     credentials,
     channel: channelOf(line, options, port),
@@ -96,6 +99,22 @@ export async function authenticateSession(pipeline: CommandPipeline, options: Sm
       redact: pipeline.redact,
     });
   }
+}
+
+/**
+ * The registry of a plain provider list, built once per list (not once per connection) and
+ * rebuilt if the list changed since. Containers and registries pass through (a container's
+ * registrations may change between connections).
+ */
+const registries = new WeakMap<readonly MechanismProvider[], { readonly providers: readonly MechanismProvider[]; readonly registry: MechanismRegistry }>();
+function registryFor(source: MechanismSource | undefined): MechanismSource | undefined {
+  if (!Array.isArray(source)) return source;
+  const list = source as readonly MechanismProvider[];
+  const cached = registries.get(list);
+  if (cached && cached.providers.length === list.length && cached.providers.every((p, i) => p === list[i])) return cached.registry;
+  const registry = MechanismRegistry.from(list);
+  registries.set(list, { providers: [...list], registry });
+  return registry;
 }
 
 /** What the exchange needs from the client. */

@@ -8,6 +8,8 @@
 export { SmtpClient, printTranscript, sendMail } from "./client.js";
 export type { PipeliningMode, SmtpClientOptions, SmtpTimeouts } from "./options.js";
 export type { RejectedRecipient, SendResult } from "./transaction.js";
+export type { OutgoingMessage, SendManyOptions, SendOutcome } from "./many.js";
+export { SmtpPool, createPool, type SmtpPoolOptions, type SmtpPoolStats } from "./pool.js";
 export { SmtpError, type SmtpErrorCode, type SmtpErrorOptions, type SmtpPhase } from "./errors.js";
 export { formatReply, type SmtpCapabilities, type SmtpReply } from "./reply.js";
 export type { Envelope, Message, MessageObject, RawMessage } from "./message.js";

@@ -12,7 +12,6 @@
  * offline (the rule Go's net/smtp applies to PLAIN, extended to every mechanism).
  */
 import { hostname } from "node:os";
-import { isIPv6 } from "node:net";
 import { cleartextRefusal, type ChannelInfo, type CleartextPolicy } from "@saslkit/core";
 import { LineSocket, type Deadline } from "@saslkit/transport";
 import { SmtpError, transportFailure } from "./errors.js";
@@ -165,11 +164,18 @@ async function hello(pipeline: CommandPipeline, state: ServerState, name: string
   throw SmtpError.fromReply("ehlo", "the server refused EHLO", ehlo, `EHLO ${name}`, pipeline.redact);
 }
 
+/** The host's name when it is fully qualified, else null; looked up once per process (a uname call each time otherwise). */
+let qualifiedHostName: string | null | undefined;
+
 /** This host's name if it is fully qualified, else an address literal of the local address. */
 function defaultEhloName(local: string | undefined): string {
-  const name = hostname();
-  if (/^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/.test(name)) return name;
+  if (qualifiedHostName === undefined) {
+    const name = hostname();
+    qualifiedHostName = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/.test(name) ? name : null;
+  }
+  if (qualifiedHostName !== null) return qualifiedHostName;
   if (!local) return "[127.0.0.1]";
   const addr = local.startsWith("::ffff:") ? local.slice(7) : local;
-  return isIPv6(addr) ? `[IPv6:${addr}]` : `[${addr}]`;
+  // A socket's local address is dotted IPv4 or IPv6 (which has colons): no need for net.isIPv6's big regex.
+  return addr.includes(":") ? `[IPv6:${addr}]` : `[${addr}]`;
 }

@@ -44,6 +44,10 @@ export interface TransactionContext {
   /** Deadline for sending one body and for its final reply. */
   readonly dataMs: number;
   readonly transcript: TranscriptSink | undefined;
+  /** Send with BDAT (RFC 3030): the server offers CHUNKING and `chunking` is not false. */
+  readonly chunking?: boolean;
+  /** The server offers BINARYMIME (with CHUNKING). */
+  readonly binaryMime?: boolean;
 }
 
 const QUEUE_ID = [/queued as ([A-Za-z0-9._-]+)/i, /\bid=([A-Za-z0-9._-]+)/, /InternalId=(\d+)/];
@@ -180,18 +184,18 @@ export async function transaction(
 }
 
 /** `reply` with the connection's secrets masked; the same object when there was nothing to mask. */
-function redactReply(reply: SmtpReply, redact: (text: string) => string): SmtpReply {
+export function redactReply(reply: SmtpReply, redact: (text: string) => string): SmtpReply {
   const text = redact(reply.text);
   return text === reply.text ? reply : redactDeep(reply, redact);
 }
 
 /** Refused recipients as a result or an error carries them: their replies through the connection's redactor. */
-function redactRejected(rejected: readonly RejectedRecipient[], redact: (text: string) => string): RejectedRecipient[] {
+export function redactRejected(rejected: readonly RejectedRecipient[], redact: (text: string) => string): RejectedRecipient[] {
   return rejected.map((r) => ({ address: r.address, reply: redactReply(r.reply, redact) }));
 }
 
 /** A stream chunk as a Buffer (no copy); anything but text or bytes is refused. */
-function chunkBytes(chunk: unknown): Buffer {
+export function chunkBytes(chunk: unknown): Buffer {
   if (Buffer.isBuffer(chunk)) return chunk;
   if (typeof chunk === "string") return Buffer.from(chunk, "utf8");
   if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
@@ -215,15 +219,19 @@ async function sendBody(ctx: TransactionContext, prepared: PreparedMessage): Pro
   let size = 0;
   let sinceYield = 0;
   const sniffer = prepared.messageId === undefined ? new MessageIdSniffer() : undefined;
+  // Each chunk goes out as views of itself around the stuffed dots (no copy), so memory stays
+  // flat whatever the chunk size: only the chunk being written is held.
+  const pieces: Buffer[] = [];
   try {
     for await (const chunk of prepared.body) {
       const input = chunkBytes(chunk);
       if (sniffer?.active) sniffer.push(input);
-      const out = stuffer.encode(input);
-      if (out.length === 0) continue;
-      size += out.length;
-      sinceYield += out.length;
-      await pipeline.write("data", out, "DATA", { transcript: false, deadline });
+      pieces.length = 0;
+      const n = stuffer.encodeInto(input, pieces);
+      if (n === 0) continue;
+      size += n;
+      sinceYield += n;
+      await pipeline.writePieces("data", pieces, "DATA", deadline);
       // A source that produces synchronously into a socket whose kernel buffer keeps
       // accepting would never return to the event loop: yield every YIELD_BYTES.
       if (sinceYield >= YIELD_BYTES) {
@@ -251,7 +259,7 @@ async function sendBody(ctx: TransactionContext, prepared: PreparedMessage): Pro
  * after the final dot leaves the outcome unknown (RFC 1047), so it gets its own code. Other
  * failures (an unreadable reply) keep theirs.
  */
-function unknownOutcome(error: unknown, envelope: Envelope): unknown {
+export function unknownOutcome(error: unknown, envelope: Envelope): unknown {
   if (!(error instanceof SmtpError) || (error.code !== "closed" && error.code !== "timeout")) {
     if (error instanceof SmtpError) error.envelope ??= envelope;
     return error;
