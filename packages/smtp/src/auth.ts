@@ -133,6 +133,8 @@ export function authFailureCode(code: number, cancelled: boolean): FailureCode {
     case 535:
       return "authentication-failed";
     case 534:
+      // "Authentication mechanism is too weak": core falls back only to a stronger-or-equal one.
+      return "mechanism-too-weak";
     case 504:
       return "mechanism-rejected";
     case 538:

@@ -215,7 +215,7 @@ describe("AUTH framing (RFC 4954)", () => {
 
   it.each([
     [535, "5.7.8", "authentication-failed"],
-    [534, "5.7.9", "mechanism-rejected"],
+    [534, "5.7.9", "mechanism-too-weak"],
     [504, "5.5.4", "mechanism-rejected"],
     [538, "5.7.11", "encryption-required"],
     [530, "5.7.0", "encryption-required"],
@@ -236,6 +236,15 @@ describe("AUTH framing (RFC 4954)", () => {
   it("501 after * is aborted; 501 otherwise a protocol error", () => {
     expect(authFailureCode(501, true)).toBe("aborted");
     expect(authFailureCode(501, false)).toBe("protocol-error");
+  });
+
+  it("a 534 (mechanism too weak) never falls back to a weaker mechanism", async () => {
+    const server = await startScriptedServer(`${HELLO}S: 250-mx.example.com\nS: 250 AUTH PLAIN LOGIN\nC: AUTH PLAIN *\nS: 534 5.7.9 Authentication mechanism is too weak\nC: QUIT\nS: 221 bye\n`);
+    const error = await failure(SmtpClient.connect(opts(server, { mechanisms: [plainFixture, loginFixture], auth: { username: "u", password: "p" } })));
+    expect(error).toMatchObject({ phase: "authenticate", code: "mechanism-too-weak", mechanism: "PLAIN" });
+    expect(error.negotiation?.attempts.map((a) => a.mechanism)).toEqual(["PLAIN"]);
+    await server.done();
+    await server.close();
   });
 
   it("a 535 does not fall back to the next mechanism (it would burn the failure budget)", async () => {
