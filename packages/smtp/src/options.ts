@@ -132,3 +132,34 @@ export function checkSmtpOptions(options: SmtpClientOptions): void {
     throw new SmtpError("connect", "invalid-option", 'The option "host" is required: a host name or address.', { option: "host" });
   }
 }
+
+const count = number({ min: 1, integer: true });
+
+/** The pool's own options (`createPool`); nodemailer's pool names point at ours. */
+const POOL_SPEC: OptionSpec = {
+  connection: object({}, { open: true }),
+  maxConnections: count,
+  maxMessagesPerConnection: count,
+  rateLimit: object({ messages: count, perMs: count }),
+  maxAttempts: count,
+  maxConnectFailures: count,
+  pool: renamed("createPool (a pool is its own object here)"),
+  maxMessages: renamed("maxMessagesPerConnection"),
+  rateDelta: renamed("rateLimit.perMs"),
+};
+
+/**
+ * Checks `createPool` options at run time, the connection options included (so a wrong option
+ * fails at once, not on the first send): `invalid-option` naming the option.
+ */
+export function checkPoolOptions(options: { readonly connection: SmtpClientOptions }): void {
+  checkOptions(options, POOL_SPEC, (problem) => new SmtpError("connect", "invalid-option", problem.message, { option: problem.option }));
+  if (options.connection === undefined) throw new SmtpError("connect", "invalid-option", 'The pool option "connection" is required: the options of each connection.', { option: "connection" });
+  try {
+    checkSmtpOptions(options.connection);
+  } catch (error) {
+    const e = error as SmtpError;
+    const option = `connection.${e.option ?? ""}`;
+    throw new SmtpError("connect", "invalid-option", e.message.replace(/^SMTP connect: /, "").replace(`"${e.option}"`, `"${option}"`), { option });
+  }
+}

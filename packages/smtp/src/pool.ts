@@ -22,7 +22,7 @@ import { timerDelay } from "@saslkit/transport";
 import { SmtpError } from "./errors.js";
 import type { Envelope, Message } from "./message.js";
 import { windowFor } from "./many.js";
-import type { SmtpClientOptions } from "./options.js";
+import { checkPoolOptions, type SmtpClientOptions } from "./options.js";
 import type { SendResult } from "./transaction.js";
 
 export interface SmtpPoolOptions {
@@ -117,6 +117,7 @@ export class SmtpPool {
   #stats = { sent: 0, failed: 0, retried: 0, connectionsOpened: 0 };
 
   constructor(options: SmtpPoolOptions) {
+    checkPoolOptions(options);
     this.#options = options.connection;
     this.#maxConnections = positive(options.maxConnections ?? 5, "maxConnections");
     this.#maxMessages = positive(options.maxMessagesPerConnection ?? 100, "maxMessagesPerConnection");

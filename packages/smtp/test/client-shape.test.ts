@@ -9,7 +9,7 @@ import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { MailProtocolError } from "@saslkit/transport";
 import { startScriptedServer, testCertificates } from "@saslkit/test-kit";
-import { SmtpClient, SmtpError, sendMail, type SmtpClientOptions } from "@saslkit/smtp";
+import { SmtpClient, SmtpError, createPool, sendMail, type SmtpClientOptions, type SmtpPoolOptions } from "@saslkit/smtp";
 import { initialResponseFits } from "../src/auth.js";
 import { peerOverride, tlsDecision } from "../src/setup.js";
 import { all, cramFixture, emptyIrFixture, plainFixture } from "./fixtures.js";
@@ -83,6 +83,16 @@ describe("options are validated at run time (invalid-option, before any connecti
   it("sendMail validates the same way", async () => {
     const error = await failure(sendMail({ host: "127.0.0.1", secure: true } as unknown as SmtpClientOptions, "Subject: x\r\n\r\nx\r\n"));
     expect(error).toMatchObject({ code: "invalid-option", option: "secure" });
+  });
+
+  it("createPool checks its own options and the connection's at once", () => {
+    const connection = { host: "127.0.0.1", port: 1 };
+    expect(() => createPool({ connection, maxMessages: 10 } as unknown as SmtpPoolOptions)).toThrow(expect.objectContaining({ code: "invalid-option", option: "maxMessages" }));
+    expect(() => createPool({ connection, rateDelta: 1000 } as unknown as SmtpPoolOptions)).toThrow(/rateLimit\.perMs/);
+    expect(() => createPool({ connection, maxConnections: 0 })).toThrow(expect.objectContaining({ code: "invalid-option", option: "maxConnections" }));
+    expect(() => createPool({ connection: { ...connection, secure: true } as unknown as SmtpClientOptions })).toThrow(
+      expect.objectContaining({ code: "invalid-option", option: "connection.secure", message: expect.stringContaining('"connection.secure"') }),
+    );
   });
 
   it("a secret value is never quoted in an option error", async () => {
