@@ -10,6 +10,8 @@ import { inspect } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { SmtpClient, SmtpError, type TranscriptEntry } from "@saslkit/smtp";
 import { cramMd5 } from "@saslkit/mech-cram-md5";
+import { digestMd5 } from "@saslkit/mech-digest-md5";
+import { testCertificates } from "@saslkit/test-kit";
 import { login } from "@saslkit/mech-login";
 import { oauthBearer, xoauth2 } from "@saslkit/mech-oauth";
 import { plain } from "@saslkit/mech-plain";
@@ -23,7 +25,21 @@ type Placement = "failure" | "malformed" | "continuation";
 type Echo = "payload line" | "decoded payload" | "raw secret";
 
 const scram = (name: string) => scramProviders.find((p) => p.name === name)!;
-const MECHANISMS: readonly MechanismProvider[] = [plain, login, cramMd5, scram("SCRAM-SHA-1"), scram("SCRAM-SHA-256"), oauthBearer, xoauth2];
+/** Every mechanism whose messages carry a secret or a proof of one (EXTERNAL and ANONYMOUS carry none). */
+const MECHANISMS: readonly MechanismProvider[] = [
+  plain,
+  login,
+  cramMd5,
+  digestMd5,
+  scram("SCRAM-SHA-1"),
+  scram("SCRAM-SHA-256"),
+  scram("SCRAM-SHA-1-PLUS"),
+  scram("SCRAM-SHA-256-PLUS"),
+  oauthBearer,
+  xoauth2,
+];
+/** -PLUS needs TLS: those run over STARTTLS. */
+const overTls = (name: string) => name.endsWith("-PLUS");
 const b64 = (text: string | Buffer) => Buffer.from(text).toString("base64");
 
 let server: HostileServer | undefined;
@@ -36,7 +52,7 @@ afterEach(async () => {
  * Drives the mechanism honestly until the client sends the message that carries its secret (or
  * its proof), then echoes it as `echo` in `placement`.
  */
-function responder(mechanism: string, placement: Placement, echo: Echo) {
+function responder(mechanism: string, placement: Placement, echo: Echo, tls: boolean) {
   const secret = mechanism === "OAUTHBEARER" || mechanism === "XOAUTH2" ? TOKEN : PASSWORD;
   const answer = (conn: Conn, payload: string) => {
     const text = echo === "payload line" ? payload : echo === "decoded payload" ? Buffer.from(payload, "base64").toString("latin1") : secret;
@@ -47,7 +63,15 @@ function responder(mechanism: string, placement: Placement, echo: Echo) {
   return {
     greet: (c: Conn) => c.send("220 mx.hostile.test ESMTP"),
     line: (c: Conn, line: string) => {
-      if (/^EHLO /i.test(line)) return c.send(`250-mx.hostile.test\r\n250 AUTH ${mechanism}`);
+      if (/^EHLO /i.test(line)) {
+        if (tls && !c.state["tls"]) return c.send("250-mx.hostile.test\r\n250 STARTTLS");
+        return c.send(`250-mx.hostile.test\r\n250 AUTH ${mechanism}`);
+      }
+      if (/^STARTTLS/i.test(line)) {
+        c.state["tls"] = true;
+        c.send("220 go ahead");
+        return c.startTls();
+      }
       if (/^QUIT/i.test(line)) return c.send("221 bye");
       if (line === "*") return c.send("501 5.7.0 cancelled");
       const auth = /^AUTH (\S+)(?: (\S+))?$/i.exec(line);
@@ -64,6 +88,8 @@ function responder(mechanism: string, placement: Placement, echo: Echo) {
           return c.send(payload ? "334 UGFzc3dvcmQ6" : "334 VXNlcm5hbWU6");
         case "CRAM-MD5":
           return auth ? c.send(`334 ${b64("<1896.697170952@mx.hostile.test>")}`) : answer(c, payload!);
+        case "DIGEST-MD5":
+          return auth ? c.send(`334 ${b64('realm="hostile.test",nonce="OA6MG9tEQGm2hh",qop="auth",charset=utf-8,algorithm=md5-sess')}`) : answer(c, payload!);
         default: {
           // SCRAM: a valid server-first for the client's nonce, then echo the client-final (proof).
           if (auth) {
@@ -83,12 +109,14 @@ describe("a server echoing what AUTH sent leaks nothing, anywhere", () => {
     for (const placement of ["failure", "malformed", "continuation"] as const) {
       for (const echo of ["payload line", "decoded payload", "raw secret"] as const) {
         it(`${provider.name}: ${echo} echoed in a ${placement === "failure" ? "well-formed failure" : placement === "malformed" ? "malformed line" : "continuation line"}`, async () => {
-          server = await startHostileServer(responder(provider.name, placement, echo));
+          const tls = overTls(provider.name);
+          const certs = await testCertificates();
+          server = await startHostileServer(responder(provider.name, placement, echo, tls), tls ? { tls: { key: certs.key, cert: certs.cert } } : {});
           const transcript: TranscriptEntry[] = [];
           const error = await SmtpClient.connect({
             host: "127.0.0.1",
             port: server.port,
-            tls: "none",
+            ...(tls ? { tls: "starttls" as const, tlsOptions: { ca: certs.ca } } : { tls: "none" as const }),
             ehloName: "client.hostile.test",
             auth: { username: USER, password: PASSWORD, token: TOKEN },
             mechanisms: [provider],
@@ -104,7 +132,7 @@ describe("a server echoing what AUTH sent leaks nothing, anywhere", () => {
           const failure = error as SmtpError;
           expect(failure.phase).toBe("authenticate");
           // The exchange really carried the secret (or a proof of it) and the server echoed it back.
-          const sent = server.received.filter((l) => !/^(EHLO|QUIT|\*)/i.test(l));
+          const sent = server.received.filter((l) => !/^(EHLO|QUIT|STARTTLS|\*)/i.test(l));
           expect(sent.length).toBeGreaterThan(0);
           // Every payload the client sent, each secret in every encoding: nowhere.
           const payloads = sent.map((l) => l.replace(/^AUTH \S+ ?/i, "")).filter((p) => p.length >= 4);

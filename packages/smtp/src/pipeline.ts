@@ -248,7 +248,7 @@ function readFailure(line: LineSocket, error: unknown, phase: SmtpPhase, command
   if (error instanceof MalformedReplyError) {
     line.destroy();
     // The message quotes the server's line: a server echoing a credential must not put it here.
-    return new SmtpError(phase, "malformed-reply", error.message, { command, redact });
+    return new SmtpError(phase, "malformed-reply", redact ? error.redactedMessage(redact) : error.message, { command, redact });
   }
   return transportFailure(error, phase, command, redact);
 }

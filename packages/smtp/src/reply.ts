@@ -27,14 +27,29 @@ export interface SmtpReply {
 /** A line that is not a valid reply line, or a code that changed inside a multi-line reply. */
 export class MalformedReplyError extends Error {
   override readonly name = "MalformedReplyError";
+  /** The whole offending line, when the message quotes it (kept private: it may echo a secret). */
+  readonly #quoted: string | undefined;
+
   constructor(
     message: string,
     /** The offending line, truncated to 200 characters. */
     readonly line: string,
+    quoted?: string,
   ) {
     super(message);
+    this.#quoted = quoted;
+  }
+
+  /**
+   * The message with the quoted line passed through `redact` before it is shortened: a cut made
+   * first could leave part of an echoed secret that the redactor no longer recognises.
+   */
+  redactedMessage(redact: (text: string) => string): string {
+    return this.#quoted === undefined ? redact(this.message) : notAReply(showLine(redact(this.#quoted)));
   }
 }
+
+const notAReply = (shown: string): string => `The server sent a line that is not an SMTP reply: "${shown}".`;
 
 const LINE = /^([2-5][0-9][0-9])(?:([ -])(.*))?$/s;
 const ENHANCED = /^([245])\.(\d{1,3})\.(\d{1,3})(?= |$)/;
@@ -67,7 +82,7 @@ export class ReplyParser {
     const m = LINE.exec(line);
     if (!m) {
       const shown = showLine(line);
-      throw new MalformedReplyError(`The server sent a line that is not an SMTP reply: "${shown}".`, shown);
+      throw new MalformedReplyError(notAReply(shown), shown, line);
     }
     const code = m[1]!;
     if (this.#code !== undefined && code !== this.#code) {
