@@ -11,8 +11,10 @@
  *
  * Every wait is bounded by an absolute deadline; every failure is an `SmtpError`.
  *
- * The work is in files by concept: `setup.ts` (greeting, EHLO, STARTTLS), `auth.ts` (AUTH),
- * `transaction.ts` (MAIL, RCPT, DATA), `pipeline.ts` (ordered writes and replies).
+ * The work is in files by concept: `options.ts` (options, defaults, run-time check), `setup.ts`
+ * (greeting, EHLO, STARTTLS, the TLS default), `auth.ts` (AUTH), `transaction.ts` (MAIL, RCPT,
+ * DATA), `chunking.ts` (the same with BDAT), `pipeline.ts` (ordered writes and replies),
+ * `many.ts` (`sendMany`), `pool.ts` (`createPool`).
  */
 import type { ChannelInfo, NegotiationRecord } from "@saslkit/core";
 import { Deadline, TransportError, type TranscriptSink } from "@saslkit/transport";
