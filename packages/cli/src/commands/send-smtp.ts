@@ -37,8 +37,8 @@ export async function deliver(request: SendRequest, password: string, io: CliIo)
   const client = await SmtpClient.connect({
     host: request.host,
     port: request.port,
-    tls: request.tls,
-    requireTls: request.requireTls,
+    // STARTTLS without --require-tls is the client's TLS default (which still refuses credentials in clear to a remote host).
+    ...(request.tls === "starttls" && !request.requireTls ? {} : { tls: request.tls }),
     tlsOptions: request.tlsOptions,
     auth: { username: request.user, password },
     mechanisms: providers,
