@@ -10,8 +10,9 @@
 // BDAT (the default when offered) and once with `chunking: false` (DATA), alternately, in this
 // process, over STARTTLS for Postfix (plain TCP for the embedded server). Reported: median wall
 // time to the final reply (the server has queued the message), MB/s, client CPU. The server's
-// own work (Postfix cleanup writing the queue file, then LMTP into Dovecot; the embedded server
-// holding the message) is part of the wall time, so compare the two columns of one row only.
+// own work (Postfix cleanup writing the queue file, then LMTP into Dovecot) is part of the wall
+// time, so compare the two columns of one row only. The embedded server runs in this process
+// (keeping no message): its CPU is counted with the client's.
 import { createReadStream, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
