@@ -6,18 +6,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DataDecoder } from "../src/data.js";
-
-/** What a message is, by RFC 5321, written plainly: the oracle. */
-function reference(input: Buffer): { message: Buffer; rest: Buffer } | undefined {
-  const s = `\r\n${input.toString("latin1")}`;
-  const at = s.indexOf("\r\n.\r\n");
-  if (at < 0) return undefined;
-  const body = input.subarray(0, at).toString("latin1");
-  const lines = body.split(/\r\n|\r|\n/);
-  lines.pop(); // the body ends with a line end (or is empty)
-  const text = lines.map((l) => (l.startsWith(".") ? l.slice(1) : l)).join("\r\n") + (body.length ? "\r\n" : "");
-  return { message: Buffer.from(text, "latin1"), rest: input.subarray(at + 3) };
-}
+import { referenceMessage as reference } from "./helpers.js";
 
 /** Feeds `chunks` until done; returns the message and everything after the terminator. */
 function decode(chunks: Buffer[]): { message: Buffer; rest: Buffer; decoder: DataDecoder } | { message: Buffer; done: false; decoder: DataDecoder } {

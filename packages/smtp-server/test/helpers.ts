@@ -276,3 +276,16 @@ export function onlyCrlf(data: Buffer): boolean {
   }
   return true;
 }
+
+/** What a message is, by RFC 5321, written plainly: the oracle. */
+export function referenceMessage(input: Buffer): { message: Buffer; rest: Buffer } | undefined {
+  const s = `\r\n${input.toString("latin1")}`;
+  const at = s.indexOf("\r\n.\r\n");
+  if (at < 0) return undefined;
+  const body = input.subarray(0, at).toString("latin1");
+  const lines = body.split(/\r\n|\r|\n/);
+  lines.pop(); // the body ends with a line end (or is empty)
+  const text = lines.map((l) => (l.startsWith(".") ? l.slice(1) : l)).join("\r\n") + (body.length ? "\r\n" : "");
+  return { message: Buffer.from(text, "latin1"), rest: input.subarray(at + 3) };
+}
+
