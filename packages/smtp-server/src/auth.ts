@@ -9,8 +9,7 @@
  * What is offered is exactly what AUTH accepts, and is handed to the server halves
  * (`ServerContext.advertised`), so SCRAM can tell a downgrade from a client that cannot bind.
  */
-import type { ChannelInfo, CleartextPolicy, MechanismProvider } from "@saslkit/core";
-import { cleartextRefusal } from "./cleartext.js";
+import { cleartextRefusal, type ChannelInfo, type CleartextPolicy, type MechanismProvider } from "@saslkit/core";
 
 export interface OfferContext {
   readonly channel: ChannelInfo;

@@ -137,7 +137,7 @@ export class MessageSink {
     if (stream.push(data)) return;
     // Backpressure: wait for the consumer (or its end), never past the transfer's deadline.
     await new Promise<void>((resolve, reject) => {
-      const cancel = atDeadline(deadline, () => {
+      const cancel = deadline.onExpiry(() => {
         this.#wake = undefined;
         reject(new TransportError("timeout", "Timed out waiting for the application to read the message."));
       });
@@ -174,7 +174,7 @@ export class MessageSink {
 /** `promise`, or a TransportError "timeout" once `deadline` passes (the handler never settled). */
 function withDeadline<T>(promise: Promise<T>, deadline: Deadline): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const cancel = atDeadline(deadline, () => reject(new TransportError("timeout", "Timed out waiting for the application to take the message.")));
+    const cancel = deadline.onExpiry(() => reject(new TransportError("timeout", "Timed out waiting for the application to take the message.")));
     promise.then(
       (value) => {
         cancel();
@@ -186,26 +186,4 @@ function withDeadline<T>(promise: Promise<T>, deadline: Deadline): Promise<T> {
       },
     );
   });
-}
-
-/**
- * Calls `fire` once `deadline` has passed; returns a cancel function. Delays beyond setTimeout's
- * 2^31-1 ms range are re-armed, never fired early.
- */
-export function atDeadline(deadline: Deadline, fire: () => void): () => void {
-  let timer: NodeJS.Timeout | undefined;
-  const arm = () => {
-    const left = deadline.remaining();
-    if (left <= 0) {
-      timer = undefined;
-      fire();
-      return;
-    }
-    timer = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
-  };
-  arm();
-  return () => {
-    if (timer !== undefined) clearTimeout(timer);
-    timer = undefined;
-  };
 }

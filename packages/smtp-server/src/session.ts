@@ -3,7 +3,7 @@
  * which makes it safe under PIPELINING (RFC 2920) without any extra bookkeeping.
  */
 import { randomUUID } from "node:crypto";
-import { SaslError, normalizeMechanismName, type AuthIdentity, type ChannelInfo, type CleartextPolicy, type MechanismProvider, type MechanismRegistry, type ServerStep } from "@saslkit/core";
+import { SaslError, normalizeMechanismName, type AuthIdentity, type ChannelInfo, type CleartextPolicy, type MechanismProvider, type MechanismRegistry, type ServerContext, type ServerStep } from "@saslkit/core";
 import { Deadline, TransportError, decodeBase64, encodeBase64, type LineSocket } from "@saslkit/transport";
 import { classifyFailure, offerRefusal, type FailureKind, type OfferContext } from "./auth.js";
 import { verifyClientCertificate } from "./client-certificate.js";
@@ -121,7 +121,7 @@ export class SmtpSession {
     const { externalIdentity: _transportIdentity, ...base } = this.io.channelInfo(this.settings.hostname, this.settings.localPort);
     // The transport's own client-certificate check does not honour the certificate's purpose:
     // the identity given to EXTERNAL is only the one verified here (client-certificate.ts).
-    return { ...base, service: "smtp", ...(this.#clientIdentity !== undefined ? { externalIdentity: this.#clientIdentity } : {}) } as ChannelInfo;
+    return { ...base, service: "smtp", ...(this.#clientIdentity !== undefined ? { externalIdentity: this.#clientIdentity } : {}) };
   }
 
   #offerContext(channel: ChannelInfo): OfferContext {
@@ -317,7 +317,7 @@ export class SmtpSession {
       .list()
       .filter((p) => offerRefusal(p, context) === undefined)
       .map((p) => p.name);
-    const serverContext = { callbacks: options.callbacks, channel, hostname, options: options.mechanismOptions ?? {}, advertised };
+    const serverContext: ServerContext = { callbacks: options.callbacks, channel, hostname, options: options.mechanismOptions ?? {}, advertised };
     const server = provider.createServer!(serverContext);
     const outcome = await this.#runExchange(provider.name, () => server.start(initial), (r) => server.step(r));
     if (outcome === "cancelled") return;
