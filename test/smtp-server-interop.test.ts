@@ -97,4 +97,24 @@ describe("python smtplib against SmtpServer", () => {
     expect(result.stderr).toContain("5.7.8");
     expect(server.messages).toHaveLength(0);
   });
+
+  it("submission by default: smtplib sending without logging in is refused with 530 5.7.0 (RFC 6409)", async () => {
+    const server = await SmtpServer.start({ mechanisms: [plain], callbacks });
+    servers.push(server);
+    const script = `
+import os, smtplib
+s = smtplib.SMTP("127.0.0.1", int(os.environ["PORT"]), timeout=10)
+try:
+    s.sendmail("alice@example.test", ["bob@example.test"], "Subject: x\\r\\n\\r\\nno login\\r\\n")
+except smtplib.SMTPSenderRefused as e:
+    print("REFUSED", e.smtp_code, e.smtp_error.decode())
+s.quit()
+`;
+    const result = await new Promise<{ stdout: string; stderr: string }>((resolve) =>
+      execFile("python3", ["-c", script], { env: { ...process.env, PORT: String(server.port) }, timeout: 15_000 }, (_e, stdout, stderr) => resolve({ stdout, stderr })),
+    );
+    expect(result.stderr).toBe("");
+    expect(result.stdout).toContain("REFUSED 530 5.7.0 Authentication required");
+    expect(server.messages).toHaveLength(0);
+  });
 });

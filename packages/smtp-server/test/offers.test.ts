@@ -221,4 +221,17 @@ describe("binding failures and downgrades are told apart from wrong credentials"
     expect(await client.command(`AUTH SCRAM-SHA-256 ${b64("y,,n=alice,r=rOprNGfwEbeRWgbNEkqO")}`)).toEqual(["535 5.7.8 Authentication failed: channel binding downgrade detected"]);
     expect(log.join("\n")).toContain("channel binding downgrade detected");
   });
+
+  it("without a -PLUS variant on offer, a TLS client saying 'y' is not a downgrade: the exchange goes on (RFC 5802 §6)", async () => {
+    const log: string[] = [];
+    const server = await start({ mechanisms: [scramSha256], callbacks: { lookupScramKeys: () => undefined }, tls: { key: certs.key, cert: certs.cert }, transcript: (e) => log.push(e.text) });
+    const client = track(await RawClient.connect(server.port));
+    await client.reply();
+    await client.command("EHLO c.test");
+    expect(mechNames(await upgraded(client))).toEqual(["SCRAM-SHA-256"]);
+    const reply = await client.command(`AUTH SCRAM-SHA-256 ${b64("y,,n=alice,r=rOprNGfwEbeRWgbNEkqO")}`);
+    expect(reply[0]).toMatch(/^334 /);
+    expect(Buffer.from(reply[0]!.slice(4), "base64").toString()).toMatch(/^r=rOprNGfwEbeRWgbNEkqO[^,]+,s=[^,]+,i=\d+$/);
+    expect(log.join("\n")).not.toContain("downgrade");
+  });
 });
