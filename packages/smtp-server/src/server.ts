@@ -141,16 +141,12 @@ export class SmtpServer implements SmtpServerHandle {
     socket.on("error", () => undefined); // errors surface through the LineSocket reads
     const id = this.#nextId++;
     const hostname = this.#settings.hostname;
-    if (this.#sockets.size >= (this.options.maxConnections ?? 64)) {
-      socket.end(`421 4.3.2 ${hostname} Too many connections, try again later\r\n`);
-      return;
-    }
+    if (this.#sockets.size >= (this.options.maxConnections ?? 64)) return this.#refuse(socket, `421 4.3.2 ${hostname} Too many connections, try again later`);
     const key = clientKey(socket.remoteAddress);
     const count = this.#perClient.get(key) ?? 0;
     if (count >= (this.options.maxConnectionsPerClient ?? 16)) {
       this.options.transcript?.({ direction: "*", text: `connection from ${key} refused: too many connections from this address`, connection: id });
-      socket.end(`421 4.7.0 ${hostname} Too many connections from your address, try again later\r\n`);
-      return;
+      return this.#refuse(socket, `421 4.7.0 ${hostname} Too many connections from your address, try again later`);
     }
     this.#perClient.set(key, count + 1);
     // The server reads raw chunks (reader.ts), so the transport's own line limit never applies; it
@@ -166,6 +162,20 @@ export class SmtpServer implements SmtpServerHandle {
       if (left > 0) this.#perClient.set(key, left);
       else this.#perClient.delete(key);
     });
+  }
+
+  /**
+   * Says `reply` and closes. A refused client gets no session and no slot; it is destroyed after a
+   * short grace if it does not close its side, and by `close()` at once.
+   */
+  #refuse(socket: Socket, reply: string): void {
+    this.#raw.add(socket);
+    const timer = setTimeout(() => socket.destroy(), 2000).unref();
+    socket.once("close", () => {
+      clearTimeout(timer);
+      this.#raw.delete(socket);
+    });
+    socket.end(`${reply}\r\n`);
   }
 
   /** Stops accepting, closes every session, resolves when the listener and all sockets are closed. */

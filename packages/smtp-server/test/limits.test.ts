@@ -3,6 +3,7 @@
  * the global one (Postfix anvil's smtpd_client_connection_count_limit), and the limits a client
  * meets before it authenticates (commands, errors, time). Hostile clients on 127.0.0.x only.
  */
+import net from "node:net";
 import { describe, expect, it } from "vitest";
 import { RawClient, serverHarness } from "./helpers.js";
 
@@ -25,6 +26,19 @@ describe("per-client connection limit", () => {
     const again = await connect(server, { ehlo: false });
     expect(await again.command("NOOP")).toEqual(["250 2.0.0 OK"]);
     expect(await b.command("NOOP")).toEqual(["250 2.0.0 OK"]);
+  });
+
+  it("a refused client that keeps its side open holds nothing: close() does not wait for it", async () => {
+    const server = await start({ maxConnectionsPerClient: 1 });
+    await connect(server, { ehlo: false });
+    const halfOpen = net.connect({ host: "127.0.0.1", port: server.port, allowHalfOpen: true });
+    halfOpen.on("error", () => undefined);
+    const greeting = await new Promise<string>((resolve) => halfOpen.once("data", (d) => resolve(String(d))));
+    expect(greeting).toMatch(/^421 4\.7\.0 /);
+    const started = Date.now();
+    await server.close();
+    expect(Date.now() - started).toBeLessThan(1000);
+    halfOpen.destroy();
   });
 
   it("the global limit still applies across addresses", async () => {
