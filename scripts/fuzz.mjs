@@ -8,7 +8,7 @@
 //   node scripts/fuzz.mjs --write         # and update bench/results/fuzz.md
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
-import { tmpdir, cpus } from "node:os";
+import { tmpdir, cpus, loadavg } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -30,6 +30,7 @@ const result = spawnSync(vitest, args, {
   env: { ...process.env, FUZZ_RUNS: runs, FUZZ_COUNT_FILE: countFile, FUZZ_STATS_FILE: statsFile, SASLKIT_SERVERS: "off" },
 });
 const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+const load = loadavg().map((l) => l.toFixed(2)).join(" / ");
 
 const cases = existsSync(countFile) ? readFileSync(countFile, "utf8").split("\n").filter(Boolean).reduce((n, l) => n + Number(l), 0) : 0;
 let passed = 0;
@@ -71,7 +72,10 @@ ${
 The embedded server's DATA, BDAT and command parsing are fuzzed on the wire (a live server in the
 test process, a raw client per case, bodies and lines built from repeated hostile units: bare CR
 and LF, fake terminators, stuffed dots, 200-byte runs, up to about 1 MB each). While they run,
-\`monitorEventLoopDelay\` records the longest stall and the heap is sampled every 20 ms.
+\`monitorEventLoopDelay\` records the longest stall and the heap is sampled every 20 ms. The
+stall is an upper bound for the server: the test process also builds the inputs and runs the
+reference decoder, and a loaded machine delays the whole process (load average at the end of this
+run, 1 / 5 / 15 min: ${load}, on ${cpus().length} cores).
 
 | suite | max stall | p99 stall | peak heap |
 | --- | --- | --- | --- |
