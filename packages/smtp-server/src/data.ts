@@ -19,6 +19,10 @@
  * the previous line.
  */
 
+import { TransportError, type Deadline } from "@saslkit/transport";
+import type { MessageSink } from "./message.js";
+import type { InputReader } from "./reader.js";
+
 const CR = 0x0d;
 const LF = 0x0a;
 const DOT = 0x2e;
@@ -204,5 +208,26 @@ class Output {
     const next = Buffer.allocUnsafe(size);
     if (this.#buffer) this.#buffer.copy(next, 0, 0, this.#length);
     this.#buffer = next;
+  }
+}
+
+/**
+ * Reads one DATA transfer from `reader` into `sink` until `<CRLF>.<CRLF>`, and gives back what
+ * followed it. Lines longer than `maxLineBytes` end the session (TransportError "line-too-long").
+ * With `stopAtBareNewline` the sink stops delivering as soon as a bare CR or LF is seen (the
+ * message will be refused). Returns the decoder, whose flags the session reads.
+ */
+export async function receiveData(reader: InputReader, sink: MessageSink, deadline: Deadline, options: { maxLineBytes: number; stopAtBareNewline: boolean }): Promise<DataDecoder> {
+  const decoder = new DataDecoder();
+  for (;;) {
+    const chunk = await reader.chunk(deadline);
+    const { data, done, rest } = decoder.push(chunk);
+    if (decoder.longestLine > options.maxLineBytes) throw new TransportError("line-too-long", `The client sent a line longer than ${options.maxLineBytes} bytes.`);
+    if (options.stopAtBareNewline && decoder.bareNewline) sink.abort("bare <CR> or <LF> in the message");
+    await sink.write(data, deadline);
+    if (done) {
+      reader.unshift(rest);
+      return decoder;
+    }
   }
 }

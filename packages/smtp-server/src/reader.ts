@@ -75,4 +75,14 @@ export class InputReader {
       return { line, bareLf: !crlf, bareCr: line.includes(CR) };
     }
   }
+
+  /** Reads exactly `size` bytes (a BDAT chunk), handing each piece to `write`, or dropping them. */
+  async exactly(size: number, deadline: Deadline, write: ((chunk: Buffer) => Promise<void>) | undefined): Promise<void> {
+    let left = size;
+    while (left > 0) {
+      const chunk = await this.chunk(deadline, left);
+      left -= chunk.length;
+      if (write) await write(chunk);
+    }
+  }
 }

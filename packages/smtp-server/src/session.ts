@@ -3,12 +3,12 @@
  * which makes it safe under PIPELINING (RFC 2920) without any extra bookkeeping.
  */
 import { randomUUID } from "node:crypto";
-import { SaslError, normalizeMechanismName, type AuthIdentity, type ChannelInfo, type CleartextPolicy, type MechanismProvider, type MechanismRegistry, type ServerContext, type ServerStep } from "@saslkit/core";
+import { normalizeMechanismName, type AuthIdentity, type ChannelInfo, type CleartextPolicy, type MechanismProvider, type MechanismRegistry, type ServerContext } from "@saslkit/core";
 import { Deadline, TransportError, decodeBase64, encodeBase64, type LineSocket } from "@saslkit/transport";
-import { classifyFailure, offerRefusal, type FailureKind, type OfferContext } from "./auth.js";
+import { describeFailure, maskAuth, offerRefusal, runExchange, type OfferContext } from "./auth.js";
 import { verifyClientCertificate } from "./client-certificate.js";
 import { formatReply, parseCommand, parsePathArgument } from "./commands.js";
-import { DataDecoder } from "./data.js";
+import { receiveData, type DataDecoder } from "./data.js";
 import { MessageSink } from "./message.js";
 import type { Envelope, ReceivedMessage, ServerTranscriptEntry, SmtpServerOptions } from "./options.js";
 import { InputReader } from "./reader.js";
@@ -47,8 +47,6 @@ interface Transaction {
 
 /** Thrown inside a session to end it after the reply was sent. */
 class EndSession extends Error {}
-
-type Outcome = { identity: AuthIdentity } | { code: number; enhanced: string; text: string; kind: FailureKind; reason: string } | "cancelled";
 
 export class SmtpSession {
   #helo: string | undefined;
@@ -323,69 +321,32 @@ export class SmtpSession {
     const exchangeChannel = provider.security.channelBinding || bindingOffered ? channel : unbound;
     const serverContext: ServerContext = { callbacks: options.callbacks, channel: exchangeChannel, hostname, options: options.mechanismOptions ?? {}, advertised };
     const server = provider.createServer!(serverContext);
-    const outcome = await this.#runExchange(provider.name, () => server.start(initial), (r) => server.step(r));
-    if (outcome === "cancelled") return;
+    const outcome = await runExchange(
+      {
+        challenge: (data) => {
+          this.#note("S", "334 <challenge>");
+          return this.io.write(`334 ${encodeBase64(data)}\r\n`, { transcript: false, deadline: Deadline.in(this.settings.commandTimeoutMs) });
+        },
+        response: async () => {
+          const line = (await this.#reader.line(this.#commandDeadline(), this.settings.maxLineBytes)).line.toString("utf8");
+          this.#note("C", line === "*" ? "*" : "****");
+          return line;
+        },
+      },
+      provider.name,
+      server,
+      initial,
+    );
     if ("identity" in outcome) {
       this.#auth = { mechanism: provider.name, identity: outcome.identity };
       this.#note("*", `AUTH ${provider.name} succeeded`);
       return this.#reply(235, "2.7.0", "Authentication successful");
     }
-    this.#note("*", `AUTH ${provider.name} failed: ${describeKind(outcome.kind)}${outcome.reason ? ` (${outcome.reason})` : ""}`);
+    this.#note("*", `AUTH ${provider.name} failed: ${describeFailure(outcome.kind)}${outcome.reason ? ` (${outcome.reason})` : ""}`);
     await this.#reply(outcome.code, outcome.enhanced, outcome.text);
     if (++this.#authFailures >= this.settings.maxAuthFailures) {
       await this.#reply(421, "4.7.0", `${hostname} Too many authentication failures, closing connection`);
       throw new EndSession();
-    }
-  }
-
-  /**
-   * Drives a server half: `334` challenges out, base64 responses in. Success data is sent as a
-   * final `334` (RFC 4954 has no success data on 235), to which the client answers an empty line.
-   */
-  async #runExchange(mechanism: string, start: () => Promise<ServerStep> | ServerStep, step: (response: Uint8Array) => Promise<ServerStep> | ServerStep): Promise<Outcome> {
-    const fail = (code: number, enhanced: string, text: string, kind: FailureKind, reason = "") => ({ code, enhanced, text, kind, reason });
-    let next: ServerStep;
-    try {
-      next = await start();
-      for (;;) {
-        if (next.type === "failure") break;
-        const challenge = next.data ?? new Uint8Array(0);
-        if (next.type === "success" && challenge.length === 0) return { identity: next.identity };
-        await this.io.write(`334 ${encodeBase64(challenge)}\r\n`, { transcript: false, deadline: Deadline.in(this.settings.commandTimeoutMs) });
-        this.#note("S", "334 <challenge>");
-        const line = (await this.#reader.line(this.#commandDeadline(), this.settings.maxLineBytes)).line.toString("utf8");
-        this.#note("C", line === "*" ? "*" : "****");
-        if (line === "*") return fail(501, "5.7.0", "Authentication cancelled", "cancelled");
-        const response = decodeBase64(line);
-        if (!response) return fail(501, "5.5.2", "Cannot decode response", "malformed");
-        if (next.type === "success") {
-          if (response.length) return fail(501, "5.5.2", "Expected an empty response to the final challenge", "malformed");
-          return { identity: next.identity };
-        }
-        next = await step(response);
-      }
-    } catch (error) {
-      if (error instanceof TransportError) throw error;
-      if (error instanceof SaslError && error.code === "invalid-response") return fail(501, "5.5.2", `${mechanism} response malformed`, "malformed");
-      const reason = error instanceof Error ? error.message : String(error);
-      return fail(454, "4.7.0", "Temporary authentication failure", "temporary", `server half failed: ${reason}`);
-    }
-    const kind = classifyFailure(next.code, next.message);
-    switch (kind) {
-      case "downgrade":
-        return fail(535, "5.7.8", "Authentication failed: channel binding downgrade detected", kind, next.message);
-      case "channel-binding":
-        return fail(535, "5.7.8", "Authentication failed: channel binding could not be verified", kind, next.message);
-      case "authorization":
-        return fail(535, "5.7.8", "Authentication credentials invalid (authorization identity refused)", kind, next.message);
-      case "malformed":
-        return fail(501, "5.5.2", `${mechanism} response malformed`, kind, next.message);
-      case "temporary":
-        return fail(454, "4.7.0", "Temporary authentication failure", kind, next.message);
-      case "cancelled":
-        return fail(501, "5.7.0", "Authentication cancelled", kind, next.message);
-      case "credentials":
-        return fail(535, "5.7.8", "Authentication credentials invalid", kind, next.message);
     }
   }
 
@@ -470,20 +431,10 @@ export class SmtpSession {
     const deadline = Deadline.in(this.settings.dataTimeoutMs);
     const envelope = this.#envelope(tx, "DATA");
     const sink = this.#openSink(envelope);
-    const decoder = new DataDecoder();
     const reject = this.settings.bareNewline === "reject";
+    let decoder: DataDecoder;
     try {
-      for (;;) {
-        const chunk = await this.#reader.chunk(deadline);
-        const { data, done, rest } = decoder.push(chunk);
-        if (decoder.longestLine > this.settings.maxLineBytes) throw new TransportError("line-too-long", `The client sent a line longer than ${this.settings.maxLineBytes} bytes.`);
-        if (reject && decoder.bareNewline) sink.abort("bare <CR> or <LF> in the message");
-        await sink.write(data, deadline);
-        if (done) {
-          this.#reader.unshift(rest);
-          break;
-        }
-      }
+      decoder = await receiveData(this.#reader, sink, deadline, { maxLineBytes: this.settings.maxLineBytes, stopAtBareNewline: reject });
     } catch (error) {
       sink.abort(error instanceof Error ? error.message : String(error));
       this.#tx = undefined;
@@ -525,7 +476,7 @@ export class SmtpSession {
     else if (!tx) refusal = [503, "5.5.1", "Need MAIL command"];
     else if (tx.rcpts.length === 0) refusal = [554, "5.5.1", "No valid recipients"];
     if (refusal || !tx) {
-      await this.#copy(size, deadline, undefined);
+      await this.#reader.exactly(size, deadline, undefined);
       this.#note("C", `<BDAT chunk, ${size} bytes, discarded>`);
       return this.#error(...(refusal ?? [503, "5.5.1", "Need MAIL command"]));
     }
@@ -535,7 +486,7 @@ export class SmtpSession {
     }
     const { sink, envelope } = tx;
     try {
-      await this.#copy(size, deadline, (chunk) => sink.write(chunk, deadline));
+      await this.#reader.exactly(size, deadline, (chunk) => sink.write(chunk, deadline));
     } catch (error) {
       this.#resetTransaction();
       throw error;
@@ -548,16 +499,6 @@ export class SmtpSession {
     if (!last) return this.#reply(250, "2.0.0", `${size} octets received`);
     this.#tx = undefined;
     await this.#complete(sink, envelope, deadline);
-  }
-
-  /** Reads exactly `size` bytes, handing each piece to `write` (or dropping them). */
-  async #copy(size: number, deadline: Deadline, write: ((chunk: Buffer) => Promise<void>) | undefined): Promise<void> {
-    let left = size;
-    while (left > 0) {
-      const chunk = await this.#reader.chunk(deadline, left);
-      left -= chunk.length;
-      if (write) await write(chunk);
-    }
   }
 
   /** The message is complete: the handler's verdict, the store, then the final reply. */
@@ -573,29 +514,4 @@ export class SmtpSession {
     await this.settings.accept(message);
     await this.#reply(250, "2.0.0", `OK queued as ${message.id}`);
   }
-}
-
-function describeKind(kind: FailureKind): string {
-  switch (kind) {
-    case "credentials":
-      return "wrong credentials";
-    case "authorization":
-      return "authorization identity refused";
-    case "channel-binding":
-      return "channel binding failure (not a credentials problem)";
-    case "downgrade":
-      return "channel binding downgrade detected (not a credentials problem)";
-    case "malformed":
-      return "malformed response";
-    case "temporary":
-      return "temporary failure";
-    case "cancelled":
-      return "cancelled by the client";
-  }
-}
-
-/** `PLAIN AGFsaWNl...` → `PLAIN ****`: never log an initial response. */
-function maskAuth(args: string): string {
-  const [name, ir] = args.split(" ", 2);
-  return `AUTH ${name ?? ""}${ir !== undefined ? " ****" : ""}`;
 }
