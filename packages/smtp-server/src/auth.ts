@@ -34,13 +34,21 @@ export function offerRefusal(provider: MechanismProvider, context: OfferContext)
 export type FailureKind = "credentials" | "authorization" | "channel-binding" | "downgrade" | "malformed" | "temporary" | "cancelled";
 
 /**
- * Classifies a server half's failure. SCRAM reports binding problems in its RFC 5802 `e=` value:
- * `server-does-support-channel-binding` is a downgrade (the client says it could bind but
- * believes we cannot: someone removed -PLUS from what it saw); the other binding values are a
+ * Classifies a server half's failure. A half may say why in `reason` (for the server's log only:
+ * "credentials", "channel-binding", "downgrade", "malformed"); otherwise SCRAM's RFC 5802 `e=`
+ * value tells: `server-does-support-channel-binding` is a downgrade (the client says it could bind
+ * but believes we cannot: someone removed -PLUS from what it saw), the other binding values a
  * binding failure (a different TLS channel: a man in the middle, or a broken client). Neither is
  * a wrong password, and the log says so.
  */
-export function classifyFailure(code: string, message: string): FailureKind {
+export function classifyFailure(code: string, message: string, reason?: string): FailureKind {
+  switch (reason) {
+    case "downgrade":
+    case "channel-binding":
+    case "credentials":
+    case "malformed":
+      return reason;
+  }
   if (/server-does-support-channel-binding|downgrade/i.test(message)) return "downgrade";
   if (/channel[- ]bindings?\b|channel-binding/i.test(message)) return "channel-binding";
   switch (code) {
@@ -97,7 +105,8 @@ export async function runExchange(io: ExchangeIo, mechanism: string, server: Sas
     const reason = error instanceof Error ? error.message : String(error);
     return fail(454, "4.7.0", "Temporary authentication failure", "temporary", `server half failed: ${reason}`);
   }
-  const kind = classifyFailure(next.code, next.message);
+  // `reason` (the server's log only) is core's newer field; read structurally so older halves work too.
+  const kind = classifyFailure(next.code, next.message, (next as { reason?: string }).reason);
   switch (kind) {
     case "downgrade":
       return fail(535, "5.7.8", "Authentication failed: channel binding downgrade detected", kind, next.message);

@@ -190,12 +190,24 @@ describe("client certificate chain verification with purpose", () => {
 });
 
 describe("binding failures and downgrades are told apart from wrong credentials", () => {
-  const failing = (message: string): MechanismProvider => ({
+  const failing = (message: string, reason?: string): MechanismProvider => ({
     ...fakePlain,
     name: "X-FAIL",
     priority: 40,
     security: { sendsSecretInClear: false, mutualAuth: true, channelBinding: false },
-    createServer: () => ({ name: "X-FAIL", start: (): ServerStep => ({ type: "failure", code: "authentication-failed", message }), step: (): ServerStep => ({ type: "failure", code: "aborted", message: "" }) }),
+    createServer: () => ({
+      name: "X-FAIL",
+      start: (): ServerStep => ({ type: "failure", code: "authentication-failed", message, ...(reason ? { reason } : {}) }) as ServerStep,
+      step: (): ServerStep => ({ type: "failure", code: "aborted", message: "" }),
+    }),
+  });
+
+  it("a half's own reason (ServerStep.reason, the log only) decides when it gives one", async () => {
+    const log: string[] = [];
+    const server = await start({ mechanisms: [failing("e=other-error", "downgrade")], transcript: (e) => log.push(e.text) });
+    const client = await connect(server);
+    expect(await client.command("AUTH X-FAIL =")).toEqual(["535 5.7.8 Authentication failed: channel binding downgrade detected"]);
+    expect(log).toContain("AUTH X-FAIL failed: channel binding downgrade detected (not a credentials problem) (e=other-error)");
   });
 
   it.each([
