@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ImapCapabilities, ImapParseError, encodeLoginArgument, literalLength, parseRespText, parseResponse, tokenize } from "@saslkit/imap";
 import { parseLine, unstuff } from "@saslkit/pop3";
 import { MAX_REPLY_LINES_FOR_TEST, MalformedReplyError, ReplyParser, dotStuff, formatReply, parseCapabilities, parseReply } from "./hardening/smtp.js";
-import { SmtpServer, formatReply as serverFormatReply, parseCommand, parsePathArgument } from "@saslkit/smtp-server";
+import { SmtpServer } from "@saslkit/smtp-server";
+import { formatReply as serverFormatReply, parseCommand, parsePathArgument } from "../packages/smtp-server/src/commands.js";
 import { RawClient, fakePlain, onlyCrlf, referenceMessage } from "../packages/smtp-server/test/helpers.js";
 import { fcParams, onlyTypedErrorsSync } from "./hardening/fuzz.js";
 

@@ -5,4 +5,3 @@
 export { SmtpServer } from "./server.js";
 export { SmtpServerOptionError, type Envelope, type ReceivedMessage, type ServerTranscriptEntry, type SmtpServerHandle, type SmtpServerOptions } from "./options.js";
 export { MessageAbortedError, MessageTooLargeError } from "./message.js";
-export { formatReply, parseCommand, parsePathArgument, type CommandLine, type PathArgument } from "./commands.js";
