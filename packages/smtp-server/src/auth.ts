@@ -105,8 +105,7 @@ export async function runExchange(io: ExchangeIo, mechanism: string, server: Sas
     const reason = error instanceof Error ? error.message : String(error);
     return fail(454, "4.7.0", "Temporary authentication failure", "temporary", `server half failed: ${reason}`);
   }
-  // `reason` (the server's log only) is core's newer field; read structurally so older halves work too.
-  const kind = classifyFailure(next.code, next.message, (next as { reason?: string }).reason);
+  const kind = classifyFailure(next.code, next.message, next.reason);
   switch (kind) {
     case "downgrade":
       return fail(535, "5.7.8", "Authentication failed: channel binding downgrade detected", kind, next.message);

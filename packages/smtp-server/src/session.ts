@@ -311,15 +311,13 @@ export class SmtpSession {
       initial = decoded;
     }
     const { options, hostname } = this.settings;
-    const offered = this.settings.registry.list().filter((p) => offerRefusal(p, context) === undefined);
-    const advertised = offered.map((p) => p.name);
-    // RFC 5802 §6: a client's "y" flag ("I could bind, I think you cannot") is a downgrade only
-    // when a -PLUS variant was offered. When none was, a non-binding exchange is not handed the
-    // binding capability, so a server half cannot mistake that client for an attack.
-    const bindingOffered = offered.some((p) => p.security.channelBinding);
-    const { channelBinding: _binding, ...unbound } = channel;
-    const exchangeChannel = provider.security.channelBinding || bindingOffered ? channel : unbound;
-    const serverContext: ServerContext = { callbacks: options.callbacks, channel: exchangeChannel, hostname, options: options.mechanismOptions ?? {}, advertised };
+    // What this session offered: SCRAM reads it to tell a downgrade from a client that simply
+    // saw no -PLUS (RFC 5802 §6 "y" flag).
+    const advertised = this.settings.registry
+      .list()
+      .filter((p) => offerRefusal(p, context) === undefined)
+      .map((p) => p.name);
+    const serverContext: ServerContext = { callbacks: options.callbacks, channel, hostname, options: options.mechanismOptions ?? {}, advertised };
     const server = provider.createServer!(serverContext);
     const outcome = await runExchange(
       {

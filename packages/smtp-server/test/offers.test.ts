@@ -197,7 +197,7 @@ describe("binding failures and downgrades are told apart from wrong credentials"
     security: { sendsSecretInClear: false, mutualAuth: true, channelBinding: false },
     createServer: () => ({
       name: "X-FAIL",
-      start: (): ServerStep => ({ type: "failure", code: "authentication-failed", message, ...(reason ? { reason } : {}) }) as ServerStep,
+      start: (): ServerStep => ({ type: "failure", code: "authentication-failed", message, ...(reason ? { reason } : {}) }),
       step: (): ServerStep => ({ type: "failure", code: "aborted", message: "" }),
     }),
   });
