@@ -20,12 +20,18 @@ interface Measure {
   sent: number;
   stored: number;
   final: string;
+  finals: string[];
   growth: number;
 }
 
 function measure(...args: string[]): Promise<Measure> {
+  return measureIn([], ...args);
+}
+
+/** Runs the fixture in a fresh node with `nodeArgs` (a heap limit) besides --expose-gc. */
+function measureIn(nodeArgs: string[], ...args: string[]): Promise<Measure> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ["--expose-gc", fixture, ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, ["--expose-gc", ...nodeArgs, fixture, ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
       if (error) reject(new Error(`${error.message}\n${stderr}`));
       else resolve(JSON.parse(stdout.trim().split("\n").at(-1)!) as Measure);
     });
@@ -46,6 +52,13 @@ describe.skipIf(!built)("DATA memory stays proportional to the message (child no
     expect(m.final).toMatch(/^250 /);
     expect(m.stored).toBeGreaterThanOrEqual(10 * MiB);
     expect(m.growth).toBeLessThan(16 * MiB);
+  });
+
+  it("four clients at once, 10 MiB of empty lines each, in a node with a 128 MiB heap: all accepted (four used to crash a 512 MB heap)", async () => {
+    const m = await measureIn(["--max-old-space-size=128"], "empty-lines", "10", "DATA", "store", "4");
+    expect(m.finals).toHaveLength(4);
+    for (const final of m.finals) expect(final).toMatch(/^250 2\.0\.0 OK queued/);
+    expect(m.growth).toBeLessThan(96 * MiB);
   });
 
   it.each([
