@@ -1,0 +1,137 @@
+/**
+ * SMTP AUTH framing (RFC 4954) over nodemailer's `sendCommand`: the adapter half of core's
+ * `SaslExchange`. nodemailer writes each line and hands back the reply as one string (lines
+ * joined by "\n"); this file owns `AUTH <mech> [ir]`, `334 <base64>`, `*` and the reply codes.
+ */
+import type { FailureCode, SaslExchange, ServerEvent, ServerReplyInfo } from "@saslkit/core";
+import { decodeBase64, encodeBase64 } from "@saslkit/transport";
+
+/** RFC 4954 §4 with RFC 5321 §4.5.3.1.4: an AUTH line with its initial response fits 512 octets, CRLF included. */
+export const MAX_AUTH_LINE = 512;
+
+/** One SMTP reply as read from nodemailer's response string. */
+export interface Reply {
+  readonly code: number;
+  /** RFC 3463 enhanced status code of the first line, when present. */
+  readonly enhanced: string | undefined;
+  /** Text of every line, without code and separator. */
+  readonly lines: readonly string[];
+}
+
+const LINE = /^(\d{3})(?:[ -](.*))?$/;
+const ENHANCED = /^([245]\.\d{1,3}\.\d{1,3})(?:\s+|$)/;
+
+/** Parses nodemailer's response string; code 0 when it is not an SMTP reply. */
+export function parseReply(response: string): Reply {
+  const raw = response.split(/\r?\n/).filter((l) => l !== "");
+  let code = 0;
+  const lines: string[] = [];
+  for (const line of raw) {
+    const m = LINE.exec(line);
+    if (!m) return { code: 0, enhanced: undefined, lines: raw };
+    code = Number(m[1]);
+    lines.push(m[2] ?? "");
+  }
+  const enhanced = code >= 200 ? ENHANCED.exec(lines[0] ?? "")?.[1] : undefined;
+  return { code, enhanced, lines };
+}
+
+/** The reply's text for messages: lines joined by a space, the enhanced code left out. */
+export function replyText(reply: Reply): string {
+  const text = reply.lines.join(" ");
+  return reply.enhanced ? text.slice(reply.enhanced.length).trimStart() : text;
+}
+
+function replyInfo(reply: Reply): ServerReplyInfo {
+  return { status: String(reply.code), ...(reply.enhanced ? { enhanced: reply.enhanced } : {}), text: replyText(reply) };
+}
+
+/** Maps the final reply of an exchange to core's failure code (RFC 4954 §6). */
+function failureCode(code: number, cancelled: boolean): FailureCode {
+  switch (code) {
+    case 535:
+      return "authentication-failed";
+    case 534:
+    case 504:
+      return "mechanism-rejected";
+    case 538:
+    case 530:
+      return "encryption-required";
+    case 454:
+      return "temporary-failure";
+    case 501:
+      return cancelled ? "aborted" : "protocol-error";
+    default:
+      return "protocol-error";
+  }
+}
+
+/**
+ * One SMTP AUTH exchange over `send` (nodemailer's sendCommand). `onPayload` gets every base64
+ * payload before it is sent, so a redactor can mask a server (or a log) that repeats it.
+ */
+export class NodemailerSaslExchange implements SaslExchange {
+  #deferred: string | undefined;
+  #cancelled = false;
+  /** True once an AUTH command went out: from then on the server's reply belongs in errors. */
+  authSent = false;
+  lastReply: Reply | undefined;
+
+  constructor(
+    private readonly send: (line: string) => Promise<string>,
+    private readonly onPayload: (base64: string) => void,
+  ) {}
+
+  async begin(mechanism: string, initialResponse: Uint8Array | null): Promise<ServerEvent> {
+    this.#deferred = undefined;
+    this.#cancelled = false;
+    let line = `AUTH ${mechanism}`;
+    if (initialResponse !== null) {
+      // A zero-length initial response is "=" (RFC 4954 §4).
+      const ir = initialResponse.length ? encodeBase64(initialResponse) : "=";
+      if (ir !== "=") this.onPayload(ir);
+      if (line.length + 1 + ir.length + 2 <= MAX_AUTH_LINE) line = `${line} ${ir}`;
+      // Too long for the command line: it answers the server's empty 334 instead.
+      else this.#deferred = ir === "=" ? "" : ir;
+    }
+    this.authSent = true;
+    const reply = await this.#send(line);
+    if (this.#deferred !== undefined && reply.code === 334) {
+      const deferred = this.#deferred;
+      this.#deferred = undefined;
+      if (reply.lines.join("").trim() !== "") return { type: "malformed", reason: "the server sent a non-empty challenge where the initial response was due" };
+      return this.#event(await this.#send(deferred));
+    }
+    return this.#event(reply);
+  }
+
+  async respond(response: Uint8Array): Promise<ServerEvent> {
+    const text = encodeBase64(response);
+    if (text) this.onPayload(text);
+    return this.#event(await this.#send(text));
+  }
+
+  async cancel(): Promise<ServerEvent> {
+    this.#cancelled = true;
+    const reply = await this.#send("*");
+    // RFC 4954 §4: the server answers a cancel with 501; any answer ends the exchange.
+    return { type: "failure", code: "aborted", reply: replyInfo(reply) };
+  }
+
+  async #send(line: string): Promise<Reply> {
+    const reply = parseReply(await this.send(line));
+    this.lastReply = reply;
+    return reply;
+  }
+
+  #event(reply: Reply): ServerEvent {
+    if (reply.code === 334) {
+      if (reply.lines.length > 1) return { type: "malformed", reason: "a 334 challenge spanned several lines" };
+      // "334", "334 " and "334 <base64>": an empty text is an empty challenge.
+      const data = decodeBase64((reply.lines[0] ?? "").trim());
+      return data === undefined ? { type: "malformed", reason: "the challenge is not valid base64" } : { type: "challenge", data };
+    }
+    if (reply.code === 235) return { type: "success", data: null, reply: replyInfo(reply) };
+    return { type: "failure", code: failureCode(reply.code, this.#cancelled), reply: replyInfo(reply) };
+  }
+}
