@@ -103,7 +103,7 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
     const fail = (message: string, o: Omit<ConstructorParameters<typeof SaslkitAuthError>[1], "scrub">) => new SaslkitAuthError(scrub(message), { ...o, scrub });
 
     // nodemailer keeps only the mechanisms it implements: ask the server again for its whole list.
-    const helloReply = parseReply((await ctx.sendCommand(s.hello)).response);
+    const helloReply = parseReply(scrub((await ctx.sendCommand(s.hello)).response));
     if (helloReply.code !== 250) {
       throw fail(`saslkit: the server refused ${s.hello.split(" ")[0]} (${helloReply.code} ${replyText(helloReply)}), so its mechanisms are unknown.`, {
         reason: "capabilities",
@@ -147,6 +147,7 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
     const exchange = new NodemailerSaslExchange(
       async (line) => (await ctx.sendCommand(line)).response,
       (payload) => s.secrets.addPayload(payload),
+      scrub,
     );
     try {
       const result = await authenticate(plan, exchange, {

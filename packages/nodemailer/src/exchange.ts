@@ -68,7 +68,8 @@ function failureCode(code: number, cancelled: boolean): FailureCode {
 
 /**
  * One SMTP AUTH exchange over `send` (nodemailer's sendCommand). `onPayload` gets every base64
- * payload before it is sent, so a redactor can mask a server (or a log) that repeats it.
+ * payload before it is sent, and `scrub` masks every reply before it goes further (into core's
+ * errors, the negotiation record, logs): a server may repeat what it received.
  */
 export class NodemailerSaslExchange implements SaslExchange {
   #deferred: string | undefined;
@@ -80,6 +81,7 @@ export class NodemailerSaslExchange implements SaslExchange {
   constructor(
     private readonly send: (line: string) => Promise<string>,
     private readonly onPayload: (base64: string) => void,
+    private readonly scrub: (text: string) => string = (text) => text,
   ) {}
 
   async begin(mechanism: string, initialResponse: Uint8Array | null): Promise<ServerEvent> {
@@ -119,7 +121,7 @@ export class NodemailerSaslExchange implements SaslExchange {
   }
 
   async #send(line: string): Promise<Reply> {
-    const reply = parseReply(await this.send(line));
+    const reply = parseReply(this.scrub(await this.send(line)));
     this.lastReply = reply;
     return reply;
   }
