@@ -32,7 +32,7 @@ afterAll(async () => {
   await Promise.all(servers.map((s) => s.close()));
 });
 
-async function server(o: Partial<SmtpServerOptions> & { transcript?: ServerTranscriptEntry[] } = {}): Promise<SmtpServerHandle> {
+async function server(o: Partial<Omit<SmtpServerOptions, "transcript">> & { transcript?: ServerTranscriptEntry[] } = {}): Promise<SmtpServerHandle> {
   const { transcript, ...rest } = o;
   const s = await SmtpServer.start({
     mechanisms: [plain, scramSha256, scramSha1],
