@@ -208,6 +208,16 @@ describe("@saslkit/nodemailer with nodemailer as the sender", () => {
     expect(last(s).envelope.auth?.mechanism).toBe("SCRAM-SHA-256");
   });
 
+  it("credentials in a url go through saslkit, and verify() authenticates the same way", async () => {
+    const s = await server();
+    const transport = nodemailer.createTransport(
+      saslkit({ url: `smtp://${USER}:${encodeURIComponent(PASS)}@127.0.0.1:${s.port}` }, { mechanisms: [plain, ...scramProviders] }),
+    );
+    expect(await transport.verify()).toBe(true);
+    await transport.sendMail(message("url"));
+    expect(last(s).envelope.auth?.mechanism).toBe("SCRAM-SHA-256");
+  });
+
   it("falls back to the next mechanism when the server rejects the first (504)", async () => {
     const scripted = await startScriptedServer(`
 S: 220 mail.example.test ESMTP
