@@ -218,6 +218,22 @@ describe("@saslkit/nodemailer with nodemailer as the sender", () => {
     expect(last(s).envelope.auth?.mechanism).toBe("SCRAM-SHA-256");
   });
 
+  it("a pooled transport logs every pooled connection in through saslkit", async () => {
+    const s = await server();
+    const records: NegotiationRecord[] = [];
+    const transport = nodemailer.createTransport(
+      saslkit({ pool: true, maxConnections: 2, host: "127.0.0.1", port: s.port, auth: { user: USER, pass: PASS } }, { mechanisms: [plain, ...scramProviders], onNegotiation: (r) => records.push(r) }),
+    );
+    try {
+      await Promise.all([1, 2, 3, 4].map((n) => transport.sendMail(message(`pool-${n}`))));
+    } finally {
+      transport.close();
+    }
+    expect(s.messages.map((m) => m.envelope.auth?.mechanism)).toEqual(Array(4).fill("SCRAM-SHA-256"));
+    expect(records.length).toBeGreaterThanOrEqual(1);
+    expect(records.every((r) => r.chosen === "SCRAM-SHA-256")).toBe(true);
+  });
+
   it("falls back to the next mechanism when the server rejects the first (504)", async () => {
     const scripted = await startScriptedServer(`
 S: 220 mail.example.test ESMTP
