@@ -18,7 +18,7 @@ import { authenticate, planNegotiation, SaslError, type MechanismSource, type Ne
 import { SaslkitAuthError } from "./errors.js";
 import { NodemailerSaslExchange, parseReply, replyText, type Reply } from "./exchange.js";
 import { negotiationRecord, type NegotiationRecord } from "./record.js";
-import type { Secrets } from "./secrets.js";
+import type { Redactor } from "@saslkit/transport";
 
 /** The method name the handler is registered under in `customAuth`. */
 export const SASLKIT_METHOD = "SASLKIT";
@@ -61,7 +61,8 @@ export interface HandlerSettings {
   /** The hello command and name the transport uses (LHLO for LMTP). */
   readonly hello: string;
   readonly log: HandlerLogger;
-  readonly secrets: Secrets;
+  /** The transport's secret masking, shared with the logger. */
+  readonly redactor: Redactor;
 }
 
 const LOOPBACK_V4 = /^127(?:\.\d{1,3}){3}$/;
@@ -95,11 +96,11 @@ const TLS_HINT: Record<TransportTls, string> = {
 
 /** The customAuth handler for these settings. */
 export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => Promise<void> {
-  const scrub = (text: string) => s.secrets.scrub(text);
+  const scrub = (text: string) => s.redactor.redact(text);
   return async (ctx) => {
     const user = ctx.auth.credentials?.user ?? ctx.auth.user;
     const pass = ctx.auth.credentials?.pass;
-    if (pass) s.secrets.addSecret(pass);
+    if (pass) s.redactor.addSecret(pass);
     const fail = (message: string, o: Omit<ConstructorParameters<typeof SaslkitAuthError>[1], "scrub">) => new SaslkitAuthError(scrub(message), { ...o, scrub });
 
     // nodemailer keeps only the mechanisms it implements: ask the server again for its whole list.
@@ -146,7 +147,7 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
     s.log.debug({ tnx: "smtp", action: "negotiation", offered: plan.offered, candidates: plan.candidates.map((p) => p.name) }, "saslkit: offered %s; plan %s", plan.offered.join(" "), plan.candidates.map((p) => p.name).join(" "));
     const exchange = new NodemailerSaslExchange(
       async (line) => (await ctx.sendCommand(line)).response,
-      (payload) => s.secrets.addPayload(payload),
+      (payload) => s.redactor.addPayload(payload),
       scrub,
     );
     try {

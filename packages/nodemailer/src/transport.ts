@@ -7,12 +7,12 @@
  */
 import { hostname } from "node:os";
 import type { MechanismSource, NegotiationPolicy } from "@saslkit/core";
+import { any, boolean, checkOptions, func, number, object, Redactor, text, type OptionSpec } from "@saslkit/transport";
 import { assign, getLogger, parseConnectionUrl } from "nodemailer/lib/shared";
 import wellKnown from "nodemailer/lib/well-known";
 import { createHandler, SASLKIT_METHOD, type HandlerLogger, type TransportTls } from "./auth.js";
 import { maskingLogger, type BunyanLike } from "./logger.js";
 import type { NegotiationRecord } from "./record.js";
-import { Secrets } from "./secrets.js";
 
 /** What saslkit adds to a nodemailer transport. Every field is optional. */
 export interface SaslkitOptions {
@@ -52,7 +52,16 @@ export interface NodemailerSmtpOptions {
   logger?: unknown;
 }
 
-const OPTION_KEYS = ["mechanisms", "policy", "mechanismOptions", "authzid", "fallback", "maxAttempts", "maxRounds", "onNegotiation"] as const;
+const SETTINGS: OptionSpec = {
+  mechanisms: any,
+  policy: object({}, { open: true }),
+  mechanismOptions: object({}, { open: true }),
+  authzid: text,
+  fallback: boolean,
+  maxAttempts: number({ min: 1, max: 100, integer: true }),
+  maxRounds: number({ min: 1, max: 1000, integer: true }),
+  onNegotiation: func,
+};
 
 /** A configuration error: names the option and what is accepted. */
 export class SaslkitOptionError extends TypeError {
@@ -62,24 +71,12 @@ export class SaslkitOptionError extends TypeError {
     readonly option: string,
     message: string,
   ) {
-    super(`saslkit(): ${option}: ${message}`);
+    super(`saslkit(): ${message}`);
   }
 }
 
-function validate(options: SaslkitOptions): void {
-  if (options === null || typeof options !== "object") throw new SaslkitOptionError("options", "expected an object.");
-  for (const key of Object.keys(options)) {
-    if (!(OPTION_KEYS as readonly string[]).includes(key)) throw new SaslkitOptionError(key, `unknown option; accepted: ${OPTION_KEYS.join(", ")}.`);
-  }
-  const count = (name: "maxAttempts" | "maxRounds") => {
-    const v = options[name];
-    if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new SaslkitOptionError(name, "expected an integer of at least 1.");
-  };
-  count("maxAttempts");
-  count("maxRounds");
-  if (options.fallback !== undefined && typeof options.fallback !== "boolean") throw new SaslkitOptionError("fallback", "expected true or false.");
-  if (options.authzid !== undefined && typeof options.authzid !== "string") throw new SaslkitOptionError("authzid", "expected a string.");
-  if (options.onNegotiation !== undefined && typeof options.onNegotiation !== "function") throw new SaslkitOptionError("onNegotiation", "expected a function.");
+function validate(settings: SaslkitOptions): void {
+  checkOptions(settings, SETTINGS, (problem) => new SaslkitOptionError(problem.option, problem.message));
 }
 
 /** nodemailer's default client name (SMTPConnection#_getHostname): the FQDN, else [127.0.0.1]. */
@@ -112,7 +109,7 @@ export function transportTls(o: NodemailerSmtpOptions): TransportTls {
  * `auth.method` (or `authMethod`), when set to a mechanism name, becomes `policy.force`.
  */
 export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: SaslkitOptions = {}): T {
-  if (options === null || typeof options !== "object") throw new SaslkitOptionError("transport options", "expected nodemailer's SMTP options object (a URL string goes in its url field).");
+  if (options === null || typeof options !== "object") throw new SaslkitOptionError("options", "The first argument must be nodemailer's SMTP options object (a connection URL goes in its url field).");
   validate(settings);
   // What nodemailer itself will use: options, then url, then the well-known service (SMTPTransport's order).
   const effective = assign(
@@ -123,19 +120,19 @@ export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: S
   ) as NodemailerSmtpOptions;
   const auth = effective.auth;
   if (auth && typeof auth.type === "string" && auth.type.toUpperCase() === "OAUTH2") {
-    throw new SaslkitOptionError("auth.type", `"OAuth2" is nodemailer's own XOAUTH2 flow; saslkit() runs user and password logins (leave saslkit() out for OAuth2).`);
+    throw new SaslkitOptionError("auth.type", `The option "auth.type" is "OAuth2", nodemailer's own XOAUTH2 flow; saslkit() runs user and password logins (leave saslkit() out for OAuth2).`);
   }
   let policy = settings.policy;
   const named = (typeof auth?.method === "string" && auth.method.trim()) || (typeof effective.authMethod === "string" && effective.authMethod.trim()) || "";
   if (named && named.toUpperCase() !== SASLKIT_METHOD) {
     if (policy?.force !== undefined || policy?.order !== undefined) {
-      throw new SaslkitOptionError("auth.method", `"${named}" conflicts with policy.force/policy.order; name the mechanism in one place.`);
+      throw new SaslkitOptionError("auth.method", `The option "auth.method" names ${named} and policy.force or policy.order names mechanisms too; name them in one place.`);
     }
     policy = { ...policy, force: named.toUpperCase() };
   }
 
-  const secrets = new Secrets();
-  const scrub = (text: string) => secrets.scrub(text);
+  const redactor = new Redactor();
+  const scrub = (text: string) => redactor.redact(text);
   const userLogger = options.logger;
   const logger = userLogger === true || (userLogger !== null && typeof userLogger === "object") ? maskingLogger(userLogger as BunyanLike | true, scrub) : undefined;
   const log = getLogger({ logger: logger ?? false }, { component: "saslkit" }) as unknown as HandlerLogger;
@@ -154,7 +151,7 @@ export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: S
     tls: transportTls(effective),
     hello: `${effective.lmtp ? "LHLO" : "EHLO"} ${(effective.name || defaultClientName()).replace(/[\r\n]+/g, "")}`,
     log,
-    secrets,
+    redactor,
   });
   return {
     ...options,
