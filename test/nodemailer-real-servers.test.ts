@@ -7,6 +7,7 @@
  * EAUTH error, and no line nodemailer or saslkit logs may carry the password.
  */
 import { readFileSync } from "node:fs";
+import net from "node:net";
 import { saslkit, SaslkitAuthError, type NegotiationRecord } from "@saslkit/nodemailer";
 import nodemailer from "nodemailer";
 import { describe, expect, it } from "vitest";
@@ -140,5 +141,50 @@ describe.skipIf(!env)("nodemailer with saslkit against Postfix over implicit TLS
     }
     expect(records[0]?.chosen).toBe("PLAIN");
     assertDeliveredExactly(await waitForDelivered(alice.user, id, e), raw);
+  });
+});
+
+describe.skipIf(!env)("nodemailer with saslkit against Postfix, host named as a remote one, opportunistic STARTTLS", () => {
+  it("PLAIN is refused before AUTH (the hook cannot see that STARTTLS happened) while SCRAM-SHA-256 logs in", async () => {
+    const e = env!;
+    const alice = e.users["alice"]!;
+    // The options name a remote host; the socket goes to the test Postfix on loopback.
+    const getSocket = (_o: unknown, callback: (err: Error | null, socketOptions?: { connection: net.Socket }) => void) => {
+      const socket = net.connect(e.smtp.port, e.host, () => callback(null, { connection: socket }));
+      socket.once("error", (error) => callback(error));
+    };
+    const make = (method?: string) => {
+      const log = captureLogger();
+      const transport = nodemailer.createTransport(
+        saslkit(
+          {
+            host: "mail.saslkit.test",
+            port: e.smtp.port,
+            getSocket,
+            tls: { ca: readFileSync(e.caFile, "utf8"), servername: e.tlsServerName },
+            auth: { user: alice.user, pass: alice.password, ...(method ? { method } : {}) },
+            logger: log.logger,
+            debug: true,
+          },
+          { mechanisms: [...allProviders] },
+        ),
+      );
+      return { transport, log };
+    };
+    const forced = make("PLAIN");
+    const error = (await forced.transport.verify().catch((caught: unknown) => caught)) as SaslkitAuthError;
+    forced.transport.close();
+    expect(error).toBeInstanceOf(SaslkitAuthError);
+    expect(error.reason).toBe("no-mechanism");
+    expect(error.message).toContain("requireTLS: true");
+    // nodemailer did upgrade (its log says so), but no AUTH line went out.
+    expect(forced.log.lines.some((l) => l.includes("Connection upgraded with STARTTLS"))).toBe(true);
+    expect(forced.log.lines.filter((l) => /\[smtp-connection\] AUTH /.test(l))).toEqual([]);
+
+    const negotiated = make();
+    expect(await negotiated.transport.verify()).toBe(true);
+    negotiated.transport.close();
+    expect(negotiated.log.lines.some((l) => l.includes("AUTH SCRAM-SHA-256 /* secret */"))).toBe(true);
+    assertNoSecret([...forced.log.lines, ...negotiated.log.lines, error.message], alice.user, alice.password);
   });
 });
