@@ -14,10 +14,9 @@
  *   `saslkit()` reads, because nodemailer guarantees TLS only with those two;
  * - channel binding (-PLUS) is impossible: no TLS socket, no binding data.
  */
-import { authenticate, planNegotiation, SaslError, type MechanismSource, type NegotiationPolicy } from "@saslkit/core";
+import { authenticate, Credentials, negotiationRecord, planNegotiation, SaslError, type MechanismSource, type NegotiationPolicy, type NegotiationRecord } from "@saslkit/core";
 import { SaslkitAuthError } from "./errors.js";
-import { NodemailerSaslExchange, parseReply, replyText, type Reply } from "./exchange.js";
-import { negotiationRecord, type NegotiationRecord } from "./record.js";
+import { MAX_AUTH_LINE, NodemailerSaslExchange, parseReply, replyText, type Reply } from "./exchange.js";
 import type { Redactor } from "@saslkit/transport";
 
 /** The method name the handler is registered under in `customAuth`. */
@@ -100,7 +99,13 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
   return async (ctx) => {
     const user = ctx.auth.credentials?.user ?? ctx.auth.user;
     const pass = ctx.auth.credentials?.pass;
-    if (pass) s.redactor.addSecret(pass);
+    const credentials = Credentials.from({
+      ...(user ? { username: user } : {}),
+      ...(pass !== undefined ? { password: pass } : {}),
+      ...(s.authzid !== undefined ? { authzid: s.authzid } : {}),
+    });
+    // Every secret reaches the redactor as soon as it is known: the logger and errors read through it.
+    credentials.onSecret((value) => s.redactor.addSecret(value));
     const fail = (message: string, o: Omit<ConstructorParameters<typeof SaslkitAuthError>[1], "scrub">) => new SaslkitAuthError(scrub(message), { ...o, scrub });
 
     // nodemailer keeps only the mechanisms it implements: ask the server again for its whole list.
@@ -113,11 +118,12 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
       });
     }
     const caps = capabilities(helloReply);
-    const channel = { secure: s.tls === "implicit" || s.tls === "required", loopback: isLoopbackHost(s.host), ...(s.host !== undefined ? { host: s.host } : {}), ...(s.port !== undefined ? { port: s.port } : {}) };
-    const credentials = {
-      ...(user ? { username: user } : {}),
-      ...(pass !== undefined ? { password: pass } : {}),
-      ...(s.authzid !== undefined ? { authzid: s.authzid } : {}),
+    const channel = {
+      secure: s.tls === "implicit" || s.tls === "required",
+      loopback: isLoopbackHost(s.host),
+      service: "smtp",
+      ...(s.host !== undefined ? { host: s.host } : {}),
+      ...(s.port !== undefined ? { port: s.port } : {}),
     };
     const plan = planNegotiation(s.mechanisms, {
       offered: caps.auth,
@@ -155,6 +161,8 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
         ...(s.fallback !== undefined ? { fallback: s.fallback } : {}),
         ...(s.maxAttempts !== undefined ? { maxAttempts: s.maxAttempts } : {}),
         ...(s.maxRounds !== undefined ? { maxRounds: s.maxRounds } : {}),
+        // RFC 4954 §4: an initial response that would make the AUTH line exceed 512 octets waits for the empty 334.
+        initialResponseFits: (mechanism, response) => `AUTH ${mechanism} `.length + Math.ceil(response.length / 3) * 4 + 2 <= MAX_AUTH_LINE,
       });
       report(negotiationRecord(plan, result.attempts, result.mechanism));
       s.log.info({ tnx: "smtp", action: "sasl", mechanism: result.mechanism, offered: plan.offered }, "saslkit: authenticated with %s (offered: %s)", result.mechanism, plan.offered.join(" "));

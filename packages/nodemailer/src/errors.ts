@@ -9,8 +9,7 @@
  *   relevant reply: the last one nodemailer saw is the EHLO answer the hook asked for, so it is not
  *   appended (it would read as if the server had refused something).
  */
-import type { Refusal } from "@saslkit/core";
-import type { NegotiationRecord } from "./record.js";
+import type { NegotiationRecord, Refusal } from "@saslkit/core";
 
 export type SaslkitAuthReason =
   /** Negotiation left no mechanism to try (see `negotiation.refused`). */

@@ -72,7 +72,6 @@ function failureCode(code: number, cancelled: boolean): FailureCode {
  * errors, the negotiation record, logs): a server may repeat what it received.
  */
 export class NodemailerSaslExchange implements SaslExchange {
-  #deferred: string | undefined;
   #cancelled = false;
   /** True once an AUTH command went out: from then on the server's reply belongs in errors. */
   authSent = false;
@@ -84,27 +83,18 @@ export class NodemailerSaslExchange implements SaslExchange {
     private readonly scrub: (text: string) => string = (text) => text,
   ) {}
 
+  /** Sends `AUTH <mechanism> [ir]`. The session driver decides (`initialResponseFits`) whether the initial response goes here. */
   async begin(mechanism: string, initialResponse: Uint8Array | null): Promise<ServerEvent> {
-    this.#deferred = undefined;
     this.#cancelled = false;
     let line = `AUTH ${mechanism}`;
     if (initialResponse !== null) {
       // A zero-length initial response is "=" (RFC 4954 §4).
       const ir = initialResponse.length ? encodeBase64(initialResponse) : "=";
       if (ir !== "=") this.onPayload(ir);
-      if (line.length + 1 + ir.length + 2 <= MAX_AUTH_LINE) line = `${line} ${ir}`;
-      // Too long for the command line: it answers the server's empty 334 instead.
-      else this.#deferred = ir === "=" ? "" : ir;
+      line = `${line} ${ir}`;
     }
     this.authSent = true;
-    const reply = await this.#send(line);
-    if (this.#deferred !== undefined && reply.code === 334) {
-      const deferred = this.#deferred;
-      this.#deferred = undefined;
-      if (reply.lines.join("").trim() !== "") return { type: "malformed", reason: "the server sent a non-empty challenge where the initial response was due" };
-      return this.#event(await this.#send(deferred));
-    }
-    return this.#event(reply);
+    return this.#event(await this.#send(line));
   }
 
   async respond(response: Uint8Array): Promise<ServerEvent> {

@@ -5,4 +5,4 @@
 export { saslkit, SaslkitOptionError, type NodemailerSmtpOptions, type SaslkitOptions } from "./transport.js";
 export { SASLKIT_METHOD, type TransportTls } from "./auth.js";
 export { SaslkitAuthError, type SaslkitAuthReason } from "./errors.js";
-export type { NegotiationRecord } from "./record.js";
+export type { NegotiationRecord } from "@saslkit/core";

@@ -6,13 +6,12 @@
  * front of the logger.
  */
 import { hostname } from "node:os";
-import type { MechanismSource, NegotiationPolicy } from "@saslkit/core";
+import type { MechanismSource, NegotiationPolicy, NegotiationRecord } from "@saslkit/core";
 import { any, boolean, checkOptions, func, number, object, Redactor, text, type OptionSpec } from "@saslkit/transport";
 import { assign, getLogger, parseConnectionUrl } from "nodemailer/lib/shared";
 import wellKnown from "nodemailer/lib/well-known";
 import { createHandler, SASLKIT_METHOD, type HandlerLogger, type TransportTls } from "./auth.js";
 import { maskingLogger, type BunyanLike } from "./logger.js";
-import type { NegotiationRecord } from "./record.js";
 
 /** What saslkit adds to a nodemailer transport. Every field is optional. */
 export interface SaslkitOptions {

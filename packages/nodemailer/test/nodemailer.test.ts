@@ -5,9 +5,8 @@
  * mail.example.test), so the cleartext rule sees a remote host.
  */
 import net from "node:net";
-import type { ScramStoredKeys } from "@saslkit/core";
 import { plain } from "@saslkit/mech-plain";
-import { deriveScramKeys, prepareScramPassword, scramProviders, scramSha1, scramSha256 } from "@saslkit/mech-scram";
+import { deriveScramKeys, prepareScramPassword, scramProviders, scramSha1, scramSha256, type ScramStoredKeys } from "@saslkit/mech-scram";
 import { saslkit, SaslkitAuthError, SaslkitOptionError, type NegotiationRecord } from "@saslkit/nodemailer";
 import { SmtpServer, type ServerTranscriptEntry, type SmtpServerHandle, type SmtpServerOptions } from "@saslkit/smtp-server";
 import { startScriptedServer, testCertificates, type TestCertificates } from "@saslkit/test-kit";
@@ -232,6 +231,21 @@ describe("@saslkit/nodemailer with nodemailer as the sender", () => {
     expect(s.messages.map((m) => m.envelope.auth?.mechanism)).toEqual(Array(4).fill("SCRAM-SHA-256"));
     expect(records.length).toBeGreaterThanOrEqual(1);
     expect(records.every((r) => r.chosen === "SCRAM-SHA-256")).toBe(true);
+  });
+
+  it("an initial response too long for the 512-octet AUTH line is sent after the server's empty 334", async () => {
+    // PLAIN fields may hold 255 octets each (RFC 4616): two long ones make a 672-character payload.
+    const longUser = `${"u".repeat(230)}@example.test`;
+    const longPass = `${"p".repeat(230)}-${PASS}`;
+    const transcript: ServerTranscriptEntry[] = [];
+    const s = await server({ mechanisms: [plain], transcript, callbacks: { verifyPassword: (u, p) => u === longUser && p === longPass } });
+    const transport = nodemailer.createTransport(saslkit({ host: "127.0.0.1", port: s.port, auth: { user: longUser, pass: longPass } }, { mechanisms: [plain] }));
+    await transport.sendMail(message("long"));
+    expect(last(s).envelope.auth).toMatchObject({ mechanism: "PLAIN", identity: { authcid: longUser } });
+    const lines = transcript.map((e) => `${e.direction}: ${e.text}`);
+    const auth = lines.findIndex((l) => l.startsWith("C: AUTH"));
+    expect(lines[auth]).toBe("C: AUTH PLAIN");
+    expect(lines[auth + 1]).toMatch(/^S: 334\b/);
   });
 
   it("falls back to the next mechanism when the server rejects the first (504)", async () => {
