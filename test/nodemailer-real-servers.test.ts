@@ -3,7 +3,9 @@
  * Postfix (Dovecot SASL behind it) and Dovecot submission of test/servers. Over STARTTLS made
  * certain with requireTLS, negotiation must choose SCRAM-SHA-256 from everything the servers
  * offer (nodemailer alone would pick PLAIN), nodemailer's own log must show the AUTH command it
- * sent, the message must reach the Maildir byte for byte, a wrong password must end in a clear
+ * sent and the server's own log the method of the session that queued the message (Postfix's
+ * sasl_method; Dovecot's login line, found through the queue id it relayed under), the message
+ * must reach the Maildir byte for byte, a wrong password must end in a clear
  * EAUTH error, and no line nodemailer or saslkit logs may carry the password.
  */
 import { readFileSync } from "node:fs";
@@ -37,12 +39,41 @@ interface Target {
   readonly port: (e: ServerEnv) => number;
   /** The server's own greeting, to be sure which server answered. */
   readonly greeting: RegExp;
+  /** The SASL method the server's own log records for the session that queued `queueId`. */
+  readonly loggedMethod: (e: ServerEnv, queueId: string) => string | undefined;
 }
 
+const logLines = (file: string) => readFileSync(file, "utf8").split("\n");
+
 const targets: readonly Target[] = [
-  { name: "Postfix (Dovecot SASL)", port: (e) => e.smtp.port, greeting: /ESMTP .*Postfix/ },
-  { name: "Dovecot submission", port: (e) => e.submission.port, greeting: /Dovecot/ },
+  {
+    name: "Postfix (Dovecot SASL)",
+    port: (e) => e.smtp.port,
+    greeting: /ESMTP .*Postfix/,
+    // smtpd: "<queue id>: client=..., sasl_method=SCRAM-SHA-256, sasl_username=alice"
+    loggedMethod: (e, id) => logLines(e.logs.postfix).map((l) => new RegExp(`${id}: client=.*sasl_method=([A-Z0-9-]+)`).exec(l)?.[1]).find(Boolean),
+  },
+  {
+    name: "Dovecot submission",
+    port: (e) => e.submission.port,
+    greeting: /Dovecot/,
+    // "submission(alice)<pid><session>: ... relayed ... queued as <queue id>", then the login line of that session.
+    loggedMethod: (e, id) => {
+      const lines = logLines(e.logs.dovecot);
+      const session = lines.map((l) => (l.includes(`queued as ${id}`) ? /<(\w[^<>]*)>: Info: Successfully relayed/.exec(l)?.[1] : undefined)).find(Boolean);
+      return session ? lines.map((l) => (l.includes(`session=<${session}>`) ? /Login: .*method=([A-Z0-9-]+)/.exec(l)?.[1] : undefined)).find(Boolean) : undefined;
+    },
+  },
 ];
+
+/** Waits (bounded) for the server's log to record the method of the session that queued `queueId`. */
+async function serverLoggedMethod(target: Target, e: ServerEnv, queueId: string): Promise<string | undefined> {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+    const method = target.loggedMethod(e, queueId);
+    if (method) return method;
+  }
+  return undefined;
+}
 
 describe.skipIf(!env).each(targets)("nodemailer with saslkit against $name", (target) => {
   const e = env!;
@@ -73,13 +104,18 @@ describe.skipIf(!env).each(targets)("nodemailer with saslkit against $name", (ta
     const transport = transportFor(alice.password, log.logger, (r) => records.push(r));
     const id = marker("nodemailer");
     const raw = rawMessage(e, id, [alice.address], "Sent by nodemailer, authenticated by saslkit.\r\n");
+    let response: string;
     try {
       const info = await transport.sendMail({ envelope: { from: `sender@${e.domain}`, to: [alice.address] }, raw });
       expect(info.accepted).toEqual([alice.address]);
-      expect(info.response).toMatch(/^250 /);
+      response = info.response;
     } finally {
       transport.close();
     }
+    // The server's own log says which mechanism the session that queued this message used.
+    const queueId = /queued as ([0-9A-F]+)/.exec(response)?.[1];
+    expect(queueId, response).toBeDefined();
+    expect(await serverLoggedMethod(target, e, queueId!)).toBe("SCRAM-SHA-256");
     // The server offered PLAIN first and SCRAM-SHA-256 among others; saslkit chose by strength.
     expect(records).toHaveLength(1);
     expect(records[0]!.offered).toEqual(expect.arrayContaining(["PLAIN", "LOGIN", "SCRAM-SHA-1", "SCRAM-SHA-256"]));
