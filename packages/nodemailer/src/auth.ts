@@ -18,6 +18,7 @@ import { authenticate, Credentials, negotiationRecord, planNegotiation, SaslErro
 import { SaslkitAuthError } from "./errors.js";
 import { MAX_AUTH_LINE, NodemailerSaslExchange, parseReply, replyText, type Reply } from "./exchange.js";
 import type { Redactor } from "@saslkit/transport";
+import type { Masking } from "./masking.js";
 
 /** The method name the handler is registered under in `customAuth`. */
 export const SASLKIT_METHOD = "SASLKIT";
@@ -61,7 +62,7 @@ export interface HandlerSettings {
   readonly hello: string;
   readonly log: HandlerLogger;
   /** The transport's secret masking, shared with the logger. */
-  readonly redactor: Redactor;
+  readonly masking: Masking;
 }
 
 const LOOPBACK_V4 = /^127(?:\.\d{1,3}){3}$/;
@@ -95,8 +96,18 @@ const TLS_HINT: Record<TransportTls, string> = {
 
 /** The customAuth handler for these settings. */
 export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => Promise<void> {
-  const scrub = (text: string) => s.redactor.redact(text);
   return async (ctx) => {
+    // This login's secrets: masked in the log while it runs, and in its errors for good.
+    const redactor = s.masking.begin();
+    try {
+      await login(ctx, redactor);
+    } finally {
+      s.masking.end(redactor);
+    }
+  };
+
+  async function login(ctx: CustomAuthContext, redactor: Redactor): Promise<void> {
+    const scrub = (text: string) => s.masking.redact(redactor.redact(text));
     const user = ctx.auth.credentials?.user ?? ctx.auth.user;
     const pass = ctx.auth.credentials?.pass;
     const credentials = Credentials.from({
@@ -105,7 +116,7 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
       ...(s.authzid !== undefined ? { authzid: s.authzid } : {}),
     });
     // Every secret reaches the redactor as soon as it is known: the logger and errors read through it.
-    credentials.onSecret((value) => s.redactor.addSecret(value));
+    credentials.onSecret((value) => redactor.addSecret(value));
     const fail = (message: string, o: Omit<ConstructorParameters<typeof SaslkitAuthError>[1], "scrub">) => new SaslkitAuthError(scrub(message), { ...o, scrub });
 
     // nodemailer keeps only the mechanisms it implements: ask the server again for its whole list.
@@ -153,7 +164,7 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
     s.log.debug({ tnx: "smtp", action: "negotiation", offered: plan.offered, candidates: plan.candidates.map((p) => p.name) }, "saslkit: offered %s; plan %s", plan.offered.join(" "), plan.candidates.map((p) => p.name).join(" "));
     const exchange = new NodemailerSaslExchange(
       async (line) => (await ctx.sendCommand(line)).response,
-      (payload) => s.redactor.addPayload(payload),
+      (payload) => redactor.addPayload(payload),
       scrub,
     );
     try {
@@ -177,5 +188,5 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
       s.log.info({ tnx: "smtp", action: "sasl-failed", mechanism: error.mechanism, code: error.code }, "saslkit: %s failed (%s)", error.mechanism ?? "SASL", error.code);
       throw fail(message, { reason: "sasl", negotiation: record, mechanism: error.mechanism, acceptsReply: exchange.authSent, cause: error });
     }
-  };
+  }
 }

@@ -7,11 +7,12 @@
  */
 import { hostname } from "node:os";
 import type { MechanismSource, NegotiationPolicy, NegotiationRecord } from "@saslkit/core";
-import { any, boolean, checkOptions, func, number, object, Redactor, text, type OptionSpec } from "@saslkit/transport";
+import { any, boolean, checkOptions, func, number, object, text, type OptionSpec } from "@saslkit/transport";
 import { assign, getLogger, parseConnectionUrl } from "nodemailer/lib/shared";
 import wellKnown from "nodemailer/lib/well-known";
 import { createHandler, SASLKIT_METHOD, type HandlerLogger, type TransportTls } from "./auth.js";
 import { maskingLogger, type BunyanLike } from "./logger.js";
+import { Masking } from "./masking.js";
 
 /** What saslkit adds to a nodemailer transport. Every field is optional. */
 export interface SaslkitOptions {
@@ -130,8 +131,9 @@ export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: S
     policy = { ...policy, force: named.toUpperCase() };
   }
 
-  const redactor = new Redactor();
-  const scrub = (text: string) => redactor.redact(text);
+  const masking = new Masking();
+  if (typeof auth?.pass === "string" && auth.pass) masking.addLasting(auth.pass);
+  const scrub = (text: string) => masking.redact(text);
   const userLogger = options.logger;
   const logger = userLogger === true || (userLogger !== null && typeof userLogger === "object") ? maskingLogger(userLogger as BunyanLike | true, scrub) : undefined;
   const log = getLogger({ logger: logger ?? false }, { component: "saslkit" }) as unknown as HandlerLogger;
@@ -150,7 +152,7 @@ export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: S
     tls: transportTls(effective),
     hello: `${effective.lmtp ? "LHLO" : "EHLO"} ${(effective.name || defaultClientName()).replace(/[\r\n]+/g, "")}`,
     log,
-    redactor,
+    masking,
   });
   return {
     ...options,
