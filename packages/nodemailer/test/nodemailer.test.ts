@@ -11,7 +11,8 @@ import { saslkit, SaslkitAuthError, SaslkitOptionError, type NegotiationRecord }
 import { SmtpServer, type ServerTranscriptEntry, type SmtpServerHandle, type SmtpServerOptions } from "@saslkit/smtp-server";
 import { startScriptedServer, testCertificates, type TestCertificates } from "@saslkit/test-kit";
 import nodemailer from "nodemailer";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { format } from "node:util";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 
 const USER = "alice";
 const PASS = "Tr0ub4dor&3-secret";
@@ -308,6 +309,32 @@ S: 535 5.7.8 bad credentials ${echoed} for password ${PASS}
     expect(error.message).toContain("bad credentials ****");
     expect(log.lines.length).toBeGreaterThan(5);
     assertNoSecret([...log.lines, error.message, String(error.response), JSON.stringify(error)]);
+  });
+
+  it("logger: true (nodemailer's console logger) is masked too: a repeated password never reaches the console", async () => {
+    const echoed = Buffer.from(`\0${USER}\0${PASS}`).toString("base64");
+    const scripted = await startScriptedServer(`
+S: 220 mail.example.test ESMTP
+C: EHLO *
+S: 250-mail.example.test
+S: 250 AUTH PLAIN
+C: EHLO *
+S: 250-mail.example.test
+S: 250 AUTH PLAIN
+C: AUTH PLAIN ${echoed}
+S: 535 5.7.8 you sent ${echoed} with ${PASS}
+`);
+    const printed: string[] = [];
+    const spy = vi.spyOn(console, "log").mockImplementation((...args: unknown[]) => void printed.push(format(...args)));
+    try {
+      const transport = nodemailer.createTransport(saslkit({ host: "127.0.0.1", port: scripted.port, ignoreTLS: true, auth: { user: USER, pass: PASS }, logger: true, debug: true }, { mechanisms: [plain] }));
+      await transport.sendMail(message("console")).catch(() => undefined);
+      await scripted.done().catch(() => undefined);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(printed.some((l) => l.includes("S: 535 5.7.8 you sent ****"))).toBe(true);
+    assertNoSecret(printed);
   });
 
   it("rejects unknown options, OAuth2 auth and a method named twice with a configuration error", () => {
