@@ -89,8 +89,7 @@ export function capabilities(reply: Reply): { readonly auth: string[]; readonly 
 const TLS_HINT: Record<TransportTls, string> = {
   implicit: "",
   required: "",
-  opportunistic:
-    " nodemailer's auth hook cannot see whether STARTTLS happened: set requireTLS: true (or secure: true for implicit TLS) so that TLS is certain, or let the server offer SCRAM.",
+  opportunistic: " nodemailer's auth hook cannot see whether STARTTLS happened: set requireTLS: true (or secure: true for implicit TLS) so that TLS is certain.",
   none: " The transport sets ignoreTLS: true.",
 };
 
@@ -151,10 +150,16 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
     if (plan.candidates.length === 0) {
       const record = report(negotiationRecord(plan, [], undefined));
       const offered = plan.offered.length ? `the server offers ${plan.offered.join(", ")}` : "the server offers no AUTH mechanism";
-      const why = plan.refused.map((r) => `${r.mechanism}: ${r.explanation}`).join("; ");
+      // One clause per reason, the mechanisms it applies to first ("LOGIN, CRAM-MD5: no mechanism package ...").
+      const groups = new Map<string, string[]>();
+      for (const r of plan.refused) groups.set(r.explanation, [...(groups.get(r.explanation) ?? []), r.mechanism]);
+      const why = [...groups].map(([explanation, names]) => `${names.join(", ")}: ${explanation}`).join("; ");
       const cleartext = plan.refused.some((r) => r.reason === "cleartext-password");
       s.log.info({ tnx: "smtp", action: "negotiation-failed", offered: plan.offered, refused: plan.refused.map((r) => `${r.mechanism} ${r.reason}`) }, "saslkit: no usable SASL mechanism");
-      throw fail(`saslkit: no SASL mechanism can be used; ${offered}${why ? ` (${why})` : ""}; nothing was sent.${cleartext ? TLS_HINT[s.tls] : ""}`, {
+      const scram = plan.refused.some((r) => r.reason === "not-installed" && r.mechanism.startsWith("SCRAM-"))
+        ? " The server offers SCRAM, which never sends the password: install @saslkit/mech-scram and pass its providers."
+        : "";
+      throw fail(`saslkit: no SASL mechanism can be used; ${offered}${why ? ` (${why})` : ""}; nothing was sent.${cleartext ? TLS_HINT[s.tls] : ""}${scram}`, {
         reason: "no-mechanism",
         negotiation: record,
         acceptsReply: false,

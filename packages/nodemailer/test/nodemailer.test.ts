@@ -151,11 +151,23 @@ describe("@saslkit/nodemailer with nodemailer as the sender", () => {
     expect(error.reason).toBe("no-mechanism");
     expect(error.message).toContain("PLAIN: sends the secret in clear");
     expect(error.message).toContain("requireTLS: true");
+    expect(error.message).not.toContain("install @saslkit/mech-scram");
     // The EHLO reply the hook asked for is not appended as if the server had refused something.
     expect(error.message).not.toContain("250");
     expect(error.responseCode).toBeUndefined();
     expect(error.negotiation?.refused).toEqual([expect.objectContaining({ mechanism: "PLAIN", reason: "cleartext-password" })]);
     expect(transcript.filter((e) => e.direction === "C" && /^AUTH/i.test(e.text))).toEqual([]);
+  });
+
+  it("when only PLAIN is installed and the server offers SCRAM, the refusal says to install SCRAM", async () => {
+    const s = await server();
+    const transport = nodemailer.createTransport(
+      saslkit({ host: "mail.example.test", port: s.port, getSocket: viaLoopback(s.port), auth: { user: USER, pass: PASS } }, { mechanisms: [plain] }),
+    );
+    const error = (await transport.verify().catch((e: unknown) => e)) as SaslkitAuthError;
+    expect(error.reason).toBe("no-mechanism");
+    expect(error.message).toMatch(/SCRAM-SHA-256, SCRAM-SHA-1: no mechanism package/);
+    expect(error.message).toContain("install @saslkit/mech-scram");
   });
 
   it("with requireTLS (STARTTLS certain) PLAIN runs to a host that is not loopback", async () => {
