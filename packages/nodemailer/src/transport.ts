@@ -10,7 +10,7 @@ import type { MechanismSource, NegotiationPolicy, NegotiationRecord } from "@sas
 import { any, boolean, checkOptions, func, number, object, text, type OptionSpec } from "@saslkit/transport";
 import { assign, getLogger, parseConnectionUrl } from "nodemailer/lib/shared";
 import wellKnown from "nodemailer/lib/well-known";
-import { createHandler, SASLKIT_METHOD, type HandlerLogger, type TransportTls } from "./auth.js";
+import { createHandler, isLoopbackHost, SASLKIT_METHOD, type HandlerLogger, type TransportTls } from "./auth.js";
 import { maskingLogger, type BunyanLike } from "./logger.js";
 import { Masking } from "./masking.js";
 
@@ -42,6 +42,7 @@ export interface NodemailerSmtpOptions {
   secured?: boolean | undefined;
   requireTLS?: boolean | undefined;
   ignoreTLS?: boolean | undefined;
+  opportunisticTLS?: boolean | undefined;
   lmtp?: boolean | undefined;
   name?: string | undefined;
   service?: string | undefined;
@@ -106,7 +107,9 @@ export function transportTls(o: NodemailerSmtpOptions): TransportTls {
  * ```ts
  * nodemailer.createTransport(saslkit({ host, port: 587, requireTLS: true, auth: { user, pass } }, { mechanisms: [...scramProviders, plain] }));
  * ```
- * `auth.method` (or `authMethod`), when set to a mechanism name, becomes `policy.force`.
+ * `auth.method` (or `authMethod`), when set to a mechanism name, becomes `policy.force`. When the
+ * options leave TLS open (no `secure`, `requireTLS`, `ignoreTLS` or `opportunisticTLS`) and the host is
+ * not loopback, `requireTLS: true` is added: saslkit's default, and the only way the hook knows TLS.
  */
 export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: SaslkitOptions = {}): T {
   if (options === null || typeof options !== "object") throw new SaslkitOptionError("options", "The first argument must be nodemailer's SMTP options object (a connection URL goes in its url field).");
@@ -137,7 +140,13 @@ export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: S
   const userLogger = options.logger;
   const logger = userLogger === true || (userLogger !== null && typeof userLogger === "object") ? maskingLogger(userLogger as BunyanLike | true, scrub) : undefined;
   const log = getLogger({ logger: logger ?? false }, { component: "saslkit" }) as unknown as HandlerLogger;
-  const port = Number(effective.port) || (transportTls(effective) === "implicit" ? 465 : 587);
+  const host = effective.host || "localhost";
+  // saslkit's TLS default (the same in its own clients): STARTTLS is required before credentials go
+  // to a host that is not loopback. Set when the options leave it open; any explicit choice stays.
+  const requireTls =
+    transportTls(effective) === "opportunistic" && effective.requireTLS === undefined && effective.opportunisticTLS === undefined && !isLoopbackHost(host);
+  const tls: TransportTls = requireTls ? "required" : transportTls(effective);
+  const port = Number(effective.port) || (tls === "implicit" ? 465 : 587);
   const handler = createHandler({
     mechanisms: settings.mechanisms,
     policy,
@@ -147,15 +156,16 @@ export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: S
     maxAttempts: settings.maxAttempts,
     maxRounds: settings.maxRounds,
     onNegotiation: settings.onNegotiation,
-    host: effective.host || "localhost",
+    host,
     port,
-    tls: transportTls(effective),
+    tls,
     hello: `${effective.lmtp ? "LHLO" : "EHLO"} ${(effective.name || defaultClientName()).replace(/[\r\n]+/g, "")}`,
     log,
     masking,
   });
   return {
     ...options,
+    ...(requireTls ? { requireTLS: true } : {}),
     // Per-message auth and URL credentials merge into this: the method stays saslkit's.
     authMethod: SASLKIT_METHOD,
     ...(options.auth ? { auth: { ...options.auth, type: "custom", method: SASLKIT_METHOD } } : {}),

@@ -140,11 +140,31 @@ describe("@saslkit/nodemailer with nodemailer as the sender", () => {
     assertNoSecret([...log.lines, error.message, JSON.stringify(error), String(error.stack)], "wrong-Password-9");
   });
 
-  it("to a host that is not loopback, without certain TLS, PLAIN is refused before any AUTH is sent and the message says how to make TLS certain", async () => {
+  it("by default STARTTLS is required for a host that is not loopback: PLAIN then runs over it, and a server without STARTTLS gets no AUTH", async () => {
+    const tlsServer = await server({ mechanisms: [plain], tls: { key: certs.key, cert: certs.cert } });
+    const ok = nodemailer.createTransport(
+      saslkit({ host: "mail.example.test", port: tlsServer.port, tls: { ca: certs.ca, servername: "localhost" }, getSocket: viaLoopback(tlsServer.port), auth: { user: USER, pass: PASS } }, { mechanisms: [plain] }),
+    );
+    await ok.sendMail(message("default-tls"));
+    expect(last(tlsServer).envelope).toMatchObject({ secure: true, auth: { mechanism: "PLAIN" } });
+
+    const transcript: ServerTranscriptEntry[] = [];
+    const clear = await server({ transcript });
+    const refused = nodemailer.createTransport(
+      saslkit({ host: "mail.example.test", port: clear.port, getSocket: viaLoopback(clear.port), auth: { user: USER, pass: PASS } }, { mechanisms: [plain, ...scramProviders] }),
+    );
+    const error = (await refused.sendMail(message("no-starttls")).catch((e: unknown) => e)) as Error & { code?: string };
+    expect(error.code).toBe("ETLS");
+    expect(transcript.filter((e) => e.direction === "C" && /^AUTH/i.test(e.text))).toEqual([]);
+    // Loopback hosts keep nodemailer's opportunistic STARTTLS (the other tests here run on 127.0.0.1 without TLS).
+    expect(saslkit({ host: "127.0.0.1", auth: { user: USER, pass: PASS } })).not.toHaveProperty("requireTLS");
+  });
+
+  it("with requireTLS: false to a host that is not loopback, PLAIN is refused before any AUTH is sent and the message says how to make TLS certain", async () => {
     const transcript: ServerTranscriptEntry[] = [];
     const s = await server({ mechanisms: [plain], transcript });
     const transport = nodemailer.createTransport(
-      saslkit({ host: "mail.example.test", port: s.port, getSocket: viaLoopback(s.port), auth: { user: USER, pass: PASS } }, { mechanisms: [plain] }),
+      saslkit({ host: "mail.example.test", port: s.port, requireTLS: false, getSocket: viaLoopback(s.port), auth: { user: USER, pass: PASS } }, { mechanisms: [plain] }),
     );
     const error = (await transport.sendMail(message("clear")).catch((e: unknown) => e)) as SaslkitAuthError;
     expect(error).toBeInstanceOf(SaslkitAuthError);
@@ -162,7 +182,7 @@ describe("@saslkit/nodemailer with nodemailer as the sender", () => {
   it("when only PLAIN is installed and the server offers SCRAM, the refusal says to install SCRAM", async () => {
     const s = await server();
     const transport = nodemailer.createTransport(
-      saslkit({ host: "mail.example.test", port: s.port, getSocket: viaLoopback(s.port), auth: { user: USER, pass: PASS } }, { mechanisms: [plain] }),
+      saslkit({ host: "mail.example.test", port: s.port, requireTLS: false, getSocket: viaLoopback(s.port), auth: { user: USER, pass: PASS } }, { mechanisms: [plain] }),
     );
     const error = (await transport.verify().catch((e: unknown) => e)) as SaslkitAuthError;
     expect(error.reason).toBe("no-mechanism");
@@ -195,10 +215,10 @@ describe("@saslkit/nodemailer with nodemailer as the sender", () => {
     expect(last(s).envelope).toMatchObject({ secure: true, auth: { mechanism: "PLAIN" } });
   });
 
-  it("SCRAM needs no TLS: it runs to a host that is not loopback over cleartext", async () => {
+  it("SCRAM needs no TLS: with requireTLS: false it runs to a host that is not loopback over cleartext", async () => {
     const s = await server();
     const transport = nodemailer.createTransport(
-      saslkit({ host: "mail.example.test", port: s.port, getSocket: viaLoopback(s.port), auth: { user: USER, pass: PASS } }, { mechanisms: [plain, ...scramProviders] }),
+      saslkit({ host: "mail.example.test", port: s.port, requireTLS: false, getSocket: viaLoopback(s.port), auth: { user: USER, pass: PASS } }, { mechanisms: [plain, ...scramProviders] }),
     );
     await transport.sendMail(message("scram-clear"));
     expect(last(s).envelope).toMatchObject({ secure: false, auth: { mechanism: "SCRAM-SHA-256" } });
