@@ -11,13 +11,14 @@
  * - the server's full AUTH line comes from one more EHLO (RFC 5321 §4.1.4 allows it; it resets
  *   nothing that matters before MAIL);
  * - whether the channel is TLS comes from the transport options (`secure`, `requireTLS`), which
- *   `saslkit()` reads, because nodemailer guarantees TLS only with those two;
+ *   `saslkit()` reads (and sets `requireTLS` for a remote host), because nodemailer guarantees TLS
+ *   only with those two;
  * - channel binding (-PLUS) is impossible: no TLS socket, no binding data.
  */
 import { authenticate, Credentials, negotiationRecord, planNegotiation, SaslError, type MechanismSource, type NegotiationPolicy, type NegotiationRecord } from "@saslkit/core";
+import type { Redactor } from "@saslkit/transport";
 import { SaslkitAuthError } from "./errors.js";
 import { MAX_AUTH_LINE, NodemailerSaslExchange, parseReply, replyText, type Reply } from "./exchange.js";
-import type { Redactor } from "@saslkit/transport";
 import type { Masking } from "./masking.js";
 
 /** The method name the handler is registered under in `customAuth`. */
@@ -27,8 +28,9 @@ export const SASLKIT_METHOD = "SASLKIT";
  * How the transport reaches TLS, as far as the hook can know it:
  * - `"implicit"`: TLS from the first byte (`secure: true`, or port 465 with `secure` unset);
  * - `"required"`: `requireTLS: true`, nodemailer fails rather than authenticate without STARTTLS;
- * - `"opportunistic"`: nodemailer's default, STARTTLS when offered. The hook cannot see whether
- *   it happened, so it counts the channel as cleartext;
+ * - `"opportunistic"`: STARTTLS when offered (`requireTLS: false`, `opportunisticTLS`, or a loopback
+ *   host, where `saslkit()` leaves nodemailer's default). The hook cannot see whether it happened, so
+ *   it counts the channel as cleartext;
  * - `"none"`: `ignoreTLS: true`.
  */
 export type TransportTls = "implicit" | "required" | "opportunistic" | "none";
@@ -74,16 +76,14 @@ export function isLoopbackHost(host: string | undefined): boolean {
   return h === "localhost" || h === "::1" || LOOPBACK_V4.test(h) || LOOPBACK_V4.test(h.replace(/^::ffff:/, ""));
 }
 
-/** AUTH mechanisms and STARTTLS from an EHLO reply. */
-export function capabilities(reply: Reply): { readonly auth: string[]; readonly starttls: boolean } {
+/** The AUTH mechanisms of an EHLO reply (`AUTH X Y`, and the old `AUTH=X Y`). */
+export function authMechanisms(reply: Reply): string[] {
   const auth: string[] = [];
-  let starttls = false;
   for (const line of reply.lines.slice(1)) {
     const m = /^AUTH(?:[ =](.*))?$/i.exec(line.trim());
     if (m) auth.push(...(m[1] ?? "").split(/[\s=]+/).filter(Boolean));
-    else if (/^STARTTLS$/i.test(line.trim())) starttls = true;
   }
-  return { auth, starttls };
+  return auth;
 }
 
 const TLS_HINT: Record<TransportTls, string> = {
@@ -127,7 +127,6 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
         acceptsReply: false,
       });
     }
-    const caps = capabilities(helloReply);
     const channel = {
       secure: s.tls === "implicit" || s.tls === "required",
       loopback: isLoopbackHost(s.host),
@@ -136,7 +135,7 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
       ...(s.port !== undefined ? { port: s.port } : {}),
     };
     const plan = planNegotiation(s.mechanisms, {
-      offered: caps.auth,
+      offered: authMechanisms(helloReply),
       credentials,
       channel,
       ...(s.policy ? { policy: s.policy } : {}),

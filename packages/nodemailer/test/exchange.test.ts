@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { capabilities, isLoopbackHost } from "../src/auth.js";
+import { authMechanisms, isLoopbackHost } from "../src/auth.js";
 import { NodemailerSaslExchange, parseReply } from "../src/exchange.js";
 import { transportTls } from "../src/transport.js";
 
@@ -24,7 +24,7 @@ describe("reply parsing", () => {
     const r = parseReply("250-mail.example\n250-AUTH PLAIN SCRAM-SHA-256\n250 STARTTLS");
     expect(r.code).toBe(250);
     expect(r.lines).toEqual(["mail.example", "AUTH PLAIN SCRAM-SHA-256", "STARTTLS"]);
-    expect(capabilities(r)).toEqual({ auth: ["PLAIN", "SCRAM-SHA-256"], starttls: true });
+    expect(authMechanisms(r)).toEqual(["PLAIN", "SCRAM-SHA-256"]);
   });
 
   it("reads the enhanced status code of a final reply", () => {
@@ -33,7 +33,7 @@ describe("reply parsing", () => {
   });
 
   it("accepts the old AUTH= form and an AUTH line without mechanisms", () => {
-    expect(capabilities(parseReply("250-x\n250-AUTH=LOGIN PLAIN\n250 AUTH"))).toEqual({ auth: ["LOGIN", "PLAIN"], starttls: false });
+    expect(authMechanisms(parseReply("250-x\n250-AUTH=LOGIN PLAIN\n250 AUTH"))).toEqual(["LOGIN", "PLAIN"]);
   });
 
   it("gives code 0 for text that is not an SMTP reply", () => {
