@@ -23,7 +23,10 @@ const PRIORITY: Readonly<Record<string, number>> = {
 
 function plusUsable(context: ClientContext): string | undefined {
   if (!resolveScramOptions(context.options).channelBinding) return "channel binding is turned off by the caller (options.scram.channelBinding is false)";
-  if (!canBind(context.channel.channelBinding)) return "the connection offers no channel-binding data (not TLS, or the adapter cannot produce tls-exporter, tls-server-end-point or tls-unique)";
+  const types = resolveScramOptions(context.options).channelBindingTypes;
+  if (!canBind(context.channel.channelBinding, types)) {
+    return `the connection offers no channel-binding data (not TLS, or the adapter cannot produce ${types.join(", ") || "any of the types asked for"})`;
+  }
   return undefined;
 }
 
