@@ -52,6 +52,8 @@ function failureCode(code: number, cancelled: boolean): FailureCode {
     case 535:
       return "authentication-failed";
     case 534:
+      // "Authentication mechanism is too weak": core falls back only to one at least as strong.
+      return "mechanism-too-weak";
     case 504:
       return "mechanism-rejected";
     case 538:

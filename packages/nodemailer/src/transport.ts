@@ -7,7 +7,7 @@
  */
 import { hostname } from "node:os";
 import type { MechanismSource, NegotiationPolicy, NegotiationRecord } from "@saslkit/core";
-import { any, boolean, checkOptions, func, number, object, text, type OptionSpec } from "@saslkit/transport";
+import { checkOptions, rules, type OptionSpec } from "@saslkit/transport";
 import { assign, getLogger, parseConnectionUrl } from "nodemailer/lib/shared";
 import wellKnown from "nodemailer/lib/well-known";
 import { createHandler, isLoopbackHost, SASLKIT_METHOD, type HandlerLogger, type TransportTls } from "./auth.js";
@@ -54,14 +54,14 @@ export interface NodemailerSmtpOptions {
 }
 
 const SETTINGS: OptionSpec = {
-  mechanisms: any,
-  policy: object({}, { open: true }),
-  mechanismOptions: object({}, { open: true }),
-  authzid: text,
-  fallback: boolean,
-  maxAttempts: number({ min: 1, max: 100, integer: true }),
-  maxRounds: number({ min: 1, max: 1000, integer: true }),
-  onNegotiation: func,
+  mechanisms: rules.any,
+  policy: rules.object({}, { open: true }),
+  mechanismOptions: rules.object({}, { open: true }),
+  authzid: rules.text,
+  fallback: rules.boolean,
+  maxAttempts: rules.number({ min: 1, max: 100, integer: true }),
+  maxRounds: rules.number({ min: 1, max: 1000, integer: true }),
+  onNegotiation: rules.func,
 };
 
 /** A configuration error: names the option and what is accepted. */

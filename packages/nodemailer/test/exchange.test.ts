@@ -70,6 +70,7 @@ describe("SASL framing over sendCommand", () => {
   it("maps final replies to core's failure codes and cancels with *", async () => {
     expect(await scripted(["535 5.7.8 no"]).exchange.begin("X", null)).toMatchObject({ type: "failure", code: "authentication-failed", reply: { status: "535", enhanced: "5.7.8", text: "no" } });
     expect(await scripted(["504 5.5.4 no"]).exchange.begin("X", null)).toMatchObject({ code: "mechanism-rejected" });
+    expect(await scripted(["534 5.7.9 too weak"]).exchange.begin("X", null)).toMatchObject({ code: "mechanism-too-weak" });
     expect(await scripted(["538 5.7.11 tls"]).exchange.begin("X", null)).toMatchObject({ code: "encryption-required" });
     expect(await scripted(["454 4.7.0 later"]).exchange.begin("X", null)).toMatchObject({ code: "temporary-failure" });
     const c = scripted(["501 5.7.0 cancelled"]);
