@@ -317,6 +317,29 @@ S: 250 2.0.0 Ok: queued
     expect(records[0]?.refused).toEqual([expect.objectContaining({ mechanism: "CRAM-MD5", reason: "not-installed" })]);
   });
 
+  it("after 534 (mechanism too weak) it never falls back to a weaker mechanism", async () => {
+    const scripted = await startScriptedServer(`
+S: 220 mail.example.test ESMTP
+C: EHLO *
+S: 250-mail.example.test
+S: 250 AUTH PLAIN SCRAM-SHA-256
+C: EHLO *
+S: 250-mail.example.test
+S: 250 AUTH PLAIN SCRAM-SHA-256
+C: AUTH SCRAM-SHA-256 *
+S: 534 5.7.9 Authentication mechanism is too weak
+`);
+    const transport = nodemailer.createTransport(
+      saslkit({ host: "127.0.0.1", port: scripted.port, ignoreTLS: true, auth: { user: USER, pass: PASS } }, { mechanisms: [plain, ...scramProviders] }),
+    );
+    const error = (await transport.sendMail(message("too-weak")).catch((e: unknown) => e)) as SaslkitAuthError;
+    await scripted.done().catch(() => undefined);
+    expect(error).toBeInstanceOf(SaslkitAuthError);
+    expect(error.responseCode).toBe(534);
+    expect(error.negotiation?.attempts.map((a) => [a.mechanism, a.error?.code])).toEqual([["SCRAM-SHA-256", "mechanism-too-weak"]]);
+    expect(scripted.received.filter((l) => l.startsWith("AUTH"))).toHaveLength(1);
+  });
+
   it("a server that repeats the password in its refusal: the error and every log line show it masked", async () => {
     const echoed = Buffer.from(`\0${USER}\0${PASS}`).toString("base64");
     const scripted = await startScriptedServer(`
