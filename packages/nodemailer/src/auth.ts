@@ -45,6 +45,8 @@ export interface HandlerLogger {
 export interface CustomAuthContext {
   readonly auth: { readonly credentials?: { readonly user?: string | undefined; readonly pass?: string | undefined } | undefined; readonly user?: string | undefined };
   readonly method: string;
+  /** nodemailer's filtered list: PLAIN, LOGIN, CRAM-MD5, XOAUTH2 as offered. */
+  readonly authMethods?: readonly string[];
   sendCommand(command: string): Promise<{ readonly response: string }>;
 }
 
@@ -119,8 +121,14 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
     const fail = (message: string, o: Omit<ConstructorParameters<typeof SaslkitAuthError>[1], "scrub">) => new SaslkitAuthError(scrub(message), { ...o, scrub });
 
     // nodemailer keeps only the mechanisms it implements: ask the server again for its whole list.
+    // A server that refuses a second EHLO leaves us nodemailer's list (without SCRAM).
     const helloReply = parseReply(scrub((await ctx.sendCommand(s.hello)).response));
-    if (helloReply.code !== 250) {
+    let offered: readonly string[];
+    if (helloReply.code === 250) offered = authMechanisms(helloReply);
+    else if (ctx.authMethods?.length) {
+      offered = ctx.authMethods;
+      s.log.info({ tnx: "smtp", action: "ehlo-refused", code: helloReply.code }, "saslkit: the server refused a second %s (%s); using nodemailer's list %s", s.hello.split(" ")[0], helloReply.code, offered.join(" "));
+    } else {
       throw fail(`saslkit: the server refused ${s.hello.split(" ")[0]} (${helloReply.code} ${replyText(helloReply)}), so its mechanisms are unknown.`, {
         reason: "capabilities",
         negotiation: undefined,
@@ -135,7 +143,7 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
       ...(s.port !== undefined ? { port: s.port } : {}),
     };
     const plan = planNegotiation(s.mechanisms, {
-      offered: authMechanisms(helloReply),
+      offered,
       credentials,
       channel,
       ...(s.policy ? { policy: s.policy } : {}),

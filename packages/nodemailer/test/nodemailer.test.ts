@@ -317,6 +317,35 @@ S: 250 2.0.0 Ok: queued
     expect(records[0]?.refused).toEqual([expect.objectContaining({ mechanism: "CRAM-MD5", reason: "not-installed" })]);
   });
 
+  it("a server that refuses the second EHLO: saslkit negotiates among the mechanisms nodemailer saw", async () => {
+    const scripted = await startScriptedServer(`
+S: 220 mail.example.test ESMTP
+C: EHLO *
+S: 250-mail.example.test
+S: 250 AUTH CRAM-MD5 PLAIN SCRAM-SHA-256
+C: EHLO *
+S: 503 5.5.1 Duplicate EHLO
+C: AUTH PLAIN AGFsaWNlAFRyMHViNGRvciYzLXNlY3JldA==
+S: 235 2.7.0 Authentication successful
+C: MAIL FROM:<alice@example.test>
+S: 250 2.1.0 Ok
+C: RCPT TO:<bob@example.test>
+S: 250 2.1.5 Ok
+C: DATA
+S: 354 go ahead
+!data
+S: 250 2.0.0 Ok: queued
+`);
+    const records: NegotiationRecord[] = [];
+    const transport = nodemailer.createTransport(
+      saslkit({ host: "127.0.0.1", port: scripted.port, ignoreTLS: true, auth: { user: USER, pass: PASS } }, { mechanisms: [plain, ...scramProviders], onNegotiation: (r) => records.push(r) }),
+    );
+    await transport.sendMail(message("ehlo-refused"));
+    await scripted.done();
+    expect(records[0]?.offered).toEqual(["PLAIN", "CRAM-MD5"]);
+    expect(records[0]?.chosen).toBe("PLAIN");
+  });
+
   it("after 534 (mechanism too weak) it never falls back to a weaker mechanism", async () => {
     const scripted = await startScriptedServer(`
 S: 220 mail.example.test ESMTP
