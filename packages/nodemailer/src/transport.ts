@@ -6,7 +6,7 @@
  * front of the logger.
  */
 import { hostname } from "node:os";
-import type { MechanismSource, NegotiationPolicy, NegotiationRecord } from "@saslkit/core";
+import { cleartextRefusal, type MechanismSource, type NegotiationPolicy, type NegotiationRecord } from "@saslkit/core";
 import { checkOptions, rules, type OptionSpec } from "@saslkit/transport";
 import { assign, getLogger, parseConnectionUrl } from "nodemailer/lib/shared";
 import wellKnown from "nodemailer/lib/well-known";
@@ -108,8 +108,9 @@ export function transportTls(o: NodemailerSmtpOptions): TransportTls {
  * nodemailer.createTransport(saslkit({ host, port: 587, requireTLS: true, auth: { user, pass } }, { mechanisms: [...scramProviders, plain] }));
  * ```
  * `auth.method` (or `authMethod`), when set to a mechanism name, becomes `policy.force`. When the
- * options leave TLS open (no `secure`, `requireTLS`, `ignoreTLS` or `opportunisticTLS`) and the host is
- * not loopback, `requireTLS: true` is added: saslkit's default, and the only way the hook knows TLS.
+ * options leave TLS open (no `secure`, `requireTLS`, `ignoreTLS` or `opportunisticTLS`) and core's
+ * `cleartextRefusal(policy.cleartext, ...)` refuses cleartext to the host (by default: any host that is
+ * not loopback), `requireTLS: true` is added: saslkit's default, and the only way the hook knows TLS.
  */
 export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: SaslkitOptions = {}): T {
   if (options === null || typeof options !== "object") throw new SaslkitOptionError("options", "The first argument must be nodemailer's SMTP options object (a connection URL goes in its url field).");
@@ -141,10 +142,14 @@ export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: S
   const logger = userLogger === true || (userLogger !== null && typeof userLogger === "object") ? maskingLogger(userLogger as BunyanLike | true, scrub) : undefined;
   const log = getLogger({ logger: logger ?? false }, { component: "saslkit" }) as unknown as HandlerLogger;
   const host = effective.host || "localhost";
-  // saslkit's TLS default (the same in its own clients): STARTTLS is required before credentials go
-  // to a host that is not loopback. Set when the options leave it open; any explicit choice stays.
+  // saslkit's TLS default, the same rule as its clients': without TLS, credentials go only where core's
+  // cleartextRefusal allows ("loopback" by default: this machine only; "never": nowhere; "allow":
+  // anywhere). Applied as requireTLS when the options leave TLS open; any explicit choice stays.
   const requireTls =
-    transportTls(effective) === "opportunistic" && effective.requireTLS === undefined && effective.opportunisticTLS === undefined && !isLoopbackHost(host);
+    transportTls(effective) === "opportunistic" &&
+    effective.requireTLS === undefined &&
+    effective.opportunisticTLS === undefined &&
+    cleartextRefusal(policy?.cleartext, { secure: false, loopback: isLoopbackHost(host) }) !== undefined;
   const tls: TransportTls = requireTls ? "required" : transportTls(effective);
   const port = Number(effective.port) || (tls === "implicit" ? 465 : 587);
   const handler = createHandler({

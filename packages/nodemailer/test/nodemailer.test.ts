@@ -156,8 +156,13 @@ describe("@saslkit/nodemailer with nodemailer as the sender", () => {
     const error = (await refused.sendMail(message("no-starttls")).catch((e: unknown) => e)) as Error & { code?: string };
     expect(error.code).toBe("ETLS");
     expect(transcript.filter((e) => e.direction === "C" && /^AUTH/i.test(e.text))).toEqual([]);
-    // Loopback hosts keep nodemailer's opportunistic STARTTLS (the other tests here run on 127.0.0.1 without TLS).
-    expect(saslkit({ host: "127.0.0.1", auth: { user: USER, pass: PASS } })).not.toHaveProperty("requireTLS");
+    // The rule is core's cleartextRefusal: loopback keeps nodemailer's opportunistic STARTTLS by default
+    // (the other tests here run on 127.0.0.1 without TLS), "never" requires TLS there too, "allow" nowhere.
+    const local = { host: "127.0.0.1", auth: { user: USER, pass: PASS } };
+    expect(saslkit(local)).not.toHaveProperty("requireTLS");
+    expect(saslkit(local, { policy: { cleartext: "never" } })).toHaveProperty("requireTLS", true);
+    expect(saslkit({ ...local, host: "mail.example.test" }, { policy: { cleartext: "allow" } })).not.toHaveProperty("requireTLS");
+    expect(saslkit({ ...local, host: "mail.example.test", requireTLS: false })).toHaveProperty("requireTLS", false);
   });
 
   it("with requireTLS: false to a host that is not loopback, PLAIN is refused before any AUTH is sent and the message says how to make TLS certain", async () => {
