@@ -4,9 +4,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { normalizeMechanismName, type AuthIdentity, type ChannelInfo, type CleartextPolicy, type MechanismProvider, type MechanismRegistry, type ServerContext } from "@saslkit/core";
-import { Deadline, TransportError, decodeBase64, encodeBase64, type LineSocket } from "@saslkit/transport";
+import { Deadline, TransportError, decodeBase64, encodeBase64, verifyClientCertificate, type LineSocket } from "@saslkit/transport";
 import { describeFailure, maskAuth, offerRefusal, runExchange, type OfferContext } from "./auth.js";
-import { verifyClientCertificate } from "./client-certificate.js";
 import { formatReply, parseCommand, parsePathArgument } from "./commands.js";
 import { receiveData, type DataDecoder } from "./data.js";
 import { MessageSink } from "./message.js";
@@ -117,8 +116,8 @@ export class SmtpSession {
 
   get #channel(): ChannelInfo {
     const { externalIdentity: _transportIdentity, ...base } = this.io.channelInfo(this.settings.hostname, this.settings.localPort);
-    // The transport's own client-certificate check does not honour the certificate's purpose:
-    // the identity given to EXTERNAL is only the one verified here (client-certificate.ts).
+    // The identity given to EXTERNAL is the one verified here (with the reason kept for the log),
+    // by the transport's chain-and-purpose check.
     return { ...base, service: "smtp", ...(this.#clientIdentity !== undefined ? { externalIdentity: this.#clientIdentity } : {}) };
   }
 

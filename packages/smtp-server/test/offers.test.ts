@@ -14,7 +14,7 @@ import type { MechanismProvider, ServerStep } from "@saslkit/core";
 import { external } from "@saslkit/mech-external";
 import { scramSha256, scramSha256Plus } from "@saslkit/mech-scram";
 import { testCertificates, type TestCertificates } from "@saslkit/test-kit";
-import { verifyClientChain } from "../src/client-certificate.js";
+import { verifyClientChain } from "../../transport/src/client-certificate.js";
 import type { ServerTranscriptEntry } from "../src/index.js";
 import { RawClient, b64, callbacks, fakePlain, serverHarness, users } from "./helpers.js";
 

@@ -4,11 +4,12 @@
  * every wait, backpressure-respecting writes, STARTTLS in both directions with the
  * command-injection check, channel-binding data, and a transcript with masking.
  */
-import { X509Certificate, createHash } from "node:crypto";
+import { createHash } from "node:crypto";
 import net from "node:net";
 import tls from "node:tls";
 import type { ChannelBinding, ChannelInfo } from "@saslkit/core";
 import { channelBindingFor } from "./channel.js";
+import { verifyClientCertificate } from "./client-certificate.js";
 import { Deadline, timerDelay } from "./deadline.js";
 import { TransportError } from "./errors.js";
 import { Redactor } from "./redactor.js";
@@ -109,31 +110,6 @@ function isLoopback(address: string | undefined): boolean {
   if (!address) return false;
   const a = address.startsWith("::ffff:") ? address.slice(7) : address;
   return a === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
-}
-
-/**
- * The CN of the client certificate when it was issued (directly) by one of `ca` and is within its
- * validity period; undefined otherwise. A standalone server-side TLSSocket does not compute
- * `authorized` (only tls.Server does), so the check is made here with public APIs.
- */
-function verifiedClientName(socket: tls.TLSSocket, ca: string | Buffer | Array<string | Buffer>): string | undefined {
-  const peer = socket.getPeerX509Certificate();
-  if (!peer) return undefined;
-  const now = Date.now();
-  if (Date.parse(peer.validFrom) > now || Date.parse(peer.validTo) < now) return undefined;
-  for (const pem of Array.isArray(ca) ? ca : [ca]) {
-    let issuer: X509Certificate;
-    try {
-      issuer = new X509Certificate(pem);
-    } catch {
-      continue;
-    }
-    if (peer.checkIssued(issuer) && peer.verify(issuer.publicKey)) {
-      const cn = /(?:^|\n)CN=([^\n]*)/.exec(peer.subject);
-      return cn?.[1];
-    }
-  }
-  return undefined;
 }
 
 function describeTls(error: unknown): string {
@@ -778,7 +754,10 @@ export class LineSocket {
       rejectUnauthorized: false,
     });
     await this.#handshake(secure, "secure", deadline);
-    if (options.requestCert && options.ca !== undefined) this.#externalIdentity = verifiedClientName(secure, options.ca);
+    if (options.requestCert && options.ca !== undefined) {
+      const verdict = verifyClientCertificate(secure, options.ca);
+      this.#externalIdentity = verdict && "identity" in verdict ? verdict.identity : undefined;
+    }
   }
 
   async #handshake(secure: tls.TLSSocket, event: "secure" | "secureConnect", deadline: Deadline): Promise<void> {

@@ -359,6 +359,29 @@ describe("TLS", () => {
     await server.close();
   });
 
+  it("server side: a CA-issued certificate for serverAuth only gives no externalIdentity (purpose checked, RFC 5280 §4.2.1.12)", async () => {
+    const certs = await testCertificates();
+    let info: ReturnType<LineSocket["channelInfo"]> | undefined;
+    const server = await rawServer((s) => {
+      const side = LineSocket.accept(s);
+      void (async () => {
+        await side.writeLine("220 go");
+        await side.acceptTls({ key: certs.key, cert: certs.cert, ca: certs.ca, requestCert: true }, Deadline.in(5000));
+        info = side.channelInfo();
+        await side.writeLine("250 ok");
+      })();
+    });
+    const line = await LineSocket.connect({ host: "127.0.0.1", port: server.port });
+    await line.readLine(Deadline.in(5000));
+    // The server's own certificate (extendedKeyUsage serverAuth) presented as a client certificate.
+    await line.startTls({ ca: certs.ca, cert: certs.cert, key: certs.key }, Deadline.in(5000));
+    expect(await line.readLine(Deadline.in(5000))).toBe("250 ok");
+    expect(info?.secure).toBe(true);
+    expect(info?.externalIdentity).toBeUndefined();
+    await line.close();
+    await server.close();
+  });
+
   it("endPointHash follows RFC 5929 (ECDSA-SHA256 → sha256, garbage → undefined)", async () => {
     const certs = await testCertificates();
     expect(endPointHash(new X509Certificate(certs.cert).raw)).toBe("sha256");
