@@ -2,7 +2,7 @@
  * The IMAP client: IMAP's grammar on the shared mail-session skeleton (connect, TLS default,
  * deadlines, serialized commands, authentication loop, negotiation record).
  */
-import { PASSWORD, SaslError, type Credentials, type CredentialsInput } from "@saslkit/core";
+import { PASSWORD, SaslError, prepareCredential, type Credentials, type CredentialsInput } from "@saslkit/core";
 import { MailSession, rules, type LineSocket, type LoginOutcome, type MailClientOptions, type MailProtocol } from "@saslkit/transport";
 import { ImapSaslExchange, initialResponseFits } from "./auth.js";
 import { ImapCapabilities } from "./capabilities.js";
@@ -265,9 +265,13 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
   /** The LOGIN command (RFC 9051 §6.2.3), literals as the arguments need them. */
   async #loginCommand(credentials: Credentials): Promise<(LoginOutcome & { ok: false }) | { ok: true; untagged: readonly UntaggedResponse[]; tagged: TaggedResponse }> {
     const wire = this.#wire;
-    const password = (await credentials.get(PASSWORD)) ?? "";
+    const given = (await credentials.get(PASSWORD)) ?? "";
+    wire.socket.redactor.addSecret(given);
+    // Opt-in SASLprep (RFC 4013) for servers that store prepared credentials.
+    const prepare = this.#imapOptions.prepare;
+    const password = prepareCredential(given, prepare, "the password");
     wire.socket.redactor.addSecret(password);
-    const user = encodeLoginArgument(credentials.username ?? "", this.#capabilities);
+    const user = encodeLoginArgument(prepareCredential(credentials.username ?? "", prepare, "the user name"), this.#capabilities);
     const pass = encodeLoginArgument(password, this.#capabilities);
     if (!user || !pass) return { ok: false, code: "invalid-credentials-input", message: "the username or password contains a NUL character, which IMAP cannot carry." };
     const tag = wire.nextTag();

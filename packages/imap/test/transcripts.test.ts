@@ -371,3 +371,23 @@ describe("IMAP TLS default follows core's cleartext rule (lead decision 09:32)",
     });
   });
 });
+
+describe("IMAP LOGIN with the SASLprep opt-in (issue 13 item 7)", () => {
+  it('prepare: "saslprep" maps the password before LOGIN (U+00AD disappears); without it, it goes as given', async () => {
+    await withServer('S: * OK [CAPABILITY IMAP4rev1] ready\nC: A1 LOGIN "alice" "Pa55-word!"\nS: A1 OK [CAPABILITY IMAP4rev1] in\n', async (server) => {
+      const conn = await ImapClient.connect({ ...base(server.port), auth: { username: USER, password: "Pa55\u00AD-word!" }, login: "only", prepare: "saslprep" });
+      expect(conn.login).toBe("LOGIN");
+      await conn.close();
+      await server.done();
+    });
+  });
+
+  it("a password SASLprep refuses is an invalid-credentials-input error, nothing sent", async () => {
+    await withServer("S: * OK [CAPABILITY IMAP4rev1] ready\n", async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), auth: { username: USER, password: "bad\u0007bell" }, login: "only", prepare: "saslprep" }));
+      expect(error.code).toBe("invalid-credentials-input");
+      expect(error.message).not.toContain("bell");
+      expect(server.received).toEqual([]);
+    });
+  });
+});

@@ -3,7 +3,7 @@
  * deadlines, serialized commands, authentication loop, negotiation record).
  */
 import { createHash } from "node:crypto";
-import { PASSWORD, SaslError, type Credentials, type CredentialsInput } from "@saslkit/core";
+import { PASSWORD, SaslError, prepareCredential, type Credentials, type CredentialsInput } from "@saslkit/core";
 import { MailSession, rules, type LineSocket, type LoginOutcome, type MailClientOptions, type MailProtocol, type ProtocolLogin } from "@saslkit/transport";
 import { Pop3SaslExchange, failureCodeOf, initialResponseFits } from "./auth.js";
 import { Pop3Capabilities } from "./capabilities.js";
@@ -255,8 +255,11 @@ export class Pop3Connection extends MailSession<Pop3Phase, Pop3Error> {
   }
 
   async #userPass(credentials: Credentials): Promise<LoginOutcome> {
-    const username = credentials.username ?? "";
-    const password = (await credentials.get(PASSWORD)) ?? "";
+    const prepare = this.#popOptions.prepare;
+    const username = prepareCredential(credentials.username ?? "", prepare, "the user name");
+    const given = (await credentials.get(PASSWORD)) ?? "";
+    this.#wire.socket.redactor.addSecret(given);
+    const password = prepareCredential(given, prepare, "the password");
     this.#wire.socket.redactor.addSecret(password);
     if (/[\r\n\0]/.test(username) || /[\r\n\0]/.test(password)) {
       return { ok: false, code: "invalid-credentials-input", message: "the username or password contains CR, LF or NUL, which POP3 cannot carry." };
@@ -272,9 +275,12 @@ export class Pop3Connection extends MailSession<Pop3Phase, Pop3Error> {
 
   async #apop(credentials: Credentials): Promise<LoginOutcome> {
     const timestamp = apopTimestamp(this.#greeting?.text ?? "") ?? "";
-    const username = credentials.username ?? "";
+    const prepare = this.#popOptions.prepare;
+    const username = prepareCredential(credentials.username ?? "", prepare, "the user name");
     if (/[\s\0]/.test(username)) return { ok: false, code: "invalid-credentials-input", message: "the username contains white space or NUL, which APOP cannot carry." };
-    const password = (await credentials.get(PASSWORD)) ?? "";
+    const given = (await credentials.get(PASSWORD)) ?? "";
+    this.#wire.socket.redactor.addSecret(given);
+    const password = prepareCredential(given, prepare, "the password");
     this.#wire.socket.redactor.addSecret(password);
     const digest = createHash("md5")
       .update(timestamp + password, "utf8")

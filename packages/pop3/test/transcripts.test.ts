@@ -282,3 +282,23 @@ describe("POP3 options are checked at run time (issue 10 item 7)", () => {
     });
   });
 });
+
+describe("POP3 USER/PASS and APOP with the SASLprep opt-in (issue 13 item 7)", () => {
+  it('prepare: "saslprep" maps the password before PASS', async () => {
+    await withServer("S: +OK ready\nC: CAPA\nS: -ERR no\nC: USER alice\nS: +OK\nC: PASS Pa55-word!\nS: +OK in\n", async (server) => {
+      const conn = await Pop3Client.connect({ ...base(server.port), auth: { username: USER, password: "Pa55\u00AD-word!" }, login: "user", prepare: "saslprep" });
+      expect(conn.login).toBe("USER");
+      await conn.close();
+      await server.done();
+    });
+  });
+
+  it('prepare: "saslprep" prepares the APOP password before the digest (RFC 1939 §7 example with U+00AD inserted)', async () => {
+    await withServer(transcript("apop.txt"), async (server) => {
+      const conn = await Pop3Client.connect({ ...base(server.port), login: "apop", auth: { username: "mrose", password: "tans\u00ADtaaf" }, prepare: "saslprep" });
+      expect(conn.login).toBe("APOP");
+      await conn.close();
+      await server.done();
+    });
+  });
+});

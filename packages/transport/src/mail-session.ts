@@ -29,6 +29,7 @@ import {
   type ChannelBinding,
   type ChannelBindingType,
   type ChannelInfo,
+  type CredentialPreparation,
   type CredentialsInput,
   type MechanismSource,
   type Negotiation,
@@ -91,6 +92,12 @@ export interface MailClientOptions {
    * (tls-exporter on TLS 1.3, tls-server-end-point, tls-unique on TLS 1.2).
    */
   readonly channelBinding?: ChannelBindingType | readonly ChannelBindingType[];
+  /**
+   * SASLprep (RFC 4013) for the password mechanisms that leave it open and for the protocol
+   * logins (IMAP LOGIN, POP3 USER/PASS, APOP): `"saslprep"` for servers that store prepared
+   * credentials. Default `"none"` (docs/decisions/0009-saslprep-opt-in.md).
+   */
+  readonly prepare?: CredentialPreparation;
 }
 
 /** `binding` limited to the `allowed` types. */
@@ -408,6 +415,7 @@ export abstract class MailSession<Phase extends string, E extends MailProtocolEr
       channel: this.channel,
       ...(options.policy ? { policy: options.policy } : {}),
       ...(options.mechanismOptions ? { options: options.mechanismOptions } : {}),
+      ...(options.prepare ? { prepare: options.prepare } : {}),
     });
     const security = (name: string) => negotiation.candidates.find((p) => p.name === name)?.security;
     const exchange = plan.exchange({

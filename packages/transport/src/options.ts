@@ -191,6 +191,7 @@ export function sharedClientOptions(): OptionSpec {
     transcript: func,
     signal: instance(AbortSignal, "an AbortSignal"),
     channelBinding: either(oneOf(...BINDING_TYPES), listOf(...BINDING_TYPES)),
+    prepare: oneOf("none", "saslprep"),
   };
 }
 
