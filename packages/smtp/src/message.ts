@@ -221,12 +221,22 @@ function rawMessageId(bytes: Buffer): string | undefined {
     if ((b === 0x4d || b === 0x6d) && bytes.toString("latin1", pos, Math.min(pos + 11, bytes.length)).toLowerCase() === "message-id:") {
       // Extend over folded continuation lines (RFC 5322 §2.2.3).
       while (nl >= 0 && nl < limit && (bytes[nl + 1] === 0x20 || bytes[nl + 1] === 0x09)) nl = bytes.indexOf(0x0a, nl + 1);
-      return messageIdOf(bytes.toString("utf8", pos, nl < 0 ? Math.min(bytes.length, limit) : nl));
+      return unfoldedValue(bytes.toString("utf8", pos, nl < 0 ? Math.min(bytes.length, limit) : nl));
     }
     if (nl < 0) return undefined;
     pos = nl + 1;
   }
   return undefined;
+}
+
+/**
+ * The value of one header field given with its folded continuation lines, unfolded and trimmed
+ * as `headerFields` does it (each line break becomes one space), without building the field map
+ * (the send path runs this for every in-memory message); undefined when empty.
+ */
+function unfoldedValue(field: string): string | undefined {
+  const value = field.slice(field.indexOf(":") + 1).replace(/\r?\n/g, " ").trim();
+  return value ? value : undefined;
 }
 
 /** The Message-ID of a raw message's header text (tests and the stream sniffer). */
