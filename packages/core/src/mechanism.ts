@@ -83,7 +83,7 @@ export interface SaslMechanism {
    * Mechanism-specific detail about a failure the server described inside the exchange (the
    * decoded OAuth JSON error). The session driver attaches it to the failure it raises.
    */
-  readonly failureDetail?: Readonly<Record<string, unknown>>;
+  readonly failureDetail?: Readonly<Record<string, unknown>> | undefined;
   /**
    * True when the server's failure detail says a fresh credential may succeed (an expired OAuth
    * token) and the credentials can supply one. The session driver then retries exactly once.
