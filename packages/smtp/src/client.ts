@@ -30,7 +30,7 @@ import { Deadline, LineSocket, Redactor, TransportError, type TlsSettings, type 
 import { SmtpSaslExchange } from "./auth.js";
 import { DotEncoder } from "./data.js";
 import { SmtpError, type SmtpPhase } from "./errors.js";
-import { addressProblem, needsSmtpUtf8, prepareMessage, type Envelope, type Message, type PreparedMessage } from "./message.js";
+import { addressProblem, needsSmtpUtf8, prepareMessage, type Envelope, type Message, type PreparedMessage, type SendOptions } from "./message.js";
 import { MalformedReplyError, ReplyParser, formatReply, parseCapabilities, type SmtpCapabilities, type SmtpReply } from "./reply.js";
 
 /** Time limits in milliseconds; each is an absolute deadline for its phase, not an idle timer. */
@@ -616,8 +616,8 @@ export class SmtpClient {
    * connection dropped or timed out between the final dot and the reply: the message may have
    * been accepted, so do not resend it blindly).
    */
-  send(message: Message, envelope?: Envelope): Promise<SendResult> {
-    return this.#submit(message, envelope, false);
+  send(message: Message, envelope?: Envelope, options?: SendOptions): Promise<SendResult> {
+    return this.#submit(message, envelope, false, options);
   }
 
   /**
@@ -641,13 +641,17 @@ export class SmtpClient {
     return result;
   }
 
-  #submit(message: Message, envelope: Envelope | undefined, quitAfter: boolean): Promise<SendResult> {
+  #submit(message: Message, envelope: Envelope | undefined, quitAfter: boolean, options?: SendOptions): Promise<SendResult> {
     if (this.#closing) return Promise.reject(new SmtpError("mail", "client-closed", "the client is closed."));
     if (this.#broken) return Promise.reject(this.#broken);
     let prepared: PreparedMessage;
     let mailCommand: string;
     try {
       prepared = prepareMessage(message, envelope);
+      if (prepared.size === undefined && options?.size !== undefined) {
+        if (!Number.isSafeInteger(options.size) || options.size < 0) throw new TypeError(`options.size must be a whole number of octets, not ${String(options.size)}.`);
+        prepared = { ...prepared, size: options.size };
+      }
       mailCommand = this.#mailCommand(prepared);
     } catch (error) {
       if (error instanceof SmtpError) return Promise.reject(error);
