@@ -10,7 +10,7 @@ import { login } from "@saslkit/mech-login";
 import { plain } from "@saslkit/mech-plain";
 import { deriveScramKeys, prepareScramPassword, scramProviders } from "@saslkit/mech-scram";
 import { SmtpServer, type ServerTranscriptEntry } from "@saslkit/smtp-server";
-import { testCertificates } from "@saslkit/transport";
+import { testCertificates } from "@saslkit/test-kit";
 import { memoryIo as sharedMemoryIo, type MemoryIoOptions } from "./support/cli-io.js";
 
 const USER = "alice";

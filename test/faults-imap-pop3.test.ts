@@ -9,7 +9,7 @@ import { ImapClient, ImapError, type ImapConnectOptions } from "@saslkit/imap";
 import { Pop3Client, Pop3Error, type Pop3ConnectOptions } from "@saslkit/pop3";
 import { plain } from "@saslkit/mech-plain";
 import { login } from "@saslkit/mech-login";
-import { testCertificates } from "@saslkit/transport";
+import { testCertificates } from "@saslkit/test-kit";
 import { imapResponder, pop3Responder, startHostileServer, type Fault, type FaultAction, type HostileServer, type Responder } from "./hardening/hostile-server.js";
 import { handleCounts, leaked, settleHandles } from "./hardening/handles.js";
 import { PASSWORD } from "./hardening/secrets.js";

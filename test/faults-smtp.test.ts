@@ -9,7 +9,7 @@ import { SmtpClient, SmtpError, sendMail, type SmtpClientOptions } from "@saslki
 import { plain } from "@saslkit/mech-plain";
 import { login } from "@saslkit/mech-login";
 import { scramSha256, scramSha256Plus } from "@saslkit/mech-scram";
-import { testCertificates } from "@saslkit/transport";
+import { testCertificates } from "@saslkit/test-kit";
 import { startHostileServer, smtpResponder, type FaultAction, type HostileServer } from "./hardening/hostile-server.js";
 import { handleCounts, leaked, settleHandles } from "./hardening/handles.js";
 import { PASSWORD } from "./hardening/secrets.js";

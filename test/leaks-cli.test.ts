@@ -12,7 +12,7 @@ import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main, type CliIo } from "@saslkit/cli";
 import { SmtpServer } from "@saslkit/smtp-server";
-import { testCertificates } from "@saslkit/transport";
+import { testCertificates } from "@saslkit/test-kit";
 import { Evidence, formsOf } from "./hardening/leak-sweep.js";
 import { ALL_PROVIDERS, CALLBACKS, SCRAM_TEST_OPTIONS, USER } from "./hardening/mechanisms.js";
 import { PASSWORD, TOKEN } from "./hardening/secrets.js";

@@ -8,7 +8,8 @@ import { describe, expect, it } from "vitest";
 import { registerLogin } from "@saslkit/mech-login";
 import { registerPlain } from "@saslkit/mech-plain";
 import { SmtpClient, type SmtpClientOptions } from "@saslkit/smtp";
-import { startScriptedServer, testCertificates, type ScriptedServer, type TranscriptEntry } from "@saslkit/transport";
+import { type TranscriptEntry } from "@saslkit/transport";
+import { startScriptedServer, testCertificates, type ScriptedServer } from "@saslkit/test-kit";
 
 const transcript = (name: string) => readFileSync(new URL(`../packages/smtp/test/transcripts/${name}`, import.meta.url), "utf8");
 

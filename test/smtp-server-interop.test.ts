@@ -13,7 +13,7 @@ import { cramMd5 } from "@saslkit/mech-cram-md5";
 import { login } from "@saslkit/mech-login";
 import { plain } from "@saslkit/mech-plain";
 import { SmtpServer } from "@saslkit/smtp-server";
-import { testCertificates } from "@saslkit/transport";
+import { testCertificates } from "@saslkit/test-kit";
 
 const USER = "alice";
 const PASSWORD = "py-interop-Secret-42";

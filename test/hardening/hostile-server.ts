@@ -7,7 +7,7 @@
  * loop on continuation requests. The server records what the client sent and tells the test when
  * the client's socket closed, so tests can assert the client freed it.
  *
- * Built on node:net rather than transport's startScriptedServer because faults here depend on
+ * Built on node:net rather than the test kit's startScriptedServer because faults here depend on
  * what the client sends (an unbounded `334` loop, "close at the N-th line of DATA").
  */
 import net from "node:net";

@@ -4,7 +4,7 @@
  * credentials, and a scripted-server helper that always closes the server.
  */
 import { SaslError, utf8, type MechanismProvider, type SaslMechanism } from "@saslkit/core";
-import { startScriptedServer, type ScriptedServer, type ScriptedServerOptions } from "@saslkit/transport";
+import { startScriptedServer, type ScriptedServer, type ScriptedServerOptions } from "@saslkit/test-kit";
 
 const clear = { sendsSecretInClear: true, mutualAuth: false, channelBinding: false } as const;
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { startScriptedServer, type ScriptedServer } from "@saslkit/transport";
+import { startScriptedServer, testCertificates, type ScriptedServer } from "@saslkit/test-kit";
 import { main } from "../src/main.js";
 import { parseProbeUrl } from "../src/commands/probe.js";
 import { memoryIo } from "./helpers.js";
@@ -108,7 +108,6 @@ S: +OK bye
 
 describe("probe over implicit TLS reads channel binding while the connection is open", () => {
   it("IMAPS: a server offering SCRAM-SHA-256-PLUS is planned with real tls-exporter data, after LOGOUT", async () => {
-    const { testCertificates } = await import("@saslkit/transport");
     const certs = await testCertificates();
     const server = await startScriptedServer(
       `

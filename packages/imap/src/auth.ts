@@ -85,7 +85,7 @@ export class ImapSaslExchange implements SaslExchange {
     if (initialResponse !== null && capabilities.saslIr) {
       const ir = initialResponse.length ? encodeBase64(initialResponse) : "=";
       if (this.#tag.length + command.length + ir.length + 4 <= MAX_IR_COMMAND_BYTES) {
-        wire.redactor.add(ir);
+        wire.redactor.addPayload(ir);
         command += ` ${ir}`;
         mask += " ****";
         pending = null;
@@ -102,7 +102,7 @@ export class ImapSaslExchange implements SaslExchange {
 
   async respond(response: Uint8Array): Promise<ServerEvent> {
     const line = encodeBase64(response);
-    this.options.wire.redactor.add(line);
+    this.options.wire.redactor.addPayload(line);
     this.#answered = true;
     await this.options.wire.writeLine(line, "authenticate", "****");
     return this.#next();

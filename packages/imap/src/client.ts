@@ -366,7 +366,7 @@ export class ImapConnection {
     const user = encodeLoginArgument(credentials.username ?? "", this.#capabilities);
     const pass = encodeLoginArgument(password, this.#capabilities);
     if (!user || !pass) throw new ImapError("invalid-credentials-input", "login", "the username or password contains a NUL character, which IMAP cannot carry.");
-    wire.redactor.add(password);
+    wire.redactor.addSecret(password);
     const tag = wire.nextTag();
     const mask = `${tag} LOGIN ****`;
     wire.lastCommand = mask;

@@ -28,7 +28,10 @@ export class ImapWire {
   #tag = 0;
   /** The last command line sent, credentials masked. */
   lastCommand: string | undefined;
-  readonly redactor = new Redactor();
+  /** The connection's redactor (one seam, in the transport). */
+  get redactor(): Redactor {
+    return this.socket.redactor;
+  }
 
   constructor(
     readonly socket: LineSocket,

@@ -3,7 +3,8 @@
  * transcripts/ is replayed by a real loopback server that checks every client line.
  */
 import { SaslError, type MechanismProvider } from "@saslkit/core";
-import { testCertificates, type TranscriptEntry } from "@saslkit/transport";
+import { type TranscriptEntry } from "@saslkit/transport";
+import { testCertificates } from "@saslkit/test-kit";
 import { describe, expect, it } from "vitest";
 import { ImapClient, ImapError, type ImapConnectOptions } from "../src/index.js";
 import { PASSWORD, PLAIN_B64, USER, fakeEcho, fakeMutual, fakePlain, transcript, withServer } from "./helpers.js";

@@ -57,7 +57,7 @@ export class Pop3SaslExchange implements SaslExchange {
     if (initialResponse !== null) {
       const ir = initialResponse.length ? encodeBase64(initialResponse) : "=";
       if (line.length + 1 + ir.length + 2 <= MAX_COMMAND_LINE) {
-        this.wire.redactor.add(ir);
+        this.wire.redactor.addPayload(ir);
         line += ` ${ir}`;
         mask += " ****";
         pending = null;
@@ -73,7 +73,7 @@ export class Pop3SaslExchange implements SaslExchange {
 
   async respond(response: Uint8Array): Promise<ServerEvent> {
     const line = encodeBase64(response);
-    this.wire.redactor.add(line);
+    this.wire.redactor.addPayload(line);
     this.#answered = true;
     await this.wire.send(line, "authenticate", "****");
     return this.#next();

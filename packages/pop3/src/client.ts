@@ -273,7 +273,7 @@ export class Pop3Connection {
     if (/[\r\n\0]/.test(username) || /[\r\n\0]/.test(password)) {
       throw new Pop3Error("invalid-credentials-input", "user", "the username or password contains CR, LF or NUL, which POP3 cannot carry.");
     }
-    this.#wire.redactor.add(password);
+    this.#wire.redactor.addSecret(password);
     await this.#wire.send(`USER ${username}`, "user");
     const user = this.#wire.scrub(await this.#wire.status(deadline, "user"));
     if (user.status !== "+OK") this.#loginFailed("user", user, "USER");
@@ -294,6 +294,7 @@ export class Pop3Connection {
       .update(timestamp + ((await credentials.password()) ?? ""), "utf8")
       .digest("hex");
     this.#wire.redactor.add(digest);
+    this.#wire.redactor.addSecret((await credentials.password()) ?? "");
     await this.#wire.send(`APOP ${username} ${digest}`, "apop", `APOP ${username} ****`);
     const reply = this.#wire.scrub(await this.#wire.status(deadline, "apop"));
     if (reply.status !== "+OK") this.#loginFailed("apop", reply, "APOP");

@@ -17,7 +17,10 @@ export function toPop3Error(error: unknown, phase: Pop3Phase, command?: string):
 export class Pop3Wire {
   /** The last command line sent, credentials masked. */
   lastCommand: string | undefined;
-  readonly redactor = new Redactor();
+  /** The connection's redactor (one seam, in the transport). */
+  get redactor(): Redactor {
+    return this.socket.redactor;
+  }
 
   constructor(readonly socket: LineSocket) {}
 

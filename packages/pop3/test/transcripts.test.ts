@@ -2,7 +2,8 @@
  * POP3 adapter against recorded transcripts replayed by a real loopback server.
  */
 import { SaslError, type MechanismProvider } from "@saslkit/core";
-import { testCertificates, type TranscriptEntry } from "@saslkit/transport";
+import { type TranscriptEntry } from "@saslkit/transport";
+import { testCertificates } from "@saslkit/test-kit";
 import { describe, expect, it } from "vitest";
 import { Pop3Client, Pop3Error, type Pop3ConnectOptions } from "../src/index.js";
 import { PASSWORD, PLAIN_B64, USER, fakeEcho, fakeMutual, fakePlain, transcript, withServer } from "./helpers.js";

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { testCertificates } from "@saslkit/transport";
+import { testCertificates } from "@saslkit/test-kit";
 import { SmtpServer, type ServerTranscriptEntry, type SmtpServerOptions } from "../src/index.js";
 import { RawClient, b64, callbacks, clientOnly, fakePlain, recorded, recorder, unb64, users } from "./helpers.js";
 

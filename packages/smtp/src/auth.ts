@@ -1,11 +1,104 @@
 /**
- * SMTP AUTH framing (RFC 4954): the adapter half of core's `SaslExchange`. Mechanisms see bytes;
- * this file owns `AUTH <mech> [ir]`, `334 <base64>`, `*`, and the reply-code mapping. Every client
- * line of the exchange is masked in transcripts.
+ * SMTP authentication (RFC 4954): the AUTH loop over core's negotiator and session driver
+ * (`authenticateSession`), and its framing, the adapter half of core's `SaslExchange`
+ * (`SmtpSaslExchange`). Mechanisms see bytes; this file owns `AUTH <mech> [ir]`,
+ * `334 <base64>`, `*`, and the reply-code mapping. Every client line of the exchange is masked
+ * in transcripts and remembered as a secret, so a server that echoes it cannot leak it.
  */
-import type { FailureCode, SaslExchange, ServerEvent, ServerReplyInfo } from "@saslkit/core";
+import {
+  MechanismRegistry,
+  NoMechanismError,
+  SaslError,
+  authenticate,
+  planNegotiation,
+  type AttemptRecord,
+  type FailureCode,
+  type Refusal,
+  type SaslExchange,
+  type ServerEvent,
+  type ServerReplyInfo,
+} from "@saslkit/core";
 import { Redactor, decodeBase64, encodeBase64 } from "@saslkit/transport";
+import { SmtpError, transportFailure } from "./errors.js";
+import type { SmtpClientOptions } from "./options.js";
+import type { CommandPipeline } from "./pipeline.js";
 import { replyMessage, type SmtpReply } from "./reply.js";
+
+/** What AUTH negotiation decided, for `saslkit probe` and demo output. */
+export interface SmtpNegotiation {
+  /** Mechanisms the server offered (after STARTTLS), upper case. */
+  readonly offered: readonly string[];
+  /** Mechanisms installed, by priority. */
+  readonly installed: readonly string[];
+  /** Usable mechanisms, best first. */
+  readonly candidates: readonly string[];
+  /** Mechanisms set aside, with reasons. */
+  readonly refused: readonly Refusal[];
+  /** Mechanisms tried, with the error of each failed attempt. */
+  readonly attempts: readonly AttemptRecord[];
+  /** The mechanism that succeeded. */
+  readonly chosen: string | undefined;
+}
+
+/**
+ * Negotiates and runs AUTH on a connection whose server offered `offered`: plan with core's
+ * negotiator, then core's session driver over `SmtpSaslExchange` (fallback, attempts and rounds
+ * as the options say). Resolves with the negotiation record (`chosen` set); rejects with
+ * `SmtpError` (phase "auth"), never sending AUTH to a server that offered no mechanism.
+ * `secrets` learns every payload sent, for the transcript and error messages.
+ */
+export async function authenticateSession(pipeline: CommandPipeline, options: SmtpClientOptions, port: number, offered: readonly string[], secrets: Redactor): Promise<SmtpNegotiation> {
+  const credentials = options.auth!;
+  const source = options.mechanisms;
+  const channel = pipeline.line.channelInfo(options.host, port);
+  const plan = planNegotiation(source, {
+    offered,
+    credentials,
+    channel,
+    ...(options.policy ? { policy: options.policy } : {}),
+    ...(options.mechanismOptions ? { options: options.mechanismOptions } : {}),
+  });
+  const record = (attempts: readonly AttemptRecord[], chosen?: string): SmtpNegotiation => ({
+    offered: plan.offered,
+    installed: plan.installed,
+    candidates: plan.candidates.map((p) => p.name),
+    refused: plan.refused,
+    attempts,
+    chosen,
+  });
+  if (offered.length === 0) {
+    // Never send AUTH to a server that did not advertise it (a 503 at best, nodemailer#1081).
+    const cause = new NoMechanismError([], MechanismRegistry.from(source).names(), []);
+    throw new SmtpError("auth", "no-mechanism", `the server advertised no AUTH mechanisms${pipeline.line.secure ? "" : " (it may offer them only after STARTTLS)"}; nothing was sent.`, { cause });
+  }
+  const exchange = new SmtpSaslExchange({
+    command: (line, mask) => {
+      secretsFrom(secrets, line, mask);
+      return pipeline.command("auth", line, mask);
+    },
+  });
+  try {
+    const result = await authenticate(plan, exchange, {
+      ...(options.authFallback !== undefined ? { fallback: options.authFallback } : {}),
+      ...(options.maxAuthAttempts !== undefined ? { maxAttempts: options.maxAuthAttempts } : {}),
+      ...(options.maxAuthRounds !== undefined ? { maxRounds: options.maxAuthRounds } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    return record(result.attempts, result.mechanism);
+  } catch (error) {
+    if (error instanceof SmtpError) throw error;
+    if (!(error instanceof SaslError)) throw transportFailure(error, "auth", exchange.lastCommand);
+    const reply = exchange.lastReply && error.reply ? exchange.lastReply : undefined;
+    throw new SmtpError("auth", error.code, secrets.scrub(`authentication failed: ${error.message}`), { cause: error, reply, command: exchange.lastCommand });
+  }
+}
+
+/** Remembers what an AUTH line carries, so a server echoing it cannot leak it to transcripts or errors. */
+function secretsFrom(secrets: Redactor, line: string, mask: string): void {
+  if (line === mask) return;
+  const payload = line.startsWith("AUTH ") ? line.split(" ")[2] : line;
+  if (payload) secrets.add(payload);
+}
 
 /** RFC 4954 §4: the AUTH command line, CRLF included, may not exceed 512 octets with an initial response. */
 export const MAX_AUTH_LINE = 512;

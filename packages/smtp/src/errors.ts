@@ -1,5 +1,5 @@
 import type { SaslError, SaslErrorCode } from "@saslkit/core";
-import type { TransportErrorCode } from "@saslkit/transport";
+import { TransportError, type TransportErrorCode } from "@saslkit/transport";
 import type { Envelope } from "./message.js";
 import { formatReply, type SmtpReply } from "./reply.js";
 
@@ -76,4 +76,23 @@ export class SmtpError extends Error {
   static fromReply(phase: SmtpPhase, what: string, reply: SmtpReply, command?: string): SmtpError {
     return new SmtpError(phase, "rejected", `${what} (${formatReply(reply)}).`, { reply, command });
   }
+}
+
+/**
+ * The SmtpError for a failure of the connection under a command: a `TransportError` keeps its
+ * code (a TLS failure moves to the "tls" phase), anything else becomes "closed".
+ */
+export function transportFailure(error: unknown, phase: SmtpPhase, command: string | undefined): SmtpError {
+  if (error instanceof SmtpError) return error;
+  if (error instanceof TransportError) {
+    const p: SmtpPhase = error.code === "tls-failed" || error.code === "tls-injection" ? "tls" : phase;
+    const what =
+      error.code === "timeout"
+        ? `the server did not answer in time${command ? ` after ${command}` : ""} (${error.message})`
+        : error.code === "closed"
+          ? `the connection closed${command ? ` after ${command}` : ""} (${error.message})`
+          : error.message;
+    return new SmtpError(p, error.code, `${what.replace(/\.$/, "")}.`, { cause: error, command });
+  }
+  return new SmtpError(phase, "closed", `unexpected failure: ${(error as Error)?.message ?? String(error)}.`, { cause: error, command });
 }

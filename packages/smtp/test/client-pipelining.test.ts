@@ -4,7 +4,8 @@
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { startScriptedServer, testCertificates, type ScriptedServer, type TranscriptEntry } from "@saslkit/transport";
+import { type TranscriptEntry } from "@saslkit/transport";
+import { startScriptedServer, testCertificates, type ScriptedServer } from "@saslkit/test-kit";
 import { SmtpClient, SmtpError, sendMail, type SmtpClientOptions } from "@saslkit/smtp";
 import { all } from "./fixtures.js";
 import { failure, opts } from "./options.js";

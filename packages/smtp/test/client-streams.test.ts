@@ -1,6 +1,6 @@
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { startScriptedServer } from "@saslkit/transport";
+import { startScriptedServer } from "@saslkit/test-kit";
 import { SmtpClient, SmtpError } from "@saslkit/smtp";
 
 const HELLO = "S: 220 mx\nC: EHLO client.example.org\nS: 250 mx\n";

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { startScriptedServer, testCertificates, type ScriptedServer, type TranscriptEntry } from "@saslkit/transport";
+import { type TranscriptEntry } from "@saslkit/transport";
+import { startScriptedServer, testCertificates, type ScriptedServer } from "@saslkit/test-kit";
 import { SmtpClient, SmtpError, authFailureCode, parseQueueId, parseReply, printTranscript, sendMail, type SmtpClientOptions } from "@saslkit/smtp";
 import { all, cramFixture, echoFixture, emptyIrFixture, foobarFixture, loginFixture, plainFixture } from "./fixtures.js";
 import { failure, opts } from "./options.js";

@@ -1,6 +1,6 @@
 /** Client options for the scripted test servers, and a helper that expects an SmtpError. */
 import { expect } from "vitest";
-import type { ScriptedServer } from "@saslkit/transport";
+import type { ScriptedServer } from "@saslkit/test-kit";
 import { SmtpError, type SmtpClientOptions } from "@saslkit/smtp";
 import { all } from "./fixtures.js";
 

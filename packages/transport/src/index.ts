@@ -1,10 +1,11 @@
 /**
  * @saslkit/transport: the line socket every saslkit adapter codes against (deadlines, bounded
- * lines, STARTTLS with injection check, channel binding, masked transcripts), strict base64, and
- * the test helpers (scripted transcript server, test certificates).
+ * lines, STARTTLS with injection check, channel binding, one redaction seam for transcripts and
+ * errors), strict base64, the error base every mail client extends, and run-time option checks.
+ * The test kit lives in the private @saslkit/test-kit.
  */
 export { TransportError, type TransportErrorCode } from "./errors.js";
-export { Deadline } from "./deadline.js";
+export { Deadline, MAX_TIMER_MS, timerDelay } from "./deadline.js";
 export {
   LineSocket,
   type AcceptOptions,
@@ -17,6 +18,24 @@ export {
 } from "./line-socket.js";
 export { decodeBase64, encodeBase64 } from "./base64.js";
 export { channelBindingFor, endPointHash } from "./channel.js";
-export { matchesExpected, parseScript, startScriptedServer, type ScriptStep, type ScriptedServer, type ScriptedServerOptions } from "./scripted-server.js";
-export { testCertificates, type TestCertificates } from "./certs.js";
 export { Redactor } from "./redactor.js";
+export { MailProtocolError, redactDeep, type LoginCommand, type MailProtocolErrorOptions } from "./mail-error.js";
+export {
+  FOREIGN_KEYS,
+  any,
+  boolean,
+  checkOptions,
+  either,
+  func,
+  instance,
+  number,
+  object,
+  oneOf,
+  sharedClientOptions,
+  string,
+  text,
+  withHint,
+  type OptionProblem,
+  type OptionSpec,
+  type Rule,
+} from "./options.js";

@@ -7,10 +7,11 @@
 import { X509Certificate, createHash } from "node:crypto";
 import net from "node:net";
 import tls from "node:tls";
-import type { ChannelInfo } from "@saslkit/core";
+import type { ChannelBinding, ChannelInfo } from "@saslkit/core";
 import { channelBindingFor } from "./channel.js";
-import { Deadline } from "./deadline.js";
+import { Deadline, timerDelay } from "./deadline.js";
 import { TransportError } from "./errors.js";
+import { Redactor } from "./redactor.js";
 
 /** One transcript line. `C` = client to server, `S` = server to client, `*` = a local note. */
 export interface TranscriptEntry {
@@ -27,7 +28,10 @@ export interface TlsSettings {
   ca?: string | Buffer | Array<string | Buffer>;
   /** Verify the server certificate and host name. Default true. */
   rejectUnauthorized?: boolean;
-  /** SNI and certificate host name. Default: the connect host (SNI only when it is a name, not an IP). */
+  /**
+   * The name the server's certificate is verified against, and the SNI (when it is a name, not an
+   * IP). Default: the connect host. It never changes where the client connects: `host` does.
+   */
   servername?: string;
   /** Client certificate (EXTERNAL), PEM. */
   cert?: string | Buffer;
@@ -44,6 +48,8 @@ export interface ConnectOptions {
   tls?: TlsSettings | false;
   /** Time limit for TCP connect plus, with implicit TLS, the handshake. Default 15000 ms. */
   connectTimeoutMs?: number;
+  /** An absolute deadline for TCP connect plus handshake; wins over `connectTimeoutMs` when earlier. */
+  deadline?: Deadline;
   /** Longest line accepted (bytes, without CRLF). Default 65536. */
   maxLineBytes?: number;
   transcript?: TranscriptSink;
@@ -54,6 +60,15 @@ export interface ConnectOptions {
 export interface AcceptOptions {
   maxLineBytes?: number;
   transcript?: TranscriptSink;
+}
+
+/** Wraps `sink` so that every entry passes through `redactor` first. */
+function redactedSink(sink: TranscriptSink | undefined, redactor: Redactor): TranscriptSink | undefined {
+  if (!sink) return undefined;
+  return (entry) => {
+    const text = redactor.redact(entry.text);
+    sink(text === entry.text ? entry : { direction: entry.direction, text });
+  };
 }
 
 export interface ServerTlsOptions {
@@ -79,8 +94,6 @@ const DEFAULT_CONNECT_TIMEOUT = 15000;
 const CLOSE_WAIT_MS = 2000;
 const LF = 0x0a;
 const RESOLVED: Promise<void> = Promise.resolve();
-/** setTimeout's largest delay; longer waits re-arm when it fires. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A read waiting for data. */
 interface Waiter {
@@ -209,11 +222,21 @@ export class LineSocket {
    */
   onReceive: ((chunk: Buffer) => void) | undefined;
 
+  /**
+   * The connection's one secret detector. Adapters register every secret they may send
+   * (`addSecret`) and every base64 payload of an authentication exchange (`addPayload`); every
+   * transcript entry passes through it before the caller's sink, and `redact` applies it to
+   * server-derived text that goes into an error.
+   */
+  readonly redactor = new Redactor();
+  /** Channel-binding facts, read once per TLS session (Node gives the peer certificate only once). */
+  #binding: ChannelBinding | undefined;
+
   private constructor(socket: net.Socket, isServer: boolean, maxLine: number, transcript: TranscriptSink | undefined, host?: string, port?: number) {
     this.#socket = socket;
     this.#isServer = isServer;
     this.#maxLine = maxLine;
-    this.#transcript = transcript;
+    this.#transcript = redactedSink(transcript, this.redactor);
     this.#host = host;
     this.#port = port;
     socket.setNoDelay(true); // Nagle would cost ~40 ms per pipelined burst (bench-notes.md).
@@ -227,7 +250,7 @@ export class LineSocket {
 
   /** Connects as a client. Rejects with "connect-failed", "timeout", "tls-failed" or "aborted". */
   static connect(options: ConnectOptions): Promise<LineSocket> {
-    const deadline = Deadline.in(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT);
+    const deadline = Deadline.in(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT).min(options.deadline);
     const maxLine = options.maxLineBytes ?? DEFAULT_MAX_LINE;
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(new TransportError("aborted", "The connection attempt was aborted before it started."));
@@ -244,7 +267,7 @@ export class LineSocket {
       const finish = (error?: TransportError) => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        cancelTimer();
         signal?.removeEventListener("abort", onAbort);
         socket.off("error", onError);
         socket.off(readyEvent, onReady);
@@ -269,7 +292,8 @@ export class LineSocket {
       };
       const onReady = () => finish();
       const onAbort = () => finish(new TransportError("aborted", `The connection to ${where} was aborted.`, { cause: signal?.reason }));
-      const timer = setTimeout(() => finish(new TransportError("timeout", `Connecting to ${where} took longer than ${options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT} ms.`)), deadline.remaining());
+      const limit = options.deadline && options.deadline.at <= deadline.at ? "the connect deadline" : `${options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT} ms`;
+      const cancelTimer = deadline.onExpiry(() => finish(new TransportError("timeout", `Connecting to ${where} took longer than ${limit}.`)));
       socket.once("error", onError);
       socket.once(readyEvent, onReady);
       signal?.addEventListener("abort", onAbort, { once: true });
@@ -281,12 +305,18 @@ export class LineSocket {
     return new LineSocket(socket, true, options.maxLineBytes ?? DEFAULT_MAX_LINE, options.transcript, socket.localAddress, socket.localPort);
   }
 
+  /**
+   * `host` is where the socket connects; `servername` only names what the certificate must prove
+   * (and the SNI). Merging the two would let a pinned address plus a servername connect wherever
+   * the name resolves. SNI must be a host name; an IP literal is still verified, by an explicit
+   * identity check against the certificate's IP SANs.
+   */
   static #clientTlsOptions(settings: TlsSettings, host: string): tls.ConnectionOptions {
     const name = settings.servername ?? host;
     return {
-      // SNI must be a host name; an IP literal is checked against the certificate via `host`.
       ...(net.isIP(name) ? {} : { servername: name }),
-      host: name,
+      host,
+      checkServerIdentity: (_host, cert) => tls.checkServerIdentity(name, cert),
       rejectUnauthorized: settings.rejectUnauthorized ?? true,
       secureContext: clientContext(settings),
     };
@@ -440,7 +470,7 @@ export class LineSocket {
       return;
     }
     if (timer !== undefined) clearTimeout(timer);
-    const delay = Math.min(Math.max(0, at - Date.now()) + 1, MAX_TIMER_MS);
+    const delay = timerDelay(at - Date.now() + 1);
     this.#timerAt = Date.now() + delay;
     this.#timer = setTimeout(this.#onTimer, delay);
   }
@@ -596,9 +626,9 @@ export class LineSocket {
   /** Waits for "drain" (or close, or the deadline). */
   #drain(socket: net.Socket, deadline: Deadline | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
+      let cancelTimer: (() => void) | undefined;
       const cleanup = () => {
-        if (timer) clearTimeout(timer);
+        cancelTimer?.();
         socket.off("drain", onDrain);
         socket.off("close", onClose);
       };
@@ -613,10 +643,10 @@ export class LineSocket {
       socket.on("drain", onDrain);
       socket.on("close", onClose);
       if (deadline) {
-        timer = setTimeout(() => {
+        cancelTimer = deadline.onExpiry(() => {
           cleanup();
           reject(new TransportError("timeout", "Timed out waiting for the peer to accept more data."));
-        }, deadline.remaining());
+        });
       }
     });
   }
@@ -683,7 +713,7 @@ export class LineSocket {
     const raw = this.#socket;
     await new Promise<void>((resolve, reject) => {
       const cleanup = () => {
-        clearTimeout(timer);
+        cancelTimer();
         secure.off(event, onReady);
         secure.off("error", onError);
         secure.off("close", onClose);
@@ -701,13 +731,14 @@ export class LineSocket {
       };
       const onError = (error: Error) => fail(new TransportError("tls-failed", `The TLS handshake failed (${describeTls(error)}).`, { cause: error }));
       const onClose = () => fail(new TransportError("tls-failed", "The connection closed during the TLS handshake."));
-      const timer = setTimeout(() => fail(new TransportError("timeout", "Timed out during the TLS handshake.")), deadline.remaining());
+      const cancelTimer = deadline.onExpiry(() => fail(new TransportError("timeout", "Timed out during the TLS handshake.")));
       secure.once(event, onReady);
       secure.once("error", onError);
       secure.once("close", onClose);
     });
     this.#socket = secure;
     this.#tls = secure;
+    this.#binding = undefined;
     this.#eof = false;
     secure.setNoDelay(true);
     this.#attach(secure);
@@ -741,6 +772,11 @@ export class LineSocket {
     return this.#tls;
   }
 
+  /** `text` with every secret this connection knows masked: for server text that enters an error. */
+  redact(text: string): string {
+    return this.redactor.redact(text);
+  }
+
   /**
    * The core `ChannelInfo` for this connection. `host`/`port` default to those given to
    * `connect`. Channel binding: tls-exporter (TLS 1.3), tls-server-end-point (RFC 5929 hash
@@ -755,7 +791,7 @@ export class LineSocket {
       loopback: this.loopback,
       ...(h !== undefined ? { host: h } : {}),
       ...(p !== undefined ? { port: p } : {}),
-      ...(this.#tls ? { channelBinding: channelBindingFor(this.#tls, this.#isServer) } : {}),
+      ...(this.#tls ? { channelBinding: (this.#binding ??= channelBindingFor(this.#tls, this.#isServer)) } : {}),
       ...(this.#externalIdentity !== undefined ? { externalIdentity: this.#externalIdentity } : {}),
     };
   }

@@ -1,23 +1,90 @@
 /**
- * A set of secrets an adapter has sent (base64 AUTH payloads, LOGIN/PASS passwords), and the
- * replacement of each by `****` in server text. A server that echoes what it received must not
- * leak a credential into a transcript or an error message. Secrets shorter than 4 characters
- * are not tracked: they would mask innocent words and carry little.
+ * The one secret detector of a connection (MailKit's `IAuthenticationSecretDetector`, put where
+ * bytes and server text pass). Every `LineSocket` owns one: each transcript entry goes through it
+ * before the caller's sink, and adapters pass every server-derived string that enters an error
+ * (message, reply, command) through `socket.redact(text)`.
+ *
+ * What it masks, replaced by `****`:
+ * - `addSecret(value)`: the raw secret (a password, a token), and the forms a peer or a log may
+ *   show it in: its UTF-8 bytes read as latin1, its base64 at each of the three byte alignments
+ *   (so it is found inside a longer base64 string, e.g. a base64 PLAIN message), base64url, and
+ *   lower- and upper-case hex.
+ * - `addPayload(base64)`: the exact base64 text of a message sent during authentication (a
+ *   server that echoes `AUTH PLAIN <payload>` back), and the payload's decoded text.
+ *
+ * Values shorter than `MIN_LENGTH` characters are not tracked: they would mask innocent words
+ * ("OK") and a peer echoing them reveals little. Redaction is one pass per value, linear in the
+ * text's length.
  */
-export class Redactor {
-  readonly #secrets = new Set<string>();
+const MIN_LENGTH = 4;
+const MASK = "****";
 
-  add(secret: string): void {
-    if (secret.length >= 4) this.#secrets.add(secret);
+/** The parts of the base64 of `bytes` that appear in any base64 text containing them at byte offset ≡ `k` (mod 3). */
+function base64Aligned(bytes: Buffer, k: 0 | 1 | 2): string {
+  const padded = Buffer.concat([Buffer.alloc(k), bytes]).toString("base64").replace(/=+$/, "");
+  // Character i carries bits [6i, 6i + 6): keep only those made of the secret's bits alone.
+  const first = Math.ceil((8 * k) / 6);
+  const last = Math.floor((8 * (k + bytes.length)) / 6); // exclusive
+  return padded.slice(first, last);
+}
+
+export class Redactor {
+  readonly #values = new Set<string>();
+  /** Longest first, so a longer form is masked whole before a shorter one inside it. */
+  #ordered: string[] | undefined;
+
+  #add(value: string): void {
+    if (value.length < MIN_LENGTH || this.#values.has(value)) return;
+    this.#values.add(value);
+    this.#ordered = undefined;
   }
 
-  scrub(text: string): string {
+  /** Registers a secret in all the forms listed in the module comment. */
+  addSecret(secret: string | Uint8Array): void {
+    const bytes = typeof secret === "string" ? Buffer.from(secret, "utf8") : Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength);
+    if (typeof secret === "string") this.#add(secret);
+    else this.#add(bytes.toString("utf8"));
+    this.#add(bytes.toString("latin1"));
+    for (const k of [0, 1, 2] as const) {
+      const b64 = base64Aligned(bytes, k);
+      this.#add(b64);
+      this.#add(b64.replace(/\+/g, "-").replace(/\//g, "_"));
+    }
+    const hex = bytes.toString("hex");
+    this.#add(hex);
+    this.#add(hex.toUpperCase());
+  }
+
+  /** Registers the exact base64 text of a payload sent during authentication (and its decoded text). */
+  addPayload(base64: string): void {
+    this.#add(base64);
+    const decoded = Buffer.from(base64, "base64");
+    // Segments between NULs and commas (PLAIN's "authzid\0user\0pass", GS2 headers) are not secrets
+    // by themselves; only the whole decoded text is tracked, so an echo of it is masked too.
+    if (decoded.length >= MIN_LENGTH) this.#add(decoded.toString("utf8"));
+  }
+
+  /** Registers one exact value (no derived forms). */
+  add(value: string): void {
+    this.#add(value);
+  }
+
+  /** `text` with every tracked value replaced by `****`. */
+  redact(text: string): string {
+    if (this.#values.size === 0 || text.length < MIN_LENGTH) return text;
+    this.#ordered ??= [...this.#values].sort((a, b) => b.length - a.length);
     let out = text;
-    for (const s of this.#secrets) if (out.includes(s)) out = out.split(s).join("****");
+    for (const value of this.#ordered) if (out.includes(value)) out = out.split(value).join(MASK);
     return out;
   }
 
+  /** Alias of `redact`. */
+  scrub(text: string): string {
+    return this.redact(text);
+  }
+
+  /** How many distinct forms are tracked. */
   get size(): number {
-    return this.#secrets.size;
+    return this.#values.size;
   }
 }

@@ -1,13 +1,13 @@
 /**
  * The demo's embedded server: every installed server half, a demo user with a random password,
- * STARTTLS with a throwaway self-signed certificate, on 127.0.0.1 only.
+ * STARTTLS with a throwaway certificate made with node:crypto (no openssl binary), on 127.0.0.1 only.
  */
 import { randomBytes } from "node:crypto";
 import type { ScramStoredKeys, ServerCallbacks } from "@saslkit/core";
 import { deriveScramKeys, prepareScramPassword, type ScramHash } from "@saslkit/mech-scram";
 import { SmtpServer, type ServerTranscriptEntry } from "@saslkit/smtp-server";
-import { testCertificates } from "@saslkit/transport";
 import { installedProviders } from "../mechanisms.js";
+import { demoCertificate } from "./demo-certificate.js";
 
 export interface DemoServer {
   readonly server: SmtpServer;
@@ -37,7 +37,7 @@ export async function startDemoServer(): Promise<DemoServer> {
     acceptAnonymous: () => false,
   };
   const providers = (await installedProviders()).filter((p) => p.createServer !== undefined);
-  const certs = await testCertificates();
+  const certs = demoCertificate();
   const transcript: ServerTranscriptEntry[] = [];
   const server = await SmtpServer.start({
     host: "127.0.0.1",

@@ -21,8 +21,7 @@
  */
 import net from "node:net";
 import tls from "node:tls";
-import { Deadline } from "./deadline.js";
-import { LineSocket, type TranscriptEntry } from "./line-socket.js";
+import { Deadline, LineSocket, type TranscriptEntry } from "@saslkit/transport";
 
 export type ScriptStep =
   | { readonly kind: "send"; readonly text: string }

@@ -1,0 +1,184 @@
+/**
+ * Run-time checks of client options. JavaScript users pass configuration from environment
+ * variables and JSON, where types do not reach: `tls: "STARTTLS"`, a misspelt key or nodemailer's
+ * `secure: true` must be an error that names the option and what is accepted, never a silent
+ * fallback to cleartext (Node's own `net.connect` throws `ERR_INVALID_ARG_VALUE` the same way).
+ *
+ * A spec maps each accepted key to a `Rule`; `checkOptions` walks the options and calls `fail`
+ * with the first problem found. Values of secret-bearing options are never quoted in messages.
+ */
+
+/** One accepted option. */
+export interface Rule {
+  /** What is accepted, for humans: `"implicit", "starttls", "none" or absent`. */
+  readonly accepted: string;
+  readonly check: (value: unknown) => boolean;
+  /** For objects: the rules of their keys. */
+  readonly keys?: OptionSpec;
+  /** For objects: whether keys outside `keys` are allowed (extensible inputs such as credentials). */
+  readonly open?: boolean;
+  /** Whether the value may be quoted in an error message. Default false. */
+  readonly quote?: boolean;
+  /** A hint for a value that looks like another library's (`tls: {...}`). */
+  readonly hint?: (value: unknown) => string | undefined;
+}
+
+export type OptionSpec = Readonly<Record<string, Rule>>;
+
+/** What was wrong, handed to the caller's error factory. */
+export interface OptionProblem {
+  /** The option path: `tls`, `timeouts.reply`, `auth.user`. */
+  readonly option: string;
+  /** A full sentence naming the option and the accepted values. */
+  readonly message: string;
+}
+
+/**
+ * Keys other mail libraries use, with what to use here. A key listed here is refused even where
+ * unknown keys would be allowed (credentials are extensible, `auth.user` is still a mistake).
+ */
+export const FOREIGN_KEYS: Readonly<Record<string, string>> = {
+  secure: 'use tls: "implicit" (TLS from the first byte) or tls: "starttls"',
+  requireTLS: 'use tls: "starttls" (STARTTLS required)',
+  requireTls: 'use tls: "starttls" (STARTTLS required); the default already refuses to send credentials to a remote host without TLS',
+  ignoreTLS: 'use tls: "none"',
+  ignoreTls: 'use tls: "none"',
+  rejectUnauthorized: "put it in tlsOptions",
+  servername: "put it in tlsOptions",
+  maxAuthRounds: "use maxRounds",
+  "auth.user": "use auth.username",
+  "auth.pass": "use auth.password",
+  "auth.accessToken": "use auth.token",
+};
+
+const show = (value: unknown): string => {
+  if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value);
+  if (typeof value === "number" || typeof value === "boolean" || value === null) return String(value);
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+};
+
+/** A string rule accepting exactly these values (case-sensitive: `"STARTTLS"` is refused). */
+export function oneOf(...values: readonly string[]): Rule {
+  return { accepted: `${values.map((v) => JSON.stringify(v)).join(", ")} or absent`, check: (v) => typeof v === "string" && values.includes(v), quote: true };
+}
+
+/** A number in [min, max]; `Infinity` allowed when `max` is Infinity (timeouts). */
+export function number(options: { min?: number; max?: number; integer?: boolean } = {}): Rule {
+  const min = options.min ?? 0;
+  const max = options.max ?? Infinity;
+  const accepted = `a${options.integer ? "n integer" : " number"} from ${min} to ${max === Infinity ? "Infinity" : max}`;
+  return {
+    accepted,
+    check: (v) => typeof v === "number" && !Number.isNaN(v) && v >= min && v <= max && (!options.integer || Number.isInteger(v) || v === Infinity),
+    quote: true,
+  };
+}
+
+export const boolean: Rule = { accepted: "true or false", check: (v) => typeof v === "boolean", quote: true };
+export const string: Rule = { accepted: "a non-empty string", check: (v) => typeof v === "string" && v.length > 0 };
+export const text: Rule = { accepted: "a string", check: (v) => typeof v === "string" };
+export const func: Rule = { accepted: "a function", check: (v) => typeof v === "function" };
+/** Anything but undefined (checked elsewhere: mechanism sources, policies owned by core). */
+export const any: Rule = { accepted: "a value", check: () => true };
+
+/** Several rules, the value must pass one. */
+export function either(...rules: readonly Rule[]): Rule {
+  return { accepted: rules.map((r) => r.accepted).join(" or "), check: (v) => rules.some((r) => r.check(v)), quote: rules.every((r) => r.quote) };
+}
+
+/** An instance of a class (AbortSignal). */
+export function instance(ctor: abstract new (...args: never[]) => unknown, what: string): Rule {
+  return { accepted: what, check: (v) => v instanceof ctor };
+}
+
+/** A plain object whose keys follow `keys`; `open` allows other keys (foreign ones still refused). */
+export function object(keys: OptionSpec, options: { open?: boolean; hint?: (value: unknown) => string | undefined } = {}): Rule {
+  return {
+    accepted: "an object",
+    check: (v) => v !== null && typeof v === "object" && !Array.isArray(v),
+    keys,
+    ...(options.open ? { open: true } : {}),
+    ...(options.hint ? { hint: options.hint } : {}),
+  };
+}
+
+/** Adds a hint to a rule (shown when the value is refused). */
+export function withHint(rule: Rule, hint: (value: unknown) => string | undefined): Rule {
+  return { ...rule, hint };
+}
+
+function walk(options: Readonly<Record<string, unknown>>, spec: OptionSpec, open: boolean, prefix: string): OptionProblem | undefined {
+  for (const key of Object.keys(options)) {
+    const value = options[key];
+    const path = `${prefix}${key}`;
+    const foreign = FOREIGN_KEYS[path] ?? (prefix === "" ? undefined : FOREIGN_KEYS[key]);
+    const rule = spec[key];
+    if (!rule) {
+      if (foreign !== undefined) return { option: path, message: `The option "${path}" is not one of this client's options (it belongs to another mail library): ${foreign}.` };
+      if (open || value === undefined) continue;
+      const known = Object.keys(spec).map((k) => `${prefix}${k}`);
+      return { option: path, message: `Unknown option "${path}". Accepted options${prefix ? ` in ${prefix.slice(0, -1)}` : ""}: ${known.join(", ")}.` };
+    }
+    if (value === undefined) continue;
+    if (!rule.check(value)) {
+      const hint = rule.hint?.(value);
+      const got = rule.quote ? `, got ${show(value)}` : "";
+      return { option: path, message: `The option "${path}" must be ${rule.accepted}${got}.${hint ? ` ${hint}` : ""}` };
+    }
+    if (rule.keys) {
+      const inner = walk(value as Record<string, unknown>, rule.keys, rule.open ?? false, `${path}.`);
+      if (inner) return inner;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Checks `options` against `spec` and throws `fail(problem)` on the first problem: an unknown key,
+ * a key from another library, or a value outside what the rule accepts. Absent (undefined) values
+ * are always accepted; required options are the caller's to check.
+ */
+export function checkOptions(options: unknown, spec: OptionSpec, fail: (problem: OptionProblem) => Error): void {
+  if (options === null || typeof options !== "object" || Array.isArray(options)) {
+    throw fail({ option: "options", message: `The options must be an object, got ${show(options)}.` });
+  }
+  const problem = walk(options as Record<string, unknown>, spec, false, "");
+  if (problem) throw fail(problem);
+}
+
+/**
+ * The options the three mail clients share, with the same names and meanings (SHAPE: one client
+ * shape). Each client adds its own keys (`name` for SMTP EHLO, `login` for IMAP, ...).
+ */
+export function sharedClientOptions(): OptionSpec {
+  const timeout = number({ min: 0 });
+  return {
+    host: string,
+    port: number({ min: 1, max: 65535, integer: true }),
+    tls: withHint(oneOf("implicit", "starttls", "none"), (v) =>
+      typeof v === "object" && v !== null ? "TLS settings (ca, servername, rejectUnauthorized) go in tlsOptions." : typeof v === "boolean" ? 'Use tls: "implicit" for TLS from the first byte.' : undefined,
+    ),
+    tlsOptions: object(
+      {
+        ca: any,
+        rejectUnauthorized: boolean,
+        servername: string,
+        cert: any,
+        key: any,
+        minVersion: oneOf("TLSv1.2", "TLSv1.3"),
+      },
+    ),
+    auth: object({ username: either(text, func), authzid: either(text, func), password: either(text, func) }, { open: true }),
+    mechanisms: any,
+    policy: object({}, { open: true }),
+    mechanismOptions: object({}, { open: true }),
+    fallback: boolean,
+    maxAttempts: number({ min: 1, max: 100, integer: true }),
+    maxRounds: number({ min: 1, max: 1000, integer: true }),
+    timeouts: object({ connect: timeout, reply: timeout }),
+    maxLineBytes: number({ min: 512, max: 64 * 1024 * 1024, integer: true }),
+    transcript: func,
+    signal: instance(AbortSignal, "an AbortSignal"),
+  };
+}
