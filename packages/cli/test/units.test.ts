@@ -2,7 +2,7 @@ import { PassThrough, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { describe, expect, it } from "vitest";
 import { planNegotiation, type MechanismProvider } from "@saslkit/core";
-import { parseSendArgs } from "../src/commands/send.js";
+import { loadMessage, parseSendArgs } from "../src/commands/send.js";
 import { progressStream } from "../src/commands/send-smtp.js";
 import { formatBytes, formatNegotiation, viewOfPlan } from "../src/format.js";
 import { promptHidden, UsageError } from "../src/io.js";
@@ -14,20 +14,23 @@ const required = ["--host", "h.test", "--user", "u", "--from", "a@b.test", "--to
 describe("send arguments", () => {
   it("defaults to STARTTLS on 587 and requires TLS", async () => {
     const r = await parseSendArgs(required, memoryIo().io);
-    expect(r).toMatchObject({ host: "h.test", port: 587, tls: "starttls", requireTls: true, mechanism: undefined, debug: false, progress: false });
-    expect(r.message).toEqual({ kind: "compose", subject: "", text: "x" });
+    expect(r).toMatchObject({ host: "h.test", port: 587, tls: "starttls", policy: {}, debug: false, progress: false });
+    expect(r.source).toEqual({ kind: "compose", subject: "", text: "x" });
   });
 
   it("port 465 means implicit TLS; --tls none means plain 25 without the TLS requirement", async () => {
-    expect(await parseSendArgs([...required, "--port", "465"], memoryIo().io)).toMatchObject({ port: 465, tls: "implicit", requireTls: true });
-    expect(await parseSendArgs([...required, "--tls", "none"], memoryIo().io)).toMatchObject({ port: 25, tls: "none", requireTls: false });
+    expect(await parseSendArgs([...required, "--port", "465"], memoryIo().io)).toMatchObject({ port: 465, tls: "implicit" });
+    expect(await parseSendArgs([...required, "--tls", "none"], memoryIo().io)).toMatchObject({ port: 25, tls: "none" });
   });
 
-  it("collects repeated --to and reads --file as a raw message", async () => {
+  it("collects repeated --to; --file names a raw message, --file - the raw message on stdin", async () => {
     const { io } = memoryIo({ files: { "m.eml": "Subject: s\r\n\r\nb\r\n" } });
     const r = await parseSendArgs(["--host", "h", "--user", "u", "--from", "a@b.test", "--to", "x@y.test", "--to", "z@y.test", "--file", "m.eml"], io);
     expect(r.to).toEqual(["x@y.test", "z@y.test"]);
-    expect(r.message).toEqual({ kind: "raw", data: Buffer.from("Subject: s\r\n\r\nb\r\n") });
+    expect(r.source).toEqual({ kind: "file", path: "m.eml" });
+    expect(await loadMessage(r.source, io)).toEqual({ kind: "raw", data: Buffer.from("Subject: s\r\n\r\nb\r\n") });
+    const dash = await parseSendArgs(["--host", "h", "--user", "u", "--from", "a@b.test", "--to", "x@y.test", "--file", "-"], io);
+    expect(dash.source).toEqual({ kind: "stdin" });
   });
 
   it.each([
@@ -36,10 +39,30 @@ describe("send arguments", () => {
     [["--host", "h", "--user", "u", "--to", "c@d"], /--from is required/],
     [["--host", "h", "--user", "u", "--from", "a@b"], /at least one --to/],
     [[...required, "--file", "m.eml"], /exclude each other/],
-    [["--host", "h", "--user", "u", "--from", "a@b", "--to", "c@d", "--file", "missing.eml"], /cannot read missing\.eml \(ENOENT\)/],
+    [["--host", "h", "--user", "u", "--from", "a@b", "--to", "c@d", "--bdy", "x"], /unknown option --bdy\. Did you mean --body\?/],
+    [["--host", "h", "--user", "u", "--from", "alice", "--to", "c@d", "--body", "x"], /--from "alice" is not an address of the form name@domain/],
+    [["--host", "h", "--user", "u", "--from", "a@b", "--to", "c@d>x", "--body", "x"], /--to "c@d>x"/],
+    [[...required, "--mechanism", "SCRAM-SHA-265"], /not an installed mechanism\. Did you mean SCRAM-SHA-256\? Installed: SCRAM-SHA-512-PLUS .*PLAIN/],
+    [[...required, "--exclude", "PLAN"], /--exclude: "PLAN" is not an installed mechanism\. Did you mean PLAIN\?/],
+    [[...required, "--channel-binding", "tls-uniq"], /--channel-binding must be auto, none, tls-exporter/],
+    [[...required, "--mechanism", "SCRAM-SHA-256-PLUS", "--no-plus"], /also excluded/],
   ])("%j is a usage error", async (argv, message) => {
     await expect(parseSendArgs(argv, memoryIo().io)).rejects.toThrow(message);
     await expect(parseSendArgs(argv, memoryIo().io)).rejects.toBeInstanceOf(UsageError);
+  });
+
+  it("turns --order, --exclude, --no-plus and --channel-binding into the negotiation policy", async () => {
+    const r = await parseSendArgs([...required, "--order", "scram-sha-256,PLAIN", "--exclude", "LOGIN", "--exclude", "CRAM-MD5,PLAIN", "--no-plus", "--cleartext", "never"], memoryIo().io);
+    expect(r.policy.order).toEqual(["SCRAM-SHA-256", "PLAIN"]);
+    expect(r.policy.exclude).toEqual(expect.arrayContaining(["LOGIN", "CRAM-MD5", "PLAIN", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"]));
+    expect(r.policy.cleartext).toBe("never");
+    expect(r.mechanismOptions).toBeUndefined();
+    const none = await parseSendArgs([...required, "--channel-binding", "none"], memoryIo().io);
+    expect(none.mechanismOptions).toEqual({ scram: { channelBinding: false } });
+    expect(none.policy.exclude).toContain("SCRAM-SHA-256-PLUS");
+    const typed = await parseSendArgs([...required, "--channel-binding", "tls-server-end-point"], memoryIo().io);
+    expect(typed.mechanismOptions).toEqual({ scram: { channelBinding: "tls-server-end-point" } });
+    expect((await parseSendArgs([...required, "-m", "plain"], memoryIo().io)).policy.force).toBe("PLAIN");
   });
 
   it("never reads the password while parsing", async () => {
