@@ -4,7 +4,10 @@ import { describe, expect, it } from "vitest";
 import { planNegotiation, type MechanismProvider } from "@saslkit/core";
 import { loadMessage, parseSendArgs } from "../src/commands/send.js";
 import { progressStream } from "../src/commands/send-smtp.js";
-import { formatBytes, formatNegotiation, viewOfPlan } from "../src/format.js";
+import { refusedForTls, tlsRequiredExplanation } from "../src/commands/probe.js";
+import { exitStatusOf, formatBytes, formatError, formatNegotiation, tidySentence, viewOfPlan } from "../src/format.js";
+import { isLoopbackHost } from "../src/options.js";
+import { ProgressLine } from "../src/terminal.js";
 import { promptHidden, UsageError } from "../src/io.js";
 import { main } from "../src/main.js";
 import { memoryIo } from "./helpers.js";
@@ -162,5 +165,65 @@ describe("main", () => {
     const unknown = memoryIo();
     expect(await main(["frobnicate"], unknown.io)).toBe(2);
     expect(unknown.stderr()).toContain('unknown command "frobnicate"');
+  });
+});
+
+describe("terminal output", () => {
+  it("redraws progress in place on a terminal, at most ten times a second, and ends the line", () => {
+    const writes: string[] = [];
+    let now = 0;
+    const line = new ProgressLine({ write: (t: string) => void writes.push(t), isTTY: true }, () => now);
+    line.update("sending: 1 of 3");
+    now = 50;
+    line.update("sending: 2 of 3"); // within 100 ms: skipped
+    now = 200;
+    line.update("sending: 3 of 3\x1b]0;x\x07");
+    line.done();
+    expect(writes).toEqual(["\r\x1b[2Ksending: 1 of 3", "\r\x1b[2Ksending: 3 of 3\\x1b]0;x\\x07", "\n"]);
+  });
+
+  it("off a terminal writes only the final state, once, without carriage returns", () => {
+    const writes: string[] = [];
+    const line = new ProgressLine({ write: (t: string) => void writes.push(t), isTTY: false });
+    line.update("sending: 1 of 2");
+    line.update("sending: 2 of 2");
+    line.done();
+    expect(writes).toEqual(["sending: 2 of 2\n"]);
+  });
+});
+
+describe("error messages", () => {
+  it("show the server's reply once and one full stop", () => {
+    const reply = { code: 535, enhanced: "5.7.8", text: "5.7.8 Authentication credentials invalid." };
+    const error = Object.assign(new Error("SMTP auth: authentication failed (535 5.7.8 Authentication credentials invalid.)."), { reply });
+    const text = formatError(error);
+    expect(text.match(/5\.7\.8/g)).toHaveLength(1);
+    expect(text).not.toMatch(/(?<!\.)\.\.(?!\.)/);
+    const bare = formatError(Object.assign(new Error("SMTP mail: refused.."), { reply }));
+    expect(bare).toBe("error: SMTP mail: refused.\nserver said: 535 5.7.8 Authentication credentials invalid.");
+    expect(tidySentence("ends twice.. but an ellipsis... stays")).toBe("ends twice. but an ellipsis... stays");
+  });
+
+  it("map failures to exit statuses: 4 TLS, 3 authentication, 1 otherwise", () => {
+    expect(exitStatusOf(Object.assign(new Error("x"), { code: "tls-failed" }))).toBe(4);
+    expect(exitStatusOf(Object.assign(new Error("x"), { phase: "auth", code: "authentication-failed" }))).toBe(3);
+    expect(exitStatusOf(new Error("x", { cause: Object.assign(new Error("y"), { code: "CERT_HAS_EXPIRED" }) }))).toBe(4);
+    expect(exitStatusOf(Object.assign(new Error("x"), { code: "connect-failed" }))).toBe(1);
+  });
+});
+
+describe("probe: the TLS-required refusal", () => {
+  it("applies when TLS was left to the client, none was obtained and the host is not loopback", () => {
+    const base = { tlsOption: undefined, schemeTls: "starttls" as const, secure: false, loopback: false };
+    expect(refusedForTls(base)).toBe(true);
+    expect(refusedForTls({ ...base, loopback: true })).toBe(false);
+    expect(refusedForTls({ ...base, secure: true })).toBe(false);
+    expect(refusedForTls({ ...base, tlsOption: "none" })).toBe(false);
+    expect(tlsRequiredExplanation("pop3").join("\n")).toMatch(/no STLS[\s\S]*SCRAM and CRAM-MD5 too[\s\S]*pop3s:\/\/ \(port 995\)[\s\S]*--tls none/);
+  });
+
+  it("treats IPv4-mapped loopback addresses as loopback", () => {
+    expect(["127.0.0.1", "::1", "[::1]", "localhost", "::ffff:127.0.0.1", "[::ffff:7f00:1]"].every(isLoopbackHost)).toBe(true);
+    expect(["10.0.0.1", "mail.example.org", "::ffff:a00:1"].some(isLoopbackHost)).toBe(false);
   });
 });

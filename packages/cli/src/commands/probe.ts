@@ -140,12 +140,20 @@ export async function probe(argv: readonly string[], io: CliIo): Promise<number>
   // Issue: TLS left to the client (no --tls), no TLS obtained, a remote host: the clients end the
   // connection with "tls-required" before any mechanism runs. Say so instead of showing a choice
   // that would never be made.
-  const tlsRefused = tlsValue === undefined && target.tls === "starttls" && !findings.secure && !loopback;
-  if (tlsRefused) {
+  if (refusedForTls({ tlsOption: tlsValue, schemeTls: target.tls, secure: findings.secure, loopback })) {
     for (const line of tlsRequiredExplanation(target.protocol)) io.stdout.write(`${line}\n`);
     return 1;
   }
   return plan.candidates.length ? 0 : 1;
+}
+
+/**
+ * The clients' TLS default (issue 10 item 8): with TLS left to them (no --tls; the URL's STARTTLS
+ * scheme), a connection that did not become TLS to a host that is not loopback ends with
+ * "tls-required" before any mechanism runs.
+ */
+export function refusedForTls(facts: { tlsOption: string | undefined; schemeTls: TlsMode; secure: boolean; loopback: boolean }): boolean {
+  return facts.tlsOption === undefined && facts.schemeTls === "starttls" && !facts.secure && !facts.loopback;
 }
 
 /** Why saslkit will not send credentials to this server, and what the user can do. */
