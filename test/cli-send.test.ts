@@ -3,12 +3,12 @@
  * SmtpServer with the real mechanism packages: the debug transcript never shows the password.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { MechanismProvider, ScramStoredKeys, ServerCallbacks } from "@saslkit/core";
+import type { MechanismProvider, ServerCallbacks } from "@saslkit/core";
 import { main } from "@saslkit/cli";
 import { cramMd5 } from "@saslkit/mech-cram-md5";
 import { login } from "@saslkit/mech-login";
 import { plain } from "@saslkit/mech-plain";
-import { deriveScramKeys, prepareScramPassword, scramProviders } from "@saslkit/mech-scram";
+import { deriveScramKeys, prepareScramPassword, scramProviders, type ScramStoredKeys } from "@saslkit/mech-scram";
 import { SmtpServer, type ServerTranscriptEntry } from "@saslkit/smtp-server";
 import { testCertificates } from "@saslkit/test-kit";
 import { memoryIo as sharedMemoryIo, type MemoryIoOptions } from "./support/cli-io.js";

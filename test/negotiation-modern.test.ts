@@ -9,8 +9,7 @@ import { MechanismRegistry, NoMechanismError, authenticate, negotiate, pairedExc
 import type { ChannelInfo, CredentialsInput, MechanismProvider, NegotiationPolicy, SaslExchange } from "@saslkit/core";
 import { anonymous, registerAnonymous } from "@saslkit/mech-anonymous";
 import { external, registerExternal } from "@saslkit/mech-external";
-import { oauthBearer, registerOAuthBearer } from "@saslkit/mech-oauthbearer";
-import { registerXOAuth2, xoauth2 } from "@saslkit/mech-xoauth2";
+import { oauthBearer, registerOAuthBearer, registerXOAuth2, xoauth2 } from "@saslkit/mech-oauth";
 
 const ALL: readonly MechanismProvider[] = [oauthBearer, xoauth2, external, anonymous];
 const OFFERED = ["PLAIN", "ANONYMOUS", "EXTERNAL", "XOAUTH2", "OAUTHBEARER"];

@@ -7,10 +7,9 @@ import { anonymous } from "@saslkit/mech-anonymous";
 import { cramMd5 } from "@saslkit/mech-cram-md5";
 import { external } from "@saslkit/mech-external";
 import { login } from "@saslkit/mech-login";
-import { oauthBearer } from "@saslkit/mech-oauthbearer";
+import { oauthBearer, xoauth2 } from "@saslkit/mech-oauth";
 import { plain } from "@saslkit/mech-plain";
 import { deriveScramKeys, scramProviders, type ScramHash } from "@saslkit/mech-scram";
-import { xoauth2 } from "@saslkit/mech-xoauth2";
 import { PASSWORD, TOKEN } from "./secrets.js";
 
 export const USER = "hardening-user";

@@ -3,7 +3,7 @@
  * package must not depend on mechanism packages; the root tests run the real ones), fixed
  * credentials, and a scripted-server helper that always closes the server.
  */
-import { SaslError, utf8, type MechanismProvider, type SaslMechanism } from "@saslkit/core";
+import { PASSWORD as PASSWORD_KEY, SaslError, USERNAME, utf8, type MechanismProvider, type SaslMechanism } from "@saslkit/core";
 import { startScriptedServer, type ScriptedServer, type ScriptedServerOptions } from "@saslkit/test-kit";
 
 const clear = { sendsSecretInClear: true, mutualAuth: false, channelBinding: false } as const;
@@ -14,7 +14,7 @@ export const fakePlain: MechanismProvider = {
   priority: 300,
   clientFirst: true,
   security: clear,
-  needs: ["username", "password"],
+  needs: [USERNAME, PASSWORD_KEY],
   createClient(ctx): SaslMechanism {
     let done = false;
     return {
@@ -24,7 +24,7 @@ export const fakePlain: MechanismProvider = {
       },
       async start() {
         done = true;
-        return utf8(`\0${ctx.credentials.username}\0${await ctx.credentials.password()}`);
+        return utf8(`\0${ctx.credentials.username}\0${await ctx.credentials.get(PASSWORD_KEY)}`);
       },
       step() {
         throw new SaslError("PLAIN", "bad-state", "no challenge is expected.");
@@ -40,7 +40,7 @@ export const fakeEcho: MechanismProvider = {
   priority: 500,
   clientFirst: false,
   security: { sendsSecretInClear: false, mutualAuth: false, channelBinding: false },
-  needs: ["username"],
+  needs: [USERNAME],
   createClient(): SaslMechanism {
     return { name: "X-ECHO", complete: true, start: () => null, step: () => utf8("again"), finish() {} };
   },
@@ -52,7 +52,7 @@ export const fakeMutual: MechanismProvider = {
   priority: 900,
   clientFirst: true,
   security: { sendsSecretInClear: false, mutualAuth: true, channelBinding: false },
-  needs: ["username", "password"],
+  needs: [USERNAME, PASSWORD_KEY],
   createClient(): SaslMechanism {
     let verified = false;
     const check = (data: Uint8Array | null) => {

@@ -14,8 +14,7 @@ function isProvider(value: unknown): value is MechanismProvider {
 export async function installedProviders(): Promise<MechanismProvider[]> {
   const modules: Record<string, unknown>[] = await Promise.all([
     import("@saslkit/mech-scram"),
-    import("@saslkit/mech-oauthbearer"),
-    import("@saslkit/mech-xoauth2"),
+    import("@saslkit/mech-oauth"),
     import("@saslkit/mech-cram-md5"),
     import("@saslkit/mech-plain"),
     import("@saslkit/mech-login"),

@@ -1,7 +1,10 @@
 import { PassThrough, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { describe, expect, it } from "vitest";
-import { planNegotiation, type MechanismProvider } from "@saslkit/core";
+import { defineCredential, USERNAME, PASSWORD, planNegotiation, type MechanismProvider } from "@saslkit/core";
+
+/** A secret of a kind core does not know, as a family package would declare it. */
+const TOKEN_KEY = defineCredential("tokenForTest", { secret: true }); // not "token": mech-oauth defines that one, and the CLI loads it
 import { loadMessage, parseSendArgs } from "../src/commands/send.js";
 import { progressStream } from "../src/commands/send-smtp.js";
 import { refusedForTls, tlsRequiredExplanation } from "../src/commands/probe.js";
@@ -119,13 +122,13 @@ describe("negotiation report", () => {
     priority,
     clientFirst: true,
     security: { sendsSecretInClear: false, mutualAuth: false, channelBinding: false },
-    needs: ["username", "password"],
+    needs: [USERNAME, PASSWORD],
     createClient: () => {
       throw new Error("unused");
     },
     ...extra,
   });
-  const providers = [provider("HIGH", 800, { security: { sendsSecretInClear: false, mutualAuth: true, channelBinding: false } }), provider("LOW", 100), provider("TOKEN", 600, { needs: ["token"] }), provider("UNOFFERED", 900)];
+  const providers = [provider("HIGH", 800, { security: { sendsSecretInClear: false, mutualAuth: true, channelBinding: false } }), provider("LOW", 100), provider("TOKEN", 600, { needs: [TOKEN_KEY] }), provider("UNOFFERED", 900)];
 
   it("names the choice and gives every other mechanism a reason", () => {
     const plan = planNegotiation(providers, { offered: ["LOW", "HIGH", "TOKEN", "X-UNKNOWN"], credentials: { username: "u", password: "p" }, channel: { secure: true } });

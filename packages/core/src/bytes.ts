@@ -38,7 +38,7 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** Splits on every occurrence of a byte value (PLAIN's NUL, OAuth's 0x01). */
+/** Splits on every occurrence of a byte value (a NUL or 0x01 field separator). */
 export function splitBytes(bytes: Uint8Array, separator: number): Uint8Array[] {
   const parts: Uint8Array[] = [];
   let from = 0;

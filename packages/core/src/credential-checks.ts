@@ -4,7 +4,7 @@
  * naming `mechanism`; no message ever contains the value checked.
  */
 import { SaslError } from "./errors.js";
-import type { Credentials } from "./credentials.js";
+import { PASSWORD, type Credentials } from "./credentials.js";
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -42,7 +42,7 @@ export function requireUsername(credentials: Credentials, mechanism: string): st
  * is returned as is; whether it is allowed is the mechanism's rule.
  */
 export async function requirePassword(credentials: Credentials, mechanism: string): Promise<string> {
-  const password = await credentials.password();
+  const password = await credentials.get(PASSWORD);
   if (password === undefined) throw new SaslError(mechanism, "missing-credentials", "a password is required.");
   return password;
 }

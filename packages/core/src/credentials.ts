@@ -1,17 +1,80 @@
 /**
- * Client credentials, held so that they cannot leak by accident.
+ * Client credentials: typed, extensible, and held so that they cannot leak by accident.
  *
- * Callers pass a plain `CredentialsInput` object. The session wraps it in `Credentials`, whose
- * secrets live in private fields: `util.inspect`, `JSON.stringify`, `String()` and error
- * messages of anything that holds it show `[redacted]`, never the value. Mechanisms read a secret
- * only through `password()` / `token()`, at the moment they need it.
+ * A credential is named by a typed key (rsasl's properties): `defineCredential<T>(name, { secret })`.
+ * Core defines only the generic keys `USERNAME`, `AUTHZID` and `PASSWORD`. A mechanism package
+ * defines the keys it needs next to its code and adds the matching field to `CredentialsInput` by
+ * module augmentation, so callers keep passing a plain object:
+ *
+ * ```ts
+ * export const ONE_TIME_CODE = defineCredential("oneTimeCode", { secret: true });
+ * declare module "@saslkit/core" {
+ *   interface CredentialsInput { readonly oneTimeCode?: string | (() => MaybePromise<string>) }
+ * }
+ * ```
+ *
+ * Protection: only fields whose key is declared `secret: false` (user name, authzid, and what a
+ * mechanism family declares public) are identity. Every other field, declared secret or not
+ * declared at all, lives in a private field: `util.inspect`, `JSON.stringify`, `String()` and
+ * anything that prints the object show `[redacted]`, never the value, and every value of such a
+ * field reaches the `onSecret` listeners as soon as it is known (adapters hand it to the
+ * connection's redactor). A field whose value is a function is resolved lazily, when a mechanism
+ * calls `get`, and the function is called again on every `get` (a prompt, a credential source).
  */
 import type { MaybePromise } from "./mechanism.js";
 
-/** A function that yields a fresh OAuth access token. `refresh` is true when the last one was refused. */
-export type TokenProvider = (request: { readonly refresh: boolean; readonly username?: string }) => MaybePromise<string>;
+/** A typed credential name. `T` is the type `get` resolves to. Make one with `defineCredential`. */
+export interface CredentialKey<T = string> {
+  /** The field of `CredentialsInput` that holds it. */
+  readonly name: string;
+  /** False only for identity that may be printed (a user name); true for anything a thief could use. */
+  readonly secret: boolean;
+  /** Where `has` and `get` look when this key's own field is absent (a value → the function that fetches it). */
+  readonly fallback?: CredentialKey<T>;
+  /** Type marker only; never set. */
+  readonly __type?: T;
+}
 
-/** What a caller gives. Every field is optional: each mechanism declares which it needs. */
+const keys = new Map<string, CredentialKey<unknown>>();
+
+/** How a key is declared. */
+export interface CredentialOptions<T> {
+  /** False only for identity that may be printed; see the module comment. */
+  readonly secret: boolean;
+  /** Another key whose field stands in when this one is absent (a value given as the function that fetches it). */
+  readonly fallback?: CredentialKey<T>;
+}
+
+/**
+ * Declares a credential key. Declaring the same name twice returns the first key when the
+ * options agree and throws when they do not (two packages disagreeing on whether a field is
+ * secret is a bug to surface, not to settle silently).
+ */
+export function defineCredential<T = string>(name: string, options: CredentialOptions<T>): CredentialKey<T> {
+  const existing = keys.get(name);
+  if (existing) {
+    if (existing.secret !== options.secret || existing.fallback !== options.fallback) {
+      throw new TypeError(`The credential "${name}" is already defined with secret: ${existing.secret}${existing.fallback ? ` and fallback ${existing.fallback.name}` : ""}.`);
+    }
+    return existing as CredentialKey<T>;
+  }
+  const key: CredentialKey<T> = Object.freeze({ name, secret: options.secret, ...(options.fallback ? { fallback: options.fallback } : {}) });
+  keys.set(name, key as CredentialKey<unknown>);
+  return key;
+}
+
+/** The authentication identity (authcid): the user name the secret belongs to. Not secret. */
+export const USERNAME: CredentialKey<string> = defineCredential("username", { secret: false });
+/** The authorization identity (authzid): act as this user. Empty means "same as the user name". Not secret. */
+export const AUTHZID: CredentialKey<string> = defineCredential("authzid", { secret: false });
+/** The password, or a function that yields it (a prompt, a keychain). Secret. */
+export const PASSWORD: CredentialKey<string> = defineCredential("password", { secret: true });
+
+/**
+ * What a caller gives: a plain object. Every field is optional; each mechanism declares the keys
+ * it needs. Mechanism packages add their fields here by module augmentation (see the module
+ * comment). Unknown fields are kept too, and treated as secret.
+ */
 export interface CredentialsInput {
   /** Authentication identity (authcid): the user name that the secret belongs to. */
   readonly username?: string;
@@ -19,38 +82,30 @@ export interface CredentialsInput {
   readonly authzid?: string;
   /** The password, or a function that yields it (a prompt, a keychain). */
   readonly password?: string | (() => MaybePromise<string>);
-  /** An OAuth 2.0 access token. */
-  readonly token?: string;
-  /** Fetches a (fresh) access token; used for one retry after the server refuses a token. */
-  readonly tokenProvider?: TokenProvider;
-  /** ANONYMOUS trace information (RFC 4505): an e-mail address or opaque string. */
-  readonly trace?: string;
 }
 
-/** The kinds of credential a mechanism may need; providers declare them in `needs`. */
-export type CredentialKind = "username" | "password" | "token" | "trace";
+/** Called with every secret value, as soon as it is known. */
+export type SecretListener = (value: string) => void;
 
 const REDACTED = "[redacted]";
 const inspectSymbol = Symbol.for("nodejs.util.inspect.custom");
 
+const isPublic = (name: string): boolean => keys.get(name)?.secret === false;
+
 /** Credentials with secrets hidden from every printing path. Build one with `Credentials.from`. */
 export class Credentials {
-  readonly #password: string | (() => MaybePromise<string>) | undefined;
-  readonly #token: string | undefined;
-  readonly #tokenProvider: TokenProvider | undefined;
-  #refreshed = false;
-
-  readonly username: string | undefined;
-  readonly authzid: string | undefined;
-  readonly trace: string | undefined;
+  readonly #fields = new Map<string, unknown>();
+  readonly #listeners = new Set<SecretListener>();
+  /** Secret strings known so far (given as values, or revealed by a lazy field). */
+  readonly #known = new Set<string>();
 
   private constructor(input: CredentialsInput) {
-    this.username = input.username;
-    this.authzid = input.authzid === "" ? undefined : input.authzid;
-    this.trace = input.trace;
-    this.#password = input.password;
-    this.#token = input.token;
-    this.#tokenProvider = input.tokenProvider;
+    for (const [name, value] of Object.entries(input)) {
+      if (value === undefined) continue;
+      if (name === AUTHZID.name && value === "") continue;
+      this.#fields.set(name, value);
+      if (!isPublic(name)) this.#note(value);
+    }
   }
 
   /** Wraps caller input; returns an existing `Credentials` unchanged. */
@@ -58,59 +113,77 @@ export class Credentials {
     return input instanceof Credentials ? input : new Credentials(input ?? {});
   }
 
-  /** Whether a credential of this kind was given (without revealing it). */
-  has(kind: CredentialKind): boolean {
-    switch (kind) {
-      case "username":
-        return this.username !== undefined && this.username !== "";
-      case "password":
-        return this.#password !== undefined;
-      case "token":
-        return this.#token !== undefined || this.#tokenProvider !== undefined;
-      case "trace":
-        return this.trace !== undefined;
-    }
+  /** The user name (identity, never secret), or undefined. */
+  get username(): string | undefined {
+    const v = this.#fields.get(USERNAME.name);
+    return typeof v === "string" ? v : undefined;
   }
 
-  /** True when nothing identifying was given (ANONYMOUS is only for this case). */
-  get isEmpty(): boolean {
-    return !this.has("username") && !this.has("password") && !this.has("token");
-  }
-
-  /** The password. Throws nothing itself; mechanisms check `has("password")` first. */
-  async password(): Promise<string | undefined> {
-    const p = this.#password;
-    return typeof p === "function" ? await p() : p;
+  /** The authorization identity, or undefined when none (an empty one counts as none). */
+  get authzid(): string | undefined {
+    const v = this.#fields.get(AUTHZID.name);
+    return typeof v === "string" ? v : undefined;
   }
 
   /**
-   * The access token. With `refresh: true` (after the server refused one) asks the provider for a
-   * fresh token; returns undefined when there is no provider or a refresh was already used, so a
-   * mechanism retries at most once.
+   * Whether a value for `key` (or its `fallback`) was given, without revealing it. An empty user
+   * name counts as none.
    */
-  async token(options: { refresh?: boolean } = {}): Promise<string | undefined> {
-    if (options.refresh) {
-      if (!this.#tokenProvider || this.#refreshed) return undefined;
-      this.#refreshed = true;
-      return this.#tokenProvider({ refresh: true, ...(this.username !== undefined ? { username: this.username } : {}) });
-    }
-    if (this.#token !== undefined) return this.#token;
-    if (this.#tokenProvider) return this.#tokenProvider({ refresh: false, ...(this.username !== undefined ? { username: this.username } : {}) });
-    return undefined;
+  has(key: CredentialKey<unknown>): boolean {
+    const v = this.#fields.get(key.name);
+    if (v === undefined) return key.fallback !== undefined && this.has(key.fallback);
+    return !(key === USERNAME && v === "");
   }
 
-  /** Whether a token refresh is still possible. */
-  get canRefreshToken(): boolean {
-    return this.#tokenProvider !== undefined && !this.#refreshed;
+  /** True when no user name and no secret was given: nothing that identifies anyone. */
+  get isEmpty(): boolean {
+    for (const name of this.#fields.keys()) if (name === USERNAME.name ? this.has(USERNAME) : !isPublic(name)) return false;
+    return true;
+  }
+
+  /**
+   * The value for `key` (or, when absent, for its `fallback`), or undefined when none was given.
+   * A function is called (with `request`, when given) and awaited; a secret result is reported
+   * to the `onSecret` listeners first.
+   */
+  async get<T>(key: CredentialKey<T>, request?: unknown): Promise<T | undefined> {
+    if (!this.#fields.has(key.name) && key.fallback) return this.get(key.fallback, request);
+    const stored = this.#fields.get(key.name);
+    const value = typeof stored === "function" ? await (stored as (r?: unknown) => MaybePromise<T>)(request) : (stored as T | undefined);
+    if (value !== undefined && !isPublic(key.name)) this.#note(value);
+    return value;
+  }
+
+  /**
+   * Subscribes to secret values: `listener` is called at once with every secret already known,
+   * then with each one revealed later (a password prompt's answer). Returns the unsubscribe
+   * function. Listener errors are swallowed: a logger must not break authentication.
+   */
+  onSecret(listener: SecretListener): () => void {
+    this.#listeners.add(listener);
+    for (const value of this.#known) this.#call(listener, value);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #note(value: unknown): void {
+    const text = typeof value === "string" ? value : value instanceof Uint8Array ? new TextDecoder().decode(value) : undefined;
+    if (text === undefined || text === "" || this.#known.has(text)) return;
+    this.#known.add(text);
+    for (const l of this.#listeners) this.#call(l, text);
+  }
+
+  #call(listener: SecretListener, value: string): void {
+    try {
+      listener(value);
+    } catch {
+      // Ignored on purpose: see onSecret.
+    }
   }
 
   toJSON(): Record<string, unknown> {
-    return {
-      username: this.username,
-      authzid: this.authzid,
-      password: this.#password === undefined ? undefined : REDACTED,
-      token: this.has("token") ? REDACTED : undefined,
-    };
+    const out: Record<string, unknown> = {};
+    for (const name of this.#fields.keys()) out[name] = isPublic(name) ? this.#fields.get(name) : REDACTED;
+    return out;
   }
 
   toString(): string {

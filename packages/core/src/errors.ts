@@ -8,22 +8,22 @@
  * - `kind`: the coarse class (`input`, `parse`, `protocol`, `outcome`, `policy`), as rsasl does.
  *
  * Messages are full sentences that start with the mechanism name ("CRAM-MD5: challenge is empty.")
- * and never contain a credential: not the password, not the token, not their encodings.
+ * and never contain a credential: no password or other secret, and none of their encodings.
  */
 
 /** Every code saslkit's core and mechanisms can raise. Closed set: adapters add context, not codes. */
 export type SaslErrorCode =
   /** The caller's credentials are unusable as given (NUL in PLAIN, SASLprep refused, empty user). */
   | "invalid-credentials-input"
-  /** The mechanism needs a credential the caller did not give (no password, no token). */
+  /** The mechanism needs a credential the caller did not give (no user name, no password). */
   | "missing-credentials"
   /** The server's challenge could not be parsed, was empty where data is needed, or was not UTF-8. */
   | "invalid-challenge"
   /** The client's response could not be parsed (server halves). */
   | "invalid-response"
-  /** The server could not prove it knows the credentials (SCRAM `v=` wrong, missing or malformed). */
+  /** The server could not prove it knows the credentials (a mutual-authentication proof wrong, missing or malformed). */
   | "server-verification-failed"
-  /** The server reported an error inside the mechanism (SCRAM `e=`, OAuth JSON error). */
+  /** The server reported an error inside the mechanism (an error message the mechanism defines). */
   | "server-error"
   /** A method was called in a state where it is not allowed (a step after completion). */
   | "bad-state"
@@ -91,7 +91,7 @@ export interface SaslErrorOptions {
   readonly cause?: unknown;
   /** The server reply that ended the exchange, when there was one. */
   readonly reply?: ServerReplyInfo;
-  /** Mechanism-specific detail, e.g. the decoded OAuth JSON error `{ status, scope }`. */
+  /** Mechanism-specific detail, e.g. a decoded error message `{ status, scope }`. */
   readonly detail?: Readonly<Record<string, unknown>>;
 }
 

@@ -13,16 +13,14 @@ export type {
   SaslExchange,
   SaslMechanism,
   SaslServerMechanism,
-  ScramStoredKeys,
   SecurityProperties,
   ServerCallbacks,
   ServerContext,
   ServerEvent,
   ServerStep,
-  TokenVerdict,
   UsabilityCheck,
 } from "./mechanism.js";
-export { Credentials, type CredentialKind, type CredentialsInput, type TokenProvider } from "./credentials.js";
+export { AUTHZID, Credentials, PASSWORD, USERNAME, defineCredential, type CredentialKey, type CredentialOptions, type CredentialsInput, type SecretListener } from "./credentials.js";
 export {
   NoMechanismError,
   SaslError,
@@ -35,13 +33,22 @@ export {
   type ServerReplyInfo,
 } from "./errors.js";
 export { MechanismRegistry, SASL_MECHANISM, normalizeMechanismName, registerMechanism, type MechanismSource } from "./registry.js";
-export { negotiate, planNegotiation, requireCandidate, type CleartextPolicy, type Negotiation, type NegotiationInput, type NegotiationPolicy } from "./negotiate.js";
+export {
+  cleartextRefusal,
+  negotiate,
+  negotiationRecord,
+  planNegotiation,
+  requireCandidate,
+  type CleartextPolicy,
+  type Negotiation,
+  type NegotiationInput,
+  type NegotiationPolicy,
+  type NegotiationRecord,
+} from "./negotiate.js";
 export { authenticate, runExchange, type AuthenticateOptions, type AuthenticationResult, type SessionLimits } from "./session.js";
 export { allowsFallback } from "./fallback.js";
 export { concatBytes, constantTimeEqual, decodeUtf8, splitBytes, utf8 } from "./bytes.js";
 export { pairedExchange, type PairedExchange } from "./paired.js";
-export { B64TOKEN, MALFORMED_DETAIL, decodeOAuthError, encodeOAuthError, isTokenRefusal } from "./oauth-error.js";
 export { mayActAs } from "./authorize.js";
 export { OneMessageClient, OneMessageServer, type OneMessageClientState, type OneMessageServerState, type ServerOutcome } from "./one-message.js";
-export { BearerTokenClient, BearerTokenServer, type BearerTokenClientState, type BearerTokenMessage } from "./bearer-token.js";
 export { hasLoneSurrogate, requirePassword, requireUsername, requireWellFormed } from "./credential-checks.js";

@@ -5,7 +5,7 @@
  * belongs to the protocol adapters (SMTP, IMAP, POP3). A mechanism object is one exchange: it is
  * stateful, so every authentication gets a fresh one from its `MechanismProvider`.
  */
-import type { Credentials, CredentialKind } from "./credentials.js";
+import type { CredentialKey, Credentials } from "./credentials.js";
 import type { ServerReplyInfo } from "./errors.js";
 
 export type MaybePromise<T> = T | Promise<T>;
@@ -34,14 +34,24 @@ export interface ChannelInfo {
   readonly secure: boolean;
   /** True when the peer is on a loopback address (127.0.0.0/8, ::1). */
   readonly loopback?: boolean;
-  /** The server's host name as the caller named it (OAUTHBEARER `host=`). */
+  /**
+   * The RFC 4422 service name of the protocol (`"smtp"`, `"imap"`, `"pop"`), set by the adapter;
+   * mechanisms that name the service (a digest-uri) read it here.
+   */
+  readonly service?: string;
+  /** The server's host name as the caller named it (mechanisms that send or check it). */
   readonly host?: string;
-  /** The server's port (OAUTHBEARER `port=`). */
+  /** The server's port. */
   readonly port?: number;
   /** Channel-binding capability, when the channel is TLS and the adapter can supply data. */
   readonly channelBinding?: ChannelBinding;
-  /** Identity established outside SASL (client certificate subject), for EXTERNAL servers. */
+  /** Identity established outside SASL (client certificate subject), for server halves that use it. */
   readonly externalIdentity?: string;
+  /**
+   * Client side: true when the caller gave the adapter a client certificate for this TLS channel,
+   * so a mechanism that authenticates with it may be chosen (see docs/decisions).
+   */
+  readonly clientCertificate?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -63,10 +73,10 @@ export interface ChannelInfo {
  *    here or in the last `step`, and throw `SaslError("server-verification-failed")` when they
  *    cannot: success is never reported without proof.
  *
- * Methods may return promises (PBKDF2, token fetches). Errors are always `SaslError`.
+ * Methods may return promises (key derivation, a credential fetched on demand). Errors are always `SaslError`.
  */
 export interface SaslMechanism {
-  /** The registered name, upper case (`SCRAM-SHA-256`). */
+  /** The registered name, upper case (`CRAM-MD5`). */
   readonly name: string;
   /** Produce the initial response, or null for none. */
   start(): MaybePromise<Uint8Array | null>;
@@ -80,13 +90,14 @@ export interface SaslMechanism {
   /** True when the client has sent its last response and verified the server where required. */
   readonly complete: boolean;
   /**
-   * Mechanism-specific detail about a failure the server described inside the exchange (the
-   * decoded OAuth JSON error). The session driver attaches it to the failure it raises.
+   * Mechanism-specific detail about a failure the server described inside the exchange (a
+   * decoded error message). The session driver attaches it to the failure it raises.
    */
   readonly failureDetail?: Readonly<Record<string, unknown>> | undefined;
   /**
-   * True when the server's failure detail says a fresh credential may succeed (an expired OAuth
-   * token) and the credentials can supply one. The session driver then retries exactly once.
+   * True when the server's failure detail says a fresh credential may succeed (an expired one)
+   * and the credentials can supply one. The session driver then retries exactly once, with
+   * `ClientContext.freshCredentials` set.
    */
   readonly retryWithFreshCredentials?: boolean;
 }
@@ -95,15 +106,15 @@ export interface SaslMechanism {
 export interface ClientContext {
   readonly credentials: Credentials;
   readonly channel: ChannelInfo;
-  /** The mechanism names the server offered, upper case (SCRAM uses it for the GS2 `y` flag). */
+  /** The mechanism names the server offered, upper case (a mechanism may read what else is there). */
   readonly offered: readonly string[];
-  /** Per-mechanism options the caller gave, keyed by package (`scram`, `oauth`), opaque to core. */
+  /** Per-mechanism options the caller gave, keyed by each family's own name, opaque to core. */
   readonly options: Readonly<Record<string, unknown>>;
   /**
-   * True on the one retry the session driver makes after the server refused a token it may
-   * renew: token mechanisms then ask `credentials.token({ refresh: true })`.
+   * True on the one retry the session driver makes after `retryWithFreshCredentials`: the
+   * mechanism then asks its credential source for a fresh value instead of the one it used.
    */
-  readonly refreshToken?: boolean;
+  readonly freshCredentials?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -143,34 +154,24 @@ export interface SaslServerMechanism {
   step(response: Uint8Array): MaybePromise<ServerStep>;
 }
 
-/** Stored SCRAM keys for one user and one hash (RFC 5802 §3): the server never holds the password. */
-export interface ScramStoredKeys {
-  readonly salt: Uint8Array;
-  readonly iterations: number;
-  readonly storedKey: Uint8Array;
-  readonly serverKey: Uint8Array;
-}
-
-/** A validated bearer token: who it belongs to, or the JSON error to send (RFC 7628 §3.2.2). */
-export type TokenVerdict =
-  | { readonly valid: true; readonly user: string }
-  | { readonly valid: false; readonly status: string; readonly scope?: string; readonly schemes?: string };
-
 /**
- * The server's view of its user database. Each server half uses the callbacks it needs and
+ * The server's view of its user database. Core holds only the generic callbacks; a mechanism
+ * family adds its own by module augmentation, next to its code:
+ *
+ * ```ts
+ * declare module "@saslkit/core" {
+ *   interface ServerCallbacks { verifyOneTimeCode?(user: string, code: string): MaybePromise<boolean> }
+ * }
+ * ```
+ *
+ * Each server half uses the callbacks it needs (listed in its provider's `serverCallbacks`) and
  * fails with `authentication-failed` when one is missing. All may be async.
  */
 export interface ServerCallbacks {
-  /** Check a password (PLAIN, LOGIN). */
+  /** Check a password. */
   verifyPassword?(authcid: string, password: string): MaybePromise<boolean>;
-  /** The shared secret for a user (CRAM-MD5 needs the plaintext), undefined if no such user. */
+  /** The shared secret for a user (for mechanisms that need the plaintext), undefined if no such user. */
   lookupPassword?(authcid: string): MaybePromise<string | undefined>;
-  /** Stored SCRAM keys for a user and hash name (`SHA-256`), undefined if no such user. */
-  lookupScramKeys?(authcid: string, hash: string): MaybePromise<ScramStoredKeys | undefined>;
-  /** Validate an OAuth bearer token for a user (the user may be empty when the client gave none). */
-  verifyToken?(user: string, token: string): MaybePromise<TokenVerdict>;
-  /** Accept an ANONYMOUS login with this trace string. Default: refuse. */
-  acceptAnonymous?(trace: string): MaybePromise<boolean>;
   /** May `authcid` act as `authzid`? Default: only when they are equal. */
   authorize?(authcid: string, authzid: string): MaybePromise<boolean>;
 }
@@ -179,9 +180,16 @@ export interface ServerCallbacks {
 export interface ServerContext {
   readonly callbacks: ServerCallbacks;
   readonly channel: ChannelInfo;
-  /** Server host name (CRAM-MD5 challenge, OAUTHBEARER). */
+  /** Server host name, for mechanisms that put it in a challenge. */
   readonly hostname: string;
+  /** Per-mechanism options the server was given, keyed by each family's own name, opaque to core. */
   readonly options: Readonly<Record<string, unknown>>;
+  /**
+   * The mechanism names this server advertised on this connection, upper case. A mechanism may
+   * need to know what else was on offer (a client claiming the server could not bind, RFC 5802 §6).
+   * Absent when the embedding server does not say.
+   */
+  readonly advertised?: readonly string[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -193,11 +201,11 @@ export interface ServerContext {
  * (Cyrus SASL's security flags).
  */
 export interface SecurityProperties {
-  /** The password (or a replayable equivalent such as a bearer token) crosses the wire. */
+  /** The password (or a replayable equivalent) crosses the wire. */
   readonly sendsSecretInClear: boolean;
-  /** The server proves it knows the secret too (SCRAM). */
+  /** The server proves it knows the secret too. */
   readonly mutualAuth: boolean;
-  /** The exchange is bound to the TLS channel (-PLUS). */
+  /** The exchange is bound to the TLS channel. */
   readonly channelBinding: boolean;
 }
 
@@ -216,14 +224,16 @@ export interface MechanismProvider {
   /** The IANA name, upper case. */
   readonly name: string;
   readonly priority: number;
-  /** The client sends the first message (PLAIN, SCRAM); false for server-first (CRAM-MD5, LOGIN). */
+  /** The client sends the first message; false for server-first mechanisms. */
   readonly clientFirst: boolean;
   readonly security: SecurityProperties;
   /** Credentials the client half needs; negotiation skips the mechanism when one is missing. */
-  readonly needs: readonly CredentialKind[];
-  /** Chosen only when the caller names it (`force` or `order`): EXTERNAL. */
+  readonly needs: readonly CredentialKey<unknown>[];
+  /** The `ServerCallbacks` the server half uses, by name (so a server can check its options). */
+  readonly serverCallbacks?: readonly string[];
+  /** Chosen only when the caller names it (`force` or `order`). */
   readonly explicitOnly?: boolean;
-  /** Extra context check (SCRAM-PLUS needs binding data; ANONYMOUS needs no credentials). */
+  /** Extra context check (binding data present, no credentials given, ...). */
   readonly usable?: UsabilityCheck;
   createClient(context: ClientContext): SaslMechanism;
   createServer?(context: ServerContext): SaslServerMechanism;

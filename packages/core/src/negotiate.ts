@@ -4,22 +4,36 @@
  *
  * Rules, in order, for each installed mechanism the server offers:
  * 1. `exclude` removes it; `force` (one name) or `order` (a list) keeps only the names listed.
- * 2. `explicitOnly` mechanisms (EXTERNAL) are chosen only when listed in `force` or `order`.
+ * 2. `explicitOnly` mechanisms are chosen only when listed in `force` or `order`.
  * 3. Credentials the provider `needs` must be present.
- * 4. A mechanism that sends a secret in clear (PLAIN, LOGIN, XOAUTH2, OAUTHBEARER) is refused on
- *    a channel without TLS unless `cleartext` allows it: `"loopback"` (default) allows it only
- *    to a loopback peer, `"never"` never, `"allow"` always.
- * 5. The provider's own `usable` check (SCRAM-PLUS needs channel-binding data).
+ * 4. A mechanism that sends a secret in clear (`security.sendsSecretInClear`) is refused on a
+ *    channel without TLS unless `cleartextRefusal` allows it: `"loopback"` (default) allows it
+ *    only to a loopback peer, `"never"` never, `"allow"` always.
+ * 5. The provider's own `usable` check (binding data present, and the like).
  * Candidates are ordered by `order` when given, else by descending priority (never by
  * registration order or by the server's order).
  */
 import { Credentials, type CredentialsInput } from "./credentials.js";
-import { NoMechanismError, type Refusal } from "./errors.js";
+import { NoMechanismError, type AttemptRecord, type Refusal } from "./errors.js";
 import type { ChannelInfo, ClientContext, MechanismProvider } from "./mechanism.js";
 import { MechanismRegistry, normalizeMechanismName, type MechanismSource } from "./registry.js";
 
 /** Cleartext-secret policy: see rule 4 above. */
 export type CleartextPolicy = "loopback" | "never" | "allow";
+
+/**
+ * The cleartext rule, written once for negotiation, the protocol logins (IMAP LOGIN, POP3
+ * USER/PASS and APOP) and embedded servers: may a secret cross `channel` in clear under `policy`
+ * (default `"loopback"`)? Returns undefined when it may, else the clause saying why not, to
+ * follow "<what> sends the secret in clear and ": "the channel is not TLS to a non-loopback
+ * host" or "the channel is not TLS (strict policy)".
+ */
+export function cleartextRefusal(policy: CleartextPolicy | undefined, channel: Pick<ChannelInfo, "secure" | "loopback">): string | undefined {
+  if (channel.secure) return undefined;
+  const cleartext = policy ?? "loopback";
+  if (cleartext === "allow" || (cleartext === "loopback" && channel.loopback === true)) return undefined;
+  return `the channel is not TLS${cleartext === "never" ? " (strict policy)" : " to a non-loopback host"}`;
+}
 
 /** What the caller may say about the choice. */
 export interface NegotiationPolicy {
@@ -39,7 +53,7 @@ export interface NegotiationInput {
   readonly credentials: CredentialsInput | Credentials;
   readonly channel: ChannelInfo;
   readonly policy?: NegotiationPolicy;
-  /** Per-mechanism options handed to factories (`{ scram: { channelBinding: false } }`). */
+  /** Per-mechanism options handed to factories (`{ family: { ... } }`), opaque to core. */
   readonly options?: Readonly<Record<string, unknown>>;
 }
 
@@ -78,7 +92,6 @@ export function planNegotiation(source: MechanismSource | undefined, input: Nego
   if (policy.force !== undefined && forced === undefined) refuse(policy.force, "not-installed", `"${policy.force}" is not a SASL mechanism name`);
   const ordered = policy.order ? [...upperSet(policy.order)] : undefined;
   const listed = forced !== undefined ? [forced] : ordered;
-  const cleartext = policy.cleartext ?? "loopback";
 
   const usable: MechanismProvider[] = [];
   for (const name of offered) {
@@ -101,15 +114,13 @@ export function planNegotiation(source: MechanismSource | undefined, input: Nego
     }
     const missing = p.needs.filter((k) => !credentials.has(k));
     if (missing.length) {
-      refuse(name, "missing-credentials", `needs ${missing.join(" and ")}, which was not given`);
+      refuse(name, "missing-credentials", `needs ${missing.map((k) => k.name).join(" and ")}, which was not given`);
       continue;
     }
-    if (p.security.sendsSecretInClear && !input.channel.secure) {
-      const allowed = cleartext === "allow" || (cleartext === "loopback" && input.channel.loopback === true);
-      if (!allowed) {
-        refuse(name, "cleartext-password", `sends the secret in clear and the channel is not TLS${cleartext === "never" ? " (strict policy)" : " to a non-loopback host"}`);
-        continue;
-      }
+    const cleartext = p.security.sendsSecretInClear ? cleartextRefusal(policy.cleartext, input.channel) : undefined;
+    if (cleartext !== undefined) {
+      refuse(name, "cleartext-password", `sends the secret in clear and ${cleartext}`);
+      continue;
     }
     const why = p.usable?.(context);
     if (why !== undefined) {
@@ -138,4 +149,38 @@ export function requireCandidate(plan: Negotiation): MechanismProvider {
   const first = plan.candidates[0];
   if (!first) throw new NoMechanismError(plan.offered, plan.installed, plan.refused);
   return first;
+}
+
+/**
+ * What happened in one authentication, in the same shape for every adapter: what the server
+ * offered, what was installed, the plan, each refusal with its reason, every attempt with its
+ * error, and the SASL mechanism that succeeded. A protocol login (IMAP LOGIN, POP3 USER or APOP)
+ * is reported in `login`, never in `chosen`.
+ */
+export interface NegotiationRecord {
+  /** SASL names the server offered (upper case). */
+  readonly offered: readonly string[];
+  readonly installed: readonly string[];
+  /** The plan, best first. */
+  readonly candidates: readonly string[];
+  /** Each refusal with its reason and explanation. */
+  readonly refused: readonly Refusal[];
+  /** Every mechanism tried, with its error when it failed. */
+  readonly attempts: readonly AttemptRecord[];
+  /** The SASL mechanism that succeeded. */
+  readonly chosen: string | undefined;
+  /** A protocol login the adapter ran instead of (or after) SASL. */
+  readonly login?: { readonly command: "LOGIN" | "USER" | "APOP"; readonly ok: boolean };
+}
+
+/** Builds the `NegotiationRecord` of a plan, the attempts made (`AuthenticationResult.attempts` or `SaslError.attempts`) and the mechanism that succeeded. */
+export function negotiationRecord(plan: Pick<Negotiation, "offered" | "installed" | "candidates" | "refused">, attempts: readonly AttemptRecord[] = [], chosen?: string): NegotiationRecord {
+  return {
+    offered: [...plan.offered],
+    installed: [...plan.installed],
+    candidates: plan.candidates.map((p) => p.name),
+    refused: [...plan.refused],
+    attempts: [...attempts],
+    chosen,
+  };
 }

@@ -1,7 +1,7 @@
 /**
  * The state machines of one-message mechanisms, written once: the client says everything in a
- * single message and the server decides on it (ANONYMOUS, EXTERNAL, and the OAuth bearer
- * mechanisms on the server side). A mechanism package extends these bases and supplies only what
+ * single message and the server decides on it (guest access, identity from the channel, a
+ * credential sent once). A mechanism package extends these bases and supplies only what
  * is its own: how the message is built (client) and what it means (server).
  *
  * They are in core because several mechanism packages need them and mechanisms import only core;
@@ -15,9 +15,10 @@ export type OneMessageClientState = "initial" | "sent" | "done";
 
 /**
  * The client half of a mechanism whose only client message is the initial response and which
- * defines no challenge (ANONYMOUS, EXTERNAL).
+ * defines no challenge.
  *
- * - `start()` calls `message(context)` once and returns its bytes: never null, so an empty
+ * - `start()` calls `message(context)` once and returns its bytes (a promise when `message` is
+ *   asynchronous): never null, so an empty
  *   message is sent as an EMPTY initial response (SMTP `AUTH X =`). A second call is `bad-state`
  *   ("start() was called twice."); an error thrown by `message` propagates and the state stays
  *   `initial`.
@@ -33,6 +34,7 @@ export abstract class OneMessageClient implements SaslMechanism {
   abstract readonly name: string;
   readonly #context: ClientContext;
   #state: OneMessageClientState = "initial";
+  #starting = false;
 
   constructor(context: ClientContext) {
     this.#context = context;
@@ -42,17 +44,32 @@ export abstract class OneMessageClient implements SaslMechanism {
    * Builds the one message from the context, validating it; throw a `SaslError` (code
    * `invalid-credentials-input` or `missing-credentials`) to refuse. Called at most once.
    */
-  protected abstract message(context: ClientContext): Uint8Array;
+  protected abstract message(context: ClientContext): MaybePromise<Uint8Array>;
 
   get complete(): boolean {
     return this.#state !== "initial";
   }
 
-  start(): Uint8Array {
-    if (this.#state !== "initial") throw new SaslError(this.name, "bad-state", "start() was called twice.");
+  start(): MaybePromise<Uint8Array> {
+    if (this.#state !== "initial" || this.#starting) throw new SaslError(this.name, "bad-state", "start() was called twice.");
     const message = this.message(this.#context);
-    this.#state = "sent";
-    return message;
+    if (message instanceof Uint8Array) {
+      this.#state = "sent";
+      return message;
+    }
+    // An asynchronous message (a credential read on demand): a second start meanwhile is refused.
+    this.#starting = true;
+    return message.then(
+      (bytes) => {
+        this.#starting = false;
+        this.#state = "sent";
+        return bytes;
+      },
+      (error: unknown) => {
+        this.#starting = false;
+        throw error;
+      },
+    );
   }
 
   step(_challenge: Uint8Array): Uint8Array {
@@ -73,15 +90,14 @@ export type OneMessageServerState = "initial" | "awaiting-message" | "awaiting-a
 export type ServerOutcome = Exclude<ServerStep, { readonly type: "challenge" }>;
 
 /**
- * The server half of a mechanism whose client says everything in one message (ANONYMOUS,
- * EXTERNAL, OAUTHBEARER, XOAUTH2).
+ * The server half of a mechanism whose client says everything in one message.
  *
  * - `start(initial)`: with an initial response, evaluates it at once; with none (`null`), answers
  *   with an EMPTY challenge that asks for the message, which the next `step` evaluates. A second
  *   `start` is `bad-state` ("start() was called twice.").
  * - `evaluate(message)` is the mechanism's decision. The state is `done` while it runs, so a
  *   reentrant call is `bad-state`, and stays `done` when it throws. It usually returns the outcome.
- *   It may instead return one final challenge (the OAuth JSON error, RFC 7628 §3.2.2): the
+ *   It may instead return one final challenge (an error message the client must acknowledge): the
  *   client's single answer to it then goes to `answer`, which must end the exchange.
  * - `step` at any other time is `bad-state`: "step() was called before start()." or
  *   "step() was called after the exchange ended.".

@@ -2,7 +2,7 @@
  * The mechanism registry: providers registered through tsyringe, resolved under one token.
  *
  * Three ways to fill it, all equivalent to negotiation:
- * - `new MechanismRegistry([plain, scramSha256])`: a plain list, no DI in sight;
+ * - `new MechanismRegistry([plain, cramMd5])`: a plain list, no DI in sight;
  * - `registerPlain()` (each package's register function) into tsyringe's root container, then
  *   `MechanismRegistry.fromContainer()`: the "one line per package" default;
  * - `registerPlain(child)` into `container.createChildContainer()` for per-connection sets and

@@ -9,8 +9,13 @@
  *
  * `authenticate` runs a negotiation's candidates in order: the best first, the next only when
  * `allowsFallback` says the failure was mechanism-level (and `fallback` is not off), at most
- * `maxAttempts` mechanisms. A token mechanism whose server refused an expired token is retried
- * once with `refreshToken: true` when the credentials have a token provider.
+ * `maxAttempts` mechanisms. A mechanism that says a fresh credential may succeed
+ * (`retryWithFreshCredentials`) is retried once with `freshCredentials: true`.
+ *
+ * Deferred initial response, once for every adapter: when `initialResponseFits` says the
+ * initial response does not fit the protocol's command (SMTP's 512-octet AUTH line, IMAP without
+ * SASL-IR, POP3's 255 octets), the driver starts the mechanism with no initial response, requires
+ * the server's empty challenge (RFC 4422 §5) and sends the response then.
  */
 import { SaslError, type AttemptRecord } from "./errors.js";
 import { allowsFallback } from "./fallback.js";
@@ -18,12 +23,18 @@ import type { SaslExchange, SaslMechanism, ServerEvent } from "./mechanism.js";
 import { requireCandidate, type Negotiation } from "./negotiate.js";
 
 export interface SessionLimits {
-  /** Most server challenges in one exchange. Default 10 (SCRAM needs 2; smtplib allows 5). */
+  /** Most server challenges in one exchange. Default 10 (real mechanisms need 2 or 3; smtplib allows 5). */
   readonly maxRounds?: number;
   /** Largest decoded challenge accepted, in bytes. Default 65536. */
   readonly maxChallengeBytes?: number;
   /** Aborts the exchange: the driver cancels on the server and throws `aborted`. */
   readonly signal?: AbortSignal;
+  /**
+   * Whether `mechanism`'s initial response can go with the command that starts it. Default: it
+   * fits. When false the driver sends `begin(mechanism, null)`, expects an empty challenge and
+   * answers it with the response. Adapters feed it their line limit.
+   */
+  readonly initialResponseFits?: (mechanism: string, response: Uint8Array) => boolean;
 }
 
 export interface AuthenticateOptions extends SessionLimits {
@@ -79,7 +90,20 @@ export async function runExchange(mechanism: SaslMechanism, exchange: SaslExchan
     throw error;
   }
   if (signal?.aborted) throw abortedError(name, signal);
-  let event: ServerEvent = await exchange.begin(name, initial);
+  let event: ServerEvent;
+  if (initial !== null && limits.initialResponseFits && !limits.initialResponseFits(name, initial)) {
+    // The response does not fit the command: start without it and answer the empty challenge.
+    event = await exchange.begin(name, null);
+    if (signal?.aborted) return giveUp(abortedError(name, signal));
+    if (event.type === "challenge") {
+      if (event.data.length !== 0) {
+        return giveUp(new SaslError(name, "invalid-challenge", `the server sent a ${event.data.length}-byte challenge where an empty one was due for the initial response.`));
+      }
+      event = await exchange.respond(initial);
+    }
+  } else {
+    event = await exchange.begin(name, initial);
+  }
   let rounds = 0;
   for (;;) {
     if (signal?.aborted) return giveUp(abortedError(name, signal));
@@ -135,7 +159,7 @@ export async function authenticate(negotiation: Negotiation, exchange: SaslExcha
         rounds = await runExchange(mechanism, exchange, options);
       } catch (error) {
         if (!(error instanceof SaslError) || !mechanism.retryWithFreshCredentials) throw error;
-        mechanism = provider.createClient({ ...negotiation.context, refreshToken: true });
+        mechanism = provider.createClient({ ...negotiation.context, freshCredentials: true });
         rounds = await runExchange(mechanism, exchange, options);
       }
       attempts.push({ mechanism: provider.name });

@@ -1,45 +1,116 @@
 import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
-import { Credentials } from "../src/index.js";
+import { AUTHZID, Credentials, PASSWORD, USERNAME, defineCredential, type CredentialsInput } from "../src/index.js";
+
+/** A secret of a kind core does not know, declared the way a mechanism family would declare it. */
+const PIN = defineCredential("pin", { secret: true });
+/** A public field a family declares (like ANONYMOUS's trace). */
+const NOTE = defineCredential("note", { secret: false });
+
+declare module "../src/index.js" {
+  interface CredentialsInput {
+    readonly pin?: string | (() => string | Promise<string>);
+    readonly note?: string;
+  }
+}
+
+const printed = (c: Credentials) => [inspect(c), inspect({ nested: { c } }, { depth: 10 }), JSON.stringify(c), String(c), `${c}`].join("\n");
 
 describe("Credentials", () => {
   const secret = "s3cr3t-Päss";
-  const token = "ya29.TOKEN-VALUE";
+  const pin = "pin-246810";
 
-  it("never prints a password or token", () => {
-    const c = Credentials.from({ username: "alice", password: secret, token });
-    const printed = [inspect(c), inspect({ nested: { c } }, { depth: 10 }), JSON.stringify(c), String(c), `${c}`].join("\n");
-    expect(printed).not.toContain(secret);
-    expect(printed).not.toContain(token);
-    expect(printed).toContain("alice");
-    expect(printed).toContain("[redacted]");
+  it("never prints a password or any other secret field", () => {
+    const c = Credentials.from({ username: "alice", password: secret, pin });
+    const text = printed(c);
+    expect(text).not.toContain(secret);
+    expect(text).not.toContain(pin);
+    expect(text).toContain("alice");
+    expect(text).toContain("[redacted]");
   });
 
-  it("reveals secrets only through the accessors", async () => {
-    const c = Credentials.from({ username: "alice", password: () => Promise.resolve(secret) });
-    expect(c.has("password")).toBe(true);
-    expect(c.has("token")).toBe(false);
-    await expect(c.password()).resolves.toBe(secret);
+  it("redacts a field no key declares: unknown means secret", () => {
+    const input = { username: "alice", ticket: "krb5-ticket-value" } as CredentialsInput;
+    const text = printed(Credentials.from(input));
+    expect(text).not.toContain("krb5-ticket-value");
+    expect(JSON.parse(JSON.stringify(Credentials.from(input)))).toEqual({ username: "alice", ticket: "[redacted]" });
   });
 
-  it("treats an empty authzid as none", () => {
+  it("prints identity fields and fields declared not secret", () => {
+    expect(JSON.parse(JSON.stringify(Credentials.from({ username: "alice", authzid: "bob", note: "hello" })))).toEqual({ username: "alice", authzid: "bob", note: "hello" });
+  });
+
+  it("reveals secrets only through get, resolving functions lazily on every call", async () => {
+    let calls = 0;
+    const c = Credentials.from({ username: "alice", password: () => (calls++, Promise.resolve(secret)) });
+    expect(calls).toBe(0);
+    expect(c.has(PASSWORD)).toBe(true);
+    expect(c.has(PIN)).toBe(false);
+    await expect(c.get(PASSWORD)).resolves.toBe(secret);
+    await expect(c.get(PASSWORD)).resolves.toBe(secret);
+    expect(calls).toBe(2);
+    await expect(c.get(PIN)).resolves.toBeUndefined();
+    await expect(c.get(USERNAME)).resolves.toBe("alice");
+  });
+
+  it("passes the request to a function-valued field", async () => {
+    const KEYED = defineCredential("keyed", { secret: true });
+    const c = Credentials.from({ keyed: (r: unknown) => `for-${(r as { who: string }).who}` } as CredentialsInput);
+    await expect(c.get(KEYED, { who: "x" })).resolves.toBe("for-x");
+  });
+
+  it("treats an empty authzid as none and an empty user name as absent", () => {
     expect(Credentials.from({ username: "a", authzid: "" }).authzid).toBeUndefined();
-  });
-
-  it("refreshes a token at most once", async () => {
-    const calls: boolean[] = [];
-    const c = Credentials.from({ username: "a", token: "old", tokenProvider: ({ refresh }) => (calls.push(refresh), "new") });
-    await expect(c.token()).resolves.toBe("old");
-    expect(c.canRefreshToken).toBe(true);
-    await expect(c.token({ refresh: true })).resolves.toBe("new");
-    expect(c.canRefreshToken).toBe(false);
-    await expect(c.token({ refresh: true })).resolves.toBeUndefined();
-    expect(calls).toEqual([true]);
+    expect(Credentials.from({ username: "a", authzid: "" }).has(AUTHZID)).toBe(false);
+    expect(Credentials.from({ username: "" }).has(USERNAME)).toBe(false);
+    expect(Credentials.from({ username: "" }).username).toBe("");
   });
 
   it("knows when nothing identifying was given", () => {
     expect(Credentials.from({}).isEmpty).toBe(true);
-    expect(Credentials.from({ trace: "me@example.org" }).isEmpty).toBe(true);
+    expect(Credentials.from({ note: "me@example.org" }).isEmpty).toBe(true);
     expect(Credentials.from({ username: "x" }).isEmpty).toBe(false);
+    expect(Credentials.from({ pin: "1" }).isEmpty).toBe(false);
+  });
+
+  describe("onSecret", () => {
+    it("hands every known secret to a new listener at once, never identity", () => {
+      const seen: string[] = [];
+      Credentials.from({ username: "alice", authzid: "bob", password: secret, pin, note: "public" }).onSecret((v) => seen.push(v));
+      expect(seen.sort()).toEqual([secret, pin].sort());
+    });
+
+    it("reports a lazily resolved secret when it is revealed, once", async () => {
+      const seen: string[] = [];
+      const c = Credentials.from({ username: "alice", password: () => secret, pin: async () => pin });
+      c.onSecret((v) => seen.push(v));
+      expect(seen).toEqual([]);
+      await c.get(PASSWORD);
+      await c.get(PASSWORD);
+      await c.get(PIN);
+      expect(seen).toEqual([secret, pin]);
+    });
+
+    it("stops after unsubscribe, and a throwing listener breaks nothing", async () => {
+      const seen: string[] = [];
+      const c = Credentials.from({ password: () => secret });
+      c.onSecret(() => {
+        throw new Error("logger down");
+      });
+      const off = c.onSecret((v) => seen.push(v));
+      off();
+      await expect(c.get(PASSWORD)).resolves.toBe(secret);
+      expect(seen).toEqual([]);
+    });
+  });
+
+  describe("defineCredential", () => {
+    it("returns the same key for the same name and flag", () => {
+      expect(defineCredential("pin", { secret: true })).toBe(PIN);
+    });
+
+    it("refuses to redefine a name with the other secret flag", () => {
+      expect(() => defineCredential("password", { secret: false })).toThrow(/already defined with secret: true/);
+    });
   });
 });

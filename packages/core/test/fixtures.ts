@@ -1,5 +1,8 @@
 // Minimal providers with the properties of real mechanisms, so core is tested without any mechanism package.
 import {
+  defineCredential,
+  USERNAME,
+  PASSWORD,
   SaslError,
   utf8,
   type ClientContext,
@@ -7,6 +10,9 @@ import {
   type SaslMechanism,
   type SecurityProperties,
 } from "../src/index.js";
+
+/** A secret of a kind core does not know, as a family package would declare it. */
+const TOKEN_KEY = defineCredential("token", { secret: true });
 
 const clear: SecurityProperties = { sendsSecretInClear: true, mutualAuth: false, channelBinding: false };
 const hashed: SecurityProperties = { sendsSecretInClear: false, mutualAuth: false, channelBinding: false };
@@ -43,7 +49,7 @@ export function provider(name: string, priority: number, extra: Partial<Mechanis
     priority,
     clientFirst: true,
     security: hashed,
-    needs: ["username", "password"],
+    needs: [USERNAME, PASSWORD],
     createClient: (_: ClientContext) => new ScriptClient(name, 0, utf8(name)),
     ...extra,
   };
@@ -52,7 +58,7 @@ export function provider(name: string, priority: number, extra: Partial<Mechanis
 export const PLAIN = provider("PLAIN", 300, { security: clear });
 export const LOGIN = provider("LOGIN", 200, { security: clear, clientFirst: false });
 export const CRAM = provider("CRAM-MD5", 400, { clientFirst: false });
-export const TOKEN = provider("XTOKEN", 640, { security: clear, needs: ["token"] });
+export const TOKEN = provider("XTOKEN", 640, { security: clear, needs: [TOKEN_KEY] });
 export const EXT = provider("EXTERNAL", 100, { needs: [], explicitOnly: true, security: { sendsSecretInClear: false, mutualAuth: false, channelBinding: false } });
 export const ANON = provider("ANONYMOUS", 50, {
   needs: [],

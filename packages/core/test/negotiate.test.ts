@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { NoMechanismError, negotiate, planNegotiation, type ChannelInfo, type NegotiationPolicy } from "../src/index.js";
+import { NoMechanismError, SaslError, cleartextRefusal, negotiate, negotiationRecord, planNegotiation, type ChannelInfo, type NegotiationPolicy } from "../src/index.js";
 import { ANON, CRAM, EXT, LOGIN, PLAIN, TOKEN } from "./fixtures.js";
+
+const PLAIN_FIXTURE = PLAIN;
+const CRAM_FIXTURE = CRAM;
 
 const all = [PLAIN, LOGIN, CRAM, TOKEN, EXT, ANON];
 const password = { username: "tim", password: "tanstaaftanstaaf" };
@@ -87,5 +90,46 @@ describe("NoMechanismError", () => {
     expect(e.message).toContain("GSSAPI (no mechanism package for it is registered)");
     expect(e.message).toContain("PLAIN (sends the secret in clear and the channel is not TLS to a non-loopback host)");
     expect(e.message).not.toContain("tanstaaf");
+  });
+});
+
+describe("cleartextRefusal", () => {
+  it.each([
+    [undefined, { secure: true }, undefined],
+    [undefined, { secure: false, loopback: true }, undefined],
+    [undefined, { secure: false }, "the channel is not TLS to a non-loopback host"],
+    ["loopback", { secure: false, loopback: false }, "the channel is not TLS to a non-loopback host"],
+    ["never", { secure: false, loopback: true }, "the channel is not TLS (strict policy)"],
+    ["never", { secure: true }, undefined],
+    ["allow", { secure: false }, undefined],
+  ] as const)("policy %s on %o: %s", (policy, channel, expected) => {
+    expect(cleartextRefusal(policy, channel)).toBe(expected);
+  });
+
+  it("is the rule negotiation applies", () => {
+    const plan = planNegotiation([PLAIN_FIXTURE], { offered: ["PLAIN"], credentials: { username: "u", password: "p" }, channel: { secure: false }, policy: { cleartext: "never" } });
+    expect(plan.refused).toEqual([{ mechanism: "PLAIN", reason: "cleartext-password", explanation: `sends the secret in clear and ${cleartextRefusal("never", { secure: false })}` }]);
+  });
+});
+
+describe("negotiationRecord", () => {
+  it("records offered, installed, the plan by name, refusals, attempts and the chosen mechanism", () => {
+    const plan = planNegotiation([PLAIN_FIXTURE, CRAM_FIXTURE], { offered: ["plain", "CRAM-MD5", "X-UNKNOWN"], credentials: { username: "u", password: "p" }, channel: { secure: true } });
+    const failure = new SaslError("CRAM-MD5", "mechanism-rejected", "no.");
+    const record = negotiationRecord(plan, [{ mechanism: "CRAM-MD5", error: failure }, { mechanism: "PLAIN" }], "PLAIN");
+    expect(record).toEqual({
+      offered: ["PLAIN", "CRAM-MD5", "X-UNKNOWN"],
+      installed: ["CRAM-MD5", "PLAIN"],
+      candidates: ["CRAM-MD5", "PLAIN"],
+      refused: [{ mechanism: "X-UNKNOWN", reason: "not-installed", explanation: "no mechanism package for it is registered" }],
+      attempts: [{ mechanism: "CRAM-MD5", error: failure }, { mechanism: "PLAIN" }],
+      chosen: "PLAIN",
+    });
+    expect(record).not.toHaveProperty("login");
+  });
+
+  it("has no chosen mechanism when nothing was tried", () => {
+    const plan = planNegotiation([PLAIN_FIXTURE], { offered: ["PLAIN"], credentials: {}, channel: { secure: true } });
+    expect(negotiationRecord(plan)).toMatchObject({ candidates: [], attempts: [], chosen: undefined });
   });
 });

@@ -169,7 +169,7 @@ describe("authenticate and the fallback policy", () => {
     const tok = provider("TOK", 600, {
       needs: [],
       createClient: (ctx) => {
-        contexts.push(ctx.refreshToken === true);
+        contexts.push(ctx.freshCredentials === true);
         const c = new ScriptClient("TOK", 0, utf8("t"));
         return Object.assign(c, { retryWithFreshCredentials: true });
       },
@@ -213,5 +213,62 @@ describe("abort while the mechanism prepares", () => {
     const { exchange, begun } = scripted([ok]);
     await expect(runExchange(client, exchange, { signal: ac.signal })).rejects.toMatchObject({ code: "aborted" });
     expect(begun).toEqual([]);
+  });
+});
+
+describe("deferred initial response (initialResponseFits)", () => {
+  const text = (s: Uint8Array | null | "*") => (s instanceof Uint8Array ? Buffer.from(s).toString() : s);
+
+  it("sends the initial response with the command when it fits (the default)", async () => {
+    const { exchange, sent } = scripted([ok]);
+    await runExchange(new ScriptClient("X", 0, utf8("short")), exchange);
+    expect(sent.map(text)).toEqual(["short"]);
+  });
+
+  it("asks the adapter with the mechanism name and the response", async () => {
+    const asked: [string, string][] = [];
+    const { exchange } = scripted([ok]);
+    await runExchange(new ScriptClient("X", 0, utf8("abc")), exchange, { initialResponseFits: (m, r) => (asked.push([m, Buffer.from(r).toString()]), true) });
+    expect(asked).toEqual([["X", "abc"]]);
+  });
+
+  it("when it does not fit: begin(name, null), the empty challenge, then the response; the empty challenge is no round", async () => {
+    const client = new ScriptClient("X", 1, utf8("long-response"));
+    const { exchange, sent, begun } = scripted([ch(""), ch("next"), ok]);
+    await expect(runExchange(client, exchange, { initialResponseFits: () => false })).resolves.toBe(1);
+    expect(begun).toEqual(["X"]);
+    expect(sent.map(text)).toEqual([null, "long-response", "next"]);
+    expect(client.seen.map((c) => Buffer.from(c).toString())).toEqual(["next"]);
+  });
+
+  it("refuses a non-empty challenge where the empty one was due, and cancels", async () => {
+    const { exchange, sent } = scripted([ch("surprise")]);
+    const error = await runExchange(new ScriptClient("X", 0, utf8("long")), exchange, { initialResponseFits: () => false }).catch((e) => e);
+    expect(error).toBeInstanceOf(SaslError);
+    expect(error).toMatchObject({ code: "invalid-challenge", mechanism: "X" });
+    expect(sent.map(text)).toEqual([null, "*"]);
+  });
+
+  it("reports the server's failure to the bare command as is", async () => {
+    const { exchange, sent } = scripted([{ type: "failure", code: "mechanism-rejected", reply: { status: "504", text: "no" } }]);
+    await expect(runExchange(new ScriptClient("X", 0, utf8("long")), exchange, { initialResponseFits: () => false })).rejects.toMatchObject({ code: "mechanism-rejected" });
+    expect(sent).toEqual([null]);
+  });
+
+  it("never defers a null initial response (nothing to defer) and is not consulted for it", async () => {
+    let asked = 0;
+    const { exchange, sent } = scripted([ch(""), ok]);
+    await runExchange(new ScriptClient("X", 1, null), exchange, { initialResponseFits: () => (asked++, false) });
+    expect(asked).toBe(0);
+    expect(sent.map(text)).toEqual([null, ""]);
+  });
+
+  it("reaches authenticate through AuthenticateOptions", async () => {
+    const { exchange, sent } = scripted([ch(""), ok]);
+    const result = await authenticate(planNegotiation([PLAIN], { offered: ["PLAIN"], credentials: { username: "u", password: "p" }, channel: { secure: true } }), exchange, {
+      initialResponseFits: (_m, r) => r.length < 3,
+    });
+    expect(result.mechanism).toBe("PLAIN");
+    expect(sent.map(text)).toEqual([null, "PLAIN"]);
   });
 });

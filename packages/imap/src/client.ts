@@ -8,6 +8,8 @@ import {
   SaslError,
   allowsFallback,
   authenticate as runAuthentication,
+  PASSWORD,
+  USERNAME,
   planNegotiation,
   type ChannelInfo,
   type CredentialsInput,
@@ -345,7 +347,7 @@ export class ImapConnection {
   /** Why the LOGIN command may not be used now, or undefined when it may. */
   #loginRefusal(credentials: Credentials): string | undefined {
     if (this.#capabilities.loginDisabled) return "the server advertises LOGINDISABLED";
-    if (!credentials.has("username") || !credentials.has("password")) return "LOGIN needs a username and a password";
+    if (!credentials.has(USERNAME) || !credentials.has(PASSWORD)) return "LOGIN needs a username and a password";
     if ((this.#options.policy?.exclude ?? []).some((n) => n.toUpperCase() === "LOGIN")) return "LOGIN is excluded by the caller";
     const cleartext = this.#options.policy?.cleartext ?? "loopback";
     const socket = this.#wire.socket;
@@ -362,7 +364,7 @@ export class ImapConnection {
       throw new ImapError(code, "login", `${explicit ? "" : "no SASL mechanism succeeded and "}the LOGIN command cannot be used: ${refusal}.`);
     }
     const wire = this.#wire;
-    const password = (await credentials.password()) ?? "";
+    const password = (await credentials.get(PASSWORD)) ?? "";
     const user = encodeLoginArgument(credentials.username ?? "", this.#capabilities);
     const pass = encodeLoginArgument(password, this.#capabilities);
     if (!user || !pass) throw new ImapError("invalid-credentials-input", "login", "the username or password contains a NUL character, which IMAP cannot carry.");

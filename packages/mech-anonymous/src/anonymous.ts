@@ -2,8 +2,26 @@
  * ANONYMOUS (RFC 4505): guest access. The client's only message is optional trace information
  * (an e-mail address or an opaque string) that the server may log; it proves nothing.
  */
-import { OneMessageClient, OneMessageServer, SaslError, hasLoneSurrogate, registerMechanism, utf8 } from "@saslkit/core";
-import type { ClientContext, MechanismProvider, ServerStep } from "@saslkit/core";
+import { OneMessageClient, OneMessageServer, SaslError, defineCredential, hasLoneSurrogate, registerMechanism, utf8 } from "@saslkit/core";
+import type { ClientContext, CredentialKey, MaybePromise, MechanismProvider, ServerStep } from "@saslkit/core";
+
+/**
+ * ANONYMOUS trace information (RFC 4505): an e-mail address or opaque string the server may log.
+ * Declared not secret: it identifies nobody and proves nothing, so it is printed like a user
+ * name and does not count as a credential (`Credentials.isEmpty` stays true with only a trace).
+ */
+export const TRACE: CredentialKey<string> = defineCredential("trace", { secret: false });
+
+declare module "@saslkit/core" {
+  interface CredentialsInput {
+    /** ANONYMOUS trace information (RFC 4505): an e-mail address or opaque string. */
+    readonly trace?: string;
+  }
+  interface ServerCallbacks {
+    /** Accept an ANONYMOUS login with this trace string. Default: refuse. */
+    acceptAnonymous?(trace: string): MaybePromise<boolean>;
+  }
+}
 
 const NAME = "ANONYMOUS";
 /** RFC 4505 §2: the trace is at most 255 UTF-8 characters (not octets). */
@@ -12,15 +30,15 @@ export const MAX_TRACE_CHARACTERS = 255;
 const characters = (text: string): number => [...text].length;
 
 /**
- * The client half: one message, `credentials.trace` as UTF-8 (empty when none, sent as an EMPTY
+ * The client half: one message, the `trace` credential as UTF-8 (empty when none, sent as an EMPTY
  * initial response, never null). A trace over 255 characters is refused with
  * `invalid-credentials-input`. States and call-order errors are core's `OneMessageClient`.
  */
 export class AnonymousClient extends OneMessageClient {
   readonly name = NAME;
 
-  protected override message(context: ClientContext): Uint8Array {
-    const trace = context.credentials.trace ?? "";
+  protected override async message(context: ClientContext): Promise<Uint8Array> {
+    const trace = (await context.credentials.get(TRACE)) ?? "";
     if (characters(trace) > MAX_TRACE_CHARACTERS) {
       throw new SaslError(NAME, "invalid-credentials-input", `the trace has ${characters(trace)} characters; RFC 4505 allows at most ${MAX_TRACE_CHARACTERS}.`);
     }
@@ -47,8 +65,8 @@ export class AnonymousServer extends OneMessageServer {
     if (characters(trace) > MAX_TRACE_CHARACTERS) {
       return { type: "failure", code: "invalid-response", message: `ANONYMOUS: the trace is longer than ${MAX_TRACE_CHARACTERS} characters.` };
     }
-    const accept = this.context.callbacks.acceptAnonymous;
-    if (!accept || !(await accept(trace))) return { type: "failure", code: "authentication-failed", message: "ANONYMOUS: anonymous access is not allowed." };
+    const callbacks = this.context.callbacks;
+    if (!callbacks.acceptAnonymous || !(await callbacks.acceptAnonymous(trace))) return { type: "failure", code: "authentication-failed", message: "ANONYMOUS: anonymous access is not allowed." };
     return { type: "success", identity: { authcid: "anonymous", authzid: "anonymous" } };
   }
 }
@@ -64,6 +82,7 @@ export const anonymous: MechanismProvider = {
   clientFirst: true,
   security: { sendsSecretInClear: false, mutualAuth: false, channelBinding: false },
   needs: [],
+  serverCallbacks: ["acceptAnonymous"],
   usable: (context) => (context.credentials.isEmpty ? undefined : "ANONYMOUS is used only when no credentials are given"),
   createClient: (context) => new AnonymousClient(context),
   createServer: (context) => new AnonymousServer(context),

@@ -19,44 +19,44 @@ function serverContext(callbacks: ServerCallbacks = {}): ServerContext {
 }
 
 describe("ANONYMOUS client", () => {
-  it("RFC 4505 §4: sends the trace byte for byte, completes, then refuses a step", () => {
+  it("RFC 4505 §4: sends the trace byte for byte, completes, then refuses a step", async () => {
     const client = new AnonymousClient(clientContext({ trace: RFC_TRACE }));
-    expect(b64(client.start())).toBe(RFC_RESPONSE);
+    expect(b64(await client.start())).toBe(RFC_RESPONSE);
     expect(client.complete).toBe(true);
     client.finish(null);
     expect(() => client.step(new Uint8Array(0))).toThrow(expect.objectContaining({ code: "bad-state", mechanism: "ANONYMOUS" }));
   });
 
-  it("sends an EMPTY initial response (not null) without a trace", () => {
-    const ir = new AnonymousClient(clientContext()).start();
+  it("sends an EMPTY initial response (not null) without a trace", async () => {
+    const ir = await new AnonymousClient(clientContext()).start();
     expect(ir).not.toBeNull();
     expect(ir).toBeInstanceOf(Uint8Array);
     expect(ir.length).toBe(0);
   });
 
-  it("counts the 255-character limit in characters, not octets", () => {
+  it("counts the 255-character limit in characters, not octets", async () => {
     const astral = "𝄞".repeat(MAX_TRACE_CHARACTERS); // 255 characters, 1020 octets, 510 UTF-16 units
-    expect(new AnonymousClient(clientContext({ trace: astral })).start().length).toBe(1020);
-    expect(new AnonymousClient(clientContext({ trace: "a".repeat(255) })).start().length).toBe(255);
+    expect((await new AnonymousClient(clientContext({ trace: astral })).start()).length).toBe(1020);
+    expect((await new AnonymousClient(clientContext({ trace: "a".repeat(255) })).start()).length).toBe(255);
   });
 
-  it("refuses a trace of 256 characters with invalid-credentials-input", () => {
-    expect(() => new AnonymousClient(clientContext({ trace: "a".repeat(256) })).start()).toThrow(
+  it("refuses a trace of 256 characters with invalid-credentials-input", async () => {
+    await expect((async () => new AnonymousClient(clientContext({ trace: "a".repeat(256) })).start())()).rejects.toThrow(
       expect.objectContaining({ code: "invalid-credentials-input", message: "ANONYMOUS: the trace has 256 characters; RFC 4505 allows at most 255." }),
     );
-    expect(() => new AnonymousClient(clientContext({ trace: "é".repeat(256) })).start()).toThrow(expect.objectContaining({ code: "invalid-credentials-input" }));
+    await expect((async () => new AnonymousClient(clientContext({ trace: "é".repeat(256) })).start())()).rejects.toThrow(expect.objectContaining({ code: "invalid-credentials-input" }));
   });
 
-  it("refuses a trace with a lone surrogate (it has no UTF-8 form)", () => {
-    expect(() => new AnonymousClient(clientContext({ trace: "x\udc00" })).start()).toThrow(expect.objectContaining({ code: "invalid-credentials-input" }));
+  it("refuses a trace with a lone surrogate (it has no UTF-8 form)", async () => {
+    await expect((async () => new AnonymousClient(clientContext({ trace: "x\udc00" })).start())()).rejects.toThrow(expect.objectContaining({ code: "invalid-credentials-input" }));
   });
 
-  it("refuses calls out of order", () => {
+  it("refuses calls out of order", async () => {
     const client = new AnonymousClient(clientContext());
     expect(() => client.step(new Uint8Array(0))).toThrow(expect.objectContaining({ code: "bad-state" }));
     expect(() => client.finish(null)).toThrow(expect.objectContaining({ code: "bad-state" }));
-    client.start();
-    expect(() => client.start()).toThrow(expect.objectContaining({ code: "bad-state" }));
+    await client.start();
+    await expect((async () => client.start())()).rejects.toThrow(expect.objectContaining({ code: "bad-state" }));
   });
 });
 
@@ -109,7 +109,7 @@ describe("ANONYMOUS client against the server half", () => {
 });
 
 describe("ANONYMOUS provider", () => {
-  it("declares the project's descriptor", () => {
+  it("declares the project's descriptor", async () => {
     expect(anonymous).toMatchObject({
       name: "ANONYMOUS",
       priority: 50,
@@ -133,13 +133,13 @@ describe("ANONYMOUS provider", () => {
     ]);
   });
 
-  it("is usable with no credentials, or only a trace, even without TLS", () => {
+  it("is usable with no credentials, or only a trace, even without TLS", async () => {
     for (const credentials of [{}, { trace: "guest@example.com" }]) {
       expect(planNegotiation([anonymous], { offered: ["ANONYMOUS"], credentials, channel: { secure: false } }).candidates).toEqual([anonymous]);
     }
   });
 
-  it("registers into a tsyringe container", () => {
+  it("registers into a tsyringe container", async () => {
     const child = container.createChildContainer();
     registerAnonymous(child);
     expect(MechanismRegistry.fromContainer(child).get("ANONYMOUS")).toBe(anonymous);

@@ -23,6 +23,8 @@ import {
   type ServerCallbacks,
   type ServerContext,
   type ServerStep,
+  PASSWORD,
+  USERNAME,
 } from "@saslkit/core";
 
 const NAME = "CRAM-MD5";
@@ -80,7 +82,7 @@ export class CramMd5Client implements SaslMechanism {
     if (this.#started) throw new SaslError(NAME, "bad-state", "start() was called twice.");
     this.#started = true;
     this.#username(); // fail before contacting the server
-    if (!this.#credentials.has("password")) throw new SaslError(NAME, "missing-credentials", "a password is required.");
+    if (!this.#credentials.has(PASSWORD)) throw new SaslError(NAME, "missing-credentials", "a password is required.");
     return null;
   }
 
@@ -201,7 +203,8 @@ export const cramMd5: MechanismProvider = {
   priority: 400,
   clientFirst: false,
   security: { sendsSecretInClear: false, mutualAuth: false, channelBinding: false },
-  needs: ["username", "password"],
+  needs: [USERNAME, PASSWORD],
+  serverCallbacks: ["lookupPassword"],
   createClient: (context) => new CramMd5Client(context),
   createServer: (context) => new CramMd5Server(context),
 };

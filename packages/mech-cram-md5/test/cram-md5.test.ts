@@ -11,6 +11,8 @@ import {
   runExchange,
   type CredentialsInput,
   type ServerCallbacks,
+  PASSWORD,
+  USERNAME,
 } from "@saslkit/core";
 import {
   CRAM_MD5_MAX_CHALLENGE_BYTES,
@@ -306,7 +308,7 @@ describe("CRAM-MD5 provider", () => {
       name: "CRAM-MD5",
       priority: 400,
       clientFirst: false,
-      needs: ["username", "password"],
+      needs: [USERNAME, PASSWORD],
       security: { sendsSecretInClear: false, mutualAuth: false, channelBinding: false },
     });
   });

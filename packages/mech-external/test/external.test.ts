@@ -15,9 +15,9 @@ function serverContext(channel: Partial<ChannelInfo> = { externalIdentity: CERT_
 }
 
 describe("EXTERNAL client", () => {
-  it("sends an EMPTY initial response (not null) when no authzid is given, then refuses a step", () => {
+  it("sends an EMPTY initial response (not null) when no authzid is given, then refuses a step", async () => {
     const client = new ExternalClient(clientContext());
-    const ir = client.start();
+    const ir = await client.start();
     expect(ir).not.toBeNull();
     expect(ir).toBeInstanceOf(Uint8Array);
     expect(ir.length).toBe(0);
@@ -26,31 +26,31 @@ describe("EXTERNAL client", () => {
     expect(() => client.step(new Uint8Array(0))).toThrow(expect.objectContaining({ code: "bad-state", mechanism: "EXTERNAL" }));
   });
 
-  it("treats an empty authzid as none", () => {
-    expect(new ExternalClient(clientContext({ authzid: "" })).start().length).toBe(0);
+  it("treats an empty authzid as none", async () => {
+    expect((await new ExternalClient(clientContext({ authzid: "" })).start()).length).toBe(0);
   });
 
-  it("sends the authzid as UTF-8", () => {
-    expect(Buffer.from(new ExternalClient(clientContext({ authzid: "jösé@example.com" })).start()).toString("hex")).toBe(
+  it("sends the authzid as UTF-8", async () => {
+    expect(Buffer.from(await new ExternalClient(clientContext({ authzid: "jösé@example.com" })).start()).toString("hex")).toBe(
       Buffer.from("jösé@example.com", "utf8").toString("hex"),
     );
   });
 
-  it("ignores user names and passwords: only the authzid is sent", () => {
-    expect(new ExternalClient(clientContext({ username: "alice", password: "pw" })).start().length).toBe(0);
+  it("ignores user names and passwords: only the authzid is sent", async () => {
+    expect((await new ExternalClient(clientContext({ username: "alice", password: "pw" })).start()).length).toBe(0);
   });
 
-  it("refuses an authzid with NUL or a lone surrogate", () => {
-    expect(() => new ExternalClient(clientContext({ authzid: "a\0b" })).start()).toThrow(expect.objectContaining({ code: "invalid-credentials-input" }));
-    expect(() => new ExternalClient(clientContext({ authzid: "a\ud800" })).start()).toThrow(expect.objectContaining({ code: "invalid-credentials-input" }));
+  it("refuses an authzid with NUL or a lone surrogate", async () => {
+    await expect((async () => new ExternalClient(clientContext({ authzid: "a\0b" })).start())()).rejects.toThrow(expect.objectContaining({ code: "invalid-credentials-input" }));
+    await expect((async () => new ExternalClient(clientContext({ authzid: "a\ud800" })).start())()).rejects.toThrow(expect.objectContaining({ code: "invalid-credentials-input" }));
   });
 
-  it("refuses calls out of order", () => {
+  it("refuses calls out of order", async () => {
     const client = new ExternalClient(clientContext());
     expect(() => client.step(new Uint8Array(0))).toThrow(expect.objectContaining({ code: "bad-state" }));
     expect(() => client.finish(null)).toThrow(expect.objectContaining({ code: "bad-state" }));
-    client.start();
-    expect(() => client.start()).toThrow(expect.objectContaining({ code: "bad-state" }));
+    await client.start();
+    await expect((async () => client.start())()).rejects.toThrow(expect.objectContaining({ code: "bad-state" }));
     expect(() => client.step(new Uint8Array(0))).toThrow(expect.objectContaining({ code: "bad-state" }));
     client.finish(null);
     expect(() => client.finish(null)).toThrow(expect.objectContaining({ code: "bad-state" }));
@@ -115,7 +115,7 @@ describe("EXTERNAL client against the server half", () => {
 });
 
 describe("EXTERNAL provider", () => {
-  it("declares the project's descriptor", () => {
+  it("declares the project's descriptor", async () => {
     expect(external).toMatchObject({
       name: "EXTERNAL",
       priority: 100,
@@ -126,7 +126,7 @@ describe("EXTERNAL provider", () => {
     });
   });
 
-  it("is chosen only when forced or listed", () => {
+  it("is chosen only when forced or listed", async () => {
     const input = { offered: ["EXTERNAL"], credentials: {}, channel: { secure: true } };
     const plain = planNegotiation([external], input);
     expect(plain.candidates).toEqual([]);
@@ -135,7 +135,7 @@ describe("EXTERNAL provider", () => {
     expect(planNegotiation([external], { ...input, policy: { order: ["EXTERNAL"] } }).candidates).toEqual([external]);
   });
 
-  it("registers into a tsyringe container", () => {
+  it("registers into a tsyringe container", async () => {
     const child = container.createChildContainer();
     registerExternal(child);
     expect(MechanismRegistry.fromContainer(child).get("EXTERNAL")).toBe(external);

@@ -22,6 +22,8 @@ import {
   type ServerCallbacks,
   type ServerContext,
   type ServerStep,
+  PASSWORD,
+  USERNAME,
 } from "@saslkit/core";
 
 const NAME = "LOGIN";
@@ -104,7 +106,7 @@ export class LoginClient implements SaslMechanism {
     if (this.#started) throw new SaslError(NAME, "bad-state", "start() was called twice.");
     this.#started = true;
     const username = this.#username(); // validate early, before the server is contacted
-    if (!this.#credentials.has("password")) throw new SaslError(NAME, "missing-credentials", "a password is required.");
+    if (!this.#credentials.has(PASSWORD)) throw new SaslError(NAME, "missing-credentials", "a password is required.");
     if (!this.#initialResponse) return null;
     this.#state = LoginClientState.awaitingPassword;
     return username;
@@ -246,7 +248,8 @@ export const login: MechanismProvider = {
   priority: 200,
   clientFirst: false,
   security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false },
-  needs: ["username", "password"],
+  needs: [USERNAME, PASSWORD],
+  serverCallbacks: ["verifyPassword"],
   createClient: (context) => new LoginClient(context),
   createServer: (context) => new LoginServer(context),
 };

@@ -10,6 +10,8 @@ import {
   runExchange,
   type CredentialsInput,
   type ServerCallbacks,
+  PASSWORD,
+  USERNAME,
 } from "@saslkit/core";
 import { LOGIN_MAX_CHALLENGE_BYTES, LOGIN_MAX_FIELD_OCTETS, LoginClient, LoginClientState, LoginServer, LoginServerState, login, registerLogin } from "@saslkit/mech-login";
 
@@ -310,7 +312,7 @@ describe("LOGIN provider", () => {
       name: "LOGIN",
       priority: 200,
       clientFirst: false,
-      needs: ["username", "password"],
+      needs: [USERNAME, PASSWORD],
       security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false },
     });
   });

@@ -4,7 +4,7 @@
  * The password crosses the wire as is, so PLAIN is only safe over TLS (or to a loopback peer);
  * the provider declares `sendsSecretInClear` and negotiation enforces that policy.
  */
-import { SaslError, concatBytes, decodeUtf8, mayActAs, registerMechanism, requirePassword, requireWellFormed, splitBytes, utf8, type AuthIdentity, type ClientContext, type Credentials, type MechanismProvider, type SaslMechanism, type SaslServerMechanism, type ServerCallbacks, type ServerContext, type ServerStep } from "@saslkit/core";
+import { PASSWORD, SaslError, USERNAME, concatBytes, decodeUtf8, mayActAs, registerMechanism, requirePassword, requireWellFormed, splitBytes, utf8, type AuthIdentity, type ClientContext, type Credentials, type MechanismProvider, type SaslMechanism, type SaslServerMechanism, type ServerCallbacks, type ServerContext, type ServerStep } from "@saslkit/core";
 
 const NAME = "PLAIN";
 const NUL = 0;
@@ -205,7 +205,8 @@ export const plain: MechanismProvider = {
   priority: 300,
   clientFirst: true,
   security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false },
-  needs: ["username", "password"],
+  needs: [USERNAME, PASSWORD],
+  serverCallbacks: ["verifyPassword", "authorize"],
   createClient: (context) => new PlainClient(context),
   createServer: (context) => new PlainServer(context),
 };

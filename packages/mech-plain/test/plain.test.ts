@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { container } from "tsyringe";
-import { Credentials, MechanismRegistry, SaslError, authenticate, negotiate, pairedExchange, planNegotiation, runExchange, type CredentialsInput, type ServerCallbacks } from "@saslkit/core";
+import { Credentials, MechanismRegistry, PASSWORD, SaslError, USERNAME, authenticate, negotiate, pairedExchange, planNegotiation, runExchange, type CredentialsInput, type ServerCallbacks } from "@saslkit/core";
 import { PLAIN_MAX_FIELD_OCTETS, PlainClient, PlainClientState, PlainServer, parsePlainMessage, plain, registerPlain } from "@saslkit/mech-plain";
 
 const b64 = (bytes: Uint8Array | null): string => Buffer.from(bytes ?? []).toString("base64");
@@ -317,7 +317,7 @@ describe("PLAIN provider", () => {
       name: "PLAIN",
       priority: 300,
       clientFirst: true,
-      needs: ["username", "password"],
+      needs: [USERNAME, PASSWORD],
       security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false },
     });
   });

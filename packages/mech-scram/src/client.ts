@@ -2,7 +2,7 @@
  * The SCRAM client half (RFC 5802, RFC 7677; -PLUS with RFC 5056 channel binding).
  */
 import { randomBytes } from "node:crypto";
-import { SaslError, constantTimeEqual, decodeUtf8, utf8 } from "@saslkit/core";
+import { PASSWORD, SaslError, USERNAME, constantTimeEqual, decodeUtf8, utf8 } from "@saslkit/core";
 import type { ClientContext, SaslMechanism } from "@saslkit/core";
 import { canBind, chooseBinding } from "./binding.js";
 import { HASHES, clientKeys, digest, hmac, xor, type ScramHash } from "./keys.js";
@@ -153,10 +153,10 @@ export class ScramClient implements SaslMechanism {
 
   async #clientFirst(): Promise<Uint8Array> {
     const credentials = this.#context.credentials;
-    if (!credentials.has("username")) throw new SaslError(this.name, "missing-credentials", "a user name is required.");
-    if (!credentials.has("password")) throw new SaslError(this.name, "missing-credentials", "a password is required.");
+    if (!credentials.has(USERNAME)) throw new SaslError(this.name, "missing-credentials", "a user name is required.");
+    if (!credentials.has(PASSWORD)) throw new SaslError(this.name, "missing-credentials", "a password is required.");
     const username = saslprepOrThrow(credentials.username as string, "the user name", this.name);
-    const password = await credentials.password();
+    const password = await credentials.get(PASSWORD);
     if (password === undefined) throw new SaslError(this.name, "missing-credentials", "a password is required.");
     this.#password = saslprepOrThrow(password, "the password", this.name);
 

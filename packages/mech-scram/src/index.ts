@@ -31,3 +31,4 @@ export {
 export { DEFAULT_MAX_ITERATIONS, RFC_MIN_ITERATIONS, type ScramContextOptions, type ScramOptions } from "./options.js";
 export { prepareScramPassword } from "./prep.js";
 export { CHANNEL_BINDING_PREFERENCE } from "./binding.js";
+export type { ScramStoredKeys } from "./stored-keys.js";

@@ -8,7 +8,7 @@
  */
 import { createHash, createHmac, pbkdf2, randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
-import type { ScramStoredKeys } from "@saslkit/core";
+import type { ScramStoredKeys } from "./stored-keys.js";
 
 /** The hash functions SCRAM is defined for here, by their IANA/`lookupScramKeys` spelling. */
 export type ScramHash = "SHA-1" | "SHA-256" | "SHA-512";

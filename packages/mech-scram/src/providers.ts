@@ -1,7 +1,7 @@
 /**
  * The six SCRAM providers and their register functions.
  */
-import { registerMechanism } from "@saslkit/core";
+import { PASSWORD, USERNAME, registerMechanism } from "@saslkit/core";
 import type { ClientContext, MechanismProvider } from "@saslkit/core";
 import { canBind } from "./binding.js";
 import { ScramClient, scramName } from "./client.js";
@@ -34,7 +34,8 @@ function provider(hash: ScramHash, plus: boolean): MechanismProvider {
     priority: PRIORITY[name] as number,
     clientFirst: true,
     security: Object.freeze({ sendsSecretInClear: false, mutualAuth: true, channelBinding: plus }),
-    needs: Object.freeze(["username", "password"] as const),
+    needs: Object.freeze([USERNAME, PASSWORD]),
+    serverCallbacks: Object.freeze(["lookupScramKeys", "authorize"]),
     ...(plus ? { usable: plusUsable } : {}),
     createClient: (context) => new ScramClient(context, { hash, plus }),
     createServer: (context) => new ScramServer(context, { hash, plus }),

@@ -3,7 +3,8 @@
  */
 import { createHmac, randomBytes } from "node:crypto";
 import { SaslError, constantTimeEqual, mayActAs, utf8 } from "@saslkit/core";
-import type { SaslServerMechanism, ScramStoredKeys, ServerContext, ServerStep } from "@saslkit/core";
+import type { SaslServerMechanism, ServerContext, ServerStep } from "@saslkit/core";
+import type { ScramStoredKeys } from "./stored-keys.js";
 import { CHANNEL_BINDING_PREFERENCE, canBind } from "./binding.js";
 import { scramName, type ScramParams } from "./client.js";
 import { HASHES, digest, hmac, xor, type ScramHash } from "./keys.js";

@@ -1,5 +1,6 @@
 import { Credentials, utf8 } from "@saslkit/core";
-import type { ChannelBinding, ChannelBindingType, ChannelInfo, ClientContext, CredentialsInput, ScramStoredKeys, ServerContext } from "@saslkit/core";
+import type { ChannelBinding, ChannelBindingType, ChannelInfo, ClientContext, CredentialsInput, ServerContext } from "@saslkit/core";
+import type { ScramStoredKeys } from "@saslkit/mech-scram";
 
 export const text = (bytes: Uint8Array | null): string | null => (bytes === null ? null : Buffer.from(bytes).toString("utf8"));
 export const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString("hex");

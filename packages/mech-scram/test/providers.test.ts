@@ -3,7 +3,7 @@
  */
 import { container } from "tsyringe";
 import { describe, expect, it } from "vitest";
-import { MechanismRegistry, authenticate, negotiate, pairedExchange } from "@saslkit/core";
+import { MechanismRegistry, PASSWORD, USERNAME, authenticate, negotiate, pairedExchange } from "@saslkit/core";
 import type { ChannelInfo } from "@saslkit/core";
 import { deriveScramKeys, registerScram, registerScramSha256, scramProviders, scramSha1, scramSha256, scramSha256Plus, scramSha512Plus } from "@saslkit/mech-scram";
 import { clientContext, fakeBinding, serverContext } from "./helpers.js";
@@ -26,7 +26,7 @@ describe("providers", () => {
     for (const p of scramProviders) {
       expect(p.clientFirst).toBe(true);
       expect(p.security).toEqual({ sendsSecretInClear: false, mutualAuth: true, channelBinding: p.name.endsWith("-PLUS") });
-      expect([...p.needs]).toEqual(["username", "password"]);
+      expect([...p.needs]).toEqual([USERNAME, PASSWORD]);
     }
   });
   it("-PLUS is unusable without binding data or when opted out; plain SCRAM is always usable", () => {

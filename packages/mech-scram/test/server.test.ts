@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { SaslError, pairedExchange, runExchange, utf8 } from "@saslkit/core";
-import type { ScramStoredKeys, ServerStep } from "@saslkit/core";
-import { ScramClient, ScramServer, deriveScramKeys, prepareScramPassword, type ScramHash } from "@saslkit/mech-scram";
+import type { ServerStep } from "@saslkit/core";
+import { ScramClient, ScramServer, deriveScramKeys, prepareScramPassword, type ScramHash, type ScramStoredKeys } from "@saslkit/mech-scram";
 import { clientContext, fakeBinding, serverContext, text, type ClientContextInput } from "./helpers.js";
 
 const keysFor = (hash: ScramHash, password = "pencil") => deriveScramKeys(hash, prepareScramPassword(password), { iterations: 4096 });

@@ -8,6 +8,8 @@ import {
   NoMechanismError,
   SaslError,
   authenticate as runAuthentication,
+  PASSWORD,
+  USERNAME,
   planNegotiation,
   type ChannelInfo,
   type CredentialsInput,
@@ -265,11 +267,11 @@ export class Pop3Connection {
   }
 
   async #userPass(credentials: Credentials, deadline: Deadline): Promise<void> {
-    if (!credentials.has("username") || !credentials.has("password")) throw new Pop3Error("missing-credentials", "user", "USER/PASS needs a username and a password.");
+    if (!credentials.has(USERNAME) || !credentials.has(PASSWORD)) throw new Pop3Error("missing-credentials", "user", "USER/PASS needs a username and a password.");
     const refusal = this.#cleartextRefusal();
     if (refusal) throw new Pop3Error("policy-refused", "user", `${refusal}.`);
     const username = credentials.username ?? "";
-    const password = (await credentials.password()) ?? "";
+    const password = (await credentials.get(PASSWORD)) ?? "";
     if (/[\r\n\0]/.test(username) || /[\r\n\0]/.test(password)) {
       throw new Pop3Error("invalid-credentials-input", "user", "the username or password contains CR, LF or NUL, which POP3 cannot carry.");
     }
@@ -285,16 +287,16 @@ export class Pop3Connection {
   }
 
   async #apop(credentials: Credentials, deadline: Deadline): Promise<void> {
-    if (!credentials.has("username") || !credentials.has("password")) throw new Pop3Error("missing-credentials", "apop", "APOP needs a username and a password.");
+    if (!credentials.has(USERNAME) || !credentials.has(PASSWORD)) throw new Pop3Error("missing-credentials", "apop", "APOP needs a username and a password.");
     const timestamp = apopTimestamp(this.#greeting?.text ?? "");
     if (!timestamp) throw new Pop3Error("apop-unavailable", "apop", "the server's greeting carries no APOP timestamp.");
     const username = credentials.username ?? "";
     if (/[\s\0]/.test(username)) throw new Pop3Error("invalid-credentials-input", "apop", "the username contains white space or NUL, which APOP cannot carry.");
     const digest = createHash("md5")
-      .update(timestamp + ((await credentials.password()) ?? ""), "utf8")
+      .update(timestamp + ((await credentials.get(PASSWORD)) ?? ""), "utf8")
       .digest("hex");
     this.#wire.redactor.add(digest);
-    this.#wire.redactor.addSecret((await credentials.password()) ?? "");
+    this.#wire.redactor.addSecret((await credentials.get(PASSWORD)) ?? "");
     await this.#wire.send(`APOP ${username} ${digest}`, "apop", `APOP ${username} ****`);
     const reply = this.#wire.scrub(await this.#wire.status(deadline, "apop"));
     if (reply.status !== "+OK") this.#loginFailed("apop", reply, "APOP");

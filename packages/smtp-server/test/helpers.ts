@@ -4,7 +4,7 @@
  */
 import net from "node:net";
 import tls from "node:tls";
-import { SaslError, splitBytes, utf8, type MechanismProvider, type SaslServerMechanism, type ServerStep } from "@saslkit/core";
+import { USERNAME, PASSWORD, SaslError, splitBytes, utf8, type MechanismProvider, type SaslServerMechanism, type ServerStep } from "@saslkit/core";
 
 /** A raw client: writes bytes, reads whole SMTP replies (multi-line aware), every wait bounded. */
 export class RawClient {
@@ -136,7 +136,7 @@ export const fakePlain: MechanismProvider = {
   priority: 300,
   clientFirst: true,
   security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false },
-  needs: ["username", "password"],
+  needs: [USERNAME, PASSWORD],
   createClient: () => {
     throw new Error("client half not used in these tests");
   },

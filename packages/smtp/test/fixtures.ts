@@ -3,7 +3,7 @@
  * mechanism packages, so these implement just enough of each mechanism's client half; root
  * test/smtp-*.test.ts files run the real packages.
  */
-import { SaslError, utf8, type ClientContext, type MechanismProvider, type SaslMechanism } from "@saslkit/core";
+import { USERNAME, PASSWORD, SaslError, utf8, type ClientContext, type MechanismProvider, type SaslMechanism } from "@saslkit/core";
 
 const clear = { sendsSecretInClear: true, mutualAuth: false, channelBinding: false } as const;
 const hashed = { sendsSecretInClear: false, mutualAuth: false, channelBinding: false } as const;
@@ -34,9 +34,9 @@ export const plainFixture: MechanismProvider = {
   priority: 300,
   clientFirst: true,
   security: clear,
-  needs: ["username", "password"],
+  needs: [USERNAME, PASSWORD],
   createClient: (ctx) =>
-    scripted("PLAIN", async (c) => utf8(`${c.credentials.authzid ?? ""}\0${c.credentials.username}\0${await c.credentials.password()}`), async () => new Uint8Array(0), 0, ctx),
+    scripted("PLAIN", async (c) => utf8(`${c.credentials.authzid ?? ""}\0${c.credentials.username}\0${await c.credentials.get(PASSWORD)}`), async () => new Uint8Array(0), 0, ctx),
 };
 
 /** LOGIN ignores the prompts' content (draft §2.1): first challenge → user name, second → password. */
@@ -45,8 +45,8 @@ export const loginFixture: MechanismProvider = {
   priority: 200,
   clientFirst: false,
   security: clear,
-  needs: ["username", "password"],
-  createClient: (ctx) => scripted("LOGIN", async () => null, async (c, _ch, round) => utf8(round === 0 ? c.credentials.username! : (await c.credentials.password())!), 2, ctx),
+  needs: [USERNAME, PASSWORD],
+  createClient: (ctx) => scripted("LOGIN", async () => null, async (c, _ch, round) => utf8(round === 0 ? c.credentials.username! : (await c.credentials.get(PASSWORD))!), 2, ctx),
 };
 
 /** CRAM-MD5 framing fixture: answers the RFC 4954 §9 challenge with the RFC's response (the RFC gives no password). */
@@ -55,7 +55,7 @@ export const cramFixture: MechanismProvider = {
   priority: 400,
   clientFirst: false,
   security: hashed,
-  needs: ["username", "password"],
+  needs: [USERNAME, PASSWORD],
   createClient: (ctx) =>
     scripted(
       "CRAM-MD5",
@@ -75,7 +75,7 @@ export const foobarFixture: MechanismProvider = {
   priority: 500,
   clientFirst: false,
   security: hashed,
-  needs: ["username"],
+  needs: [USERNAME],
   createClient: (ctx) => scripted("FOOBAR", async () => null, async () => utf8("x"), 1, ctx),
 };
 

@@ -3,8 +3,8 @@
  * STARTTLS with a throwaway certificate made with node:crypto (no openssl binary), on 127.0.0.1 only.
  */
 import { randomBytes } from "node:crypto";
-import type { ScramStoredKeys, ServerCallbacks } from "@saslkit/core";
-import { deriveScramKeys, prepareScramPassword, type ScramHash } from "@saslkit/mech-scram";
+import type { ServerCallbacks } from "@saslkit/core";
+import { deriveScramKeys, prepareScramPassword, type ScramHash, type ScramStoredKeys } from "@saslkit/mech-scram";
 import { SmtpServer, type ServerTranscriptEntry } from "@saslkit/smtp-server";
 import { installedProviders } from "../mechanisms.js";
 import { demoCertificate } from "./demo-certificate.js";

@@ -11,8 +11,8 @@ import {
   runExchange,
   utf8,
 } from "@saslkit/core";
-import type { ChannelInfo, ClientContext, CredentialsInput, SaslExchange, ServerCallbacks, ServerContext, ServerEvent, TokenVerdict } from "@saslkit/core";
-import { OAuthBearerClient, OAuthBearerServer, oauthBearer, registerOAuthBearer } from "@saslkit/mech-oauthbearer";
+import type { ChannelInfo, ClientContext, CredentialsInput, SaslExchange, ServerCallbacks, ServerContext, ServerEvent } from "@saslkit/core";
+import { OAuthBearerClient, OAuthBearerServer, TOKEN, oauthBearer, registerOAuthBearer, type TokenVerdict } from "@saslkit/mech-oauth";
 
 // RFC 7628 §4 (vectors.md §7).
 const RFC_USER = "user@example.com";
@@ -30,8 +30,8 @@ const OPENID = "https://example.com/.well-known/openid-configuration";
 const b64 = (bytes: Uint8Array | null | undefined) => Buffer.from(bytes ?? new Uint8Array(0)).toString("base64");
 const unb64 = (text: string) => new Uint8Array(Buffer.from(text, "base64"));
 
-function clientContext(input: CredentialsInput, channel: Partial<ChannelInfo> = {}, refreshToken = false): ClientContext {
-  return { credentials: Credentials.from(input), channel: { secure: true, ...channel }, offered: ["OAUTHBEARER"], options: {}, refreshToken };
+function clientContext(input: CredentialsInput, channel: Partial<ChannelInfo> = {}, freshCredentials = false): ClientContext {
+  return { credentials: Credentials.from(input), channel: { secure: true, ...channel }, offered: ["OAUTHBEARER"], options: {}, freshCredentials };
 }
 
 function serverContext(callbacks: ServerCallbacks, options: Record<string, unknown> = {}): ServerContext {
@@ -389,7 +389,7 @@ describe("OAUTHBEARER client: inputs and states", () => {
     const credentials = Credentials.from(input);
     const first = new OAuthBearerClient({ ...clientContext({}), credentials });
     expect(Buffer.from(await first.start()).toString()).toContain("Bearer old");
-    const retry = new OAuthBearerClient({ ...clientContext({}), credentials, refreshToken: true });
+    const retry = new OAuthBearerClient({ ...clientContext({}), credentials, freshCredentials: true });
     expect(Buffer.from(await retry.start()).toString()).toContain("Bearer new");
     expect(calls).toEqual([false, true]);
   });
@@ -474,7 +474,7 @@ describe("OAUTHBEARER provider", () => {
       name: "OAUTHBEARER",
       priority: 650,
       clientFirst: true,
-      needs: ["token"],
+      needs: [TOKEN],
       security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false },
     });
     expect(oauthBearer.explicitOnly).toBeFalsy();

@@ -1,9 +1,9 @@
 import { inspect } from "node:util";
 import { container } from "tsyringe";
 import { describe, expect, it } from "vitest";
-import { Credentials, MechanismRegistry, SaslError, authenticate, pairedExchange, planNegotiation, runExchange, utf8 } from "@saslkit/core";
-import type { ClientContext, CredentialsInput, SaslExchange, ServerCallbacks, ServerContext, ServerEvent, TokenVerdict } from "@saslkit/core";
-import { XOAuth2Client, XOAuth2Server, registerXOAuth2, xoauth2 } from "@saslkit/mech-xoauth2";
+import { Credentials, MechanismRegistry, USERNAME, SaslError, authenticate, pairedExchange, planNegotiation, runExchange, utf8 } from "@saslkit/core";
+import type { ClientContext, CredentialsInput, SaslExchange, ServerCallbacks, ServerContext, ServerEvent } from "@saslkit/core";
+import { TOKEN, XOAuth2Client, XOAuth2Server, registerXOAuth2, xoauth2, type TokenVerdict } from "@saslkit/mech-oauth";
 
 // vectors.md §8 (Google's XOAUTH2 protocol page).
 const G_USER = "someuser@example.com";
@@ -15,8 +15,8 @@ const G_ERROR = "eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIG1hYyIsInNjb3BlIjo
 const b64 = (bytes: Uint8Array | null | undefined) => Buffer.from(bytes ?? new Uint8Array(0)).toString("base64");
 const unb64 = (text: string) => new Uint8Array(Buffer.from(text, "base64"));
 
-function clientContext(input: CredentialsInput, refreshToken = false): ClientContext {
-  return { credentials: Credentials.from(input), channel: { secure: true }, offered: ["XOAUTH2"], options: {}, refreshToken };
+function clientContext(input: CredentialsInput, freshCredentials = false): ClientContext {
+  return { credentials: Credentials.from(input), channel: { secure: true }, offered: ["XOAUTH2"], options: {}, freshCredentials };
 }
 
 function serverContext(callbacks: ServerCallbacks): ServerContext {
@@ -270,7 +270,7 @@ describe("XOAUTH2 provider", () => {
       name: "XOAUTH2",
       priority: 640,
       clientFirst: true,
-      needs: ["username", "token"],
+      needs: [USERNAME, TOKEN],
       security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false },
     });
     const child = container.createChildContainer();

@@ -4,8 +4,11 @@
  * challenge and the client answers with an empty response before the server's final failure.
  * IANA lists XOAUTH2 as obsolete in favour of OAUTHBEARER, which negotiation prefers.
  */
-import { B64TOKEN, BearerTokenClient, BearerTokenServer, SaslError, registerMechanism } from "@saslkit/core";
-import type { BearerTokenMessage, ClientContext, MechanismProvider } from "@saslkit/core";
+import { SaslError, USERNAME, registerMechanism } from "@saslkit/core";
+import type { ClientContext, MechanismProvider } from "@saslkit/core";
+import { BearerTokenClient, BearerTokenServer, type BearerTokenMessage } from "./bearer-token.js";
+import { TOKEN } from "./credentials.js";
+import { B64TOKEN } from "./oauth-error.js";
 
 const NAME = "XOAUTH2";
 const SEP = "\x01";
@@ -13,9 +16,9 @@ const CONTROL = /[\x00-\x1f\x7f]/;
 
 /**
  * The client half: `start()` validates the user name, fetches the token (a fresh one when
- * `context.refreshToken` is set) and returns the whole message; a challenge after that is the
+ * `context.freshCredentials` is set) and returns the whole message; a challenge after that is the
  * server's JSON error, answered with an empty response and recorded in `failureDetail`.
- * States, token checks and error handling are core's `BearerTokenClient`.
+ * States, token checks and error handling are `BearerTokenClient` (bearer-token.ts).
  */
 export class XOAuth2Client extends BearerTokenClient {
   readonly name = NAME;
@@ -55,7 +58,7 @@ function parseClientMessage(parts: readonly string[]): BearerTokenMessage | stri
  * fails with `authentication-failed`. A token whose owner differs from `user=` needs
  * `callbacks.authorize(owner, user)`. Without an initial response (Office 365 style
  * `AUTH XOAUTH2` → `334`) the message is asked for with an empty challenge. States and the
- * verification are core's `BearerTokenServer`.
+ * verification are `BearerTokenServer` (bearer-token.ts).
  */
 export class XOAuth2Server extends BearerTokenServer {
   readonly name = NAME;
@@ -77,7 +80,8 @@ export const xoauth2: MechanismProvider = {
   clientFirst: true,
   // A bearer token is replayable by whoever reads it, like a password.
   security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false },
-  needs: ["username", "token"],
+  needs: [USERNAME, TOKEN],
+  serverCallbacks: ["verifyToken", "authorize"],
   createClient: (context) => new XOAuth2Client(context),
   createServer: (context) => new XOAuth2Server(context),
 };

@@ -2,12 +2,11 @@
  * The OAuth error a server sends inside the exchange (RFC 7628 §3.2.2), in the JSON format that
  * OAUTHBEARER and XOAUTH2 share: `{"status":"invalid_token","scope":"...","openid-configuration":"..."}`.
  * Both directions live here: the client decodes it into a `failureDetail`, the server half encodes
- * a `TokenVerdict`. It is in core because two mechanism packages need it and mechanisms import
- * only core; it knows no protocol.
+ * a `TokenVerdict`. Internal to this package; it knows no protocol.
  */
 import { Buffer } from "node:buffer";
-import { utf8 } from "./bytes.js";
-import type { TokenVerdict } from "./mechanism.js";
+import { utf8 } from "@saslkit/core";
+import type { TokenVerdict } from "./credentials.js";
 
 /** The detail recorded when the server's error challenge is not a JSON object with a status. */
 export const MALFORMED_DETAIL: Readonly<Record<string, unknown>> = Object.freeze({ status: "malformed" });

@@ -9,17 +9,24 @@
  * the server then fails the exchange. A refused token that a `TokenProvider` can renew makes the
  * session driver retry once with a fresh one.
  *
- * A mechanism package extends `BearerTokenClient` and `BearerTokenServer` with its encoding. They
- * are in core because two mechanism packages need them and mechanisms import only core.
+ * Each mechanism (oauthbearer.ts, xoauth2.ts) extends `BearerTokenClient` and
+ * `BearerTokenServer` with its encoding. Internal to this package.
  */
-import { utf8 } from "./bytes.js";
-import { SaslError } from "./errors.js";
+import { OneMessageServer, SaslError, mayActAs, utf8, type AuthIdentity, type ClientContext, type Credentials, type SaslMechanism, type ServerOutcome, type ServerStep } from "@saslkit/core";
+import { TOKEN, TOKEN_PROVIDER } from "./credentials.js";
 import { B64TOKEN, decodeOAuthError, encodeOAuthError, isTokenRefusal } from "./oauth-error.js";
-import { mayActAs } from "./authorize.js";
-import { OneMessageServer, type ServerOutcome } from "./one-message.js";
-import type { AuthIdentity, ClientContext, SaslMechanism, ServerStep } from "./mechanism.js";
 
 const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * The access token for this attempt: on the retry (`fresh`) a new one from the token provider,
+ * else the given token, else the provider's. Undefined when there is none to use.
+ */
+async function readToken(credentials: Credentials, fresh: boolean): Promise<string | undefined> {
+  const request = { refresh: fresh, ...(credentials.username !== undefined ? { username: credentials.username } : {}) };
+  if (fresh) return credentials.has(TOKEN_PROVIDER) ? credentials.get(TOKEN_PROVIDER, request) : undefined;
+  return credentials.get(TOKEN, request);
+}
 
 /** The client half's states: `aborted` means the server sent its error and got the abort response. */
 export type BearerTokenClientState = "initial" | "sent" | "aborted" | "done";
@@ -28,8 +35,8 @@ export type BearerTokenClientState = "initial" | "sent" | "aborted" | "done";
  * The client half of a bearer-token mechanism.
  *
  * - `start()`: `prepare(context)` validates what is not secret (user, host, port) and returns the
- *   encoder of the message; only then is the token fetched, with `credentials.token({ refresh })`
- *   where `refresh` is `context.refreshToken`. No token (or an empty one) is
+ *   encoder of the message; only then is the token fetched (the `token` credential or the
+ *   `tokenProvider`'s; on the driver's retry, `context.freshCredentials`, a fresh one from the provider). No token (or an empty one) is
  *   `missing-credentials`; a token outside RFC 6750's b64token alphabet is
  *   `invalid-credentials-input`. Returns the encoded message (never null). A second call is
  *   `bad-state`.
@@ -81,10 +88,10 @@ export abstract class BearerTokenClient implements SaslMechanism {
   async start(): Promise<Uint8Array> {
     if (this.#state !== "initial") throw new SaslError(this.name, "bad-state", "start() was called twice.");
     const encode = this.prepare(this.#context);
-    const { credentials, refreshToken } = this.#context;
-    const token = await credentials.token({ refresh: refreshToken === true });
+    const { credentials, freshCredentials } = this.#context;
+    const token = await readToken(credentials, freshCredentials === true);
     if (token === undefined || token === "") {
-      throw new SaslError(this.name, "missing-credentials", refreshToken ? "no fresh access token is available for the retry." : "an access token is needed and none was given.");
+      throw new SaslError(this.name, "missing-credentials", freshCredentials ? "no fresh access token is available for the retry." : "an access token is needed and none was given.");
     }
     if (!B64TOKEN.test(token)) {
       throw new SaslError(this.name, "invalid-credentials-input", "the access token holds characters a bearer token may not contain (RFC 6750 b64token).");
@@ -103,7 +110,8 @@ export abstract class BearerTokenClient implements SaslMechanism {
         const detail = decodeOAuthError(challenge, this.#token);
         this.#token = undefined;
         this.#detail = detail;
-        this.#retry = isTokenRefusal(detail) && this.#context.credentials.canRefreshToken;
+        // One retry with a fresh token, and only from a token provider.
+        this.#retry = isTokenRefusal(detail) && this.#context.freshCredentials !== true && this.#context.credentials.has(TOKEN_PROVIDER);
         this.#state = "aborted";
         return this.abortResponse();
       }

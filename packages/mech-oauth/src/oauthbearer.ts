@@ -3,8 +3,11 @@
  * key/value pairs. One client message; on failure the server sends a JSON error as a challenge and
  * the client answers with a single 0x01 (§3.2.3) before the server's final failure.
  */
-import { B64TOKEN, BearerTokenClient, BearerTokenServer, SaslError, registerMechanism } from "@saslkit/core";
-import type { BearerTokenMessage, ClientContext, MechanismProvider } from "@saslkit/core";
+import { SaslError, registerMechanism } from "@saslkit/core";
+import type { ClientContext, MechanismProvider } from "@saslkit/core";
+import { BearerTokenClient, BearerTokenServer, type BearerTokenMessage } from "./bearer-token.js";
+import { TOKEN } from "./credentials.js";
+import { B64TOKEN } from "./oauth-error.js";
 
 const NAME = "OAUTHBEARER";
 const SEP = "\x01";
@@ -23,9 +26,9 @@ function decodeSaslName(name: string): string | undefined {
 
 /**
  * The client half: `start()` validates the user, host and port, fetches the token (a fresh one
- * when `context.refreshToken` is set) and returns the whole GS2-headed message; a challenge after
+ * when `context.freshCredentials` is set) and returns the whole GS2-headed message; a challenge after
  * that is the server's JSON error, answered with the 0x01 abort and recorded in `failureDetail`.
- * States, token checks and error handling are core's `BearerTokenClient`.
+ * States, token checks and error handling are `BearerTokenClient` (bearer-token.ts).
  */
 export class OAuthBearerClient extends BearerTokenClient {
   readonly name = NAME;
@@ -90,7 +93,7 @@ function parseClientMessage(parts: readonly string[]): BearerTokenMessage | stri
  * is the `a=` identity ("" when none). A refused token is answered with the RFC 7628 JSON error
  * as a challenge; after the client's 0x01 the exchange fails with `authentication-failed`.
  * The `openid-configuration` member comes from `options.oauth.openidConfiguration` when set.
- * States and the verification are core's `BearerTokenServer`.
+ * States and the verification are `BearerTokenServer` (bearer-token.ts).
  */
 export class OAuthBearerServer extends BearerTokenServer {
   readonly name = NAME;
@@ -117,7 +120,8 @@ export const oauthBearer: MechanismProvider = {
   clientFirst: true,
   // A bearer token is replayable by whoever reads it, like a password.
   security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false },
-  needs: ["token"],
+  needs: [TOKEN],
+  serverCallbacks: ["verifyToken", "authorize"],
   createClient: (context) => new OAuthBearerClient(context),
   createServer: (context) => new OAuthBearerServer(context),
 };
