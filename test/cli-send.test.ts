@@ -77,6 +77,20 @@ describe("saslkit send", () => {
     expectNoSecret(serverLines.map((e) => e.text).join("\n"));
   });
 
+  it.each([
+    [["--channel-binding", "tls-server-end-point"], "SCRAM-SHA-512-PLUS"],
+    [["--channel-binding", "tls-unique"], "SCRAM-SHA-512"], // TLS 1.3 has no tls-unique: -PLUS is unusable, not bound otherwise
+    [["--channel-binding", "none"], "SCRAM-SHA-512"],
+    [["--no-plus"], "SCRAM-SHA-512"],
+    [["--exclude", "SCRAM-SHA-512-PLUS,SCRAM-SHA-512"], "SCRAM-SHA-256-PLUS"],
+    [["--order", "cram-md5,PLAIN"], "CRAM-MD5"],
+  ])("negotiation flags %j authenticate with %s", async (flags, mechanism) => {
+    const { io, stderr } = memoryIo({ files: files() });
+    expect(await main([...base(), "--body", "x", ...flags], io)).toBe(0);
+    expect(stderr()).toContain(`Authenticated as alice with ${mechanism} over TLS.`);
+    expect(server.messages.at(-1)?.envelope.auth?.mechanism).toBe(mechanism);
+  });
+
   it("asks for the password when SASLKIT_PASSWORD is unset", async () => {
     const { io, prompts } = memoryIo({ env: {}, prompt: PASSWORD, files: files() });
     expect(await main([...base(), "--body", "prompted"], io)).toBe(0);

@@ -6,10 +6,13 @@ import type { ChannelBinding, ChannelBindingType } from "@saslkit/core";
 /** Preference order: tls-exporter (RFC 9266, TLS 1.3), then tls-server-end-point (RFC 5929), then tls-unique (TLS ≤1.2 only). */
 export const CHANNEL_BINDING_PREFERENCE: readonly ChannelBindingType[] = ["tls-exporter", "tls-server-end-point", "tls-unique"];
 
-/** The best binding type the capability can produce data for, with its data; undefined when none. */
-export function chooseBinding(binding: ChannelBinding | undefined): { readonly type: ChannelBindingType; readonly data: Uint8Array } | undefined {
+/**
+ * The best binding type the capability can produce data for, with its data; undefined when none.
+ * `only` (the caller's `options.scram.channelBinding` type) restricts the choice to that type.
+ */
+export function chooseBinding(binding: ChannelBinding | undefined, only?: ChannelBindingType): { readonly type: ChannelBindingType; readonly data: Uint8Array } | undefined {
   if (!binding) return undefined;
-  for (const type of CHANNEL_BINDING_PREFERENCE) {
+  for (const type of only ? [only] : CHANNEL_BINDING_PREFERENCE) {
     if (!binding.types.includes(type)) continue;
     const data = binding.data(type);
     if (data && data.length > 0) return { type, data };
@@ -18,6 +21,6 @@ export function chooseBinding(binding: ChannelBinding | undefined): { readonly t
 }
 
 /** Whether the peer can bind at all (some type yields data). */
-export function canBind(binding: ChannelBinding | undefined): boolean {
-  return chooseBinding(binding) !== undefined;
+export function canBind(binding: ChannelBinding | undefined, only?: ChannelBindingType): boolean {
+  return chooseBinding(binding, only) !== undefined;
 }

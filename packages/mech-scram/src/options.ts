@@ -1,6 +1,7 @@
 /**
  * The caller's SCRAM options, read from `context.options.scram` (client and server).
  */
+import type { ChannelBindingType } from "@saslkit/core";
 import type { ScramKeyCache } from "./keys.js";
 import { defaultScramKeyCache } from "./keys.js";
 
@@ -10,8 +11,10 @@ export interface ScramOptions {
    * Use channel binding when the channel can supply it. Default true. `false` makes every -PLUS
    * provider unusable and the client always sends GS2 flag `n` (an opt-out for servers whose
    * -PLUS is broken, mox#374). On a server, `false` means "this server does not bind".
+   * A type name (`"tls-server-end-point"`, ...) binds with exactly that type: a client whose
+   * connection cannot produce it treats -PLUS as unusable instead of using another type.
    */
-  readonly channelBinding?: boolean;
+  readonly channelBinding?: boolean | ChannelBindingType;
   /** Highest iteration count a client accepts from a server. Default 100000: a hostile server cannot make it burn minutes. */
   readonly maxIterations?: number;
   /**
@@ -36,6 +39,8 @@ export const DEFAULT_MAX_ITERATIONS = 100_000;
 /** Options with defaults filled in. */
 export interface ResolvedScramOptions {
   readonly channelBinding: boolean;
+  /** The one binding type the caller allows; undefined = the library's preference order. */
+  readonly bindingType: ChannelBindingType | undefined;
   readonly maxIterations: number;
   readonly minIterations: number;
   readonly cache: ScramKeyCache | false;
@@ -49,6 +54,7 @@ export function resolveScramOptions(options: Readonly<Record<string, unknown>>):
   const positive = (n: unknown, fallback: number) => (typeof n === "number" && Number.isInteger(n) && n >= 1 ? n : fallback);
   return {
     channelBinding: o.channelBinding !== false,
+    bindingType: o.channelBinding === "tls-exporter" || o.channelBinding === "tls-server-end-point" || o.channelBinding === "tls-unique" ? o.channelBinding : undefined,
     maxIterations: positive(o.maxIterations, DEFAULT_MAX_ITERATIONS),
     minIterations: positive(o.minIterations, RFC_MIN_ITERATIONS),
     cache: o.cache === false ? false : o.cache && typeof o.cache.get === "function" ? o.cache : defaultScramKeyCache,
