@@ -28,8 +28,9 @@ import { readmeBlocks } from "./readme-blocks.mjs";
 
 const execFile = promisify(execFileCb);
 const results = [];
+const t0 = Date.now();
 const record = (name, ok, detail = "") => {
-  results.push({ name, ok, detail: String(detail).trim() });
+  results.push({ name, ok, detail: String(detail).trim(), at: Date.now() - t0 });
   process.stderr.write(`${ok ? "ok  " : "FAIL"} ${name}${ok || !detail ? "" : `\n${String(detail).trim().replace(/^/gm, "     ")}`}\n`);
 };
 
