@@ -24,7 +24,7 @@ import { basename, dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { publicPackages, root } from "./packages.mjs";
-import { readmeBlocks } from "./readme-blocks.mjs";
+import { INSTALL_LINE, readmeBlocks, thirdPartyInstalls } from "./readme-blocks.mjs";
 
 const execFile = promisify(execFileCb);
 const results = [];
@@ -270,9 +270,38 @@ async function startReadmeServer(project) {
   return { ports, password, stop: () => child.kill("SIGTERM") };
 }
 
-const INSTALL_LINE = /^\s*(npm\s+(i|install|add)|pnpm\s+(add|i|install)|yarn\s+add)\b(.*)$/;
+/**
+ * The same block in a pnpm project: pnpm's strict node_modules lets code import only what the
+ * project declares, so a README example that imports a package its install line does not name
+ * (tsyringe, reflect-metadata) fails here and not under npm's hoisting.
+ */
+async function runUnderPnpm(pnpmProject, block, file, js, env) {
+  const dir = join(pnpmProject, "readme");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, file), `${js}\nexport {};\n`);
+  const r = await run(process.execPath, [file], { cwd: dir, env: { ...env, PATH: `${join(pnpmProject, "node_modules", ".bin")}:${env.PATH}` }, timeout: 30_000 });
+  record(`readme-pnpm ${block.id}`, r.code === 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+}
 
-async function readmes(project, packageNames) {
+/** A pnpm project with the tarballs: each @saslkit range is pinned to its tarball by an override. */
+async function installWithPnpm(project, tarballs) {
+  mkdirSync(project, { recursive: true });
+  const deps = Object.fromEntries([...tarballs].map(([name, tgz]) => [name, `file:${tgz}`]));
+  // What the READMEs' install lines add, at the range our packages depend on (else any version).
+  const ranges = Object.assign({}, ...publicPackages().map((p) => p.manifest.dependencies ?? {}));
+  const extra = Object.fromEntries(thirdPartyInstalls().map((n) => [n, ranges[n] ?? "*"]));
+  writeFileSync(join(project, "package.json"), `${JSON.stringify({ name: "saslkit-consumer-pnpm", version: "1.0.0", private: true, type: "module", dependencies: { ...deps, ...extra }, pnpm: { overrides: deps } }, null, 2)}\n`);
+  const r = await run("pnpm", ["install", "--prefer-offline", "--reporter=silent", "--config.node-linker=isolated"], { cwd: project, timeout: 240_000 });
+  record("pnpm install of the tarballs in an empty project", r.code === 0, r.stderr + r.stdout);
+  if (r.code !== 0) return false;
+  writeFileSync(join(project, "import-all.mjs"), [...tarballs.keys()].map((n, i) => `import * as m${i} from ${JSON.stringify(n)}; if (Object.keys(m${i}).length === 0) throw new Error(${JSON.stringify(`${n}: import gave no exports`)});`).join("\n"));
+  const i = await run(process.execPath, ["import-all.mjs"], { cwd: project, timeout: 30_000 });
+  record("import every package from a pnpm project (strict node_modules)", i.code === 0, i.stderr);
+  return i.code === 0;
+}
+
+
+async function readmes(project, packageNames, pnpmProject) {
   const blocks = readmeBlocks();
   const dir = join(project, "readme");
   mkdirSync(dir, { recursive: true });
@@ -323,11 +352,13 @@ async function readmes(project, packageNames) {
         writeFileSync(join(dir, fileOf(b).replace(/\.mts$/, ".mjs")), `${js}\nexport {};\n`);
         const r = await run(process.execPath, [fileOf(b).replace(/\.mts$/, ".mjs")], { cwd: dir, env, timeout: 30_000 });
         record(name, r.code === 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+        if (pnpmProject) await runUnderPnpm(pnpmProject, b, fileOf(b).replace(/\.mts$/, ".mjs"), js, env);
       } else if (b.lang === "js") {
         const file = `block-${b.id.replace(/[^\w]+/g, "-")}.mjs`;
         writeFileSync(join(dir, file), `${b.code}\nexport {};\n`);
         const r = b.mode === "syntax" ? await run(process.execPath, ["--check", file], { cwd: dir }) : await run(process.execPath, [file], { cwd: dir, env, timeout: 30_000 });
         record(name, r.code === 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+        if (pnpmProject && b.mode === "run") await runUnderPnpm(pnpmProject, b, file, b.code, env);
       } else {
         // Install lines cannot fetch unpublished packages: check that they name packages that exist
         // (they are installed from the tarballs already) and run the rest of the block.
@@ -368,12 +399,15 @@ export async function consumerTest({ build = false, keep = false } = {}) {
     for (const [name, tgz] of tarballs) await checkTarball(name, tgz, join(base, "unpacked"));
     const project = join(base, "project");
     const lint = lintTarballs(tarballs);
+    const pnpmProject = join(base, "pnpm-project");
+    const pnpmReady = installWithPnpm(pnpmProject, tarballs);
     if (await install(project, tarballs)) {
       await loadEveryPackage(project, names);
       await typeCheck(project, names);
       await demo(project, base);
-      await readmes(project, names);
+      await readmes(project, names, (await pnpmReady) ? pnpmProject : undefined);
     }
+    await pnpmReady;
     await lint;
   } finally {
     if (!keep) rmSync(base, { recursive: true, force: true });

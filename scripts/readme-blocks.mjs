@@ -72,3 +72,26 @@ export function readmeBlocks(files = readmeFiles()) {
   }
   return blocks;
 }
+
+/** npm install / pnpm add / yarn add lines, as the README runner recognises them. */
+export const INSTALL_LINE = /^\s*(npm\s+(i|install|add)|pnpm\s+(add|i|install)|yarn\s+add)\b(.*)$/;
+
+/**
+ * Packages other than @saslkit/* that the READMEs tell the user to install (`tsyringe` for the
+ * container examples). The pnpm project of the consumer test installs exactly these besides the
+ * tarballs, so an example importing a package no install line names fails there.
+ */
+export function thirdPartyInstalls(blocks = readmeBlocks()) {
+  const names = new Set();
+  for (const b of blocks.filter((x) => x.lang === "sh")) {
+    for (const line of b.code.split("\n")) {
+      const m = INSTALL_LINE.exec(line);
+      if (!m) continue;
+      for (const word of m[4].replace(/#.*$/, "").split(/\s+/)) {
+        if (!word || word.startsWith("-") || word.startsWith("@saslkit/")) continue;
+        names.add(word.replace(/(?<=.)@[^@/]*$/, ""));
+      }
+    }
+  }
+  return [...names].sort();
+}

@@ -20,7 +20,9 @@ import { readmeBlocks } from "../scripts/readme-blocks.mjs";
 interface Check { name: string; ok: boolean; detail: string }
 
 const packages = (publicPackages() as { name: string }[]).map((p) => p.name);
-const blocks = (readmeBlocks() as { id: string; mode: string }[]).map((b) => b.id);
+const allBlocks = readmeBlocks() as { id: string; mode: string; lang: string }[];
+const blocks = allBlocks.map((b) => b.id);
+const runBlocks = allBlocks.filter((b) => b.mode === "run" && (b.lang === "ts" || b.lang === "js")).map((b) => b.id);
 const dir = mkdtempSync(join(tmpdir(), "saslkit-consumer-report-"));
 let results: Check[] = [];
 let log = "";
@@ -59,6 +61,12 @@ describe("an npm project outside the workspace", () => {
   it("type-checks a strict consumer under moduleResolution bundler", () => expectCheck("strict consumer type-check, bundler"));
   it("runs the installed saslkit demo through npx", () => expectCheck("npx saslkit demo (installed bin)"));
   it("runs saslkit demo with no openssl binary on PATH", () => expectCheck("saslkit demo with no openssl on PATH"));
+});
+
+describe("a pnpm project outside the workspace (strict node_modules)", () => {
+  it("installs every tarball with pnpm", () => expectCheck("pnpm install of the tarballs in an empty project"));
+  it("imports every package", () => expectCheck("import every package from a pnpm project (strict node_modules)"));
+  it.each(runBlocks)("README block %s also runs under pnpm", (id) => expectCheck(`readme-pnpm ${id}`));
 });
 
 describe("README code blocks", () => {
