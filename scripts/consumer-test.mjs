@@ -160,9 +160,13 @@ async function typeCheck(project, names) {
   writeFileSync(join(project, "types", "consumer.mts"), esm);
   writeFileSync(join(project, "types", "consumer-cjs.cts"), cjs);
   writeFileSync(join(project, "types", "consumer-bundler.ts"), esm);
+  writeFileSync(join(project, "types", "consumer-node10.ts"), esm);
   const configs = {
     "tsconfig.nodenext.json": { compilerOptions: { ...strict, module: "NodeNext", moduleResolution: "NodeNext" }, files: ["types/consumer.mts", "types/consumer-cjs.cts"] },
     "tsconfig.bundler.json": { compilerOptions: { ...strict, module: "ESNext", moduleResolution: "Bundler" }, files: ["types/consumer-bundler.ts"] },
+    // Tools that predate "exports" read the top-level "types" field.
+    // (with esModuleInterop, as "tsc --init" writes it: the declarations default-import node:net and node:tls)
+    "tsconfig.node10.json": { compilerOptions: { ...strict, module: "ESNext", moduleResolution: "Node10", esModuleInterop: true }, files: ["types/consumer-node10.ts"] },
   };
   for (const [file, config] of Object.entries(configs)) {
     writeFileSync(join(project, file), JSON.stringify(config, null, 2));

@@ -59,6 +59,7 @@ describe("an npm project outside the workspace", () => {
   it("imports every package from an ES module", () => expectCheck("import every package from an ES module"));
   it("type-checks a strict consumer under moduleResolution nodenext (ESM and CJS files)", () => expectCheck("strict consumer type-check, nodenext"));
   it("type-checks a strict consumer under moduleResolution bundler", () => expectCheck("strict consumer type-check, bundler"));
+  it("type-checks a strict consumer under moduleResolution node10 (top-level types field)", () => expectCheck("strict consumer type-check, node10"));
   it("runs the installed saslkit demo through npx", () => expectCheck("npx saslkit demo (installed bin)"));
   it("runs saslkit demo with no openssl binary on PATH", () => expectCheck("saslkit demo with no openssl on PATH"));
 });
