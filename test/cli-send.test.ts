@@ -103,6 +103,17 @@ describe("saslkit send", () => {
     expect(server.messages.at(-1)?.data.toString()).toContain("from stdin");
   });
 
+  it("refuses a whole message piped in without --file -, saying what to do (exit 2, nothing sent)", async () => {
+    const count = server.messages.length;
+    const { io, stderr } = memoryIo({ stdin: "From: alice@example.test\r\nSubject: piped\r\n\r\nbody\r\n", files: files() });
+    expect(await main(base(), io)).toBe(2);
+    expect(stderr()).toContain("send it as it is with --file -");
+    expect(server.messages.length).toBe(count);
+    const raw = memoryIo({ stdin: "From: alice@example.test\r\nSubject: piped\r\n\r\nbody\r\n", files: files() });
+    expect(await main([...base(), "--file", "-"], raw.io)).toBe(0);
+    expect(server.messages.at(-1)?.data.toString()).toBe("From: alice@example.test\r\nSubject: piped\r\n\r\nbody\r\n");
+  });
+
   it("sends a --file message as it is and reports progress", async () => {
     const body = Array.from({ length: 6000 }, (_, i) => `line ${i} ${"x".repeat(40)}`).join("\r\n");
     const eml = `From: alice@example.test\r\nTo: bob@example.test\r\nSubject: big\r\n\r\n${body}\r\n`;

@@ -133,14 +133,30 @@ export async function parseSendArgs(argv: readonly string[], io: CliIo): Promise
   };
 }
 
+/** True when `text` starts with RFC 5322 header fields followed by a blank line, one of them From, To, Subject, Date or Message-ID. */
+export function looksLikeMessage(text: string): boolean {
+  const end = text.search(/\r?\n\r?\n/);
+  if (end <= 0) return false;
+  const lines = text.slice(0, end).split(/\r?\n/);
+  if (!lines.every((l) => /^[!-9;-~]+:/.test(l) || /^[ \t]/.test(l))) return false;
+  return lines.some((l) => /^(from|to|subject|date|message-id):/i.test(l));
+}
+
 /** Reads or opens the message, after the password was obtained. */
 export async function loadMessage(source: MessageSource, io: CliIo): Promise<LoadedMessage> {
   switch (source.kind) {
     case "compose":
       return source;
-    case "compose-stdin":
+    case "compose-stdin": {
       if (io.stdin.isTTY) io.stderr.write("Type the message body, then Ctrl-D on a line of its own:\n");
-      return { kind: "compose", subject: source.subject, text: (await readAll(io.stdin)).toString("utf8") };
+      const text = (await readAll(io.stdin)).toString("utf8");
+      // A whole message piped in without --file - would become the body of a new, subject-less
+      // message: refuse and say what to do instead of sending that.
+      if (source.subject === "" && looksLikeMessage(text)) {
+        throw new UsageError("stdin holds a whole message (header fields, a blank line, a body): send it as it is with --file -, or give --subject to send this text as the body of a new message.");
+      }
+      return { kind: "compose", subject: source.subject, text };
+    }
     case "stdin":
       if (io.stdin.isTTY) io.stderr.write("Paste the whole message (headers, blank line, body), then Ctrl-D on a line of its own:\n");
       return { kind: "raw", data: await readAll(io.stdin) };
