@@ -333,7 +333,7 @@ async function readmes(project, packageNames, pnpmProject) {
     // Type-check every ts block in one compiler run (strict, nodenext); attribute errors per file.
     const tsBlocks = blocks.filter((b) => b.lang === "ts" && b.mode !== "skip");
     const fileOf = (b) => `block-${b.id.replace(/[^\w]+/g, "-")}.mts`;
-    for (const b of tsBlocks) writeFileSync(join(dir, fileOf(b)), `${b.code}\nexport {};\n`);
+    for (const b of tsBlocks) writeFileSync(join(dir, fileOf(b)), `${b.given ? `${b.given} ` : ""}${b.code}\nexport {};\n`);
     writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { strict: true, noEmit: true, module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", lib: ["ES2022"], types: ["node"], skipLibCheck: false }, include: ["*.mts"] }));
     const tsc = join(project, "node_modules", "typescript", "bin", "tsc");
     const checked = tsBlocks.length ? await run(process.execPath, [tsc, "-p", "tsconfig.json", "--pretty", "false"], { cwd: dir, timeout: 120_000 }) : { stdout: "" };

@@ -7,6 +7,9 @@
  * npm):
  *
  *   <!-- readme-test: fragment -->        ts/js: type-checked, not run; sh: syntax-checked (bash -n)
+ *   <!-- readme-test: fragment given: declare const exchange: import("@saslkit/core").SaslExchange; -->
+ *                                         the same, with the names the fragment assumes declared
+ *                                         (put in front of its first line, so line numbers hold)
  *   <!-- readme-test: skip REASON -->     neither; the reason is mandatory and shown in the report
  *
  * Unmarked blocks run:
@@ -61,13 +64,18 @@ export function readmeBlocks(files = readmeFiles()) {
       index++;
       let mode = "run";
       let reason;
-      if (marker?.[1] === "fragment") mode = lang === "sh" ? "syntax" : "typecheck";
+      let given;
+      if (marker?.[1] === "fragment") {
+        mode = lang === "sh" ? "syntax" : "typecheck";
+        const g = /^given:\s*(.*)$/s.exec(marker[2] ?? "");
+        if (g) given = g[1];
+      }
       if (marker?.[1] === "skip") {
         mode = "skip";
         reason = marker[2] || "(no reason given)";
       }
       if (lang === "js" && mode === "typecheck") mode = "syntax";
-      blocks.push({ id: `${relative(root, file)}#${index}`, file: relative(root, file), line: startLine, lang, mode, code, ...(reason ? { reason } : {}) });
+      blocks.push({ id: `${relative(root, file)}#${index}`, file: relative(root, file), line: startLine, lang, mode, code, ...(reason ? { reason } : {}), ...(given ? { given } : {}) });
     }
   }
   return blocks;
