@@ -350,6 +350,7 @@ async function readmes(project, packageNames, pnpmProject) {
         const errors = typeErrors(b);
         if (errors || b.mode === "typecheck") {
           record(name, !errors, errors);
+          if (errors && b.mode === "run" && pnpmProject) record(`readme-pnpm ${b.id}`, false, "not run: the block does not type-check (see its npm result)");
           continue;
         }
         const js = ts.transpileModule(b.code, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, experimentalDecorators: true } }).outputText;
