@@ -117,7 +117,7 @@ function isTlsFailure(error: unknown): boolean {
 
 /** True when authentication failed: credentials refused or no mechanism both sides can use. */
 function isAuthFailure(error: unknown): boolean {
-  return chain(error).some((e) => field(e, "name") === "NoMechanismError" || field(e, "phase") === "auth" || (field(e, "name") === "SaslError" && field(e, "kind") === "outcome"));
+  return chain(error).some((e) => field(e, "name") === "NoMechanismError" || field(e, "phase") === "auth" || field(e, "phase") === "authenticate" || (field(e, "name") === "SaslError" && field(e, "kind") === "outcome"));
 }
 
 /** The exit status for a failure (see main.ts): 3 authentication, 4 TLS, else 1. */
