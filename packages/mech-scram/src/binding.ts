@@ -8,11 +8,14 @@ export const CHANNEL_BINDING_PREFERENCE: readonly ChannelBindingType[] = ["tls-e
 
 /**
  * The best binding type the capability can produce data for, with its data; undefined when none.
- * `only` (the caller's `options.scram.channelBinding` type) restricts the choice to that type.
+ * `types` is the caller's choice (`options.scram.channelBinding` naming types), in order of preference.
  */
-export function chooseBinding(binding: ChannelBinding | undefined, only?: ChannelBindingType): { readonly type: ChannelBindingType; readonly data: Uint8Array } | undefined {
+export function chooseBinding(
+  binding: ChannelBinding | undefined,
+  types: readonly ChannelBindingType[] = CHANNEL_BINDING_PREFERENCE,
+): { readonly type: ChannelBindingType; readonly data: Uint8Array } | undefined {
   if (!binding) return undefined;
-  for (const type of only ? [only] : CHANNEL_BINDING_PREFERENCE) {
+  for (const type of types) {
     if (!binding.types.includes(type)) continue;
     const data = binding.data(type);
     if (data && data.length > 0) return { type, data };
@@ -20,7 +23,7 @@ export function chooseBinding(binding: ChannelBinding | undefined, only?: Channe
   return undefined;
 }
 
-/** Whether the peer can bind at all (some type yields data). */
-export function canBind(binding: ChannelBinding | undefined, only?: ChannelBindingType): boolean {
-  return chooseBinding(binding, only) !== undefined;
+/** Whether the peer can bind at all with one of `types` (some type yields data). */
+export function canBind(binding: ChannelBinding | undefined, types: readonly ChannelBindingType[] = CHANNEL_BINDING_PREFERENCE): boolean {
+  return chooseBinding(binding, types) !== undefined;
 }

@@ -164,16 +164,14 @@ export class ScramClient implements SaslMechanism {
     let flag: Gs2Flag;
     let cbData: Uint8Array = new Uint8Array(0);
     if (this.#plus) {
-      const chosen = this.#options.channelBinding ? chooseBinding(binding, this.#options.bindingType) : undefined;
+      const chosen = this.#options.channelBinding ? chooseBinding(binding, this.#options.channelBindingTypes) : undefined;
       if (!chosen) {
         throw new SaslError(
           this.name,
           "policy-refused",
-          !this.#options.channelBinding
-            ? "channel binding is turned off (options.scram.channelBinding is false)."
-            : this.#options.bindingType
-              ? `this connection cannot produce ${this.#options.bindingType} channel-binding data (options.scram.channelBinding).`
-              : "no channel-binding data is available on this connection.",
+          this.#options.channelBinding
+            ? `this connection cannot produce ${this.#options.channelBindingTypes.join(" or ") || "any known type of"} channel-binding data (options.scram.channelBinding).`
+            : "channel binding is turned off (options.scram.channelBinding is false).",
         );
       }
       flag = { kind: "p", type: chosen.type };
@@ -181,7 +179,7 @@ export class ScramClient implements SaslMechanism {
     } else {
       const offered = this.#context.offered;
       const serverOffersPlus = offered.some((m) => m.toUpperCase().endsWith("-PLUS"));
-      flag = this.#options.channelBinding && canBind(binding, this.#options.bindingType) && offered.length > 0 && !serverOffersPlus ? { kind: "y" } : { kind: "n" };
+      flag = this.#options.channelBinding && canBind(binding, this.#options.channelBindingTypes) && offered.length > 0 && !serverOffersPlus ? { kind: "y" } : { kind: "n" };
     }
 
     const nonce = this.#nonceOverride ?? randomBytes(24).toString("base64");

@@ -22,10 +22,11 @@ const PRIORITY: Readonly<Record<string, number>> = {
 };
 
 function plusUsable(context: ClientContext): string | undefined {
-  const options = resolveScramOptions(context.options);
-  if (!options.channelBinding) return "channel binding is turned off by the caller (options.scram.channelBinding is false)";
-  if (options.bindingType && !canBind(context.channel.channelBinding, options.bindingType)) return `the connection cannot produce ${options.bindingType} channel-binding data, the only type the caller allows`;
-  if (!canBind(context.channel.channelBinding)) return "the connection offers no channel-binding data (not TLS, or the adapter cannot produce tls-exporter, tls-server-end-point or tls-unique)";
+  if (!resolveScramOptions(context.options).channelBinding) return "channel binding is turned off by the caller (options.scram.channelBinding is false)";
+  const types = resolveScramOptions(context.options).channelBindingTypes;
+  if (!canBind(context.channel.channelBinding, types)) {
+    return `the connection offers no channel-binding data (not TLS, or the adapter cannot produce ${types.join(", ") || "any of the types asked for"})`;
+  }
   return undefined;
 }
 
