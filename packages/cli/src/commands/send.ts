@@ -8,7 +8,6 @@
  */
 import type { Readable } from "node:stream";
 import type { NegotiationPolicy } from "@saslkit/core";
-import { addressProblem } from "@saslkit/smtp";
 import type { TlsSettings } from "@saslkit/transport";
 import { NEGOTIATION, TLS_TRUST, list, parseCommand, str, type CommandSpec } from "../args.js";
 import { UsageError, readAll, type CliIo } from "../io.js";
@@ -75,12 +74,22 @@ export type LoadedMessage =
   | { readonly kind: "raw"; readonly data: Buffer }
   | { readonly kind: "stream"; readonly stream: Readable; readonly size: number };
 
-/** A mailbox the CLI accepts: the client's own checks (no CR/LF, no brackets) plus local@domain. */
+/**
+ * A mailbox the CLI accepts, checked before connecting: no control characters, line breaks,
+ * angle brackets or white space (outside a quoted local part), at most 320 characters, and the
+ * form local@domain. The SMTP client checks again; this is for a message a person can act on.
+ */
 export function checkAddress(option: string, address: string): void {
-  const problem = addressProblem(address);
+  const problem =
+    // eslint-disable-next-line no-control-regex
+    /[\x00-\x1f\x7f]/.test(address) ? "contains a line break or another control character"
+    : /[<>]/.test(address) ? "contains an angle bracket"
+    : address.length > 320 ? "is longer than 320 characters"
+    : /\s/.test(address.replace(/"[^"]*"/g, "")) ? "contains white space"
+    : undefined;
   if (problem) throw new UsageError(`${option} "${address}" ${problem}.`);
   const at = address.lastIndexOf("@");
-  if (at <= 0 || at === address.length - 1 || /\s/.test(address)) throw new UsageError(`${option} "${address}" is not an address of the form name@domain.`);
+  if (at <= 0 || at === address.length - 1) throw new UsageError(`${option} "${address}" is not an address of the form name@domain.`);
 }
 
 /** Parses and validates `send`'s arguments. Reads neither the password nor the message. */
