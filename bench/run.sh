@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every benchmark and writes bench/results/*.md, each headed by the exact command used.
+# Runs the SCRAM benchmark and writes bench/results/scram*.md, each headed by the exact command used.
+# SMTP speed is measured with the shared harness: bash bench/harness/run.sh (bench/harness/README.md).
 # Client, sink and workers are pinned to one core with taskset when available (see README).
 # Usage: bash bench/run.sh [--quick]      (a full run takes a few minutes; not part of CI)
 set -euo pipefail
@@ -16,7 +17,7 @@ run() {
   echo "+ ${cmd[*]}" >&2
   BENCH_COMMAND="${cmd[*]}" "${cmd[@]}"
 }
-run bench/results/smtp.md bench/smtp.mjs "$@"
+# SMTP speed: the shared harness (bash bench/harness/run.sh, see bench/harness/README.md).
 run bench/results/scram.md bench/scram.mjs "$@"
 # SCRAM again, unpinned: PBKDF2 runs on libuv threads, which one pinned core makes compete with
 # the event loop; the unpinned run shows the stall without that artefact.

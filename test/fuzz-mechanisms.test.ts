@@ -8,7 +8,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { SaslError, type MechanismProvider, type SaslMechanism, type SaslServerMechanism, type ServerStep } from "@saslkit/core";
-import { buildPlainMessage, parsePlainMessage } from "@saslkit/mech-plain";
+import { buildPlainMessage, parsePlainMessage } from "../packages/mech-plain/src/plain.js";
 import { Credentials } from "@saslkit/core";
 import { decodeBase64, encodeBase64 } from "@saslkit/transport";
 import { fcParams, isTypedError, onlyTypedErrors } from "./hardening/fuzz.js";

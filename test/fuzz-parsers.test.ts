@@ -7,8 +7,11 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ImapCapabilities, ImapParseError, encodeLoginArgument, literalLength, parseRespText, parseResponse, tokenize } from "@saslkit/imap";
-import { parseLine, unstuff } from "@saslkit/pop3";
+// Parsers are internal to their packages: imported from source.
+import { ImapCapabilities } from "@saslkit/imap";
+import { ImapParseError, literalLength, parseRespText, parseResponse, tokenize } from "../packages/imap/src/parser.js";
+import { encodeLoginArgument } from "../packages/imap/src/login.js";
+import { parseLine, unstuff } from "../packages/pop3/src/reply.js";
 import { MAX_REPLY_LINES_FOR_TEST, MalformedReplyError, ReplyParser, dotStuff, formatReply, parseCapabilities, parseReply } from "./hardening/smtp.js";
 import { formatReply as serverFormatReply, parseCommand, parsePathArgument } from "@saslkit/smtp-server";
 import { fcParams, onlyTypedErrorsSync } from "./hardening/fuzz.js";

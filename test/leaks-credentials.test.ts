@@ -130,11 +130,11 @@ async function attempt(adapter: Adapter, mechanism: string, fault: Fault, eviden
     if (adapter === "smtp") {
       evidence.add("result", await sendMail({ ...common, ehloName: "c.test", timeouts: { greeting: 300, command: 300, data: 300 } }, "Subject: x\r\n\r\nx\r\n", { from: "a@test", to: ["b@test"] }));
     } else if (adapter === "imap") {
-      const c = await ImapClient.connect({ ...common, login: "never", timeouts: { greeting: 300, auth: 300, command: 300 } });
+      const c = await ImapClient.connect({ ...common, login: "never", timeouts: { reply: 300 } });
       evidence.add("client", c);
       await c.logout();
     } else {
-      const c = await Pop3Client.connect({ ...common, timeouts: { greeting: 300, auth: 300, command: 300 } });
+      const c = await Pop3Client.connect({ ...common, timeouts: { reply: 300 } });
       evidence.add("client", c);
       await c.quit();
     }

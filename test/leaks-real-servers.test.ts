@@ -68,7 +68,6 @@ describe.skipIf(!env)("credential leaks against the real Dovecot and Postfix", (
   const rightAuth = (proto: Proto): CredentialsInput => ({ username: userOf(proto).user, password: userOf(proto).password, token: tokenOf(proto) });
   const wrongAuth = (proto: Proto): CredentialsInput => ({ username: userOf(proto).user, password: WRONG_PASSWORD, token: WRONG_TOKEN });
   const offered = (proto: Proto): readonly string[] => (proto === "smtp" ? e.mechanisms.postfix : e.mechanisms.dovecot);
-  const timeouts = { connect: 5000, greeting: 5000, tls: 5000, auth: 5000, command: 5000 };
 
   function tlsOptions(clientCert = false) {
     return { ca, servername: e.tlsServerName, ...(clientCert ? { cert: readFileSync(e.clientCert.cert), key: readFileSync(e.clientCert.key) } : {}) };
@@ -86,7 +85,6 @@ describe.skipIf(!env)("credential leaks against the real Dovecot and Postfix", (
     const common = {
       host: e.host,
       tls: mode,
-      requireTls: mode !== "none",
       tlsOptions: tlsOptions(a.clientCert),
       auth: a.auth,
       mechanisms: [...allProviders],
@@ -100,31 +98,32 @@ describe.skipIf(!env)("credential leaks against the real Dovecot and Postfix", (
           ...common,
           port: mode === "implicit" ? e.imap.tlsPort : e.imap.port,
           login: mech === "LOGIN-COMMAND" ? "only" : "never",
-          timeouts: { ...timeouts, auth: a.authTimeoutMs ?? timeouts.auth },
+          timeouts: { connect: a.authTimeoutMs ?? 15_000, reply: 5000 },
         };
         const conn = await ImapClient.connect(options);
         evidence.add("imap connection", conn);
         evidence.add("imap NOOP", await conn.command("NOOP"));
         await conn.logout();
         evidence.add("imap connection after logout", conn);
-        return { ok: true, mechanism: conn.mechanism };
+        return { ok: true, mechanism: conn.mechanism ?? (conn.login === "LOGIN" ? "LOGIN-COMMAND" : undefined) };
       }
       if (proto === "pop3") {
         const options: Pop3ConnectOptions = {
           ...common,
           port: mode === "implicit" ? e.pop3.tlsPort : e.pop3.port,
           login: mech === "USER" ? "user" : mech === "APOP" ? "apop" : "never",
-          timeouts: { ...timeouts, auth: a.authTimeoutMs ?? timeouts.auth },
+          timeouts: { connect: a.authTimeoutMs ?? 15_000, reply: 5000 },
         };
         const conn = await Pop3Client.connect(options);
         evidence.add("pop3 connection", conn);
         evidence.add("pop3 STAT", await conn.command("STAT"));
         await conn.quit();
         evidence.add("pop3 connection after quit", conn);
-        return { ok: true, mechanism: conn.mechanism };
+        return { ok: true, mechanism: conn.mechanism ?? conn.login };
       }
       const options: SmtpClientOptions = {
         ...common,
+        requireTls: mode !== "none",
         port: mode === "implicit" ? e.smtp.tlsPort : e.smtp.port,
         ehloName: "client.saslkit.test",
         timeouts: { connect: 5000, greeting: 5000, command: 5000, data: 5000 },
@@ -148,7 +147,7 @@ describe.skipIf(!env)("credential leaks against the real Dovecot and Postfix", (
   it("the sweep finds a planted secret: in an error's nested reply, a base64 AUTH line, hex, and deep inside an object", () => {
     const password = e.users.alice.password;
     const cases: Array<(ev: Evidence) => void> = [
-      (ev) => ev.add("error", new ImapError("authentication-failed", "authenticate", "authentication failed.", { cause: Object.assign(new Error("inner"), { reply: { text: `echo ${password}` } }) })),
+      (ev) => ev.add("error", new ImapError("authenticate", "authentication-failed", "authentication failed.", { cause: Object.assign(new Error("inner"), { reply: { text: `echo ${password}` } }) })),
       (ev) => ev.sink({ direction: "C", text: `AUTH PLAIN ${Buffer.from(`\0alice\0${password}`).toString("base64")}` } as TranscriptEntry),
       (ev) => ev.text("cli", Buffer.from(e.oauth.tokens.alice).toString("hex").toUpperCase()),
       (ev) => ev.add("deep", { a: { b: { c: { d: { e: { f: { g: { h: { i: { j: `user=alice\x01auth=Bearer ${WRONG_TOKEN}\x01\x01` } } } } } } } } } }),
@@ -263,15 +262,15 @@ describe.skipIf(!env)("credential leaks against the real Dovecot and Postfix", (
             signal: holder.signal,
           });
         }
-        // 5. IMAP/POP3: the whole-auth deadline (30 ms) passes while the secret is read (150 ms).
-        //    SMTP has no whole-auth deadline; case 4 is its timeout.
+        // 5. IMAP/POP3: the whole-connect deadline (600 ms, authentication included) passes while
+        //    the secret is read (900 ms). SMTP's case 4 is its timeout.
         if (proto !== "smtp") {
-          const late = (s: string) => () => new Promise<string>((r) => setTimeout(() => r(s), 150));
+          const late = (s: string) => () => new Promise<string>((r) => setTimeout(() => r(s), 900));
           await run(`${mech} auth deadline passes while the secret is read`, "timeout", {
             mech,
             mode: "starttls",
             auth: { username: u.user, password: late(u.password), tokenProvider: late(tokenOf(proto)) },
-            authTimeoutMs: 30,
+            authTimeoutMs: 600,
           });
         }
       }

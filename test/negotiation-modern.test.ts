@@ -1,6 +1,7 @@
 /**
  * Where the four non-password mechanisms land in negotiation, through core's planNegotiation:
- * OAuth only with a token, OAUTHBEARER before XOAUTH2, EXTERNAL only when named, ANONYMOUS only
+ * OAuth only with a token, OAUTHBEARER before XOAUTH2, EXTERNAL only when named or implied by a
+ * client certificate without a secret, ANONYMOUS only
  * without credentials, and never an effect of registration or server order.
  */
 import { container } from "tsyringe";
@@ -10,6 +11,7 @@ import type { ChannelInfo, CredentialsInput, MechanismProvider, NegotiationPolic
 import { anonymous, registerAnonymous } from "@saslkit/mech-anonymous";
 import { external, registerExternal } from "@saslkit/mech-external";
 import { oauthBearer, registerOAuthBearer, registerXOAuth2, xoauth2 } from "@saslkit/mech-oauth";
+import { plain } from "@saslkit/mech-plain";
 
 const ALL: readonly MechanismProvider[] = [oauthBearer, xoauth2, external, anonymous];
 const OFFERED = ["PLAIN", "ANONYMOUS", "EXTERNAL", "XOAUTH2", "OAUTHBEARER"];
@@ -77,6 +79,47 @@ describe("negotiation slots of OAUTHBEARER, XOAUTH2, EXTERNAL, ANONYMOUS", () =>
     expect(names(plan({ trace: "guest" }))).toEqual(["ANONYMOUS"]);
   });
 
+  describe("EXTERNAL with a client certificate (issue 13 item 2)", () => {
+    const CERT_TLS: ChannelInfo = { ...TLS, clientCertificate: true };
+    const WITH_PLAIN = [...ALL, plain];
+
+    it("is chosen unasked when a certificate and no secret were given over TLS", () => {
+      expect(names(plan({}, { channel: CERT_TLS }))).toEqual(["EXTERNAL", "ANONYMOUS"]);
+      expect(names(plan({ username: "alice" }, { channel: CERT_TLS }))).toEqual(["EXTERNAL"]);
+      expect(names(plan({ authzid: "shared" }, { channel: CERT_TLS, providers: WITH_PLAIN }))).toEqual(["EXTERNAL", "ANONYMOUS"]);
+    });
+
+    it("with a password too, the password mechanisms keep their order and EXTERNAL stays out", () => {
+      const p = plan({ username: "alice", password: "pw" }, { channel: CERT_TLS, providers: WITH_PLAIN });
+      expect(names(p)).toEqual(["PLAIN"]);
+      expect(p.refused.find((r) => r.mechanism === "EXTERNAL")).toEqual({
+        mechanism: "EXTERNAL",
+        reason: "explicit-only",
+        explanation: "used only when the caller asks for it by name or when no password or other secret is given",
+      });
+    });
+
+    it("with a token too, the token mechanisms are chosen", () => {
+      expect(names(plan({ username: "alice", token: "tok" }, { channel: CERT_TLS }))).toEqual(["OAUTHBEARER", "XOAUTH2"]);
+    });
+
+    it("not without TLS, not without a certificate, not when the server does not offer it", () => {
+      expect(reason(plan({}, { channel: { secure: false, loopback: true, clientCertificate: true } }), "EXTERNAL")).toBe("explicit-only");
+      expect(plan({}, { channel: TLS }).refused.find((r) => r.mechanism === "EXTERNAL")?.explanation).toBe(
+        "used only when the caller asks for it by name or when a client certificate is given",
+      );
+      expect(names(plan({}, { channel: CERT_TLS, offered: ["PLAIN", "ANONYMOUS"] }))).toEqual(["ANONYMOUS"]);
+    });
+
+    it("authenticates end to end against the EXTERNAL server half", async () => {
+      const server = external.createServer!({ callbacks: {}, channel: { secure: true, externalIdentity: "CN=alice" }, hostname: "mx", options: {} });
+      const exchange = pairedExchange(server);
+      const result = await authenticate(plan({}, { channel: CERT_TLS }), exchange);
+      expect(result.mechanism).toBe("EXTERNAL");
+      expect(exchange.outcome?.identity).toEqual({ authcid: "CN=alice", authzid: "CN=alice" });
+    });
+  });
+
   it("EXTERNAL is chosen when forced, even with a token, and ranks by the caller's order", () => {
     expect(names(plan({ username: "alice", token: "tok" }, { policy: { force: "EXTERNAL" } }))).toEqual(["EXTERNAL"]);
     expect(names(plan({}, { policy: { order: ["EXTERNAL", "ANONYMOUS"] } }))).toEqual(["EXTERNAL", "ANONYMOUS"]);
@@ -94,25 +137,41 @@ describe("negotiation slots of OAUTHBEARER, XOAUTH2, EXTERNAL, ANONYMOUS", () =>
     expect(names(plan({ username: "alice", token: "tok" }, { channel: { secure: false, loopback: true } }))).toEqual(["OAUTHBEARER", "XOAUTH2"]);
   });
 
-  it("authenticate falls back from a rejected OAUTHBEARER to XOAUTH2", async () => {
+  const rejectingOAuthBearer = () => {
     const server = pairedExchange(xoauth2.createServer!({ callbacks: { verifyToken: () => ({ valid: true, user: "alice" }) }, channel: TLS, hostname: "mx", options: {} }));
-    const begun: string[] = [];
+    const begun: [string, boolean][] = [];
     const exchange: SaslExchange = {
       async begin(mechanism, ir) {
-        begun.push(mechanism);
+        begun.push([mechanism, ir !== null]);
         if (mechanism === "OAUTHBEARER") return { type: "failure", code: "mechanism-rejected", reply: { status: "504", enhanced: "5.5.4", text: "Unrecognized authentication type" } };
         return server.begin(mechanism, ir);
       },
       respond: (r) => server.respond(r),
       cancel: () => server.cancel(),
     };
-    const result = await authenticate(plan({ username: "alice", token: "tok" }), exchange);
+    return { exchange, begun };
+  };
+
+  it("authenticate falls back from a rejected OAUTHBEARER to XOAUTH2 when the token had not gone out yet", async () => {
+    // The adapter withheld the initial response (line too long): the bare AUTH was refused.
+    const { exchange, begun } = rejectingOAuthBearer();
+    const result = await authenticate(plan({ username: "alice", token: "tok" }), exchange, { initialResponseFits: (m) => m !== "OAUTHBEARER" });
     expect(result.mechanism).toBe("XOAUTH2");
-    expect(begun).toEqual(["OAUTHBEARER", "XOAUTH2"]);
+    expect(begun).toEqual([
+      ["OAUTHBEARER", false],
+      ["XOAUTH2", true],
+    ]);
     expect(result.attempts.map((a) => [a.mechanism, a.error?.code])).toEqual([
       ["OAUTHBEARER", "mechanism-rejected"],
       ["XOAUTH2", undefined],
     ]);
+  });
+
+  it("authenticate does not send the token a second time after OAUTHBEARER's initial response was refused (issue 13 item 4)", async () => {
+    const { exchange, begun } = rejectingOAuthBearer();
+    const error = await authenticate(plan({ username: "alice", token: "tok" }), exchange).catch((e: unknown) => e);
+    expect(begun).toEqual([["OAUTHBEARER", true]]);
+    expect(error).toMatchObject({ code: "mechanism-rejected", secretSent: true });
   });
 });
 

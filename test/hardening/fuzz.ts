@@ -8,7 +8,8 @@
 import { appendFileSync } from "node:fs";
 import { SaslError } from "@saslkit/core";
 import { TransportError } from "@saslkit/transport";
-import { ImapError, ImapParseError } from "@saslkit/imap";
+import { ImapError } from "@saslkit/imap";
+import { ImapParseError } from "../../packages/imap/src/parser.js";
 import { Pop3Error } from "@saslkit/pop3";
 import { MalformedReplyError, SmtpError } from "@saslkit/smtp";
 

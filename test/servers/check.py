@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Smoke check of the servers start.sh runs, with Python's standard library only.
 
-A small independent SASL client (PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-1/256 with
-server-signature check, ANONYMOUS, EXTERNAL, OAUTHBEARER, XOAUTH2) speaks raw
-SMTP, IMAP and POP3 against every listener, then mail is sent through Postfix
+A small independent SASL client (PLAIN, LOGIN, CRAM-MD5, DIGEST-MD5 and
+SCRAM-SHA-1/256 with server-proof checks, ANONYMOUS, EXTERNAL, OAUTHBEARER,
+XOAUTH2) speaks raw SMTP, IMAP and POP3 against every listener (Postfix with
+Dovecot's SASL and with Cyrus SASL), then mail is sent through Postfix
 and Dovecot submission and read back from the Maildir. Reads $STATE/env.json.
 Prints one line per check and 'N passed, N failed' at the end; exit 1 on failure.
 """
@@ -12,6 +13,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import smtplib
 import socket
@@ -70,11 +72,12 @@ def saslprep(s):
 class Mech:
     """initial() -> bytes | None; step(challenge) -> bytes; done() checks the end."""
 
-    def __init__(self, name, user="", password="", token="", prep=False, authzid=""):
+    def __init__(self, name, user="", password="", token="", prep=False, authzid="", service="smtp", host=HOST):
         self.name, self.user, self.token, self.authzid = name, user, token, authzid
         self.password = saslprep(password) if prep else password
+        self.digest_uri = f"{service}/{host}"
         self.n = 0
-        self.server_ok = name not in ("SCRAM-SHA-1", "SCRAM-SHA-256")
+        self.server_ok = name not in ("SCRAM-SHA-1", "SCRAM-SHA-256", "DIGEST-MD5")
 
     def initial(self):
         m = self.name
@@ -108,6 +111,13 @@ class Mech:
             return b"\x01"  # error JSON received: RFC 7628 dummy response
         if m == "XOAUTH2":
             return b""
+        if m == "DIGEST-MD5":
+            if self.n == 1:
+                return self.digest_response(chal.decode())
+            if chal.decode() != f"rspauth={self.expect_rspauth}":
+                raise ValueError(f"bad rspauth {chal!r}")
+            self.server_ok = True
+            return b""
         if m.startswith("SCRAM-"):
             if self.n == 1:
                 attrs = dict(kv.split("=", 1) for kv in chal.decode().split(","))
@@ -127,6 +137,21 @@ class Mech:
             self.check_final(chal)
             return b""
         raise ValueError(f"unexpected challenge for {m}: {chal!r}")
+
+    def digest_response(self, chal):
+        # RFC 2831 with UTF-8 credentials hashed as UTF-8 (what Dovecot and Cyrus check).
+        attrs = {}
+        for k, v in re.findall(r'([a-zA-Z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)', chal):
+            v = re.sub(r'\\(.)', r'\1', v[1:-1]) if v.startswith('"') else v
+            attrs.setdefault(k.lower(), v)
+        realm, nonce, cnonce = attrs.get("realm", ""), attrs["nonce"], secrets.token_hex(16)
+        h = lambda b: hashlib.md5(b).digest()
+        hx = lambda b: hashlib.md5(b).hexdigest()
+        a1 = h(f"{self.user}:{realm}:{self.password}".encode()) + f":{nonce}:{cnonce}".encode()
+        kd = lambda a2: hx(f"{hx(a1)}:{nonce}:00000001:{cnonce}:auth:{hx(a2.encode())}".encode())
+        self.expect_rspauth = kd(f":{self.digest_uri}")
+        return (f'charset=utf-8,username="{self.user}",realm="{realm}",nonce="{nonce}",nc=00000001,'
+                f'cnonce="{cnonce}",digest-uri="{self.digest_uri}",response={kd(f"AUTHENTICATE:{self.digest_uri}")},qop=auth').encode()
 
     def check_final(self, data):
         if self.name.startswith("SCRAM-") and data:
@@ -322,7 +347,7 @@ class POP3(Conn):
             self.close()
 
 
-PROTOS = {"smtp": SMTP, "submission": SMTP, "imap": IMAP, "pop3": POP3}
+PROTOS = {"smtp": SMTP, "submission": SMTP, "imap": IMAP, "pop3": POP3, "cyrusSmtp": SMTP}
 
 
 def port_of(service, tls=False):
@@ -362,16 +387,19 @@ alice, bob, uml, prep = U["alice"], U["bob"], U["ümlaut"], U["prep"]
 tokens = ENV["oauth"]["tokens"]
 
 
-def pw_mech(name, u, password=None, prep=False):
-    return lambda: Mech(name, u["user"], u["password"] if password is None else password, prep=prep)
+def pw_mech(name, u, password=None, prep=False, service="smtp"):
+    return lambda: Mech(name, u["user"], u["password"] if password is None else password, prep=prep, service=service)
+
+
+SASL_SERVICE = {"smtp": "smtp", "submission": "smtp", "cyrusSmtp": "smtp", "imap": "imap", "pop3": "pop"}
 
 
 def section_auth():
     for service in ("smtp", "submission", "imap", "pop3"):
         adv = set(ENV["mechanisms"][{"smtp": "postfix", "submission": "submission"}.get(service, "dovecot")])
-        for m in PASSWORD_MECHS:
-            check(f"{service} {m} alice", expect_auth(service, pw_mech(m, alice)))
-            check(f"{service} {m} ümlaut (non-ASCII)", expect_auth(service, pw_mech(m, uml)))
+        for m in PASSWORD_MECHS + ["DIGEST-MD5"]:
+            check(f"{service} {m} alice", expect_auth(service, pw_mech(m, alice, service=SASL_SERVICE[service])))
+            check(f"{service} {m} ümlaut (non-ASCII)", expect_auth(service, pw_mech(m, uml, service=SASL_SERVICE[service])))
         check(f"{service} PLAIN alice wrong password fails",
               expect_auth(service, pw_mech("PLAIN", alice, "nope"), ok=False))
         check(f"{service} SCRAM-SHA-256 bob wrong password fails",
@@ -428,6 +456,22 @@ def section_auth():
     for service in ("smtp", "submission", "imap", "pop3"):
         check(f"{service} cleartext PLAIN on {HOST} (lenient)",
               expect_auth(service, pw_mech("PLAIN", alice), starttls=False))
+
+
+def section_cyrus():
+    service, adv = "cyrusSmtp", set(ENV["mechanisms"]["cyrus"])
+    for m in sorted(adv):
+        for u in (alice, uml):
+            check(f"cyrus {m} {u['user']}", expect_auth(service, pw_mech(m, u)))
+        check(f"cyrus {m} alice wrong password fails", expect_auth(service, pw_mech(m, alice, "nope"), ok=False))
+
+    def advertised():
+        s = open_session(service)
+        try:
+            assert s.mechs == adv, f"advertised {sorted(s.mechs)} != expected {sorted(adv)}"
+        finally:
+            close(s)
+    check(f"cyrus advertises exactly {sorted(adv)} after STARTTLS", advertised)
 
 
 def section_strict():
@@ -590,6 +634,7 @@ def section_oauth_http():
 
 section_oauth_http()
 section_auth()
+section_cyrus()
 section_strict()
 section_delivery()
 print(f"{passed} passed, {failed} failed")

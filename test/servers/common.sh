@@ -36,22 +36,29 @@ IMAPS_PORT=$((PORT_BASE + 993))
 POP3_PORT=$((PORT_BASE + 110))
 POP3S_PORT=$((PORT_BASE + 995))
 OAUTH_PORT=$((PORT_BASE + 80))
+# Postfix smtpd with Cyrus SASL (sasldb) instead of Dovecot's auth socket.
+CYRUS_SMTP_PORT=$((PORT_BASE + 2525))
 MESSAGE_SIZE_LIMIT=$((200 * 1024 * 1024))
 
 # Ports listening on both HOST and STRICT_HOST, and on HOST only.
 BOTH_HOSTS_PORTS=("$SMTP_PORT" "$SMTPS_PORT" "$SUBMISSION_PORT" "$IMAP_PORT" "$IMAPS_PORT" "$POP3_PORT" "$POP3S_PORT")
-HOST_ONLY_PORTS=("$OAUTH_PORT")
+HOST_ONLY_PORTS=("$OAUTH_PORT" "$CYRUS_SMTP_PORT")
 
-DOVECOT_MECHANISMS="plain login cram-md5 scram-sha-1 scram-sha-256 anonymous external oauthbearer xoauth2"
+DOVECOT_MECHANISMS="plain login cram-md5 digest-md5 scram-sha-1 scram-sha-256 anonymous external oauthbearer xoauth2"
 # Postfix cannot pass a client certificate to Dovecot: no EXTERNAL there.
-POSTFIX_MECHANISMS="plain login cram-md5 scram-sha-1 scram-sha-256 anonymous oauthbearer xoauth2"
+POSTFIX_MECHANISMS="plain login cram-md5 digest-md5 scram-sha-1 scram-sha-256 anonymous oauthbearer xoauth2"
 # Dovecot submission does not offer ANONYMOUS.
-SUBMISSION_MECHANISMS="plain login cram-md5 scram-sha-1 scram-sha-256 external oauthbearer xoauth2"
+SUBMISSION_MECHANISMS="plain login cram-md5 digest-md5 scram-sha-1 scram-sha-256 external oauthbearer xoauth2"
 # What 127.0.0.2 offers before STARTTLS (Dovecot hides its plaintext
 # mechanisms; Postfix offers no AUTH at all with smtpd_tls_auth_only).
-STRICT_DOVECOT_MECHANISMS="cram-md5 scram-sha-1 scram-sha-256 anonymous external"
-STRICT_SUBMISSION_MECHANISMS="cram-md5 scram-sha-1 scram-sha-256 external"
+STRICT_DOVECOT_MECHANISMS="cram-md5 digest-md5 scram-sha-1 scram-sha-256 anonymous external"
+STRICT_SUBMISSION_MECHANISMS="cram-md5 digest-md5 scram-sha-1 scram-sha-256 external"
 STRICT_POSTFIX_MECHANISMS=""
+# The Cyrus SASL listener (Debian libsasl2-modules, users in a sasldb). Cyrus
+# realm = the mail domain: DIGEST-MD5 offers it, and user names are looked up
+# as user@realm in the sasldb.
+CYRUS_MECHANISMS="plain login cram-md5 digest-md5 scram-sha-1 scram-sha-256"
+CYRUS_REALM=$DOMAIN
 
 # user|password. `prep` stores the SASLprep'ed form of "I<U+00AD>X" and "<U+2168>".
 USERS=(

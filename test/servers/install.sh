@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages the integration tests run as real peers:
-# Postfix, Dovecot (imap, pop3, submission, lmtp), GNU gsasl and openssl.
+# Postfix, Dovecot (imap, pop3, submission, lmtp), Cyrus SASL (sasldb tools and
+# mechanism plugins), GNU gsasl and openssl.
 # Idempotent: exits at once when every package is already installed.
 # Never starts the packages' system-wide services (policy-rc.d 101).
 set -euo pipefail
 
 PACKAGES=(postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond
-          dovecot-lmtpd gsasl openssl ca-certificates)
+          dovecot-lmtpd sasl2-bin libsasl2-modules gsasl openssl ca-certificates)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,8 +1,9 @@
 /**
- * Real mail servers for integration tests: Postfix 3.7, Dovecot 2.3 and an
- * OAuth token-introspection endpoint, run by the shell scripts beside this
- * file on loopback high ports (see README.md). node: builtins only, no test
- * framework: usable from vitest's globalSetup, from tests and from scripts.
+ * Real mail servers for integration tests: Postfix 3.7 (with Dovecot's and
+ * with Cyrus SASL), Dovecot 2.3 and an OAuth token-introspection endpoint,
+ * run by the shell scripts beside this file on loopback high ports (see
+ * README.md). node: builtins only, no test framework: usable from vitest's
+ * globalSetup, from tests and from scripts.
  */
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync } from "node:fs";
@@ -53,6 +54,12 @@ export interface ServerEnv {
   readonly smtp: { readonly port: number; readonly tlsPort: number };
   /** Dovecot submission (STARTTLS), relays through Postfix. */
   readonly submission: { readonly port: number };
+  /**
+   * Postfix smtpd with Cyrus SASL (sasldb) instead of Dovecot's auth socket, on `host` only
+   * (STARTTLS offered, AUTH accepted before it too). Users are the same, stored as
+   * user@`realm` in the sasldb; DIGEST-MD5 offers `realm`.
+   */
+  readonly cyrusSmtp: { readonly port: number; readonly realm: string };
   /** Dovecot IMAP: `port` STARTTLS, `tlsPort` implicit TLS. */
   readonly imap: { readonly port: number; readonly tlsPort: number };
   /** Dovecot POP3: `port` STLS, `tlsPort` implicit TLS. */
@@ -85,6 +92,8 @@ export interface ServerEnv {
     readonly dovecot: readonly string[];
     readonly submission: readonly string[];
     readonly postfix: readonly string[];
+    /** The Cyrus SASL listener (`cyrusSmtp`), before and after STARTTLS. */
+    readonly cyrus: readonly string[];
   };
   /** Advertised before STARTTLS on `strictHost` (Postfix: none). */
   readonly strictMechanismsBeforeTls: {

@@ -23,7 +23,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-for cmd in dovecot postfix openssl node; do
+for cmd in dovecot postfix saslpasswd2 openssl node; do
   command -v "$cmd" >/dev/null || { echo "start.sh: $cmd not found; run test/servers/install.sh" >&2; exit 1; }
 done
 
@@ -44,7 +44,7 @@ deadline=$((SECONDS + 5))
 while busy=$(endpoints_listening) && [ -n "$busy" ]; do
   if [ $SECONDS -ge $deadline ]; then
     echo "start.sh: ports in use by something start.sh did not start from $STATE: $(echo $busy)" >&2
-    ports_re=$(IFS='|'; echo "${BOTH_HOSTS_PORTS[*]}|$OAUTH_PORT")
+    ports_re=$(IFS="|"; echo "${BOTH_HOSTS_PORTS[*]}|${HOST_ONLY_PORTS[*]}")
     ss -ltnp 2>/dev/null | grep -E ":($ports_re)\b" >&2 || true
     echo "start.sh: stop that instance (its own stop.sh / SASLKIT_SERVERS_DIR) and retry" >&2
     exit 1
@@ -58,7 +58,7 @@ if [ -d "$STATE" ] && [ -n "$(ls -A "$STATE")" ] && [ ! -e "$MARKER" ]; then
   exit 1
 fi
 rm -rf "$STATE"
-mkdir -p "$STATE"/{tls,dovecot/etc,dovecot/run,dovecot/lib,postfix/etc,postfix/spool,postfix/data,oauth,log,mail}
+mkdir -p "$STATE"/{tls,dovecot/etc,dovecot/run,dovecot/lib,postfix/etc/sasl,postfix/spool,postfix/data,cyrus,oauth,log,mail}
 echo "state dir of test/servers/start.sh; wiped on every start" >"$MARKER"
 chmod 755 "$STATE" "$STATE"/{tls,dovecot,dovecot/etc,postfix,oauth,log,mail}
 chown postfix: "$STATE/postfix/data"
@@ -120,6 +120,7 @@ SUBST=(
   "MAIL_UID=$MAIL_UID" "MAIL_GID=$MAIL_GID" "SSL_DH=$SSL_DH"
   "DOVECOT_MECHANISMS=$DOVECOT_MECHANISMS" "AUTH_DEBUG=${SASLKIT_SERVERS_AUTH_DEBUG:-no}"
   "RELAY_USER=$RELAY_USER" "RELAY_PASSWORD=$RELAY_PASSWORD"
+  "CYRUS_SMTP_PORT=$CYRUS_SMTP_PORT" "CYRUS_REALM=$CYRUS_REALM" "CYRUS_MECH_LIST=${CYRUS_MECHANISMS^^}"
 )
 
 write_configs() {
@@ -128,6 +129,7 @@ write_configs() {
   render "$T/dovecot-oauth2.conf.ext.in" "$STATE/dovecot/etc/oauth2.conf.ext"
   render "$T/postfix-main.cf.in" "$STATE/postfix/etc/main.cf"
   render "$T/postfix-master.cf.in" "$STATE/postfix/etc/master.cf"
+  render "$T/cyrus-smtpd.conf.in" "$STATE/postfix/etc/sasl/smtpd.conf"
 
   : >"$STATE/dovecot/etc/users"
   : >"$STATE/postfix/etc/vmailbox"
@@ -136,6 +138,7 @@ write_configs() {
     user=${entry%%|*}
     pass=${entry#*|}
     printf '%s:{PLAIN}%s::::::\n' "$user" "$pass" >>"$STATE/dovecot/etc/users"
+    printf '%s' "$pass" | saslpasswd2 -p -c -f "$STATE/cyrus/sasldb2" -u "$CYRUS_REALM" "$user"
     printf '%s@%s\t%s/\n' "$user" "$DOMAIN" "$user" >>"$STATE/postfix/etc/vmailbox"
     # Pre-created world-readable: Dovecot copies the mode to new files, so
     # tests need not be root to read delivered messages.
@@ -145,6 +148,10 @@ write_configs() {
   printf '%s:{PLAIN}%s::::::\n' "$RELAY_USER" "$RELAY_PASSWORD" >>"$STATE/dovecot/etc/users"
   chown root:dovecot "$STATE/dovecot/etc/users" "$STATE/dovecot/etc/oauth2.conf.ext"
   chmod 640 "$STATE/dovecot/etc/users"
+  # Postfix's smtpd (user postfix) reads the sasldb and the Cyrus config.
+  chown root:postfix "$STATE/cyrus/sasldb2"
+  chmod 640 "$STATE/cyrus/sasldb2"
+  chmod 644 "$STATE/postfix/etc/sasl/smtpd.conf"
   # dovecot-lda runs as the mail user and reads the config.
   chmod 644 "$STATE/dovecot/etc/dovecot.conf" "$STATE/dovecot/etc/oauth2.conf.ext"
 
@@ -217,7 +224,8 @@ done
 export SASLKIT_USERS="$users_json" STATE HOST STRICT_HOST TLS_SERVER_NAME MAIL_HOSTNAME DOMAIN \
   SMTP_PORT SMTPS_PORT SUBMISSION_PORT IMAP_PORT IMAPS_PORT POP3_PORT POP3S_PORT OAUTH_PORT \
   PORT_BASE DOVECOT_MECHANISMS POSTFIX_MECHANISMS SUBMISSION_MECHANISMS STRICT_DOVECOT_MECHANISMS \
-  STRICT_SUBMISSION_MECHANISMS STRICT_POSTFIX_MECHANISMS MESSAGE_SIZE_LIMIT START_MS
+  STRICT_SUBMISSION_MECHANISMS STRICT_POSTFIX_MECHANISMS MESSAGE_SIZE_LIMIT START_MS \
+  CYRUS_SMTP_PORT CYRUS_REALM CYRUS_MECHANISMS
 node --input-type=module - >"$STATE/env.json.tmp" <<'EOF'
 const e = process.env;
 const users = {};
@@ -244,6 +252,7 @@ const env = {
   portBase: Number(e.PORT_BASE),
   smtp: { port: Number(e.SMTP_PORT), tlsPort: Number(e.SMTPS_PORT) },
   submission: { port: Number(e.SUBMISSION_PORT) },
+  cyrusSmtp: { port: Number(e.CYRUS_SMTP_PORT), realm: e.CYRUS_REALM },
   imap: { port: Number(e.IMAP_PORT), tlsPort: Number(e.IMAPS_PORT) },
   pop3: { port: Number(e.POP3_PORT), tlsPort: Number(e.POP3S_PORT) },
   oauth: {
@@ -257,6 +266,7 @@ const env = {
     dovecot: upper(e.DOVECOT_MECHANISMS),
     submission: upper(e.SUBMISSION_MECHANISMS),
     postfix: upper(e.POSTFIX_MECHANISMS),
+    cyrus: upper(e.CYRUS_MECHANISMS),
   },
   strictMechanismsBeforeTls: {
     dovecot: upper(e.STRICT_DOVECOT_MECHANISMS),

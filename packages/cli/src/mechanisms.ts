@@ -15,6 +15,7 @@ export async function installedProviders(): Promise<MechanismProvider[]> {
   const modules: Record<string, unknown>[] = await Promise.all([
     import("@saslkit/mech-scram"),
     import("@saslkit/mech-oauth"),
+    import("@saslkit/mech-digest-md5"),
     import("@saslkit/mech-cram-md5"),
     import("@saslkit/mech-plain"),
     import("@saslkit/mech-login"),

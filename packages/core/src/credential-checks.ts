@@ -5,6 +5,7 @@
  */
 import { SaslError } from "./errors.js";
 import { PASSWORD, type Credentials } from "./credentials.js";
+import { prepareCredential, type CredentialPreparation } from "./prepare.js";
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -25,24 +26,26 @@ export function requireWellFormed(value: string, mechanism: string, what: string
 }
 
 /**
- * The user name (authcid) of a mechanism that must send one: `missing-credentials`
- * ("a username is required.") when absent, `invalid-credentials-input` ("the username is
- * empty.") when empty. Other checks on its content are the mechanism's.
+ * The user name (authcid) of a mechanism that must send one, prepared per `preparation`
+ * (`ClientContext.prepare`): `missing-credentials` ("a username is required.") when absent,
+ * `invalid-credentials-input` ("the username is empty.") when empty, or refused by SASLprep.
+ * Other checks on its content are the mechanism's.
  */
-export function requireUsername(credentials: Credentials, mechanism: string): string {
+export function requireUsername(credentials: Credentials, mechanism: string, preparation?: CredentialPreparation): string {
   const username = credentials.username;
   if (username === undefined) throw new SaslError(mechanism, "missing-credentials", "a username is required.");
   if (username === "") throw new SaslError(mechanism, "invalid-credentials-input", "the username is empty.");
-  return username;
+  return prepareCredential(username, preparation, "the username", mechanism);
 }
 
 /**
- * The password, read at the moment it is needed (it may be a prompt): `missing-credentials`
- * ("a password is required.") when none is given or the function yields none. An empty password
- * is returned as is; whether it is allowed is the mechanism's rule.
+ * The password, read at the moment it is needed (it may be a prompt) and prepared per
+ * `preparation`: `missing-credentials` ("a password is required.") when none is given or the
+ * function yields none. An empty password is returned as is; whether it is allowed is the
+ * mechanism's rule.
  */
-export async function requirePassword(credentials: Credentials, mechanism: string): Promise<string> {
+export async function requirePassword(credentials: Credentials, mechanism: string, preparation?: CredentialPreparation): Promise<string> {
   const password = await credentials.get(PASSWORD);
   if (password === undefined) throw new SaslError(mechanism, "missing-credentials", "a password is required.");
-  return password;
+  return prepareCredential(password, preparation, "the password", mechanism);
 }

@@ -135,6 +135,12 @@ export class Credentials {
     return !(key === USERNAME && v === "");
   }
 
+  /** True when a secret field (password or any field not declared public) was given. */
+  get hasSecret(): boolean {
+    for (const name of this.#fields.keys()) if (!isPublic(name)) return true;
+    return false;
+  }
+
   /** True when no user name and no secret was given: nothing that identifies anyone. */
   get isEmpty(): boolean {
     for (const name of this.#fields.keys()) if (name === USERNAME.name ? this.has(USERNAME) : !isPublic(name)) return false;

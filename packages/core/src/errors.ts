@@ -33,8 +33,10 @@ export type SaslErrorCode =
   | "challenge-too-large"
   /** The server rejected the credentials (SMTP 535, IMAP NO [AUTHENTICATIONFAILED], POP3 -ERR [AUTH]). */
   | "authentication-failed"
-  /** The server does not support, or will not use, this mechanism (SMTP 504 / 534, IMAP NO/BAD). */
+  /** The server does not support, or will not use, this mechanism (SMTP 504, IMAP NO/BAD). */
   | "mechanism-rejected"
+  /** The server refuses this mechanism as too weak (SMTP 534, RFC 4954): only a stronger one may follow. */
+  | "mechanism-too-weak"
   /** The server failed temporarily (SMTP 454, IMAP [UNAVAILABLE], POP3 [SYS/TEMP]). */
   | "temporary-failure"
   /** The server requires encryption before this mechanism (SMTP 538, 530 for STARTTLS first). */
@@ -65,6 +67,7 @@ const KIND: Record<SaslErrorCode, SaslErrorKind> = {
   "challenge-too-large": "protocol",
   "authentication-failed": "outcome",
   "mechanism-rejected": "outcome",
+  "mechanism-too-weak": "outcome",
   "temporary-failure": "outcome",
   "encryption-required": "policy",
   "authorization-failed": "outcome",
@@ -109,6 +112,11 @@ export class SaslError extends Error {
   attempts: readonly AttemptRecord[] = [];
   readonly reply: ServerReplyInfo | undefined;
   readonly detail: Readonly<Record<string, unknown>> | undefined;
+  /**
+   * Set by `authenticate`: the mechanism's first message, which carries the secret, reached the
+   * server. `allowsFallback` is then false, and adapters must not try a protocol login either.
+   */
+  secretSent = false;
 
   constructor(
     readonly mechanism: string | undefined,
@@ -133,6 +141,7 @@ export class SaslError extends Error {
       reply: this.reply,
       detail: this.detail,
       attempts: this.attempts.map((a) => ({ mechanism: a.mechanism, code: a.error?.code })),
+      ...(this.secretSent ? { secretSent: true } : {}),
     };
   }
 }

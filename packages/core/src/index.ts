@@ -50,5 +50,6 @@ export { allowsFallback } from "./fallback.js";
 export { concatBytes, constantTimeEqual, decodeUtf8, splitBytes, utf8 } from "./bytes.js";
 export { pairedExchange, type PairedExchange } from "./paired.js";
 export { mayActAs } from "./authorize.js";
-export { OneMessageClient, OneMessageServer, type OneMessageClientState, type OneMessageServerState, type ServerOutcome } from "./one-message.js";
+export { OneMessageClient, OneMessageServer, type ServerOutcome } from "./one-message.js";
 export { hasLoneSurrogate, requirePassword, requireUsername, requireWellFormed } from "./credential-checks.js";
+export { prepareCredential, saslprep, type CredentialPreparation, type SaslprepOptions } from "./prepare.js";

@@ -6,6 +6,7 @@
  * stateful, so every authentication gets a fresh one from its `MechanismProvider`.
  */
 import type { CredentialKey, Credentials } from "./credentials.js";
+import type { CredentialPreparation } from "./prepare.js";
 import type { ServerReplyInfo } from "./errors.js";
 
 export type MaybePromise<T> = T | Promise<T>;
@@ -115,6 +116,12 @@ export interface ClientContext {
    * mechanism then asks its credential source for a fresh value instead of the one it used.
    */
   readonly freshCredentials?: boolean;
+  /**
+   * How the caller wants user names and passwords prepared where the mechanism leaves it open:
+   * `"saslprep"` (RFC 4013) or as given (`"none"`, the default). Mechanisms that require
+   * SASLprep apply it regardless.
+   */
+  readonly prepare?: CredentialPreparation;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -135,11 +142,17 @@ export type ServerStep =
   | { readonly type: "challenge"; readonly data: Uint8Array }
   /** Authenticated. `data` is additional data to deliver with the success, if the protocol allows. */
   | { readonly type: "success"; readonly identity: AuthIdentity; readonly data?: Uint8Array }
-  /** Not authenticated. `code` says why; `message` is safe to show the client (no secrets). */
+  /**
+   * Not authenticated. `code` says why; `message` is safe to show the client (no secrets).
+   * `reason` is for the server's log only, never sent to the client: the mechanism's own word
+   * for the cause (`"credentials"`, `"channel-binding"`, `"downgrade"`), so an operator can tell
+   * an attack or a misconfiguration from a mistyped password.
+   */
   | {
       readonly type: "failure";
       readonly code: "authentication-failed" | "authorization-failed" | "invalid-response" | "temporary-failure" | "aborted";
       readonly message: string;
+      readonly reason?: string;
     };
 
 /**
@@ -207,6 +220,18 @@ export interface SecurityProperties {
   readonly mutualAuth: boolean;
   /** The exchange is bound to the TLS channel. */
   readonly channelBinding: boolean;
+  /**
+   * The client's first message carries the secret (a password or another replayable secret in the initial response).
+   * Once that message went out, a failure ends the attempt: no other mechanism and no protocol
+   * login is tried, so the secret is not sent again (issue 13 item 4; see docs/decisions).
+   */
+  readonly secretInFirstMessage?: boolean;
+  /**
+   * The server half authenticates with an identity the channel established
+   * (`ServerContext.channel.externalIdentity`, from a verified client certificate), not with a
+   * secret. A server advertises such a mechanism only where that identity can exist.
+   */
+  readonly channelIdentity?: boolean;
 }
 
 /** Why a provider cannot run in a given context, as a sentence, or undefined when it can. */
@@ -231,8 +256,13 @@ export interface MechanismProvider {
   readonly needs: readonly CredentialKey<unknown>[];
   /** The `ServerCallbacks` the server half uses, by name (so a server can check its options). */
   readonly serverCallbacks?: readonly string[];
-  /** Chosen only when the caller names it (`force` or `order`). */
+  /** Chosen only when the caller names it (`force` or `order`), or when `autoSelect` says the context implies it. */
   readonly explicitOnly?: boolean;
+  /**
+   * For an `explicitOnly` mechanism: undefined when this context implies it even unnamed (a
+   * client certificate and no secret), else the reason it does not, for the refusal.
+   */
+  readonly autoSelect?: UsabilityCheck;
   /** Extra context check (binding data present, no credentials given, ...). */
   readonly usable?: UsabilityCheck;
   createClient(context: ClientContext): SaslMechanism;
@@ -259,6 +289,7 @@ export type ServerEvent =
 export type FailureCode =
   | "authentication-failed"
   | "mechanism-rejected"
+  | "mechanism-too-weak"
   | "temporary-failure"
   | "encryption-required"
   | "authorization-failed"

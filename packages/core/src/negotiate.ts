@@ -4,7 +4,8 @@
  *
  * Rules, in order, for each installed mechanism the server offers:
  * 1. `exclude` removes it; `force` (one name) or `order` (a list) keeps only the names listed.
- * 2. `explicitOnly` mechanisms are chosen only when listed in `force` or `order`.
+ * 2. `explicitOnly` mechanisms are chosen only when listed in `force` or `order`, or when their
+ *    `autoSelect` check says the context implies them.
  * 3. Credentials the provider `needs` must be present.
  * 4. A mechanism that sends a secret in clear (`security.sendsSecretInClear`) is refused on a
  *    channel without TLS unless `cleartextRefusal` allows it: `"loopback"` (default) allows it
@@ -16,6 +17,7 @@
 import { Credentials, type CredentialsInput } from "./credentials.js";
 import { NoMechanismError, type AttemptRecord, type Refusal } from "./errors.js";
 import type { ChannelInfo, ClientContext, MechanismProvider } from "./mechanism.js";
+import type { CredentialPreparation } from "./prepare.js";
 import { MechanismRegistry, normalizeMechanismName, type MechanismSource } from "./registry.js";
 
 /** Cleartext-secret policy: see rule 4 above. */
@@ -53,6 +55,8 @@ export interface NegotiationInput {
   readonly credentials: CredentialsInput | Credentials;
   readonly channel: ChannelInfo;
   readonly policy?: NegotiationPolicy;
+  /** Credential preparation for mechanisms that leave it open (`ClientContext.prepare`). Default `"none"`. */
+  readonly prepare?: CredentialPreparation;
   /** Per-mechanism options handed to factories (`{ family: { ... } }`), opaque to core. */
   readonly options?: Readonly<Record<string, unknown>>;
 }
@@ -83,7 +87,7 @@ export function planNegotiation(source: MechanismSource | undefined, input: Nego
     if (n && !offered.includes(n)) offered.push(n);
   }
   const credentials = Credentials.from(input.credentials);
-  const context: ClientContext = { credentials, channel: input.channel, offered, options: input.options ?? {} };
+  const context: ClientContext = { credentials, channel: input.channel, offered, options: input.options ?? {}, ...(input.prepare ? { prepare: input.prepare } : {}) };
   const refused: Refusal[] = [];
   const refuse = (mechanism: string, reason: Refusal["reason"], explanation: string) => refused.push({ mechanism, reason, explanation });
 
@@ -109,8 +113,11 @@ export function planNegotiation(source: MechanismSource | undefined, input: Nego
       continue;
     }
     if (p.explicitOnly && !listed) {
-      refuse(name, "explicit-only", "used only when the caller asks for it by name");
-      continue;
+      const why = p.autoSelect ? p.autoSelect(context) : "";
+      if (why !== undefined) {
+        refuse(name, "explicit-only", `used only when the caller asks for it by name${why ? ` or ${why}` : ""}`);
+        continue;
+      }
     }
     const missing = p.needs.filter((k) => !credentials.has(k));
     if (missing.length) {
@@ -173,8 +180,16 @@ export interface NegotiationRecord {
   readonly login?: { readonly command: "LOGIN" | "USER" | "APOP"; readonly ok: boolean };
 }
 
-/** Builds the `NegotiationRecord` of a plan, the attempts made (`AuthenticationResult.attempts` or `SaslError.attempts`) and the mechanism that succeeded. */
-export function negotiationRecord(plan: Pick<Negotiation, "offered" | "installed" | "candidates" | "refused">, attempts: readonly AttemptRecord[] = [], chosen?: string): NegotiationRecord {
+/**
+ * Builds the `NegotiationRecord` of a plan, the attempts made (`AuthenticationResult.attempts` or
+ * `SaslError.attempts`), the mechanism that succeeded, and the protocol login when one ran.
+ */
+export function negotiationRecord(
+  plan: Pick<Negotiation, "offered" | "installed" | "candidates" | "refused">,
+  attempts: readonly AttemptRecord[] = [],
+  chosen?: string,
+  login?: NegotiationRecord["login"],
+): NegotiationRecord {
   return {
     offered: [...plan.offered],
     installed: [...plan.installed],
@@ -182,5 +197,6 @@ export function negotiationRecord(plan: Pick<Negotiation, "offered" | "installed
     refused: [...plan.refused],
     attempts: [...attempts],
     chosen,
+    ...(login ? { login } : {}),
   };
 }

@@ -2,25 +2,49 @@
  * The mechanism registry: providers registered through tsyringe, resolved under one token.
  *
  * Three ways to fill it, all equivalent to negotiation:
- * - `new MechanismRegistry([plain, cramMd5])`: a plain list, no DI in sight;
+ * - `new MechanismRegistry([plain, cramMd5])` or a plain list given to an adapter: no DI at all,
+ *   no `reflect-metadata`, no decorator settings, no global side effect;
  * - `registerPlain()` (each package's register function) into tsyringe's root container, then
  *   `MechanismRegistry.fromContainer()`: the "one line per package" default;
  * - `registerPlain(child)` into `container.createChildContainer()` for per-connection sets and
- *   third-party mechanisms, then `child.resolve(MechanismRegistry)`.
- * See docs/decisions/0001-providers-and-tokens.md.
+ *   third-party mechanisms, then `MechanismRegistry.fromContainer(child)` or
+ *   `child.resolve(MechanismRegistry)`.
+ *
+ * A container's set is what was registered in that container, never its ancestors' (an empty
+ * child container is an empty set): docs/decisions/0004-di-without-ceremony.md.
+ *
+ * Core imports tsyringe only when the root container is actually used (a register function
+ * called without a container, or no mechanism source given), and loads the Reflect polyfill
+ * tsyringe needs right before it. Nothing here uses decorators.
  */
-// tsyringe needs the Reflect metadata polyfill loaded before it is evaluated; core loads it so
-// users never have to know (ESM evaluates imports in order).
-import "reflect-metadata";
-import { container as rootContainer, injectAll, injectable, type DependencyContainer, type InjectionToken } from "tsyringe";
+import { createRequire } from "node:module";
+import type { DependencyContainer, InjectionToken } from "tsyringe";
 import type { MechanismProvider } from "./mechanism.js";
 
 /** The one token every mechanism provider is registered under. `Symbol.for`, so two loaded copies agree. */
 export const SASL_MECHANISM: InjectionToken<MechanismProvider> = Symbol.for("saslkit:mechanism");
 
-/** Registers a provider (never an instance) into `container` (default: tsyringe's root container). */
-export function registerMechanism(provider: MechanismProvider, container: DependencyContainer = rootContainer): void {
+let root: DependencyContainer | undefined;
+
+/** tsyringe's root container, loaded on first use (with the Reflect polyfill it requires). */
+function rootContainer(): DependencyContainer {
+  if (!root) {
+    const require = createRequire(import.meta.url);
+    require("reflect-metadata");
+    root = (require("tsyringe") as typeof import("tsyringe")).container;
+  }
+  return root;
+}
+
+/**
+ * Registers a provider (never an instance) into `container` (default: tsyringe's root container).
+ * Also makes `container.resolve(MechanismRegistry)` answer with that container's registry.
+ */
+export function registerMechanism(provider: MechanismProvider, container: DependencyContainer = rootContainer()): void {
   container.register(SASL_MECHANISM, { useValue: provider });
+  if (!container.isRegistered(MechanismRegistry, false)) {
+    container.register(MechanismRegistry, { useFactory: (resolving) => MechanismRegistry.fromContainer(resolving) });
+  }
 }
 
 /** Where an adapter may take its mechanisms from. */
@@ -34,11 +58,10 @@ export function normalizeMechanismName(name: string): string | undefined {
   return NAME.test(upper) ? upper : undefined;
 }
 
-@injectable()
 export class MechanismRegistry {
   readonly #byName = new Map<string, MechanismProvider>();
 
-  constructor(@injectAll(SASL_MECHANISM, { isOptional: true }) providers: readonly MechanismProvider[] = []) {
+  constructor(providers: readonly MechanismProvider[] = []) {
     for (const p of providers) {
       const name = normalizeMechanismName(p.name);
       if (!name || name !== p.name) throw new TypeError(`Mechanism name "${p.name}" is not an upper-case SASL name (RFC 4422 §3.1).`);
@@ -50,9 +73,12 @@ export class MechanismRegistry {
     }
   }
 
-  /** The registry of a container (default: tsyringe's root), empty when nothing is registered. */
-  static fromContainer(container: DependencyContainer = rootContainer): MechanismRegistry {
-    return new MechanismRegistry(container.isRegistered(SASL_MECHANISM, true) ? container.resolveAll(SASL_MECHANISM) : []);
+  /**
+   * The registry of a container (default: tsyringe's root): the providers registered in that
+   * container itself, empty when none were (ancestors are not consulted).
+   */
+  static fromContainer(container: DependencyContainer = rootContainer()): MechanismRegistry {
+    return new MechanismRegistry(container.isRegistered(SASL_MECHANISM, false) ? container.resolveAll(SASL_MECHANISM) : []);
   }
 
   /** Accepts any `MechanismSource`; undefined means the root container. */

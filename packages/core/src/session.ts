@@ -8,8 +8,9 @@
  * carry the server's reply and the mechanism's own failure detail.
  *
  * `authenticate` runs a negotiation's candidates in order: the best first, the next only when
- * `allowsFallback` says the failure was mechanism-level (and `fallback` is not off), at most
- * `maxAttempts` mechanisms. A mechanism that says a fresh credential may succeed
+ * `allowsFallback` says the failure was mechanism-level (and `fallback` is not off), never after
+ * a mechanism's first message carried the secret, only to a stronger-or-equal one after "too
+ * weak" (fallback.ts), at most `maxAttempts` mechanisms. A mechanism that says a fresh credential may succeed
  * (`retryWithFreshCredentials`) is retried once with `freshCredentials: true`.
  *
  * Deferred initial response, once for every adapter: when `initialResponseFits` says the
@@ -18,8 +19,8 @@
  * the server's empty challenge (RFC 4422 §5) and sends the response then.
  */
 import { SaslError, type AttemptRecord } from "./errors.js";
-import { allowsFallback } from "./fallback.js";
-import type { SaslExchange, SaslMechanism, ServerEvent } from "./mechanism.js";
+import { allowsFallback, allowsFallbackTo } from "./fallback.js";
+import type { MechanismProvider, SaslExchange, SaslMechanism, ServerEvent } from "./mechanism.js";
 import { requireCandidate, type Negotiation } from "./negotiate.js";
 
 export interface SessionLimits {
@@ -149,25 +150,43 @@ export async function authenticate(negotiation: Negotiation, exchange: SaslExcha
   const maxAttempts = Math.max(1, options.maxAttempts ?? 3);
   const attempts: AttemptRecord[] = [];
   let lastError: SaslError | undefined;
+  let failed: MechanismProvider | undefined;
+  // Counts the client messages that reached the adapter in the current attempt.
+  let sent = 0;
+  const counted: SaslExchange = {
+    begin: (mechanism, initial) => {
+      if (initial !== null) sent++;
+      return exchange.begin(mechanism, initial);
+    },
+    respond: (response) => {
+      sent++;
+      return exchange.respond(response);
+    },
+    cancel: () => exchange.cancel(),
+  };
   for (const provider of negotiation.candidates) {
     if (attempts.length >= maxAttempts) break;
+    if (lastError && failed && !allowsFallbackTo(lastError, failed, provider)) continue;
     options.onAttempt?.(provider.name, attempts.length + 1);
     let mechanism = provider.createClient(negotiation.context);
+    sent = 0;
     try {
       let rounds: number;
       try {
-        rounds = await runExchange(mechanism, exchange, options);
+        rounds = await runExchange(mechanism, counted, options);
       } catch (error) {
         if (!(error instanceof SaslError) || !mechanism.retryWithFreshCredentials) throw error;
         mechanism = provider.createClient({ ...negotiation.context, freshCredentials: true });
-        rounds = await runExchange(mechanism, exchange, options);
+        rounds = await runExchange(mechanism, counted, options);
       }
       attempts.push({ mechanism: provider.name });
       return { mechanism: provider.name, rounds, attempts };
     } catch (error) {
       if (!(error instanceof SaslError)) throw error;
+      if (provider.security.secretInFirstMessage && sent > 0) error.secretSent = true;
       attempts.push({ mechanism: provider.name, error });
       lastError = error;
+      failed = provider;
       if (options.fallback === false || !allowsFallback(error)) break;
     }
   }

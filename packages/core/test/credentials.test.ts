@@ -73,6 +73,25 @@ describe("Credentials", () => {
     expect(Credentials.from({ pin: "1" }).isEmpty).toBe(false);
   });
 
+  it("hasSecret: any field not declared public, identity alone is not a secret", () => {
+    expect(Credentials.from({ username: "a", authzid: "b", note: "n" }).hasSecret).toBe(false);
+    expect(Credentials.from({ username: "a", password: "p" }).hasSecret).toBe(true);
+    expect(Credentials.from({ pin: "1" }).hasSecret).toBe(true);
+    expect(Credentials.from({ unknownField: "x" } as CredentialsInput).hasSecret).toBe(true);
+  });
+
+  it("a key with a fallback is satisfied, and answered, by the fallback's field", async () => {
+    const SOURCE = defineCredential("pinSource", { secret: true });
+    const PIN_OR_SOURCE = defineCredential("pinOrSource", { secret: true, fallback: SOURCE });
+    const viaSource = Credentials.from({ pinSource: (r: unknown) => `from-source-${String(r)}` } as CredentialsInput);
+    expect(viaSource.has(PIN_OR_SOURCE)).toBe(true);
+    await expect(viaSource.get(PIN_OR_SOURCE, "req")).resolves.toBe("from-source-req");
+    const own = Credentials.from({ pinOrSource: "own", pinSource: () => "unused" } as CredentialsInput);
+    await expect(own.get(PIN_OR_SOURCE)).resolves.toBe("own");
+    expect(Credentials.from({}).has(PIN_OR_SOURCE)).toBe(false);
+    expect(() => defineCredential("pinOrSource", { secret: true })).toThrow(/already defined/);
+  });
+
   describe("onSecret", () => {
     it("hands every known secret to a new listener at once, never identity", () => {
       const seen: string[] = [];
@@ -112,5 +131,24 @@ describe("Credentials", () => {
     it("refuses to redefine a name with the other secret flag", () => {
       expect(() => defineCredential("password", { secret: false })).toThrow(/already defined with secret: true/);
     });
+  });
+});
+
+describe("Credentials redaction, property-based", () => {
+  it("no value of a field not declared public ever appears when printed, whatever its name", async () => {
+    const fc = (await import("fast-check")).default;
+    const name = fc.stringMatching(/^[a-z][A-Za-z0-9]{0,15}$/).filter((n) => !["username", "authzid", "note", "__proto__", "constructor"].includes(n));
+    const secret = fc.string({ minLength: 1, maxLength: 40 }).map((s) => `S3cr3t-${s}`);
+    fc.assert(
+      fc.property(fc.dictionary(name, secret, { minKeys: 1, maxKeys: 6 }), (fields) => {
+        const c = Credentials.from({ username: "alice", ...fields } as CredentialsInput);
+        const text = printed(c);
+        for (const value of Object.values(fields)) expect(text.includes(value)).toBe(false);
+        const seen: string[] = [];
+        c.onSecret((v) => seen.push(v));
+        expect(new Set(seen)).toEqual(new Set(Object.values(fields)));
+      }),
+      { numRuns: 200 },
+    );
   });
 });

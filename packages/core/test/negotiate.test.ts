@@ -128,6 +128,12 @@ describe("negotiationRecord", () => {
     expect(record).not.toHaveProperty("login");
   });
 
+  it("reports a protocol login separately, never as the chosen SASL mechanism", () => {
+    const plan = planNegotiation([PLAIN_FIXTURE], { offered: [], credentials: { username: "u", password: "p" }, channel: { secure: true } });
+    const record = negotiationRecord(plan, [], undefined, { command: "LOGIN", ok: true });
+    expect(record).toMatchObject({ chosen: undefined, login: { command: "LOGIN", ok: true } });
+  });
+
   it("has no chosen mechanism when nothing was tried", () => {
     const plan = planNegotiation([PLAIN_FIXTURE], { offered: ["PLAIN"], credentials: {}, channel: { secure: true } });
     expect(negotiationRecord(plan)).toMatchObject({ candidates: [], attempts: [], chosen: undefined });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   SaslError,
+  allowsFallback,
   authenticate,
   planNegotiation,
   runExchange,
@@ -9,7 +10,8 @@ import {
   type SaslExchange,
   type ServerEvent,
 } from "../src/index.js";
-import { PLAIN, ScriptClient, provider } from "./fixtures.js";
+import { allowsFallbackTo } from "../src/fallback.js";
+import { LOGIN, PLAIN, ScriptClient, provider } from "./fixtures.js";
 
 /** An exchange that plays scripted server events and records what the client sent. */
 function scripted(events: ServerEvent[]) {
@@ -270,5 +272,74 @@ describe("deferred initial response (initialResponseFits)", () => {
     });
     expect(result.mechanism).toBe("PLAIN");
     expect(sent.map(text)).toEqual([null, "PLAIN"]);
+  });
+});
+
+describe("no fallback once the first message carried the secret (issue 13 item 4)", () => {
+  const creds = { username: "u", password: "p" };
+  const secretFirst = (name: string, priority: number) =>
+    provider(name, priority, { security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false, secretInFirstMessage: true } });
+  const plan = (providers: MechanismProvider[]) => planNegotiation(providers, { offered: providers.map((p) => p.name), credentials: creds, channel: { secure: true } });
+  const rejected: ServerEvent = { type: "failure", code: "mechanism-rejected", reply: { status: "BAD", text: "no" } };
+
+  it("ends the attempt on a mechanism-level failure after the initial response went out, and marks the error", async () => {
+    const { exchange, begun } = scripted([rejected, ok]);
+    const error = await authenticate(plan([secretFirst("SECRETIR", 500), LOGIN]), exchange).catch((e) => e);
+    expect(begun).toEqual(["SECRETIR"]);
+    expect(error).toMatchObject({ code: "mechanism-rejected", secretSent: true });
+    expect(allowsFallback(error)).toBe(false);
+    expect(error.attempts).toHaveLength(1);
+    expect(error.toJSON()).toMatchObject({ secretSent: true });
+  });
+
+  it("still falls back when the server refused the bare command before the deferred response was sent", async () => {
+    const { exchange, begun, sent } = scripted([rejected, ok]);
+    const result = await authenticate(plan([secretFirst("SECRETIR", 500), LOGIN]), exchange, { initialResponseFits: () => false });
+    expect(begun).toEqual(["SECRETIR", "LOGIN"]);
+    expect(sent[0]).toBeNull();
+    expect(result.attempts[0]?.error?.secretSent).toBe(false);
+  });
+
+  it("does not concern mechanisms that keep the secret out of the first message", async () => {
+    const { exchange, begun } = scripted([rejected, ok]);
+    const result = await authenticate(plan([provider("HASHED", 500), LOGIN]), exchange);
+    expect(begun).toEqual(["HASHED", "LOGIN"]);
+    expect(result.attempts[0]?.error?.secretSent).toBe(false);
+  });
+});
+
+describe("534 mechanism too weak falls back only to a stronger-or-equal mechanism (issue 13 item 8)", () => {
+  const creds = { username: "u", password: "p" };
+  const tooWeak: ServerEvent = { type: "failure", code: "mechanism-too-weak", reply: { status: "534", enhanced: "5.7.9", text: "Authentication mechanism is too weak" } };
+
+  it("stops when every remaining candidate is weaker", async () => {
+    const { exchange, begun } = scripted([tooWeak, ok]);
+    const providers = [provider("MID", 400), provider("LOW", 200)];
+    const error = await authenticate(planNegotiation(providers, { offered: ["MID", "LOW"], credentials: creds, channel: { secure: true } }), exchange).catch((e) => e);
+    expect(begun).toEqual(["MID"]);
+    expect(error.code).toBe("mechanism-too-weak");
+  });
+
+  it("skips weaker candidates and tries a stronger one the caller ordered later", async () => {
+    const { exchange, begun } = scripted([tooWeak, ok]);
+    const providers = [provider("MID", 400), provider("LOW", 200), provider("HIGH", 800)];
+    const negotiation = planNegotiation(providers, { offered: ["MID", "LOW", "HIGH"], credentials: creds, channel: { secure: true }, policy: { order: ["MID", "LOW", "HIGH"] } });
+    const result = await authenticate(negotiation, exchange);
+    expect(begun).toEqual(["MID", "HIGH"]);
+    expect(result.attempts.map((a) => a.mechanism)).toEqual(["MID", "HIGH"]);
+  });
+
+  it("allows an equal-priority candidate", async () => {
+    const { exchange, begun } = scripted([tooWeak, ok]);
+    const providers = [provider("AAA", 400), provider("BBB", 400)];
+    await authenticate(planNegotiation(providers, { offered: ["AAA", "BBB"], credentials: creds, channel: { secure: true } }), exchange);
+    expect(begun).toEqual(["AAA", "BBB"]);
+  });
+
+  it("allowsFallbackTo states the rule", () => {
+    const weak = new SaslError("MID", "mechanism-too-weak", "too weak.");
+    expect(allowsFallbackTo(weak, { priority: 400 }, { priority: 300 })).toBe(false);
+    expect(allowsFallbackTo(weak, { priority: 400 }, { priority: 400 })).toBe(true);
+    expect(allowsFallbackTo(new SaslError("MID", "mechanism-rejected", "no."), { priority: 400 }, { priority: 300 })).toBe(true);
   });
 });

@@ -7,9 +7,11 @@
  * - `[AUTHORIZATIONFAILED]`, `[NOPERM]` → authorization-failed;
  * - `[UNAVAILABLE]`, `[LIMIT]`, `[SERVERBUG]`, `[INUSE]` → temporary-failure;
  * - `[PRIVACYREQUIRED]` → encryption-required; `[CANNOT]` → mechanism-rejected;
- * - `BAD` before the client answered any challenge → mechanism-rejected: the server did not accept
- *   the command or the mechanism, so the next candidate may be tried; `BAD` after the client
- *   answered → protocol-error (the server found our response malformed);
+ * - `BAD` before the client sent any message of the mechanism → mechanism-rejected: the server did
+ *   not accept the command or the mechanism, so the next candidate may be tried; `BAD` after the
+ *   client sent one → protocol-error (the server found our message malformed);
+ * - any failure after a message that carried the secret (PLAIN's initial response, LOGIN's
+ *   password) → never mechanism-level: the attempt ends, nothing falls back to send it again;
  * - the tagged reply to a `*` cancellation → aborted; `BYE` during the exchange → its code's
  *   category, else aborted.
  * Success data: IMAP servers send it (SCRAM `v=`) as a `+` challenge, answered with an empty line.
@@ -17,12 +19,12 @@
  * when the OK text is a single strict base64 token decoding to printable text it is handed to the
  * mechanism, which verifies it.
  */
-import type { FailureCode, SaslExchange, ServerEvent } from "@saslkit/core";
-import { decodeBase64, encodeBase64, type Deadline } from "@saslkit/transport";
+import type { FailureCode, ServerEvent } from "@saslkit/core";
+import { decodeBase64, encodeBase64, type ExchangeContext, type MailExchange } from "@saslkit/transport";
 import type { ImapCapabilities } from "./capabilities.js";
-import { ImapError } from "./errors.js";
+import type { ImapReply } from "./errors.js";
 import type { TaggedResponse, UntaggedResponse } from "./parser.js";
-import { replyOf, type ImapWire } from "./wire.js";
+import { replyOf, type CommandBudget, type ImapWire } from "./wire.js";
 
 /** Longest AUTHENTICATE line that carries an initial response; longer IRs go after an empty `+`. */
 export const MAX_IR_COMMAND_BYTES = 8192;
@@ -42,116 +44,139 @@ const NO_CODES: Readonly<Record<string, FailureCode>> = {
 };
 
 /** Maps a failed tagged (or BYE) reply to core's failure codes, per the module comment. */
-export function failureCodeOf(status: string, code: string | undefined, answered: boolean, cancelled: boolean): FailureCode {
+export function failureCodeOf(status: string, code: string | undefined, answered: boolean, cancelled: boolean, secretSent = false): FailureCode {
   if (cancelled) return "aborted";
   const byCode = code ? NO_CODES[code.toUpperCase()] : undefined;
-  if (status === "BAD") return byCode ?? (answered ? "protocol-error" : "mechanism-rejected");
-  if (status === "BYE") return byCode ?? "aborted";
-  return byCode ?? "authentication-failed";
+  const result = status === "BAD" ? (byCode ?? (answered ? "protocol-error" : "mechanism-rejected")) : status === "BYE" ? (byCode ?? "aborted") : (byCode ?? "authentication-failed");
+  return secretSent && result === "mechanism-rejected" ? "authentication-failed" : result;
 }
 
 export interface ImapExchangeOptions {
   readonly wire: ImapWire;
   readonly capabilities: ImapCapabilities;
-  readonly deadline: Deadline;
-  /** Whether a mechanism proves the server (SCRAM): only then may tagged-OK text be success data. */
-  readonly mutualAuth: (mechanism: string) => boolean;
+  readonly context: ExchangeContext;
+  /** Counts the untagged responses of each AUTHENTICATE against the command limits. */
+  readonly budget: () => CommandBudget;
+}
+
+/** Whether an initial response fits on the AUTHENTICATE line: only with SASL-IR, within `MAX_IR_COMMAND_BYTES`. */
+export function initialResponseFits(capabilities: ImapCapabilities): (mechanism: string, response: Uint8Array) => boolean {
+  // "A999 AUTHENTICATE " + name + " " + base64 + CRLF
+  return (mechanism, response) => capabilities.saslIr && 24 + mechanism.length + Math.ceil(response.length / 3) * 4 <= MAX_IR_COMMAND_BYTES;
 }
 
 /** One AUTHENTICATE command at a time, run by core's session driver. */
-export class ImapSaslExchange implements SaslExchange {
+export class ImapSaslExchange implements MailExchange {
   #tag = "";
   #mechanism = "";
   #answered = false;
   #cancelled = false;
   #closed = false;
+  /** This attempt sent a message that carried the secret. */
+  #attemptSecret = false;
+  #budget: CommandBudget | undefined;
   /** Untagged responses seen during the exchanges (CAPABILITY among them). */
   readonly untagged: UntaggedResponse[] = [];
-  /** The tagged response that ended the last exchange. */
+  /** The tagged response (or BYE) that ended the last exchange. */
   final: TaggedResponse | UntaggedResponse | undefined;
+  secretSent = false;
 
   constructor(private readonly options: ImapExchangeOptions) {}
 
+  get lastCommand(): string | undefined {
+    return this.options.wire.lastCommand;
+  }
+
+  get lastReply(): ImapReply | undefined {
+    return this.final ? replyOf(this.final, this.options.wire.redact) : undefined;
+  }
+
   async begin(mechanism: string, initialResponse: Uint8Array | null): Promise<ServerEvent> {
-    const { wire, capabilities } = this.options;
+    const { wire } = this.options;
     this.#tag = wire.nextTag();
     this.#mechanism = mechanism;
     this.#answered = false;
     this.#cancelled = false;
+    this.#attemptSecret = false;
+    this.#budget = this.options.budget();
     this.final = undefined;
     let command = `AUTHENTICATE ${mechanism}`;
-    let pending = initialResponse;
     let mask = `${this.#tag} ${command}`;
-    if (initialResponse !== null && capabilities.saslIr) {
+    // Core's session driver passes an initial response only when `initialResponseFits` said so
+    // (SASL-IR advertised, line within MAX_IR_COMMAND_BYTES); otherwise it answers the empty "+".
+    if (initialResponse !== null) {
       const ir = initialResponse.length ? encodeBase64(initialResponse) : "=";
-      if (this.#tag.length + command.length + ir.length + 4 <= MAX_IR_COMMAND_BYTES) {
-        wire.redactor.addPayload(ir);
-        command += ` ${ir}`;
-        mask += " ****";
-        pending = null;
-      }
+      this.#sent(ir);
+      command += ` ${ir}`;
+      mask += " ****";
     }
-    await wire.send(this.#tag, command, "authenticate", mask);
-    const event = await this.#next();
-    if (pending === null || this.#closed) return event;
-    // No SASL-IR: the server asks for the client's first message with an empty challenge.
-    if (event.type !== "challenge") return event;
-    if (event.data.length > 0) return { type: "malformed", reason: "the server sent a non-empty challenge where the client's initial response was due" };
-    return this.respond(pending);
+    await wire.send(this.#tag, command, mask);
+    return this.#next();
   }
 
   async respond(response: Uint8Array): Promise<ServerEvent> {
     const line = encodeBase64(response);
-    this.options.wire.redactor.addPayload(line);
+    this.#sent(line);
     this.#answered = true;
-    await this.options.wire.writeLine(line, "authenticate", "****");
+    await this.options.wire.writeLine(line, "****");
     return this.#next();
+  }
+
+  /** Registers a payload with the redactor before it leaves, and whether it carried the secret. */
+  #sent(payload: string): void {
+    this.options.wire.socket.redactor.addPayload(payload);
+    if (this.options.context.sendsSecret(this.#mechanism)) this.#attemptSecret = this.secretSent = true;
   }
 
   async cancel(): Promise<ServerEvent> {
     this.#cancelled = true;
     if (this.#closed) return { type: "failure", code: "aborted", reply: { status: "NO", text: "The exchange was cancelled." } };
-    await this.options.wire.writeLine("*", "authenticate");
+    await this.options.wire.writeLine("*");
     return this.#next();
   }
 
+  #failure(r: TaggedResponse | UntaggedResponse, status: string): ServerEvent {
+    const reply = replyOf(r, this.options.wire.redact);
+    return {
+      type: "failure",
+      code: failureCodeOf(status, r.code?.name, this.#answered, this.#cancelled, this.#attemptSecret),
+      reply: { status, ...(reply.code ? { enhanced: reply.code } : {}), text: reply.text },
+    };
+  }
+
   async #next(): Promise<ServerEvent> {
-    const { wire, deadline } = this.options;
+    const { wire, context } = this.options;
     for (;;) {
-      const r = await wire.read(deadline, "authenticate");
+      const r = await wire.read(context.deadline(), "authenticate");
       if (r.kind === "continuation") {
         const data = decodeBase64(r.text.trim());
         if (data === undefined) return { type: "malformed", reason: "the continuation is not valid base64" };
         return { type: "challenge", data };
       }
       if (r.kind === "untagged") {
-        this.untagged.push(r);
         if (r.type === "BYE") {
           this.#closed = true;
           this.final = r;
-          const reply = replyOf(r, wire.redactor);
-          return { type: "failure", code: failureCodeOf("BYE", r.code?.name, this.#answered, this.#cancelled), reply: { status: "BYE", ...(reply.code ? { enhanced: reply.code } : {}), text: reply.text } };
+          return this.#failure(r, "BYE");
         }
+        this.#budget?.spend(wire.lastSize);
+        if (r.type === "CAPABILITY" || r.code?.name === "CAPABILITY") this.untagged.push(r);
         continue;
       }
       if (r.tag !== this.#tag) {
-        throw new ImapError("protocol-error", "authenticate", `the server completed tag ${r.tag} while ${this.#tag} was pending.`, {
-          ...(wire.lastCommand ? { command: wire.lastCommand } : {}),
-          reply: replyOf(r, wire.redactor),
-        });
+        throw wire.error("authenticate", "protocol-error", `the server completed tag ${r.tag} while ${this.#tag} was pending.`, { reply: replyOf(r, wire.redact) });
       }
       this.final = r;
-      const reply = replyOf(r, wire.redactor);
-      const info = { status: r.status, ...(reply.code ? { enhanced: reply.code } : {}), text: reply.text };
       if (r.status === "OK") {
-        return { type: "success", data: this.#successData(r), reply: info };
+        const reply = replyOf(r, wire.redact);
+        return { type: "success", data: this.#successData(r), reply: { status: r.status, ...(reply.code ? { enhanced: reply.code } : {}), text: reply.text } };
       }
-      return { type: "failure", code: failureCodeOf(r.status, r.code?.name, this.#answered, this.#cancelled), reply: info };
+      return this.#failure(r, r.status);
     }
   }
 
   #successData(r: TaggedResponse): Uint8Array | null {
-    if (r.code || !this.options.mutualAuth(this.#mechanism)) return null;
+    if (r.code || !this.options.context.mutualAuth(this.#mechanism)) return null;
     const text = r.text.trim();
     if (!/^[A-Za-z0-9+/]{4,}={0,2}$/.test(text)) return null;
     const data = decodeBase64(text);

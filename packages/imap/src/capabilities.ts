@@ -3,24 +3,34 @@
  */
 import { normalizeMechanismName } from "@saslkit/core";
 
+const MAX_CAPABILITIES = 1024;
+const MAX_MECHANISMS = 64;
+
 /** An immutable set of capability atoms, compared case-insensitively. */
 export class ImapCapabilities {
   readonly #atoms: ReadonlySet<string>;
   /** SASL mechanisms from `AUTH=X` atoms (and the `AUTH-LOGIN` variant some servers use), upper case, in order. */
   readonly mechanisms: readonly string[];
 
+  /**
+   * Linear in the input and bounded: a set, not `Array.includes`, de-duplicates, and at most
+   * `MAX_CAPABILITIES` distinct atoms and `MAX_MECHANISMS` SASL names are kept (a hostile server
+   * repeating or inventing names gets the rest ignored, not a quadratic parse before TLS).
+   */
   constructor(atoms: Iterable<string>) {
     const set = new Set<string>();
-    const mechanisms: string[] = [];
+    const mechanisms = new Set<string>();
     for (const a of atoms) {
+      if (set.size >= MAX_CAPABILITIES) break;
       const upper = a.toUpperCase();
+      if (set.has(upper)) continue;
       set.add(upper);
-      const m = /^AUTH[=-](.+)$/.exec(upper);
-      const name = m ? normalizeMechanismName(m[1]!) : undefined;
-      if (name && !mechanisms.includes(name)) mechanisms.push(name);
+      if (mechanisms.size >= MAX_MECHANISMS || !(upper.startsWith("AUTH=") || upper.startsWith("AUTH-")) || upper.length === 5) continue;
+      const name = normalizeMechanismName(upper.slice(5));
+      if (name) mechanisms.add(name);
     }
     this.#atoms = set;
-    this.mechanisms = mechanisms;
+    this.mechanisms = [...mechanisms];
   }
 
   /** Parses the arguments of a `[CAPABILITY ...]` response code or the data of `* CAPABILITY`. */

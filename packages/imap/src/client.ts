@@ -1,88 +1,38 @@
 /**
- * The IMAP client: connect, secure the channel, authenticate with the negotiated mechanism, then
- * hand back a connection with a small command API.
+ * The IMAP client: IMAP's grammar on the shared mail-session skeleton (connect, TLS default,
+ * deadlines, serialized commands, authentication loop, negotiation record).
  */
-import {
-  Credentials,
-  NoMechanismError,
-  SaslError,
-  allowsFallback,
-  authenticate as runAuthentication,
-  PASSWORD,
-  USERNAME,
-  planNegotiation,
-  type ChannelInfo,
-  type CredentialsInput,
-  type MechanismSource,
-  type NegotiationPolicy,
-} from "@saslkit/core";
-import { Deadline, LineSocket, type TlsSettings, type TranscriptSink } from "@saslkit/transport";
-import { ImapSaslExchange } from "./auth.js";
+import { PASSWORD, SaslError, type Credentials, type CredentialsInput } from "@saslkit/core";
+import { MailSession, rules, type LineSocket, type LoginOutcome, type MailClientOptions, type MailProtocol } from "@saslkit/transport";
+import { ImapSaslExchange, initialResponseFits } from "./auth.js";
 import { ImapCapabilities } from "./capabilities.js";
-import { ImapError, type ImapPhase } from "./errors.js";
+import { ImapError, type ImapErrorCode, type ImapErrorOptions, type ImapPhase } from "./errors.js";
 import { encodeLoginArgument } from "./login.js";
 import type { TaggedResponse, UntaggedResponse } from "./parser.js";
-import { ImapWire, replyOf, toImapError } from "./wire.js";
-
-/** Time limits in milliseconds; each is an absolute deadline for its whole step. */
-export interface ImapTimeouts {
-  /** TCP connect plus implicit-TLS handshake. Default 15000. */
-  readonly connect?: number;
-  /** Waiting for the greeting. Default 15000. */
-  readonly greeting?: number;
-  /** STARTTLS command and handshake. Default 15000. */
-  readonly tls?: number;
-  /** The whole authentication, all attempts together. Default 30000. */
-  readonly auth?: number;
-  /** Each command of the command API (and CAPABILITY). Default 30000. */
-  readonly command?: number;
-}
+import { CommandBudget, ImapWire, replyOf, type ImapLimits } from "./wire.js";
 
 /**
- * How to connect and authenticate.
+ * How to connect and authenticate: the options every saslkit mail client shares
+ * (`MailClientOptions`: host, port, tls, tlsOptions, auth, mechanisms, policy, mechanismOptions,
+ * fallback, maxAttempts, maxRounds, timeouts { connect, reply }, maxLineBytes, transcript, signal)
+ * plus IMAP's own.
  *
- * Security defaults: `tls: "starttls"` with `requireTls` true (fail closed when STARTTLS is missing,
- * refused, or the server greets with PREAUTH on cleartext); capabilities read before TLS are
- * discarded; mechanisms revealing a secret are refused on cleartext per `policy.cleartext`
- * (core's default: loopback only). The LOGIN command obeys the same cleartext rule.
+ * TLS default (absent `tls`): STARTTLS whenever offered; without it, cleartext only when no
+ * credentials will be sent or the server is on loopback, else `tls-required` before any
+ * mechanism runs. Capabilities read before TLS are discarded. Mechanisms revealing a secret, and
+ * the LOGIN command, obey core's cleartext rule (`policy.cleartext`, default loopback only).
  */
-export interface ImapConnectOptions {
-  readonly host: string;
-  /** Default 993 for implicit TLS, else 143. */
-  readonly port?: number;
-  /** `implicit` (IMAPS, 993), `starttls` (default) or `none`. */
-  readonly tls?: "implicit" | "starttls" | "none";
-  /** Fail unless the channel ends up TLS-protected. Default: true unless `tls` is `none`. */
-  readonly requireTls?: boolean;
-  /** CA, client certificate (EXTERNAL), servername, verification. */
-  readonly tlsOptions?: TlsSettings;
-  /** Credentials; when absent, `connect` stops after the capabilities (call `authenticate` later). */
-  readonly auth?: CredentialsInput;
-  /** Installed mechanisms: a registry, a tsyringe container or a list of providers. Default: the root container. */
-  readonly mechanisms?: MechanismSource;
-  /** force / order / exclude / cleartext. */
-  readonly policy?: NegotiationPolicy;
-  /** Per-mechanism options handed to factories (`{ scram: {...}, oauth: {...} }`). */
-  readonly mechanismOptions?: Readonly<Record<string, unknown>>;
+export interface ImapConnectOptions extends MailClientOptions {
   /**
    * The IMAP LOGIN command: `never`; `fallback` (default) when no SASL mechanism fits or the
-   * chosen one failed at the mechanism level, never after the credentials were refused and never
-   * with `policy.force`/`policy.order`; `only` to use LOGIN instead of AUTHENTICATE. Never sent
-   * when the server advertises LOGINDISABLED, nor in cleartext when the policy forbids it.
+   * chosen one failed at the mechanism level, never after a message carried the password, never
+   * with `policy.force`/`policy.order`, and counted against `maxAttempts`; `only` to use LOGIN
+   * instead of AUTHENTICATE. Never sent when the server advertises LOGINDISABLED, nor in
+   * cleartext when the policy forbids it.
    */
   readonly login?: "never" | "fallback" | "only";
-  readonly timeouts?: ImapTimeouts;
-  /** Longest response line accepted, in bytes. Default 65536. */
-  readonly maxLineBytes?: number;
-  /** Largest literal accepted in a response. Default 16 MiB. */
-  readonly maxLiteralBytes?: number;
-  /** Most challenges in one exchange (a server looping on `+`). Default 10. */
-  readonly maxRounds?: number;
-  /** Most SASL mechanisms tried. Default 3. */
-  readonly maxAttempts?: number;
-  /** Receives every line; client lines of AUTHENTICATE and LOGIN are masked. */
-  readonly transcript?: TranscriptSink;
-  readonly signal?: AbortSignal;
+  /** Memory limits on responses, counted in bytes and items. */
+  readonly limits?: ImapLimits;
 }
 
 /** The tagged completion and the untagged responses of one command. */
@@ -91,55 +41,43 @@ export interface ImapCommandResult {
   readonly untagged: readonly UntaggedResponse[];
 }
 
-const DEFAULTS = { connect: 15000, greeting: 15000, tls: 15000, auth: 30000, command: 30000 } as const;
+const count = rules.number({ min: 1, integer: true });
 
-/** Entry point: `ImapClient.connect(options)`. */
-export const ImapClient = {
-  /** Connects, secures, authenticates (when `auth` is given). Rejects with `ImapError`. */
-  async connect(options: ImapConnectOptions): Promise<ImapConnection> {
-    const tlsMode = options.tls ?? "starttls";
-    const port = options.port ?? (tlsMode === "implicit" ? 993 : 143);
-    let socket: LineSocket;
-    try {
-      socket = await LineSocket.connect({
-        host: options.host,
-        port,
-        tls: tlsMode === "implicit" ? (options.tlsOptions ?? {}) : false,
-        connectTimeoutMs: options.timeouts?.connect ?? DEFAULTS.connect,
-        ...(options.maxLineBytes !== undefined ? { maxLineBytes: options.maxLineBytes } : {}),
-        ...(options.transcript ? { transcript: options.transcript } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
-    } catch (error) {
-      throw toImapError(error, "connect");
-    }
-    const connection = new ImapConnection(socket, options, port);
-    try {
-      await connection.open(tlsMode);
-      if (options.auth !== undefined && !connection.authenticated) await connection.authenticate(options.auth);
-      return connection;
-    } catch (error) {
-      socket.destroy();
-      throw error;
-    }
+const IMAP: MailProtocol<ImapPhase, ImapError> = {
+  service: "imap",
+  ports: { plain: 143, implicit: 993 },
+  options: {
+    login: rules.oneOf("never", "fallback", "only"),
+    limits: rules.object({ responseBytes: count, literals: count, commandBytes: count, untagged: count }),
   },
+  error: (phase, code, message, options) => new ImapError(phase, code as ImapErrorCode, message, options as ImapErrorOptions),
+  isError: (value): value is ImapError => value instanceof ImapError,
 };
 
+const isCapability = (u: UntaggedResponse) => u.type === "CAPABILITY" || u.code?.name === "CAPABILITY";
+
+/** Entry point: `ImapClient.connect(options)` connects, secures, authenticates (when `auth` is given); rejects with `ImapError`. */
+export const ImapClient = { connect: (options: ImapConnectOptions): Promise<ImapConnection> => ImapConnection.connect(options) };
+
 /** An open IMAP connection. Commands run one at a time, in call order. */
-export class ImapConnection {
+export class ImapConnection extends MailSession<ImapPhase, ImapError> {
   readonly #wire: ImapWire;
-  readonly #options: ImapConnectOptions;
-  readonly #port: number;
+  readonly #imapOptions: ImapConnectOptions;
   #capabilities = new ImapCapabilities([]);
   #authenticated = false;
+  #preauth = false;
   #mechanism: string | undefined;
-  #queue: Promise<unknown> = Promise.resolve();
+  #login: "LOGIN" | undefined;
 
-  /** @internal use `ImapClient.connect`. */
-  constructor(socket: LineSocket, options: ImapConnectOptions, port: number) {
-    this.#wire = new ImapWire(socket, options.maxLiteralBytes ?? 16 * 1024 * 1024);
-    this.#options = options;
-    this.#port = port;
+  private constructor(socket: LineSocket, options: ImapConnectOptions, port: number) {
+    super(socket, options, IMAP, port);
+    this.#imapOptions = options;
+    this.#wire = new ImapWire(socket, options.limits);
+  }
+
+  /** See `ImapClient.connect`. */
+  static connect(options: ImapConnectOptions): Promise<ImapConnection> {
+    return MailSession.establish(options, IMAP, (socket, port) => new ImapConnection(socket, options, port));
   }
 
   /** The server's current capabilities (after TLS and after authentication, re-read). */
@@ -149,89 +87,81 @@ export class ImapConnection {
   get authenticated(): boolean {
     return this.#authenticated;
   }
-  /** The SASL mechanism that authenticated, `LOGIN-COMMAND` for the LOGIN command, `PREAUTH`. */
+  /** The SASL mechanism that authenticated (SASL names only; undefined after LOGIN or PREAUTH). */
   get mechanism(): string | undefined {
     return this.#mechanism;
   }
-  get secure(): boolean {
-    return this.#wire.socket.secure;
+  /** `"LOGIN"` when the LOGIN command authenticated. */
+  get login(): "LOGIN" | undefined {
+    return this.#login;
   }
-  /**
-   * What is known about the channel now: TLS or not, loopback peer, host and port, and the
-   * channel-binding types this connection can supply (what SCRAM-*-PLUS would bind to).
-   */
-  get channel(): ChannelInfo {
-    return this.#wire.socket.channelInfo(this.#options.host, this.#port);
-  }
-  get closed(): boolean {
-    return this.#wire.socket.closed;
+  /** True when the server greeted with PREAUTH (already authenticated). */
+  get preauth(): boolean {
+    return this.#preauth;
   }
 
-  #timeout(kind: keyof ImapTimeouts): number {
-    return this.#options.timeouts?.[kind] ?? DEFAULTS[kind];
-  }
-
-  /** @internal greeting, capabilities, STARTTLS. */
-  async open(tlsMode: "implicit" | "starttls" | "none"): Promise<void> {
-    const requireTls = this.#options.requireTls ?? tlsMode !== "none";
-    const greeting = await this.#wire.read(Deadline.in(this.#timeout("greeting")), "greeting");
-    if (greeting.kind !== "untagged" || !["OK", "PREAUTH", "BYE"].includes(greeting.type)) {
-      throw new ImapError("protocol-error", "greeting", "the server's greeting is not OK, PREAUTH or BYE.", {
-        ...(greeting.kind !== "continuation" ? { reply: replyOf(greeting) } : {}),
-      });
+  async #read(phase: ImapPhase) {
+    try {
+      return await this.#wire.read(this.replyDeadline(), phase);
+    } catch (error) {
+      throw this.wrap(error, phase, this.#wire.lastCommand);
     }
-    if (greeting.type === "BYE") throw new ImapError("server-bye", "greeting", `the server refused the connection: ${greeting.text ?? ""}`.trimEnd(), { reply: replyOf(greeting) });
+  }
+
+  async #send(tag: string, command: string, phase: ImapPhase, mask?: string): Promise<void> {
+    try {
+      await this.#wire.send(tag, command, mask);
+    } catch (error) {
+      throw this.wrap(error, phase, this.#wire.lastCommand);
+    }
+  }
+
+  /** Greeting, capabilities, STARTTLS per the TLS default. */
+  protected async open(): Promise<void> {
+    const greeting = await this.#read("greeting");
+    if (greeting.kind !== "untagged" || !["OK", "PREAUTH", "BYE"].includes(greeting.type)) {
+      throw this.fail("greeting", "protocol-error", "the server's greeting is not OK, PREAUTH or BYE.", greeting.kind !== "continuation" ? { reply: replyOf(greeting, this.#wire.redact) } : {});
+    }
+    const reply = replyOf(greeting, this.#wire.redact);
+    if (greeting.type === "BYE") throw this.fail("greeting", "server-bye", `the server refused the connection: ${greeting.text ?? ""}`.trimEnd(), { reply });
     if (greeting.type === "PREAUTH") {
-      // PREAUTH leaves no chance for STARTTLS: on cleartext with TLS required this is the known downgrade.
-      if (requireTls && !this.secure) {
-        throw new ImapError("tls-unavailable", "greeting", "the server greeted with PREAUTH on a cleartext connection, so STARTTLS is impossible and TLS is required.", {
-          reply: replyOf(greeting),
-        });
-      }
+      // PREAUTH leaves no chance for STARTTLS: the TLS default decides as if it were not offered.
+      this.tlsDecision("greeting", false, "STARTTLS (it greeted with PREAUTH)", undefined, reply);
       this.#authenticated = true;
-      this.#mechanism = "PREAUTH";
+      this.#preauth = true;
     }
     if (greeting.code?.name === "CAPABILITY") this.#capabilities = ImapCapabilities.parse(greeting.code.args);
-    else await this.refreshCapabilities("capability");
+    else await this.#refresh("capability");
+    if (this.#authenticated) return;
 
-    if (tlsMode === "starttls" && !this.#authenticated) {
-      if (!this.#capabilities.startTls) {
-        if (requireTls) throw new ImapError("tls-unavailable", "starttls", "the server does not offer STARTTLS and TLS is required.");
-        return;
-      }
-      const deadline = Deadline.in(this.#timeout("tls"));
-      const tag = this.#wire.nextTag();
-      await this.#wire.send(tag, "STARTTLS", "starttls");
-      const done = await this.#collect(tag, deadline, "starttls");
-      if (done.tagged.status !== "OK") {
-        if (!requireTls) return;
-        throw new ImapError("command-failed", "starttls", `the server refused STARTTLS: ${done.tagged.status} ${done.tagged.text}`.trimEnd() + ".", {
-          command: `${tag} STARTTLS`,
-          reply: replyOf(done.tagged),
-        });
-      }
-      try {
-        await this.#wire.socket.startTls({ ...(this.#options.tlsOptions ?? {}) }, deadline);
-      } catch (error) {
-        throw this.#wire.wrap(error, "starttls");
-      }
-      // Everything learnt before TLS may have been forged: forget it and ask again.
-      this.#capabilities = new ImapCapabilities([]);
-      await this.refreshCapabilities("starttls");
-    } else if (requireTls && !this.secure) {
-      throw new ImapError("tls-unavailable", "connect", "TLS is required but the connection is not protected by TLS.");
+    if (this.tlsDecision("starttls", this.#capabilities.startTls, "STARTTLS") === "continue") return;
+    const tag = this.#wire.nextTag();
+    await this.#send(tag, "STARTTLS", "starttls");
+    const done = await this.#collect(tag, "starttls", false);
+    if (done.tagged.status !== "OK") {
+      const refused = replyOf(done.tagged, this.#wire.redact);
+      this.tlsDecision("starttls", true, "STARTTLS", { command: `${tag} STARTTLS`, reply: refused, text: `${refused.status} ${refused.text}`.trimEnd() });
+      return;
     }
+    await this.upgradeTls("starttls", `${tag} STARTTLS`);
+    // Everything learnt before TLS may have been forged: forget it and ask again.
+    this.#capabilities = new ImapCapabilities([]);
+    await this.#refresh("starttls");
   }
 
   /** Sends CAPABILITY and stores the answer. */
-  async refreshCapabilities(phase: ImapPhase = "capability"): Promise<ImapCapabilities> {
+  refreshCapabilities(): Promise<ImapCapabilities> {
+    return this.serialize(() => this.#refresh("capability"));
+  }
+
+  async #refresh(phase: ImapPhase): Promise<ImapCapabilities> {
     const tag = this.#wire.nextTag();
-    await this.#wire.send(tag, "CAPABILITY", phase);
-    const done = await this.#collect(tag, Deadline.in(this.#timeout("command")), phase);
+    await this.#send(tag, "CAPABILITY", phase);
+    const done = await this.#collect(tag, phase, false);
     if (done.tagged.status !== "OK") {
-      throw new ImapError("command-failed", phase, `the server refused CAPABILITY: ${done.tagged.status} ${done.tagged.text}`.trimEnd() + ".", {
+      throw this.fail(phase, "command-failed", `the server refused CAPABILITY: ${done.tagged.status} ${done.tagged.text}`.trimEnd() + ".", {
         command: `${tag} CAPABILITY`,
-        reply: replyOf(done.tagged),
+        reply: replyOf(done.tagged, this.#wire.redact),
       });
     }
     this.#takeCapabilities(done.untagged, done.tagged);
@@ -257,18 +187,31 @@ export class ImapConnection {
     return false;
   }
 
-  /** Reads until the tagged completion of `tag`. A continuation request is a protocol error here. */
-  async #collect(tag: string, deadline: Deadline, phase: ImapPhase): Promise<ImapCommandResult> {
+  /**
+   * Reads until the tagged completion of `tag`, within the command limits. `keepAll`: keep every
+   * untagged response (the command API); else only the last one carrying capabilities, so a
+   * flood before TLS or authentication costs no memory.
+   */
+  async #collect(tag: string, phase: ImapPhase, keepAll: boolean, deadlineMs?: number): Promise<ImapCommandResult> {
     const untagged: UntaggedResponse[] = [];
+    const budget = new CommandBudget(this.#wire, phase);
+    const deadline = this.replyDeadline(deadlineMs);
     for (;;) {
-      const r = await this.#wire.read(deadline, phase);
+      let r;
+      try {
+        r = await this.#wire.read(deadline, phase);
+      } catch (error) {
+        throw this.wrap(error, phase, this.#wire.lastCommand);
+      }
       if (r.kind === "untagged") {
-        untagged.push(r);
+        budget.spend(this.#wire.lastSize);
+        if (keepAll) untagged.push(r);
+        else if (isCapability(r)) untagged[0] = r;
         continue;
       }
       if (r.kind === "continuation" || r.tag !== tag) {
         this.#wire.socket.destroy();
-        throw new ImapError("protocol-error", phase, r.kind === "continuation" ? "the server asked for a continuation the command did not announce." : `the server completed tag ${r.tag} while ${tag} was pending.`, {
+        throw this.fail(phase, "protocol-error", r.kind === "continuation" ? "the server asked for a continuation the command did not announce." : `the server completed tag ${r.tag} while ${tag} was pending.`, {
           ...(this.#wire.lastCommand ? { command: this.#wire.lastCommand } : {}),
         });
       }
@@ -279,96 +222,54 @@ export class ImapConnection {
   /**
    * Authenticates with the best mechanism the server offers (core's negotiation and session
    * driver over AUTHENTICATE), or with LOGIN per `options.login`. Rejects with `ImapError` whose
-   * `code` is core's SASL code and whose `cause` is the `SaslError`.
+   * `code` is core's SASL code, `cause` the `SaslError`, `negotiation` the record.
    */
   authenticate(auth: CredentialsInput | Credentials): Promise<void> {
-    return this.#serialize(() => this.#authenticate(auth));
+    return this.serialize(() => this.#authenticate(auth));
   }
 
   async #authenticate(auth: CredentialsInput | Credentials): Promise<void> {
-    if (this.#authenticated) throw new ImapError("bad-state", "authenticate", "the connection is already authenticated.");
-    const options = this.#options;
-    const credentials = Credentials.from(auth);
-    const loginMode = options.login ?? "fallback";
-    const deadline = Deadline.in(this.#timeout("auth"));
-    if (loginMode === "only") return this.#login(credentials, deadline, true);
-
-    const channel = this.#wire.socket.channelInfo(options.host, this.#port);
-    const plan = planNegotiation(options.mechanisms, {
+    if (this.#authenticated) throw this.fail("authenticate", "bad-state", "the connection is already authenticated.");
+    const wire = this.#wire;
+    let exchange: ImapSaslExchange | undefined;
+    let loginUntagged: readonly UntaggedResponse[] = [];
+    let loginTagged: TaggedResponse | undefined;
+    const outcome = await this.authenticateWith(auth, {
+      phase: "authenticate",
       offered: this.#capabilities.mechanisms,
-      credentials,
-      channel,
-      ...(options.policy ? { policy: options.policy } : {}),
-      ...(options.mechanismOptions ? { options: options.mechanismOptions } : {}),
+      exchange: (context) => (exchange = new ImapSaslExchange({ wire, capabilities: this.#capabilities, context, budget: () => new CommandBudget(wire, "authenticate") })),
+      initialResponseFits: initialResponseFits(this.#capabilities),
+      loginMode: this.#imapOptions.login ?? "fallback",
+      login: {
+        command: "LOGIN",
+        phase: "login",
+        sendsSecret: true,
+        unavailable: () => (this.#capabilities.loginDisabled ? { code: "login-disabled", reason: "the server advertises LOGINDISABLED" } : undefined),
+        run: async (credentials) => {
+          const result = await this.#loginCommand(credentials);
+          if (result.ok) ({ untagged: loginUntagged, tagged: loginTagged } = result);
+          return result;
+        },
+      },
     });
-    const exchange = new ImapSaslExchange({
-      wire: this.#wire,
-      capabilities: this.#capabilities,
-      deadline,
-      mutualAuth: (name) => plan.candidates.some((p) => p.name === name && p.security.mutualAuth),
-    });
-    let error: unknown;
-    if (plan.candidates.length > 0) {
-      try {
-        const result = await runAuthentication(plan, exchange, {
-          ...(options.maxRounds !== undefined ? { maxRounds: options.maxRounds } : {}),
-          ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
-          ...(options.signal ? { signal: options.signal } : {}),
-        });
-        this.#authenticated = true;
-        this.#mechanism = result.mechanism;
-        const final = exchange.final;
-        if (!this.#takeCapabilities(exchange.untagged, final?.kind === "tagged" ? final : undefined)) await this.refreshCapabilities("authenticate");
-        return;
-      } catch (e) {
-        if (e instanceof ImapError) throw e;
-        if (!(e instanceof SaslError)) throw this.#wire.wrap(e, "authenticate");
-        error = e;
-      }
-    }
-    const mayFallBack = error === undefined || allowsFallback(error);
-    if (loginMode === "fallback" && mayFallBack && !options.policy?.force && !options.policy?.order && this.#loginRefusal(credentials) === undefined && !this.closed) {
-      return this.#login(credentials, deadline, false);
-    }
-    if (error === undefined) {
-      // The NoMechanismError explains what was offered, installed and refused.
-      const sasl = new NoMechanismError(plan.offered, plan.installed, plan.refused);
-      throw new ImapError(sasl.code, "authenticate", sasl.message, { cause: sasl });
-    }
-    const sasl = error as SaslError;
-    const final = exchange.final;
-    throw new ImapError(sasl.code, "authenticate", sasl.message, {
-      cause: sasl,
-      ...(this.#wire.lastCommand ? { command: this.#wire.lastCommand } : {}),
-      ...(final ? { reply: replyOf(final, this.#wire.redactor) } : {}),
-    });
+    this.#authenticated = true;
+    this.#mechanism = outcome.mechanism;
+    this.#login = outcome.login === "LOGIN" ? "LOGIN" : undefined;
+    const final = exchange?.final;
+    const known = outcome.login
+      ? this.#takeCapabilities(loginUntagged, loginTagged)
+      : this.#takeCapabilities(exchange?.untagged ?? [], final?.kind === "tagged" ? final : undefined);
+    if (!known) await this.#refresh(outcome.login ? "login" : "authenticate");
   }
 
-  /** Why the LOGIN command may not be used now, or undefined when it may. */
-  #loginRefusal(credentials: Credentials): string | undefined {
-    if (this.#capabilities.loginDisabled) return "the server advertises LOGINDISABLED";
-    if (!credentials.has(USERNAME) || !credentials.has(PASSWORD)) return "LOGIN needs a username and a password";
-    if ((this.#options.policy?.exclude ?? []).some((n) => n.toUpperCase() === "LOGIN")) return "LOGIN is excluded by the caller";
-    const cleartext = this.#options.policy?.cleartext ?? "loopback";
-    const socket = this.#wire.socket;
-    if (!socket.secure && !(cleartext === "allow" || (cleartext === "loopback" && socket.loopback))) {
-      return `LOGIN sends the password in clear and the channel is not TLS${cleartext === "never" ? " (strict policy)" : " to a non-loopback host"}`;
-    }
-    return undefined;
-  }
-
-  async #login(credentials: Credentials, deadline: Deadline, explicit: boolean): Promise<void> {
-    const refusal = this.#loginRefusal(credentials);
-    if (refusal !== undefined) {
-      const code = this.#capabilities.loginDisabled ? "login-disabled" : refusal.startsWith("LOGIN needs") ? "missing-credentials" : "policy-refused";
-      throw new ImapError(code, "login", `${explicit ? "" : "no SASL mechanism succeeded and "}the LOGIN command cannot be used: ${refusal}.`);
-    }
+  /** The LOGIN command (RFC 9051 §6.2.3), literals as the arguments need them. */
+  async #loginCommand(credentials: Credentials): Promise<(LoginOutcome & { ok: false }) | { ok: true; untagged: readonly UntaggedResponse[]; tagged: TaggedResponse }> {
     const wire = this.#wire;
     const password = (await credentials.get(PASSWORD)) ?? "";
+    wire.socket.redactor.addSecret(password);
     const user = encodeLoginArgument(credentials.username ?? "", this.#capabilities);
     const pass = encodeLoginArgument(password, this.#capabilities);
-    if (!user || !pass) throw new ImapError("invalid-credentials-input", "login", "the username or password contains a NUL character, which IMAP cannot carry.");
-    wire.redactor.addSecret(password);
+    if (!user || !pass) return { ok: false, code: "invalid-credentials-input", message: "the username or password contains a NUL character, which IMAP cannot carry." };
     const tag = wire.nextTag();
     const mask = `${tag} LOGIN ****`;
     wire.lastCommand = mask;
@@ -387,47 +288,48 @@ export class ImapConnection {
     const untagged: UntaggedResponse[] = [];
     for (let i = 0; i < chunks.length; i++) {
       const chunk = chunks[i]!;
-      await wire.write(chunk, "login", i === 0 ? mask : "****");
+      try {
+        await wire.write(chunk, i === 0 ? mask : "****");
+      } catch (error) {
+        throw this.wrap(error, "login", mask);
+      }
       const sync = typeof chunk === "string" && /\{\d+\}\r\n$/.test(chunk);
       if (!sync) continue;
       for (;;) {
-        const r = await wire.read(deadline, "login");
+        const r = await this.#read("login");
         if (r.kind === "continuation") break;
         if (r.kind === "untagged") {
-          untagged.push(r);
+          if (isCapability(r)) untagged.push(r);
           continue;
         }
         return this.#loginFailed(r, tag);
       }
     }
-    const done = await this.#collect(tag, deadline, "login");
+    const done = await this.#collect(tag, "login", false);
     if (done.tagged.status !== "OK") return this.#loginFailed(done.tagged, tag);
-    this.#authenticated = true;
-    this.#mechanism = "LOGIN-COMMAND";
-    if (!this.#takeCapabilities([...untagged, ...done.untagged], done.tagged)) await this.refreshCapabilities("login");
+    return { ok: true, untagged: [...untagged, ...done.untagged], tagged: done.tagged };
   }
 
-  #loginFailed(r: TaggedResponse, tag: string): never {
-    if (r.tag !== tag) throw new ImapError("protocol-error", "login", `the server completed tag ${r.tag} while ${tag} was pending.`);
+  #loginFailed(r: TaggedResponse, tag: string): LoginOutcome & { ok: false } {
+    if (r.tag !== tag) throw this.fail("login", "protocol-error", `the server completed tag ${r.tag} while ${tag} was pending.`, { login: "LOGIN" });
     const code = r.status === "BAD" ? "protocol-error" : codeOfLoginNo(r.code?.name);
-    const reply = replyOf(r, this.#wire.redactor);
-    const cause = new SaslError(undefined, code, `The server refused the LOGIN command: ${reply.status}${reply.code ? ` [${reply.code}]` : ""} ${reply.text}`.trimEnd() + ".", {
-      reply: { status: reply.status, ...(reply.code ? { enhanced: reply.code } : {}), text: reply.text },
-    });
-    throw new ImapError(code, "login", cause.message, { command: `${tag} LOGIN ****`, reply, cause });
+    const reply = replyOf(r, this.#wire.redact);
+    const message = `The server refused the LOGIN command: ${reply.status}${reply.code ? ` [${reply.code}]` : ""} ${reply.text}`.trimEnd() + ".";
+    const cause = new SaslError(undefined, code, message, { reply: { status: reply.status, ...(reply.code ? { enhanced: reply.code } : {}), text: reply.text } });
+    return { ok: false, code, message, command: `${tag} LOGIN ****`, reply, cause };
   }
 
   /**
    * Runs one command (`"SELECT INBOX"`; no CR/LF, literals not supported) and returns its tagged
-   * completion and untagged responses. `NO`/`BAD` are returned, not thrown; transport failures
-   * and protocol violations reject with `ImapError`.
+   * completion and untagged responses. `NO`/`BAD` are returned, not thrown; transport failures,
+   * limits and protocol violations reject with `ImapError`.
    */
   command(command: string, options: { readonly timeoutMs?: number } = {}): Promise<ImapCommandResult> {
     if (/[\r\n]/.test(command)) return Promise.reject(new TypeError("An IMAP command must be a single line without CR or LF."));
-    return this.#serialize(async () => {
+    return this.serialize(async () => {
       const tag = this.#wire.nextTag();
-      await this.#wire.send(tag, command, "command");
-      const result = await this.#collect(tag, Deadline.in(options.timeoutMs ?? this.#timeout("command")), "command");
+      await this.#send(tag, command, "command");
+      const result = await this.#collect(tag, "command", true, options.timeoutMs);
       this.#takeCapabilities(result.untagged, result.tagged);
       return result;
     });
@@ -435,28 +337,17 @@ export class ImapConnection {
 
   /** Sends LOGOUT, waits for BYE and the tagged OK (or the server closing), then closes. */
   logout(): Promise<void> {
-    return this.#serialize(async () => {
+    return this.serialize(async () => {
       const tag = this.#wire.nextTag();
       try {
-        await this.#wire.send(tag, "LOGOUT", "logout");
-        await this.#collect(tag, Deadline.in(this.#timeout("command")), "logout");
+        await this.#send(tag, "LOGOUT", "logout");
+        await this.#collect(tag, "logout", false);
       } catch (error) {
         if (!(error instanceof ImapError && error.code === "closed")) throw error;
       } finally {
         await this.#wire.socket.close();
       }
     });
-  }
-
-  /** Closes without LOGOUT. */
-  close(): Promise<void> {
-    return this.#wire.socket.close();
-  }
-
-  #serialize<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(task, task);
-    this.#queue = run.catch(() => undefined);
-    return run;
   }
 }
 

@@ -1,8 +1,8 @@
 /**
- * The IMAP adapter's error: where it failed, what was sent (masked) and what the server said.
+ * The IMAP adapter's error: the shape every saslkit mail client shares (`MailProtocolError`).
  */
 import type { SaslErrorCode } from "@saslkit/core";
-import type { TransportErrorCode } from "@saslkit/transport";
+import { MailProtocolError, type MailProtocolErrorOptions, type MailReply, type NegotiationRecord, type TransportErrorCode } from "@saslkit/transport";
 
 /** Where in the connection's life an `ImapError` happened. */
 export type ImapPhase = "connect" | "greeting" | "capability" | "starttls" | "authenticate" | "login" | "command" | "logout";
@@ -12,50 +12,39 @@ export type ImapPhase = "connect" | "greeting" | "capability" | "starttls" | "au
  * - the transport's codes (`connect-failed`, `timeout`, `closed`, `line-too-long`, `tls-failed`, `tls-injection`, `aborted`);
  * - core's SASL codes for authentication outcomes (`authentication-failed`, `no-mechanism`, `policy-refused`, ...),
  *   the `SaslError` itself being the `cause`;
+ * - `invalid-option`: an option is unknown, misspelt, from another library, or has a value outside those accepted;
  * - `server-bye`: the server greeted with or sent `BYE`;
- * - `tls-unavailable`: TLS was required but the server offers no STARTTLS (or greeted with PREAUTH on cleartext);
+ * - `tls-required`: TLS is required (or credentials would go to a remote host in clear) and the server offers no
+ *   STARTTLS, refused it, or greeted with PREAUTH on cleartext;
  * - `login-disabled`: the LOGIN command was asked for and the server advertises `LOGINDISABLED`;
- * - `command-failed`: STARTTLS or CAPABILITY answered `NO`/`BAD`.
+ * - `command-failed`: STARTTLS or CAPABILITY answered `NO`/`BAD`;
+ * - `response-too-large`: one response passed `limits.responseBytes` or `limits.literals`;
+ * - `too-many-responses`: the untagged responses of one command passed `limits.commandBytes` or `limits.untagged`.
  */
-export type ImapErrorCode = TransportErrorCode | SaslErrorCode | "server-bye" | "tls-unavailable" | "login-disabled" | "command-failed";
+export type ImapErrorCode =
+  | TransportErrorCode
+  | SaslErrorCode
+  | "invalid-option"
+  | "server-bye"
+  | "tls-required"
+  | "login-disabled"
+  | "command-failed"
+  | "response-too-large"
+  | "too-many-responses";
 
-/** The server reply that ended the operation, verbatim. */
-export interface ImapReply {
-  /** `OK`, `NO`, `BAD`, `BYE` or `PREAUTH`. */
-  readonly status: string;
-  /** The response code name (`AUTHENTICATIONFAILED`), when there was one. */
-  readonly code?: string;
-  /** The human-readable text after the code. */
-  readonly text: string;
-  /** The whole response line as received. */
-  readonly raw: string;
-}
+/** The server reply that ended the operation: `OK`, `NO`, `BAD`, `BYE` or `PREAUTH`, its response code, text and raw line. */
+export type ImapReply = MailReply;
 
-export interface ImapErrorOptions {
-  readonly command?: string;
-  readonly reply?: ImapReply;
-  readonly cause?: unknown;
-}
+export type ImapErrorOptions = MailProtocolErrorOptions<ImapReply, NegotiationRecord>;
 
 /**
  * Every failure of `@saslkit/imap`. `command` is the last command line sent with every credential
- * masked (`A2 AUTHENTICATE PLAIN ****`); `reply` the server's answer verbatim; `cause` the
- * transport's `TransportError` or core's `SaslError` (with its `attempts`). Messages never contain
- * a credential.
+ * masked (`A2 AUTHENTICATE PLAIN ****`); `reply` the server's answer; `mechanism` the SASL
+ * mechanism involved; `login` is `"LOGIN"` when the LOGIN command failed; `negotiation` what
+ * was offered, planned and tried; `cause` the transport's `TransportError` or core's `SaslError`.
+ * Messages never contain a credential.
  */
-export class ImapError extends Error {
+export class ImapError extends MailProtocolError<ImapPhase, ImapErrorCode, ImapReply, NegotiationRecord> {
   override readonly name = "ImapError";
-  readonly command: string | undefined;
-  readonly reply: ImapReply | undefined;
-
-  constructor(
-    readonly code: ImapErrorCode,
-    readonly phase: ImapPhase,
-    message: string,
-    options: ImapErrorOptions = {},
-  ) {
-    super(`IMAP ${phase}: ${message}`, options.cause === undefined ? undefined : { cause: options.cause });
-    this.command = options.command;
-    this.reply = options.reply;
-  }
+  static override readonly protocol = "IMAP";
 }

@@ -118,7 +118,10 @@ function parseUntagged(rest: string, more: readonly (string | Uint8Array)[], raw
     const { code, text } = parseRespText(after);
     return { ...base, ...(code ? { code } : {}), text, values: [] };
   }
-  return { ...base, values: tokenize([after, ...more]) };
+  // Tokenized on first use: a client that only waits for a tagged reply (a flood of untagged
+  // data before authentication) never pays for the tokens of responses it discards.
+  let values: ImapValue[] | undefined;
+  return Object.defineProperty(base, "values", { enumerable: true, get: () => (values ??= tokenize([after, ...more])) }) as UntaggedResponse;
 }
 
 const clip = (s: string) => (s.length > 120 ? `${s.slice(0, 117)}...` : s);

@@ -1,96 +1,131 @@
 /**
- * The IMAP wire: reads whole responses (literals included) from a `LineSocket`, writes masked
- * lines, numbers tags, and turns transport failures into `ImapError`s. Internal.
+ * The IMAP wire: reads whole responses (literals included) from a `LineSocket` within byte and
+ * count limits, writes masked lines and numbers tags. Internal. Transport failures propagate as
+ * `TransportError`s; the connection turns them into `ImapError`s with its phase and command.
  */
-import { Redactor, TransportError, type Deadline, type LineSocket } from "@saslkit/transport";
+import type { Deadline, LineSocket } from "@saslkit/transport";
 import { ImapError, type ImapPhase, type ImapReply } from "./errors.js";
 import { ImapParseError, literalLength, parseResponse, type ImapResponse, type TaggedResponse, type UntaggedResponse } from "./parser.js";
 
-export function replyOf(r: TaggedResponse | UntaggedResponse, redactor?: Redactor): ImapReply {
-  const scrub = (t: string) => (redactor ? redactor.scrub(t) : t);
-  const status = r.kind === "tagged" ? r.status : r.type;
-  const text = r.kind === "tagged" ? r.text : (r.text ?? "");
-  return { status, ...(r.code ? { code: r.code.name } : {}), text: scrub(text), raw: scrub(r.raw) };
+/** Memory limits, counted in bytes and items as they arrive (Postfix counts octets, not lines). */
+export interface ImapLimits {
+  /** One response: its lines and literals together. Default 32 MiB. */
+  readonly responseBytes?: number;
+  /** Literals in one response. Default 1000. */
+  readonly literals?: number;
+  /** The untagged responses of one command together, in bytes. Default 64 MiB. */
+  readonly commandBytes?: number;
+  /** Untagged responses before one command's tagged completion. Default 100000. */
+  readonly untagged?: number;
 }
 
-/** Turns a transport or parse failure into an `ImapError` (an `ImapError` passes through). */
-export function toImapError(error: unknown, phase: ImapPhase, command?: string, redactor?: Redactor): ImapError {
-  if (error instanceof ImapError) return error;
-  const context = command === undefined ? {} : { command };
-  if (error instanceof TransportError) return new ImapError(error.code, phase, error.message, { ...context, cause: error });
-  if (error instanceof ImapParseError) {
-    return new ImapError("protocol-error", phase, redactor ? redactor.scrub(error.message) : error.message, { ...context, cause: error });
+export const DEFAULT_LIMITS: Required<ImapLimits> = { responseBytes: 32 * 1024 * 1024, literals: 1000, commandBytes: 64 * 1024 * 1024, untagged: 100_000 };
+
+/** The reply fields of a response, redacted. */
+export function replyOf(r: TaggedResponse | UntaggedResponse, redact: (text: string) => string): ImapReply {
+  const status = r.kind === "tagged" ? r.status : r.type;
+  const text = r.kind === "tagged" ? r.text : (r.text ?? "");
+  return { status, ...(r.code ? { code: r.code.name } : {}), text: redact(text), raw: redact(r.raw) };
+}
+
+/** Spending of one command's budget: count and bytes of its untagged responses. */
+export class CommandBudget {
+  #bytes = 0;
+  #count = 0;
+  constructor(
+    private readonly wire: ImapWire,
+    private readonly phase: ImapPhase,
+  ) {}
+
+  spend(bytes: number): void {
+    this.#bytes += bytes;
+    this.#count++;
+    const { commandBytes, untagged } = this.wire.limits;
+    if (this.#count > untagged || this.#bytes > commandBytes) {
+      this.wire.socket.destroy();
+      throw this.wire.error(
+        this.phase,
+        "too-many-responses",
+        this.#count > untagged ? `the server sent more than ${untagged} untagged responses to one command.` : `the server's untagged responses to one command exceed ${commandBytes} bytes.`,
+      );
+    }
   }
-  return new ImapError("protocol-error", phase, "an unexpected error occurred.", { ...context, cause: error });
 }
 
 export class ImapWire {
   #tag = 0;
   /** The last command line sent, credentials masked. */
   lastCommand: string | undefined;
-  /** The connection's redactor (one seam, in the transport). */
-  get redactor(): Redactor {
-    return this.socket.redactor;
-  }
+  /** Bytes of the last response read (lines and literals). */
+  lastSize = 0;
+  readonly limits: Required<ImapLimits>;
 
   constructor(
     readonly socket: LineSocket,
-    readonly maxLiteralBytes: number,
-  ) {}
+    limits: ImapLimits = {},
+  ) {
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
+  }
 
   nextTag(): string {
     return `A${++this.#tag}`;
   }
 
-  /** Reads one complete response; literals (`{n}` at the end of an untagged line) are read as bytes. */
+  redact = (text: string): string => this.socket.redact(text);
+
+  /** An `ImapError` with the last command and the connection's redactor. */
+  error(phase: ImapPhase, code: ConstructorParameters<typeof ImapError>[1], message: string, extra: { reply?: ImapReply; cause?: unknown } = {}): ImapError {
+    return new ImapError(phase, code, message, { ...(this.lastCommand ? { command: this.lastCommand } : {}), ...extra, redact: this.redact });
+  }
+
+  /**
+   * Reads one complete response; literals (`{n}` at the end of an untagged line) are read as
+   * bytes. The response's bytes and literal count are checked as they arrive, before a literal
+   * is read, so a hostile announcement costs nothing.
+   */
   async read(deadline: Deadline, phase: ImapPhase): Promise<ImapResponse> {
-    const parts: (string | Uint8Array)[] = [];
-    try {
-      let line = await this.socket.readLine(deadline);
-      parts.push(line);
-      if (line.startsWith("* ")) {
-        for (let n = literalLength(line); n !== undefined; n = literalLength(line)) {
-          if (n > this.maxLiteralBytes) {
-            throw new ImapError("line-too-long", phase, `the server announced a literal of ${n} bytes, over the limit of ${this.maxLiteralBytes}.`, this.#context());
-          }
-          parts.push(await this.socket.readBytes(n, deadline));
-          line = await this.socket.readLine(deadline);
-          parts.push(line);
-        }
+    const { responseBytes, literals } = this.limits;
+    let line = await this.socket.readLine(deadline);
+    const parts: (string | Uint8Array)[] = [line];
+    let size = line.length + 2;
+    if (line.startsWith("* ")) {
+      for (let n = literalLength(line), count = 0; n !== undefined; n = literalLength(line)) {
+        if (++count > literals) throw this.#tooLarge(phase, `the server sent more than ${literals} literals in one response.`);
+        size += n;
+        if (size > responseBytes) throw this.#tooLarge(phase, `the server announced a literal that takes one response over ${responseBytes} bytes.`);
+        parts.push(await this.socket.readBytes(n, deadline));
+        line = await this.socket.readLine(deadline);
+        size += line.length + 2;
+        if (size > responseBytes) throw this.#tooLarge(phase, `one response from the server exceeds ${responseBytes} bytes.`);
+        parts.push(line);
       }
+    }
+    this.lastSize = size;
+    try {
       return parseResponse(parts);
     } catch (error) {
-      throw this.wrap(error, phase);
+      // Not kept as the cause: its message quotes the server's line unredacted.
+      if (error instanceof ImapParseError) throw this.error(phase, "protocol-error", error.message);
+      throw error;
     }
   }
 
-  async writeLine(line: string, phase: ImapPhase, mask?: string): Promise<void> {
-    try {
-      await this.socket.writeLine(line, mask === undefined ? undefined : { mask });
-    } catch (error) {
-      throw this.wrap(error, phase);
-    }
+  #tooLarge(phase: ImapPhase, message: string): ImapError {
+    this.socket.destroy();
+    return this.error(phase, "response-too-large", message);
   }
 
-  async write(data: string | Uint8Array, phase: ImapPhase, mask?: string): Promise<void> {
-    try {
-      await this.socket.write(data, mask === undefined ? undefined : { mask });
-    } catch (error) {
-      throw this.wrap(error, phase);
-    }
+  async writeLine(line: string, mask?: string): Promise<void> {
+    await this.socket.writeLine(line, mask === undefined ? undefined : { mask });
+  }
+
+  async write(data: string | Uint8Array, mask?: string): Promise<void> {
+    await this.socket.write(data, mask === undefined ? undefined : { mask });
   }
 
   /** Sends `tag command` and records it (masked) as the last command. */
-  async send(tag: string, command: string, phase: ImapPhase, mask?: string): Promise<void> {
+  async send(tag: string, command: string, mask?: string): Promise<void> {
     this.lastCommand = mask ?? `${tag} ${command}`;
-    await this.writeLine(`${tag} ${command}`, phase, mask);
-  }
-
-  wrap(error: unknown, phase: ImapPhase): ImapError {
-    return toImapError(error, phase, this.lastCommand, this.redactor);
-  }
-
-  #context(): { command?: string } {
-    return this.lastCommand === undefined ? {} : { command: this.lastCommand };
+    await this.writeLine(`${tag} ${command}`, mask);
   }
 }

@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { ImapCapabilities, ImapParseError, encodeLoginArgument, failureCodeOf, literalLength, parseRespText, parseResponse, tokenize } from "../src/index.js";
+import { failureCodeOf } from "../src/auth.js";
+import { ImapCapabilities } from "../src/index.js";
+import { encodeLoginArgument } from "../src/login.js";
+import { ImapParseError, literalLength, parseRespText, parseResponse, tokenize } from "../src/parser.js";
 
 describe("IMAP response parser", () => {
   it("classifies continuations: '+', '+ ' and '+ data'", () => {

@@ -15,7 +15,7 @@ const base = (port: number, mechanisms: readonly MechanismProvider[] = [fakePlai
   tls: "none",
   auth: { username: USER, password: PASSWORD },
   mechanisms,
-  timeouts: { greeting: 5000, auth: 5000, command: 5000 },
+  timeouts: { connect: 5000, reply: 5000 },
 });
 
 async function expectImapError(promise: Promise<unknown>): Promise<ImapError> {
@@ -82,13 +82,31 @@ describe("IMAP transcripts", () => {
     });
   });
 
-  it("treats BAD before any answer as mechanism-level and falls back to LOGIN", async () => {
+  it("treats BAD before any message of the mechanism as mechanism-level and falls back to LOGIN", async () => {
     await withServer(transcript("bad-then-login.txt"), async (server) => {
       const conn = await ImapClient.connect(base(server.port));
-      expect(conn.mechanism).toBe("LOGIN-COMMAND");
+      // SASL names only in `mechanism`; the protocol login is reported apart.
+      expect(conn.mechanism).toBeUndefined();
+      expect(conn.login).toBe("LOGIN");
+      expect(conn.negotiation?.login).toEqual({ command: "LOGIN", ok: true });
+      expect(conn.negotiation?.attempts.map((a) => a.mechanism)).toEqual(["PLAIN"]);
       expect(conn.capabilities.has("IDLE")).toBe(true);
       await conn.close();
       await server.done();
+    });
+  });
+
+  it("no fallback after credentials were sent: a BAD to PLAIN's initial response ends the attempt", async () => {
+    const extra: MechanismProvider = { ...fakePlain, name: "LOGIN", priority: 200 } as MechanismProvider;
+    await withServer(transcript("bad-after-secret.txt"), async (server) => {
+      const error = await expectImapError(ImapClient.connect(base(server.port, [fakePlain, extra])));
+      expect(error.code).toBe("authentication-failed");
+      expect(error.mechanism).toBe("PLAIN");
+      expect(error.negotiation?.attempts.map((a) => a.mechanism)).toEqual(["PLAIN"]);
+      expect(error.negotiation?.login).toBeUndefined();
+      await server.done();
+      // The password went out once: nothing after the first AUTHENTICATE.
+      expect(server.received).toEqual(["A1 AUTHENTICATE PLAIN AGFsaWNlAFBhNTUtd29yZCE="]);
     });
   });
 
@@ -98,7 +116,9 @@ describe("IMAP transcripts", () => {
       expect(error.code).toBe("mechanism-rejected");
       expect(error.phase).toBe("authenticate");
       expect(error.reply).toMatchObject({ status: "BAD", text: "Unsupported authentication mechanism." });
-      expect(error.command).toBe("A1 AUTHENTICATE PLAIN ****");
+      expect(error.command).toBe("A1 AUTHENTICATE PLAIN");
+      expect(error.mechanism).toBe("PLAIN");
+      expect(error.login).toBeUndefined();
     });
   });
 
@@ -170,7 +190,7 @@ describe("IMAP transcripts", () => {
   it("fails closed when STARTTLS is required but missing", async () => {
     await withServer(transcript("greeting-caps-sasl-ir.txt"), async (server) => {
       const error = await expectImapError(ImapClient.connect({ ...base(server.port), tls: "starttls" }));
-      expect(error.code).toBe("tls-unavailable");
+      expect(error.code).toBe("tls-required");
       expect(server.received).toEqual([]);
     });
   });
@@ -187,13 +207,14 @@ describe("IMAP transcripts", () => {
   it("refuses PREAUTH on cleartext when TLS is required, accepts it otherwise", async () => {
     await withServer(transcript("preauth.txt"), async (server) => {
       const error = await expectImapError(ImapClient.connect({ ...base(server.port), tls: "starttls" }));
-      expect(error.code).toBe("tls-unavailable");
+      expect(error.code).toBe("tls-required");
       expect(error.reply?.status).toBe("PREAUTH");
     });
     await withServer(transcript("preauth.txt"), async (server) => {
       const conn = await ImapClient.connect(base(server.port));
       expect(conn.authenticated).toBe(true);
-      expect(conn.mechanism).toBe("PREAUTH");
+      expect(conn.preauth).toBe(true);
+      expect(conn.mechanism).toBeUndefined();
       await conn.close();
     });
   });
@@ -229,7 +250,8 @@ describe("IMAP transcripts", () => {
     const lines: TranscriptEntry[] = [];
     await withServer(transcript("login-literal.txt"), async (server) => {
       const conn = await ImapClient.connect({ ...base(server.port), auth: { username: USER, password: "pässwörd-ü" }, login: "only", transcript: (e) => lines.push(e) });
-      expect(conn.mechanism).toBe("LOGIN-COMMAND");
+      expect(conn.mechanism).toBeUndefined();
+      expect(conn.login).toBe("LOGIN");
       await conn.close();
       await server.done();
     });
@@ -260,7 +282,7 @@ describe("IMAP bounds", () => {
   it("ends a stalled command at its deadline with a timeout ImapError", async () => {
     // The server never answers, so only the deadline can end the wait.
     await withServer("S: * OK ready\nC: A1 CAPABILITY\n!stall\n", async (server) => {
-      const error = await expectImapError(ImapClient.connect({ ...base(server.port), timeouts: { command: 300 } }));
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), timeouts: { reply: 300 } }));
       expect(error.code).toBe("timeout");
       expect(error.phase).toBe("capability");
     });
@@ -274,12 +296,54 @@ describe("IMAP bounds", () => {
     });
   });
 
-  it("refuses a literal larger than maxLiteralBytes", async () => {
+  it("refuses a literal that takes one response over limits.responseBytes", async () => {
     await withServer("S: * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\nC: A1 AUTHENTICATE PLAIN *\nS: A1 OK [CAPABILITY IMAP4rev1] ok\nC: A2 FETCH 1 BODY[]\nS: * 1 FETCH (BODY[] {99999}\n!stall\n", async (server) => {
-      const conn = await ImapClient.connect({ ...base(server.port), maxLiteralBytes: 1000 });
+      const conn = await ImapClient.connect({ ...base(server.port), limits: { responseBytes: 1000 } });
       const error = await expectImapError(conn.command("FETCH 1 BODY[]"));
-      expect(error.code).toBe("line-too-long");
+      expect(error.code).toBe("response-too-large");
       await conn.close();
+    });
+  });
+});
+
+describe("IMAP LOGIN fallback limits (issue 13 item 4)", () => {
+  it("the LOGIN fallback counts against maxAttempts", async () => {
+    await withServer(transcript("bad-then-login.txt").replace(/C: A2 LOGIN[\s\S]*$/, ""), async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), maxAttempts: 1 }));
+      expect(error.code).toBe("mechanism-rejected");
+      expect(error.negotiation?.attempts.map((a) => a.mechanism)).toEqual(["PLAIN"]);
+      expect(error.negotiation?.login).toBeUndefined();
+      await server.done();
+      expect(server.received).toEqual(["A1 AUTHENTICATE PLAIN"]);
+    });
+  });
+
+  it("fallback: false keeps LOGIN out after a mechanism-level failure", async () => {
+    await withServer(transcript("bad-then-login.txt").replace(/C: A2 LOGIN[\s\S]*$/, ""), async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), fallback: false }));
+      expect(error.code).toBe("mechanism-rejected");
+      expect(server.received).toEqual(["A1 AUTHENTICATE PLAIN"]);
+    });
+  });
+});
+
+describe("IMAP options are checked at run time (issue 10 item 7)", () => {
+  it.each([
+    [{ tls: "STARTTLS" }, "tls"],
+    [{ tls: "implict" }, "tls"],
+    [{ secure: true }, "secure"],
+    [{ requireTLS: true }, "requireTLS"],
+    [{ auth: { user: "a", pass: "b" } }, "auth.user"],
+    [{ tls: { rejectUnauthorized: false } }, "tls"],
+    [{ timeouts: { auth: 5 } }, "timeouts.auth"],
+    [{ login: "LOGIN" }, "login"],
+  ])("%j is an invalid-option error naming %s, before any connection", async (extra, option) => {
+    await withServer("S: * OK never reached\n", async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), ...(extra as object) } as ImapConnectOptions));
+      expect(error.code).toBe("invalid-option");
+      expect(error.option).toBe(option);
+      expect(error.message).toContain(`"${option}"`);
+      expect(error.message).not.toContain(PASSWORD);
     });
   });
 });

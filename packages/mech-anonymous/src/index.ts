@@ -1,4 +1,4 @@
 /**
  * @saslkit/mech-anonymous: the ANONYMOUS SASL mechanism (RFC 4505), client and server halves.
  */
-export { AnonymousClient, AnonymousServer, MAX_TRACE_CHARACTERS, TRACE, anonymous, registerAnonymous } from "./anonymous.js";
+export { AnonymousClient, AnonymousServer, TRACE, anonymous, registerAnonymous } from "./anonymous.js";

@@ -2,7 +2,8 @@ import { container } from "tsyringe";
 import { describe, expect, it } from "vitest";
 import { Credentials, MechanismRegistry, pairedExchange, planNegotiation, runExchange, utf8 } from "@saslkit/core";
 import type { ClientContext, CredentialsInput, ServerCallbacks, ServerContext } from "@saslkit/core";
-import { AnonymousClient, AnonymousServer, MAX_TRACE_CHARACTERS, anonymous, registerAnonymous } from "@saslkit/mech-anonymous";
+import { AnonymousClient, AnonymousServer, anonymous, registerAnonymous } from "@saslkit/mech-anonymous";
+import { MAX_TRACE_CHARACTERS } from "../src/anonymous.js";
 
 // RFC 4505 §4 example: `C: A002 AUTHENTICATE ANONYMOUS` / `S: +` / `C: c2lyaGM=` (trace "sirhc").
 const RFC_TRACE = "sirhc";

@@ -25,6 +25,7 @@ import {
   type ServerStep,
   PASSWORD,
   USERNAME,
+  type CredentialPreparation,
 } from "@saslkit/core";
 
 const NAME = "CRAM-MD5";
@@ -59,15 +60,19 @@ export type CramMd5ClientState = (typeof CramMd5ClientState)[keyof typeof CramMd
  * challenges: empty, or longer than `CRAM_MD5_MAX_CHALLENGE_BYTES` (`invalid-challenge`).
  * A second challenge is `bad-state`. Credential errors: `missing-credentials` for an absent
  * username or password, `invalid-credentials-input` for an empty username or a lone surrogate.
+ * With `context.prepare` `"saslprep"` both are SASLprep'd first, as GNU SASL does (opt-in, see
+ * core's prepare.ts).
  */
 export class CramMd5Client implements SaslMechanism {
   readonly name = NAME;
   #state: CramMd5ClientState = CramMd5ClientState.awaitingChallenge;
   #started = false;
   readonly #credentials: Credentials;
+  readonly #prepare: CredentialPreparation | undefined;
 
-  constructor(context: Pick<ClientContext, "credentials">) {
+  constructor(context: Pick<ClientContext, "credentials"> & Partial<Pick<ClientContext, "prepare">>) {
     this.#credentials = context.credentials;
+    this.#prepare = context.prepare;
   }
 
   get state(): CramMd5ClientState {
@@ -93,7 +98,7 @@ export class CramMd5Client implements SaslMechanism {
       throw new SaslError(NAME, "invalid-challenge", `a challenge of ${challenge.length} bytes exceeds the ${CRAM_MD5_MAX_CHALLENGE_BYTES}-byte limit.`);
     }
     const username = this.#username();
-    const password = await requirePassword(this.#credentials, NAME);
+    const password = await requirePassword(this.#credentials, NAME, this.#prepare);
     requireWellFormed(password, NAME, "password");
     this.#state = CramMd5ClientState.done;
     return utf8(`${username} ${cramMd5Digest(password, challenge)}`);
@@ -104,7 +109,7 @@ export class CramMd5Client implements SaslMechanism {
   }
 
   #username(): string {
-    const username = requireUsername(this.#credentials, NAME);
+    const username = requireUsername(this.#credentials, NAME, this.#prepare);
     requireWellFormed(username, NAME, "username");
     return username;
   }

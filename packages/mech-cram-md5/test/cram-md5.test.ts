@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { container } from "tsyringe";
 import {
   Credentials,
+  utf8,
   MechanismRegistry,
   SaslError,
   authenticate,
@@ -14,17 +15,8 @@ import {
   PASSWORD,
   USERNAME,
 } from "@saslkit/core";
-import {
-  CRAM_MD5_MAX_CHALLENGE_BYTES,
-  CramMd5Client,
-  CramMd5ClientState,
-  CramMd5Server,
-  CramMd5ServerState,
-  cramMd5,
-  cramMd5Digest,
-  makeCramMd5Challenge,
-  registerCramMd5,
-} from "@saslkit/mech-cram-md5";
+import { CramMd5Client, CramMd5Server, cramMd5, registerCramMd5 } from "@saslkit/mech-cram-md5";
+import { CRAM_MD5_MAX_CHALLENGE_BYTES, CramMd5ClientState, CramMd5ServerState, cramMd5Digest, makeCramMd5Challenge } from "../src/cram-md5.js";
 
 const b64 = (bytes: Uint8Array | null): string => Buffer.from(bytes ?? []).toString("base64");
 const unb64 = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, "base64"));
@@ -333,5 +325,20 @@ describe("CRAM-MD5 provider", () => {
     const s = new CramMd5Server({ hostname: "mail.example.org", callbacks: { lookupPassword: (u) => (u === "tim" ? "tanstaaftanstaaf" : undefined) } });
     const result = await authenticate(negotiation, pairedExchange(s));
     expect(result).toMatchObject({ mechanism: "CRAM-MD5", rounds: 1 });
+  });
+});
+
+describe("CRAM-MD5 SASLprep opt-in (issue 13 item 7)", () => {
+  const challenge = utf8("<1896.697170952@postoffice.example.net>");
+  const respond = async (input: { username: string; password: string }, prepare?: "saslprep") => {
+    const client = new CramMd5Client({ credentials: Credentials.from(input), ...(prepare ? { prepare } : {}) });
+    client.start();
+    return Buffer.from(await client.step(challenge)).toString("utf8");
+  };
+  it("hashes the password as given by default", async () => {
+    expect(await respond({ username: "I\u00ADX", password: "pass\u00A0word" })).toBe(`I\u00ADX ${cramMd5Digest("pass\u00A0word", challenge)}`);
+  });
+  it("hashes the prepared password and sends the prepared name when asked, as GNU SASL does", async () => {
+    expect(await respond({ username: "I\u00ADX", password: "pass\u00A0word" }, "saslprep")).toBe(await respond({ username: "IX", password: "pass word" }));
   });
 });

@@ -52,17 +52,32 @@ export class ExternalServer extends OneMessageServer {
 }
 
 /**
- * The EXTERNAL provider: priority 100, client-first, needs no credential, and is chosen only when
- * the caller names it (`force` / `order`): whether the channel carries a usable external identity
- * is something only the caller knows.
+ * When negotiation picks EXTERNAL without being asked: the caller gave the adapter a client
+ * certificate (`channel.clientCertificate`), the channel is TLS, and no password, token or other
+ * secret was given (with a secret the caller means the password mechanisms, which keep their
+ * order). docs/decisions/0005-external-with-a-client-certificate.md.
+ */
+export function externalImplied(context: ClientContext): string | undefined {
+  if (context.channel.clientCertificate !== true) return "when a client certificate is given";
+  if (!context.channel.secure) return "over TLS";
+  if (context.credentials.hasSecret) return "when no password or other secret is given";
+  return undefined;
+}
+
+/**
+ * The EXTERNAL provider: priority 100, client-first, needs no credential. Chosen when the caller
+ * names it (`force` / `order`), or unasked when `externalImplied` says the caller gave a client
+ * certificate and no secret over TLS.
  */
 export const external: MechanismProvider = {
   name: NAME,
   priority: 100,
   clientFirst: true,
-  security: { sendsSecretInClear: false, mutualAuth: false, channelBinding: false },
+  security: { sendsSecretInClear: false, mutualAuth: false, channelBinding: false, channelIdentity: true },
   needs: [],
   explicitOnly: true,
+  autoSelect: externalImplied,
+  serverCallbacks: ["authorize"],
   createClient: (context) => new ExternalClient(context),
   createServer: (context) => new ExternalServer(context),
 };

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { Credentials, MechanismRegistry, pairedExchange, planNegotiation, runExchange, utf8 } from "@saslkit/core";
 import type { ChannelInfo, ClientContext, CredentialsInput, ServerCallbacks, ServerContext } from "@saslkit/core";
 import { ExternalClient, ExternalServer, external, registerExternal } from "@saslkit/mech-external";
+import { externalImplied } from "../src/external.js";
 
 const CERT_SUBJECT = "CN=alice,O=Example";
 
@@ -122,7 +123,7 @@ describe("EXTERNAL provider", () => {
       clientFirst: true,
       explicitOnly: true,
       needs: [],
-      security: { sendsSecretInClear: false, mutualAuth: false, channelBinding: false },
+      security: { sendsSecretInClear: false, mutualAuth: false, channelBinding: false, channelIdentity: true },
     });
   });
 
@@ -139,5 +140,18 @@ describe("EXTERNAL provider", () => {
     const child = container.createChildContainer();
     registerExternal(child);
     expect(MechanismRegistry.fromContainer(child).get("EXTERNAL")).toBe(external);
+  });
+});
+
+describe("externalImplied (EXTERNAL chosen unasked)", () => {
+  const ctx = (input: CredentialsInput, channel: ChannelInfo) => ({ credentials: Credentials.from(input), channel, offered: ["EXTERNAL"], options: {} });
+  it.each([
+    ["certificate, TLS, no secret", {}, { secure: true, clientCertificate: true }, undefined],
+    ["certificate, TLS, a user name only", { username: "alice" }, { secure: true, clientCertificate: true }, undefined],
+    ["no certificate", {}, { secure: true }, "when a client certificate is given"],
+    ["certificate without TLS", {}, { secure: false, clientCertificate: true }, "over TLS"],
+    ["certificate and a password", { username: "a", password: "p" }, { secure: true, clientCertificate: true }, "when no password or other secret is given"],
+  ] as const)("%s", (_label, input, channel, expected) => {
+    expect(externalImplied(ctx(input, channel))).toBe(expected);
   });
 });

@@ -24,6 +24,7 @@ import {
   type ServerStep,
   PASSWORD,
   USERNAME,
+  type CredentialPreparation,
 } from "@saslkit/core";
 
 const NAME = "LOGIN";
@@ -80,7 +81,8 @@ function readOptions(options: Readonly<Record<string, unknown>>): LoginOptions {
  *
  * Credential errors: `missing-credentials` when the username or password is absent;
  * `invalid-credentials-input` for an empty username, or NUL/CR/LF or a lone surrogate in either.
- * An empty password is sent as given: the draft does not forbid one.
+ * An empty password is sent as given: the draft does not forbid one. With `context.prepare`
+ * `"saslprep"` both are SASLprep'd first (opt-in, see core's prepare.ts).
  */
 export class LoginClient implements SaslMechanism {
   readonly name = NAME;
@@ -88,9 +90,11 @@ export class LoginClient implements SaslMechanism {
   #started = false;
   readonly #credentials: Credentials;
   readonly #initialResponse: boolean;
+  readonly #prepare: CredentialPreparation | undefined;
 
-  constructor(context: Pick<ClientContext, "credentials"> & Partial<Pick<ClientContext, "options">>) {
+  constructor(context: Pick<ClientContext, "credentials"> & Partial<Pick<ClientContext, "options" | "prepare">>) {
     this.#credentials = context.credentials;
+    this.#prepare = context.prepare;
     this.#initialResponse = readOptions(context.options ?? {}).initialResponse === true;
   }
 
@@ -124,7 +128,7 @@ export class LoginClient implements SaslMechanism {
         return username;
       }
       case LoginClientState.awaitingPassword: {
-        const password = await requirePassword(this.#credentials, NAME);
+        const password = await requirePassword(this.#credentials, NAME, this.#prepare);
         checkField(password, "password");
         this.#state = LoginClientState.done;
         return utf8(password);
@@ -139,7 +143,7 @@ export class LoginClient implements SaslMechanism {
   }
 
   #username(): Uint8Array {
-    const username = requireUsername(this.#credentials, NAME);
+    const username = requireUsername(this.#credentials, NAME, this.#prepare);
     checkField(username, "username");
     return utf8(username);
   }

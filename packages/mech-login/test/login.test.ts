@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { container } from "tsyringe";
 import {
   Credentials,
+  utf8,
   MechanismRegistry,
   SaslError,
   authenticate,
@@ -13,7 +14,8 @@ import {
   PASSWORD,
   USERNAME,
 } from "@saslkit/core";
-import { LOGIN_MAX_CHALLENGE_BYTES, LOGIN_MAX_FIELD_OCTETS, LoginClient, LoginClientState, LoginServer, LoginServerState, login, registerLogin } from "@saslkit/mech-login";
+import { LoginClient, LoginServer, login, registerLogin } from "@saslkit/mech-login";
+import { LOGIN_MAX_CHALLENGE_BYTES, LOGIN_MAX_FIELD_OCTETS, LoginClientState, LoginServerState } from "../src/login.js";
 
 const b64 = (bytes: Uint8Array | null): string => Buffer.from(bytes ?? []).toString("base64");
 const unb64 = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, "base64"));
@@ -332,5 +334,21 @@ describe("LOGIN provider", () => {
     const s = new LoginServer({ callbacks: { verifyPassword: (u, p) => u === "tim" && p === "tanstaaftanstaaf" } });
     const result = await authenticate(negotiation, pairedExchange(s));
     expect(result).toMatchObject({ mechanism: "LOGIN", rounds: 2 });
+  });
+});
+
+describe("LOGIN SASLprep opt-in (issue 13 item 7)", () => {
+  const run = async (prepare?: "saslprep") => {
+    const client = new LoginClient({ credentials: Credentials.from({ username: "I\u00ADX", password: "pass\u00A0word" }), ...(prepare ? { prepare } : {}) });
+    await client.start();
+    const user = Buffer.from(await client.step(utf8("Username:"))).toString("utf8");
+    const pass = Buffer.from(await client.step(utf8("Password:"))).toString("utf8");
+    return [user, pass];
+  };
+  it("sends credentials as given by default", async () => {
+    expect(await run()).toEqual(["I\u00ADX", "pass\u00A0word"]);
+  });
+  it("prepares username and password when asked", async () => {
+    expect(await run("saslprep")).toEqual(["IX", "pass word"]);
   });
 });

@@ -119,7 +119,7 @@ export const oauthBearer: MechanismProvider = {
   priority: 650,
   clientFirst: true,
   // A bearer token is replayable by whoever reads it, like a password.
-  security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false },
+  security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false, secretInFirstMessage: true },
   needs: [TOKEN],
   serverCallbacks: ["verifyToken", "authorize"],
   createClient: (context) => new OAuthBearerClient(context),

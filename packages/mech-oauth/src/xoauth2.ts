@@ -79,7 +79,7 @@ export const xoauth2: MechanismProvider = {
   priority: 640,
   clientFirst: true,
   // A bearer token is replayable by whoever reads it, like a password.
-  security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false },
+  security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false, secretInFirstMessage: true },
   needs: [USERNAME, TOKEN],
   serverCallbacks: ["verifyToken", "authorize"],
   createClient: (context) => new XOAuth2Client(context),

@@ -475,7 +475,7 @@ describe("OAUTHBEARER provider", () => {
       priority: 650,
       clientFirst: true,
       needs: [TOKEN],
-      security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false },
+      security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false, secretInFirstMessage: true },
     });
     expect(oauthBearer.explicitOnly).toBeFalsy();
   });

@@ -271,7 +271,7 @@ describe("XOAUTH2 provider", () => {
       priority: 640,
       clientFirst: true,
       needs: [USERNAME, TOKEN],
-      security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false },
+      security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false, secretInFirstMessage: true },
     });
     const child = container.createChildContainer();
     registerXOAuth2(child);

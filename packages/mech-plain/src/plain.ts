@@ -4,7 +4,7 @@
  * The password crosses the wire as is, so PLAIN is only safe over TLS (or to a loopback peer);
  * the provider declares `sendsSecretInClear` and negotiation enforces that policy.
  */
-import { PASSWORD, SaslError, USERNAME, concatBytes, decodeUtf8, mayActAs, registerMechanism, requirePassword, requireWellFormed, splitBytes, utf8, type AuthIdentity, type ClientContext, type Credentials, type MechanismProvider, type SaslMechanism, type SaslServerMechanism, type ServerCallbacks, type ServerContext, type ServerStep } from "@saslkit/core";
+import { PASSWORD, SaslError, USERNAME, concatBytes, prepareCredential, type CredentialPreparation, decodeUtf8, mayActAs, registerMechanism, requirePassword, requireWellFormed, splitBytes, utf8, type AuthIdentity, type ClientContext, type Credentials, type MechanismProvider, type SaslMechanism, type SaslServerMechanism, type ServerCallbacks, type ServerContext, type ServerStep } from "@saslkit/core";
 
 const NAME = "PLAIN";
 const NUL = 0;
@@ -37,12 +37,15 @@ function checkField(value: string, what: string): void {
  * - `invalid-credentials-input` for an empty username or password, or a NUL (or lone surrogate)
  *   in any field.
  * An absent or empty authzid means "act as myself" and is sent as nothing before the first NUL.
+ * With `preparation` `"saslprep"` the username and password are SASLprep'd first (RFC 4616 §2
+ * recommends it; opt-in, see core's prepare.ts); the authzid is sent as given.
  */
-export async function buildPlainMessage(credentials: Credentials): Promise<Uint8Array> {
-  const username = credentials.username;
-  if (username === undefined) throw new SaslError(NAME, "missing-credentials", "a username is required.");
-  const password = await requirePassword(credentials, NAME);
-  if (username === "") throw new SaslError(NAME, "invalid-credentials-input", "the username is empty.");
+export async function buildPlainMessage(credentials: Credentials, preparation?: CredentialPreparation): Promise<Uint8Array> {
+  const given = credentials.username;
+  if (given === undefined) throw new SaslError(NAME, "missing-credentials", "a username is required.");
+  const password = await requirePassword(credentials, NAME, preparation);
+  if (given === "") throw new SaslError(NAME, "invalid-credentials-input", "the username is empty.");
+  const username = prepareCredential(given, preparation, "the username", NAME);
   if (password === "") throw new SaslError(NAME, "invalid-credentials-input", "the password is empty (RFC 4616 requires at least one character).");
   const authzid = credentials.authzid ?? "";
   checkField(authzid, "authorization identity");
@@ -64,9 +67,11 @@ export class PlainClient implements SaslMechanism {
   #state: PlainClientState = PlainClientState.initial;
   #message: Uint8Array | undefined;
   readonly #credentials: Credentials;
+  readonly #prepare: CredentialPreparation | undefined;
 
-  constructor(context: Pick<ClientContext, "credentials">) {
+  constructor(context: Pick<ClientContext, "credentials"> & Partial<Pick<ClientContext, "prepare">>) {
     this.#credentials = context.credentials;
+    this.#prepare = context.prepare;
   }
 
   /** Where the exchange stands. */
@@ -80,7 +85,7 @@ export class PlainClient implements SaslMechanism {
 
   async start(): Promise<Uint8Array> {
     if (this.#state !== PlainClientState.initial) throw new SaslError(NAME, "bad-state", "start() was called twice.");
-    this.#message = await buildPlainMessage(this.#credentials);
+    this.#message = await buildPlainMessage(this.#credentials, this.#prepare);
     this.#state = PlainClientState.sent;
     return this.#message;
   }
@@ -91,7 +96,7 @@ export class PlainClient implements SaslMechanism {
       throw new SaslError(NAME, "invalid-challenge", `the server sent a ${challenge.length}-byte challenge, but PLAIN only accepts an empty one.`);
     }
     // No initial response reached the server, which asks for the message with an empty challenge.
-    const message = this.#message ?? (await buildPlainMessage(this.#credentials));
+    const message = this.#message ?? (await buildPlainMessage(this.#credentials, this.#prepare));
     this.#message = message;
     this.#state = PlainClientState.done;
     return message;
@@ -204,7 +209,7 @@ export const plain: MechanismProvider = {
   name: NAME,
   priority: 300,
   clientFirst: true,
-  security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false },
+  security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false, secretInFirstMessage: true },
   needs: [USERNAME, PASSWORD],
   serverCallbacks: ["verifyPassword", "authorize"],
   createClient: (context) => new PlainClient(context),

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { container } from "tsyringe";
 import { Credentials, MechanismRegistry, PASSWORD, SaslError, USERNAME, authenticate, negotiate, pairedExchange, planNegotiation, runExchange, type CredentialsInput, type ServerCallbacks } from "@saslkit/core";
-import { PLAIN_MAX_FIELD_OCTETS, PlainClient, PlainClientState, PlainServer, parsePlainMessage, plain, registerPlain } from "@saslkit/mech-plain";
+import { PlainClient, PlainServer, plain, registerPlain } from "@saslkit/mech-plain";
+import { PLAIN_MAX_FIELD_OCTETS, PlainClientState, parsePlainMessage } from "../src/plain.js";
 
 const b64 = (bytes: Uint8Array | null): string => Buffer.from(bytes ?? []).toString("base64");
 const bytes = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, "utf8"));
@@ -318,7 +319,7 @@ describe("PLAIN provider", () => {
       priority: 300,
       clientFirst: true,
       needs: [USERNAME, PASSWORD],
-      security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false },
+      security: { sendsSecretInClear: true, mutualAuth: false, channelBinding: false, secretInFirstMessage: true },
     });
   });
 
@@ -352,5 +353,33 @@ describe("PLAIN README", () => {
     const plan = planNegotiation([plain], { offered: ["PLAIN"], credentials: { username: "u", password: "p" }, channel: { secure: false } });
     expect(plan.candidates).toEqual([]);
     expect(plan.refused[0]?.reason).toBe("cleartext-password");
+  });
+});
+
+describe("PLAIN SASLprep opt-in (issue 13 item 7)", () => {
+  const input = { username: "I\u00ADX", password: "pass\u00A0word", authzid: "Ad\u00ADmin" };
+  const message = async (prepare?: "saslprep" | "none") =>
+    Buffer.from(await new PlainClient({ credentials: Credentials.from(input), ...(prepare ? { prepare } : {}) }).start()).toString("utf8");
+
+  it("sends credentials as given by default", async () => {
+    expect(await message()).toBe("Ad\u00ADmin\0I\u00ADX\0pass\u00A0word");
+    expect(await message("none")).toBe("Ad\u00ADmin\0I\u00ADX\0pass\u00A0word");
+  });
+
+  it("prepares the username and password (not the authzid) when asked", async () => {
+    expect(await message("saslprep")).toBe("Ad\u00ADmin\0IX\0pass word");
+  });
+
+  it("refuses a password SASLprep prohibits, without echoing it", async () => {
+    const client = new PlainClient({ credentials: Credentials.from({ username: "u", password: "bell\u0007secret" }), prepare: "saslprep" });
+    const error = (await client.start().catch((e: unknown) => e)) as Error;
+    expect(error).toMatchObject({ code: "invalid-credentials-input" });
+    expect(error.message).not.toContain("secret");
+  });
+
+  it("reaches PLAIN through negotiation", async () => {
+    const server = plain.createServer!({ callbacks: { verifyPassword: (u, p) => u === "IX" && p === "pass word" }, channel: { secure: true }, hostname: "h", options: {} });
+    const plan = negotiate([plain], { offered: ["PLAIN"], credentials: { username: "I\u00ADX", password: "pass\u00A0word" }, channel: { secure: true }, prepare: "saslprep" });
+    await expect(authenticate(plan, pairedExchange(server))).resolves.toMatchObject({ mechanism: "PLAIN" });
   });
 });

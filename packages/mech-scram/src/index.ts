@@ -3,8 +3,8 @@
  * (RFC 5802, RFC 7677), client and server halves, with SASLprep, async PBKDF2, a key cache,
  * iteration limits and RFC 5056 channel binding (tls-exporter, tls-server-end-point, tls-unique).
  */
-export { ScramClient, scramName, type ScramParams } from "./client.js";
-export { ScramServer, type ScramServerError } from "./server.js";
+export { ScramClient, type ScramParams } from "./client.js";
+export { ScramServer, type ScramFailureReason, type ScramServerError } from "./server.js";
 export {
   registerScram,
   registerScramSha1,
@@ -28,7 +28,6 @@ export {
   type ScramHash,
   type ScramKeyCache,
 } from "./keys.js";
-export { DEFAULT_MAX_ITERATIONS, RFC_MIN_ITERATIONS, type ScramContextOptions, type ScramOptions } from "./options.js";
+export type { ScramContextOptions, ScramOptions } from "./options.js";
 export { prepareScramPassword } from "./prep.js";
-export { CHANNEL_BINDING_PREFERENCE } from "./binding.js";
 export type { ScramStoredKeys } from "./stored-keys.js";

@@ -34,7 +34,10 @@ export function clientContext(input: ClientContextInput = {}): ClientContext {
   };
 }
 
-export function serverContext(users: Record<string, ScramStoredKeys>, input: { channel?: Partial<ChannelInfo>; options?: Record<string, unknown>; authorize?: (a: string, z: string) => boolean } = {}): ServerContext {
+export function serverContext(
+  users: Record<string, ScramStoredKeys>,
+  input: { channel?: Partial<ChannelInfo>; options?: Record<string, unknown>; authorize?: (a: string, z: string) => boolean; advertised?: readonly string[] } = {},
+): ServerContext {
   return {
     callbacks: {
       lookupScramKeys: (authcid) => users[authcid],
@@ -43,5 +46,6 @@ export function serverContext(users: Record<string, ScramStoredKeys>, input: { c
     channel: { secure: true, ...input.channel },
     hostname: "localhost",
     options: input.options ?? {},
+    ...(input.advertised ? { advertised: input.advertised } : {}),
   };
 }

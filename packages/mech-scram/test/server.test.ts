@@ -13,13 +13,25 @@ const keysFor = (hash: ScramHash, password = "pencil") => deriveScramKeys(hash, 
 async function run(hash: ScramHash, opts: { client?: ClientContextInput; server?: Parameters<typeof serverContext>[1]; users?: Record<string, ScramStoredKeys>; plus?: boolean; successData?: "challenge" | "inline" } = {}) {
   const users = opts.users ?? { user: await keysFor(hash) };
   const server = new ScramServer(serverContext(users, opts.server), { hash, plus: opts.plus ?? false });
-  const exchange = pairedExchange(server, { successData: opts.successData ?? "challenge" });
+  // Keep the server's own failure step (with its log-only reason), which the client never sees.
+  let serverFailure: ServerStep | undefined;
+  const watch = async (step: Promise<ServerStep>) => {
+    const s = await step;
+    if (s.type === "failure") serverFailure = s;
+    return s;
+  };
+  const exchange = pairedExchange(
+    { name: server.name, start: (i) => watch(server.start(i)), step: (r) => watch(server.step(r)) },
+    { successData: opts.successData ?? "challenge" },
+  );
   const client = new ScramClient(clientContext(opts.client), { hash, plus: opts.plus ?? false });
   const result = await runExchange(client, exchange).then(
     (rounds) => ({ rounds, error: undefined as SaslError | undefined }),
     (error: unknown) => ({ rounds: undefined, error: error as SaslError }),
   );
-  return { ...result, client, exchange };
+  return { ...result, client, exchange, get serverFailure() {
+    return serverFailure;
+  } };
 }
 
 describe("client against server", () => {
@@ -72,11 +84,27 @@ describe("client against server", () => {
     expect(r.error?.message).toContain("e=channel-binding-not-supported");
   });
 
-  it("downgrade: a client sending y to a server that binds fails", async () => {
+  it("downgrade: a client sending y to a server that advertised a -PLUS variant fails, reported as a downgrade", async () => {
     const channelBinding = fakeBinding({ "tls-exporter": "x" });
-    const r = await run("SHA-256", { client: { channel: { channelBinding }, offered: ["SCRAM-SHA-256"] }, server: { channel: { channelBinding } } });
+    const r = await run("SHA-256", {
+      client: { channel: { channelBinding }, offered: ["SCRAM-SHA-256"] },
+      server: { channel: { channelBinding }, advertised: ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "PLAIN"] },
+    });
     expect(r.exchange.sent[0] && text(r.exchange.sent[0])).toMatch(/^y,,/);
     expect(r.error?.message).toContain("e=server-does-support-channel-binding");
+    expect(r.serverFailure).toMatchObject({ code: "authentication-failed", reason: "downgrade" });
+  });
+
+  it("y to a server that can bind but advertised no -PLUS variant succeeds (RFC 5802 §6, issue 13 item 5)", async () => {
+    const channelBinding = fakeBinding({ "tls-exporter": "x" });
+    for (const advertised of [["SCRAM-SHA-256", "PLAIN"], undefined]) {
+      const r = await run("SHA-256", {
+        client: { channel: { channelBinding }, offered: ["SCRAM-SHA-256"] },
+        server: { channel: { channelBinding }, ...(advertised ? { advertised } : {}) },
+      });
+      expect(r.exchange.sent[0] && text(r.exchange.sent[0])).toMatch(/^y,,/);
+      expect(r.client.complete).toBe(true);
+    }
   });
 
   it("y to a server that does not bind succeeds", async () => {
@@ -120,7 +148,7 @@ describe("client against server", () => {
 
   it("no lookupScramKeys callback: authentication-failed", async () => {
     const server = new ScramServer({ callbacks: {}, channel: { secure: true }, hostname: "h", options: {} }, { hash: "SHA-256" });
-    expect(await server.start(utf8("n,,n=user,r=abcdefgh"))).toEqual({ type: "failure", code: "authentication-failed", message: "e=other-error" });
+    expect(await server.start(utf8("n,,n=user,r=abcdefgh"))).toEqual({ type: "failure", code: "authentication-failed", message: "e=other-error", reason: "other" });
   });
 });
 
@@ -130,7 +158,18 @@ describe("server bad inputs", () => {
     const server = new ScramServer(serverContext(await users(), { channel }), { hash: "SHA-256", plus });
     return server.start(typeof message === "string" ? utf8(message) : message);
   };
-  const failure = (code: string, e: string) => ({ type: "failure", code, message: `e=${e}` });
+  // The log-only reason follows from the error: malformed input, binding, the proof, or other.
+  const reasonOf = (code: string, e: string) =>
+    code === "invalid-response"
+      ? "malformed"
+      : e === "invalid-proof"
+        ? "credentials"
+        : ["channel-bindings-dont-match", "channel-binding-not-supported", "unsupported-channel-binding-type"].includes(e)
+          ? "channel-binding"
+          : e === "server-does-support-channel-binding"
+            ? "downgrade"
+            : "other";
+  const failure = (code: string, e: string) => ({ type: "failure", code, message: `e=${e}`, reason: reasonOf(code, e) });
 
   it("no initial response: an empty challenge asks for client-first", async () => {
     const server = new ScramServer(serverContext(await users()), { hash: "SHA-256" });

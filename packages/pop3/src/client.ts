@@ -1,79 +1,44 @@
 /**
- * The POP3 client: connect, secure the channel, authenticate with the negotiated mechanism
- * (or USER/PASS, APOP when asked for), then hand back a connection with a small command API.
+ * The POP3 client: POP3's grammar on the shared mail-session skeleton (connect, TLS default,
+ * deadlines, serialized commands, authentication loop, negotiation record).
  */
 import { createHash } from "node:crypto";
-import {
-  Credentials,
-  NoMechanismError,
-  SaslError,
-  authenticate as runAuthentication,
-  PASSWORD,
-  USERNAME,
-  planNegotiation,
-  type ChannelInfo,
-  type CredentialsInput,
-  type MechanismSource,
-  type NegotiationPolicy,
-} from "@saslkit/core";
-import { Deadline, LineSocket, type TlsSettings, type TranscriptSink } from "@saslkit/transport";
-import { Pop3SaslExchange, failureCodeOf } from "./auth.js";
+import { PASSWORD, SaslError, type Credentials, type CredentialsInput } from "@saslkit/core";
+import { MailSession, rules, type LineSocket, type LoginOutcome, type MailClientOptions, type MailProtocol, type ProtocolLogin } from "@saslkit/transport";
+import { Pop3SaslExchange, failureCodeOf, initialResponseFits } from "./auth.js";
 import { Pop3Capabilities } from "./capabilities.js";
-import { Pop3Error, type Pop3Phase, type Pop3Reply } from "./errors.js";
+import { Pop3Error, type Pop3ErrorCode, type Pop3ErrorOptions, type Pop3Phase, type Pop3Reply } from "./errors.js";
 import { apopTimestamp, unstuff } from "./reply.js";
-import { Pop3Wire, toPop3Error } from "./wire.js";
+import { Pop3Wire } from "./wire.js";
 
-/** Time limits in milliseconds; each is an absolute deadline for its whole step. */
-export interface Pop3Timeouts {
-  /** TCP connect plus implicit-TLS handshake. Default 15000. */
-  readonly connect?: number;
-  readonly greeting?: number;
-  /** STLS command and handshake. Default 15000. */
-  readonly tls?: number;
-  /** The whole authentication, all attempts together. Default 30000. */
-  readonly auth?: number;
-  /** Each command of the command API, multi-line body included. Default 30000. */
-  readonly command?: number;
+/** Memory limits, counted in bytes as they arrive. */
+export interface Pop3Limits {
+  /** One multi-line answer of the command API. Default 64 MiB. */
+  readonly responseBytes?: number;
+  /** The CAPA answer (read before TLS and authentication). Default 1 MiB. */
+  readonly capabilityBytes?: number;
 }
 
 /**
- * How to connect and authenticate.
+ * How to connect and authenticate: the options every saslkit mail client shares
+ * (`MailClientOptions`) plus POP3's own.
  *
- * Security defaults: `tls: "starttls"` (STLS) with `requireTls` true (fail closed without STLS);
- * capabilities read before TLS are discarded; mechanisms revealing a secret are refused on
- * cleartext per `policy.cleartext` (core's default: loopback only), and so is USER/PASS.
+ * TLS default (absent `tls`): STLS whenever offered; without it, cleartext only when no
+ * credentials will be sent or the server is on loopback, else `tls-required` before any
+ * mechanism runs. Capabilities read before TLS are discarded. Mechanisms revealing a secret,
+ * USER/PASS and APOP obey core's cleartext rule (`policy.cleartext`, default loopback only).
  */
-export interface Pop3ConnectOptions {
-  readonly host: string;
-  /** Default 995 for implicit TLS, else 110. */
-  readonly port?: number;
-  /** `implicit` (POP3S, 995), `starttls` (STLS, default) or `none`. */
-  readonly tls?: "implicit" | "starttls" | "none";
-  /** Fail unless the channel ends up TLS-protected. Default: true unless `tls` is `none`. */
-  readonly requireTls?: boolean;
-  readonly tlsOptions?: TlsSettings;
-  /** Credentials; when absent, `connect` stops after the capabilities. */
-  readonly auth?: CredentialsInput;
-  readonly mechanisms?: MechanismSource;
-  readonly policy?: NegotiationPolicy;
-  readonly mechanismOptions?: Readonly<Record<string, unknown>>;
+export interface Pop3ConnectOptions extends MailClientOptions {
   /**
-   * `never` (default): SASL AUTH only. `user`: USER/PASS instead (RFC 1939; same cleartext rule as
-   * PLAIN). `apop`: APOP (RFC 1939 §7; MD5 of the greeting timestamp and the password; weak).
+   * `fallback` (default): SASL AUTH, then USER/PASS (RFC 1939) when no SASL mechanism fits or the
+   * chosen one failed at the mechanism level, and the server advertises `USER` (or answers no
+   * CAPA); never after a message carried the password, never with `policy.force`/`policy.order`,
+   * counted against `maxAttempts`. `never`: SASL only. `user`: USER/PASS instead of SASL (CAPA is
+   * still checked: a server whose CAPA lacks USER is not sent it). `apop`: APOP (RFC 1939 §7; MD5
+   * of the greeting timestamp and the password; weak, same cleartext rule).
    */
-  readonly login?: "never" | "user" | "apop";
-  readonly timeouts?: Pop3Timeouts;
-  /** Longest line accepted, in bytes. Default 65536. */
-  readonly maxLineBytes?: number;
-  /** Largest multi-line body accepted by `command`. Default 64 MiB. */
-  readonly maxMultilineBytes?: number;
-  /** Most challenges in one exchange. Default 10. */
-  readonly maxRounds?: number;
-  /** Most SASL mechanisms tried. Default 3. */
-  readonly maxAttempts?: number;
-  /** Receives every line; client lines of AUTH, PASS and APOP are masked. */
-  readonly transcript?: TranscriptSink;
-  readonly signal?: AbortSignal;
+  readonly login?: "never" | "fallback" | "user" | "apop";
+  readonly limits?: Pop3Limits;
 }
 
 /** The outcome of one command: `+OK` or `-ERR`, its text, and the unstuffed body of a multi-line answer. */
@@ -83,233 +48,249 @@ export interface Pop3CommandResult {
   /** Extended response code (`IN-USE`), when the server gave one. */
   readonly code?: string;
   readonly raw: string;
-  /** Body lines of a multi-line `+OK` answer, dot-unstuffing undone, terminator removed. */
+  /** Body of a multi-line `+OK` answer: dot-unstuffed, terminator removed, lines ending in CRLF. */
+  readonly body?: Buffer;
+  /** The body's lines (decoded as UTF-8), made from `body` on first use. */
   readonly lines?: readonly string[];
 }
 
-const DEFAULTS = { connect: 15000, greeting: 15000, tls: 15000, auth: 30000, command: 30000 } as const;
+const DEFAULT_LIMITS: Required<Pop3Limits> = { responseBytes: 64 * 1024 * 1024, capabilityBytes: 1024 * 1024 };
+const CRLF = Buffer.from("\r\n");
 
-/** Entry point: `Pop3Client.connect(options)`. */
-export const Pop3Client = {
-  /** Connects, secures, authenticates (when `auth` is given). Rejects with `Pop3Error`. */
-  async connect(options: Pop3ConnectOptions): Promise<Pop3Connection> {
-    const tlsMode = options.tls ?? "starttls";
-    const port = options.port ?? (tlsMode === "implicit" ? 995 : 110);
-    let socket: LineSocket;
-    try {
-      socket = await LineSocket.connect({
-        host: options.host,
-        port,
-        tls: tlsMode === "implicit" ? (options.tlsOptions ?? {}) : false,
-        connectTimeoutMs: options.timeouts?.connect ?? DEFAULTS.connect,
-        ...(options.maxLineBytes !== undefined ? { maxLineBytes: options.maxLineBytes } : {}),
-        ...(options.transcript ? { transcript: options.transcript } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
-    } catch (error) {
-      throw toPop3Error(error, "connect");
+/** A multi-line answer: one growing buffer, never an object per line (memory tracks the bytes). */
+class Body {
+  #buffer = Buffer.allocUnsafe(4096);
+  #length = 0;
+
+  get length(): number {
+    return this.#length;
+  }
+
+  append(line: Buffer): void {
+    const need = this.#length + line.length + 2;
+    if (need > this.#buffer.length) {
+      const next = Buffer.allocUnsafe(Math.max(need, this.#buffer.length * 2));
+      this.#buffer.copy(next, 0, 0, this.#length);
+      this.#buffer = next;
     }
-    const connection = new Pop3Connection(socket, options, port);
-    try {
-      await connection.open(tlsMode);
-      if (options.auth !== undefined) await connection.authenticate(options.auth);
-      return connection;
-    } catch (error) {
-      socket.destroy();
-      throw error;
-    }
+    this.#length += line.copy(this.#buffer, this.#length);
+    this.#length += CRLF.copy(this.#buffer, this.#length);
+  }
+
+  take(): Buffer {
+    return Buffer.from(this.#buffer.subarray(0, this.#length));
+  }
+}
+
+function multiline(base: Omit<Pop3CommandResult, "body" | "lines">, body: Buffer): Pop3CommandResult {
+  let lines: string[] | undefined;
+  return Object.defineProperties(
+    { ...base, body },
+    {
+      lines: {
+        enumerable: true,
+        get: () => {
+          if (!lines) {
+            const text = body.toString("utf8");
+            lines = text === "" ? [] : text.slice(0, -2).split("\r\n");
+          }
+          return lines;
+        },
+      },
+    },
+  ) as Pop3CommandResult;
+}
+
+const count = rules.number({ min: 1, integer: true });
+
+const POP3: MailProtocol<Pop3Phase, Pop3Error> = {
+  service: "pop",
+  ports: { plain: 110, implicit: 995 },
+  options: {
+    login: rules.oneOf("never", "fallback", "user", "apop"),
+    limits: rules.object({ responseBytes: count, capabilityBytes: count }),
   },
+  error: (phase, code, message, options) => new Pop3Error(phase, code as Pop3ErrorCode, message, options as Pop3ErrorOptions),
+  isError: (value): value is Pop3Error => value instanceof Pop3Error,
 };
 
+/** Entry point: `Pop3Client.connect(options)` connects, secures, authenticates (when `auth` is given); rejects with `Pop3Error`. */
+export const Pop3Client = { connect: (options: Pop3ConnectOptions): Promise<Pop3Connection> => Pop3Connection.connect(options) };
+
 /** An open POP3 connection. Commands run one at a time, in call order. */
-export class Pop3Connection {
+export class Pop3Connection extends MailSession<Pop3Phase, Pop3Error> {
   readonly #wire: Pop3Wire;
-  readonly #options: Pop3ConnectOptions;
-  readonly #port: number;
+  readonly #popOptions: Pop3ConnectOptions;
+  readonly #limits: Required<Pop3Limits>;
   #capabilities = new Pop3Capabilities([]);
+  /** False when the server answered CAPA with -ERR (a plain RFC 1939 server). */
+  #capaWorked = false;
   #greeting: Pop3Reply | undefined;
   #authenticated = false;
   #mechanism: string | undefined;
-  #queue: Promise<unknown> = Promise.resolve();
+  #login: "USER" | "APOP" | undefined;
 
-  /** @internal use `Pop3Client.connect`. */
-  constructor(socket: LineSocket, options: Pop3ConnectOptions, port: number) {
+  private constructor(socket: LineSocket, options: Pop3ConnectOptions, port: number) {
+    super(socket, options, POP3, port);
+    this.#popOptions = options;
+    this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.#wire = new Pop3Wire(socket);
-    this.#options = options;
-    this.#port = port;
+  }
+
+  /** See `Pop3Client.connect`. */
+  static connect(options: Pop3ConnectOptions): Promise<Pop3Connection> {
+    return MailSession.establish(options, POP3, (socket, port) => new Pop3Connection(socket, options, port));
   }
 
   get capabilities(): Pop3Capabilities {
     return this.#capabilities;
   }
-  /** The server's greeting, verbatim. */
+  /** The server's greeting (secrets this connection sent are masked). */
   get greeting(): Pop3Reply | undefined {
     return this.#greeting;
   }
   get authenticated(): boolean {
     return this.#authenticated;
   }
-  /** The SASL mechanism that authenticated, or `USER` / `APOP`. */
+  /** The SASL mechanism that authenticated (SASL names only; undefined after USER/PASS or APOP). */
   get mechanism(): string | undefined {
     return this.#mechanism;
   }
-  get secure(): boolean {
-    return this.#wire.socket.secure;
-  }
-  /**
-   * What is known about the channel now: TLS or not, loopback peer, host and port, and the
-   * channel-binding types this connection can supply (what SCRAM-*-PLUS would bind to).
-   */
-  get channel(): ChannelInfo {
-    return this.#wire.socket.channelInfo(this.#options.host, this.#port);
-  }
-  get closed(): boolean {
-    return this.#wire.socket.closed;
+  /** `"USER"` or `"APOP"` when that login authenticated. */
+  get login(): "USER" | "APOP" | undefined {
+    return this.#login;
   }
 
-  #timeout(kind: keyof Pop3Timeouts): number {
-    return this.#options.timeouts?.[kind] ?? DEFAULTS[kind];
-  }
-
-  /** @internal greeting, CAPA, STLS. */
-  async open(tlsMode: "implicit" | "starttls" | "none"): Promise<void> {
-    const requireTls = this.#options.requireTls ?? tlsMode !== "none";
-    const greeting = await this.#wire.status(Deadline.in(this.#timeout("greeting")), "greeting");
-    this.#greeting = greeting;
-    if (greeting.status !== "+OK") throw new Pop3Error("server-rejected", "greeting", `the server refused the connection: ${greeting.text}`.trimEnd(), { reply: greeting });
-    await this.refreshCapabilities("capability");
-    if (tlsMode === "starttls") {
-      if (!this.#capabilities.stls) {
-        if (requireTls) throw new Pop3Error("tls-unavailable", "starttls", "the server does not offer STLS and TLS is required.");
-        return;
-      }
-      const deadline = Deadline.in(this.#timeout("tls"));
-      await this.#wire.send("STLS", "starttls");
-      const reply = await this.#wire.status(deadline, "starttls");
-      if (reply.status !== "+OK") {
-        if (!requireTls) return;
-        throw new Pop3Error("command-failed", "starttls", `the server refused STLS: ${reply.text}`.trimEnd() + ".", { command: "STLS", reply });
-      }
-      try {
-        await this.#wire.socket.startTls({ ...(this.#options.tlsOptions ?? {}) }, deadline);
-      } catch (error) {
-        throw toPop3Error(error, "starttls", "STLS");
-      }
-      // What the server said before TLS may have been forged: forget it and ask again.
-      this.#capabilities = new Pop3Capabilities([]);
-      await this.refreshCapabilities("starttls");
-    } else if (requireTls && !this.secure) {
-      throw new Pop3Error("tls-unavailable", "connect", "TLS is required but the connection is not protected by TLS.");
+  async #status(phase: Pop3Phase, deadlineMs?: number): Promise<Pop3Reply> {
+    try {
+      return await this.#wire.status(this.replyDeadline(deadlineMs), phase);
+    } catch (error) {
+      throw this.wrap(error, phase, this.#wire.lastCommand);
     }
   }
 
+  async #send(line: string, phase: Pop3Phase, mask?: string): Promise<void> {
+    try {
+      await this.#wire.send(line, mask);
+    } catch (error) {
+      throw this.wrap(error, phase, this.#wire.lastCommand);
+    }
+  }
+
+  /** Greeting, CAPA, STLS per the TLS default. */
+  protected async open(): Promise<void> {
+    const greeting = await this.#status("greeting");
+    this.#greeting = greeting;
+    if (greeting.status !== "+OK") throw this.fail("greeting", "server-rejected", `the server refused the connection: ${greeting.text}`.trimEnd(), { reply: greeting });
+    await this.#refresh("capability");
+    if (this.tlsDecision("starttls", this.#capabilities.stls, "STLS") === "continue") return;
+    await this.#send("STLS", "starttls");
+    const reply = await this.#status("starttls");
+    if (reply.status !== "+OK") {
+      this.tlsDecision("starttls", true, "STLS", { command: "STLS", reply, text: `${reply.status} ${reply.text}`.trimEnd() });
+      return;
+    }
+    await this.upgradeTls("starttls", "STLS");
+    // What the server said before TLS may have been forged: forget it and ask again.
+    this.#capabilities = new Pop3Capabilities([]);
+    await this.#refresh("starttls");
+  }
+
   /** Sends CAPA and stores the answer; a server without CAPA (plain RFC 1939) leaves the set empty. */
-  async refreshCapabilities(phase: Pop3Phase = "capability"): Promise<Pop3Capabilities> {
-    const result = await this.#run("CAPA", true, Deadline.in(this.#timeout("command")), phase);
+  refreshCapabilities(): Promise<Pop3Capabilities> {
+    return this.serialize(() => this.#refresh("capability"));
+  }
+
+  async #refresh(phase: Pop3Phase): Promise<Pop3Capabilities> {
+    const result = await this.#run("CAPA", true, phase, this.#limits.capabilityBytes);
+    this.#capaWorked = result.ok;
     this.#capabilities = new Pop3Capabilities(result.ok ? (result.lines ?? []) : []);
     return this.#capabilities;
   }
 
   /**
    * Authenticates per `options.login`: SASL (core's negotiation and session driver over AUTH),
-   * USER/PASS or APOP. Rejects with `Pop3Error` whose `code` is core's SASL code and whose
-   * `cause` is the `SaslError`.
+   * with USER/PASS as the fallback, or USER/PASS or APOP alone. Rejects with `Pop3Error` whose
+   * `code` is core's SASL code, `cause` the `SaslError`, `negotiation` the record.
    */
   authenticate(auth: CredentialsInput | Credentials): Promise<void> {
-    return this.#serialize(() => this.#authenticate(auth));
+    return this.serialize(() => this.#authenticate(auth));
   }
 
   async #authenticate(auth: CredentialsInput | Credentials): Promise<void> {
-    if (this.#authenticated) throw new Pop3Error("bad-state", "authenticate", "the connection is already authenticated.");
-    const options = this.#options;
-    const credentials = Credentials.from(auth);
-    const deadline = Deadline.in(this.#timeout("auth"));
-    const mode = options.login ?? "never";
-    if (mode === "user") return this.#userPass(credentials, deadline);
-    if (mode === "apop") return this.#apop(credentials, deadline);
-
-    const plan = planNegotiation(options.mechanisms, {
+    if (this.#authenticated) throw this.fail("authenticate", "bad-state", "the connection is already authenticated.");
+    const mode = this.#popOptions.login ?? "fallback";
+    const outcome = await this.authenticateWith(auth, {
+      phase: "authenticate",
       offered: this.#capabilities.mechanisms,
-      credentials,
-      channel: this.#wire.socket.channelInfo(options.host, this.#port),
-      ...(options.policy ? { policy: options.policy } : {}),
-      ...(options.mechanismOptions ? { options: options.mechanismOptions } : {}),
+      exchange: (context) => new Pop3SaslExchange(this.#wire, context),
+      initialResponseFits,
+      loginMode: mode === "user" || mode === "apop" ? "only" : mode,
+      login: mode === "apop" ? this.#apopLogin() : this.#userLogin(),
     });
-    if (plan.candidates.length === 0) {
-      const sasl = new NoMechanismError(plan.offered, plan.installed, plan.refused);
-      throw new Pop3Error(sasl.code, "authenticate", sasl.message, { cause: sasl });
-    }
-    const exchange = new Pop3SaslExchange(this.#wire, deadline);
-    try {
-      const result = await runAuthentication(plan, exchange, {
-        ...(options.maxRounds !== undefined ? { maxRounds: options.maxRounds } : {}),
-        ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
-      this.#authenticated = true;
-      this.#mechanism = result.mechanism;
-    } catch (error) {
-      if (error instanceof Pop3Error) throw error;
-      if (!(error instanceof SaslError)) throw toPop3Error(error, "authenticate", this.#wire.lastCommand);
-      throw new Pop3Error(error.code, "authenticate", error.message, {
-        cause: error,
-        ...(this.#wire.lastCommand ? { command: this.#wire.lastCommand } : {}),
-        ...(exchange.final ? { reply: exchange.final } : {}),
-      });
-    }
+    this.#authenticated = true;
+    this.#mechanism = outcome.mechanism;
+    this.#login = outcome.login === "USER" || outcome.login === "APOP" ? outcome.login : undefined;
   }
 
-  #cleartextRefusal(): string | undefined {
-    const cleartext = this.#options.policy?.cleartext ?? "loopback";
-    const socket = this.#wire.socket;
-    if (socket.secure || cleartext === "allow" || (cleartext === "loopback" && socket.loopback)) return undefined;
-    return `USER/PASS sends the password in clear and the channel is not TLS${cleartext === "never" ? " (strict policy)" : " to a non-loopback host"}`;
+  #userLogin(): ProtocolLogin<Pop3Phase> {
+    return {
+      command: "USER",
+      phase: "user",
+      sendsSecret: true,
+      // RFC 2449 §6.4: a server with CAPA lists USER when it accepts it; without CAPA, USER is RFC 1939's baseline.
+      unavailable: () => (this.#capaWorked && !this.#capabilities.user ? { code: "login-disabled", reason: "the server's CAPA does not advertise USER" } : undefined),
+      run: (credentials) => this.#userPass(credentials),
+    };
   }
 
-  async #userPass(credentials: Credentials, deadline: Deadline): Promise<void> {
-    if (!credentials.has(USERNAME) || !credentials.has(PASSWORD)) throw new Pop3Error("missing-credentials", "user", "USER/PASS needs a username and a password.");
-    const refusal = this.#cleartextRefusal();
-    if (refusal) throw new Pop3Error("policy-refused", "user", `${refusal}.`);
+  #apopLogin(): ProtocolLogin<Pop3Phase> {
+    return {
+      command: "APOP",
+      phase: "apop",
+      sendsSecret: true,
+      unavailable: () => (apopTimestamp(this.#greeting?.text ?? "") ? undefined : { code: "apop-unavailable", reason: "the server's greeting carries no APOP timestamp" }),
+      run: (credentials) => this.#apop(credentials),
+    };
+  }
+
+  async #userPass(credentials: Credentials): Promise<LoginOutcome> {
     const username = credentials.username ?? "";
     const password = (await credentials.get(PASSWORD)) ?? "";
+    this.#wire.socket.redactor.addSecret(password);
     if (/[\r\n\0]/.test(username) || /[\r\n\0]/.test(password)) {
-      throw new Pop3Error("invalid-credentials-input", "user", "the username or password contains CR, LF or NUL, which POP3 cannot carry.");
+      return { ok: false, code: "invalid-credentials-input", message: "the username or password contains CR, LF or NUL, which POP3 cannot carry." };
     }
-    this.#wire.redactor.addSecret(password);
-    await this.#wire.send(`USER ${username}`, "user");
-    const user = this.#wire.scrub(await this.#wire.status(deadline, "user"));
-    if (user.status !== "+OK") this.#loginFailed("user", user, "USER");
-    await this.#wire.send(`PASS ${password}`, "user", "PASS ****");
-    const pass = this.#wire.scrub(await this.#wire.status(deadline, "user"));
-    if (pass.status !== "+OK") this.#loginFailed("user", pass, "PASS");
-    this.#authenticated = true;
-    this.#mechanism = "USER";
+    await this.#send(`USER ${username}`, "user");
+    const user = await this.#status("user");
+    if (user.status !== "+OK") return this.#refused(user, "USER");
+    await this.#send(`PASS ${password}`, "user", "PASS ****");
+    const pass = await this.#status("user");
+    if (pass.status !== "+OK") return this.#refused(pass, "PASS");
+    return { ok: true };
   }
 
-  async #apop(credentials: Credentials, deadline: Deadline): Promise<void> {
-    if (!credentials.has(USERNAME) || !credentials.has(PASSWORD)) throw new Pop3Error("missing-credentials", "apop", "APOP needs a username and a password.");
-    const timestamp = apopTimestamp(this.#greeting?.text ?? "");
-    if (!timestamp) throw new Pop3Error("apop-unavailable", "apop", "the server's greeting carries no APOP timestamp.");
+  async #apop(credentials: Credentials): Promise<LoginOutcome> {
+    const timestamp = apopTimestamp(this.#greeting?.text ?? "") ?? "";
     const username = credentials.username ?? "";
-    if (/[\s\0]/.test(username)) throw new Pop3Error("invalid-credentials-input", "apop", "the username contains white space or NUL, which APOP cannot carry.");
+    if (/[\s\0]/.test(username)) return { ok: false, code: "invalid-credentials-input", message: "the username contains white space or NUL, which APOP cannot carry." };
+    const password = (await credentials.get(PASSWORD)) ?? "";
+    this.#wire.socket.redactor.addSecret(password);
     const digest = createHash("md5")
-      .update(timestamp + ((await credentials.get(PASSWORD)) ?? ""), "utf8")
+      .update(timestamp + password, "utf8")
       .digest("hex");
-    this.#wire.redactor.add(digest);
-    this.#wire.redactor.addSecret((await credentials.get(PASSWORD)) ?? "");
-    await this.#wire.send(`APOP ${username} ${digest}`, "apop", `APOP ${username} ****`);
-    const reply = this.#wire.scrub(await this.#wire.status(deadline, "apop"));
-    if (reply.status !== "+OK") this.#loginFailed("apop", reply, "APOP");
-    this.#authenticated = true;
-    this.#mechanism = "APOP";
+    this.#wire.socket.redactor.add(digest);
+    await this.#send(`APOP ${username} ${digest}`, "apop", `APOP ${username} ****`);
+    const reply = await this.#status("apop");
+    if (reply.status !== "+OK") return this.#refused(reply, "APOP");
+    return { ok: true };
   }
 
-  #loginFailed(phase: Pop3Phase, reply: Pop3Reply, command: string): never {
+  #refused(reply: Pop3Reply, command: string): LoginOutcome {
     const code = failureCodeOf(reply.code, true, false);
-    const cause = new SaslError(undefined, code, `The server refused ${command}: -ERR${reply.code ? ` [${reply.code}]` : ""} ${reply.text}`.trimEnd() + ".", {
-      reply: { status: reply.status, ...(reply.code ? { enhanced: reply.code } : {}), text: reply.text },
-    });
-    throw new Pop3Error(code, phase, cause.message, { ...(this.#wire.lastCommand ? { command: this.#wire.lastCommand } : {}), reply, cause });
+    const message = `The server refused ${command}: -ERR${reply.code ? ` [${reply.code}]` : ""} ${reply.text}`.trimEnd() + ".";
+    const cause = new SaslError(undefined, code, message, { reply: { status: reply.status, ...(reply.code ? { enhanced: reply.code } : {}), text: reply.text } });
+    return { ok: false, code, message, ...(this.#wire.lastCommand ? { command: this.#wire.lastCommand } : {}), reply, cause };
   }
 
   /**
@@ -318,34 +299,43 @@ export class Pop3Connection {
    */
   command(command: string, options: { readonly multiline?: boolean; readonly timeoutMs?: number } = {}): Promise<Pop3CommandResult> {
     if (/[\r\n]/.test(command)) return Promise.reject(new TypeError("A POP3 command must be a single line without CR or LF."));
-    return this.#serialize(() => this.#run(command, options.multiline ?? false, Deadline.in(options.timeoutMs ?? this.#timeout("command")), "command"));
+    return this.serialize(() => this.#run(command, options.multiline ?? false, "command", this.#limits.responseBytes, options.timeoutMs));
   }
 
-  async #run(command: string, multiline: boolean, deadline: Deadline, phase: Pop3Phase): Promise<Pop3CommandResult> {
-    await this.#wire.send(command, phase);
-    const reply = await this.#wire.status(deadline, phase);
+  async #run(command: string, isMultiline: boolean, phase: Pop3Phase, limit: number, timeoutMs?: number): Promise<Pop3CommandResult> {
+    await this.#send(command, phase);
+    const deadline = this.replyDeadline(timeoutMs);
+    let reply: Pop3Reply;
+    try {
+      reply = await this.#wire.status(deadline, phase);
+    } catch (error) {
+      throw this.wrap(error, phase, command);
+    }
     const base = { ok: reply.status === "+OK", text: reply.text, ...(reply.code ? { code: reply.code } : {}), raw: reply.raw };
-    if (!multiline || !base.ok) return base;
-    const limit = this.#options.maxMultilineBytes ?? 64 * 1024 * 1024;
-    const lines: string[] = [];
-    let size = 0;
+    if (!isMultiline || !base.ok) return base;
+    const body = new Body();
     for (;;) {
-      const line = unstuff(await this.#wire.readRaw(deadline, phase));
-      if (line === undefined) return { ...base, lines };
-      size += line.length + 2;
-      if (size > limit) {
-        this.#wire.socket.destroy();
-        throw new Pop3Error("protocol-error", phase, `the multi-line answer exceeds the limit of ${limit} bytes.`, { command });
+      let raw: Buffer;
+      try {
+        raw = await this.#wire.socket.readLineBytes(deadline);
+      } catch (error) {
+        throw this.wrap(error, phase, command);
       }
-      lines.push(line);
+      const line = unstuff(raw);
+      if (line === undefined) return multiline(base, body.take());
+      if (body.length + line.length + 2 > limit) {
+        this.#wire.socket.destroy();
+        throw this.fail(phase, "response-too-large", `the multi-line answer exceeds the limit of ${limit} bytes.`, { command });
+      }
+      body.append(line);
     }
   }
 
   /** Sends QUIT (committing deletions, RFC 1939 §6), waits for its answer, closes. */
   quit(): Promise<Pop3CommandResult | undefined> {
-    return this.#serialize(async () => {
+    return this.serialize(async () => {
       try {
-        return await this.#run("QUIT", false, Deadline.in(this.#timeout("command")), "quit");
+        return await this.#run("QUIT", false, "quit", 0);
       } catch (error) {
         if (error instanceof Pop3Error && error.code === "closed") return undefined;
         throw error;
@@ -353,16 +343,5 @@ export class Pop3Connection {
         await this.#wire.socket.close();
       }
     });
-  }
-
-  /** Closes without QUIT (deletions are not committed). */
-  close(): Promise<void> {
-    return this.#wire.socket.close();
-  }
-
-  #serialize<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(task, task);
-    this.#queue = run.catch(() => undefined);
-    return run;
   }
 }

@@ -1,8 +1,8 @@
 /**
- * The POP3 adapter's error: where it failed, what was sent (masked) and what the server said.
+ * The POP3 adapter's error: the shape every saslkit mail client shares (`MailProtocolError`).
  */
 import type { SaslErrorCode } from "@saslkit/core";
-import type { TransportErrorCode } from "@saslkit/transport";
+import { MailProtocolError, type MailProtocolErrorOptions, type MailReply, type NegotiationRecord, type TransportErrorCode } from "@saslkit/transport";
 
 /** Where in the connection's life a `Pop3Error` happened. */
 export type Pop3Phase = "connect" | "greeting" | "capability" | "starttls" | "authenticate" | "user" | "apop" | "command" | "quit";
@@ -11,48 +11,39 @@ export type Pop3Phase = "connect" | "greeting" | "capability" | "starttls" | "au
  * Stable codes to switch on:
  * - the transport's codes (`connect-failed`, `timeout`, `closed`, `line-too-long`, `tls-failed`, `tls-injection`, `aborted`);
  * - core's SASL codes for authentication outcomes (`authentication-failed`, `temporary-failure`,
- *   `no-mechanism`, `policy-refused`, ...), with core's `SaslError` as `cause` for AUTH;
+ *   `no-mechanism`, `policy-refused`, ...), with core's `SaslError` as `cause`;
+ * - `invalid-option`: an option is unknown, misspelt, from another library, or has a value outside those accepted;
  * - `server-rejected`: the greeting was `-ERR`;
- * - `tls-unavailable`: TLS was required but the server offers no STLS;
+ * - `tls-required`: TLS is required (or credentials would go to a remote host in clear) and the server offers no STLS or refused it;
  * - `command-failed`: STLS or CAPA answered `-ERR` where that is fatal;
- * - `apop-unavailable`: APOP was asked for and the greeting carries no timestamp.
+ * - `login-disabled`: USER/PASS was asked for and the server's CAPA does not advertise `USER`;
+ * - `apop-unavailable`: APOP was asked for and the greeting carries no timestamp;
+ * - `response-too-large`: a multi-line answer passed `limits.responseBytes`.
  */
-export type Pop3ErrorCode = TransportErrorCode | SaslErrorCode | "server-rejected" | "tls-unavailable" | "command-failed" | "apop-unavailable";
+export type Pop3ErrorCode =
+  | TransportErrorCode
+  | SaslErrorCode
+  | "invalid-option"
+  | "server-rejected"
+  | "tls-required"
+  | "command-failed"
+  | "login-disabled"
+  | "apop-unavailable"
+  | "response-too-large";
 
-/** A POP3 reply verbatim: `+OK`/`-ERR`, the extended response code (RFC 2449 §8), the text. */
-export interface Pop3Reply {
-  readonly status: "+OK" | "-ERR";
-  /** `AUTH`, `SYS/TEMP`, `IN-USE`, ... when the text starts with `[CODE]`. */
-  readonly code?: string;
-  readonly text: string;
-  /** The whole line as received. */
-  readonly raw: string;
-}
+/** A POP3 reply: `+OK`/`-ERR`, the extended response code (RFC 2449 §8: `AUTH`, `SYS/TEMP`, `IN-USE`), the text and the raw line. */
+export type Pop3Reply = MailReply<"+OK" | "-ERR">;
 
-export interface Pop3ErrorOptions {
-  readonly command?: string;
-  readonly reply?: Pop3Reply;
-  readonly cause?: unknown;
-}
+export type Pop3ErrorOptions = MailProtocolErrorOptions<Pop3Reply, NegotiationRecord>;
 
 /**
  * Every failure of `@saslkit/pop3`. `command` is the last command sent with credentials masked
- * (`AUTH PLAIN ****`, `PASS ****`); `reply` the server's answer verbatim; `cause` the transport's
- * `TransportError` or core's `SaslError`. Messages never contain a credential.
+ * (`AUTH PLAIN ****`, `PASS ****`); `reply` the server's answer; `mechanism` the SASL mechanism
+ * involved; `login` is `"USER"` or `"APOP"` when that login failed; `negotiation` what was
+ * offered, planned and tried; `cause` the transport's `TransportError` or core's `SaslError`.
+ * Messages never contain a credential.
  */
-export class Pop3Error extends Error {
+export class Pop3Error extends MailProtocolError<Pop3Phase, Pop3ErrorCode, Pop3Reply, NegotiationRecord> {
   override readonly name = "Pop3Error";
-  readonly command: string | undefined;
-  readonly reply: Pop3Reply | undefined;
-
-  constructor(
-    readonly code: Pop3ErrorCode,
-    readonly phase: Pop3Phase,
-    message: string,
-    options: Pop3ErrorOptions = {},
-  ) {
-    super(`POP3 ${phase}: ${message}`, options.cause === undefined ? undefined : { cause: options.cause });
-    this.command = options.command;
-    this.reply = options.reply;
-  }
+  static override readonly protocol = "POP3";
 }

@@ -1,62 +1,41 @@
 /**
- * The POP3 wire: reads classified lines, writes masked lines and turns transport failures into
- * `Pop3Error`s. Internal.
+ * The POP3 wire: reads classified lines and writes masked lines. Internal. Transport failures
+ * propagate as `TransportError`s; the connection turns them into `Pop3Error`s.
  */
-import { Redactor, TransportError, type Deadline, type LineSocket } from "@saslkit/transport";
+import type { Deadline, LineSocket } from "@saslkit/transport";
 import { Pop3Error, type Pop3Phase, type Pop3Reply } from "./errors.js";
 import { parseLine, type Pop3Line } from "./reply.js";
-
-
-export function toPop3Error(error: unknown, phase: Pop3Phase, command?: string): Pop3Error {
-  if (error instanceof Pop3Error) return error;
-  const context = command === undefined ? {} : { command };
-  if (error instanceof TransportError) return new Pop3Error(error.code, phase, error.message, { ...context, cause: error });
-  return new Pop3Error("protocol-error", phase, "an unexpected error occurred.", { ...context, cause: error });
-}
 
 export class Pop3Wire {
   /** The last command line sent, credentials masked. */
   lastCommand: string | undefined;
-  /** The connection's redactor (one seam, in the transport). */
-  get redactor(): Redactor {
-    return this.socket.redactor;
-  }
 
   constructor(readonly socket: LineSocket) {}
 
+  redact = (text: string): string => this.socket.redact(text);
+
   /** The reply with every secret this connection sent masked (a server may echo it). */
   scrub(r: Pop3Reply): Pop3Reply {
-    return { ...r, text: this.redactor.scrub(r.text), raw: this.redactor.scrub(r.raw) };
+    return { ...r, text: this.redact(r.text), raw: this.redact(r.raw) };
   }
 
-  async readRaw(deadline: Deadline, phase: Pop3Phase): Promise<string> {
-    try {
-      return await this.socket.readLine(deadline);
-    } catch (error) {
-      throw toPop3Error(error, phase, this.lastCommand);
-    }
+  read(deadline: Deadline): Promise<Pop3Line> {
+    return this.socket.readLine(deadline).then(parseLine);
   }
 
-  async read(deadline: Deadline, phase: Pop3Phase): Promise<Pop3Line> {
-    return parseLine(await this.readRaw(deadline, phase));
-  }
-
-  /** Reads a status line; anything else is a protocol error. */
+  /** Reads a status line (redacted); anything else is a protocol error. */
   async status(deadline: Deadline, phase: Pop3Phase): Promise<Pop3Reply> {
-    const line = await this.read(deadline, phase);
-    if (line.kind === "status") return line.reply;
-    throw new Pop3Error("protocol-error", phase, "the server's reply is neither +OK nor -ERR.", {
+    const line = await this.read(deadline);
+    if (line.kind === "status") return this.scrub(line.reply);
+    throw new Pop3Error(phase, "protocol-error", "the server's reply is neither +OK nor -ERR.", {
       ...(this.lastCommand ? { command: this.lastCommand } : {}),
+      redact: this.redact,
     });
   }
 
   /** Sends a command line; `mask` replaces it in the transcript and in errors. */
-  async send(line: string, phase: Pop3Phase, mask?: string): Promise<void> {
+  async send(line: string, mask?: string): Promise<void> {
     this.lastCommand = mask ?? line;
-    try {
-      await this.socket.writeLine(line, mask === undefined ? undefined : { mask });
-    } catch (error) {
-      throw toPop3Error(error, phase, this.lastCommand);
-    }
+    await this.socket.writeLine(line, mask === undefined ? undefined : { mask });
   }
 }

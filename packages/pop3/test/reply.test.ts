@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { Pop3Capabilities, apopTimestamp, failureCodeOf, parseLine, unstuff } from "../src/index.js";
+import { failureCodeOf } from "../src/auth.js";
+import { Pop3Capabilities } from "../src/index.js";
+import { apopTimestamp, parseLine, unstuff } from "../src/reply.js";
 
 describe("POP3 replies", () => {
   it("tells +OK, -ERR with codes, continuations and garbage apart", () => {

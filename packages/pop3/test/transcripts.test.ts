@@ -14,7 +14,7 @@ const base = (port: number, mechanisms: readonly MechanismProvider[] = [fakePlai
   tls: "none",
   auth: { username: USER, password: PASSWORD },
   mechanisms,
-  timeouts: { greeting: 5000, auth: 5000, command: 5000 },
+  timeouts: { connect: 5000, reply: 5000 },
 });
 
 async function expectPop3Error(promise: Promise<unknown>): Promise<Pop3Error> {
@@ -103,7 +103,7 @@ describe("POP3 transcripts", () => {
   it("fails closed without STLS when TLS is required, sending nothing more", async () => {
     await withServer(transcript("err-auth.txt"), async (server) => {
       const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port), tls: "starttls" }));
-      expect(error.code).toBe("tls-unavailable");
+      expect(error.code).toBe("tls-required");
       expect(server.received).toEqual(["CAPA"]);
     });
   });
@@ -129,7 +129,9 @@ describe("POP3 transcripts", () => {
     const lines: TranscriptEntry[] = [];
     await withServer(transcript("user-pass.txt"), async (server) => {
       const conn = await Pop3Client.connect({ ...base(server.port), login: "user", transcript: (e) => lines.push(e) });
-      expect(conn.mechanism).toBe("USER");
+      expect(conn.mechanism).toBeUndefined();
+      expect(conn.login).toBe("USER");
+      expect(conn.negotiation?.login).toEqual({ command: "USER", ok: true });
       await conn.close();
       await server.done();
     });
@@ -147,7 +149,8 @@ describe("POP3 transcripts", () => {
   it("computes APOP as RFC 1939 §7 shows", async () => {
     await withServer(transcript("apop.txt"), async (server) => {
       const conn = await Pop3Client.connect({ ...base(server.port), login: "apop", auth: { username: "mrose", password: "tanstaaf" } });
-      expect(conn.mechanism).toBe("APOP");
+      expect(conn.mechanism).toBeUndefined();
+      expect(conn.login).toBe("APOP");
       await conn.close();
       await server.done();
     });
@@ -166,7 +169,7 @@ describe("POP3 bounds", () => {
   it("ends a stalled command at its deadline with a timeout Pop3Error", async () => {
     // The server never answers CAPA, so only the deadline can end the wait.
     await withServer("S: +OK ready\nC: CAPA\n!stall\n", async (server) => {
-      const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port), timeouts: { command: 300 } }));
+      const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port), timeouts: { reply: 300 } }));
       expect(error.code).toBe("timeout");
       expect(error.phase).toBe("capability");
     });
@@ -176,6 +179,86 @@ describe("POP3 bounds", () => {
     await withServer(`S: +OK ${"x".repeat(2000)}\n`, async (server) => {
       const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port), maxLineBytes: 512 }));
       expect(error.code).toBe("line-too-long");
+    });
+  });
+});
+
+describe("POP3 USER/PASS through negotiation (issue 13 item 3)", () => {
+  const noSasl = "S: +OK ready\nC: CAPA\nS: +OK\nS: USER\nS: .\n";
+
+  it("falls back to USER/PASS when the server advertises USER and no SASL mechanism", async () => {
+    await withServer(`${noSasl}C: USER alice\nS: +OK\nC: PASS Pa55-word!\nS: +OK in\n`, async (server) => {
+      const conn = await Pop3Client.connect(base(server.port));
+      expect(conn.login).toBe("USER");
+      expect(conn.mechanism).toBeUndefined();
+      expect(conn.negotiation).toMatchObject({ offered: [], candidates: [], chosen: undefined, login: { command: "USER", ok: true } });
+      await conn.close();
+      await server.done();
+    });
+  });
+
+  it("falls back to USER/PASS when the server answers no CAPA (plain RFC 1939)", async () => {
+    await withServer(transcript("user-pass.txt"), async (server) => {
+      const conn = await Pop3Client.connect(base(server.port));
+      expect(conn.login).toBe("USER");
+      await conn.close();
+      await server.done();
+    });
+  });
+
+  it("never sends USER when CAPA works but does not advertise it, through negotiation or forced", async () => {
+    const script = "S: +OK ready\nC: CAPA\nS: +OK\nS: TOP\nS: .\n";
+    await withServer(script, async (server) => {
+      const error = await expectPop3Error(Pop3Client.connect(base(server.port)));
+      expect(error.code).toBe("no-mechanism");
+      expect(error.message).toMatch(/USER command was not used: the server's CAPA does not advertise USER/);
+      expect(server.received).toEqual(["CAPA"]);
+    });
+    await withServer(script, async (server) => {
+      const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port), login: "user" }));
+      expect(error.code).toBe("login-disabled");
+      expect(error.login).toBe("USER");
+      expect(server.received).toEqual(["CAPA"]);
+    });
+  });
+
+  it("only where the cleartext rule allows it: policy never refuses the fallback before USER is sent", async () => {
+    await withServer(noSasl, async (server) => {
+      const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port), policy: { cleartext: "never" } }));
+      expect(error.code).toBe("no-mechanism");
+      expect(error.message).toMatch(/USER sends the password in clear/);
+      expect(server.received).toEqual(["CAPA"]);
+    });
+  });
+
+  it("login: never keeps SASL only", async () => {
+    await withServer(noSasl, async (server) => {
+      const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port), login: "never" }));
+      expect(error.code).toBe("no-mechanism");
+      expect(server.received).toEqual(["CAPA"]);
+    });
+  });
+});
+
+describe("POP3: no fallback after credentials were sent (issue 13 item 4)", () => {
+  it("an -ERR to AUTH PLAIN with the password in the initial response ends the attempt: no USER/PASS", async () => {
+    await withServer(`S: +OK ready\nC: CAPA\nS: +OK\nS: SASL PLAIN\nS: USER\nS: .\nC: AUTH PLAIN ${PLAIN_B64}\nS: -ERR no\n`, async (server) => {
+      const error = await expectPop3Error(Pop3Client.connect(base(server.port)));
+      expect(error.code).toBe("authentication-failed");
+      expect(error.mechanism).toBe("PLAIN");
+      expect(error.negotiation?.login).toBeUndefined();
+      await server.done();
+      expect(server.received).toEqual(["CAPA", `AUTH PLAIN ${PLAIN_B64}`]);
+    });
+  });
+
+  it("the USER/PASS fallback counts against maxAttempts", async () => {
+    await withServer("S: +OK ready\nC: CAPA\nS: +OK\nS: SASL X-MUTUAL\nS: USER\nS: .\nC: AUTH X-MUTUAL aGVsbG8=\nS: -ERR unsupported\n", async (server) => {
+      const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port, [fakeMutual]), maxAttempts: 1 }));
+      expect(error.code).toBe("mechanism-rejected");
+      expect(error.negotiation?.attempts.map((a) => a.mechanism)).toEqual(["X-MUTUAL"]);
+      await server.done();
+      expect(server.received).not.toContain("USER alice");
     });
   });
 });

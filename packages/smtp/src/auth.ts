@@ -13,6 +13,8 @@ import {
   planNegotiation,
   type AttemptRecord,
   type FailureCode,
+  type MechanismProvider,
+  type MechanismSource,
   type Refusal,
   type SaslExchange,
   type ServerEvent,
@@ -49,7 +51,7 @@ export interface SmtpNegotiation {
  */
 export async function authenticateSession(pipeline: CommandPipeline, options: SmtpClientOptions, port: number, offered: readonly string[], secrets: Redactor): Promise<SmtpNegotiation> {
   const credentials = options.auth!;
-  const source = options.mechanisms;
+  const source = registryFor(options.mechanisms);
   const channel = pipeline.line.channelInfo(options.host, port);
   const plan = planNegotiation(source, {
     offered,
@@ -91,6 +93,22 @@ export async function authenticateSession(pipeline: CommandPipeline, options: Sm
     const reply = exchange.lastReply && error.reply ? exchange.lastReply : undefined;
     throw new SmtpError("auth", error.code, secrets.scrub(`authentication failed: ${error.message}`), { cause: error, reply, command: exchange.lastCommand });
   }
+}
+
+/**
+ * The registry of a plain provider list, built once per list (not once per connection) and
+ * rebuilt if the list changed since. Containers and registries pass through (a container's
+ * registrations may change between connections).
+ */
+const registries = new WeakMap<readonly MechanismProvider[], { readonly providers: readonly MechanismProvider[]; readonly registry: MechanismRegistry }>();
+function registryFor(source: MechanismSource | undefined): MechanismSource | undefined {
+  if (!Array.isArray(source)) return source;
+  const list = source as readonly MechanismProvider[];
+  const cached = registries.get(list);
+  if (cached && cached.providers.length === list.length && cached.providers.every((p, i) => p === list[i])) return cached.registry;
+  const registry = MechanismRegistry.from(list);
+  registries.set(list, { providers: [...list], registry });
+  return registry;
 }
 
 /** Remembers what an AUTH line carries, so a server echoing it cannot leak it to transcripts or errors. */

@@ -20,10 +20,12 @@ import { authenticateSession, type SmtpNegotiation } from "./auth.js";
 import { SmtpError, transportFailure } from "./errors.js";
 import { prepareMessage, type Envelope, type Message, type PreparedMessage, type SendOptions } from "./message.js";
 import { defaultPort, resolveTimeouts, type PipeliningMode, type SmtpClientOptions } from "./options.js";
-import { CommandPipeline } from "./pipeline.js";
+import { CLOSED_AFTER_QUIT, CommandPipeline } from "./pipeline.js";
 import type { SmtpCapabilities, SmtpReply } from "./reply.js";
 import { openSocket, setUpSession, type ServerState } from "./setup.js";
 import { mailCommand, transaction, type SendResult, type TransactionContext } from "./transaction.js";
+import { bdatTransaction, needsBinaryMime } from "./chunking.js";
+import { sendEach, type OutgoingMessage, type SendManyOptions, type SendOutcome } from "./many.js";
 
 const noop = (): void => undefined;
 const callFinal = (final: () => Promise<SendResult>): Promise<SendResult> => final();
@@ -44,7 +46,9 @@ export class SmtpClient {
     this.#port = port;
     this.#server = server;
     this.#negotiation = negotiation;
-    this.#transaction = { pipeline, dataMs, transcript: options.transcript };
+    const caps = server.capabilities;
+    const chunking = caps.chunking && options.chunking !== false;
+    this.#transaction = { pipeline, dataMs, transcript: options.transcript, chunking, binaryMime: chunking && caps.has("BINARYMIME") };
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -153,6 +157,22 @@ export class SmtpClient {
   }
 
   /**
+   * Sends many messages over this connection without tuning: takes them from an iterable or async
+   * iterable (a generator, a queue, a database cursor), keeps a few in flight, the number chosen
+   * from the PIPELINING mode in effect, so each costs one round trip, and yields one outcome per
+   * message in order (`ok` with the `result`, or the `error` `send` would have rejected with).
+   * A refused message does not stop the others. When the connection ends, no further message is
+   * taken and the iterator stays open (see `sendEach` in many.ts).
+   *
+   * ```ts
+   * for await (const r of client.sendMany(queue)) if (!r.ok) console.error(r.index, r.error.code);
+   * ```
+   */
+  sendMany(messages: Iterable<OutgoingMessage> | AsyncIterable<OutgoingMessage>, options?: SendManyOptions): AsyncGenerator<SendOutcome, void, undefined> {
+    return sendEach(this, messages, options);
+  }
+
+  /**
    * Sends one message and ends the session: with PIPELINING, QUIT goes out with the message's
    * final dot (RFC 2920 lets QUIT end a group), saving a round trip; the connection is closed
    * afterwards either way. Resolves like `send`; on failure the connection is closed and the
@@ -168,7 +188,7 @@ export class SmtpClient {
     }
     if (this.#pipeline.quitWritten) {
       await this.#pipeline.drained(); // the 221 (or its failure, which changes nothing now)
-      await this.#pipeline.line.close();
+      this.#pipeline.line.destroy(CLOSED_AFTER_QUIT); // the server reads nothing after QUIT: no need to wait for its FIN
     } else await this.#pipeline.exclusive(() => this.#quitNow());
     return result;
   }
@@ -191,7 +211,10 @@ export class SmtpClient {
       return Promise.reject(new SmtpError("mail", "invalid-input", `the message could not be prepared: ${(error as Error).message}`, { cause: error }));
     }
     if (quitAfter) this.#closing = true; // no send may queue behind the QUIT
-    const run = (): Promise<() => Promise<SendResult>> => transaction(this.#transaction, prepared, command, this.pipelining, quitAfter);
+    const ctx = this.#transaction;
+    const run = ctx.chunking
+      ? (): Promise<() => Promise<SendResult>> => bdatTransaction(ctx, prepared, command, this.pipelining, quitAfter, ctx.binaryMime === true && needsBinaryMime(prepared))
+      : (): Promise<() => Promise<SendResult>> => transaction(ctx, prepared, command, this.pipelining, quitAfter);
     return this.#pipeline.exclusive(run).then(callFinal);
   }
 

@@ -9,5 +9,7 @@ export { SmtpError, type SmtpErrorCode, type SmtpErrorOptions, type SmtpPhase } 
 export { MalformedReplyError, ReplyParser, formatReply, parseCapabilities, parseReply, replyMessage, type SmtpCapabilities, type SmtpReply } from "./reply.js";
 export { MAX_AUTH_LINE, SmtpSaslExchange, authFailureCode, type SmtpCommandChannel, type SmtpNegotiation } from "./auth.js";
 export { DotEncoder, DotStuffer, dotStuff } from "./data.js";
+export type { OutgoingMessage, SendManyOptions, SendOutcome } from "./many.js";
+export { SmtpPool, createPool, type SmtpPoolOptions, type SmtpPoolStats } from "./pool.js";
 export { addressProblem, needsSmtpUtf8, prepareMessage, type Envelope, type Message, type MessageObject, type PreparedMessage, type RawMessage, type SendOptions } from "./message.js";
 export type { TranscriptEntry, TranscriptSink, TlsSettings } from "@saslkit/transport";

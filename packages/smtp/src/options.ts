@@ -63,6 +63,13 @@ export interface SmtpClientOptions {
    * An explicit value always wins. `true` means the default and `false` means `"off"`.
    */
   readonly pipelining?: PipeliningMode | boolean;
+  /**
+   * CHUNKING (RFC 3030): when the server offers it, messages go out with BDAT (the exact octet
+   * count, no dot-stuffing pass, no 354 step; a small in-memory message leaves with its MAIL and
+   * RCPT in one write), and a message holding NUL octets goes as BODY=BINARYMIME when that is
+   * offered too. Default true; `false` always uses DATA.
+   */
+  readonly chunking?: boolean;
   readonly timeouts?: SmtpTimeouts;
   /** Longest reply line accepted. Default 65536 bytes. */
   readonly maxLineBytes?: number;

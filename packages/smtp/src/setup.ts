@@ -4,7 +4,6 @@
  * again over TLS, forgetting everything learnt in clear.
  */
 import { hostname } from "node:os";
-import { isIPv6 } from "node:net";
 import { Deadline, LineSocket, type Redactor, type TranscriptEntry, type TranscriptSink } from "@saslkit/transport";
 import { SmtpError, transportFailure } from "./errors.js";
 import type { ResolvedTimeouts, SmtpClientOptions } from "./options.js";
@@ -113,11 +112,18 @@ async function startTls(pipeline: CommandPipeline, state: ServerState, options: 
   await hello(pipeline, state, ehloName);
 }
 
+/** The host's name when it is fully qualified, else null; looked up once per process (a uname call each time otherwise). */
+let qualifiedHostName: string | null | undefined;
+
 /** This host's name if it is fully qualified, else an address literal of the local address. */
 function defaultEhloName(local: string | undefined): string {
-  const name = hostname();
-  if (/^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/.test(name)) return name;
+  if (qualifiedHostName === undefined) {
+    const name = hostname();
+    qualifiedHostName = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/.test(name) ? name : null;
+  }
+  if (qualifiedHostName !== null) return qualifiedHostName;
   if (!local) return "[127.0.0.1]";
   const addr = local.startsWith("::ffff:") ? local.slice(7) : local;
-  return isIPv6(addr) ? `[IPv6:${addr}]` : `[${addr}]`;
+  // A socket's local address is dotted IPv4 or IPv6 (which has colons): no need for net.isIPv6's big regex.
+  return addr.includes(":") ? `[IPv6:${addr}]` : `[${addr}]`;
 }

@@ -39,6 +39,10 @@ export interface TransactionContext {
   /** Deadline for sending one body and for its final reply. */
   readonly dataMs: number;
   readonly transcript: TranscriptSink | undefined;
+  /** Send with BDAT (RFC 3030): the server offers CHUNKING and `chunking` is not false. */
+  readonly chunking?: boolean;
+  /** The server offers BINARYMIME (with CHUNKING). */
+  readonly binaryMime?: boolean;
 }
 
 const QUEUE_ID = [/queued as ([A-Za-z0-9._-]+)/i, /\bid=([A-Za-z0-9._-]+)/, /InternalId=(\d+)/];
@@ -182,14 +186,18 @@ async function sendBody(ctx: TransactionContext, prepared: PreparedMessage): Pro
   }
   let size = 0;
   let sinceYield = 0;
+  // Each chunk goes out as views of itself around the stuffed dots (no copy), so memory stays
+  // flat whatever the chunk size: only the chunk being written is held.
+  const pieces: Buffer[] = [];
   try {
     for await (const chunk of prepared.body) {
       const input = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : (chunk as Buffer);
-      const out = stuffer.encode(input);
-      if (out.length === 0) continue;
-      size += out.length;
-      sinceYield += out.length;
-      await pipeline.write("data", out, "DATA", { transcript: false, deadline });
+      pieces.length = 0;
+      const n = stuffer.encodeInto(input, pieces);
+      if (n === 0) continue;
+      size += n;
+      sinceYield += n;
+      await pipeline.writePieces("data", pieces, "DATA", deadline);
       // A source that produces synchronously into a socket whose kernel buffer keeps
       // accepting would never return to the event loop: yield every YIELD_BYTES.
       if (sinceYield >= YIELD_BYTES) {
@@ -216,7 +224,7 @@ async function sendBody(ctx: TransactionContext, prepared: PreparedMessage): Pro
  * after the final dot leaves the outcome unknown (RFC 1047), so it gets its own code. Other
  * failures (an unreadable reply) keep theirs.
  */
-function unknownOutcome(error: unknown, envelope: Envelope): unknown {
+export function unknownOutcome(error: unknown, envelope: Envelope): unknown {
   if (!(error instanceof SmtpError) || (error.code !== "closed" && error.code !== "timeout")) {
     if (error instanceof SmtpError) error.envelope ??= envelope;
     return error;

@@ -19,23 +19,21 @@ export {
 export { decodeBase64, encodeBase64 } from "./base64.js";
 export { channelBindingFor, endPointHash } from "./channel.js";
 export { Redactor } from "./redactor.js";
-export { MailProtocolError, redactDeep, type LoginCommand, type MailProtocolErrorOptions } from "./mail-error.js";
+export { MailProtocolError, redactDeep, type LoginCommand, type MailProtocolErrorOptions, type MailReply } from "./mail-error.js";
+export { FOREIGN_KEYS, checkOptions, rules, sharedClientOptions, type OptionProblem, type OptionSpec, type Rule } from "./options.js";
 export {
-  FOREIGN_KEYS,
-  any,
-  boolean,
-  checkOptions,
-  either,
-  func,
-  instance,
-  number,
-  object,
-  oneOf,
-  sharedClientOptions,
-  string,
-  text,
-  withHint,
-  type OptionProblem,
-  type OptionSpec,
-  type Rule,
-} from "./options.js";
+  DEFAULT_TIMEOUTS,
+  MailSession,
+  restrictBinding,
+  type AuthenticationOutcome,
+  type AuthenticationPlan,
+  type ExchangeContext,
+  type LoginOutcome,
+  type MailClientOptions,
+  type MailExchange,
+  type MailProtocol,
+  type MailTimeouts,
+  type NegotiationRecord,
+  type ProtocolLogin,
+  type TlsMode,
+} from "./mail-session.js";

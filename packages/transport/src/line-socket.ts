@@ -94,6 +94,7 @@ const DEFAULT_CONNECT_TIMEOUT = 15000;
 const CLOSE_WAIT_MS = 2000;
 const LF = 0x0a;
 const RESOLVED: Promise<void> = Promise.resolve();
+const EMPTY = Buffer.alloc(0);
 
 /** A read waiting for data. */
 interface Waiter {
@@ -184,7 +185,12 @@ export class LineSocket {
   readonly #transcript: TranscriptSink | undefined;
   readonly #host: string | undefined;
   readonly #port: number | undefined;
-  #buffer: Buffer = Buffer.alloc(0);
+  #buffer: Buffer = EMPTY;
+  /** Bytes at the start of `#buffer` already known to hold no LF (a line arriving in many packets is scanned once). */
+  #scanned = 0;
+  /** Backing storage `#buffer` may be a tail of, with room after `#storeUsed` bytes (see `#append`). */
+  #store: Buffer | undefined;
+  #storeUsed = 0;
   #eof = false;
   #failure: TransportError | undefined;
   #closed = false;
@@ -329,7 +335,7 @@ export class LineSocket {
   #attach(socket: net.Socket): void {
     const onData = (chunk: Buffer) => {
       this.onReceive?.(chunk);
-      this.#buffer = this.#buffer.length ? Buffer.concat([this.#buffer, chunk]) : chunk;
+      this.#append(chunk);
       // Bound memory: stop reading while more than a full line is waiting unread.
       if (this.#buffer.length > this.#maxLine + 2 && !this.#paused) {
         this.#paused = true;
@@ -364,6 +370,45 @@ export class LineSocket {
       socket.off("error", onError);
       socket.off("close", onClose);
     };
+  }
+
+  /**
+   * Appends received bytes. Unread bytes that are a tail of `#store` grow in place while it has
+   * room, so a line arriving in many packets is copied once per packet, not once per packet
+   * with everything before it (Buffer.concat each time was quadratic in the line's length).
+   * Bytes already handed out as views are never written over: only the room after them is used.
+   */
+  #append(chunk: Buffer): void {
+    const buffer = this.#buffer;
+    if (buffer.length === 0) {
+      this.#buffer = chunk;
+      return;
+    }
+    const store = this.#store;
+    const end = buffer.byteOffset + buffer.length;
+    if (store !== undefined && buffer.buffer === store.buffer && end === store.byteOffset + this.#storeUsed && store.length - this.#storeUsed >= chunk.length) {
+      chunk.copy(store, this.#storeUsed);
+      this.#storeUsed += chunk.length;
+      this.#buffer = store.subarray(buffer.byteOffset - store.byteOffset, this.#storeUsed);
+      return;
+    }
+    const size = buffer.length + chunk.length;
+    const next = Buffer.allocUnsafeSlow(Math.max(size + Math.min(size, 64 * 1024), 16 * 1024));
+    buffer.copy(next, 0);
+    chunk.copy(next, buffer.length);
+    this.#store = next;
+    this.#storeUsed = size;
+    this.#buffer = next.subarray(0, size);
+  }
+
+  /** What is left unread after a read; when nothing is, the storage is let go (an idle connection holds none). */
+  #consume(rest: Buffer): void {
+    if (rest.length === 0) {
+      this.#buffer = EMPTY;
+      this.#store = undefined;
+    } else {
+      this.#buffer = rest;
+    }
   }
 
   #watchSignal(signal: AbortSignal): void {
@@ -543,15 +588,17 @@ export class LineSocket {
     const limit = this.#maxLine;
     const buffer = this.#buffer;
     const scan = Math.min(buffer.length, limit + 2);
-    const at = scan === buffer.length ? buffer.indexOf(LF) : buffer.subarray(0, scan).indexOf(LF);
+    const at = scan === buffer.length ? buffer.indexOf(LF, this.#scanned) : buffer.subarray(0, scan).indexOf(LF, this.#scanned);
     if (at < 0) {
       if (buffer.length > limit + 1) throw this.#tooLong();
+      this.#scanned = scan;
       return undefined;
     }
+    this.#scanned = 0;
     let end = at;
     if (end > 0 && buffer[end - 1] === 0x0d) end--;
     if (end > limit) throw this.#tooLong();
-    this.#buffer = buffer.subarray(at + 1);
+    this.#consume(buffer.subarray(at + 1));
     return buffer.subarray(0, end);
   }
 
@@ -569,7 +616,8 @@ export class LineSocket {
       if (this.#buffer.length) {
         const take = Math.min(n - have, this.#buffer.length);
         collected.push(this.#buffer.subarray(0, take));
-        this.#buffer = this.#buffer.subarray(take);
+        this.#consume(this.#buffer.subarray(take));
+        this.#scanned = 0;
         have += take;
       }
       if (have < n) return undefined;
@@ -620,6 +668,30 @@ export class LineSocket {
     }
     // Write errors surface as the socket's "error"/"close" events (recorded in #failure).
     if (socket.write(data)) return RESOLVED;
+    return this.#drain(socket, options.deadline);
+  }
+
+  /**
+   * Writes `pieces` in order, coalesced like `write` (one writev with whatever else this tick
+   * writes), with one backpressure wait for all of them. For message bodies handed over as views
+   * of the caller's buffers (dot-stuffing inserts a few bytes between them instead of copying),
+   * so never in the transcript. The pieces must not change until written. (Added for the SMTP
+   * client's streamed DATA/BDAT; same rules as `write`.)
+   */
+  writePieces(pieces: readonly Uint8Array[], options: { deadline?: Deadline } = {}): Promise<void> {
+    if (this.#failure && this.#failure.code !== "closed") return Promise.reject(this.#failure);
+    const socket = this.#socket;
+    if (this.#closed || socket.destroyed || socket.writableEnded) {
+      return Promise.reject(new TransportError("closed", "Cannot write: the connection is closed."));
+    }
+    if (!this.#corked) {
+      this.#corked = socket;
+      socket.cork();
+      process.nextTick(this.#flush);
+    }
+    let ok = true;
+    for (const piece of pieces) ok = socket.write(piece);
+    if (ok) return RESOLVED;
     return this.#drain(socket, options.deadline);
   }
 

@@ -20,6 +20,18 @@
  * echoes a credential cannot put it into an error, its `stack` included.
  */
 
+/**
+ * A server reply as the IMAP and POP3 clients report it: the status (`OK`/`NO`/`BAD`/`BYE`,
+ * `+OK`/`-ERR`), the response code when there was one (`AUTHENTICATIONFAILED`, `SYS/TEMP`), the
+ * text after it, and the whole line as received. Secrets the connection sent are masked.
+ */
+export interface MailReply<Status extends string = string> {
+  readonly status: Status;
+  readonly code?: string;
+  readonly text: string;
+  readonly raw: string;
+}
+
 /** The protocol login commands, reported apart from SASL mechanisms. */
 export type LoginCommand = "LOGIN" | "USER" | "APOP";
 
@@ -64,9 +76,14 @@ export class MailProtocolError<Phase extends string = string, Code extends strin
   readonly negotiation: Negotiation | undefined;
   readonly option: string | undefined;
 
+  /** The message prefix of a subclass (`"IMAP"` gives `IMAP authenticate: ...`); none by default. */
+  static readonly protocol: string = "";
+
   constructor(phase: Phase, code: Code, message: string, options: MailProtocolErrorOptions<Reply, Negotiation> = {}) {
     const redact = options.redact;
-    super(redact ? redact(message) : message, options.cause === undefined ? undefined : { cause: options.cause });
+    const prefix = (new.target as typeof MailProtocolError).protocol;
+    const text = prefix ? `${prefix} ${phase}: ${message}` : message;
+    super(redact ? redact(text) : text, options.cause === undefined ? undefined : { cause: options.cause });
     this.phase = phase;
     this.code = code;
     this.command = options.command === undefined || !redact ? options.command : redact(options.command);

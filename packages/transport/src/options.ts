@@ -82,6 +82,14 @@ export const func: Rule = { accepted: "a function", check: (v) => typeof v === "
 /** Anything but undefined (checked elsewhere: mechanism sources, policies owned by core). */
 export const any: Rule = { accepted: "a value", check: () => true };
 
+/** A non-empty array whose items are among `values`. */
+export function listOf(...values: readonly string[]): Rule {
+  return {
+    accepted: `one of ${values.map((v) => JSON.stringify(v)).join(", ")} or a list of them`,
+    check: (v) => Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "string" && values.includes(x)),
+  };
+}
+
 /** Several rules, the value must pass one. */
 export function either(...rules: readonly Rule[]): Rule {
   return { accepted: rules.map((r) => r.accepted).join(" or "), check: (v) => rules.some((r) => r.check(v)), quote: rules.every((r) => r.quote) };
@@ -147,6 +155,8 @@ export function checkOptions(options: unknown, spec: OptionSpec, fail: (problem:
   if (problem) throw fail(problem);
 }
 
+const BINDING_TYPES = ["tls-exporter", "tls-server-end-point", "tls-unique"] as const;
+
 /**
  * The options the three mail clients share, with the same names and meanings (SHAPE: one client
  * shape). Each client adds its own keys (`name` for SMTP EHLO, `login` for IMAP, ...).
@@ -180,5 +190,9 @@ export function sharedClientOptions(): OptionSpec {
     maxLineBytes: number({ min: 512, max: 64 * 1024 * 1024, integer: true }),
     transcript: func,
     signal: instance(AbortSignal, "an AbortSignal"),
+    channelBinding: either(oneOf(...BINDING_TYPES), listOf(...BINDING_TYPES)),
   };
 }
+
+/** The rule builders, as one object (what a client needs to describe its own keys). */
+export const rules = { any, boolean, either, func, instance, listOf, number, object, oneOf, string, text, withHint } as const;

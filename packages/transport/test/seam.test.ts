@@ -228,3 +228,32 @@ describe("channel binding facts are read once per connection", () => {
     await server.close();
   });
 });
+
+describe("reading a line that arrives in many packets", () => {
+  it("a 60 KiB line and a literal sent in small pieces are read intact, and so is what follows", async () => {
+    const line = Array.from({ length: 60 * 1024 }, (_, i) => String.fromCharCode(97 + (i % 26))).join("");
+    const literal = Buffer.from(Array.from({ length: 20_000 }, (_, i) => i % 251));
+    const server = net.createServer((socket) => {
+      socket.setNoDelay(true);
+      void (async () => {
+        const payload = Buffer.concat([Buffer.from(`${line}\r\n`), literal, Buffer.from("tail\r\nnext\r\n")]);
+        for (let at = 0; at < payload.length; at += 1500) {
+          socket.write(payload.subarray(at, at + 1500));
+          if ((at / 1500) % 8 === 0) await new Promise((r) => setImmediate(r));
+        }
+      })();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as net.AddressInfo).port;
+    const socket = await LineSocket.connect({ host: "127.0.0.1", port });
+    const d = Deadline.in(10_000);
+    expect(await socket.readLine(d)).toBe(line);
+    const bytes = await socket.readBytes(literal.length, d);
+    expect(Buffer.compare(bytes, literal)).toBe(0);
+    expect(await socket.readLine(d)).toBe("tail");
+    expect(await socket.readLine(d)).toBe("next");
+    expect(socket.buffered).toBe(0);
+    socket.destroy();
+    await new Promise((r) => server.close(r));
+  });
+});

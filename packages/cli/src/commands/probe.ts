@@ -170,13 +170,15 @@ export function tlsRequiredExplanation(protocol: Protocol): string[] {
   ];
 }
 
-/** What the IMAP and POP3 probes connect with: the target's TLS mode, never authenticating, TLS not required (the probe reports its absence). */
+/**
+ * What the IMAP and POP3 probes connect with: never authenticating, STARTTLS when offered but not
+ * required (the client's TLS default without credentials; the probe reports its absence).
+ */
 function connectOptions(target: ProbeTarget) {
   return {
     host: target.host,
     port: target.port,
-    tls: target.tls,
-    requireTls: false,
+    ...(target.tls !== "starttls" ? { tls: target.tls } : {}),
     tlsOptions: target.tlsOptions,
     mechanisms: target.mechanisms,
     ...(target.transcript ? { transcript: target.transcript } : {}),

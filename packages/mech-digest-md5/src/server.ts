@@ -1,0 +1,160 @@
+/**
+ * The DIGEST-MD5 server half (RFC 2831 §2.1, initial authentication, qop=auth).
+ */
+import { randomBytes } from "node:crypto";
+import {
+  SaslError,
+  constantTimeEqual,
+  mayActAs,
+  type SaslServerMechanism,
+  type ServerCallbacks,
+  type ServerContext,
+  type ServerStep,
+} from "@saslkit/core";
+import { latin1Octets, responseValue, userSecret, utf8Octets } from "./digest.js";
+import { NAME, channelService, resolveServerOptions } from "./options.js";
+import { DirectiveSyntaxError, groupDirectives, parseDirectives, quote } from "./parse.js";
+
+/** RFC 2831 §2.1.2: "The size of a digest-response MUST be less than 4096 bytes." */
+export const DIGEST_MD5_MAX_RESPONSE_BYTES = 4096;
+
+/** The server half's states. */
+export const DigestMd5ServerState = {
+  initial: "initial",
+  /** The digest-challenge was sent. */
+  awaitingResponse: "awaitingResponse",
+  done: "done",
+} as const;
+export type DigestMd5ServerState = (typeof DigestMd5ServerState)[keyof typeof DigestMd5ServerState];
+
+/** Test hooks and settings that no options bag can set. */
+export interface DigestMd5ServerSettings {
+  /** Produces the nonce. Default: 16 octets from `crypto.randomBytes`, base64. Must differ every time. */
+  readonly makeNonce?: () => string;
+}
+
+const RESPONSE_ONCE = new Set(["username", "realm", "nonce", "cnonce", "nc", "qop", "digest-uri", "response", "maxbuf", "charset", "cipher", "authzid"]);
+
+type Failure = Extract<ServerStep, { type: "failure" }>;
+const invalid = (message: string): Failure => ({ type: "failure", code: "invalid-response", message: `DIGEST-MD5: ${message}` });
+const denied: Failure = { type: "failure", code: "authentication-failed", message: "Authentication failed." };
+
+/** Decodes octets as strict UTF-8, or undefined. */
+function fromUtf8(octets: string): string | undefined {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.from(octets, "latin1"));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * DIGEST-MD5 server half. `start(null)` sends `realm=...,nonce=...,qop="auth",algorithm=md5-sess,
+ * charset=utf-8` (the order of RFC 2831 §4); `step(digest-response)` checks the directives (our nonce, nc=00000001,
+ * qop=auth, an offered realm, the service in digest-uri), looks the password up with
+ * `callbacks.lookupPassword`, compares the response in constant time and, on success, returns
+ * `rspauth=...` as success data (adapters deliver it as a last challenge where the protocol has
+ * no success data). Clients disagree on whether non-ASCII credentials are hashed as UTF-8 or
+ * converted to ISO 8859-1 (RFC 2831 §2.1.2.1), so both forms of each are accepted. An unknown
+ * user costs the same hashing as a known one.
+ */
+export class DigestMd5Server implements SaslServerMechanism {
+  readonly name = NAME;
+  #state: DigestMd5ServerState = DigestMd5ServerState.initial;
+  #nonce = "";
+  readonly #realms: readonly string[];
+  readonly #service: string | undefined;
+  readonly #callbacks: ServerCallbacks;
+  readonly #makeNonce: () => string;
+
+  constructor(context: Pick<ServerContext, "callbacks" | "hostname" | "channel" | "options">, settings: DigestMd5ServerSettings = {}) {
+    const options = resolveServerOptions(context.options);
+    this.#callbacks = context.callbacks;
+    this.#realms = (options.realms ?? (context.hostname ? [context.hostname] : [])).map(utf8Octets);
+    this.#service = options.service ?? channelService(context.channel);
+    this.#makeNonce = settings.makeNonce ?? (() => randomBytes(16).toString("base64"));
+  }
+
+  get state(): DigestMd5ServerState {
+    return this.#state;
+  }
+
+  start(initial: Uint8Array | null): ServerStep {
+    if (this.#state !== DigestMd5ServerState.initial) throw new SaslError(NAME, "bad-state", "start() was called twice.");
+    if (initial !== null) {
+      this.#state = DigestMd5ServerState.done;
+      return invalid("takes no initial response (subsequent authentication is not supported).");
+    }
+    this.#nonce = this.#makeNonce();
+    const parts = [...this.#realms.map((r) => `realm=${quote(r)}`), `nonce=${quote(this.#nonce)}`, 'qop="auth"', "algorithm=md5-sess", "charset=utf-8"];
+    this.#state = DigestMd5ServerState.awaitingResponse;
+    return { type: "challenge", data: new Uint8Array(Buffer.from(parts.join(","), "latin1")) };
+  }
+
+  async step(response: Uint8Array): Promise<ServerStep> {
+    if (this.#state !== DigestMd5ServerState.awaitingResponse) {
+      throw new SaslError(NAME, "bad-state", this.#state === DigestMd5ServerState.done ? "the exchange is already over." : "step() was called before start().");
+    }
+    this.#state = DigestMd5ServerState.done;
+    if (response.length >= DIGEST_MD5_MAX_RESPONSE_BYTES) return invalid(`the response exceeds the ${DIGEST_MD5_MAX_RESPONSE_BYTES - 1}-byte limit of RFC 2831.`);
+    let d: Map<string, string[]>;
+    try {
+      d = groupDirectives(parseDirectives(response), RESPONSE_ONCE);
+    } catch (error) {
+      if (error instanceof DirectiveSyntaxError) return invalid(`the response is malformed: ${error.message}.`);
+      throw error;
+    }
+    const get = (name: string): string | undefined => d.get(name)?.[0];
+    const username = get("username");
+    const nonce = get("nonce");
+    const cnonce = get("cnonce");
+    const nc = get("nc");
+    const digestUri = get("digest-uri");
+    const proof = get("response");
+    const charset = get("charset");
+    if (username === undefined || username === "") return invalid("the response has no username.");
+    if (nonce === undefined || !constantTimeEqual(Buffer.from(nonce, "latin1"), Buffer.from(this.#nonce, "latin1"))) return invalid("the response does not echo the server's nonce.");
+    if (cnonce === undefined || cnonce === "") return invalid("the response has no cnonce.");
+    if (nc !== "00000001") return invalid("nc must be 00000001 in an initial authentication.");
+    if ((get("qop") ?? "auth").toLowerCase() !== "auth") return invalid("only qop=auth is supported.");
+    if (proof === undefined || !/^[0-9a-fA-F]{32}$/.test(proof)) return invalid("the response value must be 32 hex digits.");
+    if (charset !== undefined && charset.toLowerCase() !== "utf-8") return invalid("the only charset is utf-8.");
+    if (digestUri === undefined) return invalid("the response has no digest-uri.");
+    const slash = digestUri.indexOf("/");
+    if (slash <= 0 || slash === digestUri.length - 1) return invalid("digest-uri must be service/host.");
+    if (this.#service !== undefined && digestUri.slice(0, slash).toLowerCase() !== this.#service.toLowerCase()) return invalid("digest-uri names another service.");
+    const realm = get("realm");
+    if (this.#realms.length > 0 && (realm === undefined || !this.#realms.includes(realm))) return invalid("the realm is not one the server offered.");
+
+    const utf8 = charset !== undefined;
+    const user = utf8 ? fromUtf8(username) : username; // without charset, octets are ISO 8859-1
+    if (user === undefined) return invalid("the username is not valid UTF-8.");
+    const authzidOctets = get("authzid");
+    const authzid = authzidOctets === undefined ? "" : fromUtf8(authzidOctets);
+    if (authzid === undefined) return invalid("the authzid is not valid UTF-8.");
+
+    const password = await this.#callbacks.lookupPassword?.call(this.#callbacks, user);
+    // Every candidate is H(user:realm:password) with one encoding of each credential. The same
+    // number is computed for every request, and an unknown user gets a random password, so timing
+    // does not tell which names exist.
+    const secretPassword = password ?? randomBytes(16).toString("hex");
+    const userForms = utf8 ? [username, latin1Octets(user) ?? username] : [username];
+    const passwordForms = utf8 ? [utf8Octets(secretPassword), latin1Octets(secretPassword) ?? utf8Octets(secretPassword)] : [latin1Octets(secretPassword) ?? utf8Octets(secretPassword)];
+    const inputs = { nonce: this.#nonce, cnonce, authzid: authzidOctets, nc, digestUri };
+    const given = Buffer.from(proof.toLowerCase(), "latin1");
+    let matched: Buffer | undefined;
+    for (const u of userForms) {
+      for (const p of passwordForms) {
+        const secret = userSecret(u, realm ?? "", p);
+        if (constantTimeEqual(Buffer.from(responseValue({ ...inputs, secret }), "latin1"), given) && password !== undefined) matched = secret;
+      }
+    }
+    if (matched === undefined) return denied;
+    const actAs = authzid === "" ? user : authzid;
+    if (!(await mayActAs(this.#callbacks, user, actAs))) {
+      return { type: "failure", code: "authorization-failed", message: "Not authorized to act as the requested authorization identity." };
+    }
+    const rspauth = responseValue({ ...inputs, secret: matched }, true);
+    return { type: "success", identity: { authcid: user, authzid: actAs }, data: new Uint8Array(Buffer.from(`rspauth=${rspauth}`, "latin1")) };
+  }
+}

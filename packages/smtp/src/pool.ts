@@ -1,0 +1,320 @@
+/**
+ * A pool of authenticated SMTP connections for applications that send continuously.
+ *
+ * `createPool(options)` (or `new SmtpPool(options)`) connects lazily: messages given to
+ * `pool.send` wait in one queue and go out over at most `maxConnections` connections, each
+ * pipelining a few at a time (see `windowFor`); a new connection opens when the others are busy.
+ * A connection is retired (QUIT) after `maxMessagesPerConnection` messages, and one that drops or
+ * receives a 421 is replaced, with a growing pause between failed connection attempts.
+ *
+ * Delivery rule: a message is retried on another connection only when it certainly did not
+ * reach the server (the failure came before its final dot: a dropped link, a timeout, or a 421,
+ * "service closing"). A failure after the final dot is `outcome-unknown` (the server may have
+ * accepted it) and is reported, never retried; so no message is sent twice by the pool, and none
+ * is lost silently: every `send` settles with a result or an error.
+ *
+ * `close()` takes no new messages, waits until every queued and in-flight one has settled, then
+ * QUITs every connection.
+ */
+import { Readable } from "node:stream";
+import { SmtpClient } from "./client.js";
+import { SmtpError } from "./errors.js";
+import type { Envelope, Message } from "./message.js";
+import { windowFor } from "./many.js";
+import type { SmtpClientOptions } from "./options.js";
+import type { SendResult } from "./transaction.js";
+
+export interface SmtpPoolOptions {
+  /** How every connection is made (host, port, tls, auth, mechanisms, timeouts, ...). */
+  readonly connection: SmtpClientOptions;
+  /** Most connections open at once. Default 5. */
+  readonly maxConnections?: number;
+  /** Messages sent over one connection before it is replaced (QUIT, then a fresh one). Default 100. */
+  readonly maxMessagesPerConnection?: number;
+  /** At most `messages` messages started per `perMs` milliseconds, over the whole pool. Default: no limit. */
+  readonly rateLimit?: { readonly messages: number; readonly perMs: number };
+  /** How often one message is tried when it certainly did not reach the server. Default 3. */
+  readonly maxAttempts?: number;
+  /**
+   * Failed connection attempts in a row (with pauses of 100 ms, 200 ms, ... up to 5 s) after
+   * which every waiting message fails with the last connection error. Default 6 (about 3 s).
+   */
+  readonly maxConnectFailures?: number;
+}
+
+/** What the pool is doing, for monitoring. */
+export interface SmtpPoolStats {
+  /** Connections open, opening or closing (never more than maxConnections). */
+  readonly connections: number;
+  /** Messages waiting for a connection. */
+  readonly queued: number;
+  /** Messages written or being written, final reply not yet in. */
+  readonly inFlight: number;
+  readonly sent: number;
+  readonly failed: number;
+  /** Messages sent again after a failure before their final dot. */
+  readonly retried: number;
+  /** Connections opened over the pool's life. */
+  readonly connectionsOpened: number;
+}
+
+interface Job {
+  readonly message: Message;
+  readonly envelope: Envelope | undefined;
+  readonly resolve: (result: SendResult) => void;
+  readonly reject: (error: unknown) => void;
+  attempts: number;
+}
+
+interface Slot {
+  client: SmtpClient | undefined;
+  /** Sends in flight on this connection. */
+  inFlight: number;
+  /** Messages handed to this connection. */
+  used: number;
+  /** No more messages: QUIT once `inFlight` reaches 0. */
+  retiring: boolean;
+}
+
+/** Failures after which the connection is unusable but the message never reached the server. */
+function retryable(error: unknown): boolean {
+  if (!(error instanceof SmtpError)) return false;
+  if (error.code === "outcome-unknown") return false;
+  if (error.reply?.code === 421) return true; // "service not available, closing transmission channel"
+  // (A failure after the final dot is "outcome-unknown", never one of these.)
+  return error.code === "closed" || error.code === "timeout" || error.code === "connect-failed";
+}
+
+/** A stream can be sent again only if nothing was read from it yet. */
+function resendable(message: Message): boolean {
+  return !(message instanceof Readable) || (!message.readableDidRead && !message.destroyed);
+}
+
+const MAX_PAUSE_MS = 5000;
+
+/** A bounded set of authenticated connections sharing one queue of messages. */
+export class SmtpPool {
+  readonly #options: SmtpClientOptions;
+  readonly #maxConnections: number;
+  readonly #maxMessages: number;
+  readonly #maxAttempts: number;
+  readonly #maxConnectFailures: number;
+  readonly #rate: { readonly messages: number; readonly perMs: number } | undefined;
+  readonly #queue: Job[] = [];
+  readonly #slots = new Set<Slot>();
+  /** Start times of recent messages, for the rate limit (oldest first). */
+  readonly #started: number[] = [];
+  #connecting = 0;
+  /** QUITs under way: those connections still count against maxConnections until closed. */
+  readonly #quits = new Set<Promise<void>>();
+  #connectFailures = 0;
+  #pauseTimer: NodeJS.Timeout | undefined;
+  #rateTimer: NodeJS.Timeout | undefined;
+  #closing = false;
+  #closed: Promise<void> | undefined;
+  #drainedResolve: (() => void) | undefined;
+  #stats = { sent: 0, failed: 0, retried: 0, connectionsOpened: 0 };
+
+  constructor(options: SmtpPoolOptions) {
+    this.#options = options.connection;
+    this.#maxConnections = positive(options.maxConnections ?? 5, "maxConnections");
+    this.#maxMessages = positive(options.maxMessagesPerConnection ?? 100, "maxMessagesPerConnection");
+    this.#maxAttempts = positive(options.maxAttempts ?? 3, "maxAttempts");
+    this.#maxConnectFailures = positive(options.maxConnectFailures ?? 6, "maxConnectFailures");
+    if (options.rateLimit) {
+      positive(options.rateLimit.messages, "rateLimit.messages");
+      positive(options.rateLimit.perMs, "rateLimit.perMs");
+      this.#rate = options.rateLimit;
+    }
+  }
+
+  get stats(): SmtpPoolStats {
+    let inFlight = 0;
+    for (const s of this.#slots) inFlight += s.inFlight;
+    return { connections: this.#slots.size + this.#connecting + this.#quits.size, queued: this.#queue.length, inFlight, ...this.#stats };
+  }
+
+  /**
+   * Queues one message; resolves with its result once the server accepted it, rejects with the
+   * `SmtpError` that ended it (`outcome-unknown`: the server may have it; see the module note).
+   */
+  send(message: Message, envelope?: Envelope): Promise<SendResult> {
+    if (this.#closing) return Promise.reject(new SmtpError("mail", "client-closed", "the pool is closed."));
+    return new Promise<SendResult>((resolve, reject) => {
+      this.#queue.push({ message, envelope, resolve, reject, attempts: 0 });
+      this.#dispatch();
+    });
+  }
+
+  /** Takes no new messages, waits for every queued and in-flight one, then QUITs every connection. */
+  close(): Promise<void> {
+    this.#closing = true;
+    this.#closed ??= new Promise<void>((resolve) => {
+      this.#drainedResolve = resolve;
+    }).then(() => this.#quitAll());
+    this.#dispatch();
+    return this.#closed;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  /** Hands queued messages to connections with room, opening connections as needed. */
+  #dispatch(): void {
+    for (const slot of this.#slots) {
+      if (!slot.client || slot.client.closed) {
+        if (slot.inFlight === 0) this.#slots.delete(slot);
+        continue;
+      }
+      const window = windowFor(slot.client.pipelining);
+      while (this.#queue.length && !slot.retiring && slot.inFlight < window && slot.used < this.#maxMessages) {
+        if (!this.#rateAllows()) break;
+        this.#start(slot, this.#queue.shift()!);
+      }
+      if (slot.used >= this.#maxMessages) slot.retiring = true;
+      if (slot.retiring && slot.inFlight === 0) this.#retire(slot);
+    }
+    // Open more connections while messages wait that the open ones have no room for (each
+    // connection in the making counts for one window of them), up to maxConnections. After a
+    // failed attempt only one connection is tried at a time, after the pause.
+    if (this.#queue.length && this.#pauseTimer === undefined && this.#rateTimer === undefined) {
+      let room = 0;
+      for (const s of this.#slots) if (s.client && !s.client.closed && !s.retiring) room += Math.max(0, windowFor(s.client.pipelining) - s.inFlight);
+      let waiting = this.#queue.length - room - this.#connecting * windowFor("full");
+      const limit = this.#connectFailures > 0 ? 1 : this.#maxConnections;
+      while (waiting > 0 && this.#slots.size + this.#connecting + this.#quits.size < this.#maxConnections && this.#connecting < limit) {
+        this.#connect();
+        waiting -= windowFor("full");
+      }
+    }
+    this.#checkDrained();
+  }
+
+  #rateAllows(): boolean {
+    const rate = this.#rate;
+    if (!rate) return true;
+    const now = Date.now();
+    while (this.#started.length && this.#started[0]! <= now - rate.perMs) this.#started.shift();
+    if (this.#started.length < rate.messages) {
+      this.#started.push(now);
+      return true;
+    }
+    if (this.#rateTimer === undefined) {
+      this.#rateTimer = setTimeout(() => {
+        this.#rateTimer = undefined;
+        this.#dispatch();
+      }, this.#started[0]! + rate.perMs - now + 1);
+    }
+    return false;
+  }
+
+  #start(slot: Slot, job: Job): void {
+    const client = slot.client!;
+    slot.inFlight++;
+    slot.used++;
+    job.attempts++;
+    client.send(job.message, job.envelope).then(
+      (result) => {
+        slot.inFlight--;
+        this.#stats.sent++;
+        job.resolve(result);
+        this.#dispatch();
+      },
+      (error: unknown) => {
+        slot.inFlight--;
+        if (retryable(error)) {
+          // The link is gone (or closing, 421): this connection takes nothing more. It is not
+          // closed here: messages behind this one settle on their own (a reply already on its
+          // way must not be cut off), and QUIT follows once none is in flight.
+          slot.retiring = true;
+          if (job.attempts < this.#maxAttempts && resendable(job.message)) {
+            this.#stats.retried++;
+            this.#queue.unshift(job); // it certainly did not reach the server: send it again, first
+          } else this.#fail(job, error);
+        } else this.#fail(job, error);
+        this.#dispatch();
+      },
+    );
+  }
+
+  #fail(job: Job, error: unknown): void {
+    this.#stats.failed++;
+    job.reject(error);
+  }
+
+  #connect(): void {
+    this.#connecting++;
+    this.#stats.connectionsOpened++;
+    SmtpClient.connect(this.#options).then(
+      (client) => {
+        this.#connecting--;
+        this.#connectFailures = 0;
+        this.#slots.add({ client, inFlight: 0, used: 0, retiring: false });
+        this.#dispatch();
+      },
+      (error: unknown) => {
+        this.#connecting--;
+        this.#connectFailures++;
+        const anyOpen = [...this.#slots].some((s) => s.client && !s.client.closed);
+        if (this.#connectFailures >= this.#maxConnectFailures && !anyOpen) {
+          // The server stays unreachable: fail what waits (none of it was sent) and start afresh.
+          this.#connectFailures = 0;
+          for (const job of this.#queue.splice(0)) this.#fail(job, error);
+          this.#dispatch();
+          return;
+        }
+        const pause = Math.min(MAX_PAUSE_MS, 100 * 2 ** (this.#connectFailures - 1));
+        this.#pauseTimer = setTimeout(() => {
+          this.#pauseTimer = undefined;
+          this.#dispatch();
+        }, pause);
+      },
+    );
+  }
+
+  #retire(slot: Slot): void {
+    this.#slots.delete(slot);
+    const client = slot.client;
+    slot.client = undefined;
+    if (client && !client.closed) this.#quit(client);
+  }
+
+  /** QUIT, counted until the connection is closed; then look at the queue again. */
+  #quit(client: SmtpClient): Promise<void> {
+    const done: Promise<void> = client
+      .quit()
+      .catch(() => undefined)
+      .then(() => {
+        this.#quits.delete(done);
+        this.#dispatch();
+      });
+    this.#quits.add(done);
+    return done;
+  }
+
+  #checkDrained(): void {
+    if (!this.#closing || !this.#drainedResolve) return;
+    if (this.#queue.length || this.#connecting) return;
+    for (const s of this.#slots) if (s.inFlight) return;
+    const resolve = this.#drainedResolve;
+    this.#drainedResolve = undefined;
+    resolve();
+  }
+
+  async #quitAll(): Promise<void> {
+    if (this.#pauseTimer) clearTimeout(this.#pauseTimer);
+    if (this.#rateTimer) clearTimeout(this.#rateTimer);
+    for (const s of this.#slots) if (s.client && !s.client.closed) this.#quit(s.client);
+    this.#slots.clear();
+    await Promise.all([...this.#quits]);
+  }
+}
+
+function positive(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 1) throw new SmtpError("connect", "invalid-input", `the pool option ${name} must be a positive integer (got ${String(value)}).`);
+  return value;
+}
+
+/** A pool of authenticated connections; see `SmtpPool`. */
+export function createPool(options: SmtpPoolOptions): SmtpPool {
+  return new SmtpPool(options);
+}

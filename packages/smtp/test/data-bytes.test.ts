@@ -1,0 +1,96 @@
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { DotEncoder, dotStuff } from "@saslkit/smtp";
+
+/** The rule (RFC 5321 §4.5.2 plus CRLF repair), one character at a time: the reference. */
+function reference(body: Buffer): Buffer {
+  const out: number[] = [];
+  let atStart = true;
+  for (let i = 0; i < body.length; i++) {
+    const b = body[i]!;
+    if (b === 0x0d) {
+      out.push(0x0d, 0x0a);
+      if (body[i + 1] === 0x0a) i++;
+      atStart = true;
+      continue;
+    }
+    if (b === 0x0a) {
+      out.push(0x0d, 0x0a);
+      atStart = true;
+      continue;
+    }
+    if (atStart && b === 0x2e) out.push(0x2e);
+    out.push(b);
+    atStart = false;
+  }
+  if (!atStart) out.push(0x0d, 0x0a);
+  return Buffer.from(out);
+}
+
+function encodeChunked(body: Buffer, cuts: readonly number[]): { bytes: Buffer; size: number; pieces: Buffer[] } {
+  const enc = new DotEncoder();
+  const pieces: Buffer[] = [];
+  let size = 0;
+  let from = 0;
+  for (const cut of [...cuts, body.length]) {
+    const to = Math.max(from, Math.min(cut, body.length));
+    size += enc.encodeInto(body.subarray(from, to), pieces);
+    from = to;
+  }
+  const tail = enc.finish();
+  pieces.push(tail);
+  size += tail.length;
+  return { bytes: Buffer.concat(pieces), size, pieces };
+}
+
+const bodies = fc.array(fc.constantFrom("a", "b", ".", "\r", "\n", "\r\n", "..", "\u00e9", "\0"), { maxLength: 60 }).map((p) => Buffer.from(p.join(""), "utf8"));
+
+describe("DotEncoder on bytes", () => {
+  it("equals the one-character-at-a-time rule for any body and any chunking (CR|LF and dots split across chunks)", () => {
+    fc.assert(
+      fc.property(bodies, fc.array(fc.nat({ max: 70 }), { maxLength: 8 }), (body, cuts) => {
+        const sorted = [...cuts].sort((a, b) => a - b);
+        const { bytes, size } = encodeChunked(body, sorted);
+        expect(bytes.equals(reference(body))).toBe(true);
+        expect(size).toBe(bytes.length);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("hands back the input itself when nothing needs changing (no copy)", () => {
+    const input = Buffer.from("Subject: x\r\n\r\nbody line\r\n");
+    const out: Buffer[] = [];
+    expect(new DotEncoder().encodeInto(input, out)).toBe(input.length);
+    expect(out).toHaveLength(1);
+    expect(out[0]).toBe(input);
+  });
+
+  it("stuffs dots with views of the input, not a copy of it", () => {
+    const input = Buffer.from("a\r\n.b\r\n.c\r\n");
+    const out: Buffer[] = [];
+    new DotEncoder().encodeInto(input, out);
+    expect(Buffer.concat(out).toString()).toBe("a\r\n..b\r\n..c\r\n");
+    for (const piece of out) if (piece.length > 1) expect(piece.buffer).toBe(input.buffer);
+  });
+
+  it("joins pieces when a chunk needs many repairs (bare LF on every short line)", () => {
+    const input = Buffer.from("x\n".repeat(5000));
+    const out: Buffer[] = [];
+    const size = new DotEncoder().encodeInto(input, out);
+    expect(out).toHaveLength(1);
+    expect(size).toBe(15000);
+    expect(out[0]!.toString()).toBe("x\r\n".repeat(5000));
+  });
+
+  it("a CR ending one chunk and its LF starting the next make one line end", () => {
+    expect(encodeChunked(Buffer.from("a\r\n.b"), [2]).bytes.toString()).toBe("a\r\n..b\r\n");
+    expect(encodeChunked(Buffer.from("a\r\r\nb"), [2, 3]).bytes.toString()).toBe("a\r\n\r\nb\r\n");
+  });
+
+  it("dotStuff and encodeWithEnd agree with the rule", () => {
+    expect(dotStuff("a\n.b").toString()).toBe("a\r\n..b\r\n");
+    expect(new DotEncoder().encodeWithEnd(Buffer.from(".x")).toString()).toBe("..x\r\n.\r\n");
+    expect(new DotEncoder().encodeWithEnd(Buffer.from("")).toString()).toBe(".\r\n");
+  });
+});

@@ -1,0 +1,136 @@
+/**
+ * `client.sendMany`: many messages over one connection from an iterable or async iterable, with
+ * the pipelining window chosen by the client and one outcome per message, in order. Against the
+ * embedded server (@saslkit/smtp-server), which answers pipelined commands strictly in order.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { plain } from "@saslkit/mech-plain";
+import { SmtpServer, type SmtpServerHandle } from "@saslkit/smtp-server";
+import { SmtpClient, type OutgoingMessage, type SmtpClientOptions } from "@saslkit/smtp";
+
+const USER = "alice";
+const PASSWORD = "many-Secret-1";
+let server: SmtpServerHandle | undefined;
+
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+async function start(onMessage?: (data: Buffer) => void): Promise<SmtpServerHandle> {
+  server = await SmtpServer.start({
+    mechanisms: [plain],
+    callbacks: { verifyPassword: (u: string, p: string) => u === USER && p === PASSWORD },
+    requireAuth: true,
+    keepMessages: 1000,
+    ...(onMessage ? { onMessage: (_e: unknown, data: Buffer) => onMessage(data) } : {}),
+  });
+  return server;
+}
+
+const options = (s: SmtpServerHandle, extra: Partial<SmtpClientOptions> = {}): SmtpClientOptions => ({
+  host: s.host,
+  port: s.port,
+  tls: "none",
+  ehloName: "client.example.org",
+  auth: { username: USER, password: PASSWORD },
+  mechanisms: [plain],
+  ...extra,
+});
+
+const message = (i: number, to = "bob@example.org"): OutgoingMessage => ({
+  message: `Subject: ${i}\r\nMessage-ID: <m${i}@example.org>\r\n\r\n.line ${i}\r\n`,
+  envelope: { from: "alice@example.org", to: [to] },
+});
+
+describe("sendMany", () => {
+  it("sends every message of a generator exactly once, in order, with one outcome each", async () => {
+    const s = await start();
+    const client = await SmtpClient.connect(options(s));
+    expect(client.pipelining).toBe("full");
+    function* source() {
+      for (let i = 0; i < 60; i++) yield message(i);
+    }
+    const outcomes = [];
+    for await (const o of client.sendMany(source())) outcomes.push(o);
+    await client.quit();
+    expect(outcomes.map((o) => o.index)).toEqual([...Array(60).keys()]);
+    expect(outcomes.every((o) => o.ok)).toBe(true);
+    const subjects = s.messages.map((m) => /Subject: (\d+)/.exec(m.data.toString())![1]);
+    expect(subjects).toEqual([...Array(60).keys()].map(String));
+    // Dot-stuffing survived: the server un-stuffed back to one dot.
+    expect(s.messages[7]!.data.toString()).toContain("\r\n.line 7\r\n");
+  });
+
+  it("takes an async iterable and keeps only a few messages in flight (the window it chose)", async () => {
+    const s = await start();
+    const client = await SmtpClient.connect(options(s));
+    let taken = 0;
+    let maxAhead = 0;
+    let done = 0;
+    async function* source() {
+      for (let i = 0; i < 40; i++) {
+        await new Promise((r) => setImmediate(r));
+        taken++;
+        maxAhead = Math.max(maxAhead, taken - done);
+        yield message(i);
+      }
+    }
+    for await (const o of client.sendMany(source())) {
+      expect(o.ok).toBe(true);
+      done++;
+    }
+    await client.quit();
+    expect(done).toBe(40);
+    expect(s.messages).toHaveLength(40);
+    expect(maxAhead).toBeGreaterThan(1); // pipelined
+    expect(maxAhead).toBeLessThanOrEqual(9); // bounded: the window (8) plus the one being taken
+  });
+
+  it("a refused message is reported and does not stop the others", async () => {
+    const s = await start();
+    const client = await SmtpClient.connect(options(s));
+    const items = [message(0), message(1, "bad address@example.org"), message(2)];
+    const outcomes = [];
+    for await (const o of client.sendMany(items)) outcomes.push(o);
+    await client.quit();
+    expect(outcomes.map((o) => o.ok)).toEqual([true, false, true]);
+    const failed = outcomes[1]!;
+    if (failed.ok) throw new Error("unreachable");
+    expect(failed.error.code).toBe("invalid-input");
+    expect(failed.item).toBe(items[1]);
+    expect(s.messages).toHaveLength(2);
+  });
+
+  it('works lock-step too (pipelining "off": window 1)', async () => {
+    const s = await start();
+    const client = await SmtpClient.connect(options(s, { pipelining: "off" }));
+    expect(client.pipelining).toBe("off");
+    let n = 0;
+    for await (const o of client.sendMany([message(0), message(1), message(2)])) if (o.ok) n++;
+    await client.quit();
+    expect(n).toBe(3);
+    expect(s.messages).toHaveLength(3);
+  });
+
+  it("stops taking messages once the connection is gone and leaves the source open", async () => {
+    const s = await start();
+    const client = await SmtpClient.connect(options(s));
+    function* source() {
+      for (let i = 0; i < 20; i++) yield message(i);
+    }
+    const it = source();
+    const outcomes = [];
+    for await (const o of client.sendMany(it)) {
+      outcomes.push(o);
+      if (outcomes.length === 2) await client.close();
+    }
+    // Messages already in flight when the client closed failed; nothing more was taken.
+    expect(outcomes.filter((o) => o.ok).length).toBeGreaterThanOrEqual(2);
+    expect(outcomes.length).toBeLessThan(20);
+    for (const o of outcomes.slice(2)) expect(o.ok).toBe(false);
+    const rest = [...it];
+    expect(rest.length + outcomes.length).toBe(20);
+    expect(rest.length).toBeGreaterThan(0);
+  });
+});

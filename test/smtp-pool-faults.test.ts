@@ -1,0 +1,263 @@
+/**
+ * SmtpPool against a small fault-injecting SMTP server written here (a scripted server: real
+ * Postfix cannot be told to drop a link after the final dot, and stopping the shared Postfix would
+ * disturb every other test running at the same time; test/smtp-pool-postfix.test.ts covers real
+ * delivery). The server records every message it accepted by Message-ID, so each test checks the
+ * delivery rule: every message is delivered at most once; a message whose send resolved was
+ * delivered exactly once; a failure before the final dot is retried on a fresh connection; a
+ * failure after it is reported as `outcome-unknown` and never retried.
+ */
+import net from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { plain } from "@saslkit/mech-plain";
+import { SmtpError, createPool, type SendResult, type SmtpClientOptions } from "@saslkit/smtp";
+
+type Fault = "drop-after-dot" | "drop-before-data" | "421-on-mail" | undefined;
+
+/** A pipelining SMTP server with AUTH PLAIN; `fault(n)` decides what happens to the n-th message (from 1). */
+class FaultServer {
+  readonly delivered = new Map<string, number>();
+  readonly sockets = new Set<net.Socket>();
+  connections = 0;
+  /** Most connections open at the same time. */
+  maxOpen = 0;
+  messages = 0;
+  fault: (n: number) => Fault = () => undefined;
+  #server: net.Server | undefined;
+  port = 0;
+
+  async start(port = 0): Promise<void> {
+    this.#server = net.createServer((s) => this.#session(s));
+    await new Promise<void>((resolve) => this.#server!.listen(port, "127.0.0.1", resolve));
+    this.port = (this.#server.address() as net.AddressInfo).port;
+  }
+
+  /** Stops listening and drops every open connection (a server going down under load). */
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+    this.#server = undefined;
+  }
+
+  #session(socket: net.Socket): void {
+    this.connections++;
+    this.sockets.add(socket);
+    this.maxOpen = Math.max(this.maxOpen, this.sockets.size);
+    socket.on("close", () => this.sockets.delete(socket));
+    socket.on("error", () => undefined);
+    let buf = "";
+    let inData = false;
+    let body: string[] = [];
+    let current: Fault;
+    socket.write("220 fault.test ESMTP\r\n");
+    socket.on("data", (chunk) => {
+      buf += chunk.toString("latin1");
+      let out = "";
+      let i: number;
+      while ((i = buf.indexOf("\r\n")) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        if (inData) {
+          if (line === ".") {
+            inData = false;
+            const text = body.join("\r\n");
+            const id = /Message-ID: <([^>]+)>/.exec(text)?.[1] ?? "?";
+            this.delivered.set(id, (this.delivered.get(id) ?? 0) + 1);
+            if (current === "drop-after-dot") {
+              socket.write(out);
+              socket.destroy();
+              return;
+            }
+            out += "250 2.0.0 queued\r\n";
+          } else body.push(line.startsWith(".") ? line.slice(1) : line);
+          continue;
+        }
+        const cmd = line.slice(0, 4).toUpperCase();
+        if (cmd === "EHLO") out += "250-fault.test\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n";
+        else if (cmd === "AUTH") out += "235 2.7.0 ok\r\n";
+        else if (cmd === "MAIL") {
+          current = this.fault(++this.messages);
+          if (current === "421-on-mail") {
+            socket.write(`${out}421 4.3.2 shutting down\r\n`);
+            socket.end();
+            return;
+          }
+          if (current === "drop-before-data") {
+            socket.write(out);
+            socket.destroy();
+            return;
+          }
+          out += "250 2.1.0 ok\r\n";
+        } else if (cmd === "RCPT") out += "250 2.1.5 ok\r\n";
+        else if (cmd === "DATA") {
+          inData = true;
+          body = [];
+          out += "354 go ahead\r\n";
+        } else if (cmd === "RSET" || cmd === "NOOP") out += "250 ok\r\n";
+        else if (cmd === "QUIT") {
+          socket.end(`${out}221 bye\r\n`);
+          return;
+        } else out += "502 no\r\n";
+      }
+      if (out) socket.write(out);
+    });
+  }
+}
+
+let server: FaultServer | undefined;
+afterEach(async () => {
+  await server?.stop();
+  server = undefined;
+});
+
+const connection = (s: FaultServer): SmtpClientOptions => ({
+  host: "127.0.0.1",
+  port: s.port,
+  tls: "none",
+  ehloName: "client.example.org",
+  auth: { username: "u", password: "p" },
+  mechanisms: [plain],
+});
+
+const msg = (id: string) => `Message-ID: <${id}>\r\nSubject: ${id}\r\n\r\n.body ${id}\r\n`;
+const env = { from: "a@example.org", to: ["b@example.org"] };
+
+interface Settled {
+  readonly id: string;
+  readonly result?: SendResult;
+  readonly error?: SmtpError;
+}
+
+async function sendAll(pool: ReturnType<typeof createPool>, ids: readonly string[]): Promise<Settled[]> {
+  return Promise.all(
+    ids.map((id) =>
+      pool.send(msg(id), env).then(
+        (result) => ({ id, result }),
+        (error: SmtpError) => ({ id, error }),
+      ),
+    ),
+  );
+}
+
+/** The delivery rule, checked message by message. */
+function checkExactlyOnce(s: FaultServer, settled: readonly Settled[]): void {
+  for (const r of settled) {
+    const n = s.delivered.get(r.id) ?? 0;
+    expect(n, `${r.id} delivered ${n} times`).toBeLessThanOrEqual(1);
+    if (r.result) expect(n, `${r.id} resolved but was not delivered`).toBe(1);
+    else if (r.error?.code !== "outcome-unknown") expect(n, `${r.id} failed (${r.error?.code}) but was delivered`).toBe(0);
+  }
+}
+
+const ids = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag}-${i}@pool.test`);
+
+describe("SmtpPool delivery rule under faults (scripted server)", () => {
+  it("spreads messages over at most maxConnections and replaces each after maxMessagesPerConnection", async () => {
+    server = new FaultServer();
+    await server.start();
+    const pool = createPool({ connection: connection(server), maxConnections: 3, maxMessagesPerConnection: 10 });
+    let most = 0;
+    let sampling = true;
+    const sample = () => {
+      most = Math.max(most, pool.stats.connections);
+      if (sampling) setImmediate(sample);
+    };
+    sample();
+    const settled = await sendAll(pool, ids(60, "spread"));
+    sampling = false;
+    await pool.close();
+    expect(settled.every((r) => r.result)).toBe(true);
+    checkExactlyOnce(server, settled);
+    expect(server.delivered.size).toBe(60);
+    expect(server.connections).toBeGreaterThanOrEqual(6); // 60 messages / 10 per connection
+    expect(server.maxOpen).toBeGreaterThanOrEqual(2); // spread over several at once
+    expect(most).toBeLessThanOrEqual(3); // never more than maxConnections, closing ones included
+    // (the server may still hold a socket for a moment after the client closed it)
+    expect(server.maxOpen).toBeLessThanOrEqual(4);
+    expect(pool.stats).toMatchObject({ sent: 60, failed: 0, queued: 0, inFlight: 0, connections: 0 });
+  });
+
+  it("a link dropped after the final dot: that message is outcome-unknown (delivered once, not retried); the rest go out on a new connection", async () => {
+    server = new FaultServer();
+    await server.start();
+    server.fault = (n) => (n === 5 ? "drop-after-dot" : undefined);
+    const pool = createPool({ connection: connection(server), maxConnections: 1 });
+    const settled = await sendAll(pool, ids(20, "dot"));
+    await pool.close();
+    const unknown = settled.filter((r) => r.error?.code === "outcome-unknown");
+    expect(unknown).toHaveLength(1);
+    expect(server.delivered.get(unknown[0]!.id)).toBe(1);
+    expect(settled.filter((r) => r.result)).toHaveLength(19);
+    checkExactlyOnce(server, settled);
+    expect(server.connections).toBeGreaterThanOrEqual(2);
+    expect(pool.stats.retried).toBeGreaterThanOrEqual(1); // the messages pipelined behind it
+  });
+
+  it("a link dropped before DATA and a 421 on MAIL: those messages are sent again on a fresh connection, once", async () => {
+    server = new FaultServer();
+    await server.start();
+    server.fault = (n) => (n === 3 ? "drop-before-data" : n === 9 ? "421-on-mail" : undefined);
+    const pool = createPool({ connection: connection(server), maxConnections: 2 });
+    const settled = await sendAll(pool, ids(30, "retry"));
+    await pool.close();
+    expect(settled.filter((r) => r.error)).toEqual([]);
+    checkExactlyOnce(server, settled);
+    expect(server.delivered.size).toBe(30);
+    expect(pool.stats.retried).toBeGreaterThanOrEqual(2);
+  });
+
+  it("server stopped and started again under load: nothing lost, nothing twice, the pool reconnects", async () => {
+    server = new FaultServer();
+    await server.start();
+    const port = server.port;
+    const pool = createPool({ connection: connection(server), maxConnections: 4, maxConnectFailures: 20 });
+    const first = sendAll(pool, ids(40, "before"));
+    await new Promise((r) => setTimeout(r, 5));
+    await server.stop(); // drops every link, refuses connections
+    const during = sendAll(pool, ids(20, "during"));
+    await new Promise((r) => setTimeout(r, 300));
+    await server.start(port);
+    const settled = [...(await first), ...(await during)];
+    await pool.close();
+    checkExactlyOnce(server, settled);
+    // Every failure is either unknown outcome (may or may not have arrived) or none at all.
+    for (const r of settled) if (r.error) expect(r.error.code).toBe("outcome-unknown");
+    expect(settled.filter((r) => r.id.startsWith("during")).every((r) => r.result)).toBe(true);
+    expect(pool.stats.connectionsOpened).toBeGreaterThan(4); // reconnected after the stop (failed attempts included)
+  });
+
+  it("gives up on a server that stays down: waiting messages fail as not sent (connect error), none delivered", async () => {
+    server = new FaultServer();
+    await server.start();
+    const port = server.port;
+    await server.stop();
+    const pool = createPool({ connection: { ...connection(server), port }, maxConnectFailures: 2 });
+    const settled = await sendAll(pool, ids(3, "down"));
+    await pool.close();
+    expect(settled.map((r) => r.error?.code)).toEqual(["connect-failed", "connect-failed", "connect-failed"]);
+  });
+
+  it("rate limit: at most N messages started per interval", async () => {
+    server = new FaultServer();
+    await server.start();
+    const pool = createPool({ connection: connection(server), rateLimit: { messages: 5, perMs: 200 } });
+    const t0 = Date.now();
+    const settled = await sendAll(pool, ids(12, "rate"));
+    const elapsed = Date.now() - t0;
+    await pool.close();
+    expect(settled.every((r) => r.result)).toBe(true);
+    expect(elapsed).toBeGreaterThanOrEqual(400); // 5 now, 5 after 200 ms, 2 after 400 ms
+  });
+
+  it("close() drains: every queued message settles before the connections QUIT; later sends are refused", async () => {
+    server = new FaultServer();
+    await server.start();
+    const pool = createPool({ connection: connection(server), maxConnections: 2 });
+    const pending = sendAll(pool, ids(25, "drain"));
+    await pool.close();
+    const settled = await pending;
+    expect(settled.every((r) => r.result)).toBe(true);
+    expect(server.delivered.size).toBe(25);
+    await expect(pool.send(msg("late@pool.test"), env)).rejects.toMatchObject({ code: "client-closed" });
+  });
+});
