@@ -197,30 +197,39 @@ async function demo(project, base) {
 // ---- README blocks -------------------------------------------------------------------------
 
 const SERVER = `
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { SmtpServer } from "@saslkit/smtp-server";
 import * as scram from "@saslkit/mech-scram";
-import { plain } from "@saslkit/mech-plain";
-import { login } from "@saslkit/mech-login";
-import { cramMd5 } from "@saslkit/mech-cram-md5";
+// Every installed mechanism package's server halves, found like the CLI finds them.
+const providers = new Map();
+for (const dir of readdirSync("node_modules/@saslkit").filter((d) => d.startsWith("mech-"))) {
+  const mod = await import("@saslkit/" + dir);
+  for (const value of Object.values(mod)) {
+    for (const p of Array.isArray(value) ? value : [value]) {
+      if (p && typeof p === "object" && typeof p.name === "string" && typeof p.createServer === "function" && !providers.has(p.name)) providers.set(p.name, p);
+    }
+  }
+}
 const password = process.env.README_PASSWORD;
 const prepared = scram.prepareScramPassword(password);
 const keys = new Map();
 for (const hash of ["SHA-1", "SHA-256", "SHA-512"]) keys.set(hash, await scram.deriveScramKeys(hash, prepared));
 const tls = { key: readFileSync("certs/server.key"), cert: readFileSync("certs/server.pem") };
 const options = {
-  mechanisms: [...scram.scramProviders, cramMd5, plain, login],
+  mechanisms: [...providers.values()].sort((a, b) => b.priority - a.priority),
   callbacks: {
     verifyPassword: (_u, p) => p === password,
     lookupPassword: () => password,
     lookupScramKeys: (_u, hash) => keys.get(hash),
+    verifyToken: () => ({ valid: false, status: "invalid_token" }),
+    acceptAnonymous: () => false,
   },
   tls,
   requireAuth: true,
 };
 const starttls = await SmtpServer.start(options);
 const implicit = await SmtpServer.start({ ...options, implicitTls: true });
-process.stdout.write(JSON.stringify({ starttls: starttls.port, implicit: implicit.port }) + "\\n");
+process.stdout.write(JSON.stringify({ starttls: starttls.port, implicit: implicit.port, mechanisms: [...providers.keys()] }) + "\\n");
 process.on("SIGTERM", async () => { await Promise.all([starttls.close(), implicit.close()]); process.exit(0); });
 `;
 
