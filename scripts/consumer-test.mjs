@@ -255,14 +255,18 @@ net.Socket.prototype.connect = function (...args) {
 syncBuiltinESMExports();
 `;
 
+/**
+ * The README server's certificate, for the example domains, made with node:crypto by the CLI's
+ * demo certificate writer (no openssl binary needed).
+ */
 async function makeCertificates(dir) {
   mkdirSync(dir, { recursive: true });
-  const ossl = (args) => execFile("openssl", args, { cwd: dir });
-  writeFileSync(join(dir, "server.ext"), "subjectAltName=DNS:localhost,DNS:example.org,DNS:*.example.org,DNS:example.com,DNS:*.example.com,DNS:example.net,DNS:*.example.net,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  await ossl(["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=saslkit README test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]);
-  await ossl(["req", "-new", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=smtp.example.org"]);
-  await ossl(["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext"]);
+  const { demoCertificate } = await import(pathToFileURL(join(root, "packages", "cli", "dist", "commands", "demo-certificate.js")).href);
+  const names = ["localhost", "example.org", "*.example.org", "example.com", "*.example.com", "example.net", "*.example.net"];
+  const { ca, key, cert } = demoCertificate(names);
+  writeFileSync(join(dir, "ca.pem"), ca);
+  writeFileSync(join(dir, "server.key"), key);
+  writeFileSync(join(dir, "server.pem"), cert);
 }
 
 async function startReadmeServer(project) {
