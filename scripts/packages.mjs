@@ -92,6 +92,7 @@ export function canonical(pkg) {
       },
     },
     files: ["dist", "!dist/.tsbuildinfo", "!dist/**/*.tsbuildinfo", "src"],
+    scripts: { ...m.scripts, prepublishOnly: "node ../../scripts/publish-guard.mjs" },
     publishConfig: { access: "public" },
     ...(m.dependencies ? { dependencies: internal(m.dependencies) } : {}),
     ...(m.peerDependencies ? { peerDependencies: internal(m.peerDependencies) } : {}),
