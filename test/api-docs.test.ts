@@ -3,7 +3,7 @@
  * every publishable package. Built into a temporary folder; docs/api/ is git-ignored.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
@@ -20,6 +20,11 @@ it("typedoc builds the reference for every publishable package without errors", 
     );
   });
   expect(result.code, result.output).toBe(0);
-  const index = readFileSync(join(out, "index.html"), "utf8");
-  for (const p of publicPackages() as { name: string }[]) expect(index, `${p.name} missing from the reference`).toContain(p.name);
+  // One module page per package (typedoc names @saslkit/core "modules/_saslkit_core.html"), each
+  // with at least one documented export.
+  for (const p of publicPackages() as { name: string }[]) {
+    const page = join(out, "modules", `${p.name.replace(/[@/]/g, "_")}.html`);
+    expect(existsSync(page), `${p.name} has no page in the reference`).toBe(true);
+    expect(readFileSync(page, "utf8"), `${p.name}: no exports documented`).toMatch(/tsd-member|tsd-index-link/);
+  }
 }, 160_000);
