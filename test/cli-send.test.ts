@@ -197,7 +197,10 @@ describe("saslkit probe smtp://", () => {
 
   it("lists cleartext refusals with --cleartext never on a server without TLS", async () => {
     const { io, stdout } = memoryIo();
-    expect(await main(["probe", `smtp://127.0.0.1:${plainServer.port}`, "--cleartext", "never", "--oauth"], io)).toBe(0);
+    // "never" refuses cleartext even on loopback, so the clients would end this connection with
+    // tls-required: probe says so and exits 1, after listing what it found.
+    expect(await main(["probe", `smtp://127.0.0.1:${plainServer.port}`, "--cleartext", "never", "--oauth"], io)).toBe(1);
+    expect(stdout()).toMatch(/^Refused: +saslkit would not log in here \(tls-required\)/m);
     const text = stdout();
     expect(text).toContain("Channel:        cleartext (loopback)");
     expect(text).toContain("the server does not offer STARTTLS");

@@ -222,6 +222,9 @@ describe("probe: the TLS-required refusal", () => {
     expect(refusedForTls({ ...base, loopback: true })).toBe(false);
     expect(refusedForTls({ ...base, secure: true })).toBe(false);
     expect(refusedForTls({ ...base, tlsOption: "none" })).toBe(false);
+    // core's cleartext rule decides, as in the clients: "allow" opts in everywhere, "never" refuses even loopback.
+    expect(refusedForTls({ ...base, cleartext: "allow" })).toBe(false);
+    expect(refusedForTls({ ...base, loopback: true, cleartext: "never" })).toBe(true);
     expect(tlsRequiredExplanation("pop3").join("\n")).toMatch(/no STLS[\s\S]*SCRAM and CRAM-MD5 too[\s\S]*pop3s:\/\/ \(port 995\)[\s\S]*--tls none/);
   });
 

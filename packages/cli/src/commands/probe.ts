@@ -3,7 +3,7 @@
  * a user with a password (and, with --oauth, a token), and why each other one was not chosen.
  * It never authenticates and never asks for a secret.
  */
-import { Credentials, planNegotiation, type ChannelInfo, type MechanismProvider } from "@saslkit/core";
+import { Credentials, cleartextRefusal, planNegotiation, type ChannelInfo, type CleartextPolicy, type MechanismProvider } from "@saslkit/core";
 import { ImapClient } from "@saslkit/imap";
 import { Pop3Client } from "@saslkit/pop3";
 import type { TlsSettings, TranscriptSink } from "@saslkit/transport";
@@ -140,7 +140,7 @@ export async function probe(argv: readonly string[], io: CliIo): Promise<number>
   // Issue: TLS left to the client (no --tls), no TLS obtained, a remote host: the clients end the
   // connection with "tls-required" before any mechanism runs. Say so instead of showing a choice
   // that would never be made.
-  if (refusedForTls({ tlsOption: tlsValue, schemeTls: target.tls, secure: findings.secure, loopback })) {
+  if (refusedForTls({ tlsOption: tlsValue, schemeTls: target.tls, secure: findings.secure, loopback, cleartext: controls.policy.cleartext })) {
     for (const line of tlsRequiredExplanation(target.protocol)) io.stdout.write(`${line}\n`);
     return 1;
   }
@@ -149,11 +149,13 @@ export async function probe(argv: readonly string[], io: CliIo): Promise<number>
 
 /**
  * The clients' TLS default (issue 10 item 8): with TLS left to them (no --tls; the URL's STARTTLS
- * scheme), a connection that did not become TLS to a host that is not loopback ends with
- * "tls-required" before any mechanism runs.
+ * scheme) and credentials to send, a connection that did not become TLS continues only where
+ * core's cleartext rule allows it (`--cleartext`: loopback by default, `allow` everywhere, `never`
+ * nowhere); otherwise the client ends it with "tls-required" before any mechanism runs.
  */
-export function refusedForTls(facts: { tlsOption: string | undefined; schemeTls: TlsMode; secure: boolean; loopback: boolean }): boolean {
-  return facts.tlsOption === undefined && facts.schemeTls === "starttls" && !facts.secure && !facts.loopback;
+export function refusedForTls(facts: { tlsOption: string | undefined; schemeTls: TlsMode; secure: boolean; loopback: boolean; cleartext?: CleartextPolicy | undefined }): boolean {
+  if (facts.tlsOption !== undefined || facts.schemeTls !== "starttls" || facts.secure) return false;
+  return cleartextRefusal(facts.cleartext, { secure: false, loopback: facts.loopback }) !== undefined;
 }
 
 /** Why saslkit will not send credentials to this server, and what the user can do. */
@@ -166,7 +168,7 @@ export function tlsRequiredExplanation(protocol: Protocol): string[] {
     "                SCRAM and CRAM-MD5 too: an attacker who strips STARTTLS can relay SCRAM without channel",
     "                binding and attack SCRAM and CRAM-MD5 transcripts offline.",
     `What to do:     use TLS (${implicit}, or a port that offers ${verb}); or, knowing the risk,`,
-    "                --tls none (challenge-response mechanisms only) or --tls none --cleartext allow (any).",
+    "                --tls none (challenge-response mechanisms only), or --cleartext allow (any mechanism).",
   ];
 }
 
