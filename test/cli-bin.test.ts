@@ -45,19 +45,23 @@ function run(args: string[], options: { env?: Record<string, string>; input?: st
   });
 }
 
-/** Runs `shell` under script(1): /dev/tty is a pseudo-terminal we type into when `prompt` appears. */
-function inTerminal(shell: string, prompt: string, typed: string): Promise<string> {
+/** Runs `shell` under script(1): /dev/tty is a pseudo-terminal; each `[prompt, typed]` is typed when its prompt appears. */
+function inTerminal(shell: string, prompt: string, typed: string, ...more: [string, string][]): Promise<string> {
+  const steps: [string, string][] = [[prompt, typed], ...more];
   return new Promise((resolve) => {
     const env: NodeJS.ProcessEnv = { ...process.env };
     delete env.SASLKIT_PASSWORD;
     const child = spawn("script", ["-qec", shell, "/dev/null"], { env, stdio: ["pipe", "pipe", "pipe"] });
     let out = "";
-    let typedYet = false;
+    let step = 0;
+    let seenUpTo = 0;
     const onData = (d: Buffer) => {
       out += d.toString();
-      if (!typedYet && out.includes(prompt)) {
-        typedYet = true;
-        child.stdin.write(typed);
+      while (step < steps.length && out.indexOf(steps[step]![0], seenUpTo) >= 0) {
+        seenUpTo = out.indexOf(steps[step]![0], seenUpTo) + steps[step]![0].length;
+        const text = steps[step]![1];
+        step++;
+        setTimeout(() => child.stdin.write(text), 50);
       }
     };
     child.stdout.on("data", onData);
@@ -168,6 +172,14 @@ describe.skipIf(!hasScript)("the password prompt is on the terminal, before the 
     expect(out).toContain("status=0");
     expect(out).not.toContain(PASSWORD);
     expect(server.messages.at(-1)?.data.toString()).toBe("Subject: from stdin\r\n\r\npiped body\r\n");
+  });
+
+  it("the interactive flow: password, then the body typed and ended with Ctrl-D; exits 0 (never 13)", async () => {
+    const shell = `'${process.execPath}' '${BIN}' ${sendArgs(server.port).join(" ")} --subject typed; echo "status=$?"`;
+    const out = await inTerminal(shell, "Password for alice:", `${PASSWORD}\r`, ["Type the message body", "typed line\r"], ["typed line", "\x04"]);
+    expect(out).toContain("status=0");
+    expect(out.indexOf("Password for alice:")).toBeLessThan(out.indexOf("Type the message body"));
+    expect(server.messages.at(-1)?.data.toString()).toMatch(/Subject: typed\r\n[\s\S]*typed line/);
   });
 
   it("Ctrl-C at the prompt exits 130 and sends nothing", async () => {
