@@ -61,7 +61,7 @@ async function session(i) {
     ehloName: "load-soak.saslkit.test",
     auth: { username: user.name ?? "alice", password: user.password },
     mechanisms: [plain],
-    timeouts: { connect: 10000, greeting: 10000, command: 20000, data: 20000 },
+    timeouts: { connect: 30000, reply: 20000, data: 20000 },
   });
   try {
     const result = await client.send(`From: <${from}>\r\nTo: <${to}>\r\nSubject: load-soak ${i}\r\n\r\nsession ${i}\r\n`, { from, to: [to] });

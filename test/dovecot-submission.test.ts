@@ -48,7 +48,7 @@ describe.skipIf(!env)("SMTP against Dovecot submission (relaying through Postfix
     const t = new Transcript();
     const error = (await rejection(SmtpClient.connect(starttls({}, { force: "EXTERNAL" }, t)))) as SmtpError;
     expect(error).toBeInstanceOf(SmtpError);
-    expect(error.phase).toBe("auth");
+    expect(error.phase).toBe("authenticate");
     expect(error.reply?.code).toBeGreaterThanOrEqual(500);
     expect(t.authLines()).toHaveLength(1);
   });

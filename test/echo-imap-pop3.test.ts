@@ -11,7 +11,10 @@ import { ImapClient } from "@saslkit/imap";
 import { Pop3Client } from "@saslkit/pop3";
 import { ECHO_PLACES, apopDigest, startEchoServer, type EchoPlace } from "./hardening/echo-server.js";
 import { Evidence } from "./hardening/leak-sweep.js";
-import { ALL_PROVIDERS, SCRAM_TEST_OPTIONS, USER } from "./hardening/mechanisms.js";
+import { digestMd5 } from "@saslkit/mech-digest-md5";
+import { ALL_PROVIDERS as HARDENING_PROVIDERS, SCRAM_TEST_OPTIONS, USER } from "./hardening/mechanisms.js";
+
+const ALL_PROVIDERS = [...HARDENING_PROVIDERS, digestMd5];
 import { PASSWORD, TOKEN, secretForms } from "./hardening/secrets.js";
 
 /** Every mechanism that carries the secret or a value derived from it, without TLS. */

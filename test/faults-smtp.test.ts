@@ -14,7 +14,7 @@ import { startHostileServer, smtpResponder, type FaultAction, type HostileServer
 import { handleCounts, leaked, settleHandles } from "./hardening/handles.js";
 import { PASSWORD } from "./hardening/secrets.js";
 
-const TIMEOUTS = { connect: 1000, greeting: 400, command: 400, data: 800 };
+const TIMEOUTS = { connect: 1000, reply: 400, data: 800 };
 const MESSAGE = "From: a@hostile.test\r\nTo: b@hostile.test\r\nSubject: fault\r\n\r\nbody line 1\r\nbody line 2\r\n";
 const ENVELOPE = { from: "a@hostile.test", to: ["b@hostile.test"] };
 
@@ -34,7 +34,7 @@ function options(port: number, extra: Partial<SmtpClientOptions> = {}): SmtpClie
     mechanisms: [plain, login],
     policy: { force: "PLAIN" },
     timeouts: TIMEOUTS,
-    maxAuthRounds: 4,
+    maxRounds: 4,
     ...extra,
   };
 }
@@ -84,13 +84,13 @@ const CASES: readonly Case[] = [
   ["ehlo", "huge", { phase: "ehlo", code: "line-too-long" }],
   ["ehlo", "garbage", { phase: "ehlo", code: "malformed-reply" }],
   ["ehlo", "wrong-code", { phase: "ehlo", code: "rejected" }],
-  ["auth", "close", { phase: "auth", code: "closed" }],
-  ["auth", "stall", { phase: "auth", code: "timeout" }],
+  ["auth", "close", { phase: "authenticate", code: "closed" }],
+  ["auth", "stall", { phase: "authenticate", code: "timeout" }],
   ["auth", "drip", "sent"],
-  ["auth", "huge", { phase: "auth", code: "line-too-long" }],
-  ["auth", "garbage", { phase: "auth", code: "malformed-reply" }],
-  ["auth", "wrong-code", { phase: "auth", code: "protocol-error" }],
-  ["auth", "loop", { phase: "auth", code: ["too-many-rounds", "invalid-challenge", "bad-state"] }],
+  ["auth", "huge", { phase: "authenticate", code: "line-too-long" }],
+  ["auth", "garbage", { phase: "authenticate", code: "malformed-reply" }],
+  ["auth", "wrong-code", { phase: "authenticate", code: "protocol-error" }],
+  ["auth", "loop", { phase: "authenticate", code: ["too-many-rounds", "invalid-challenge", "bad-state"] }],
   ["mail", "close", { phase: "mail", code: "closed" }],
   ["mail", "stall", { phase: "mail", code: "timeout" }],
   ["mail", "garbage", { phase: "mail", code: "malformed-reply" }],
@@ -134,17 +134,17 @@ describe("faults: SMTP client against a hostile server", () => {
 
   it("LOGIN: a drop inside the second AUTH round ends in a closed error, and the loop case cancels with '*'", async () => {
     const dropped = await runSend({ phase: "auth-round", action: "close" }, { policy: { force: "LOGIN" } });
-    expect([dropped.error?.phase, dropped.error?.code]).toEqual(["auth", "closed"]);
+    expect([dropped.error?.phase, dropped.error?.code]).toEqual(["authenticate", "closed"]);
     await server!.close();
     server = undefined;
     const looped = await runSend({ phase: "auth", action: "loop" }, { policy: { force: "LOGIN" } });
-    expect(looped.error?.phase).toBe("auth");
+    expect(looped.error?.phase).toBe("authenticate");
     expect(server!.received).toContain("*");
   });
 
-  it("a server looping on '334 ' is cut off at maxAuthRounds and cancelled", async () => {
-    const outcome = await runSend({ phase: "auth", action: "loop" }, { maxAuthRounds: 3 });
-    expect(outcome.error?.phase).toBe("auth");
+  it("a server looping on '334 ' is cut off at maxRounds and cancelled", async () => {
+    const outcome = await runSend({ phase: "auth", action: "loop" }, { maxRounds: 3 });
+    expect(outcome.error?.phase).toBe("authenticate");
     const authLines = server!.received.slice(server!.received.findIndex((l) => l.startsWith("AUTH ")));
     expect(authLines.length).toBeLessThanOrEqual(3 + 2);
     expect(authLines).toContain("*");
@@ -154,14 +154,14 @@ describe("faults: SMTP client against a hostile server", () => {
 describe("faults: SMTP TLS and downgrade policy", () => {
   it("STARTTLS required but stripped from EHLO: tls-required, and no AUTH or MAIL is sent in clear", async () => {
     const outcome = await runSend(undefined, { tls: "starttls" });
-    expect([outcome.error?.phase, outcome.error?.code]).toEqual(["tls", "tls-required"]);
+    expect([outcome.error?.phase, outcome.error?.code]).toEqual(["starttls", "tls-required"]);
     expect(server!.received.some((l) => /^(AUTH|MAIL)/i.test(l))).toBe(false);
   });
 
   it("STARTTLS offered, then the handshake gets garbage: tls-failed, nothing sent in clear after it", async () => {
     const certs = await testCertificates();
     const outcome = await runSend({ phase: "starttls", action: "tls-garbage" }, { tls: "starttls", tlsOptions: { ca: certs.ca, servername: "localhost" } }, { starttls: true });
-    expect(outcome.error?.phase).toBe("tls");
+    expect(outcome.error?.phase).toBe("starttls");
     expect(outcome.error?.code).toBe("tls-failed");
     expect(server!.received.some((l) => /^(AUTH|MAIL)/i.test(l))).toBe(false);
   });
@@ -169,13 +169,13 @@ describe("faults: SMTP TLS and downgrade policy", () => {
   it("STARTTLS offered, then the connection is reset mid-handshake: a typed tls error", async () => {
     const certs = await testCertificates();
     const outcome = await runSend({ phase: "starttls", action: "tls-reset" }, { tls: "starttls", tlsOptions: { ca: certs.ca, servername: "localhost" } }, { starttls: true });
-    expect(outcome.error?.phase).toBe("tls");
+    expect(outcome.error?.phase).toBe("starttls");
     expect(["tls-failed", "closed"]).toContain(outcome.error?.code);
   });
 
-  it("STARTTLS refused with requireTls: tls-required; opportunistic mode continues only when allowed", async () => {
+  it("STARTTLS refused with tls \"starttls\": tls-required; nothing else goes out", async () => {
     const outcome = await runSend({ phase: "starttls", action: "wrong-code" }, { tls: "starttls" }, { starttls: true });
-    expect([outcome.error?.phase, outcome.error?.code]).toEqual(["tls", "tls-required"]);
+    expect([outcome.error?.phase, outcome.error?.code]).toEqual(["starttls", "tls-required"]);
     expect(server!.received.some((l) => /^(AUTH|MAIL)/i.test(l))).toBe(false);
   });
 

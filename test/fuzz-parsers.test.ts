@@ -6,14 +6,18 @@
  * round trips hold (format then parse, stuff then unstuff, encode then tokenize).
  */
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { appendFileSync } from "node:fs";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // Parsers are internal to their packages: imported from source.
 import { ImapCapabilities } from "@saslkit/imap";
 import { ImapParseError, literalLength, parseRespText, parseResponse, tokenize } from "../packages/imap/src/parser.js";
 import { encodeLoginArgument } from "../packages/imap/src/login.js";
 import { parseLine, unstuff } from "../packages/pop3/src/reply.js";
 import { MAX_REPLY_LINES_FOR_TEST, MalformedReplyError, ReplyParser, dotStuff, formatReply, parseCapabilities, parseReply } from "./hardening/smtp.js";
-import { formatReply as serverFormatReply, parseCommand, parsePathArgument } from "@saslkit/smtp-server";
+import { SmtpServer } from "@saslkit/smtp-server";
+import { formatReply as serverFormatReply, parseCommand, parsePathArgument } from "../packages/smtp-server/src/commands.js";
+import { RawClient, fakePlain, onlyCrlf, referenceMessage } from "../packages/smtp-server/test/helpers.js";
 import { fcParams, onlyTypedErrorsSync } from "./hardening/fuzz.js";
 
 /** Protocol-flavoured text: what real servers send, plus the bytes that break naive parsers. */
@@ -247,4 +251,123 @@ describe("fuzz: SMTP server command parsing (hostile client lines)", () => {
       fcParams(400),
     );
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The embedded server's DATA and command parsing on the wire, with large, repetitive input
+// (issue 10: smuggling, DATA memory, bounded work). One open server in this process, a raw
+// client per case; the event-loop stalls and the peak heap seen while these properties run are
+// recorded (FUZZ_STATS_FILE, read by scripts/fuzz.mjs into bench/results/fuzz.md).
+// ---------------------------------------------------------------------------------------------
+
+describe("fuzz: SMTP server DATA and commands on the wire (large, repetitive input)", () => {
+  let server: SmtpServer;
+  const stall = monitorEventLoopDelay({ resolution: 10 });
+  let peakHeap = 0;
+  let sampler: NodeJS.Timeout | undefined;
+  beforeAll(async () => {
+    // One connection per case, opened faster than closed ones are reaped: the per-client limit is not under test here.
+    server = await SmtpServer.start({ mechanisms: [fakePlain], callbacks: {}, requireAuth: false, keepMessages: 3, maxErrors: 1000, maxMessageBytes: 64 * 1024 * 1024, commandTimeoutMs: 10_000, maxConnections: 10_000, maxConnectionsPerClient: 10_000 });
+    stall.enable();
+    sampler = setInterval(() => (peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed)), 20);
+  });
+  afterAll(async () => {
+    stall.disable();
+    clearInterval(sampler);
+    const record = { suite: "smtp-server wire", maxStallMs: Math.round(stall.max / 1e6), p99StallMs: Math.round(stall.percentile(99) / 1e6), peakHeapMiB: Math.round(peakHeap / 1048576) };
+    if (process.env.FUZZ_STATS_FILE) appendFileSync(process.env.FUZZ_STATS_FILE, `${JSON.stringify(record)}\n`);
+    await server.close();
+    // A stall of seconds would mean per-line or quadratic work; the bound is loose for busy CI machines.
+    expect(record.maxStallMs).toBeLessThan(2000);
+  });
+
+  /** Units a hostile body repeats: bare CR/LF, fake terminators, stuffed dots, long runs. */
+  const unit = fc.constantFrom("\r\n", "\n", "\r", ".", "..\r\n", "\n.\n", "\r.\r", "\r\n.\n", "\n.\r\n", "\r.\r\n", "a", "x".repeat(200), "MAIL FROM:<e@x.test>\r\n");
+  const body = fc.array(fc.tuple(unit, fc.integer({ min: 1, max: 4000 })), { minLength: 1, maxLength: 8 }).map((parts) => {
+    let text = `x${parts.map(([u, n]) => u.repeat(n)).join("")}`;
+    // No real terminator inside: the body must be one message (a real <CRLF>.<CRLF> would end it).
+    while (text.includes("\r\n.\r\n")) text = text.replaceAll("\r\n.\r\n", "\r\n..\r\n");
+    return Buffer.from(text, "latin1");
+  });
+
+  it("DATA: one message per transfer whatever the body, equal to the RFC reference, CRLF only; the next command answers next", async () => {
+    await fc.assert(
+      fc.asyncProperty(body, async (bytes) => {
+        const client = await RawClient.connect(server.port);
+        try {
+          await client.reply();
+          client.send("EHLO f.test\r\nMAIL FROM:<a@f.test>\r\nRCPT TO:<b@f.test>\r\nDATA\r\n");
+          for (let i = 0; i < 4; i++) await client.reply();
+          const before = server.messages.length;
+          const wire = Buffer.concat([bytes, Buffer.from("\r\n.\r\n")]);
+          client.send(wire);
+          const longest = Math.max(...wire.toString("latin1").split(/\r\n|\r|\n/).map((l) => l.length));
+          const reply = (await client.reply(10_000))[0];
+          if (longest > 65536) {
+            // Past the line limit the server says so and closes; nothing is stored.
+            expect(reply).toBe("500 5.5.2 Line too long");
+            expect(server.messages.length).toBe(before);
+            return;
+          }
+          expect(reply).toMatch(/^250 2\.0\.0 OK queued/);
+          expect(await client.command("NOOP")).toEqual(["250 2.0.0 OK"]);
+          const message = server.messages.at(-1)!;
+          expect(server.messages.length === before + 1 || server.messages.length === 3).toBe(true);
+          expect(message.data.equals(referenceMessage(wire)!.message)).toBe(true);
+          expect(onlyCrlf(message.data)).toBe(true);
+        } finally {
+          client.destroy();
+        }
+      }),
+      fcParams(40, 20_000),
+    );
+  }, 120_000);
+
+  it("BDAT: a chunk of any bytes arrives verbatim and is never read as commands", async () => {
+    await fc.assert(
+      fc.asyncProperty(body, async (bytes) => {
+        const client = await RawClient.connect(server.port);
+        try {
+          await client.reply();
+          client.send("EHLO f.test\r\nMAIL FROM:<a@f.test> BODY=BINARYMIME\r\nRCPT TO:<b@f.test>\r\n");
+          for (let i = 0; i < 3; i++) await client.reply();
+          client.send(Buffer.concat([Buffer.from(`BDAT ${bytes.length} LAST\r\n`), bytes]));
+          expect((await client.reply(10_000))[0]).toMatch(/^250 2\.0\.0 OK queued/);
+          expect(await client.command("NOOP")).toEqual(["250 2.0.0 OK"]);
+          expect(server.messages.at(-1)!.data.equals(bytes)).toBe(true);
+        } finally {
+          client.destroy();
+        }
+      }),
+      fcParams(40, 20_000),
+    );
+  }, 120_000);
+
+  it("commands: long, repetitive and bare-CR/LF lines get one well-formed reply each, or 500 and close past the line limit", async () => {
+    const piece = fc.constantFrom("MAIL FROM:<", "RCPT TO:<", "a", "@", ">", " SIZE=1", " X=", "\r", "\"", "<", " ", "NOOP", "\u00e9");
+    const line = fc.array(fc.tuple(piece, fc.integer({ min: 1, max: 3000 })), { minLength: 1, maxLength: 6 }).map((parts) => parts.map(([p, n]) => p.repeat(n)).join(""));
+    await fc.assert(
+      fc.asyncProperty(fc.array(line, { minLength: 1, maxLength: 6 }), fc.boolean(), async (lines, bareLf) => {
+        const client = await RawClient.connect(server.port);
+        try {
+          await client.reply();
+          await client.command("EHLO f.test");
+          for (const l of lines) {
+            client.send(`${l}${bareLf ? "\n" : "\r\n"}`);
+            const reply = await client.reply(10_000).catch(() => undefined);
+            if (reply === undefined) {
+              expect(Buffer.byteLength(l)).toBeGreaterThan(65536);
+              return;
+            }
+            expect(reply.at(-1)).toMatch(/^[2-5]\d\d /);
+            if (/^500 5\.5\.2 Line too long/.test(reply.at(-1)!)) return;
+            if (/^(354|221)/.test(reply.at(-1)!)) return;
+          }
+        } finally {
+          client.destroy();
+        }
+      }),
+      fcParams(40, 20_000),
+    );
+  }, 120_000);
 });

@@ -79,7 +79,7 @@ describe("leaks: every mechanism through SMTP against the embedded smtp-server",
     mechanisms: ALL_PROVIDERS,
     mechanismOptions: SCRAM_TEST_OPTIONS,
     policy: { force: mechanism },
-    timeouts: { connect: 2000, greeting: 2000, command: 2000, data: 2000 },
+    timeouts: { connect: 2000, reply: 2000, data: 2000 },
     transcript: evidence.sink,
   });
 
@@ -95,7 +95,7 @@ describe("leaks: every mechanism through SMTP against the embedded smtp-server",
 
       const error = await sendMail(options(mechanism, false, evidence), "Subject: x\r\n\r\nx\r\n", { from: "a@test", to: ["b@test"] }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(SmtpError);
-      expect((error as SmtpError).phase).toBe("auth");
+      expect((error as SmtpError).phase).toBe("authenticate");
       evidence.add("error", error);
       evidence.parts.push(...serverLog);
       evidence.assertClean();
@@ -128,7 +128,7 @@ async function attempt(adapter: Adapter, mechanism: string, fault: Fault, eviden
   };
   try {
     if (adapter === "smtp") {
-      evidence.add("result", await sendMail({ ...common, ehloName: "c.test", timeouts: { greeting: 300, command: 300, data: 300 } }, "Subject: x\r\n\r\nx\r\n", { from: "a@test", to: ["b@test"] }));
+      evidence.add("result", await sendMail({ ...common, ehloName: "c.test", timeouts: { reply: 300, data: 300 } }, "Subject: x\r\n\r\nx\r\n", { from: "a@test", to: ["b@test"] }));
     } else if (adapter === "imap") {
       const c = await ImapClient.connect({ ...common, login: "never", timeouts: { reply: 300 } });
       evidence.add("client", c);

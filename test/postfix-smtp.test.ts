@@ -38,7 +38,7 @@ describe.skipIf(!env)("SMTP against Postfix (Dovecot SASL)", () => {
     const error = await rejection(SmtpClient.connect(starttls({ username: alice().user, token: e().oauth.invalidToken }, { force: "OAUTHBEARER" }, t)));
     expect(error).toBeInstanceOf(SmtpError);
     const err = error as SmtpError;
-    expect(err.phase).toBe("auth");
+    expect(err.phase).toBe("authenticate");
     expect(err.code).toBe("authentication-failed");
     expect(err.reply?.code).toBe(535);
     assertNoSecrets(t, [e().oauth.invalidToken], [err.message, String(err.command)]);

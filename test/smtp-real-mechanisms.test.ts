@@ -26,7 +26,7 @@ const opts = (server: ScriptedServer, extra: Partial<SmtpClientOptions>): SmtpCl
   port: server.port,
   ehloName: "client.example.org",
   mechanisms: mechanisms(),
-  timeouts: { greeting: 5000, command: 5000, data: 5000 },
+  timeouts: { reply: 5000, data: 5000 },
   ...extra,
 });
 

@@ -12,6 +12,8 @@ import type { MechanismProvider } from "@saslkit/core";
 import { cramMd5 } from "@saslkit/mech-cram-md5";
 import { login } from "@saslkit/mech-login";
 import { plain } from "@saslkit/mech-plain";
+import { Readable } from "node:stream";
+import { SmtpClient } from "@saslkit/smtp";
 import { SmtpServer } from "@saslkit/smtp-server";
 import { testCertificates } from "@saslkit/test-kit";
 
@@ -97,4 +99,50 @@ describe("python smtplib against SmtpServer", () => {
     expect(result.stderr).toContain("5.7.8");
     expect(server.messages).toHaveLength(0);
   });
+
+  it("submission by default: smtplib sending without logging in is refused with 530 5.7.0 (RFC 6409)", async () => {
+    const server = await SmtpServer.start({ mechanisms: [plain], callbacks });
+    servers.push(server);
+    const script = `
+import os, smtplib
+s = smtplib.SMTP("127.0.0.1", int(os.environ["PORT"]), timeout=10)
+try:
+    s.sendmail("alice@example.test", ["bob@example.test"], "Subject: x\\r\\n\\r\\nno login\\r\\n")
+except smtplib.SMTPSenderRefused as e:
+    print("REFUSED", e.smtp_code, e.smtp_error.decode())
+s.quit()
+`;
+    const result = await new Promise<{ stdout: string; stderr: string }>((resolve) =>
+      execFile("python3", ["-c", script], { env: { ...process.env, PORT: String(server.port) }, timeout: 15_000 }, (_e, stdout, stderr) => resolve({ stdout, stderr })),
+    );
+    expect(result.stderr).toBe("");
+    expect(result.stdout).toContain("REFUSED 530 5.7.0 Authentication required");
+    expect(server.messages).toHaveLength(0);
+  });
 });
+
+describe("saslkit's SmtpClient against SmtpServer: CHUNKING (RFC 3030) and DATA", () => {
+  const raw = (body: string) => `From: alice@example.test\r\nTo: bob@example.test\r\nSubject: chunks\r\n\r\n${body}`;
+
+  it.each([
+    ["BDAT, in-memory body", true, false, "BDAT"],
+    ["BDAT, streamed 1 MiB body", true, true, "BDAT"],
+    ["DATA with chunking: false", false, false, "DATA"],
+  ] as const)("%s: the message arrives byte for byte", async (_name, chunking, stream, transfer) => {
+    const server = await SmtpServer.start({ mechanisms: [plain], callbacks });
+    servers.push(server);
+    const body = stream ? `${"line of text, then a dot line\r\n.\r\n".repeat(30_000)}end\r\n` : "hello\r\n.dot line\r\n";
+    const client = await SmtpClient.connect({ host: "127.0.0.1", port: server.port, tls: "none", auth: { username: USER, password: PASSWORD }, mechanisms: [plain], chunking });
+    try {
+      const message = stream ? Readable.from([Buffer.from(raw(body))]) : raw(body);
+      await client.send(message, { from: "alice@example.test", to: ["bob@example.test"] });
+    } finally {
+      await client.quit().catch(() => undefined);
+    }
+    const received = server.messages.at(-1)!;
+    expect(received.envelope.transfer).toBe(transfer);
+    expect(received.envelope.auth?.identity.authcid).toBe(USER);
+    expect(received.data.toString()).toBe(raw(body));
+  });
+});
+

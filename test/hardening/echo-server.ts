@@ -1,7 +1,7 @@
 /**
  * An echoing IMAP or POP3 server on 127.0.0.1 (issue 9 item 3): it plays each mechanism far
  * enough for the client to send its secret-bearing message (PLAIN's initial response, LOGIN's
- * password, CRAM-MD5's digest, SCRAM's client-final, OAuth's token, the LOGIN command, PASS,
+ * password, CRAM-MD5's and DIGEST-MD5's responses, SCRAM's client-final, OAuth's token, the LOGIN command, PASS,
  * APOP), then sends that message back, base64 and decoded, in one chosen place:
  * - `failure`: inside a well-formed failure (`A1 NO [AUTHENTICATIONFAILED] ...`, `-ERR [AUTH] ...`);
  * - `malformed`: as a line of no valid form;
@@ -82,7 +82,8 @@ export async function startEchoServer(options: EchoOptions): Promise<EchoServer>
       }
     };
 
-    const bearsSecret = (decoded: string) => options.secrets.some((s) => decoded.includes(s)) || decoded.includes(",p=") || (mech === "CRAM-MD5" && step > 0);
+    const bearsSecret = (decoded: string) =>
+      options.secrets.some((s) => decoded.includes(s)) || decoded.includes(",p=") || decoded.includes("response=") || (mech === "CRAM-MD5" && step > 0);
 
     /** One base64 message of the mechanism (IR or response). */
     const payload = (encoded: string) => {
@@ -103,6 +104,7 @@ export async function startEchoServer(options: EchoOptions): Promise<EchoServer>
       step = 0;
       if (ir !== undefined) return payload(ir);
       if (mechanism === "CRAM-MD5") return send(`+ ${b64("<1.2@echo.test>")}`);
+      if (mechanism === "DIGEST-MD5") return send(`+ ${b64('realm="echo.test",nonce="OA6MG9tEQGm2hh",qop="auth",charset=utf-8,algorithm=md5-sess')}`);
       if (mechanism === "LOGIN") return send(`+ ${b64("Username:")}`);
       return send("+ ");
     };

@@ -11,7 +11,8 @@ import { TransportError } from "@saslkit/transport";
 import { ImapError } from "@saslkit/imap";
 import { ImapParseError } from "../../packages/imap/src/parser.js";
 import { Pop3Error } from "@saslkit/pop3";
-import { MalformedReplyError, SmtpError } from "@saslkit/smtp";
+import { SmtpError } from "@saslkit/smtp";
+import { MalformedReplyError } from "./smtp.js";
 
 /** Runs for one property: `FUZZ_RUNS` when set, else `base` (a few hundred keeps the suite < 20 s). */
 export function fuzzRuns(base: number): number {

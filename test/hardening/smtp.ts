@@ -1,5 +1,9 @@
-/** SMTP pieces for the hardening suite, re-exported from @saslkit/smtp's public index. */
-export { MalformedReplyError, ReplyParser, dotStuff, formatReply, parseCapabilities, parseReply } from "@saslkit/smtp";
+/**
+ * SMTP internals for the hardening suite. The parsers and the DATA encoder are not part of
+ * @saslkit/smtp's public index (economy of exports), so they are imported from its sources.
+ */
+export { MalformedReplyError, ReplyParser, formatReply, parseCapabilities, parseReply, MAX_REPLY_LINES } from "../../packages/smtp/src/reply.js";
+export { dotStuff } from "../../packages/smtp/src/data.js";
 
-/** @saslkit/smtp's multi-line cap (MAX_REPLY_LINES, not exported from its index): 1000 lines. */
+/** @saslkit/smtp's multi-line cap (MAX_REPLY_LINES): 1000 lines. */
 export const MAX_REPLY_LINES_FOR_TEST = 1000;

@@ -93,7 +93,7 @@ export function clientOptions(env: ServerEnv, o: ClientOptionsInput): SmtpClient
     ...(o.auth ? { auth: o.auth } : {}),
     ...(o.policy ? { policy: o.policy } : {}),
     ...(o.transcript ? { transcript: o.transcript.sink } : {}),
-    timeouts: { connect: 10_000, greeting: 10_000, command: 15_000, data: 30_000 },
+    timeouts: { connect: 30_000, reply: 15_000, data: 30_000 },
     ...o.extra,
   };
 }

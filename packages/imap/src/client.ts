@@ -18,8 +18,8 @@ import { CommandBudget, ImapWire, replyOf, type ImapLimits } from "./wire.js";
  * plus IMAP's own.
  *
  * TLS default (absent `tls`): STARTTLS whenever offered; without it, cleartext only when no
- * credentials will be sent or the server is on loopback, else `tls-required` before any
- * mechanism runs. Capabilities read before TLS are discarded. Mechanisms revealing a secret, and
+ * credentials will be sent or core's cleartext rule allows it (`policy.cleartext`, loopback by
+ * default), else `tls-required` before any mechanism runs. Capabilities read before TLS are discarded. Mechanisms revealing a secret, and
  * the LOGIN command, obey core's cleartext rule (`policy.cleartext`, default loopback only).
  */
 export interface ImapConnectOptions extends MailClientOptions {

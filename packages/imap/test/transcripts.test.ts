@@ -347,3 +347,27 @@ describe("IMAP options are checked at run time (issue 10 item 7)", () => {
     });
   });
 });
+
+describe("IMAP TLS default follows core's cleartext rule (lead decision 09:32)", () => {
+  const noStarttls = "S: * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\n";
+  it("no STARTTLS, credentials, policy.cleartext never: tls-required before any mechanism, even on loopback", async () => {
+    await withServer(noStarttls, async (server) => {
+      const { tls: _none, ...options } = base(server.port);
+      const error = await expectImapError(ImapClient.connect({ ...options, policy: { cleartext: "never" } }));
+      expect(error.code).toBe("tls-required");
+      expect(error.phase).toBe("starttls");
+      expect(server.received).toEqual([]);
+    });
+  });
+
+  it("no STARTTLS, credentials, loopback and the default policy: continues and authenticates", async () => {
+    await withServer(`${noStarttls}C: A1 AUTHENTICATE PLAIN ${PLAIN_B64}\nS: A1 OK [CAPABILITY IMAP4rev1] in\n`, async (server) => {
+      const { tls: _none, ...options } = base(server.port);
+      const conn = await ImapClient.connect(options);
+      expect(conn.secure).toBe(false);
+      expect(conn.mechanism).toBe("PLAIN");
+      await conn.close();
+      await server.done();
+    });
+  });
+});

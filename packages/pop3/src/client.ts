@@ -24,8 +24,8 @@ export interface Pop3Limits {
  * (`MailClientOptions`) plus POP3's own.
  *
  * TLS default (absent `tls`): STLS whenever offered; without it, cleartext only when no
- * credentials will be sent or the server is on loopback, else `tls-required` before any
- * mechanism runs. Capabilities read before TLS are discarded. Mechanisms revealing a secret,
+ * credentials will be sent or core's cleartext rule allows it (`policy.cleartext`, loopback by
+ * default), else `tls-required` before any mechanism runs. Capabilities read before TLS are discarded. Mechanisms revealing a secret,
  * USER/PASS and APOP obey core's cleartext rule (`policy.cleartext`, default loopback only).
  */
 export interface Pop3ConnectOptions extends MailClientOptions {

@@ -262,3 +262,23 @@ describe("POP3: no fallback after credentials were sent (issue 13 item 4)", () =
     });
   });
 });
+
+describe("POP3 options are checked at run time (issue 10 item 7)", () => {
+  it.each([
+    [{ tls: "STLS" }, "tls"],
+    [{ secure: true }, "secure"],
+    [{ auth: { username: USER, pass: PASSWORD } }, "auth.pass"],
+    [{ login: "USER" }, "login"],
+    [{ maxMultilineBytes: 10 }, "maxMultilineBytes"],
+    [{ limits: { responseBytes: 0 } }, "limits.responseBytes"],
+    [{ channelBinding: "tls-finished" }, "channelBinding"],
+  ])("%j is an invalid-option error naming %s, before any connection", async (extra, option) => {
+    await withServer("S: +OK never reached\n", async (server) => {
+      const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port), ...(extra as object) } as Pop3ConnectOptions));
+      expect(error.code).toBe("invalid-option");
+      expect(error.option).toBe(option);
+      expect(error.phase).toBe("connect");
+      expect(error.message).not.toContain(PASSWORD);
+    });
+  });
+});

@@ -3,5 +3,5 @@
  * with saslkit server mechanisms through the registry (RFC 4954). For demos, tests and local tools.
  */
 export { SmtpServer } from "./server.js";
-export type { Envelope, ReceivedMessage, ServerTranscriptEntry, SmtpServerHandle, SmtpServerOptions } from "./options.js";
-export { formatReply, parseCommand, parsePathArgument, type CommandLine, type PathArgument } from "./commands.js";
+export { SmtpServerOptionError, type Envelope, type ReceivedMessage, type ServerTranscriptEntry, type SmtpServerHandle, type SmtpServerOptions } from "./options.js";
+export { MessageAbortedError, MessageTooLargeError } from "./message.js";

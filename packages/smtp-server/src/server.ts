@@ -1,19 +1,26 @@
 /**
- * The embeddable SMTP server: a `net.Server` on a loopback address whose sessions authenticate
- * with saslkit server halves taken from the registry. It never resolves names (no DNS).
+ * The embeddable SMTP server: a `net.Server` whose sessions authenticate with saslkit server
+ * halves taken from the registry. It never resolves names (no DNS).
  */
 import { createServer, type Server, type Socket } from "node:net";
 import { MechanismRegistry } from "@saslkit/core";
 import { LineSocket } from "@saslkit/transport";
-import type { ReceivedMessage, SmtpServerHandle, SmtpServerOptions } from "./options.js";
+import { validateOptions, type ReceivedMessage, type SmtpServerHandle, type SmtpServerOptions } from "./options.js";
 import { SmtpSession, type SessionSettings } from "./session.js";
 
 const MiB = 1024 * 1024;
 
+/** One client address: IPv4-mapped IPv6 counts as the IPv4 address it carries. */
+function clientKey(address: string | undefined): string {
+  if (!address) return "?";
+  return address.startsWith("::ffff:") ? address.slice(7) : address.toLowerCase();
+}
+
 /**
  * An SMTP server (RFC 5321) with ESMTP AUTH (RFC 4954), STARTTLS (RFC 3207), PIPELINING,
- * SIZE, 8BITMIME, SMTPUTF8 and ENHANCEDSTATUSCODES. Meant for demos, tests and local tools,
- * not as an MTA: it accepts messages for any recipient and hands them to `onMessage`.
+ * SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, CHUNKING and BINARYMIME (RFC 3030). Meant for
+ * demos, tests and local tools, not as an MTA: it accepts messages for any recipient from
+ * authenticated clients (submission, RFC 6409) and hands them to `onData` and its bounded store.
  *
  * ```ts
  * const server = await SmtpServer.start({ mechanisms: [plain, scramSha256], callbacks, tls });
@@ -26,7 +33,10 @@ export class SmtpServer implements SmtpServerHandle {
   readonly #server: Server;
   readonly #sockets = new Set<LineSocket>();
   readonly #raw = new Set<Socket>();
+  /** Open connections per client address (Postfix's anvil). */
+  readonly #perClient = new Map<string, number>();
   readonly #messages: ReceivedMessage[] = [];
+  #storedBytes = 0;
   readonly #waiters: Array<(message: ReceivedMessage) => void> = [];
   #settings!: SessionSettings;
   #nextId = 1;
@@ -36,9 +46,9 @@ export class SmtpServer implements SmtpServerHandle {
     this.#server = createServer((socket) => this.#onConnection(socket));
   }
 
-  /** Starts listening and resolves once the port is bound. */
+  /** Starts listening and resolves once the port is bound. Throws `SmtpServerOptionError` for a wrong option. */
   static async start(options: SmtpServerOptions): Promise<SmtpServer> {
-    if (options.implicitTls && !options.tls) throw new TypeError("implicitTls needs tls: { key, cert }.");
+    validateOptions(options);
     const server = new SmtpServer(options);
     await server.#listen();
     return server;
@@ -58,6 +68,7 @@ export class SmtpServer implements SmtpServerHandle {
   }
 
   nextMessage(timeoutMs = 10_000): Promise<ReceivedMessage> {
+    if (!this.#settings.keep) return Promise.reject(new Error("nextMessage() needs the message store (keepMessages and keepBytes above 0); use onData instead."));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         const i = this.#waiters.indexOf(deliver);
@@ -74,6 +85,11 @@ export class SmtpServer implements SmtpServerHandle {
 
   async #listen(): Promise<void> {
     const o = this.options;
+    const registry = MechanismRegistry.from(o.mechanisms);
+    const requireAuth = o.requireAuth ?? true;
+    if (requireAuth && !registry.list().some((p) => p.createServer !== undefined)) {
+      throw new TypeError("requireAuth (the default) needs at least one mechanism with a server half; pass mechanisms, or requireAuth: false for an open server.");
+    }
     await new Promise<void>((resolve, reject) => {
       this.#server.once("error", reject);
       this.#server.listen(o.port ?? 0, this.host, () => {
@@ -83,25 +99,36 @@ export class SmtpServer implements SmtpServerHandle {
     });
     this.#settings = {
       options: o,
-      registry: MechanismRegistry.from(o.mechanisms),
+      registry,
       hostname: o.hostname ?? "localhost",
       localPort: this.port,
+      requireAuth,
+      cleartext: o.cleartext ?? (o.allowCleartextAuth === undefined ? "loopback" : o.allowCleartextAuth ? "allow" : "never"),
+      bareNewline: o.bareNewline ?? "normalize",
       maxMessageBytes: o.maxMessageBytes ?? 10 * MiB,
+      maxLineBytes: o.maxLineBytes ?? 65536,
       maxRecipients: o.maxRecipients ?? 100,
       maxAuthFailures: o.maxAuthFailures ?? 3,
       maxErrors: o.maxErrors ?? 10,
+      maxCommandsBeforeAuth: o.maxCommandsBeforeAuth ?? 50,
+      authTimeoutMs: o.authTimeoutMs ?? 120_000,
       commandTimeoutMs: o.commandTimeoutMs ?? 300_000,
       dataTimeoutMs: o.dataTimeoutMs ?? 600_000,
+      keep: (o.keepMessages ?? 100) > 0 && (o.keepBytes ?? 32 * MiB) > 0,
       accept: (message) => this.#accept(message),
     };
   }
 
+  /** The bounded store: at most `keepMessages` messages and `keepBytes` bytes, oldest dropped first. */
   async #accept(message: ReceivedMessage): Promise<void> {
-    await this.options.onMessage?.(message.envelope, message.data);
-    const keep = this.options.keepMessages ?? 100;
-    if (keep > 0) {
-      this.#messages.push(message);
-      while (this.#messages.length > keep) this.#messages.shift();
+    if (this.#settings.keep) {
+      const keep = this.options.keepMessages ?? 100;
+      const keepBytes = this.options.keepBytes ?? 32 * MiB;
+      if (message.data.length <= keepBytes) {
+        this.#messages.push(message);
+        this.#storedBytes += message.data.length;
+        while (this.#messages.length > keep || this.#storedBytes > keepBytes) this.#storedBytes -= this.#messages.shift()!.data.length;
+      }
     }
     for (const deliver of this.#waiters.splice(0)) deliver(message);
   }
@@ -113,18 +140,42 @@ export class SmtpServer implements SmtpServerHandle {
     }
     socket.on("error", () => undefined); // errors surface through the LineSocket reads
     const id = this.#nextId++;
-    if (this.#sockets.size >= (this.options.maxConnections ?? 64)) {
-      socket.end(`421 4.3.2 ${this.#settings.hostname} Too many connections, try again later\r\n`);
-      return;
+    const hostname = this.#settings.hostname;
+    if (this.#sockets.size >= (this.options.maxConnections ?? 64)) return this.#refuse(socket, `421 4.3.2 ${hostname} Too many connections, try again later`);
+    const key = clientKey(socket.remoteAddress);
+    const count = this.#perClient.get(key) ?? 0;
+    if (count >= (this.options.maxConnectionsPerClient ?? 16)) {
+      this.options.transcript?.({ direction: "*", text: `connection from ${key} refused: too many connections from this address`, connection: id });
+      return this.#refuse(socket, `421 4.7.0 ${hostname} Too many connections from your address, try again later`);
     }
-    const line = LineSocket.accept(socket, { maxLineBytes: this.options.maxLineBytes ?? 65536 });
+    this.#perClient.set(key, count + 1);
+    // The server reads raw chunks (reader.ts), so the transport's own line limit never applies; it
+    // still bounds the transport's buffer.
+    const line = LineSocket.accept(socket, { maxLineBytes: this.#settings.maxLineBytes });
     this.#sockets.add(line);
     this.#raw.add(socket);
     this.options.transcript?.({ direction: "*", text: `connection from ${socket.remoteAddress ?? "?"}`, connection: id });
     void new SmtpSession(line, this.#settings, id).run().finally(() => {
       this.#sockets.delete(line);
       this.#raw.delete(socket);
+      const left = (this.#perClient.get(key) ?? 1) - 1;
+      if (left > 0) this.#perClient.set(key, left);
+      else this.#perClient.delete(key);
     });
+  }
+
+  /**
+   * Says `reply` and closes. A refused client gets no session and no slot; it is destroyed after a
+   * short grace if it does not close its side, and by `close()` at once.
+   */
+  #refuse(socket: Socket, reply: string): void {
+    this.#raw.add(socket);
+    const timer = setTimeout(() => socket.destroy(), 2000).unref();
+    socket.once("close", () => {
+      clearTimeout(timer);
+      this.#raw.delete(socket);
+    });
+    socket.end(`${reply}\r\n`);
   }
 
   /** Stops accepting, closes every session, resolves when the listener and all sockets are closed. */

@@ -3,13 +3,15 @@
  * which makes it safe under PIPELINING (RFC 2920) without any extra bookkeeping.
  */
 import { randomUUID } from "node:crypto";
-import { SaslError, normalizeMechanismName, type AuthIdentity, type MechanismProvider, type MechanismRegistry, type ServerStep } from "@saslkit/core";
+import { normalizeMechanismName, type AuthIdentity, type ChannelInfo, type CleartextPolicy, type MechanismProvider, type MechanismRegistry, type ServerContext } from "@saslkit/core";
 import { Deadline, TransportError, decodeBase64, encodeBase64, type LineSocket } from "@saslkit/transport";
+import { describeFailure, maskAuth, offerRefusal, runExchange, type OfferContext } from "./auth.js";
+import { verifyClientCertificate } from "./client-certificate.js";
 import { formatReply, parseCommand, parsePathArgument } from "./commands.js";
+import { receiveData, type DataDecoder } from "./data.js";
+import { MessageSink } from "./message.js";
 import type { Envelope, ReceivedMessage, ServerTranscriptEntry, SmtpServerOptions } from "./options.js";
-
-const DOT = 0x2e;
-const CRLF = Buffer.from("\r\n");
+import { InputReader } from "./reader.js";
 
 /** Settings with every default applied; shared by all sessions of one server. */
 export interface SessionSettings {
@@ -17,12 +19,20 @@ export interface SessionSettings {
   readonly registry: MechanismRegistry;
   readonly hostname: string;
   readonly localPort: number;
+  readonly requireAuth: boolean;
+  readonly cleartext: CleartextPolicy;
+  readonly bareNewline: "normalize" | "reject";
   readonly maxMessageBytes: number;
+  readonly maxLineBytes: number;
   readonly maxRecipients: number;
   readonly maxAuthFailures: number;
   readonly maxErrors: number;
+  readonly maxCommandsBeforeAuth: number;
+  readonly authTimeoutMs: number;
   readonly commandTimeoutMs: number;
   readonly dataTimeoutMs: number;
+  /** The store is on: collect each message's bytes. */
+  readonly keep: boolean;
   readonly accept: (message: ReceivedMessage) => Promise<void>;
 }
 
@@ -30,6 +40,9 @@ interface Transaction {
   readonly from: string;
   readonly params: Record<string, string | true>;
   readonly rcpts: string[];
+  /** Set by the first BDAT: the message being received in chunks, and its envelope. */
+  sink?: MessageSink;
+  envelope?: Envelope;
 }
 
 /** Thrown inside a session to end it after the reply was sent. */
@@ -41,12 +54,20 @@ export class SmtpSession {
   #tx: Transaction | undefined;
   #authFailures = 0;
   #errors = 0;
+  #commandsBeforeAuth = 0;
+  /** The verified client certificate's name (EXTERNAL), set after the TLS handshake. */
+  #clientIdentity: string | undefined;
+  readonly #reader: InputReader;
+  readonly #authDeadline: Deadline;
 
   constructor(
     private readonly io: LineSocket,
     private readonly settings: SessionSettings,
     private readonly id: number,
-  ) {}
+  ) {
+    this.#reader = new InputReader(io);
+    this.#authDeadline = Deadline.in(settings.authTimeoutMs);
+  }
 
   #note(direction: ServerTranscriptEntry["direction"], text: string): void {
     this.settings.options.transcript?.({ direction, text, connection: this.id });
@@ -67,18 +88,54 @@ export class SmtpSession {
     }
   }
 
-  async #readLine(timeoutMs: number): Promise<string> {
-    return this.io.readLine(Deadline.in(timeoutMs));
+  /** True while the session still has to authenticate before it may send mail. */
+  get #preAuth(): boolean {
+    return this.settings.requireAuth && !this.#auth;
   }
 
-  get #cleartextAllowed(): boolean {
-    return this.io.secure || (this.settings.options.allowCleartextAuth ?? this.io.loopback);
+  /** The deadline for the next command: per line, and before AUTH no later than the session's auth deadline. */
+  #commandDeadline(): Deadline {
+    const line = Deadline.in(this.settings.commandTimeoutMs);
+    return this.#preAuth && this.#authDeadline.at < line.at ? this.#authDeadline : line;
   }
 
-  /** Mechanisms this session may offer now: server half present, cleartext policy met, TLS policy met. */
-  #offerable(): MechanismProvider[] {
-    if (this.settings.options.requireTls && !this.io.secure) return [];
-    return this.settings.registry.list().filter((p) => p.createServer !== undefined && (!p.security.sendsSecretInClear || this.#cleartextAllowed));
+  /** Reads one command line and applies the bare CR / bare LF rules. */
+  async #readCommand(): Promise<string> {
+    const { line, bareLf, bareCr } = await this.#reader.line(this.#commandDeadline(), this.settings.maxLineBytes);
+    if ((bareLf || bareCr) && this.settings.bareNewline === "reject") {
+      this.#note("*", `bare ${bareCr ? "<CR>" : "<LF>"} in a command: rejected`);
+      await this.#reply(550, "5.5.2", `${this.settings.hostname} Error: bare ${bareCr ? "<CR>" : "<LF>"} received`);
+      throw new EndSession();
+    }
+    if (bareCr) {
+      this.#note("C", "<command with a bare CR>");
+      await this.#error(500, "5.5.2", "Error: bare <CR> received in a command");
+      return this.#readCommand();
+    }
+    return line.toString("utf8");
+  }
+
+  get #channel(): ChannelInfo {
+    const { externalIdentity: _transportIdentity, ...base } = this.io.channelInfo(this.settings.hostname, this.settings.localPort);
+    // The transport's own client-certificate check does not honour the certificate's purpose:
+    // the identity given to EXTERNAL is only the one verified here (client-certificate.ts).
+    return { ...base, service: "smtp", ...(this.#clientIdentity !== undefined ? { externalIdentity: this.#clientIdentity } : {}) };
+  }
+
+  #offerContext(channel: ChannelInfo): OfferContext {
+    const tls = this.settings.options.tls;
+    return {
+      channel,
+      requireTls: this.settings.options.requireTls ?? false,
+      cleartext: this.settings.cleartext,
+      clientCertificates: tls?.requestCert === true && tls.ca !== undefined,
+    };
+  }
+
+  /** Mechanisms this session offers now (see auth.ts for the rules), by priority. */
+  #offerable(channel = this.#channel): MechanismProvider[] {
+    const context = this.#offerContext(channel);
+    return this.settings.registry.list().filter((p) => offerRefusal(p, context) === undefined);
   }
 
   /** Runs the session until QUIT, EOF, a timeout or a fatal error. Never throws. */
@@ -86,19 +143,24 @@ export class SmtpSession {
     const { options, hostname } = this.settings;
     try {
       if (options.tls && options.implicitTls) {
-        await this.io.acceptTls({ key: options.tls.key, cert: options.tls.cert, ...(options.tls.ca ? { ca: options.tls.ca } : {}), ...(options.tls.requestCert ? { requestCert: true } : {}) }, Deadline.in(this.settings.commandTimeoutMs));
-        this.#note("*", "TLS started (implicit)");
+        await this.#acceptTls("TLS started (implicit)");
       }
       await this.#reply(220, undefined, `${hostname} ESMTP saslkit`);
       for (;;) {
-        const line = await this.#readLine(this.settings.commandTimeoutMs);
+        const line = await this.#readCommand();
         const { verb, args } = parseCommand(line);
         this.#note("C", verb === "AUTH" ? maskAuth(args) : line);
+        if (this.#preAuth && ++this.#commandsBeforeAuth > this.settings.maxCommandsBeforeAuth && verb !== "QUIT") {
+          await this.#reply(421, "4.7.0", `${hostname} Too many commands before authentication, closing connection`);
+          break;
+        }
         if (!(await this.#dispatch(verb, args))) break;
       }
     } catch (error) {
       await this.#onFatal(error);
     } finally {
+      this.#tx?.sink?.abort("the session ended");
+      this.#tx = undefined;
       await this.io.close().catch(() => undefined);
     }
   }
@@ -113,8 +175,10 @@ export class SmtpSession {
       }
     };
     if (error instanceof TransportError) {
-      if (error.code === "timeout") await say(421, "4.4.2", `${this.settings.hostname} Timeout, closing connection`);
-      else if (error.code === "line-too-long") await say(500, "5.5.2", "Line too long");
+      if (error.code === "timeout") {
+        if (this.#preAuth && this.#authDeadline.expired()) await say(421, "4.7.0", `${this.settings.hostname} Authentication not completed in time, closing connection`);
+        else await say(421, "4.4.2", `${this.settings.hostname} Timeout, closing connection`);
+      } else if (error.code === "line-too-long") await say(500, "5.5.2", "Line too long");
       else this.#note("*", `connection ended: ${error.code}`);
       return;
     }
@@ -144,8 +208,11 @@ export class SmtpSession {
       case "DATA":
         await this.#data(args);
         return true;
+      case "BDAT":
+        await this.#bdat(args);
+        return true;
       case "RSET":
-        this.#tx = undefined;
+        this.#resetTransaction();
         await this.#reply(250, "2.0.0", "OK");
         return true;
       case "NOOP":
@@ -166,18 +233,42 @@ export class SmtpSession {
     }
   }
 
+  #resetTransaction(): void {
+    this.#tx?.sink?.abort("the transaction was reset");
+    this.#tx = undefined;
+  }
+
   async #hello(verb: string, args: string): Promise<void> {
     const name = args.trim();
     if (name === "" || name.includes(" ")) return this.#error(501, "5.5.4", `Syntax: ${verb} hostname`);
     this.#helo = name;
-    this.#tx = undefined;
+    this.#resetTransaction();
     const { hostname, maxMessageBytes, options } = this.settings;
     if (verb === "HELO") return this.#reply(250, undefined, `${hostname} Hello ${name}`);
-    const lines = [`${hostname} Hello ${name}`, "PIPELINING", `SIZE ${maxMessageBytes}`, "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"];
+    const lines = [`${hostname} Hello ${name}`, "PIPELINING", `SIZE ${maxMessageBytes}`, "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING", "BINARYMIME"];
     if (options.tls && !this.io.secure) lines.push("STARTTLS");
     const mechs = this.#offerable().map((p) => p.name);
     if (mechs.length && !this.#auth) lines.push(`AUTH ${mechs.join(" ")}`);
     return this.#reply(250, undefined, lines);
+  }
+
+  async #acceptTls(note: string): Promise<void> {
+    const tls = this.settings.options.tls!;
+    if (this.#reader.hasPending) {
+      // Bytes the client sent in clear after STARTTLS would be read as if they came over TLS (CVE-2011-0411).
+      this.#note("*", "data pipelined after STARTTLS: closing (possible command injection)");
+      throw new EndSession();
+    }
+    await this.io.acceptTls({ key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.requestCert ? { requestCert: true } : {}) }, Deadline.in(this.settings.commandTimeoutMs));
+    this.#note("*", note);
+    this.#clientIdentity = undefined;
+    if (tls.requestCert && tls.ca !== undefined && this.io.tlsSocket) {
+      const verdict = verifyClientCertificate(this.io.tlsSocket, tls.ca);
+      if (verdict && "identity" in verdict) {
+        this.#clientIdentity = verdict.identity;
+        this.#note("*", `client certificate verified for client authentication: ${verdict.identity}`);
+      } else if (verdict) this.#note("*", `client certificate not accepted for EXTERNAL: ${verdict.problem}`);
+    }
   }
 
   async #startTls(args: string): Promise<void> {
@@ -186,13 +277,12 @@ export class SmtpSession {
     if (!tls) return this.#error(502, "5.5.1", "STARTTLS not available");
     if (this.io.secure) return this.#error(503, "5.5.1", "TLS already active");
     await this.#reply(220, "2.0.0", "Ready to start TLS");
-    // Whatever the client pipelined after STARTTLS in clear is dropped by the transport (RFC 3207 §4.2).
-    await this.io.acceptTls({ key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.requestCert ? { requestCert: true } : {}) }, Deadline.in(this.settings.commandTimeoutMs));
-    this.#note("*", "TLS started");
+    // Whatever the client pipelined after STARTTLS in clear is refused, here and in the transport (RFC 3207 §4.2).
+    await this.#acceptTls("TLS started");
     // RFC 3207 §4.2: forget everything learnt before TLS.
     this.#helo = undefined;
     this.#auth = undefined;
-    this.#tx = undefined;
+    this.#resetTransaction();
   }
 
   async #authenticate(args: string): Promise<void> {
@@ -204,10 +294,14 @@ export class SmtpSession {
     if (parts.length > 2 || parts[0] === "") return this.#error(501, "5.5.4", "Syntax: AUTH mechanism [initial-response]");
     const name = normalizeMechanismName(parts[0] ?? "");
     const provider = name === undefined ? undefined : this.settings.registry.get(name);
-    if (!provider?.createServer) return this.#error(504, "5.5.4", "Unrecognized authentication type");
-    if (provider.security.sendsSecretInClear && !this.#cleartextAllowed) {
-      return this.#error(538, "5.7.11", "Encryption required for requested authentication mechanism");
+    const channel = this.#channel;
+    const context = this.#offerContext(channel);
+    const refusal = provider ? offerRefusal(provider, context) : "unavailable";
+    if (!provider || refusal === "unavailable" || refusal === "tls-required") {
+      if (provider && refusal) this.#note("*", `AUTH ${provider.name} refused: not offered on this session`);
+      return this.#error(504, "5.5.4", "Unrecognized authentication type");
     }
+    if (refusal === "cleartext") return this.#error(538, "5.7.11", "Encryption required for requested authentication mechanism");
     let initial: Uint8Array | null = null;
     const ir = parts[1];
     if (ir !== undefined) {
@@ -217,18 +311,36 @@ export class SmtpSession {
       initial = decoded;
     }
     const { options, hostname } = this.settings;
-    const server = provider.createServer({
-      callbacks: options.callbacks,
-      channel: this.io.channelInfo(hostname, this.settings.localPort),
-      hostname,
-      options: options.mechanismOptions ?? {},
-    });
-    const outcome = await this.#runExchange(provider.name, () => server.start(initial), (r) => server.step(r));
-    if (outcome === "cancelled") return;
+    // What this session offered: SCRAM reads it to tell a downgrade from a client that simply
+    // saw no -PLUS (RFC 5802 §6 "y" flag).
+    const advertised = this.settings.registry
+      .list()
+      .filter((p) => offerRefusal(p, context) === undefined)
+      .map((p) => p.name);
+    const serverContext: ServerContext = { callbacks: options.callbacks, channel, hostname, options: options.mechanismOptions ?? {}, advertised };
+    const server = provider.createServer!(serverContext);
+    const outcome = await runExchange(
+      {
+        challenge: (data) => {
+          this.#note("S", "334 <challenge>");
+          return this.io.write(`334 ${encodeBase64(data)}\r\n`, { transcript: false, deadline: Deadline.in(this.settings.commandTimeoutMs) });
+        },
+        response: async () => {
+          const line = (await this.#reader.line(this.#commandDeadline(), this.settings.maxLineBytes)).line.toString("utf8");
+          this.#note("C", line === "*" ? "*" : "****");
+          return line;
+        },
+      },
+      provider.name,
+      server,
+      initial,
+    );
     if ("identity" in outcome) {
       this.#auth = { mechanism: provider.name, identity: outcome.identity };
+      this.#note("*", `AUTH ${provider.name} succeeded`);
       return this.#reply(235, "2.7.0", "Authentication successful");
     }
+    this.#note("*", `AUTH ${provider.name} failed: ${describeFailure(outcome.kind)}${outcome.reason ? ` (${outcome.reason})` : ""}`);
     await this.#reply(outcome.code, outcome.enhanced, outcome.text);
     if (++this.#authFailures >= this.settings.maxAuthFailures) {
       await this.#reply(421, "4.7.0", `${hostname} Too many authentication failures, closing connection`);
@@ -236,61 +348,11 @@ export class SmtpSession {
     }
   }
 
-  /**
-   * Drives a server half: `334` challenges out, base64 responses in. Success data is sent as a
-   * final `334` (RFC 4954 has no success data on 235), to which the client answers an empty line.
-   */
-  async #runExchange(
-    mechanism: string,
-    start: () => Promise<ServerStep> | ServerStep,
-    step: (response: Uint8Array) => Promise<ServerStep> | ServerStep,
-  ): Promise<{ identity: AuthIdentity } | { code: number; enhanced: string; text: string } | "cancelled"> {
-    const fail = (code: number, enhanced: string, text: string) => ({ code, enhanced, text });
-    let next: ServerStep;
-    try {
-      next = await start();
-      for (;;) {
-        if (next.type === "failure") break;
-        const challenge = next.data ?? new Uint8Array(0);
-        if (next.type === "success" && challenge.length === 0) return { identity: next.identity };
-        await this.io.write(`334 ${encodeBase64(challenge)}\r\n`, { transcript: false, deadline: Deadline.in(this.settings.commandTimeoutMs) });
-        this.#note("S", "334 <challenge>");
-        const line = await this.#readLine(this.settings.commandTimeoutMs);
-        this.#note("C", line === "*" ? "*" : "****");
-        if (line === "*") return fail(501, "5.7.0", "Authentication cancelled");
-        const response = decodeBase64(line);
-        if (!response) return fail(501, "5.5.2", "Cannot decode response");
-        if (next.type === "success") {
-          if (response.length) return fail(501, "5.5.2", "Expected an empty response to the final challenge");
-          return { identity: next.identity };
-        }
-        next = await step(response);
-      }
-    } catch (error) {
-      if (error instanceof TransportError) throw error;
-      if (error instanceof SaslError && error.code === "invalid-response") return fail(501, "5.5.2", `${mechanism} response malformed`);
-      this.#note("*", `${mechanism} server half failed: ${error instanceof Error ? error.message : String(error)}`);
-      return fail(454, "4.7.0", "Temporary authentication failure");
-    }
-    switch (next.code) {
-      case "authentication-failed":
-        return fail(535, "5.7.8", "Authentication credentials invalid");
-      case "authorization-failed":
-        return fail(535, "5.7.8", "Authentication credentials invalid (authorization identity refused)");
-      case "invalid-response":
-        return fail(501, "5.5.2", `${mechanism} response malformed`);
-      case "temporary-failure":
-        return fail(454, "4.7.0", "Temporary authentication failure");
-      case "aborted":
-        return fail(501, "5.7.0", "Authentication cancelled");
-    }
-  }
-
   async #mail(args: string): Promise<void> {
     if (!this.#helo) return this.#error(503, "5.5.1", "Send EHLO first");
     if (this.#tx) return this.#error(503, "5.5.1", "Nested MAIL command");
     if (this.settings.options.requireTls && !this.io.secure) return this.#error(530, "5.7.0", "Must issue a STARTTLS command first");
-    if (this.settings.options.requireAuth && !this.#auth) return this.#error(530, "5.7.0", "Authentication required");
+    if (this.#preAuth) return this.#error(530, "5.7.0", "Authentication required");
     const parsed = parsePathArgument(args, "FROM");
     if (typeof parsed === "string") return this.#error(501, "5.5.4", parsed);
     for (const [key, value] of Object.entries(parsed.params)) {
@@ -301,7 +363,7 @@ export class SmtpSession {
           break;
         }
         case "BODY":
-          if (typeof value !== "string" || !["7BIT", "8BITMIME"].includes(value.toUpperCase())) return this.#error(501, "5.5.4", "Unsupported BODY type");
+          if (typeof value !== "string" || !["7BIT", "8BITMIME", "BINARYMIME"].includes(value.toUpperCase())) return this.#error(501, "5.5.4", "Unsupported BODY type");
           break;
         case "SMTPUTF8":
           if (value !== true) return this.#error(501, "5.5.4", "SMTPUTF8 takes no value");
@@ -318,6 +380,7 @@ export class SmtpSession {
 
   async #rcpt(args: string): Promise<void> {
     if (!this.#tx) return this.#error(503, "5.5.1", "Need MAIL command");
+    if (this.#tx.sink) return this.#error(503, "5.5.1", "RCPT not permitted during BDAT");
     const parsed = parsePathArgument(args, "TO");
     if (typeof parsed === "string") return this.#error(501, "5.5.4", parsed);
     if (parsed.address === "") return this.#error(501, "5.1.3", "Null recipient not allowed");
@@ -327,32 +390,8 @@ export class SmtpSession {
     await this.#reply(250, "2.1.5", "Recipient OK");
   }
 
-  async #data(args: string): Promise<void> {
-    if (args.trim() !== "") return this.#error(501, "5.5.4", "Syntax: DATA");
-    if (!this.#tx) return this.#error(503, "5.5.1", "Need MAIL command");
-    if (this.#tx.rcpts.length === 0) return this.#error(554, "5.5.1", "No valid recipients");
-    const tx = this.#tx;
-    await this.#reply(354, undefined, "End data with <CR><LF>.<CR><LF>");
-    const deadline = Deadline.in(this.settings.dataTimeoutMs);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooBig = false;
-    for (;;) {
-      // Raw bytes, not readLine: a body need not be UTF-8 (8BITMIME, Latin-1), and decoding
-      // would replace its bytes. The transcript notes the size below instead of every line.
-      const raw = await this.io.readLineBytes(deadline, { transcript: false });
-      if (raw.length === 1 && raw[0] === DOT) break;
-      // Dot-unstuffing (RFC 5321 §4.5.2).
-      const line = raw[0] === DOT ? raw.subarray(1) : raw;
-      size += line.length + 2;
-      if (size > this.settings.maxMessageBytes) tooBig = true;
-      if (!tooBig) chunks.push(line, CRLF);
-    }
-    this.#note("C", `<message data, ${size} bytes>`);
-    this.#note("C", ".");
-    this.#tx = undefined;
-    if (tooBig) return this.#reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
-    const envelope: Envelope = {
+  #envelope(tx: Transaction, transfer: Envelope["transfer"]): Envelope {
+    return {
       mailFrom: tx.from,
       rcptTo: [...tx.rcpts],
       mailParams: { ...tx.params },
@@ -361,20 +400,116 @@ export class SmtpSession {
       secure: this.io.secure,
       remoteAddress: this.io.remoteAddress,
       receivedAt: new Date(),
+      transfer,
     };
-    const message: ReceivedMessage = { id: randomUUID(), envelope, data: Buffer.concat(chunks) };
+  }
+
+  #openSink(envelope: Envelope): MessageSink {
+    const handler = this.settings.options.onData;
+    return new MessageSink({
+      limit: this.settings.maxMessageBytes,
+      keep: this.settings.keep,
+      handler: handler ? (stream) => handler(stream, envelope) : undefined,
+    });
+  }
+
+  /**
+   * DATA (RFC 5321 §4.1.1.4): reads chunks, never lines, through the DataDecoder (data.ts), which
+   * ends the message only at `<CRLF>.<CRLF>`; memory is the message's bytes whatever its lines.
+   */
+  async #data(args: string): Promise<void> {
+    if (args.trim() !== "") return this.#error(501, "5.5.4", "Syntax: DATA");
+    const tx = this.#tx;
+    if (!tx) return this.#error(503, "5.5.1", "Need MAIL command");
+    if (tx.sink) return this.#error(503, "5.5.1", "DATA not permitted after BDAT");
+    if (tx.rcpts.length === 0) return this.#error(554, "5.5.1", "No valid recipients");
+    // RFC 3030 §3: a BINARYMIME body cannot be sent with DATA.
+    if (String(tx.params.BODY ?? "").toUpperCase() === "BINARYMIME") return this.#error(503, "5.5.1", "BODY=BINARYMIME requires BDAT");
+    await this.#reply(354, undefined, "End data with <CR><LF>.<CR><LF>");
+    const deadline = Deadline.in(this.settings.dataTimeoutMs);
+    const envelope = this.#envelope(tx, "DATA");
+    const sink = this.#openSink(envelope);
+    const reject = this.settings.bareNewline === "reject";
+    let decoder: DataDecoder;
     try {
-      await this.settings.accept(message);
+      decoder = await receiveData(this.#reader, sink, deadline, { maxLineBytes: this.settings.maxLineBytes, stopAtBareNewline: reject });
     } catch (error) {
-      this.#note("*", `onMessage failed: ${error instanceof Error ? error.message : String(error)}`);
+      sink.abort(error instanceof Error ? error.message : String(error));
+      this.#tx = undefined;
+      throw error;
+    }
+    this.#note("C", `<message data, ${sink.size} bytes${decoder.bareNewline ? ", bare CR/LF normalised" : ""}>`);
+    this.#note("C", ".");
+    this.#tx = undefined;
+    if (reject && decoder.bareNewline) {
+      this.#note("*", "message refused: bare <CR> or <LF> (bareNewline: reject)");
+      await this.#reply(550, "5.5.2", `${this.settings.hostname} Error: bare <CR> or <LF> received in message content`);
+      throw new EndSession();
+    }
+    await this.#complete(sink, envelope, deadline);
+  }
+
+  /**
+   * BDAT (RFC 3030): `BDAT <size> [LAST]`, then exactly `size` bytes, taken verbatim (no
+   * dot-unstuffing, no line rules). The chunk is always consumed, even when refused, so its bytes
+   * are never read as commands; a size we cannot parse ends the session for the same reason.
+   */
+  async #bdat(args: string): Promise<void> {
+    const match = /^(\d{1,15})(?: +(LAST))? *$/i.exec(args);
+    if (!match) {
+      await this.#reply(501, "5.5.4", "Syntax: BDAT chunk-size [LAST]");
+      throw new EndSession();
+    }
+    const size = Number(match[1]);
+    const last = match[2] !== undefined;
+    if (this.#preAuth) {
+      // Nothing to keep in step with: an unauthenticated client's chunk is not read at all.
+      await this.#reply(530, "5.7.0", "Authentication required");
+      throw new EndSession();
+    }
+    const deadline = Deadline.in(this.settings.dataTimeoutMs);
+    const tx = this.#tx;
+    let refusal: [number, string, string] | undefined;
+    if (!this.#helo) refusal = [503, "5.5.1", "Send EHLO first"];
+    else if (!tx) refusal = [503, "5.5.1", "Need MAIL command"];
+    else if (tx.rcpts.length === 0) refusal = [554, "5.5.1", "No valid recipients"];
+    if (refusal || !tx) {
+      await this.#reader.exactly(size, deadline, undefined);
+      this.#note("C", `<BDAT chunk, ${size} bytes, discarded>`);
+      return this.#error(...(refusal ?? [503, "5.5.1", "Need MAIL command"]));
+    }
+    if (!tx.sink || !tx.envelope) {
+      tx.envelope = this.#envelope(tx, "BDAT");
+      tx.sink = this.#openSink(tx.envelope);
+    }
+    const { sink, envelope } = tx;
+    try {
+      await this.#reader.exactly(size, deadline, (chunk) => sink.write(chunk, deadline));
+    } catch (error) {
+      this.#resetTransaction();
+      throw error;
+    }
+    this.#note("C", `<BDAT chunk, ${size} bytes${last ? ", last" : ""}>`);
+    if (sink.size > this.settings.maxMessageBytes) {
+      this.#resetTransaction();
+      return this.#reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
+    }
+    if (!last) return this.#reply(250, "2.0.0", `${size} octets received`);
+    this.#tx = undefined;
+    await this.#complete(sink, envelope, deadline);
+  }
+
+  /** The message is complete: the handler's verdict, the store, then the final reply. */
+  async #complete(sink: MessageSink, envelope: Envelope, deadline: Deadline): Promise<void> {
+    const outcome = await sink.end(deadline);
+    if (outcome.type === "too-large") return this.#reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
+    if (outcome.type === "handler-failed") {
+      const error = outcome.error;
+      this.#note("*", `onData failed: ${error instanceof Error ? error.message : String(error)}`);
       return this.#reply(451, "4.3.0", "Message could not be processed, try again later");
     }
+    const message: ReceivedMessage = { id: randomUUID(), envelope, data: outcome.data ?? Buffer.alloc(0) };
+    await this.settings.accept(message);
     await this.#reply(250, "2.0.0", `OK queued as ${message.id}`);
   }
-}
-
-/** `PLAIN AGFsaWNl...` → `PLAIN ****`: never log an initial response. */
-function maskAuth(args: string): string {
-  const [name, ir] = args.split(" ", 2);
-  return `AUTH ${name ?? ""}${ir !== undefined ? " ****" : ""}`;
 }

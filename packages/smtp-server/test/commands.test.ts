@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatReply, parseCommand, parsePathArgument } from "../src/index.js";
+import { formatReply, parseCommand, parsePathArgument } from "../src/commands.js";
 
 describe("parseCommand", () => {
   it("upper-cases the verb and keeps the arguments verbatim", () => {

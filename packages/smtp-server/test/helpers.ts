@@ -4,7 +4,9 @@
  */
 import net from "node:net";
 import tls from "node:tls";
+import { afterEach, expect } from "vitest";
 import { USERNAME, PASSWORD, SaslError, splitBytes, utf8, type MechanismProvider, type SaslServerMechanism, type ServerStep } from "@saslkit/core";
+import { SmtpServer, type SmtpServerOptions } from "../src/index.js";
 
 /** A raw client: writes bytes, reads whole SMTP replies (multi-line aware), every wait bounded. */
 export class RawClient {
@@ -35,11 +37,12 @@ export class RawClient {
     socket.on("error", () => undefined);
   }
 
-  static connect(port: number, options: { tls?: boolean } = {}): Promise<RawClient> {
+  static connect(port: number, options: { tls?: boolean; localAddress?: string } = {}): Promise<RawClient> {
     return new Promise((resolve, reject) => {
+      const local = options.localAddress ? { localAddress: options.localAddress } : {};
       const socket = options.tls
-        ? tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false }, () => resolve(new RawClient(socket)))
-        : net.connect({ host: "127.0.0.1", port }, () => resolve(new RawClient(socket)));
+        ? tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false, ...local }, () => resolve(new RawClient(socket)))
+        : net.connect({ host: "127.0.0.1", port, ...local }, () => resolve(new RawClient(socket)));
       socket.once("error", reject);
       setTimeout(() => reject(new Error("connect timed out")), 5000).unref();
     });
@@ -106,11 +109,16 @@ export class RawClient {
     }
   }
 
-  /** Client side of STARTTLS, after the server's 220. */
-  async upgrade(ca: string): Promise<void> {
+  /** True once the server closed the connection. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Client side of STARTTLS, after the server's 220 (optionally with a client certificate). */
+  async upgrade(ca: string, client: { cert: string; key: string } | undefined = undefined): Promise<void> {
     const plain = this.#socket;
     plain.removeAllListeners("data");
-    const secure = tls.connect({ socket: plain, ca, servername: "localhost" });
+    const secure = tls.connect({ socket: plain, ca, servername: "localhost", ...(client ?? {}) });
     await new Promise<void>((resolve, reject) => {
       secure.once("secureConnect", resolve);
       secure.once("error", reject);
@@ -224,3 +232,60 @@ export const callbacks = {
   verifyPassword: (user: string, password: string) => users[user] === password,
   lookupPassword: (user: string) => users[user],
 };
+
+/**
+ * Servers and raw clients for one test file, closed after each test. `start` uses the fake
+ * mechanisms and the test users; `login` connects, says EHLO and authenticates as alice.
+ */
+export function serverHarness(defaults: Partial<SmtpServerOptions> = {}) {
+  const running: SmtpServer[] = [];
+  const clients: RawClient[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.destroy();
+    await Promise.all(running.splice(0).map((s) => s.close()));
+  });
+  const start = async (options: Partial<SmtpServerOptions> = {}): Promise<SmtpServer> => {
+    const server = await SmtpServer.start({ mechanisms: [fakePlain, recorder, clientOnly], callbacks, commandTimeoutMs: 5000, ...defaults, ...options });
+    running.push(server);
+    return server;
+  };
+  const connect = async (server: SmtpServer, options: { ehlo?: boolean; localAddress?: string } = {}): Promise<RawClient> => {
+    const client = await RawClient.connect(server.port, options.localAddress ? { localAddress: options.localAddress } : {});
+    clients.push(client);
+    expect((await client.reply())[0]).toMatch(/^220 /);
+    if (options.ehlo !== false) expect((await client.command("EHLO client.test")).at(-1)).toMatch(/^250 /);
+    return client;
+  };
+  const login = async (server: SmtpServer): Promise<RawClient> => {
+    const client = await connect(server);
+    expect(await client.command(`AUTH PLAIN ${b64(`\0alice\0${users.alice}`)}`)).toEqual(["235 2.7.0 Authentication successful"]);
+    return client;
+  };
+  const track = (client: RawClient): RawClient => {
+    clients.push(client);
+    return client;
+  };
+  return { start, connect, login, track };
+}
+
+/** True when every CR in `data` is followed by LF and every LF preceded by CR. */
+export function onlyCrlf(data: Buffer): boolean {
+  for (let i = 0; i < data.length; i++) {
+    if (data[i] === 0x0d && data[i + 1] !== 0x0a) return false;
+    if (data[i] === 0x0a && data[i - 1] !== 0x0d) return false;
+  }
+  return true;
+}
+
+/** What a message is, by RFC 5321, written plainly: the oracle. */
+export function referenceMessage(input: Buffer): { message: Buffer; rest: Buffer } | undefined {
+  const s = `\r\n${input.toString("latin1")}`;
+  const at = s.indexOf("\r\n.\r\n");
+  if (at < 0) return undefined;
+  const body = input.subarray(0, at).toString("latin1");
+  const lines = body.split(/\r\n|\r|\n/);
+  lines.pop(); // the body ends with a line end (or is empty)
+  const text = lines.map((l) => (l.startsWith(".") ? l.slice(1) : l)).join("\r\n") + (body.length ? "\r\n" : "");
+  return { message: Buffer.from(text, "latin1"), rest: input.subarray(at + 3) };
+}
+

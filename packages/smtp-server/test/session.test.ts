@@ -16,6 +16,9 @@ async function start(options: Partial<SmtpServerOptions> = {}): Promise<SmtpServ
   return server;
 }
 
+/** An open server (requireAuth: false, explicitly): takes mail without AUTH. */
+const startOpen = (options: Partial<SmtpServerOptions> = {}) => start({ requireAuth: false, ...options });
+
 async function connect(server: SmtpServer, ehlo = true): Promise<RawClient> {
   const client = await RawClient.connect(server.port);
   clients.push(client);
@@ -38,6 +41,8 @@ describe("greeting and EHLO", () => {
       "250-8BITMIME",
       "250-SMTPUTF8",
       "250-ENHANCEDSTATUSCODES",
+      "250-CHUNKING",
+      "250-BINARYMIME",
       "250 AUTH X-RECORD PLAIN",
     ]);
   });
@@ -139,7 +144,7 @@ describe("AUTH framing (RFC 4954)", () => {
   });
 
   it("requires EHLO before AUTH and refuses AUTH inside a transaction", async () => {
-    const server = await start();
+    const server = await startOpen();
     const client = await connect(server, false);
     expect(await client.command("AUTH PLAIN")).toEqual(["503 5.5.1 Send EHLO first"]);
     await client.command("EHLO c");
@@ -189,7 +194,7 @@ describe("AUTH framing (RFC 4954)", () => {
 
 describe("mail transaction", () => {
   it("accepts a pipelined transaction, replies in order and dot-unstuffs the data", async () => {
-    const server = await start();
+    const server = await startOpen();
     const client = await connect(server);
     client.send("MAIL FROM:<alice@example.test> BODY=8BITMIME SIZE=100\r\nRCPT TO:<bob@example.test>\r\nRCPT TO:<carol@example.test>\r\nDATA\r\n");
     expect(await client.reply()).toEqual(["250 2.1.0 Sender OK"]);
@@ -207,7 +212,7 @@ describe("mail transaction", () => {
   });
 
   it("keeps message data 8-bit clean: a Latin-1 body (not UTF-8) arrives byte for byte", async () => {
-    const server = await start();
+    const server = await startOpen();
     const client = await connect(server);
     client.send("MAIL FROM:<alice@example.test> BODY=8BITMIME\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n");
     expect(await client.reply()).toEqual(["250 2.1.0 Sender OK"]);
@@ -224,9 +229,14 @@ describe("mail transaction", () => {
     expect(message?.data.toString("hex")).toBe(body.toString("hex"));
   });
 
-  it("records who authenticated in the envelope and calls onMessage", async () => {
+  it("records who authenticated in the envelope and streams the message to onData", async () => {
     const seen: string[] = [];
-    const server = await start({ onMessage: (envelope, data) => void seen.push(`${envelope.auth?.identity.authcid} ${data.length}`) });
+    const server = await start({
+      onData: async (stream, envelope) => {
+        const data = Buffer.concat(await stream.toArray());
+        seen.push(`${envelope.auth?.identity.authcid} ${data.length}`);
+      },
+    });
     const client = await connect(server);
     await client.command(`AUTH PLAIN ${plainIr("alice", users.alice!)}`);
     await client.command("MAIL FROM:<>");
@@ -240,8 +250,8 @@ describe("mail transaction", () => {
     expect(seen).toEqual(["alice 3"]);
   });
 
-  it("answers 451 and keeps nothing when onMessage throws", async () => {
-    const server = await start({ onMessage: () => { throw new Error("disk full"); } });
+  it("answers 451 and keeps nothing when onData throws", async () => {
+    const server = await startOpen({ onData: () => { throw new Error("disk full"); } });
     const client = await connect(server);
     await client.command("MAIL FROM:<a@b.test>");
     await client.command("RCPT TO:<c@d.test>");
@@ -251,7 +261,7 @@ describe("mail transaction", () => {
   });
 
   it("enforces SIZE in MAIL FROM and on the data itself", async () => {
-    const server = await start({ maxMessageBytes: 20 });
+    const server = await startOpen({ maxMessageBytes: 20 });
     const client = await connect(server);
     expect(await client.command("MAIL FROM:<a@b.test> SIZE=21")).toEqual(["552 5.3.4 Message size exceeds fixed maximum message size"]);
     await client.command("MAIL FROM:<a@b.test>");
@@ -268,8 +278,22 @@ describe("mail transaction", () => {
     expect(await client.command("MAIL FROM:<a@b.test>")).toEqual(["530 5.7.0 Authentication required"]);
   });
 
-  it("checks command order and syntax", async () => {
+  it("submission by default: MAIL before AUTH is refused with 530 5.7.0 (RFC 6409), accepted after it", async () => {
     const server = await start();
+    const client = await connect(server);
+    expect(await client.command("MAIL FROM:<a@b.test>")).toEqual(["530 5.7.0 Authentication required"]);
+    expect(await client.command(`AUTH PLAIN ${plainIr("alice", users.alice!)}`)).toEqual(["235 2.7.0 Authentication successful"]);
+    expect(await client.command("MAIL FROM:<a@b.test>")).toEqual(["250 2.1.0 Sender OK"]);
+  });
+
+  it("an open server is explicit: requireAuth: false takes MAIL without AUTH", async () => {
+    const server = await startOpen();
+    const client = await connect(server);
+    expect(await client.command("MAIL FROM:<a@b.test>")).toEqual(["250 2.1.0 Sender OK"]);
+  });
+
+  it("checks command order and syntax", async () => {
+    const server = await startOpen();
     const client = await connect(server, false);
     expect(await client.command("MAIL FROM:<a@b.test>")).toEqual(["503 5.5.1 Send EHLO first"]);
     await client.command("EHLO c");
@@ -281,7 +305,11 @@ describe("mail transaction", () => {
     expect(await client.command("DATA")).toEqual(["554 5.5.1 No valid recipients"]);
     expect(await client.command("RSET")).toEqual(["250 2.0.0 OK"]);
     expect(await client.command("RCPT TO:<a@b.test>")).toEqual(["503 5.5.1 Need MAIL command"]);
-    expect(await client.command("BDAT 10")).toEqual(["500 5.5.2 Command not recognized"]);
+    expect(await client.command("XYZZY 10")).toEqual(["500 5.5.2 Command not recognized"]);
+    // BDAT is known now (CHUNKING): without a transaction its chunk is read and dropped, then 503.
+    client.send("BDAT 10\r\nNOOP NOOP ");
+    expect(await client.reply()).toEqual(["503 5.5.1 Need MAIL command"]);
+    expect(await client.command("NOOP")).toEqual(["250 2.0.0 OK"]);
   });
 
   it("hangs up after too many errors", async () => {
@@ -375,7 +403,7 @@ describe("server life cycle", () => {
   });
 
   it("keeps only the newest messages", async () => {
-    const server = await start({ keepMessages: 2 });
+    const server = await startOpen({ keepMessages: 2 });
     const client = await connect(server);
     for (const n of [1, 2, 3]) {
       await client.command("MAIL FROM:<a@b.test>");

@@ -3,95 +3,101 @@
  * (`authenticateSession`), and its framing, the adapter half of core's `SaslExchange`
  * (`SmtpSaslExchange`). Mechanisms see bytes; this file owns `AUTH <mech> [ir]`,
  * `334 <base64>`, `*`, and the reply-code mapping. Every client line of the exchange is masked
- * in transcripts and remembered as a secret, so a server that echoes it cannot leak it.
+ * in transcripts, and every payload and credential secret goes to the connection's redactor
+ * (`socket.redactor`), so a server that echoes one cannot leak it.
  */
 import {
+  Credentials,
   MechanismRegistry,
-  NoMechanismError,
   SaslError,
   authenticate,
+  negotiationRecord,
   planNegotiation,
+  requireCandidate,
   type AttemptRecord,
   type FailureCode,
   type MechanismProvider,
   type MechanismSource,
-  type Refusal,
+  type NegotiationRecord,
   type SaslExchange,
   type ServerEvent,
   type ServerReplyInfo,
 } from "@saslkit/core";
-import { Redactor, decodeBase64, encodeBase64 } from "@saslkit/transport";
-import { SmtpError, transportFailure } from "./errors.js";
+import { decodeBase64, encodeBase64 } from "@saslkit/transport";
+import { SmtpError, transportFailure, withNegotiation } from "./errors.js";
 import type { SmtpClientOptions } from "./options.js";
 import type { CommandPipeline } from "./pipeline.js";
 import { replyMessage, type SmtpReply } from "./reply.js";
+import { channelOf } from "./setup.js";
 
-/** What AUTH negotiation decided, for `saslkit probe` and demo output. */
-export interface SmtpNegotiation {
-  /** Mechanisms the server offered (after STARTTLS), upper case. */
-  readonly offered: readonly string[];
-  /** Mechanisms installed, by priority. */
-  readonly installed: readonly string[];
-  /** Usable mechanisms, best first. */
-  readonly candidates: readonly string[];
-  /** Mechanisms set aside, with reasons. */
-  readonly refused: readonly Refusal[];
-  /** Mechanisms tried, with the error of each failed attempt. */
-  readonly attempts: readonly AttemptRecord[];
-  /** The mechanism that succeeded. */
-  readonly chosen: string | undefined;
+/** RFC 4954 §4: the AUTH command line, CRLF included, may not exceed 512 octets with an initial response. */
+export const MAX_AUTH_LINE = 512;
+
+/**
+ * Whether `AUTH <mechanism> <initial response>` fits the 512-octet line; core's session driver
+ * sends a response that does not as the answer to the server's empty 334 (RFC 4954 §4).
+ */
+export function initialResponseFits(mechanism: string, response: Uint8Array): boolean {
+  const encoded = response.length === 0 ? 1 : 4 * Math.ceil(response.length / 3); // "=" for an empty one
+  return "AUTH ".length + mechanism.length + 1 + encoded + 2 <= MAX_AUTH_LINE;
 }
 
 /**
  * Negotiates and runs AUTH on a connection whose server offered `offered`: plan with core's
  * negotiator, then core's session driver over `SmtpSaslExchange` (fallback, attempts and rounds
- * as the options say). Resolves with the negotiation record (`chosen` set); rejects with
- * `SmtpError` (phase "auth"), never sending AUTH to a server that offered no mechanism.
- * `secrets` learns every payload sent, for the transcript and error messages.
+ * as the options say, the 512-octet AUTH line through `initialResponseFits`). Resolves with the
+ * negotiation record (`chosen` set); rejects with `SmtpError` (phase "authenticate", carrying the
+ * record in `negotiation`), never sending AUTH to a server that offered no usable mechanism.
+ * Every secret of the credentials, and every payload sent, goes to the connection's redactor.
  */
-export async function authenticateSession(pipeline: CommandPipeline, options: SmtpClientOptions, port: number, offered: readonly string[], secrets: Redactor): Promise<SmtpNegotiation> {
-  const credentials = options.auth!;
-  const source = registryFor(options.mechanisms);
-  const channel = pipeline.line.channelInfo(options.host, port);
-  const plan = planNegotiation(source, {
+export async function authenticateSession(pipeline: CommandPipeline, options: SmtpClientOptions, port: number, offered: readonly string[]): Promise<NegotiationRecord> {
+  const line = pipeline.line;
+  const credentials = Credentials.from(options.auth);
+  credentials.onSecret((secret) => line.redactor.addSecret(secret));
+  const plan = planNegotiation(registryFor(options.mechanisms), {
     offered,
     credentials,
-    channel,
+    channel: channelOf(line, options, port),
     ...(options.policy ? { policy: options.policy } : {}),
     ...(options.mechanismOptions ? { options: options.mechanismOptions } : {}),
   });
-  const record = (attempts: readonly AttemptRecord[], chosen?: string): SmtpNegotiation => ({
-    offered: plan.offered,
-    installed: plan.installed,
-    candidates: plan.candidates.map((p) => p.name),
-    refused: plan.refused,
-    attempts,
-    chosen,
-  });
-  if (offered.length === 0) {
-    // Never send AUTH to a server that did not advertise it (a 503 at best, nodemailer#1081).
-    const cause = new NoMechanismError([], MechanismRegistry.from(source).names(), []);
-    throw new SmtpError("auth", "no-mechanism", `the server advertised no AUTH mechanisms${pipeline.line.secure ? "" : " (it may offer them only after STARTTLS)"}; nothing was sent.`, { cause });
+  try {
+    // Never send AUTH to a server that did not advertise a usable mechanism (a 503 at best, nodemailer#1081).
+    requireCandidate(plan);
+  } catch (error) {
+    const where = offered.length === 0 ? `the server advertised no AUTH mechanisms${line.secure ? "" : " (it may offer them only after STARTTLS)"}` : (error as Error).message.replace(/\.$/, "");
+    throw new SmtpError("authenticate", "no-mechanism", `${where}; nothing was sent.`, { cause: error, negotiation: negotiationRecord(plan), redact: pipeline.redact });
   }
   const exchange = new SmtpSaslExchange({
-    command: (line, mask) => {
-      secretsFrom(secrets, line, mask);
-      return pipeline.command("auth", line, mask);
-    },
+    command: (text, mask) => pipeline.command("authenticate", text, mask),
+    payload: (base64) => line.redactor.addPayload(base64),
+    redact: pipeline.redact,
   });
   try {
     const result = await authenticate(plan, exchange, {
-      ...(options.authFallback !== undefined ? { fallback: options.authFallback } : {}),
-      ...(options.maxAuthAttempts !== undefined ? { maxAttempts: options.maxAuthAttempts } : {}),
-      ...(options.maxAuthRounds !== undefined ? { maxRounds: options.maxAuthRounds } : {}),
+      initialResponseFits,
+      ...(options.fallback !== undefined ? { fallback: options.fallback } : {}),
+      ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
+      ...(options.maxRounds !== undefined ? { maxRounds: options.maxRounds } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    return record(result.attempts, result.mechanism);
+    return negotiationRecord(plan, result.attempts, result.mechanism);
   } catch (error) {
-    if (error instanceof SmtpError) throw error;
-    if (!(error instanceof SaslError)) throw transportFailure(error, "auth", exchange.lastCommand);
+    if (!(error instanceof SaslError)) {
+      // The connection failed under the exchange (closed, timed out, unreadable): core's driver
+      // saw no SaslError, so the record comes from what the exchange saw.
+      const failure = transportFailure(error, "authenticate", exchange.lastCommand, pipeline.redact);
+      throw withNegotiation(failure, negotiationRecord(plan, exchange.attemptsEndingIn(failure.code)));
+    }
     const reply = exchange.lastReply && error.reply ? exchange.lastReply : undefined;
-    throw new SmtpError("auth", error.code, secrets.scrub(`authentication failed: ${error.message}`), { cause: error, reply, command: exchange.lastCommand });
+    throw new SmtpError("authenticate", error.code, `authentication failed: ${error.message}`, {
+      cause: error,
+      reply,
+      command: exchange.lastCommand,
+      ...(error.mechanism ? { mechanism: error.mechanism } : {}),
+      negotiation: negotiationRecord(plan, error.attempts),
+      redact: pipeline.redact,
+    });
   }
 }
 
@@ -111,20 +117,14 @@ function registryFor(source: MechanismSource | undefined): MechanismSource | und
   return registry;
 }
 
-/** Remembers what an AUTH line carries, so a server echoing it cannot leak it to transcripts or errors. */
-function secretsFrom(secrets: Redactor, line: string, mask: string): void {
-  if (line === mask) return;
-  const payload = line.startsWith("AUTH ") ? line.split(" ")[2] : line;
-  if (payload) secrets.add(payload);
-}
-
-/** RFC 4954 §4: the AUTH command line, CRLF included, may not exceed 512 octets with an initial response. */
-export const MAX_AUTH_LINE = 512;
-
-/** What the exchange needs from the client: send a line, read the next reply. */
+/** What the exchange needs from the client. */
 export interface SmtpCommandChannel {
   /** Writes `line` + CRLF, showing `mask` in the transcript instead, and reads the reply. */
   command(line: string, mask: string): Promise<SmtpReply>;
+  /** Learns a base64 payload about to be sent (the connection's redactor). */
+  payload?(base64: string): void;
+  /** Masks the connection's secrets in server text. */
+  redact?(text: string): string;
 }
 
 /** Maps the final reply of an exchange to core's failure code (RFC 4954 §6). */
@@ -133,6 +133,8 @@ export function authFailureCode(code: number, cancelled: boolean): FailureCode {
     case 535:
       return "authentication-failed";
     case 534:
+      // "Authentication mechanism is too weak": core falls back only to a stronger-or-equal one.
+      return "mechanism-too-weak";
     case 504:
       return "mechanism-rejected";
     case 538:
@@ -152,52 +154,41 @@ export function replyInfo(reply: SmtpReply): ServerReplyInfo {
 }
 
 /**
- * One SMTP AUTH exchange. `payloads` collects every base64 string sent, so callers can scrub a
- * server that echoes them back from transcripts and error messages.
+ * One SMTP AUTH exchange: `AUTH <mechanism> [initial response]`, `334` challenges, `*` to
+ * cancel. The driver decides whether an initial response goes on the AUTH line
+ * (`initialResponseFits`); a `null` one is never sent, an empty one is `=`. Every payload is
+ * handed to the connection's redactor before it is written, and every reply is redacted before
+ * anything (a challenge, an error) is built from it.
  */
 export class SmtpSaslExchange implements SaslExchange {
-  #deferred: string | undefined;
   #cancelled = false;
   /** The last command line sent, masked (`AUTH PLAIN ****`, `****`, `*`). */
   lastCommand: string | undefined;
-  /** The last reply received. */
+  /** The last reply received (redacted). */
   lastReply: SmtpReply | undefined;
-  /** Every base64 payload this exchange sent (secrets: never print them). */
-  readonly payloads: string[] = [];
-  readonly #redactor = new Redactor();
+  /** Mechanisms begun and how each ended, for the negotiation record of a failure outside core's driver. */
+  readonly #attempts: AttemptRecord[] = [];
 
   constructor(private readonly channel: SmtpCommandChannel) {}
 
   async begin(mechanism: string, initialResponse: Uint8Array | null): Promise<ServerEvent> {
-    this.#deferred = undefined;
     this.#cancelled = false;
+    this.#attempts.push({ mechanism });
     let line = `AUTH ${mechanism}`;
     let mask = line;
     if (initialResponse !== null) {
       // A zero-length initial response is "=" (RFC 4954 §4).
       const ir = initialResponse.length ? encodeBase64(initialResponse) : "=";
-      if (ir !== "=") this.#remember(ir);
-      if (line.length + 1 + ir.length + 2 <= MAX_AUTH_LINE) {
-        line = `${line} ${ir}`;
-        mask = `${mask} ****`;
-      } else {
-        // Too long for the command line: send it as the answer to the server's empty 334.
-        this.#deferred = ir === "=" ? "" : ir;
-      }
+      if (ir !== "=") this.channel.payload?.(ir);
+      line = `${line} ${ir}`;
+      mask = `${mask} ****`;
     }
-    const reply = await this.#send(line, mask);
-    if (this.#deferred !== undefined && reply.code === 334) {
-      const deferred = this.#deferred;
-      this.#deferred = undefined;
-      if (reply.text.trim() !== "") return { type: "malformed", reason: "the server sent a non-empty challenge where the initial response was due" };
-      return this.#event(await this.#send(deferred, "****"));
-    }
-    return this.#event(reply);
+    return this.#event(await this.#send(line, mask));
   }
 
   async respond(response: Uint8Array): Promise<ServerEvent> {
     const text = encodeBase64(response);
-    if (text) this.#remember(text);
+    if (text) this.channel.payload?.(text);
     return this.#event(await this.#send(text, "****"));
   }
 
@@ -208,6 +199,16 @@ export class SmtpSaslExchange implements SaslExchange {
     return { type: "failure", code: "aborted", reply: replyInfo(reply) };
   }
 
+  /** The attempts so far, the last one (if still open) failed with the connection's `code`. */
+  attemptsEndingIn(code: string): AttemptRecord[] {
+    const attempts = [...this.#attempts];
+    const last = attempts[attempts.length - 1];
+    if (last && !last.error) {
+      attempts[attempts.length - 1] = { mechanism: last.mechanism, error: new SaslError(last.mechanism, "protocol-error", `the connection failed during the exchange (${code}).`) };
+    }
+    return attempts;
+  }
+
   async #send(line: string, mask: string): Promise<SmtpReply> {
     this.lastCommand = mask;
     const reply = this.scrub(await this.channel.command(line, mask));
@@ -215,17 +216,14 @@ export class SmtpSaslExchange implements SaslExchange {
     return reply;
   }
 
-  #remember(payload: string): void {
-    this.payloads.push(payload);
-    this.#redactor.add(payload);
-  }
-
-  /** The reply with every payload this exchange sent replaced by `****` (a server may echo it). */
+  /** The reply with every secret the connection knows replaced by `****` (a server may echo them). */
   scrub(reply: SmtpReply): SmtpReply {
-    const hide = (text: string) => this.#redactor.scrub(text);
-    const text = hide(reply.text);
-    if (text === reply.text) return reply;
-    return { ...reply, text, lines: reply.lines.map(hide) };
+    const redact = this.channel.redact;
+    if (!redact) return reply;
+    const text = redact(reply.text);
+    const lines = reply.lines.map(redact);
+    if (text === reply.text && lines.every((l, i) => l === reply.lines[i])) return reply;
+    return { ...reply, text, lines };
   }
 
   #event(reply: SmtpReply): ServerEvent {
@@ -236,6 +234,9 @@ export class SmtpSaslExchange implements SaslExchange {
       return data === undefined ? { type: "malformed", reason: "the challenge is not valid base64" } : { type: "challenge", data };
     }
     if (reply.code === 235) return { type: "success", data: null, reply: replyInfo(reply) };
-    return { type: "failure", code: authFailureCode(reply.code, this.#cancelled), reply: replyInfo(reply) };
+    const failure: ServerEvent = { type: "failure", code: authFailureCode(reply.code, this.#cancelled), reply: replyInfo(reply) };
+    const last = this.#attempts[this.#attempts.length - 1];
+    if (last) this.#attempts[this.#attempts.length - 1] = { mechanism: last.mechanism, error: new SaslError(last.mechanism, failure.code, `the server refused (${reply.code}).`) };
+    return failure;
   }
 }

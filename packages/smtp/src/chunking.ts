@@ -18,10 +18,10 @@
 import { Deadline } from "@saslkit/transport";
 import { DotEncoder } from "./data.js";
 import { SmtpError } from "./errors.js";
-import type { PreparedMessage } from "./message.js";
+import { MessageIdSniffer, type PreparedMessage } from "./message.js";
 import type { PipeliningMode } from "./options.js";
 import { formatReply, type SmtpReply } from "./reply.js";
-import { parseQueueId, unknownOutcome, type RejectedRecipient, type SendResult, type TransactionContext } from "./transaction.js";
+import { chunkBytes, parseQueueId, redactRejected, redactReply, unknownOutcome, type RejectedRecipient, type SendResult, type TransactionContext } from "./transaction.js";
 
 /** In-memory messages up to this size go out in one write with their MAIL and RCPT. */
 export const INLINE_BYTES = 256 * 1024;
@@ -146,13 +146,17 @@ export async function bdatTransaction(
   }
 
   let failure: SmtpError | undefined;
-  if (!is2xx(mailReply)) failure = SmtpError.fromReply("mail", "the server refused the sender", mailReply, command);
+  if (!is2xx(mailReply)) failure = SmtpError.fromReply("mail", "the server refused the sender", mailReply, command, pipeline.redact);
   else if (!accepted.length) {
     const first = rejected[0]!;
-    failure = new SmtpError("rcpt", "no-recipients", `the server refused every recipient (first: ${formatReply(first.reply)}).`, { reply: first.reply, command: `RCPT TO:<${first.address}>` });
+    failure = new SmtpError("rcpt", "no-recipients", `the server refused every recipient (first: ${formatReply(first.reply)}).`, {
+      reply: first.reply,
+      command: `RCPT TO:<${first.address}>`,
+      redact: pipeline.redact,
+    });
   }
   if (failure) {
-    failure.rejected = rejected;
+    failure.rejected = redactRejected(rejected, pipeline.redact);
     failure.envelope = env;
     // The transaction is still open on the server (a BDAT after a refused RCPT is refused too).
     if (!quitAfter || !inline) await pipeline.command("mail", "RSET").catch(noop);
@@ -161,12 +165,14 @@ export async function bdatTransaction(
 
   let bytes: number;
   let finalReply: SmtpReply;
+  let messageId = prepared.messageId;
   if (inline) {
     bytes = inline.size;
     finalReply = bdatReply!;
   } else {
     const sent = await sendChunks(ctx, prepared, mode, binary, deadline);
     bytes = sent.bytes;
+    messageId ??= sent.messageId;
     if (quitAfter && mode !== "off") pipeline.writeQuit(); // same tick as the LAST chunk
     let last: SmtpReply;
     try {
@@ -179,11 +185,21 @@ export async function bdatTransaction(
   }
 
   if (finalReply.code !== 250) {
-    const error = Object.assign(SmtpError.fromReply("data", "the server refused the message", finalReply, "BDAT"), { rejected, envelope: env });
+    const error = Object.assign(SmtpError.fromReply("data", "the server refused the message", finalReply, "BDAT", pipeline.redact), { rejected: redactRejected(rejected, pipeline.redact), envelope: env });
     if (!quitAfter) await pipeline.command("mail", "RSET").catch(noop);
     throw error;
   }
-  const result: SendResult = { envelope: env, accepted, rejected, reply: finalReply, queueId: parseQueueId(finalReply), bytes };
+  // A result is printed and logged like an error: server text in it goes through the redactor too.
+  const shown = redactReply(finalReply, pipeline.redact);
+  const result: SendResult = {
+    envelope: env,
+    accepted,
+    rejected: rejected.length ? redactRejected(rejected, pipeline.redact) : rejected,
+    reply: shown,
+    queueId: parseQueueId(shown),
+    messageId,
+    bytes,
+  };
   return () => Promise.resolve(result);
 }
 
@@ -197,8 +213,9 @@ async function sendChunks(
   mode: PipeliningMode,
   binary: boolean,
   deadline: Deadline,
-): Promise<{ bytes: number; final: Promise<SmtpReply>; firstRefusal: () => Promise<SmtpReply | undefined> }> {
+): Promise<{ bytes: number; messageId: string | undefined; final: Promise<SmtpReply>; firstRefusal: () => Promise<SmtpReply | undefined> }> {
   const pipeline = ctx.pipeline;
+  const sniffer = prepared.messageId === undefined ? new MessageIdSniffer() : undefined;
   const enc = binary ? undefined : new DotEncoder({ stuffDots: false });
   const acks: Ack[] = [];
   let bytes = 0;
@@ -225,7 +242,8 @@ async function sendChunks(
   const source = binary && prepared.bytes ? [prepared.bytes] : prepared.body;
   try {
     for await (const chunk of source) {
-      const input = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : (chunk as Buffer);
+      const input = chunkBytes(chunk);
+      if (sniffer?.active) sniffer.push(input);
       if (enc) pendingSize += enc.encodeInto(input, pending);
       else {
         pending.push(input);
@@ -259,8 +277,10 @@ async function sendChunks(
   const final = pipeline.expect("data", "BDAT LAST", ctx.dataMs);
   final.catch(noop); // awaited by the caller once the LAST chunk is written; not "unhandled" meanwhile
   await lastWritten;
+  sniffer?.finish();
   return {
     bytes,
+    messageId: sniffer?.messageId,
     final,
     firstRefusal: async () => {
       for (const ack of acks) {

@@ -11,18 +11,20 @@
  *
  * Every wait is bounded by an absolute deadline; every failure is an `SmtpError`.
  *
- * The work is in files by concept: `setup.ts` (greeting, EHLO, STARTTLS), `auth.ts` (AUTH),
- * `transaction.ts` (MAIL, RCPT, DATA), `pipeline.ts` (ordered writes and replies).
+ * The work is in files by concept: `options.ts` (options, defaults, run-time check), `setup.ts`
+ * (greeting, EHLO, STARTTLS, the TLS default), `auth.ts` (AUTH), `transaction.ts` (MAIL, RCPT,
+ * DATA), `chunking.ts` (the same with BDAT), `pipeline.ts` (ordered writes and replies),
+ * `many.ts` (`sendMany`), `pool.ts` (`createPool`).
  */
-import type { ChannelInfo } from "@saslkit/core";
-import { Redactor, TransportError, type TranscriptSink } from "@saslkit/transport";
-import { authenticateSession, type SmtpNegotiation } from "./auth.js";
+import type { ChannelInfo, NegotiationRecord } from "@saslkit/core";
+import { Deadline, TransportError, type TranscriptSink } from "@saslkit/transport";
+import { authenticateSession } from "./auth.js";
 import { SmtpError, transportFailure } from "./errors.js";
 import { prepareMessage, type Envelope, type Message, type PreparedMessage, type SendOptions } from "./message.js";
-import { defaultPort, resolveTimeouts, type PipeliningMode, type SmtpClientOptions } from "./options.js";
+import { checkSmtpOptions, defaultPort, resolveTimeouts, type PipeliningMode, type SmtpClientOptions } from "./options.js";
 import { CLOSED_AFTER_QUIT, CommandPipeline } from "./pipeline.js";
 import type { SmtpCapabilities, SmtpReply } from "./reply.js";
-import { openSocket, setUpSession, type ServerState } from "./setup.js";
+import { channelOf, openSocket, setUpSession, type ServerState } from "./setup.js";
 import { mailCommand, transaction, type SendResult, type TransactionContext } from "./transaction.js";
 import { bdatTransaction, needsBinaryMime } from "./chunking.js";
 import { sendEach, type OutgoingMessage, type SendManyOptions, type SendOutcome } from "./many.js";
@@ -37,10 +39,10 @@ export class SmtpClient {
   readonly #port: number;
   readonly #server: ServerState;
   readonly #transaction: TransactionContext;
-  readonly #negotiation: SmtpNegotiation | undefined;
+  readonly #negotiation: NegotiationRecord | undefined;
   #closing = false;
 
-  private constructor(pipeline: CommandPipeline, options: SmtpClientOptions, port: number, dataMs: number, server: ServerState, negotiation: SmtpNegotiation | undefined) {
+  private constructor(pipeline: CommandPipeline, options: SmtpClientOptions, port: number, dataMs: number, server: ServerState, negotiation: NegotiationRecord | undefined) {
     this.#pipeline = pipeline;
     this.#options = options;
     this.#port = port;
@@ -55,24 +57,29 @@ export class SmtpClient {
   // Connect.
   // ---------------------------------------------------------------------------------------------
 
-  /** Connects, greets, upgrades to TLS, authenticates. Rejects with `SmtpError`; the connection is closed then. */
+  /**
+   * Checks the options, connects, greets, upgrades to TLS, authenticates, all within one
+   * absolute deadline (`timeouts.connect`). Rejects with `SmtpError` (`invalid-option` before any
+   * connection for a refused option); the connection is closed then.
+   */
   static async connect(options: SmtpClientOptions): Promise<SmtpClient> {
-    const mode = options.tls;
-    const requireTls = options.requireTls ?? (mode === "implicit" || mode === "starttls");
-    if (mode === "none" && requireTls) throw new SmtpError("connect", "invalid-input", 'requireTls cannot be combined with tls: "none".');
+    checkSmtpOptions(options);
     const timeouts = resolveTimeouts(options.timeouts);
     const port = defaultPort(options);
-    const secrets = new Redactor();
-    const line = await openSocket(options, port, timeouts, secrets);
-    const pipeline = new CommandPipeline(line, timeouts.command);
+    const deadline = Deadline.in(timeouts.connect);
+    const line = await openSocket(options, port, timeouts, deadline);
+    const pipeline = new CommandPipeline(line, timeouts.reply);
+    pipeline.limit = deadline;
     try {
-      const server = await setUpSession(pipeline, options, timeouts, requireTls);
-      const negotiation = options.auth ? await authenticateSession(pipeline, options, port, server.capabilities.auth, secrets) : undefined;
+      const server = await setUpSession(pipeline, options, port);
+      const negotiation = options.auth !== undefined ? await authenticateSession(pipeline, options, port, server.capabilities.auth) : undefined;
+      pipeline.limit = undefined;
       return new SmtpClient(pipeline, options, port, timeouts.data, server, negotiation);
     } catch (error) {
-      const failure = transportFailure(error, "greeting", undefined);
-      // After a refused AUTH the session is sound: end it politely.
-      if (failure.phase === "auth" && !pipeline.broken && !line.closed) await pipeline.quit().catch(noop);
+      const failure = transportFailure(error, "greeting", undefined, pipeline.redact);
+      // After a refused AUTH the session is sound: end it politely (QUIT gets its own reply deadline).
+      pipeline.limit = undefined;
+      if (failure.phase === "authenticate" && !pipeline.broken && !line.closed) await pipeline.quit().catch(noop);
       else line.destroy();
       throw failure;
     }
@@ -92,8 +99,12 @@ export class SmtpClient {
     return this.#server.capabilities;
   }
 
-  /** The AUTH negotiation, when `auth` was given. */
-  get negotiation(): SmtpNegotiation | undefined {
+  /**
+   * The AUTH negotiation, when `auth` was given: what the server offered, the plan with each
+   * refusal's reason, every attempt with its outcome, the mechanism chosen (the record the IMAP
+   * and POP3 clients keep too; a failed connect carries it in `error.negotiation`).
+   */
+  get negotiation(): NegotiationRecord | undefined {
     return this.#negotiation;
   }
 
@@ -114,7 +125,7 @@ export class SmtpClient {
    * STARTTLS it describes the upgraded channel.
    */
   get channel(): ChannelInfo {
-    return this.#pipeline.line.channelInfo(this.#options.host, this.#port);
+    return channelOf(this.#pipeline.line, this.#options, this.#port);
   }
 
   /** The PIPELINING mode in effect on this connection (after quirks and the server's EHLO). */
@@ -202,6 +213,7 @@ export class SmtpClient {
     try {
       prepared = prepareMessage(message, envelope);
       if (prepared.size === undefined && options?.size !== undefined) {
+        // A stream whose size the caller knows (a file): declared in MAIL FROM SIZE= (RFC 1870).
         if (!Number.isSafeInteger(options.size) || options.size < 0) throw new TypeError(`options.size must be a whole number of octets, not ${String(options.size)}.`);
         prepared = { ...prepared, size: options.size };
       }
@@ -222,7 +234,7 @@ export class SmtpClient {
   async reset(): Promise<SmtpReply> {
     return this.#pipeline.exclusive(async () => {
       const reply = await this.#pipeline.command("mail", "RSET");
-      if (reply.code !== 250) throw SmtpError.fromReply("mail", "the server refused RSET", reply, "RSET");
+      if (reply.code !== 250) throw SmtpError.fromReply("mail", "the server refused RSET", reply, "RSET", this.#pipeline.redact);
       return reply;
     });
   }
@@ -260,10 +272,16 @@ export async function sendMail(options: SmtpClientOptions, message: Message, env
   return client.sendAndQuit(message, envelope);
 }
 
+/** C0 and C1 control characters and DEL: a hostile server's escape sequences (window title, clipboard, screen). */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+const escapeControl = (c: string): string => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`;
+
 /**
  * A transcript sink that prints `>> ` for client lines, `<< ` for server lines and `** ` for
- * local notes. AUTH client lines arrive already masked.
+ * local notes. Secrets arrive already masked; control characters from the network are printed as
+ * `\xHH`, so a server cannot drive the terminal with escape sequences (OpenSSH CVE-2019-6109).
  */
 export function printTranscript(write: (text: string) => void = (text) => process.stderr.write(text)): TranscriptSink {
-  return (entry) => write(`${entry.direction === "C" ? ">>" : entry.direction === "S" ? "<<" : "**"} ${entry.text}\n`);
+  return (entry) => write(`${entry.direction === "C" ? ">>" : entry.direction === "S" ? "<<" : "**"} ${entry.text.replace(CONTROL, escapeControl)}\n`);
 }

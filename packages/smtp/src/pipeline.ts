@@ -7,12 +7,17 @@
  * or a write fails the reply stream cannot be resynchronised: the pipeline is broken, the socket
  * destroyed, and every later call fails with the same error.
  *
+ * Deadlines: each reply has its own (`replyMs`, or the caller's); during `connect()` every one of
+ * them is also capped by the one deadline of the whole connect (`limit`).
+ *
+ * Every error built here from server text passes through the connection's redactor (`redact`).
+ *
  * Fast paths (they matter for pipelined bursts): a reply already buffered is parsed synchronously
  * and needs no place in the queue; a multi-line reply that arrived in one packet costs no promise
  * per line; a pipelined group's replies are read as one queued item.
  */
 import { Deadline, TransportError, type LineSocket, type WriteOptions } from "@saslkit/transport";
-import { SmtpError, transportFailure, type SmtpPhase } from "./errors.js";
+import { SmtpError, transportFailure, type Redact, type SmtpPhase } from "./errors.js";
 import { MalformedReplyError, ReplyParser, type SmtpReply } from "./reply.js";
 
 const noop = (): void => undefined;
@@ -24,7 +29,11 @@ export type GroupMember = (index: number) => [SmtpPhase, string];
 
 export class CommandPipeline {
   readonly line: LineSocket;
-  readonly #commandMs: number;
+  readonly #replyMs: number;
+  /** An absolute deadline every wait must also meet (the whole connect), when set. */
+  limit: Deadline | undefined;
+  /** The connection's redactor, for every error built from server text. */
+  readonly redact = (text: string): string => this.line.redact(text);
   #replyTail: Promise<unknown> = Promise.resolve();
   /** Replies queued and not yet settled; 0 lets the next read start at once. */
   #replyPending = 0;
@@ -33,10 +42,16 @@ export class CommandPipeline {
   /** QUIT already went out pipelined after a final dot (`writeQuit`). */
   #quitWritten = false;
 
-  /** `commandMs`: the default deadline of each reply. */
-  constructor(line: LineSocket, commandMs: number) {
+  /** `replyMs`: the default deadline of each reply. */
+  constructor(line: LineSocket, replyMs: number) {
     this.line = line;
-    this.#commandMs = commandMs;
+    this.#replyMs = replyMs;
+  }
+
+  /** A deadline `ms` from now, capped by `limit`. */
+  deadline(ms: number = this.#replyMs): Deadline {
+    const deadline = Deadline.in(ms);
+    return this.limit === undefined ? deadline : deadline.min(this.limit);
   }
 
   /** The failure that ended this pipeline, if any. */
@@ -72,7 +87,7 @@ export class CommandPipeline {
   write(phase: SmtpPhase, data: string | Uint8Array, command: string | undefined, options: WriteOptions = {}): Promise<void> {
     if (this.#broken) return Promise.reject(this.#broken);
     return this.line.write(data, options).catch((error: unknown) => {
-      const failure = transportFailure(error, phase, command);
+      const failure = transportFailure(error, phase, command, this.redact);
       this.#broken ??= failure;
       throw failure;
     });
@@ -82,7 +97,7 @@ export class CommandPipeline {
   writePieces(phase: SmtpPhase, pieces: readonly Uint8Array[], command: string, deadline: Deadline): Promise<void> {
     if (this.#broken) return Promise.reject(this.#broken);
     return this.line.writePieces(pieces, { deadline }).catch((error: unknown) => {
-      const failure = transportFailure(error, phase, command);
+      const failure = transportFailure(error, phase, command, this.redact);
       this.#broken ??= failure;
       throw failure;
     });
@@ -90,7 +105,7 @@ export class CommandPipeline {
 
   /** Sends one command line and reads its reply. `mask` replaces it in the transcript and errors. */
   async command(phase: SmtpPhase, line: string, mask: string = line): Promise<SmtpReply> {
-    await this.write(phase, `${line}\r\n`, mask, { mask, deadline: Deadline.in(this.#commandMs) });
+    await this.write(phase, `${line}\r\n`, mask, { mask, deadline: this.deadline() });
     return this.expect(phase, mask);
   }
 
@@ -133,8 +148,8 @@ export class CommandPipeline {
   // ---------------------------------------------------------------------------------------------
 
   /** Queues a reply read after all earlier ones; the deadline starts now. */
-  expect(phase: SmtpPhase, command: string | undefined, timeoutMs = this.#commandMs): Promise<SmtpReply> {
-    const deadline = Deadline.in(timeoutMs);
+  expect(phase: SmtpPhase, command: string | undefined, timeoutMs = this.#replyMs): Promise<SmtpReply> {
+    const deadline = this.deadline(timeoutMs);
     if (this.#replyPending === 0) {
       // Nothing queued: a reply already buffered needs no place in the queue.
       const r = this.#readReply(deadline, phase, command);
@@ -152,7 +167,7 @@ export class CommandPipeline {
 
   /** The `count` replies to a pipelined group, as one queued read (one deadline, one wait chain). */
   expectGroup(count: number, member: GroupMember): Promise<SmtpReply[]> {
-    const deadline = Deadline.in(this.#commandMs);
+    const deadline = this.deadline();
     const rest = async (replies: SmtpReply[], first: Promise<SmtpReply>): Promise<SmtpReply[]> => {
       replies.push(await first);
       for (let i = replies.length; i < count; i++) replies.push(await this.#readReply(deadline, ...member(i)));
@@ -182,7 +197,7 @@ export class CommandPipeline {
   #readReply(deadline: Deadline, phase: SmtpPhase, command: string | undefined): SmtpReply | Promise<SmtpReply> {
     if (this.#broken) return Promise.reject(this.#broken);
     try {
-      const r = replyNow(this.line, deadline, phase, command);
+      const r = replyNow(this.line, deadline, phase, command, this.redact);
       return r instanceof Promise ? r.catch(this.#breakOn) : r;
     } catch (error) {
       return Promise.reject(this.fail(error as SmtpError));
@@ -200,7 +215,7 @@ export class CommandPipeline {
  * pipelined burst costs no promise per line), else finished asynchronously. Throws (or
  * rejects with) an SmtpError.
  */
-function replyNow(line: LineSocket, deadline: Deadline, phase: SmtpPhase, command: string | undefined): SmtpReply | Promise<SmtpReply> {
+function replyNow(line: LineSocket, deadline: Deadline, phase: SmtpPhase, command: string | undefined, redact: Redact): SmtpReply | Promise<SmtpReply> {
   const parser = new ReplyParser();
   try {
     for (let text = line.readLineNow(); text !== undefined; text = line.readLineNow()) {
@@ -208,12 +223,12 @@ function replyNow(line: LineSocket, deadline: Deadline, phase: SmtpPhase, comman
       if (reply) return reply;
     }
   } catch (error) {
-    throw readFailure(line, error, phase, command);
+    throw readFailure(line, error, phase, command, redact);
   }
-  return replyLater(line, parser, deadline, phase, command);
+  return replyLater(line, parser, deadline, phase, command, redact);
 }
 
-async function replyLater(line: LineSocket, parser: ReplyParser, deadline: Deadline, phase: SmtpPhase, command: string | undefined): Promise<SmtpReply> {
+async function replyLater(line: LineSocket, parser: ReplyParser, deadline: Deadline, phase: SmtpPhase, command: string | undefined, redact: Redact): Promise<SmtpReply> {
   try {
     for (;;) {
       let reply = parser.push(await line.readLine(deadline));
@@ -225,14 +240,15 @@ async function replyLater(line: LineSocket, parser: ReplyParser, deadline: Deadl
       }
     }
   } catch (error) {
-    throw readFailure(line, error, phase, command);
+    throw readFailure(line, error, phase, command, redact);
   }
 }
 
-function readFailure(line: LineSocket, error: unknown, phase: SmtpPhase, command: string | undefined): SmtpError {
+function readFailure(line: LineSocket, error: unknown, phase: SmtpPhase, command: string | undefined, redact: Redact): SmtpError {
   if (error instanceof MalformedReplyError) {
     line.destroy();
-    return new SmtpError(phase, "malformed-reply", error.message, { command });
+    // The message quotes the server's line: a server echoing a credential must not put it here.
+    return new SmtpError(phase, "malformed-reply", redact ? error.redactedMessage(redact) : error.message, { command, redact });
   }
-  return transportFailure(error, phase, command);
+  return transportFailure(error, phase, command, redact);
 }

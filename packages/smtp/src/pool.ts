@@ -18,10 +18,11 @@
  */
 import { Readable } from "node:stream";
 import { SmtpClient } from "./client.js";
+import { timerDelay } from "@saslkit/transport";
 import { SmtpError } from "./errors.js";
 import type { Envelope, Message } from "./message.js";
 import { windowFor } from "./many.js";
-import type { SmtpClientOptions } from "./options.js";
+import { checkPoolOptions, type SmtpClientOptions } from "./options.js";
 import type { SendResult } from "./transaction.js";
 
 export interface SmtpPoolOptions {
@@ -116,6 +117,7 @@ export class SmtpPool {
   #stats = { sent: 0, failed: 0, retried: 0, connectionsOpened: 0 };
 
   constructor(options: SmtpPoolOptions) {
+    checkPoolOptions(options);
     this.#options = options.connection;
     this.#maxConnections = positive(options.maxConnections ?? 5, "maxConnections");
     this.#maxMessages = positive(options.maxMessagesPerConnection ?? 100, "maxMessagesPerConnection");
@@ -199,10 +201,11 @@ export class SmtpPool {
       return true;
     }
     if (this.#rateTimer === undefined) {
+      // Clamped (setTimeout fires at once past 2^31 ms); an early wake-up re-checks and re-arms.
       this.#rateTimer = setTimeout(() => {
         this.#rateTimer = undefined;
         this.#dispatch();
-      }, this.#started[0]! + rate.perMs - now + 1);
+      }, timerDelay(this.#started[0]! + rate.perMs - now + 1));
     }
     return false;
   }
@@ -310,7 +313,7 @@ export class SmtpPool {
 }
 
 function positive(value: number, name: string): number {
-  if (!Number.isInteger(value) || value < 1) throw new SmtpError("connect", "invalid-input", `the pool option ${name} must be a positive integer (got ${String(value)}).`);
+  if (!Number.isInteger(value) || value < 1) throw new SmtpError("connect", "invalid-option", `The pool option "${name}" must be a positive integer, got ${String(value)}.`, { option: name });
   return value;
 }
 

@@ -17,25 +17,53 @@ export interface SmtpReply {
   readonly lines: readonly string[];
   /** The text of every line (after `NNN-` / `NNN `), verbatim, joined with `\n`. */
   readonly text: string;
+  /**
+   * True when the reply was longer than `MAX_REPLY_BYTES`: `lines` and `text` then hold its
+   * first lines only (the rest was read, checked and dropped, as Postfix's smtp client does).
+   */
+  readonly truncated?: true;
 }
 
 /** A line that is not a valid reply line, or a code that changed inside a multi-line reply. */
 export class MalformedReplyError extends Error {
   override readonly name = "MalformedReplyError";
+  /** The whole offending line, when the message quotes it (kept private: it may echo a secret). */
+  readonly #quoted: string | undefined;
+
   constructor(
     message: string,
     /** The offending line, truncated to 200 characters. */
     readonly line: string,
+    quoted?: string,
   ) {
     super(message);
+    this.#quoted = quoted;
+  }
+
+  /**
+   * The message with the quoted line passed through `redact` before it is shortened: a cut made
+   * first could leave part of an echoed secret that the redactor no longer recognises.
+   */
+  redactedMessage(redact: (text: string) => string): string {
+    return this.#quoted === undefined ? redact(this.message) : notAReply(showLine(redact(this.#quoted)));
   }
 }
+
+const notAReply = (shown: string): string => `The server sent a line that is not an SMTP reply: "${shown}".`;
 
 const LINE = /^([2-5][0-9][0-9])(?:([ -])(.*))?$/s;
 const ENHANCED = /^([245])\.(\d{1,3})\.(\d{1,3})(?= |$)/;
 
 /** Most lines accepted in one reply (an EHLO list is a few dozen). */
 export const MAX_REPLY_LINES = 1000;
+
+/**
+ * Characters of reply lines kept per reply (the first line is always kept whole). Later lines
+ * are still read and checked, then dropped: a hostile 1000-line, 64 KiB-per-line EHLO reply
+ * costs one pass over its bytes and keeps 64 KiB, not 64 MiB (Postfix's smtp client keeps the
+ * first `line_length_limit` bytes of a reply the same way).
+ */
+export const MAX_REPLY_BYTES = 64 * 1024;
 
 /**
  * Accumulates lines into a reply. `push` returns the reply after its last line, undefined while
@@ -45,43 +73,55 @@ export class ReplyParser {
   #code: string | undefined;
   #lines: string[] = [];
   #texts: string[] = [];
+  /** Lines seen in this reply (kept or not) and characters kept. */
+  #count = 0;
+  #kept = 0;
+  #truncated = false;
 
   push(line: string): SmtpReply | undefined {
     const m = LINE.exec(line);
     if (!m) {
       const shown = showLine(line);
-      throw new MalformedReplyError(`The server sent a line that is not an SMTP reply: "${shown}".`, shown);
+      throw new MalformedReplyError(notAReply(shown), shown, line);
     }
     const code = m[1]!;
     if (this.#code !== undefined && code !== this.#code) {
       throw new MalformedReplyError(`The server changed the reply code inside a multi-line reply (${this.#code} then ${code}).`, showLine(line));
     }
     this.#code = code;
-    this.#lines.push(line);
-    this.#texts.push(m[3] ?? "");
+    this.#count++;
+    if (this.#count === 1 || this.#kept + line.length <= MAX_REPLY_BYTES) {
+      this.#lines.push(line);
+      this.#texts.push(m[3] ?? "");
+      this.#kept += line.length;
+    } else this.#truncated = true;
     if (m[2] === "-") {
-      if (this.#lines.length >= MAX_REPLY_LINES) throw new MalformedReplyError(`The server sent a reply longer than ${MAX_REPLY_LINES} lines.`, showLine(line));
+      if (this.#count >= MAX_REPLY_LINES) throw new MalformedReplyError(`The server sent a reply longer than ${MAX_REPLY_LINES} lines.`, showLine(line));
       return undefined;
     }
     // The arrays go to the reply as they are; the next reply gets fresh ones.
-    const reply = makeReply(code, this.#lines, this.#texts);
+    const reply = makeReply(code, this.#lines, this.#texts, this.#truncated);
     this.#code = undefined;
     this.#lines = [];
     this.#texts = [];
+    this.#count = 0;
+    this.#kept = 0;
+    this.#truncated = false;
     return reply;
   }
 }
 
 const showLine = (line: string): string => (line.length > 200 ? `${line.slice(0, 200)}…` : line);
 
-function makeReply(code: string, lines: readonly string[], texts: readonly string[]): SmtpReply {
+function makeReply(code: string, lines: readonly string[], texts: readonly string[], truncated: boolean): SmtpReply {
   const first = texts[0]!;
   const text = texts.length === 1 ? first : texts.join("\n");
   // An enhanced code starts with a digit; most replies' text does not, and skips the regex.
   const c = first.charCodeAt(0);
   const e = c >= 0x32 && c <= 0x35 ? ENHANCED.exec(first) : null;
   const enhanced = e && e[1] === code[0] ? `${e[1]}.${e[2]}.${e[3]}` : undefined;
-  return enhanced ? { code: Number(code), enhanced, lines, text } : { code: Number(code), lines, text };
+  const reply: SmtpReply = enhanced ? { code: Number(code), enhanced, lines, text } : { code: Number(code), lines, text };
+  return truncated ? { ...reply, truncated: true } : reply;
 }
 
 /** Parses a whole reply from its lines (tests, recorded transcripts). Throws when incomplete or malformed. */
@@ -131,34 +171,62 @@ export interface SmtpCapabilities {
   has(keyword: string): boolean;
 }
 
-/** Parses an EHLO reply (or marks a HELO one) into capabilities. Keywords are tokenised exactly. */
+/** Distinct EHLO keywords kept (a real server sends about 15). */
+export const MAX_KEYWORDS = 128;
+/** Parameters kept per keyword, and SASL mechanisms kept from AUTH lines. */
+export const MAX_PARAMS = 128;
+
+/** White space between EHLO tokens. */
+const SPACE = /[ \t]+/;
+
+/** The tokens of one EHLO line, at most `max` (the rest of a hostile line is never split). */
+function tokens(text: string, max: number): string[] {
+  const t = text.trim();
+  return t === "" ? [] : t.split(SPACE, max);
+}
+
+/**
+ * Parses an EHLO reply (or marks a HELO one) into capabilities. Keywords are tokenised exactly.
+ * Linear in the reply's length and bounded: at most `MAX_KEYWORDS` keywords and `MAX_PARAMS`
+ * parameters each (and `MAX_PARAMS` mechanisms), duplicates dropped through a set; a keyword
+ * repeated on many lines appends to one list (Go's net/textproto keeps extensions in a map too).
+ */
 export function parseCapabilities(reply: SmtpReply, helo = false): SmtpCapabilities {
   const texts = reply.text.split("\n");
   const keywords = new Map<string, string[]>();
   const auth: string[] = [];
-  const addAuth = (names: readonly string[]) => {
-    for (const raw of names) {
-      const n = normalizeMechanismName(raw);
-      if (n && !auth.includes(n)) auth.push(n);
+  const seen = new Set<string>();
+  const addAuth = (names: readonly string[], from: number) => {
+    for (let i = from; i < names.length && auth.length < MAX_PARAMS; i++) {
+      const n = normalizeMechanismName(names[i]!);
+      if (n && !seen.has(n)) {
+        seen.add(n);
+        auth.push(n);
+      }
     }
   };
   if (!helo) {
-    for (const text of texts.slice(1)) {
-      const tokens = text.trim().split(/\s+/).filter((t) => t);
-      const first = tokens[0];
+    for (let l = 1; l < texts.length; l++) {
+      const words = tokens(texts[l]!, MAX_PARAMS + 1);
+      const first = words[0];
       if (!first) continue;
-      const eq = /^AUTH=(.*)$/i.exec(first);
-      if (eq) {
+      if (first.length >= 5 && first.charCodeAt(4) === 0x3d && first.slice(0, 5).toUpperCase() === "AUTH=") {
         // Legacy `AUTH=LOGIN PLAIN` (pre-RFC 4954 Outlook clients): the same list, another spelling.
-        addAuth([eq[1]!, ...tokens.slice(1)].filter((t) => t));
+        words[0] = first.slice(5);
+        addAuth(words, 0);
         continue;
       }
       const keyword = first.toUpperCase();
-      if (!/^[A-Z0-9][A-Z0-9-]*$/.test(keyword)) continue; // not an ehlo-keyword (RFC 5321 §4.1.1.1)
-      const params = tokens.slice(1);
-      keywords.set(keyword, [...(keywords.get(keyword) ?? []), ...params]);
+      if (!KEYWORD.test(keyword)) continue; // not an ehlo-keyword (RFC 5321 §4.1.1.1)
+      let params = keywords.get(keyword);
+      if (!params) {
+        if (keywords.size >= MAX_KEYWORDS) continue;
+        params = [];
+        keywords.set(keyword, params);
+      }
+      for (let i = 1; i < words.length && params.length < MAX_PARAMS; i++) params.push(words[i]!);
       // Exchange's `X-EXPS GSSAPI NTLM` lists mechanisms too (MailKit reads it as AUTH); union them.
-      if (keyword === "AUTH" || keyword === "X-EXPS") addAuth(params);
+      if (keyword === "AUTH" || keyword === "X-EXPS") addAuth(words, 1);
     }
   }
   if (auth.length && !keywords.has("AUTH")) keywords.set("AUTH", []);
@@ -181,3 +249,5 @@ export function parseCapabilities(reply: SmtpReply, helo = false): SmtpCapabilit
     has,
   };
 }
+
+const KEYWORD = /^[A-Z0-9][A-Z0-9-]*$/;

@@ -2,9 +2,18 @@
  * Connection setup (RFC 5321 §3.1, §4.1.1.1; RFC 3207): open the socket, read the greeting, say
  * EHLO (HELO when EHLO is refused), upgrade with STARTTLS when offered or required, and say EHLO
  * again over TLS, forgetting everything learnt in clear.
+ *
+ * The TLS default (absent `tls`), the same in every saslkit client: STARTTLS whenever offered;
+ * without it (or when the server refuses it) the session continues in clear only when no
+ * credentials will be sent, the peer is on loopback, or `policy.cleartext` is `"allow"` (core's
+ * `cleartextRefusal`, so `"never"` refuses even on loopback). Otherwise it ends with
+ * `tls-required` before any mechanism runs: SCRAM and CRAM-MD5 too, because a stripped STARTTLS
+ * would let an on-path attacker relay SCRAM without channel binding or attack either exchange
+ * offline (the rule Go's net/smtp applies to PLAIN, extended to every mechanism).
  */
 import { hostname } from "node:os";
-import { Deadline, LineSocket, type Redactor, type TranscriptEntry, type TranscriptSink } from "@saslkit/transport";
+import { cleartextRefusal, type ChannelInfo, type CleartextPolicy } from "@saslkit/core";
+import { LineSocket, type Deadline } from "@saslkit/transport";
 import { SmtpError, transportFailure } from "./errors.js";
 import type { ResolvedTimeouts, SmtpClientOptions } from "./options.js";
 import type { CommandPipeline } from "./pipeline.js";
@@ -30,48 +39,107 @@ export interface ServerState {
 }
 
 /**
- * Opens the socket (TCP, or TLS for `tls: "implicit"`). The caller's transcript sink sees every
- * entry through `secrets`, so a server echoing a credential cannot leak it there.
+ * Test seam, not an option: when set, the client treats the peer's loopback status as this value
+ * (in `channel.loopback` and in the TLS default), so tests on 127.0.0.1 can play a remote server.
+ * Reached only by relative import from the package's own tests; never exported.
  */
-export async function openSocket(options: SmtpClientOptions, port: number, timeouts: ResolvedTimeouts, secrets: Redactor): Promise<LineSocket> {
-  const sink = options.transcript;
-  const transcript: TranscriptSink | undefined = sink
-    ? (entry: TranscriptEntry) => {
-        const text = secrets.scrub(entry.text);
-        sink(text === entry.text ? entry : { direction: entry.direction, text });
-      }
-    : undefined;
+export const peerOverride: { loopback: boolean | undefined } = { loopback: undefined };
+
+/**
+ * The channel as core sees it: the socket's facts, the RFC 4422 service name "smtp", and
+ * `clientCertificate` when the caller gave one for this TLS channel (EXTERNAL may then be chosen).
+ */
+export function channelOf(line: LineSocket, options: Pick<SmtpClientOptions, "host" | "tlsOptions">, port: number): ChannelInfo {
+  const info = line.channelInfo(options.host, port);
+  return {
+    ...info,
+    service: "smtp",
+    ...(info.secure && options.tlsOptions?.cert !== undefined ? { clientCertificate: true } : {}),
+    ...(peerOverride.loopback === undefined ? {} : { loopback: peerOverride.loopback }),
+  };
+}
+
+/** Opens the socket (TCP, or TLS for `tls: "implicit"`) within the connect deadline. */
+export async function openSocket(options: SmtpClientOptions, port: number, timeouts: ResolvedTimeouts, deadline: Deadline): Promise<LineSocket> {
   try {
     return await LineSocket.connect({
       host: options.host,
       port,
       tls: options.tls === "implicit" ? (options.tlsOptions ?? {}) : false,
       connectTimeoutMs: timeouts.connect,
+      deadline,
       ...(options.maxLineBytes !== undefined ? { maxLineBytes: options.maxLineBytes } : {}),
-      ...(transcript ? { transcript } : {}),
+      ...(options.transcript ? { transcript: options.transcript } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });
   } catch (error) {
-    throw transportFailure(error, "connect", undefined);
+    throw transportFailure(error, "connect", undefined, undefined);
   }
 }
 
 /**
- * Greeting, EHLO and, unless `tls: "none"`, STARTTLS when offered; TLS is then enforced when
- * `requireTls`. Resolves with what was learnt; rejects with `SmtpError` (the caller closes).
+ * The TLS decision once the server's EHLO is known and the connection is not TLS yet: upgrade,
+ * continue in clear, or refuse (`tls-required`, see the module comment). Pure, for tests.
  */
-export async function setUpSession(pipeline: CommandPipeline, options: SmtpClientOptions, timeouts: ResolvedTimeouts, requireTls: boolean): Promise<ServerState> {
-  const greeting = await pipeline.expect("greeting", undefined, timeouts.greeting);
-  if (greeting.code !== 220) throw SmtpError.fromReply("greeting", "the server refused the connection", greeting);
+export function tlsDecision(input: {
+  readonly mode: "starttls" | "none" | undefined;
+  readonly offered: boolean;
+  readonly credentials: boolean;
+  readonly cleartext: CleartextPolicy | undefined;
+  readonly channel: Pick<ChannelInfo, "secure" | "loopback">;
+}): { readonly action: "upgrade" | "continue" } | { readonly action: "refuse"; readonly reason: string } {
+  if (input.mode === "none") return { action: "continue" };
+  if (input.offered) return { action: "upgrade" };
+  if (input.mode === "starttls") return { action: "refuse", reason: 'tls: "starttls" requires TLS' };
+  if (!input.credentials) return { action: "continue" };
+  const refusal = cleartextRefusal(input.cleartext, input.channel);
+  if (refusal === undefined) return { action: "continue" };
+  return {
+    action: "refuse",
+    reason: `${refusal}, so the credentials would go in clear; refusing before any mechanism runs (tls: "none" allows challenge-response mechanisms without TLS, policy.cleartext: "allow" every mechanism)`,
+  };
+}
+
+/**
+ * Greeting, EHLO and, unless `tls: "none"`, STARTTLS: the TLS default or `tls: "starttls"`
+ * decides what happens without it. Resolves with what was learnt; rejects with `SmtpError` (the
+ * caller closes).
+ */
+export async function setUpSession(pipeline: CommandPipeline, options: SmtpClientOptions, port: number): Promise<ServerState> {
+  const greeting = await pipeline.expect("greeting", undefined);
+  if (greeting.code !== 220) throw SmtpError.fromReply("greeting", "the server refused the connection", greeting, undefined, pipeline.redact);
   const state: ServerState = { greeting, capabilities: NO_CAPABILITIES, quirks: [] };
   const ehloName = options.ehloName ?? defaultEhloName(pipeline.line.localAddress);
   await hello(pipeline, state, ehloName);
   const line = pipeline.line;
-  if (options.tls !== "none" && !line.secure) {
-    if (state.capabilities.startTls) await startTls(pipeline, state, options, timeouts, ehloName, requireTls);
-    else if (requireTls) throw new SmtpError("tls", "tls-required", "the server does not offer STARTTLS and TLS is required; nothing was sent in clear beyond EHLO.");
+  if (options.tls === "implicit" || line.secure) return state;
+  const decide = (offered: boolean) =>
+    tlsDecision({
+      mode: options.tls as "starttls" | "none" | undefined,
+      offered,
+      credentials: options.auth !== undefined,
+      cleartext: options.policy?.cleartext,
+      channel: channelOf(line, options, port),
+    });
+  const first = decide(state.capabilities.startTls);
+  if (first.action === "refuse") throw new SmtpError("starttls", "tls-required", `the server does not offer STARTTLS and ${first.reason}; nothing was sent but EHLO.`);
+  if (first.action === "continue") return state;
+  const reply = await pipeline.command("starttls", "STARTTLS");
+  if (reply.code !== 220) {
+    const then = decide(false);
+    if (then.action === "refuse") {
+      throw new SmtpError("starttls", "tls-required", `the server refused STARTTLS (${formatReply(reply)}) and ${then.reason}.`, { reply, command: "STARTTLS", redact: pipeline.redact });
+    }
+    return state; // the TLS default without credentials at stake (or on loopback): go on in clear
   }
-  if (requireTls && !line.secure) throw new SmtpError("tls", "tls-required", "the connection is not TLS and TLS is required.");
+  try {
+    await line.startTls(options.tlsOptions ?? {}, pipeline.deadline());
+  } catch (error) {
+    throw transportFailure(error, "starttls", "STARTTLS", pipeline.redact);
+  }
+  // RFC 3207 §4.2: forget everything learnt before TLS; it may have been forged.
+  state.capabilities = NO_CAPABILITIES;
+  await hello(pipeline, state, ehloName);
   return state;
 }
 
@@ -91,25 +159,9 @@ async function hello(pipeline: CommandPipeline, state: ServerState, name: string
       state.capabilities = parseCapabilities(helo, true);
       return;
     }
-    throw SmtpError.fromReply("ehlo", "the server refused both EHLO and HELO", helo, `HELO ${name}`);
+    throw SmtpError.fromReply("ehlo", "the server refused both EHLO and HELO", helo, `HELO ${name}`, pipeline.redact);
   }
-  throw SmtpError.fromReply("ehlo", "the server refused EHLO", ehlo, `EHLO ${name}`);
-}
-
-async function startTls(pipeline: CommandPipeline, state: ServerState, options: SmtpClientOptions, timeouts: ResolvedTimeouts, ehloName: string, required: boolean): Promise<void> {
-  const reply = await pipeline.command("tls", "STARTTLS");
-  if (reply.code !== 220) {
-    if (required) throw new SmtpError("tls", "tls-required", `the server refused STARTTLS (${formatReply(reply)}) and TLS is required.`, { reply, command: "STARTTLS" });
-    return; // opportunistic: continue in clear, as asked
-  }
-  try {
-    await pipeline.line.startTls(options.tlsOptions ?? {}, Deadline.in(timeouts.command));
-  } catch (error) {
-    throw transportFailure(error, "tls", "STARTTLS");
-  }
-  // RFC 3207 §4.2: forget everything learnt before TLS; it may have been forged.
-  state.capabilities = NO_CAPABILITIES;
-  await hello(pipeline, state, ehloName);
+  throw SmtpError.fromReply("ehlo", "the server refused EHLO", ehlo, `EHLO ${name}`, pipeline.redact);
 }
 
 /** The host's name when it is fully qualified, else null; looked up once per process (a uname call each time otherwise). */

@@ -144,7 +144,7 @@ describe("outcome unknown after the final dot (RFC 1047)", () => {
 
   it("a server silent after the dot until the data deadline is outcome-unknown too", async () => {
     const server = await startScriptedServer(`${upToDot}!stall\n`);
-    const client = await SmtpClient.connect(opts(server, { timeouts: { command: 2000, data: 150 } }));
+    const client = await SmtpClient.connect(opts(server, { timeouts: { reply: 2000, data: 150 } }));
     const error = await failure(client.send(body(1), { from: "a@example.com", to: ["b@example.com"] }));
     expect(error).toMatchObject({ phase: "data", code: "outcome-unknown" });
     expect((error.cause as SmtpError).code).toBe("timeout");

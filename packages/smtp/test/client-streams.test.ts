@@ -4,7 +4,7 @@ import { startScriptedServer } from "@saslkit/test-kit";
 import { SmtpClient, SmtpError } from "@saslkit/smtp";
 
 const HELLO = "S: 220 mx\nC: EHLO client.example.org\nS: 250 mx\n";
-const base = { ehloName: "client.example.org", mechanisms: [], timeouts: { greeting: 5000, command: 5000, data: 5000 } };
+const base = { ehloName: "client.example.org", mechanisms: [], timeouts: { reply: 5000, data: 5000 } };
 const env = { from: "a@example.com", to: ["b@example.com"] };
 
 describe("streamed messages", () => {

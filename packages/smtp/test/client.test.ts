@@ -2,7 +2,10 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { type TranscriptEntry } from "@saslkit/transport";
 import { startScriptedServer, testCertificates, type ScriptedServer } from "@saslkit/test-kit";
-import { SmtpClient, SmtpError, authFailureCode, parseQueueId, parseReply, printTranscript, sendMail, type SmtpClientOptions } from "@saslkit/smtp";
+import { SmtpClient, SmtpError, printTranscript, sendMail, type SmtpClientOptions } from "@saslkit/smtp";
+import { authFailureCode } from "../src/auth.js";
+import { parseReply } from "../src/reply.js";
+import { parseQueueId } from "../src/transaction.js";
 import { all, cramFixture, echoFixture, emptyIrFixture, foobarFixture, loginFixture, plainFixture } from "./fixtures.js";
 import { failure, opts } from "./options.js";
 
@@ -86,30 +89,30 @@ describe("greeting and EHLO", () => {
 
   it("a server dripping bytes cannot extend the greeting deadline", async () => {
     const server = await startScriptedServer("!drip 30\nS: 220 this greeting arrives one byte every 30 ms, far too slowly\n");
-    const error = await failure(SmtpClient.connect(opts(server, { timeouts: { greeting: 300 } })));
+    const error = await failure(SmtpClient.connect(opts(server, { timeouts: { reply: 300 } })));
     expect(error).toMatchObject({ phase: "greeting", code: "timeout" });
     await server.close();
   });
 });
 
 describe("STARTTLS", () => {
-  it("requireTls fails closed when STARTTLS is missing; nothing but EHLO was sent", async () => {
+  it('tls: "starttls" fails closed when STARTTLS is missing; nothing but EHLO was sent', async () => {
     const server = await startScriptedServer(`${HELLO}S: 250-mx.example.com\nS: 250 AUTH PLAIN\n!stall\n`);
     const error = await failure(SmtpClient.connect(opts(server, { tls: "starttls", auth: { username: "u", password: "p" } })));
-    expect(error).toMatchObject({ phase: "tls", code: "tls-required" });
+    expect(error).toMatchObject({ phase: "starttls", code: "tls-required" });
     await server.close();
     expect(server.received).toEqual(["EHLO client.example.org"]);
   });
 
-  it("requireTls fails closed when STARTTLS is refused", async () => {
+  it('tls: "starttls" fails closed when STARTTLS is refused', async () => {
     const server = await startScriptedServer(`${HELLO}S: 250-mx.example.com\nS: 250 STARTTLS\nC: STARTTLS\nS: 454 4.7.0 TLS not available\n!stall\n`);
-    const error = await failure(SmtpClient.connect(opts(server, { requireTls: true })));
-    expect(error).toMatchObject({ phase: "tls", code: "tls-required", command: "STARTTLS" });
+    const error = await failure(SmtpClient.connect(opts(server, { tls: "starttls" })));
+    expect(error).toMatchObject({ phase: "starttls", code: "tls-required", command: "STARTTLS" });
     expect(error.reply?.code).toBe(454);
     await server.close();
   });
 
-  it("without requireTls a refused STARTTLS continues in clear (to loopback only for PLAIN)", async () => {
+  it("the TLS default: a refused STARTTLS continues in clear to a loopback peer (PLAIN too, on loopback only)", async () => {
     const server = await startScriptedServer(
       `${HELLO}S: 250-mx.example.com\nS: 250-AUTH PLAIN\nS: 250 STARTTLS\nC: STARTTLS\nS: 454 4.7.0 TLS not available\nC: AUTH PLAIN AHUAcA==\nS: 235 ok\nC: QUIT\nS: 221 bye\n`,
     );
@@ -124,7 +127,7 @@ describe("STARTTLS", () => {
     const certs = await testCertificates();
     const server = await startScriptedServer(`${HELLO}S: 250-mx.example.com\nS: 250 STARTTLS\nC: STARTTLS\n!raw 220 go ahead\\r\\n250-AUTH PLAIN\\r\\n\n!stall\n`, { tls: certs });
     const error = await failure(SmtpClient.connect(opts(server, { tlsOptions: { ca: certs.ca } })));
-    expect(error).toMatchObject({ phase: "tls", code: "tls-injection" });
+    expect(error).toMatchObject({ phase: "starttls", code: "tls-injection" });
     await server.close();
   });
 
@@ -132,7 +135,7 @@ describe("STARTTLS", () => {
     const certs = await testCertificates();
     const server = await startScriptedServer(`${HELLO}S: 250-mx.example.com\nS: 250 STARTTLS\nC: STARTTLS\nS: 220 go ahead\n!starttls\n!stall\n`, { tls: certs });
     const error = await failure(SmtpClient.connect(opts(server)));
-    expect(error).toMatchObject({ phase: "tls", code: "tls-failed" });
+    expect(error).toMatchObject({ phase: "starttls", code: "tls-failed" });
     await server.close();
   });
 
@@ -153,7 +156,7 @@ describe("AUTH framing (RFC 4954)", () => {
   it("never sends AUTH when the server advertised none", async () => {
     const server = await startScriptedServer(`${HELLO}S: 250-mx.example.com\nS: 250 PIPELINING\nC: QUIT\nS: 221 bye\n`);
     const error = await failure(SmtpClient.connect(opts(server, { auth: { username: "u", password: "p" } })));
-    expect(error).toMatchObject({ phase: "auth", code: "no-mechanism" });
+    expect(error).toMatchObject({ phase: "authenticate", code: "no-mechanism" });
     await server.done();
     expect(server.received).toEqual(["EHLO client.example.org", "QUIT"]);
     await server.close();
@@ -195,7 +198,7 @@ describe("AUTH framing (RFC 4954)", () => {
   it("bad base64 in a 334 makes the client cancel with *", async () => {
     const server = await startScriptedServer(authScript("LOGIN", "C: AUTH LOGIN\nS: 334 not*base64\nC: *\nS: 501 5.7.0 Authentication cancelled\nC: QUIT\nS: 221 bye\n"));
     const error = await failure(SmtpClient.connect(opts(server, { mechanisms: [loginFixture], auth: { username: "u", password: "p" } })));
-    expect(error).toMatchObject({ phase: "auth", code: "invalid-challenge" });
+    expect(error).toMatchObject({ phase: "authenticate", code: "invalid-challenge" });
     expect(error.saslError?.code).toBe("invalid-challenge");
     await server.done();
     await server.close();
@@ -204,15 +207,15 @@ describe("AUTH framing (RFC 4954)", () => {
   it("a server that loops on 334 ends in too-many-rounds, cancelled with *", async () => {
     const loop = "S: 334 \nC: b2s=\n".repeat(3);
     const server = await startScriptedServer(authScript("X-ECHO", `C: AUTH X-ECHO\n${loop}S: 334 \nC: *\nS: 501 cancelled\nC: QUIT\nS: 221 bye\n`));
-    const error = await failure(SmtpClient.connect(opts(server, { mechanisms: [echoFixture], auth: {}, maxAuthRounds: 3 })));
-    expect(error).toMatchObject({ phase: "auth", code: "too-many-rounds" });
+    const error = await failure(SmtpClient.connect(opts(server, { mechanisms: [echoFixture], auth: {}, maxRounds: 3 })));
+    expect(error).toMatchObject({ phase: "authenticate", code: "too-many-rounds" });
     await server.done();
     await server.close();
   });
 
   it.each([
     [535, "5.7.8", "authentication-failed"],
-    [534, "5.7.9", "mechanism-rejected"],
+    [534, "5.7.9", "mechanism-too-weak"],
     [504, "5.5.4", "mechanism-rejected"],
     [538, "5.7.11", "encryption-required"],
     [530, "5.7.0", "encryption-required"],
@@ -222,7 +225,7 @@ describe("AUTH framing (RFC 4954)", () => {
   ])("maps %i to %s, keeping the reply and the masked command", async (code, enhanced, expected) => {
     const server = await startScriptedServer(authScript("PLAIN", `C: AUTH PLAIN *\nS: ${code}-${enhanced} first line\nS: ${code} ${enhanced} second line\nC: QUIT\nS: 221 bye\n`));
     const error = await failure(SmtpClient.connect(opts(server, { mechanisms: [plainFixture], auth: { username: "u", password: "p" } })));
-    expect(error).toMatchObject({ phase: "auth", code: expected, command: "AUTH PLAIN ****" });
+    expect(error).toMatchObject({ phase: "authenticate", code: expected, command: "AUTH PLAIN ****" });
     expect(error.reply).toMatchObject({ code, enhanced, lines: [`${code}-${enhanced} first line`, `${code} ${enhanced} second line`] });
     expect(error.cause).toBe(error.saslError);
     expect(error.saslError?.code).toBe(expected);
@@ -233,6 +236,15 @@ describe("AUTH framing (RFC 4954)", () => {
   it("501 after * is aborted; 501 otherwise a protocol error", () => {
     expect(authFailureCode(501, true)).toBe("aborted");
     expect(authFailureCode(501, false)).toBe("protocol-error");
+  });
+
+  it("a 534 (mechanism too weak) never falls back to a weaker mechanism", async () => {
+    const server = await startScriptedServer(`${HELLO}S: 250-mx.example.com\nS: 250 AUTH PLAIN LOGIN\nC: AUTH PLAIN *\nS: 534 5.7.9 Authentication mechanism is too weak\nC: QUIT\nS: 221 bye\n`);
+    const error = await failure(SmtpClient.connect(opts(server, { mechanisms: [plainFixture, loginFixture], auth: { username: "u", password: "p" } })));
+    expect(error).toMatchObject({ phase: "authenticate", code: "mechanism-too-weak", mechanism: "PLAIN" });
+    expect(error.negotiation?.attempts.map((a) => a.mechanism)).toEqual(["PLAIN"]);
+    await server.done();
+    await server.close();
   });
 
   it("a 535 does not fall back to the next mechanism (it would burn the failure budget)", async () => {
@@ -271,8 +283,8 @@ describe("connection drops in each phase", () => {
   it.each([
     ["greeting", "!close\n", {}],
     ["ehlo", `${HELLO}!close\n`, {}],
-    ["tls", `${HELLO}S: 250-mx\nS: 250 STARTTLS\nC: STARTTLS\nS: 220 go\n!close\n`, {}],
-    ["auth", `${base}C: AUTH PLAIN *\n!close\n`, { auth: { username: "u", password: "p" } }],
+    ["starttls", `${HELLO}S: 250-mx\nS: 250 STARTTLS\nC: STARTTLS\nS: 220 go\n!close\n`, {}],
+    ["authenticate", `${base}C: AUTH PLAIN *\n!close\n`, { auth: { username: "u", password: "p" } }],
   ] as const)("during %s", async (phase, script, extra) => {
     const certs = await testCertificates();
     const server = await startScriptedServer(script, { tls: certs });
@@ -503,6 +515,12 @@ describe("sending", () => {
     expect(lines).toContain(">> MAIL FROM:<a@example.com>\n");
     expect(lines).toContain("<< 250 2.0.0 Ok: queued as Q1\n");
     await server.close();
+  });
+
+  it("printTranscript neutralises a server's terminal escape sequences", () => {
+    const lines: string[] = [];
+    printTranscript((t) => lines.push(t))({ direction: "S", text: "220 \u001b]0;owned\u0007 mx \u001b[2J\u009b31m ok\tend" });
+    expect(lines).toEqual(["<< 220 \\x1b]0;owned\\x07 mx \\x1b[2J\\x9b31m ok\tend\n"]);
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { DotEncoder, dotStuff } from "@saslkit/smtp";
+import { DotEncoder, dotStuff } from "../src/data.js";
 
 /** The rule (RFC 5321 §4.5.2 plus CRLF repair), one character at a time: the reference. */
 function reference(body: Buffer): Buffer {

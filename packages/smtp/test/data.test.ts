@@ -1,6 +1,6 @@
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { DotStuffer, dotStuff } from "@saslkit/smtp";
+import { DotStuffer, dotStuff } from "../src/data.js";
 
 describe("dot-stuffing and CRLF normalisation (RFC 5321 §4.5.2)", () => {
   it.each([

@@ -9,7 +9,7 @@ export const opts = (server: ScriptedServer, extra: Partial<SmtpClientOptions> =
   port: server.port,
   ehloName: "client.example.org",
   mechanisms: all,
-  timeouts: { greeting: 5000, command: 5000, data: 5000 },
+  timeouts: { reply: 5000, data: 5000 },
   ...extra,
 });
 

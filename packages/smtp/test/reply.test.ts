@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MalformedReplyError, ReplyParser, formatReply, parseCapabilities, parseReply } from "@saslkit/smtp";
+import { MalformedReplyError, ReplyParser, formatReply, parseCapabilities, parseReply } from "../src/reply.js";
 
 describe("reply parser (RFC 5321 §4.2)", () => {
   it.each([

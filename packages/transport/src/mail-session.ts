@@ -7,9 +7,11 @@
  * Each protocol keeps only its grammar: greeting, capabilities, command framing, reply codes.
  *
  * The TLS default (absent `tls`), the same for every client: STARTTLS whenever offered; without
- * it the connection continues in cleartext only when no credentials will be sent or the peer is
- * on loopback, otherwise a `tls-required` error before any mechanism runs (a stripped STARTTLS
- * would otherwise let an on-path attacker relay or dictionary-attack the exchange).
+ * it the connection continues in cleartext only when no credentials will be sent or core's
+ * `cleartextRefusal(policy.cleartext, channel)` allows it (default "loopback": the peer is on
+ * loopback; "allow": any host; "never": not even loopback), otherwise a `tls-required` error
+ * before any mechanism runs (a stripped STARTTLS would otherwise let an on-path attacker relay or
+ * dictionary-attack the exchange).
  * `"starttls"` requires TLS always; `"none"` never upgrades (secret-in-clear mechanisms then
  * need `policy.cleartext: "allow"` or a loopback peer); `"implicit"` is TLS from the first byte.
  */
@@ -344,9 +346,16 @@ export abstract class MailSession<Phase extends string, E extends MailProtocolEr
     const why = refused ? `the server refused ${what}: ${refused.text}` : `the server does not offer ${what}`;
     const context = refused ? { command: refused.command, reply: refused.reply } : reply !== undefined ? { reply } : {};
     if (mode === "starttls") throw this.fail(phase, "tls-required", `${why}, and tls: "starttls" requires TLS.`, context);
-    const sendsCredentials = this.#options.auth !== undefined;
-    if (!sendsCredentials || this.#socket.loopback) return "continue";
-    throw this.fail(phase, "tls-required", `${why}, so the credentials would cross the network in clear to a remote host; refusing before any mechanism runs (set tls: "none" to allow challenge-response mechanisms without TLS).`, context);
+    if (this.#options.auth === undefined) return "continue";
+    // Credentials to send: core's cleartext rule decides, as for SMTP ("loopback" by default).
+    const refusal = cleartextRefusal(this.#options.policy?.cleartext, { secure: false, loopback: this.#socket.loopback });
+    if (refusal === undefined) return "continue";
+    throw this.fail(
+      phase,
+      "tls-required",
+      `${why}, and the credentials may not cross in clear: ${refusal}; refusing before any mechanism runs (tls: "none" allows challenge-response mechanisms without TLS, policy.cleartext: "allow" every mechanism).`,
+      context,
+    );
   }
 
   /** Upgrades the connection once the server said go ahead. */

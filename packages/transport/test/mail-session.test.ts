@@ -54,11 +54,21 @@ describe("the TLS default, the same for every mail client", () => {
     // "starttls": required always, loopback included
     ["starttls", true, AUTH, "192.0.2.7", "upgrade"],
     ["starttls", false, undefined, "127.0.0.1", "tls-required"],
+    // core's cleartext rule decides for credentials: "allow" opts in for any host, "never" refuses even loopback
+    [undefined, false, { ...AUTH, cleartext: "allow" }, "192.0.2.7", "continue"],
+    [undefined, false, { ...AUTH, cleartext: "never" }, "127.0.0.1", "tls-required"],
+    [undefined, false, { cleartext: "never" }, "127.0.0.1", "continue"],
     // "none": never upgrades (the mechanisms' cleartext rule applies later)
     ["none", true, AUTH, "192.0.2.7", "continue"],
     ["none", false, AUTH, "192.0.2.7", "continue"],
-  ] as const)("tls %s, STARTTLS offered %s, auth %j, peer %s: %s", (tls, offered, auth, remote, expected) => {
-    const options: MailClientOptions = { host: "mail.example", ...(tls ? { tls } : {}), ...(auth ? { auth } : {}) };
+  ] as const)("tls %s, STARTTLS offered %s, auth/policy %j, peer %s: %s", (tls, offered, given, remote, expected) => {
+    const { cleartext, ...auth } = (given ?? {}) as { cleartext?: "allow" | "never" | "loopback"; username?: string; password?: string };
+    const options: MailClientOptions = {
+      host: "mail.example",
+      ...(tls ? { tls } : {}),
+      ...(auth.username !== undefined ? { auth } : {}),
+      ...(cleartext ? { policy: { cleartext } } : {}),
+    };
     expect(new Probe(options, remote).decide(offered)).toBe(expected);
   });
 
@@ -71,7 +81,7 @@ describe("the TLS default, the same for every mail client", () => {
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(TestError);
-      expect((error as TestError).message).toMatch(/^TEST starttls: the server does not offer STARTTLS, so the credentials would cross the network in clear/);
+      expect((error as TestError).message).toMatch(/^TEST starttls: the server does not offer STARTTLS, and the credentials may not cross in clear: the channel is not TLS to a non-loopback host/);
     }
   });
 });

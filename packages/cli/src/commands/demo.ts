@@ -44,7 +44,7 @@ export async function demo(argv: readonly string[], io: CliIo): Promise<number> 
       ehloName: "demo-client.saslkit.test",
       auth: { username: user, password },
       mechanisms: providers,
-      timeouts: { connect: 5000, greeting: 5000, command: 10_000, data: 10_000 },
+      timeouts: { connect: 15_000, reply: 10_000, data: 10_000 },
       transcript: (entry) => clientTranscript.push(entry),
     });
     let result;

@@ -11,9 +11,8 @@ export async function probeSmtp(target: ProbeTarget): Promise<ProbeFindings> {
   const client = await SmtpClient.connect({
     host: target.host,
     port: target.port,
-    // Absent = STARTTLS whenever offered; the probe reports a cleartext-only server instead of failing.
+    // Absent = STARTTLS whenever offered; without credentials the probe reports a cleartext-only server instead of failing.
     ...(target.tls === "starttls" ? {} : { tls: target.tls }),
-    requireTls: false,
     tlsOptions: target.tlsOptions,
     mechanisms: target.mechanisms,
     ...(target.transcript ? { transcript: target.transcript } : {}),

@@ -1,0 +1,28 @@
+import { describe, expect, it } from "vitest";
+import { Masking } from "../src/masking.js";
+
+describe("the transport's masking", () => {
+  it("masks a login's payloads while it runs and forgets them after, so a long-lived transport does not grow", () => {
+    const masking = new Masking();
+    masking.addLasting("transport-Password-1");
+    const login = masking.begin();
+    login.addPayload("bj1hbGljZSxyPW5vbmNlLW9uZQ==");
+    expect(masking.redact("C: bj1hbGljZSxyPW5vbmNlLW9uZQ== transport-Password-1")).toBe("C: **** ****");
+    masking.end(login);
+    expect(masking.active).toBe(0);
+    expect(masking.redact("bj1hbGljZSxyPW5vbmNlLW9uZQ==")).toBe("bj1hbGljZSxyPW5vbmNlLW9uZQ==");
+    // The transport's own password stays masked, in every form.
+    expect(masking.redact(Buffer.from("transport-Password-1").toString("base64"))).not.toContain(Buffer.from("transport-Password-1").toString("base64").slice(0, 20));
+    // The login's own redactor still masks what errors built during the login carry.
+    expect(login.redact("bj1hbGljZSxyPW5vbmNlLW9uZQ==")).toBe("****");
+  });
+
+  it("masks a whole payload before the password's base64 inside it", () => {
+    const masking = new Masking();
+    masking.addLasting("pässwörd-long");
+    const login = masking.begin();
+    const payload = Buffer.from("\0alice\0pässwörd-long").toString("base64");
+    login.addPayload(payload);
+    expect(masking.redact(`535 ${payload}`)).toBe("535 ****");
+  });
+});
