@@ -224,6 +224,8 @@ const options = {
     verifyToken: () => ({ valid: false, status: "invalid_token" }),
     acceptAnonymous: () => false,
   },
+  // The example deployment's realm, as a server for example.org would offer it.
+  mechanismOptions: { digestMd5: { realms: ["example.org"] } },
   tls,
   requireAuth: true,
 };
