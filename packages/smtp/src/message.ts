@@ -35,6 +35,16 @@ export interface Envelope {
   readonly to: readonly string[];
 }
 
+/** Per-message options of `SmtpClient.send`. */
+export interface SendOptions {
+  /**
+   * Size in octets of a message given as a stream (a file's size), declared up front as
+   * `MAIL FROM:<..> SIZE=n` (RFC 1870) so that a server refuses a message that is too large before
+   * it is uploaded. Ignored for strings and bytes, whose size is known.
+   */
+  readonly size?: number;
+}
+
 /** A message ready to stream. */
 export interface PreparedMessage {
   readonly envelope: Envelope;
