@@ -13,4 +13,5 @@ if [ "$(pnpm --version 2>/dev/null || true)" != "$want" ]; then
   fi
 fi
 pnpm install --frozen-lockfile --reporter=silent >&2
+node scripts/prune-dist.mjs
 pnpm -r --reporter=silent build >&2

@@ -5,6 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 [ -d "$HOME/.local/bin" ] && export PATH="$HOME/.local/bin:$PATH"
+node scripts/prune-dist.mjs
 pnpm exec tsc -b || exit 1
 rm -f .vitest-report.json
 pnpm exec vitest run --reporter=default --reporter=json --outputFile.json=.vitest-report.json "$@"

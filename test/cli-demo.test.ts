@@ -3,7 +3,9 @@
  * (CI runs `pnpm -r build` before the tests).
  */
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { main, type CliIo } from "@saslkit/cli";
@@ -59,5 +61,22 @@ describe("saslkit demo", () => {
     expect(result.stdout).toMatch(/Chosen: +SCRAM-SHA-512-PLUS/);
     expect(result.stdout).not.toContain("4. Transcript");
     expect(result.stdout).toContain("Done: 250");
+  });
+
+  it.skipIf(!existsSync("packages/cli/dist/bin.js"))("needs no openssl binary: runs with a PATH that holds only node", async () => {
+    const nodeOnly = mkdtempSync(join(tmpdir(), "saslkit-node-only-"));
+    symlinkSync(process.execPath, join(nodeOnly, "node"));
+    try {
+      const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(join(nodeOnly, "node"), ["packages/cli/dist/bin.js", "demo", "--quiet"], { timeout: 20_000, env: { PATH: nodeOnly } }, (error, stdout, stderr) =>
+          resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+      expect(result.stderr).toBe("");
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain("Done: 250");
+    } finally {
+      rmSync(nodeOnly, { recursive: true, force: true });
+    }
   });
 });

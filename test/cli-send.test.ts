@@ -85,6 +85,20 @@ describe("saslkit send", () => {
     expectNoSecret(serverLines.map((e) => e.text).join("\n"));
   });
 
+  it.each([
+    [["--channel-binding", "tls-server-end-point"], "SCRAM-SHA-512-PLUS"],
+    [["--channel-binding", "tls-unique"], "SCRAM-SHA-512"], // TLS 1.3 has no tls-unique: -PLUS is unusable, not bound otherwise
+    [["--channel-binding", "none"], "SCRAM-SHA-512"],
+    [["--no-plus"], "SCRAM-SHA-512"],
+    [["--exclude", "SCRAM-SHA-512-PLUS,SCRAM-SHA-512"], "SCRAM-SHA-256-PLUS"],
+    [["--order", "cram-md5,PLAIN"], "CRAM-MD5"],
+  ])("negotiation flags %j authenticate with %s", async (flags, mechanism) => {
+    const { io, stderr } = memoryIo({ files: files() });
+    expect(await main([...base(), "--body", "x", ...flags], io)).toBe(0);
+    expect(stderr()).toContain(`Authenticated as alice with ${mechanism} over TLS.`);
+    expect(server.messages.at(-1)?.envelope.auth?.mechanism).toBe(mechanism);
+  });
+
   it("asks for the password when SASLKIT_PASSWORD is unset", async () => {
     const { io, prompts } = memoryIo({ env: {}, prompt: PASSWORD, files: files() });
     expect(await main([...base(), "--body", "prompted"], io)).toBe(0);
@@ -97,37 +111,53 @@ describe("saslkit send", () => {
     expect(server.messages.at(-1)?.data.toString()).toContain("from stdin");
   });
 
+  it("refuses a whole message piped in without --file -, saying what to do (exit 2, nothing sent)", async () => {
+    const count = server.messages.length;
+    const { io, stderr } = memoryIo({ stdin: "From: alice@example.test\r\nSubject: piped\r\n\r\nbody\r\n", files: files() });
+    expect(await main(base(), io)).toBe(2);
+    expect(stderr()).toContain("send it as it is with --file -");
+    expect(server.messages.length).toBe(count);
+    const raw = memoryIo({ stdin: "From: alice@example.test\r\nSubject: piped\r\n\r\nbody\r\n", files: files() });
+    expect(await main([...base(), "--file", "-"], raw.io)).toBe(0);
+    expect(server.messages.at(-1)?.data.toString()).toBe("From: alice@example.test\r\nSubject: piped\r\n\r\nbody\r\n");
+  });
+
   it("sends a --file message as it is and reports progress", async () => {
     const body = Array.from({ length: 6000 }, (_, i) => `line ${i} ${"x".repeat(40)}`).join("\r\n");
     const eml = `From: alice@example.test\r\nTo: bob@example.test\r\nSubject: big\r\n\r\n${body}\r\n`;
     const { io, stderr } = memoryIo({ files: { ...files(), "/m.eml": eml } });
     expect(await main([...base(), "--file", "/m.eml", "--progress"], io)).toBe(0);
-    expect(stderr()).toMatch(/sent (\d+\.\d) KiB of \1 KiB \(100%\)/);
-    expect(stderr().match(/^sent /gm)!.length).toBeGreaterThan(2);
+    // Not a terminal: one final progress line, no carriage returns.
+    expect(stderr()).toMatch(/^sending: (\d+\.\d) KiB of \1 KiB \(100%\)$/m);
+    expect(stderr().match(/^sending: /gm)!.length).toBe(1);
+    expect(stderr()).not.toContain("\r");
     expect(server.messages.at(-1)?.data.toString()).toBe(eml);
   });
 
-  it("a wrong password exits 1 with the server's reply and no secret", async () => {
+  it("a wrong password exits 3 with the server's reply once, and no secret", async () => {
     const { io, stderr } = memoryIo({ env: { SASLKIT_PASSWORD: "not-the-password" }, files: files() });
-    expect(await main([...base(), "--body", "x", "--mechanism", "PLAIN"], io)).toBe(1);
+    expect(await main([...base(), "--body", "x", "--mechanism", "PLAIN"], io)).toBe(3);
     expect(stderr()).toContain("535");
-    expect(stderr()).toContain("5.7.8");
+    expect(stderr().match(/5\.7\.8/g)).toHaveLength(1);
+    expect(stderr()).not.toMatch(/(?<!\.)\.\.(?!\.)/);
     expect(stderr()).not.toContain("not-the-password");
     expect(stderr()).not.toContain(Buffer.from(`\0${USER}\0not-the-password`).toString("base64"));
   });
 
-  it("fails closed when the server offers no STARTTLS, before any AUTH", async () => {
+  it("fails closed when the server offers no STARTTLS, before any AUTH, exit 4 with what to try", async () => {
     const { io, stderr } = memoryIo();
-    expect(await main(["send", "--host", "127.0.0.1", "--port", String(plainServer.port), "--user", USER, "--from", "a@b.test", "--to", "c@d.test", "--body", "x", "--debug"], io)).toBe(1);
+    expect(await main(["send", "--host", "127.0.0.1", "--port", String(plainServer.port), "--user", USER, "--from", "a@b.test", "--to", "c@d.test", "--body", "x", "--debug"], io)).toBe(4);
     expect(stderr()).toMatch(/STARTTLS/);
+    expect(stderr()).toMatch(/^hint: .*--tls implicit --port 465/m);
     expect(stderr()).not.toContain("C: AUTH");
   });
 
   it("refuses an untrusted certificate unless --insecure, which warns", async () => {
     const strict = memoryIo();
     const args = ["send", "--host", "127.0.0.1", "--port", String(server.port), "--user", USER, "--from", "a@b.test", "--to", "c@d.test", "--body", "x"];
-    expect(await main(args, strict.io)).toBe(1);
+    expect(await main(args, strict.io)).toBe(4);
     expect(strict.stderr()).toMatch(/tls|certificate/i);
+    expect(strict.stderr()).toMatch(/^hint: .*--ca FILE/m);
     const loose = memoryIo();
     expect(await main([...args, "--insecure"], loose.io)).toBe(0);
     expect(loose.stderr()).toContain("warning: --insecure");
@@ -141,8 +171,9 @@ describe("saslkit send", () => {
     [["--port", "99999"], /--port must be/],
     [["--body", "a", "--file", "b"], /exclude each other/],
     [["--ca", "/ca.pem", "--insecure"], /exclude each other/],
-    [["--tls", "none", "--require-tls"], /contradicts/],
-    [["--nope"], /Unknown option/],
+    [["--nope"], /unknown option --nope/],
+    [["--subjet", "x"], /unknown option --subjet\. Did you mean --subject\?/],
+    [["--mechanism", "SCRAM-SHA-999"], /Installed: SCRAM-SHA-512-PLUS/],
   ])("usage error %j exits 2", async (extra, message) => {
     const { io, stderr } = memoryIo({ files: files() });
     expect(await main([...base(), ...extra], io)).toBe(2);
@@ -166,7 +197,10 @@ describe("saslkit probe smtp://", () => {
 
   it("lists cleartext refusals with --cleartext never on a server without TLS", async () => {
     const { io, stdout } = memoryIo();
-    expect(await main(["probe", `smtp://127.0.0.1:${plainServer.port}`, "--cleartext", "never", "--oauth"], io)).toBe(0);
+    // "never" refuses cleartext even on loopback, so the clients would end this connection with
+    // tls-required: probe says so and exits 1, after listing what it found.
+    expect(await main(["probe", `smtp://127.0.0.1:${plainServer.port}`, "--cleartext", "never", "--oauth"], io)).toBe(1);
+    expect(stdout()).toMatch(/^Refused: +saslkit would not log in here \(tls-required\)/m);
     const text = stdout();
     expect(text).toContain("Channel:        cleartext (loopback)");
     expect(text).toContain("the server does not offer STARTTLS");

@@ -33,7 +33,6 @@ describe.skipIf(!env)("SMTP against Postfix with Cyrus SASL", () => {
     ...(auth ? { auth } : {}),
     mechanisms: providers,
     policy: { cleartext: "allow", ...policy },
-    mechanismOptions: { digestMd5: { service: "smtp" } }, // TEMP until the adapter sets ChannelInfo.service
     ...(transcript ? { transcript: transcript.sink } : {}),
   });
 

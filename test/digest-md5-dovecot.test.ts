@@ -30,20 +30,18 @@ describe.skipIf(!env)("DIGEST-MD5 against Dovecot", () => {
   const ca = () => readFileSync(e.caFile, "utf8");
 
   // No digestMd5.service option: each adapter hands the mechanism its service name.
-  const common = (auth: CredentialsInput, policy: NegotiationPolicy, protocol: Protocol) => ({
+  const common = (auth: CredentialsInput, policy: NegotiationPolicy) => ({
     tlsOptions: { ca: ca(), servername: e.tlsServerName },
     auth,
     mechanisms: [digest.provider, ...allProviders],
     policy: { force: "DIGEST-MD5", ...policy },
-    // TEMP: SmtpClient does not set ChannelInfo.service on main yet (the smtp branch does).
-    ...(protocol === "submission" || protocol === "postfix" ? { mechanismOptions: { digestMd5: { service: "smtp" } } } : {}),
   });
 
   /** Connects, authenticates with DIGEST-MD5, does one real command, closes; resolves the mechanism used. */
   async function run(protocol: Protocol, auth: CredentialsInput, opts: { host?: string; tls?: "starttls" | "none"; policy?: NegotiationPolicy } = {}): Promise<string | undefined> {
     const host = opts.host ?? e.host;
     const tls = opts.tls ?? "starttls";
-    const base = common(auth, opts.policy ?? {}, protocol);
+    const base = common(auth, opts.policy ?? {});
     switch (protocol) {
       case "submission":
       case "postfix": {

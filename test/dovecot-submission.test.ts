@@ -32,6 +32,18 @@ describe.skipIf(!env)("SMTP against Dovecot submission (relaying through Postfix
     pipelining: { mode: "transaction", mechanism: "SCRAM-SHA-256" },
   });
 
+  it('prepare: "saslprep" logs the user whose stored password is IX in with "\u2168"; as given it is refused', async () => {
+    const prep = { username: e().users["prep"]!.user, password: "\u2168" };
+    const refused = (await rejection(SmtpClient.connect(starttls(prep, { force: "PLAIN" }, new Transcript())))) as SmtpError;
+    expect(refused).toMatchObject({ phase: "authenticate", code: "authentication-failed" });
+    const client = await SmtpClient.connect(starttls(prep, { force: "PLAIN" }, new Transcript(), { extra: { prepare: "saslprep" } }));
+    try {
+      expect(client.authenticatedWith).toBe("PLAIN");
+    } finally {
+      await client.quit();
+    }
+  });
+
   it("EXTERNAL (forced) with the client certificate sends a message", async () => {
     const t = new Transcript();
     const client = await SmtpClient.connect(starttls({}, { force: "EXTERNAL" }, t, { clientCert: true }));

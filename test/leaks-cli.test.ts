@@ -136,7 +136,7 @@ describe("saslkit send and probe against the embedded smtp-server", () => {
       expect(good.stderr).toMatch(/^C: AUTH [A-Z0-9-]+/m);
       expect(good.status).toBe(0);
       const bad = await cli(args, WRONG_PASSWORD, evidence);
-      expect(bad.status).toBe(1);
+      expect(bad.status).toBe(3); // exit 3: authentication failed
       expect(bad.stderr).toContain("535");
       evidence.text("server transcript", serverLog.join("\n"));
       evidence.assertClean();
@@ -196,7 +196,7 @@ describe.skipIf(!env)("saslkit send and probe against the real Postfix and Dovec
     expect(good.stdout).toMatch(/^Sent /);
     expect(good.status).toBe(0);
     const bad = await cli(args, PASSWORD, evidence);
-    expect(bad.status).toBe(1);
+    expect(bad.status).toBe(3); // exit 3: authentication failed
     expect(bad.stderr).toContain("535");
     evidence.assertClean();
   });

@@ -225,3 +225,28 @@ describe.skipIf(!env)("nodemailer with saslkit against Postfix, host named as a 
     assertNoSecret([...forced.log.lines, ...negotiated.log.lines, error.message], alice.user, alice.password);
   });
 });
+
+describe.skipIf(!env)("nodemailer with saslkit against Dovecot submission, SASLprep opt-in", () => {
+  it('prepare: "saslprep" lets PLAIN log in with a password Dovecot stores prepared; without it the same password is refused', async () => {
+    const e = env!;
+    const prep = e.users["prep"]!;
+    const given = prep.saslprepPasswords![0]!; // "I\u00ADX": SASLprep maps it to the stored "IX"
+    const verify = async (prepare?: "saslprep") => {
+      const transport = nodemailer.createTransport(
+        saslkit(
+          { host: e.host, port: e.submission.port, requireTLS: true, tls: { ca: readFileSync(e.caFile, "utf8"), servername: e.tlsServerName }, auth: { user: prep.user, pass: given, method: "PLAIN" } },
+          { mechanisms: [...allProviders], ...(prepare ? { prepare } : {}) },
+        ),
+      );
+      try {
+        return await transport.verify().catch((caught: unknown) => caught);
+      } finally {
+        transport.close();
+      }
+    };
+    expect(await verify("saslprep")).toBe(true);
+    const refused = (await verify()) as SaslkitAuthError;
+    expect(refused).toBeInstanceOf(SaslkitAuthError);
+    expect(refused.responseCode).toBe(535);
+  });
+});

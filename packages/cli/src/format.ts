@@ -65,23 +65,101 @@ export function formatTranscriptEntry(entry: TranscriptEntry): string {
   return entry.direction === "*" ? `*  ${entry.text}` : `${entry.direction}: ${entry.text}`;
 }
 
-/** One error as a sentence or two, with the server's reply and attempts when known. Never a credential (errors never hold one). */
-export function formatError(error: unknown): string {
-  if (error instanceof SaslError) {
-    const lines = [`error: ${error.message}`];
-    if (error.reply) lines.push(`server said: ${error.reply.status}${error.reply.enhanced ? ` ${error.reply.enhanced}` : ""} ${error.reply.text}`.trimEnd());
-    if (error.attempts.length > 1) lines.push(`tried: ${error.attempts.map((a) => `${a.mechanism}${a.error ? ` (${a.error.code})` : " (ok)"}`).join(", ")}`);
-    return lines.join("\n");
+/** Hints for the person at the terminal, by what went wrong (never by guessing from text alone). */
+export interface ErrorContext {
+  /** The TLS mode used and the port, for "try the other mode" hints. */
+  readonly tls?: "implicit" | "starttls" | "none" | undefined;
+  readonly port?: number | undefined;
+  /** Installed mechanism names, for "unknown mechanism" answers. */
+  readonly installed?: readonly string[] | undefined;
+}
+
+/** A failure with what the command knew when it happened (TLS mode, port, installed names), for hints. */
+export class FailureWithContext extends Error {
+  override readonly name = "FailureWithContext";
+  constructor(readonly error: unknown, readonly context: ErrorContext) {
+    super(error instanceof Error ? error.message : String(error));
   }
-  if (error instanceof TransportError) return `error: ${error.message} (${error.code})`;
-  if (error instanceof Error) {
-    const cause = error.cause;
-    const attempts = cause instanceof SaslError && cause.attempts.length > 1 ? `\ntried: ${cause.attempts.map((a) => `${a.mechanism}${a.error ? ` (${a.error.code})` : " (ok)"}`).join(", ")}` : "";
-    const reply = (error as { reply?: { code?: number; enhanced?: string; text?: string; lines?: string[] } }).reply;
-    const extra = reply && typeof reply === "object" && "code" in reply ? `\nserver said: ${[reply.code, reply.enhanced, reply.text].filter(Boolean).join(" ")}` : "";
-    return `error: ${error.message}${extra}${attempts}`;
+}
+
+const field = (error: unknown, name: string): unknown => (error !== null && typeof error === "object" ? (error as Record<string, unknown>)[name] : undefined);
+
+/** The chain of causes, outermost first. */
+function chain(error: unknown): unknown[] {
+  const out: unknown[] = [];
+  for (let e = error; e !== undefined && e !== null && out.length < 8; e = field(e, "cause")) out.push(e);
+  return out;
+}
+
+/** "a.." -> "a.", "(x.)." -> "(x)." and trims: one full stop per sentence. */
+export function tidySentence(text: string): string {
+  return text.replace(/\.\)\./g, ").").replace(/(?<!\.)\.\.(?!\.)/g, ".").replace(/\s+$/, "");
+}
+
+/** The server's reply as one line: code, enhanced code once, text. */
+export function formatServerReply(reply: unknown): string | undefined {
+  if (!reply || typeof reply !== "object") return undefined;
+  const code = field(reply, "code") ?? field(reply, "status");
+  const enhanced = field(reply, "enhanced");
+  let text = String(field(reply, "text") ?? "").replace(/\s*\n\s*/g, " ").trim();
+  if (typeof enhanced === "string" && enhanced && text.startsWith(enhanced)) text = text.slice(enhanced.length).trim();
+  const parts = [code, enhanced, text].filter((p) => p !== undefined && p !== null && p !== "").map(String);
+  return parts.length ? parts.join(" ") : undefined;
+}
+
+/** True when the failure is about TLS (handshake, certificate, STARTTLS refused or missing). */
+function isTlsFailure(error: unknown): boolean {
+  return chain(error).some((e) => {
+    const code = field(e, "code");
+    return code === "tls-failed" || code === "tls-required" || code === "tls-injection" || field(e, "phase") === "tls" || (typeof code === "string" && /^(ERR_TLS_|CERT_|UNABLE_TO_|SELF_SIGNED|DEPTH_ZERO|ERR_SSL_)/.test(code));
+  });
+}
+
+/** True when authentication failed: credentials refused or no mechanism both sides can use. */
+function isAuthFailure(error: unknown): boolean {
+  return chain(error).some((e) => field(e, "name") === "NoMechanismError" || field(e, "phase") === "auth" || field(e, "phase") === "authenticate" || (field(e, "name") === "SaslError" && field(e, "kind") === "outcome"));
+}
+
+/** The exit status for a failure (see main.ts): 3 authentication, 4 TLS, else 1. */
+export function exitStatusOf(error: unknown): number {
+  if (isTlsFailure(error)) return 4;
+  if (isAuthFailure(error)) return 3;
+  return 1;
+}
+
+/** What to try next after a TLS failure. */
+function tlsHints(error: unknown, context: ErrorContext): string[] {
+  const text = chain(error).map((e) => `${String(field(e, "code") ?? "")} ${String(field(e, "message") ?? "")}`).join(" ");
+  const hints: string[] = [];
+  if (/certificate|CERT_|SELF_SIGNED|DEPTH_ZERO|UNABLE_TO_(GET|VERIFY)|altnames|Hostname/i.test(text)) {
+    hints.push("the server's certificate was not accepted: for a private CA pass --ca FILE (PEM); check that --host is the name on the certificate.");
   }
-  return `error: ${String(error)}`;
+  if (context.tls === "implicit") hints.push(`the server may expect STARTTLS instead: try --tls starttls (usually port 587)${context.port === 587 ? "" : ", or check --port"}.`);
+  else if (context.tls === "starttls" || context.tls === undefined) {
+    if (/tls-required|STARTTLS/i.test(text)) hints.push("the server offered no STARTTLS here: try implicit TLS with --tls implicit --port 465, or a submission port that offers it.");
+    else if (/wrong version number|packet length|unexpected eof|ECONNRESET|EPROTO/i.test(text)) hints.push("the server may speak implicit TLS on this port: try --tls implicit (usually port 465).");
+  }
+  return hints;
+}
+
+/**
+ * One error as sentences a person can act on: the message once (no repeated status codes, no
+ * doubled full stops), the server's reply when the message does not already carry it, the
+ * mechanisms tried, and a hint for TLS and mechanism-name mistakes. Never a credential: errors
+ * never hold one, and the output is filtered for control characters by `main`.
+ */
+export function formatError(error: unknown, context: ErrorContext = {}): string {
+  if (!(error instanceof Error)) return `error: ${tidySentence(String(error))}`;
+  const lines = [`error: ${tidySentence(error.message)}`];
+  const reply = chain(error).map((e) => formatServerReply(field(e, "reply"))).find((r) => r !== undefined);
+  if (reply && !error.message.includes(reply) && !lines[0]!.includes(reply)) lines.push(`server said: ${reply}`);
+  const sasl = chain(error).find((e) => e instanceof SaslError) as SaslError | undefined;
+  if (sasl && sasl.attempts.length > 1) lines.push(`tried: ${sasl.attempts.map((a) => `${a.mechanism}${a.error ? ` (${a.error.code})` : " (ok)"}`).join(", ")}`);
+  const notInstalled = sasl && field(sasl, "refused") ? (field(sasl, "refused") as readonly Refusal[]).filter((r) => r.reason === "not-installed") : [];
+  if (notInstalled.length && context.installed?.length) lines.push(`installed mechanisms: ${context.installed.join(" ")}`);
+  if (isTlsFailure(error)) for (const hint of tlsHints(error, context)) lines.push(`hint: ${hint}`);
+  if (error instanceof TransportError && !lines[0]!.includes(`(${error.code})`) && !isTlsFailure(error)) lines[0] = `${lines[0]} (${error.code})`;
+  return lines.join("\n");
 }
 
 /** 1536 → "1.5 KiB". */

@@ -1,70 +1,102 @@
 /**
- * The `saslkit` command: argument dispatch and exit statuses. Every command is a function of
- * its arguments and a `CliIo`, so tests run it in-process.
+ * The `saslkit` command: argument dispatch, help and exit statuses. Every command is a function
+ * of its arguments and a `CliIo`, so tests run it in-process.
  *
- * Exit statuses: 0 success, 1 failure (network, TLS, authentication, server refusal),
- * 2 usage error.
+ * Exit statuses (documented in the README):
+ *   0    success (sent; probe found a usable mechanism; demo passed)
+ *   1    failure: network, protocol, server refusal, or probe found no usable mechanism
+ *   2    usage error (unknown command or option, bad value, missing argument, no password)
+ *   3    authentication failed (credentials refused, or no mechanism both sides can use)
+ *   4    TLS failure (handshake, certificate, STARTTLS missing where TLS is required)
+ *   130  interrupted (Ctrl-C)
+ *
+ * Everything written goes through the terminal-safety filter (terminal.ts): text from a server
+ * cannot reach the terminal as a control sequence.
  */
-import { formatError } from "./format.js";
-import { UsageError, type CliIo } from "./io.js";
+import { closest, commandHelp, type CommandSpec } from "./args.js";
+import { FailureWithContext, exitStatusOf, formatError } from "./format.js";
+import { Interrupted, UsageError, type CliIo } from "./io.js";
+import { safeOutput } from "./terminal.js";
+
+export const EXIT = { ok: 0, failure: 1, usage: 2, auth: 3, tls: 4, interrupted: 130 } as const;
+
+export const VERSION = "0.1.0";
+
+interface Command {
+  readonly spec: () => Promise<CommandSpec>;
+  readonly run: (argv: readonly string[], io: CliIo) => Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  send: { spec: async () => (await import("./commands/send.js")).SEND, run: async (a, io) => (await import("./commands/send.js")).send(a, io) },
+  probe: { spec: async () => (await import("./commands/probe.js")).PROBE, run: async (a, io) => (await import("./commands/probe.js")).probe(a, io) },
+  demo: { spec: async () => (await import("./commands/demo.js")).DEMO, run: async (a, io) => (await import("./commands/demo.js")).demo(a, io) },
+};
 
 export const USAGE = `saslkit: SASL authentication for SMTP, IMAP and POP3
 
 Usage:
-  saslkit send  --host H [--port P] [--tls implicit|starttls|none] [--require-tls]
-                [--ca FILE | --insecure] --user U --from A --to B [--to C ...]
-                [--subject S] [--body TEXT | --file message.eml] [--mechanism M]
-                [--debug] [--progress]
-  saslkit probe smtp://host[:port] | smtps:// | imap:// | imaps:// | pop3:// | pop3s://
-                [--user U] [--oauth] [--mechanism M] [--cleartext loopback|never|allow]
-                [--tls implicit|starttls|none] [--ca FILE | --insecure] [--debug]
-  saslkit demo  [--quiet]
-  saslkit help | --version
+  saslkit send   --host H --user U --from A --to B [options]   send one message
+  saslkit probe  smtp://host[:port] | smtps:// | imap:// | imaps:// | pop3:// | pop3s://
+                                                               show the offer and the choice
+  saslkit demo   [--quiet]                                     a full exchange on 127.0.0.1
+  saslkit help [COMMAND]  |  saslkit COMMAND --help  |  saslkit --version
 
-The password comes from the SASLKIT_PASSWORD environment variable or a hidden prompt,
-never from the command line. Without --body or --file, send reads the body from stdin.
+The password comes from the SASLKIT_PASSWORD environment variable or a hidden prompt on the
+terminal, never from the command line.
+
+Exit status: 0 success, 1 failure, 2 usage error, 3 authentication failed, 4 TLS failure,
+130 interrupted.
 `;
 
-export const VERSION = "0.1.0";
-
-/** Runs the command line `argv` (without node and script). Resolves with the exit status. */
-export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+/** Runs the command line `argv` (without node and script). Resolves with the exit status; never rejects. */
+export async function main(argv: readonly string[], rawIo: CliIo): Promise<number> {
+  const io: CliIo = { ...rawIo, stdout: safeOutput(rawIo.stdout), stderr: safeOutput(rawIo.stderr), terminal: rawIo.terminal ?? rawIo.stderr };
   const [command, ...rest] = argv;
   try {
-    switch (command) {
-      case "send":
-        return await (await import("./commands/send.js")).send(rest, io);
-      case "probe":
-        return await (await import("./commands/probe.js")).probe(rest, io);
-      case "demo":
-        return await (await import("./commands/demo.js")).demo(rest, io);
-      case "help":
-      case "--help":
-      case "-h":
+    if (command === undefined) {
+      io.stderr.write(USAGE);
+      return EXIT.usage;
+    }
+    if (command === "help" || command === "--help" || command === "-h") {
+      const topic = rest[0];
+      if (topic === undefined) {
         io.stdout.write(USAGE);
-        return 0;
-      case "--version":
-      case "-v":
-        io.stdout.write(`saslkit ${VERSION}\n`);
-        return 0;
-      case undefined:
-        io.stderr.write(USAGE);
-        return 2;
-      default:
-        throw new UsageError(`unknown command "${command}".`);
+        return EXIT.ok;
+      }
+      const found = COMMANDS[topic];
+      if (!found) throw unknownCommand(topic);
+      io.stdout.write(commandHelp(await found.spec()));
+      return EXIT.ok;
     }
+    if (command === "--version" || command === "-v" || command === "version") {
+      io.stdout.write(`saslkit ${VERSION}\n`);
+      return EXIT.ok;
+    }
+    const found = COMMANDS[command];
+    if (!found) throw unknownCommand(command);
+    if (rest.includes("--help") || rest.includes("-h")) {
+      io.stdout.write(commandHelp(await found.spec()));
+      return EXIT.ok;
+    }
+    return await found.run(rest, io);
   } catch (error) {
-    if (error instanceof UsageError || isParseArgsError(error)) {
-      io.stderr.write(`saslkit: ${(error as Error).message}\nRun "saslkit help" for usage.\n`);
-      return 2;
+    if (error instanceof Interrupted) {
+      io.stderr.write("saslkit: interrupted.\n");
+      return EXIT.interrupted;
     }
-    io.stderr.write(`${formatError(error)}\n`);
-    return 1;
+    if (error instanceof UsageError) {
+      const topic = command !== undefined && COMMANDS[command] ? `saslkit ${command} --help` : "saslkit help";
+      io.stderr.write(`saslkit: ${error.message}\nRun "${topic}" for usage.\n`);
+      return EXIT.usage;
+    }
+    const [failure, context] = error instanceof FailureWithContext ? [error.error, error.context] : [error, {}];
+    io.stderr.write(`${formatError(failure, context)}\n`);
+    return exitStatusOf(failure);
   }
 }
 
-/** node:util parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for bad options. */
-function isParseArgsError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" && code.startsWith("ERR_PARSE_ARGS_");
+function unknownCommand(name: string): UsageError {
+  const guess = closest(name, Object.keys(COMMANDS));
+  return new UsageError(`unknown command "${name}".${guess ? ` Did you mean "${guess}"?` : ""} Commands: ${Object.keys(COMMANDS).join(", ")}.`);
 }

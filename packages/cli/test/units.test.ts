@@ -4,10 +4,13 @@ import { describe, expect, it } from "vitest";
 import { defineCredential, USERNAME, PASSWORD, planNegotiation, type MechanismProvider } from "@saslkit/core";
 
 /** A secret of a kind core does not know, as a family package would declare it. */
-const TOKEN_KEY = defineCredential("token", { secret: true });
-import { parseSendArgs } from "../src/commands/send.js";
+const TOKEN_KEY = defineCredential("tokenForTest", { secret: true }); // not "token": mech-oauth defines that one, and the CLI loads it
+import { loadMessage, parseSendArgs } from "../src/commands/send.js";
 import { progressStream } from "../src/commands/send-smtp.js";
-import { formatBytes, formatNegotiation, viewOfPlan } from "../src/format.js";
+import { refusedForTls, tlsRequiredExplanation } from "../src/commands/probe.js";
+import { exitStatusOf, formatBytes, formatError, formatNegotiation, tidySentence, viewOfPlan } from "../src/format.js";
+import { isLoopbackHost } from "../src/options.js";
+import { ProgressLine } from "../src/terminal.js";
 import { promptHidden, UsageError } from "../src/io.js";
 import { main } from "../src/main.js";
 import { memoryIo } from "./helpers.js";
@@ -17,20 +20,23 @@ const required = ["--host", "h.test", "--user", "u", "--from", "a@b.test", "--to
 describe("send arguments", () => {
   it("defaults to STARTTLS on 587 and requires TLS", async () => {
     const r = await parseSendArgs(required, memoryIo().io);
-    expect(r).toMatchObject({ host: "h.test", port: 587, tls: "starttls", requireTls: true, mechanism: undefined, debug: false, progress: false });
-    expect(r.message).toEqual({ kind: "compose", subject: "", text: "x" });
+    expect(r).toMatchObject({ host: "h.test", port: 587, tls: "starttls", policy: {}, debug: false, progress: false });
+    expect(r.source).toEqual({ kind: "compose", subject: "", text: "x" });
   });
 
   it("port 465 means implicit TLS; --tls none means plain 25 without the TLS requirement", async () => {
-    expect(await parseSendArgs([...required, "--port", "465"], memoryIo().io)).toMatchObject({ port: 465, tls: "implicit", requireTls: true });
-    expect(await parseSendArgs([...required, "--tls", "none"], memoryIo().io)).toMatchObject({ port: 25, tls: "none", requireTls: false });
+    expect(await parseSendArgs([...required, "--port", "465"], memoryIo().io)).toMatchObject({ port: 465, tls: "implicit" });
+    expect(await parseSendArgs([...required, "--tls", "none"], memoryIo().io)).toMatchObject({ port: 25, tls: "none" });
   });
 
-  it("collects repeated --to and reads --file as a raw message", async () => {
+  it("collects repeated --to; --file names a raw message, --file - the raw message on stdin", async () => {
     const { io } = memoryIo({ files: { "m.eml": "Subject: s\r\n\r\nb\r\n" } });
     const r = await parseSendArgs(["--host", "h", "--user", "u", "--from", "a@b.test", "--to", "x@y.test", "--to", "z@y.test", "--file", "m.eml"], io);
     expect(r.to).toEqual(["x@y.test", "z@y.test"]);
-    expect(r.message).toEqual({ kind: "raw", data: Buffer.from("Subject: s\r\n\r\nb\r\n") });
+    expect(r.source).toEqual({ kind: "file", path: "m.eml" });
+    expect(await loadMessage(r.source, io)).toEqual({ kind: "raw", data: Buffer.from("Subject: s\r\n\r\nb\r\n") });
+    const dash = await parseSendArgs(["--host", "h", "--user", "u", "--from", "a@b.test", "--to", "x@y.test", "--file", "-"], io);
+    expect(dash.source).toEqual({ kind: "stdin" });
   });
 
   it.each([
@@ -39,10 +45,30 @@ describe("send arguments", () => {
     [["--host", "h", "--user", "u", "--to", "c@d"], /--from is required/],
     [["--host", "h", "--user", "u", "--from", "a@b"], /at least one --to/],
     [[...required, "--file", "m.eml"], /exclude each other/],
-    [["--host", "h", "--user", "u", "--from", "a@b", "--to", "c@d", "--file", "missing.eml"], /cannot read missing\.eml \(ENOENT\)/],
+    [["--host", "h", "--user", "u", "--from", "a@b", "--to", "c@d", "--bdy", "x"], /unknown option --bdy\. Did you mean --body\?/],
+    [["--host", "h", "--user", "u", "--from", "alice", "--to", "c@d", "--body", "x"], /--from "alice" is not an address of the form name@domain/],
+    [["--host", "h", "--user", "u", "--from", "a@b", "--to", "c@d>x", "--body", "x"], /--to "c@d>x"/],
+    [[...required, "--mechanism", "SCRAM-SHA-265"], /not an installed mechanism\. Did you mean SCRAM-SHA-256\? Installed: SCRAM-SHA-512-PLUS .*PLAIN/],
+    [[...required, "--exclude", "PLAN"], /--exclude: "PLAN" is not an installed mechanism\. Did you mean PLAIN\?/],
+    [[...required, "--channel-binding", "tls-uniq"], /--channel-binding must be auto, none, tls-exporter/],
+    [[...required, "--mechanism", "SCRAM-SHA-256-PLUS", "--no-plus"], /also excluded/],
   ])("%j is a usage error", async (argv, message) => {
     await expect(parseSendArgs(argv, memoryIo().io)).rejects.toThrow(message);
     await expect(parseSendArgs(argv, memoryIo().io)).rejects.toBeInstanceOf(UsageError);
+  });
+
+  it("turns --order, --exclude, --no-plus and --channel-binding into the negotiation policy", async () => {
+    const r = await parseSendArgs([...required, "--order", "scram-sha-256,PLAIN", "--exclude", "LOGIN", "--exclude", "CRAM-MD5,PLAIN", "--no-plus", "--cleartext", "never"], memoryIo().io);
+    expect(r.policy.order).toEqual(["SCRAM-SHA-256", "PLAIN"]);
+    expect(r.policy.exclude).toEqual(expect.arrayContaining(["LOGIN", "CRAM-MD5", "PLAIN", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"]));
+    expect(r.policy.cleartext).toBe("never");
+    expect(r.mechanismOptions).toBeUndefined();
+    const none = await parseSendArgs([...required, "--channel-binding", "none"], memoryIo().io);
+    expect(none.mechanismOptions).toEqual({ scram: { channelBinding: false } });
+    expect(none.policy.exclude).toContain("SCRAM-SHA-256-PLUS");
+    const typed = await parseSendArgs([...required, "--channel-binding", "tls-server-end-point"], memoryIo().io);
+    expect(typed.mechanismOptions).toEqual({ scram: { channelBinding: "tls-server-end-point" } });
+    expect((await parseSendArgs([...required, "-m", "plain"], memoryIo().io)).policy.force).toBe("PLAIN");
   });
 
   it("never reads the password while parsing", async () => {
@@ -142,5 +168,68 @@ describe("main", () => {
     const unknown = memoryIo();
     expect(await main(["frobnicate"], unknown.io)).toBe(2);
     expect(unknown.stderr()).toContain('unknown command "frobnicate"');
+  });
+});
+
+describe("terminal output", () => {
+  it("redraws progress in place on a terminal, at most ten times a second, and ends the line", () => {
+    const writes: string[] = [];
+    let now = 0;
+    const line = new ProgressLine({ write: (t: string) => void writes.push(t), isTTY: true }, () => now);
+    line.update("sending: 1 of 3");
+    now = 50;
+    line.update("sending: 2 of 3"); // within 100 ms: skipped
+    now = 200;
+    line.update("sending: 3 of 3\x1b]0;x\x07");
+    line.done();
+    expect(writes).toEqual(["\r\x1b[2Ksending: 1 of 3", "\r\x1b[2Ksending: 3 of 3\\x1b]0;x\\x07", "\n"]);
+  });
+
+  it("off a terminal writes only the final state, once, without carriage returns", () => {
+    const writes: string[] = [];
+    const line = new ProgressLine({ write: (t: string) => void writes.push(t), isTTY: false });
+    line.update("sending: 1 of 2");
+    line.update("sending: 2 of 2");
+    line.done();
+    expect(writes).toEqual(["sending: 2 of 2\n"]);
+  });
+});
+
+describe("error messages", () => {
+  it("show the server's reply once and one full stop", () => {
+    const reply = { code: 535, enhanced: "5.7.8", text: "5.7.8 Authentication credentials invalid." };
+    const error = Object.assign(new Error("SMTP auth: authentication failed (535 5.7.8 Authentication credentials invalid.)."), { reply });
+    const text = formatError(error);
+    expect(text.match(/5\.7\.8/g)).toHaveLength(1);
+    expect(text).not.toMatch(/(?<!\.)\.\.(?!\.)/);
+    const bare = formatError(Object.assign(new Error("SMTP mail: refused.."), { reply }));
+    expect(bare).toBe("error: SMTP mail: refused.\nserver said: 535 5.7.8 Authentication credentials invalid.");
+    expect(tidySentence("ends twice.. but an ellipsis... stays")).toBe("ends twice. but an ellipsis... stays");
+  });
+
+  it("map failures to exit statuses: 4 TLS, 3 authentication, 1 otherwise", () => {
+    expect(exitStatusOf(Object.assign(new Error("x"), { code: "tls-failed" }))).toBe(4);
+    expect(exitStatusOf(Object.assign(new Error("x"), { phase: "auth", code: "authentication-failed" }))).toBe(3);
+    expect(exitStatusOf(new Error("x", { cause: Object.assign(new Error("y"), { code: "CERT_HAS_EXPIRED" }) }))).toBe(4);
+    expect(exitStatusOf(Object.assign(new Error("x"), { code: "connect-failed" }))).toBe(1);
+  });
+});
+
+describe("probe: the TLS-required refusal", () => {
+  it("applies when TLS was left to the client, none was obtained and the host is not loopback", () => {
+    const base = { tlsOption: undefined, schemeTls: "starttls" as const, secure: false, loopback: false };
+    expect(refusedForTls(base)).toBe(true);
+    expect(refusedForTls({ ...base, loopback: true })).toBe(false);
+    expect(refusedForTls({ ...base, secure: true })).toBe(false);
+    expect(refusedForTls({ ...base, tlsOption: "none" })).toBe(false);
+    // core's cleartext rule decides, as in the clients: "allow" opts in everywhere, "never" refuses even loopback.
+    expect(refusedForTls({ ...base, cleartext: "allow" })).toBe(false);
+    expect(refusedForTls({ ...base, loopback: true, cleartext: "never" })).toBe(true);
+    expect(tlsRequiredExplanation("pop3").join("\n")).toMatch(/no STLS[\s\S]*SCRAM and CRAM-MD5 too[\s\S]*pop3s:\/\/ \(port 995\)[\s\S]*--tls none/);
+  });
+
+  it("treats IPv4-mapped loopback addresses as loopback", () => {
+    expect(["127.0.0.1", "::1", "[::1]", "localhost", "::ffff:127.0.0.1", "[::ffff:7f00:1]"].every(isLoopbackHost)).toBe(true);
+    expect(["10.0.0.1", "mail.example.org", "::ffff:a00:1"].some(isLoopbackHost)).toBe(false);
   });
 });

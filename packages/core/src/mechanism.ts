@@ -94,7 +94,7 @@ export interface SaslMechanism {
    * Mechanism-specific detail about a failure the server described inside the exchange (a
    * decoded error message). The session driver attaches it to the failure it raises.
    */
-  readonly failureDetail?: Readonly<Record<string, unknown>>;
+  readonly failureDetail?: Readonly<Record<string, unknown>> | undefined;
   /**
    * True when the server's failure detail says a fresh credential may succeed (an expired one)
    * and the credentials can supply one. The session driver then retries exactly once, with

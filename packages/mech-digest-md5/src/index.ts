@@ -10,6 +10,6 @@ export {
   type DigestChallenge,
   type DigestMd5ClientSettings,
 } from "./client.js";
-export { DIGEST_MD5_MAX_RESPONSE_BYTES, DigestMd5Server, DigestMd5ServerState, type DigestMd5ServerSettings } from "./server.js";
+export { DIGEST_MD5_MAX_RESPONSE_BYTES, DigestMd5Server, digestMd5Secret, DigestMd5ServerState, type DigestMd5ServerSettings } from "./server.js";
 export { type DigestMd5Options, type DigestMd5ServerOptions } from "./options.js";
 export { digestMd5, registerDigestMd5 } from "./provider.js";

@@ -17,7 +17,7 @@ export const digestMd5: MechanismProvider = {
   clientFirst: false,
   security: { sendsSecretInClear: false, mutualAuth: true, channelBinding: false },
   needs: [USERNAME, PASSWORD],
-  serverCallbacks: ["lookupPassword", "authorize"],
+  serverCallbacks: ["lookupDigestMd5Secret", "lookupPassword", "authorize"],
   usable: digestMd5Unusable,
   createClient: (context) => new DigestMd5Client(context),
   createServer: (context) => new DigestMd5Server(context),

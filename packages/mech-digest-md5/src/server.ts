@@ -6,6 +6,7 @@ import {
   SaslError,
   constantTimeEqual,
   mayActAs,
+  type MaybePromise,
   type SaslServerMechanism,
   type ServerCallbacks,
   type ServerContext,
@@ -14,6 +15,27 @@ import {
 import { latin1Octets, responseValue, userSecret, utf8Octets } from "./digest.js";
 import { NAME, channelService, resolveServerOptions } from "./options.js";
 import { DirectiveSyntaxError, groupDirectives, parseDirectives, quote } from "./parse.js";
+
+declare module "@saslkit/core" {
+  interface ServerCallbacks {
+    /**
+     * DIGEST-MD5's stored secret for a user in a realm: the 16 octets of
+     * `H({ username ":" realm ":" password })` (see `digestMd5Secret`), so the server need not keep
+     * the plaintext. Undefined if no such user. When given, DIGEST-MD5 uses it instead of
+     * `lookupPassword`.
+     */
+    lookupDigestMd5Secret?(authcid: string, realm: string): MaybePromise<Uint8Array | undefined>;
+  }
+}
+
+/**
+ * The secret a server may store for DIGEST-MD5 instead of the password:
+ * `H({ username ":" realm ":" password })`, with the user name, realm and password as UTF-8 (what
+ * clients send after `charset=utf-8`, and what Dovecot and Cyrus SASL compute).
+ */
+export function digestMd5Secret(username: string, realm: string, password: string): Uint8Array {
+  return new Uint8Array(userSecret(utf8Octets(username), utf8Octets(realm), utf8Octets(password)));
+}
 
 /** RFC 2831 §2.1.2: "The size of a digest-response MUST be less than 4096 bytes." */
 export const DIGEST_MD5_MAX_RESPONSE_BYTES = 4096;
@@ -49,14 +71,19 @@ function fromUtf8(octets: string): string | undefined {
 }
 
 /**
- * DIGEST-MD5 server half. `start(null)` sends `realm=...,nonce=...,qop="auth",algorithm=md5-sess,
- * charset=utf-8` (the order of RFC 2831 §4); `step(digest-response)` checks the directives (our nonce, nc=00000001,
- * qop=auth, an offered realm, the service in digest-uri), looks the password up with
- * `callbacks.lookupPassword`, compares the response in constant time and, on success, returns
- * `rspauth=...` as success data (adapters deliver it as a last challenge where the protocol has
- * no success data). Clients disagree on whether non-ASCII credentials are hashed as UTF-8 or
- * converted to ISO 8859-1 (RFC 2831 §2.1.2.1), so both forms of each are accepted. An unknown
- * user costs the same hashing as a known one.
+ * DIGEST-MD5 server half.
+ * - `start(null)` sends `realm=...,nonce=...,qop="auth",algorithm=md5-sess,charset=utf-8` (the
+ *   order of RFC 2831 §4).
+ * - `step(digest-response)` checks the directives (our nonce, nc=00000001, qop=auth, an offered
+ *   realm, the service in digest-uri). It takes the stored secret from
+ *   `callbacks.lookupDigestMd5Secret`, or else the password from `callbacks.lookupPassword`, and
+ *   compares the response in constant time. On success it returns `rspauth=...` as success data;
+ *   adapters deliver it as a last challenge where the protocol has no success data.
+ *
+ * Clients disagree on whether non-ASCII credentials are hashed as UTF-8 or converted to
+ * ISO 8859-1 (RFC 2831 §2.1.2.1), so with a password both forms of each are accepted (a stored
+ * secret fixes one form: `digestMd5Secret` uses UTF-8). An unknown user costs the same hashing as
+ * a known one.
  */
 export class DigestMd5Server implements SaslServerMechanism {
   readonly name = NAME;
@@ -133,21 +160,14 @@ export class DigestMd5Server implements SaslServerMechanism {
     const authzid = authzidOctets === undefined ? "" : fromUtf8(authzidOctets);
     if (authzid === undefined) return invalid("the authzid is not valid UTF-8.");
 
-    const password = await this.#callbacks.lookupPassword?.call(this.#callbacks, user);
-    // Every candidate is H(user:realm:password) with one encoding of each credential. The same
-    // number is computed for every request, and an unknown user gets a random password, so timing
-    // does not tell which names exist.
-    const secretPassword = password ?? randomBytes(16).toString("hex");
-    const userForms = utf8 ? [username, latin1Octets(user) ?? username] : [username];
-    const passwordForms = utf8 ? [utf8Octets(secretPassword), latin1Octets(secretPassword) ?? utf8Octets(secretPassword)] : [latin1Octets(secretPassword) ?? utf8Octets(secretPassword)];
+    const realmText = realm === undefined ? "" : utf8 ? fromUtf8(realm) : realm;
+    if (realmText === undefined) return invalid("the realm is not valid UTF-8.");
+    const candidates = await this.#candidates(user, username, realmText, realm ?? "", utf8);
     const inputs = { nonce: this.#nonce, cnonce, authzid: authzidOctets, nc, digestUri };
     const given = Buffer.from(proof.toLowerCase(), "latin1");
     let matched: Buffer | undefined;
-    for (const u of userForms) {
-      for (const p of passwordForms) {
-        const secret = userSecret(u, realm ?? "", p);
-        if (constantTimeEqual(Buffer.from(responseValue({ ...inputs, secret }), "latin1"), given) && password !== undefined) matched = secret;
-      }
+    for (const secret of candidates.secrets) {
+      if (constantTimeEqual(Buffer.from(responseValue({ ...inputs, secret }), "latin1"), given) && candidates.known) matched = secret;
     }
     if (matched === undefined) return denied;
     const actAs = authzid === "" ? user : authzid;
@@ -156,5 +176,27 @@ export class DigestMd5Server implements SaslServerMechanism {
     }
     const rspauth = responseValue({ ...inputs, secret: matched }, true);
     return { type: "success", identity: { authcid: user, authzid: actAs }, data: new Uint8Array(Buffer.from(`rspauth=${rspauth}`, "latin1")) };
+  }
+
+  /**
+   * The `H(user:realm:password)` values the response may be built on: the stored secret from
+   * `lookupDigestMd5Secret`, else one per encoding of the password from `lookupPassword` (the
+   * same number for every request; an unknown user gets random ones, so timing does not tell
+   * which names exist).
+   */
+  async #candidates(user: string, usernameOctets: string, realmText: string, realmOctets: string, utf8: boolean): Promise<{ secrets: Buffer[]; known: boolean }> {
+    const callbacks = this.#callbacks;
+    if (callbacks.lookupDigestMd5Secret) {
+      const stored = await callbacks.lookupDigestMd5Secret.call(callbacks, user, realmText);
+      const known = stored !== undefined && stored.length === 16;
+      return { secrets: [known ? Buffer.from(stored) : randomBytes(16)], known };
+    }
+    const password = await callbacks.lookupPassword?.call(callbacks, user);
+    const secretPassword = password ?? randomBytes(16).toString("hex");
+    const userForms = utf8 ? [usernameOctets, latin1Octets(user) ?? usernameOctets] : [usernameOctets];
+    const passwordForms = utf8 ? [utf8Octets(secretPassword), latin1Octets(secretPassword) ?? utf8Octets(secretPassword)] : [latin1Octets(secretPassword) ?? utf8Octets(secretPassword)];
+    const secrets: Buffer[] = [];
+    for (const u of userForms) for (const p of passwordForms) secrets.push(userSecret(u, realmOctets, p));
+    return { secrets, known: password !== undefined };
   }
 }

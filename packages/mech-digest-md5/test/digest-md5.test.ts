@@ -23,6 +23,7 @@ import {
   DigestMd5Server,
   DigestMd5ServerState,
   digestMd5,
+  digestMd5Secret,
   parseDigestChallenge,
   registerDigestMd5,
 } from "@saslkit/mech-digest-md5";
@@ -546,6 +547,22 @@ describe("DIGEST-MD5 server half", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("a_stored_secret_replaces_the_plaintext_password", async () => {
+    const secrets: Record<string, Uint8Array> = { "u@r": digestMd5Secret("u", "r", "p"), "ümlaut@r": digestMd5Secret("ümlaut", "r", "pässwörd-ü") };
+    const asked: string[] = [];
+    const lookupDigestMd5Secret = (user: string, realm: string) => {
+      asked.push(`${user}@${realm}`);
+      return secrets[`${user}@${realm}`];
+    };
+    expect(await respond({}, { username: "u", password: "p" }, undefined, { lookupDigestMd5Secret, lookupPassword: () => "ignored" })).toMatchObject({ type: "success" });
+    expect(await respond({}, { username: "u", password: "wrong" }, undefined, { lookupDigestMd5Secret })).toMatchObject({ code: "authentication-failed" });
+    expect(await respond({}, { username: "nobody", password: "p" }, undefined, { lookupDigestMd5Secret })).toMatchObject({ code: "authentication-failed" });
+    expect(await respond({}, { username: "ümlaut", password: "pässwörd-ü" }, undefined, { lookupDigestMd5Secret })).toMatchObject({ type: "success", identity: { authcid: "ümlaut" } });
+    expect(asked).toEqual(["u@r", "u@r", "nobody@r", "ümlaut@r"]);
+    // The RFC 2831 §4 user: H(chris:elwood.innosoft.com:secret), recomputed with Python's hashlib.
+    expect(Buffer.from(digestMd5Secret("chris", "elwood.innosoft.com", "secret")).toString("hex")).toBe("eb5a750053e4d2c34aa84bbc9b0b6ee7");
   });
 
   it("nonces_differ_per_exchange", () => {

@@ -15,7 +15,17 @@
  *   only with those two;
  * - channel binding (-PLUS) is impossible: no TLS socket, no binding data.
  */
-import { authenticate, Credentials, negotiationRecord, planNegotiation, SaslError, type MechanismSource, type NegotiationPolicy, type NegotiationRecord } from "@saslkit/core";
+import {
+  authenticate,
+  Credentials,
+  negotiationRecord,
+  planNegotiation,
+  SaslError,
+  type CredentialPreparation,
+  type MechanismSource,
+  type NegotiationPolicy,
+  type NegotiationRecord,
+} from "@saslkit/core";
 import type { Redactor } from "@saslkit/transport";
 import { SaslkitAuthError } from "./errors.js";
 import { MAX_AUTH_LINE, NodemailerSaslExchange, parseReply, replyText, type Reply } from "./exchange.js";
@@ -55,6 +65,7 @@ export interface HandlerSettings {
   readonly policy: NegotiationPolicy | undefined;
   readonly mechanismOptions: Readonly<Record<string, unknown>> | undefined;
   readonly authzid: string | undefined;
+  readonly prepare: CredentialPreparation | undefined;
   readonly fallback: boolean | undefined;
   readonly maxAttempts: number | undefined;
   readonly maxRounds: number | undefined;
@@ -148,6 +159,7 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
       channel,
       ...(s.policy ? { policy: s.policy } : {}),
       ...(s.mechanismOptions ? { options: s.mechanismOptions } : {}),
+      ...(s.prepare ? { prepare: s.prepare } : {}),
     });
     const report = (record: NegotiationRecord) => {
       s.onNegotiation?.(record);

@@ -6,7 +6,7 @@
  * front of the logger.
  */
 import { hostname } from "node:os";
-import { cleartextRefusal, type MechanismSource, type NegotiationPolicy, type NegotiationRecord } from "@saslkit/core";
+import { cleartextRefusal, type CredentialPreparation, type MechanismSource, type NegotiationPolicy, type NegotiationRecord } from "@saslkit/core";
 import { checkOptions, rules, type OptionSpec } from "@saslkit/transport";
 import { assign, getLogger, parseConnectionUrl } from "nodemailer/lib/shared";
 import wellKnown from "nodemailer/lib/well-known";
@@ -24,6 +24,12 @@ export interface SaslkitOptions {
   readonly mechanismOptions?: Readonly<Record<string, unknown>>;
   /** Authorization identity: act as this user. */
   readonly authzid?: string;
+  /**
+   * SASLprep (RFC 4013) for the user name and password of PLAIN, LOGIN and CRAM-MD5 (SCRAM always
+   * prepares): `"saslprep"` for servers that store prepared credentials; default `"none"`. The same
+   * option as @saslkit/smtp's.
+   */
+  readonly prepare?: CredentialPreparation;
   /** Try the next mechanism after a mechanism-level failure. Default true. */
   readonly fallback?: boolean;
   /** Most mechanisms tried in one login. Default 3. */
@@ -58,6 +64,7 @@ const SETTINGS: OptionSpec = {
   policy: rules.object({}, { open: true }),
   mechanismOptions: rules.object({}, { open: true }),
   authzid: rules.text,
+  prepare: rules.oneOf("none", "saslprep"),
   fallback: rules.boolean,
   maxAttempts: rules.number({ min: 1, max: 100, integer: true }),
   maxRounds: rules.number({ min: 1, max: 1000, integer: true }),
@@ -157,6 +164,7 @@ export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: S
     policy,
     mechanismOptions: settings.mechanismOptions,
     authzid: settings.authzid,
+    prepare: settings.prepare,
     fallback: settings.fallback,
     maxAttempts: settings.maxAttempts,
     maxRounds: settings.maxRounds,

@@ -286,6 +286,16 @@ describe("@saslkit/nodemailer with nodemailer as the sender", () => {
     expect(lines[auth + 1]).toMatch(/^S: 334\b/);
   });
 
+  it("prepare: \"saslprep\" prepares PLAIN's password as @saslkit/smtp does; the default sends it as given", async () => {
+    // The server stores the prepared form "IX"; the user types "I\u00ADX" (a soft hyphen SASLprep removes).
+    const s = await server({ mechanisms: [plain], callbacks: { verifyPassword: (u, p) => u === USER && p === "IX" } });
+    const options = { host: "127.0.0.1", port: s.port, auth: { user: USER, pass: "I\u00ADX" } };
+    const prepared = nodemailer.createTransport(saslkit(options, { mechanisms: [plain], prepare: "saslprep" }));
+    expect(await prepared.verify()).toBe(true);
+    const asGiven = nodemailer.createTransport(saslkit(options, { mechanisms: [plain] }));
+    expect(((await asGiven.verify().catch((e: unknown) => e)) as SaslkitAuthError).responseCode).toBe(535);
+  });
+
   it("falls back to the next mechanism when the server rejects the first (504)", async () => {
     const scripted = await startScriptedServer(`
 S: 220 mail.example.test ESMTP
@@ -431,6 +441,7 @@ S: 535 5.7.8 you sent ${echoed} with ${PASS}
     const bad = [
       () => saslkit(base, { mechanisms: [plain], policies: {} } as never),
       () => saslkit(base, { maxAttempts: 0 }),
+      () => saslkit(base, { prepare: "SASLprep" as never }),
       () => saslkit({ ...base, auth: { type: "OAuth2", user: USER } }),
       () => saslkit({ ...base, auth: { ...base.auth, method: "PLAIN" } }, { policy: { force: "SCRAM-SHA-256" } }),
       () => saslkit("smtp://x" as never),
@@ -446,7 +457,7 @@ S: 535 5.7.8 you sent ${echoed} with ${PASS}
       })() as SaslkitOptionError;
       expect(e).toBeInstanceOf(SaslkitOptionError);
       expect(e.code).toBe("invalid-option");
-      expect(e.message).toMatch(/^saslkit\(\): .*"?(options|policies|maxAttempts|auth\.type|auth\.method)/);
+      expect(e.message).toMatch(/^saslkit\(\): .*"?(options|policies|maxAttempts|prepare|auth\.type|auth\.method)/);
     }
   });
 });

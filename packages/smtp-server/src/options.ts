@@ -100,9 +100,9 @@ export interface SmtpServerOptions {
   /** Simultaneous connections; more get `421` and are closed. Default 64. */
   readonly maxConnections?: number;
   /**
-   * Simultaneous connections from one client address (Postfix anvil's
-   * `smtpd_client_connection_count_limit`), so one client cannot hold every slot. Default 16.
-   * Loopback clients count too: raise it for local load tests.
+   * Simultaneous connections from one client (Postfix anvil's
+   * `smtpd_client_connection_count_limit`), so one client cannot hold every slot. Default 16. A
+   * client is an IPv4 address or an IPv6 /64. Loopback clients count too: raise it for local load tests.
    */
   readonly maxConnectionsPerClient?: number;
   /** Commands a session may send before it authenticates, when `requireAuth` holds. Default 50. */

@@ -2,7 +2,7 @@
  * The embeddable SMTP server: a `net.Server` whose sessions authenticate with saslkit server
  * halves taken from the registry. It never resolves names (no DNS).
  */
-import { createServer, type Server, type Socket } from "node:net";
+import { createServer, isIPv4, isIPv6, type Server, type Socket } from "node:net";
 import { MechanismRegistry } from "@saslkit/core";
 import { LineSocket } from "@saslkit/transport";
 import { validateOptions, type ReceivedMessage, type SmtpServerHandle, type SmtpServerOptions } from "./options.js";
@@ -10,10 +10,25 @@ import { SmtpSession, type SessionSettings } from "./session.js";
 
 const MiB = 1024 * 1024;
 
-/** One client address: IPv4-mapped IPv6 counts as the IPv4 address it carries. */
-function clientKey(address: string | undefined): string {
+/**
+ * Who counts as one client for the per-client limit: an IPv4 address (IPv4-mapped IPv6 counts as
+ * the IPv4 address it carries), or an IPv6 /64, since one host usually holds a whole /64 and could
+ * otherwise open each connection from a new address.
+ */
+export function clientKey(address: string | undefined): string {
   if (!address) return "?";
-  return address.startsWith("::ffff:") ? address.slice(7) : address.toLowerCase();
+  const a = address.toLowerCase();
+  if (a.startsWith("::ffff:") && isIPv4(a.slice(7))) return a.slice(7);
+  if (!isIPv6(a)) return a;
+  const [head = "", tail = ""] = a.split("::", 2);
+  const left = head ? head.split(":") : [];
+  const right = a.includes("::") ? (tail ? tail.split(":") : []) : [];
+  // An embedded IPv4 tail (::1.2.3.4) takes two groups; only the first four groups matter here.
+  const groups = a.includes("::") ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right] : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ""))
+    .join(":")}::/64`;
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import net from "node:net";
 import { describe, expect, it } from "vitest";
+import { clientKey } from "../src/server.js";
 import { RawClient, serverHarness } from "./helpers.js";
 
 const { start, connect, login, track } = serverHarness();
@@ -110,5 +111,20 @@ describe("limits before authentication", () => {
     expect(await client.reply()).toEqual(["500 5.5.2 Command not recognized"]);
     expect((await client.reply())[0]).toMatch(/^421 4\.7\.0 .*Too many errors/);
     await client.closed();
+  });
+});
+
+describe("who counts as one client", () => {
+  it.each([
+    ["127.0.0.1", "127.0.0.1"],
+    ["::ffff:192.0.2.7", "192.0.2.7"],
+    ["2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"],
+    ["2001:db8:1:2:bbbb:cccc:dddd:eeee", "2001:db8:1:2::/64"],
+    ["2001:0db8:0001:0002::9", "2001:db8:1:2::/64"],
+    ["2001:db8::1", "2001:db8:0:0::/64"],
+    ["::1", "0:0:0:0::/64"],
+    ["fe80::1:2", "fe80:0:0:0::/64"],
+  ])("%s → %s (IPv6 per /64: one host usually holds a whole /64)", (address, key) => {
+    expect(clientKey(address)).toBe(key);
   });
 });

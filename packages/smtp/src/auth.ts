@@ -60,6 +60,7 @@ export async function authenticateSession(pipeline: CommandPipeline, options: Sm
     channel: channelOf(line, options, port),
     ...(options.policy ? { policy: options.policy } : {}),
     ...(options.mechanismOptions ? { options: options.mechanismOptions } : {}),
+    ...(options.prepare ? { prepare: options.prepare } : {}),
   });
   try {
     // Never send AUTH to a server that did not advertise a usable mechanism (a 503 at best, nodemailer#1081).

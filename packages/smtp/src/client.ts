@@ -20,7 +20,7 @@ import type { ChannelInfo, NegotiationRecord } from "@saslkit/core";
 import { Deadline, TransportError, type TranscriptSink } from "@saslkit/transport";
 import { authenticateSession } from "./auth.js";
 import { SmtpError, transportFailure } from "./errors.js";
-import { prepareMessage, type Envelope, type Message, type PreparedMessage } from "./message.js";
+import { prepareMessage, type Envelope, type Message, type PreparedMessage, type SendOptions } from "./message.js";
 import { checkSmtpOptions, defaultPort, resolveTimeouts, type PipeliningMode, type SmtpClientOptions } from "./options.js";
 import { CLOSED_AFTER_QUIT, CommandPipeline } from "./pipeline.js";
 import type { SmtpCapabilities, SmtpReply } from "./reply.js";
@@ -163,8 +163,8 @@ export class SmtpClient {
    * connection dropped or timed out between the final dot and the reply: the message may have
    * been accepted, so do not resend it blindly).
    */
-  send(message: Message, envelope?: Envelope): Promise<SendResult> {
-    return this.#submit(message, envelope, false);
+  send(message: Message, envelope?: Envelope, options?: SendOptions): Promise<SendResult> {
+    return this.#submit(message, envelope, false, options);
   }
 
   /**
@@ -204,7 +204,7 @@ export class SmtpClient {
     return result;
   }
 
-  #submit(message: Message, envelope: Envelope | undefined, quitAfter: boolean): Promise<SendResult> {
+  #submit(message: Message, envelope: Envelope | undefined, quitAfter: boolean, options?: SendOptions): Promise<SendResult> {
     if (this.#closing) return Promise.reject(new SmtpError("mail", "client-closed", "the client is closed."));
     const broken = this.#pipeline.broken;
     if (broken) return Promise.reject(broken);
@@ -212,6 +212,11 @@ export class SmtpClient {
     let command: string;
     try {
       prepared = prepareMessage(message, envelope);
+      if (prepared.size === undefined && options?.size !== undefined) {
+        // A stream whose size the caller knows (a file): declared in MAIL FROM SIZE= (RFC 1870).
+        if (!Number.isSafeInteger(options.size) || options.size < 0) throw new TypeError(`options.size must be a whole number of octets, not ${String(options.size)}.`);
+        prepared = { ...prepared, size: options.size };
+      }
       command = mailCommand(prepared, this.#server.capabilities);
     } catch (error) {
       if (error instanceof SmtpError) return Promise.reject(error);

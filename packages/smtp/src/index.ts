@@ -12,6 +12,6 @@ export type { OutgoingMessage, SendManyOptions, SendOutcome } from "./many.js";
 export { SmtpPool, createPool, type SmtpPoolOptions, type SmtpPoolStats } from "./pool.js";
 export { SmtpError, type SmtpErrorCode, type SmtpErrorOptions, type SmtpPhase } from "./errors.js";
 export { formatReply, type SmtpCapabilities, type SmtpReply } from "./reply.js";
-export type { Envelope, Message, MessageObject, RawMessage } from "./message.js";
+export type { Envelope, Message, MessageObject, RawMessage, SendOptions } from "./message.js";
 export type { NegotiationRecord } from "@saslkit/core";
 export type { TranscriptEntry, TranscriptSink, TlsSettings } from "@saslkit/transport";

@@ -5,7 +5,7 @@
  * `transcript`, `signal`) plus SMTP's own (`ehloName`, `pipelining`, `timeouts.data`), their
  * defaults, and their run-time check.
  */
-import type { CredentialsInput, MechanismSource, NegotiationPolicy } from "@saslkit/core";
+import type { CredentialPreparation, CredentialsInput, MechanismSource, NegotiationPolicy } from "@saslkit/core";
 import { checkOptions, rules, sharedClientOptions, type OptionSpec, type Rule, type TlsSettings, type TranscriptSink } from "@saslkit/transport";
 import { SmtpError } from "./errors.js";
 
@@ -50,6 +50,12 @@ export interface SmtpClientOptions {
   readonly policy?: NegotiationPolicy;
   /** Per-mechanism options handed to mechanism factories (`{ scram: {...} }`). */
   readonly mechanismOptions?: Readonly<Record<string, unknown>>;
+  /**
+   * SASLprep (RFC 4013) for the user name and password of PLAIN, LOGIN and CRAM-MD5 (SCRAM always
+   * prepares): `"saslprep"` for servers that store prepared credentials; default `"none"`, the
+   * bytes as given (docs/decisions/0009).
+   */
+  readonly prepare?: CredentialPreparation;
   /** Fallback to the next mechanism after a mechanism-level failure (core's policy). Default true. */
   readonly fallback?: boolean;
   /** Most mechanisms tried. Default 3. */
@@ -112,6 +118,7 @@ const timeout = number({ min: 0 });
 const SPEC: OptionSpec = {
   ...sharedClientOptions(),
   ehloName: string,
+  prepare: oneOf("none", "saslprep"),
   pipelining: either(oneOf("full", "transaction", "off"), boolean),
   chunking: boolean,
   timeouts: object({ connect: timeout, reply: timeout, data: timeout, greeting: renamed("timeouts.connect"), command: renamed("timeouts.reply") }),

@@ -73,8 +73,12 @@ function certificate(subject: string, issuer: string, publicKey: KeyObject, sign
   return `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
 }
 
-/** A fresh CA and a server certificate it signed, for a demo on the loopback interface. */
-export function demoCertificate(): DemoCertificate {
+/**
+ * A fresh CA and a server certificate it signed, for a demo on the loopback interface. `dnsNames`
+ * (default `localhost`) become the certificate's DNS names (the consumer test adds the example
+ * domains its README examples use); 127.0.0.1 and ::1 are always included.
+ */
+export function demoCertificate(dnsNames: readonly string[] = ["localhost"]): DemoCertificate {
   const ca = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const server = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const caName = "saslkit demo CA";
@@ -83,11 +87,11 @@ export function demoCertificate(): DemoCertificate {
     extension("2.5.29.15", true, bits(Buffer.from([0x06]), 1)), // keyUsage: keyCertSign, cRLSign
   ]);
   const san = seq(
-    tlv(0x82, Buffer.from("localhost")), // dNSName
+    ...dnsNames.map((n) => tlv(0x82, Buffer.from(n, "ascii"))), // dNSName
     tlv(0x87, Buffer.from([127, 0, 0, 1])), // iPAddress
     tlv(0x87, Buffer.from([...new Array<number>(15).fill(0), 1])), // ::1
   );
-  const serverCert = certificate("localhost", caName, server.publicKey, ca.privateKey, [
+  const serverCert = certificate(dnsNames[0] ?? "localhost", caName, server.publicKey, ca.privateKey, [
     extension("2.5.29.19", true, seq()), // basicConstraints: not a CA
     extension("2.5.29.15", true, bits(Buffer.from([0x80]), 7)), // keyUsage: digitalSignature
     extension("2.5.29.37", false, seq(oid("1.3.6.1.5.5.7.3.1"))), // extKeyUsage: serverAuth

@@ -4,16 +4,25 @@
  * over STARTTLS. Prints the advertised AUTH line, the negotiation and why each other mechanism
  * was not chosen, the masked transcript, and the message as the server received it.
  */
-import { parseArgs } from "node:util";
 import { SmtpClient, formatReply } from "@saslkit/smtp";
 import type { TranscriptEntry } from "@saslkit/transport";
 import { formatBytes, formatNegotiation, formatTranscriptEntry } from "../format.js";
-import type { CliIo } from "../io.js";
+import { parseCommand, type CommandSpec } from "../args.js";
+import { UsageError, type CliIo } from "../io.js";
 import { installedProviders } from "../mechanisms.js";
 import { startDemoServer } from "./demo-server.js";
 
+export const DEMO: CommandSpec = {
+  name: "demo",
+  summary: "one authenticated message to an embedded SMTP server on 127.0.0.1, with the negotiation explained",
+  usage: "saslkit demo [--quiet]",
+  options: { quiet: { type: "boolean", short: "q", help: "leave out the transcript and the received message" } },
+  notes: "The demo never leaves 127.0.0.1; its password is random per run and never printed. It needs no openssl.",
+};
+
 export async function demo(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({ args: [...argv], options: { quiet: { type: "boolean" } } });
+  const { values, positionals } = parseCommand(DEMO, argv);
+  if (positionals.length) throw new UsageError(`demo takes no arguments, not "${positionals[0]}".`);
   const out = (text = "") => io.stdout.write(`${text}\n`);
   const verbose = !values.quiet;
   const demoServer = await startDemoServer();

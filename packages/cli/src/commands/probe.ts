@@ -3,17 +3,38 @@
  * a user with a password (and, with --oauth, a token), and why each other one was not chosen.
  * It never authenticates and never asks for a secret.
  */
-import { parseArgs } from "node:util";
-import { Credentials, planNegotiation, type ChannelInfo, type MechanismProvider } from "@saslkit/core";
+import { Credentials, cleartextRefusal, planNegotiation, type ChannelInfo, type CleartextPolicy, type MechanismProvider } from "@saslkit/core";
 import { ImapClient } from "@saslkit/imap";
 import { Pop3Client } from "@saslkit/pop3";
 import type { TlsSettings, TranscriptSink } from "@saslkit/transport";
-import { formatNegotiation, formatTranscriptEntry, viewOfPlan } from "../format.js";
+import { FailureWithContext, formatNegotiation, formatTranscriptEntry, viewOfPlan } from "../format.js";
+import { NEGOTIATION, TLS_TRUST, parseCommand, str, type CommandSpec } from "../args.js";
 import { UsageError, type CliIo } from "../io.js";
 import { installedProviders } from "../mechanisms.js";
-import { isLoopbackHost, refuseSecretFlags, tlsTrust } from "../options.js";
+import { isLoopbackHost, negotiationControls, refuseSecretFlags, tlsTrust } from "../options.js";
 import { snapshotChannel } from "./channel-snapshot.js";
 import { probeSmtp } from "./probe-smtp.js";
+
+export const PROBE: CommandSpec = {
+  name: "probe",
+  summary: "show a server's capabilities, the mechanism saslkit would choose, and why not the others",
+  usage: "saslkit probe URL [options]     URL: smtp://host[:port], smtps://, imap://, imaps://, pop3://, pop3s://",
+  options: {
+    user: { type: "string", short: "u", value: "USER", help: "plan for this user name (default \"user\")" },
+    oauth: { type: "boolean", help: "plan as if an OAuth token were available too" },
+    tls: { type: "string", value: "MODE", help: "override the URL's TLS mode: implicit, starttls or none" },
+    ...TLS_TRUST,
+    ...NEGOTIATION,
+    debug: { type: "boolean", short: "d", help: "print the transcript on stderr" },
+  },
+  notes: `probe never authenticates and never asks for a secret. Exit status 0 when saslkit could log in
+with a password (or token), 1 when it would refuse or finds no usable mechanism.
+
+Examples:
+  saslkit probe smtp://mail.example.org:587
+  saslkit probe imaps://mail.example.org --oauth
+  saslkit probe pop3://mail.example.org --no-plus --exclude CRAM-MD5`,
+};
 
 type Protocol = "smtp" | "imap" | "pop3";
 type TlsMode = "implicit" | "starttls" | "none";
@@ -67,48 +88,39 @@ export function parseProbeUrl(text: string): { protocol: Protocol; host: string;
 
 export async function probe(argv: readonly string[], io: CliIo): Promise<number> {
   refuseSecretFlags(argv);
-  const { values, positionals } = parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    options: {
-      user: { type: "string" },
-      oauth: { type: "boolean" },
-      mechanism: { type: "string" },
-      ca: { type: "string" },
-      insecure: { type: "boolean" },
-      tls: { type: "string" },
-      cleartext: { type: "string" },
-      debug: { type: "boolean" },
-    },
-  });
+  const { values, positionals } = parseCommand(PROBE, argv);
   if (positionals.length !== 1) throw new UsageError("probe takes exactly one URL, e.g. saslkit probe smtp://mail.example.org:587.");
   const target = parseProbeUrl(positionals[0]!);
   let tls = target.tls;
-  if (values.tls !== undefined) {
-    if (!["implicit", "starttls", "none"].includes(values.tls)) throw new UsageError(`--tls must be implicit, starttls or none, not "${values.tls}".`);
-    tls = values.tls as TlsMode;
+  const tlsValue = str(values.tls);
+  if (tlsValue !== undefined) {
+    if (!["implicit", "starttls", "none"].includes(tlsValue)) throw new UsageError(`--tls must be implicit, starttls or none, not "${tlsValue}".`);
+    tls = tlsValue as TlsMode;
   }
-  const cleartext = values.cleartext;
-  if (cleartext !== undefined && cleartext !== "loopback" && cleartext !== "never" && cleartext !== "allow") {
-    throw new UsageError(`--cleartext must be loopback, never or allow, not "${cleartext}".`);
-  }
-  const tlsOptions = await tlsTrust(values, io);
+  const tlsOptions = await tlsTrust({ ca: str(values.ca), insecure: values.insecure === true }, io);
   const mechanisms = await installedProviders();
+  const controls = negotiationControls(values, mechanisms.map((p) => p.name));
   const transcript: TranscriptSink | undefined = values.debug ? (e) => io.stderr.write(`${formatTranscriptEntry(e)}\n`) : undefined;
   const probeTarget: ProbeTarget = { host: target.host, port: target.port, tls, tlsOptions, mechanisms, ...(transcript ? { transcript } : {}) };
 
   io.stdout.write(`Probing ${target.protocol}://${target.host}:${target.port} (${tls === "implicit" ? "implicit TLS" : tls === "starttls" ? "STARTTLS when offered" : "no TLS"})\n`);
-  const findings = target.protocol === "smtp" ? await probeSmtp(probeTarget) : target.protocol === "imap" ? await probeImap(probeTarget) : await probePop3(probeTarget);
+  let findings: ProbeFindings;
+  try {
+    findings = target.protocol === "smtp" ? await probeSmtp(probeTarget) : target.protocol === "imap" ? await probeImap(probeTarget) : await probePop3(probeTarget);
+  } catch (error) {
+    throw new FailureWithContext(error, { tls, port: target.port });
+  }
 
   if (findings.greeting) io.stdout.write(`Greeting:       ${findings.greeting}\n`);
-  io.stdout.write(`Channel:        ${findings.secure ? "TLS" : "cleartext"}${isLoopbackHost(target.host) ? " (loopback)" : ""}\n`);
+  const loopback = isLoopbackHost(target.host);
+  io.stdout.write(`Channel:        ${findings.secure ? "TLS" : "cleartext"}${loopback ? " (loopback)" : ""}\n`);
   for (const note of findings.notes) io.stdout.write(`Note:           ${note}\n`);
   io.stdout.write("Capabilities:\n");
   for (const cap of findings.capabilities) io.stdout.write(`  ${cap}\n`);
 
   const channel = findings.channel;
   const bindingNote = channel.secure ? ` (channel binding: ${channel.channelBinding?.types.join(", ") || "none available"})` : "";
-  const user = values.user ?? "user";
+  const user = str(values.user) ?? "user";
   // Planning only: these callbacks are never called, no secret is asked for or sent.
   const credentials = Credentials.from({
     username: user,
@@ -119,11 +131,45 @@ export async function probe(argv: readonly string[], io: CliIo): Promise<number>
     offered: findings.offered,
     credentials,
     channel,
-    policy: { ...(values.mechanism !== undefined ? { force: values.mechanism } : {}), ...(cleartext !== undefined ? { cleartext } : {}) },
+    policy: controls.policy,
+    ...(controls.mechanismOptions ? { options: controls.mechanismOptions } : {}),
   });
   io.stdout.write(`Negotiation for user "${user}" with a password${values.oauth ? " and an OAuth token" : ""}${bindingNote}:\n`);
-  for (const line of formatNegotiation(viewOfPlan(plan), mechanisms, { forced: values.mechanism !== undefined })) io.stdout.write(`${line}\n`);
+  for (const line of formatNegotiation(viewOfPlan(plan), mechanisms, { forced: controls.policy.force !== undefined || controls.policy.order !== undefined })) io.stdout.write(`${line}\n`);
+
+  // Issue: TLS left to the client (no --tls), no TLS obtained, a remote host: the clients end the
+  // connection with "tls-required" before any mechanism runs. Say so instead of showing a choice
+  // that would never be made.
+  if (refusedForTls({ tlsOption: tlsValue, schemeTls: target.tls, secure: findings.secure, loopback, cleartext: controls.policy.cleartext })) {
+    for (const line of tlsRequiredExplanation(target.protocol)) io.stdout.write(`${line}\n`);
+    return 1;
+  }
   return plan.candidates.length ? 0 : 1;
+}
+
+/**
+ * The clients' TLS default (issue 10 item 8): with TLS left to them (no --tls; the URL's STARTTLS
+ * scheme) and credentials to send, a connection that did not become TLS continues only where
+ * core's cleartext rule allows it (`--cleartext`: loopback by default, `allow` everywhere, `never`
+ * nowhere); otherwise the client ends it with "tls-required" before any mechanism runs.
+ */
+export function refusedForTls(facts: { tlsOption: string | undefined; schemeTls: TlsMode; secure: boolean; loopback: boolean; cleartext?: CleartextPolicy | undefined }): boolean {
+  if (facts.tlsOption !== undefined || facts.schemeTls !== "starttls" || facts.secure) return false;
+  return cleartextRefusal(facts.cleartext, { secure: false, loopback: facts.loopback }) !== undefined;
+}
+
+/** Why saslkit will not send credentials to this server, and what the user can do. */
+export function tlsRequiredExplanation(protocol: Protocol): string[] {
+  const verb = protocol === "smtp" ? "STARTTLS" : protocol === "imap" ? "STARTTLS" : "STLS";
+  const implicit = protocol === "smtp" ? "smtps:// (port 465)" : protocol === "imap" ? "imaps:// (port 993)" : "pop3s:// (port 995)";
+  return [
+    `Refused:        saslkit would not log in here (tls-required). The server offers no ${verb} and is not on`,
+    "                loopback: with TLS left to the client, credentials never go out in clear. This holds for",
+    "                SCRAM and CRAM-MD5 too: an attacker who strips STARTTLS can relay SCRAM without channel",
+    "                binding and attack SCRAM and CRAM-MD5 transcripts offline.",
+    `What to do:     use TLS (${implicit}, or a port that offers ${verb}); or, knowing the risk,`,
+    "                --tls none (challenge-response mechanisms only), or --cleartext allow (any mechanism).",
+  ];
 }
 
 /**

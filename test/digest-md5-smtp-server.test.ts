@@ -1,0 +1,124 @@
+/**
+ * The DIGEST-MD5 server half inside the embedded SMTP server (@saslkit/smtp-server), with the
+ * service name the server adapter hands in (`smtp`): our SmtpClient and GNU gsasl's network
+ * client (`gsasl --smtp --connect`, independent of saslkit) authenticate and send; a wrong
+ * password and a digest-uri naming another service are refused.
+ * Without gsasl the gsasl cases are skipped locally and FAIL under CI=true.
+ */
+import { execFile, spawnSync } from "node:child_process";
+import { afterAll, describe, expect, it } from "vitest";
+import { digestMd5 } from "@saslkit/mech-digest-md5";
+import { SmtpClient, SmtpError } from "@saslkit/smtp";
+import { SmtpServer } from "@saslkit/smtp-server";
+
+const USER = "alice";
+const PASSWORD = "digest-Secret-7";
+const callbacks = { lookupPassword: (u: string) => (u === USER ? PASSWORD : u === "ümlaut" ? "pässwörd-ü" : undefined) };
+
+const GSASL = process.env["SASLKIT_GSASL"] || "gsasl";
+const gsaslAvailable = spawnSync(GSASL, ["--version"], { timeout: 5_000 }).status === 0;
+
+const servers: SmtpServer[] = [];
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+});
+
+async function server(realms?: string[]): Promise<SmtpServer> {
+  const s = await SmtpServer.start({
+    hostname: "mx.example.test",
+    mechanisms: [digestMd5],
+    callbacks,
+    requireAuth: true,
+    ...(realms ? { mechanismOptions: { digestMd5: { realms } } } : {}),
+  });
+  servers.push(s);
+  return s;
+}
+
+const raw = "From: alice@example.test\r\nTo: bob@example.test\r\nSubject: digest\r\n\r\nhello\r\n";
+
+describe("SmtpClient against SmtpServer with DIGEST-MD5", () => {
+  it.each([
+    ["alice", USER, PASSWORD],
+    ["a non-ASCII user", "ümlaut", "pässwörd-ü"],
+  ])("%s authenticates (rspauth checked) and sends", async (_name, username, password) => {
+    const s = await server();
+    const client = await SmtpClient.connect({ host: "127.0.0.1", port: s.port, tls: "none", auth: { username, password }, mechanisms: [digestMd5], policy: { force: "DIGEST-MD5" } });
+    try {
+      expect(client.authenticatedWith).toBe("DIGEST-MD5");
+      await client.send(raw, { from: "alice@example.test", to: ["bob@example.test"] });
+    } finally {
+      await client.quit();
+    }
+    expect(s.messages.at(-1)?.envelope.auth).toEqual({ mechanism: "DIGEST-MD5", identity: { authcid: username, authzid: username } });
+  });
+
+  it("a wrong password gets 535 and no message", async () => {
+    const s = await server();
+    const error = await SmtpClient.connect({ host: "127.0.0.1", port: s.port, tls: "none", auth: { username: USER, password: "wrong" }, mechanisms: [digestMd5], policy: { force: "DIGEST-MD5" } }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(error).toBeInstanceOf(SmtpError);
+    expect((error as SmtpError).code).toBe("authentication-failed");
+    expect(s.messages).toHaveLength(0);
+  });
+
+  it("a digest-uri naming another service is refused (the server knows it is smtp)", async () => {
+    const s = await server();
+    const error = await SmtpClient.connect({
+      host: "127.0.0.1",
+      port: s.port,
+      tls: "none",
+      auth: { username: USER, password: PASSWORD },
+      mechanisms: [digestMd5],
+      policy: { force: "DIGEST-MD5" },
+      mechanismOptions: { digestMd5: { service: "imap" } },
+    }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(error).toBeInstanceOf(SmtpError);
+    expect(s.messages).toHaveLength(0);
+  });
+});
+
+function gsaslSmtp(port: number, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      GSASL,
+      ["--smtp", `--connect=127.0.0.1:${port}`, "--quiet", "-m", "DIGEST-MD5", "--hostname=localhost", "--quality-of-protection=qop-auth", ...args],
+      { timeout: 15_000 },
+      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
+    );
+    child.stdin?.end();
+  });
+}
+
+if (!gsaslAvailable && process.env["CI"] === "true") {
+  describe("DIGEST-MD5 gsasl network interop (required under CI)", () => {
+    it("gsasl is installed", () => {
+      expect.fail("gsasl is not installed, and CI=true requires the interop suite: install it (test/servers/install.sh, apt-get install gsasl).");
+    });
+  });
+}
+
+describe.skipIf(!gsaslAvailable)("gsasl --smtp against SmtpServer with DIGEST-MD5", () => {
+  it("authenticates with the realm the server offers and checks our rspauth", async () => {
+    const s = await server(["example.test"]);
+    const result = await gsaslSmtp(s.port, ["-a", USER, "-p", PASSWORD, "--realm=example.test", "--service=smtp"]);
+    expect(result.code, result.stderr).toBe(0);
+  });
+
+  it("a wrong password fails", async () => {
+    const s = await server(["example.test"]);
+    const result = await gsaslSmtp(s.port, ["-a", USER, "-p", "wrong", "--realm=example.test", "--service=smtp"]);
+    expect(result.code).not.toBe(0);
+  });
+
+  it("another service in digest-uri fails", async () => {
+    const s = await server(["example.test"]);
+    const result = await gsaslSmtp(s.port, ["-a", USER, "-p", PASSWORD, "--realm=example.test", "--service=imap"]);
+    expect(result.code).not.toBe(0);
+  });
+});
