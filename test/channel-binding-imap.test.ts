@@ -3,8 +3,10 @@
  * that runs the real SCRAM-SHA-256-PLUS server half over the transport's server-side socket:
  * - after a -PLUS exchange the client's `channel` still lists tls-server-end-point (Node hands out
  *   the peer certificate once; the facts are read once per connection and kept);
- * - the caller chooses the binding type (`channelBinding`), and the GS2 header the server
- *   receives names it.
+ * - the caller chooses the binding type with the SCRAM mechanism option
+ *   (`mechanismOptions.scram.channelBinding`, the one place for it in every adapter), and the GS2
+ *   header the server receives names it; the old client option `channelBinding` is refused with a
+ *   pointer to the mechanism option.
  */
 import tls from "node:tls";
 import type net from "node:net";
@@ -89,6 +91,9 @@ async function startPlusServer(): Promise<PlusServer> {
   };
 }
 
+/** The mechanism options with `scram.channelBinding` set (the test's low-iteration SCRAM options kept). */
+const scramBinding = (channelBinding: unknown) => ({ mechanismOptions: { scram: { ...SCRAM_TEST_OPTIONS.scram, channelBinding } } });
+
 const connect = async (extra: Record<string, unknown> = {}) => {
   const certs = await testCertificates();
   return ImapClient.connect({
@@ -107,7 +112,7 @@ const connect = async (extra: Record<string, unknown> = {}) => {
 describe("channel binding facts are read once per connection (issue 13 item 6)", () => {
   it("after a SCRAM-SHA-256-PLUS exchange, channel still lists tls-server-end-point with the same data", async () => {
     server = await startPlusServer();
-    const conn = await connect({ channelBinding: "tls-server-end-point" });
+    const conn = await connect(scramBinding("tls-server-end-point"));
     expect(conn.mechanism).toBe("SCRAM-SHA-256-PLUS");
     const binding = conn.channel.channelBinding!;
     expect(binding.types).toContain("tls-server-end-point");
@@ -119,9 +124,10 @@ describe("channel binding facts are read once per connection (issue 13 item 6)",
 
   it("the caller chooses the binding type; the default lets the mechanism prefer tls-exporter", async () => {
     server = await startPlusServer();
-    const chosen = await connect({ channelBinding: "tls-server-end-point" });
+    const chosen = await connect(scramBinding("tls-server-end-point"));
     expect(chosen.mechanism).toBe("SCRAM-SHA-256-PLUS");
-    expect(chosen.channel.channelBinding!.types).toEqual(["tls-server-end-point"]);
+    // The channel lists what the connection can supply; the mechanism option picks among them.
+    expect(chosen.channel.channelBinding!.types).toEqual(["tls-exporter", "tls-server-end-point"]);
     await chosen.logout();
     const free = await connect();
     expect(free.mechanism).toBe("SCRAM-SHA-256-PLUS");
@@ -129,9 +135,29 @@ describe("channel binding facts are read once per connection (issue 13 item 6)",
     expect(server.gs2).toEqual(["p=tls-server-end-point", "p=tls-exporter"]);
   });
 
-  it("an unknown binding type is an invalid-option error", async () => {
+  it("an unknown binding type means this client cannot bind: -PLUS is refused with the reason and never sent", async () => {
     server = await startPlusServer();
-    const error = await connect({ channelBinding: "tls-exporter-2" }).catch((e: unknown) => e as { code: string; option: string });
-    expect(error).toMatchObject({ code: "invalid-option", option: "channelBinding" });
+    // This server runs only -PLUS, so the plain SCRAM attempt that follows the refusal fails there.
+    const error = (await connect({ ...scramBinding("tls-exporter-2"), login: "never" }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as { negotiation?: { refused: readonly { mechanism: string; explanation: string }[]; attempts: readonly { mechanism: string }[] } } | undefined;
+    const refusal = error?.negotiation?.refused.find((r) => r.mechanism === "SCRAM-SHA-256-PLUS");
+    expect(refusal?.explanation).toMatch(/channel-binding/);
+    expect(error?.negotiation?.attempts.map((a) => a.mechanism)).toEqual(["SCRAM-SHA-256"]);
+    expect(server.gs2).toEqual([]);
+  });
+
+  it("the client option channelBinding is gone: an invalid-option error that points to mechanismOptions.scram.channelBinding", async () => {
+    server = await startPlusServer();
+    for (const value of ["tls-server-end-point", "tls-exporter-2"]) {
+      const error = (await connect({ channelBinding: value }).then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as { code: string; option: string; message: string } | undefined;
+      expect(error).toMatchObject({ code: "invalid-option", option: "channelBinding" });
+      expect(error!.message).toContain("mechanismOptions: { scram: { channelBinding:");
+    }
+    expect(server.gs2).toEqual([]);
   });
 });

@@ -25,7 +25,6 @@ export { FOREIGN_KEYS, checkOptions, rules, sharedClientOptions, type OptionProb
 export {
   DEFAULT_TIMEOUTS,
   MailSession,
-  restrictBinding,
   type AuthenticationOutcome,
   type AuthenticationPlan,
   type ExchangeContext,

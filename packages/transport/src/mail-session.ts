@@ -26,8 +26,6 @@ import {
   cleartextRefusal,
   negotiationRecord,
   planNegotiation,
-  type ChannelBinding,
-  type ChannelBindingType,
   type ChannelInfo,
   type CredentialPreparation,
   type CredentialsInput,
@@ -87,27 +85,11 @@ export interface MailClientOptions {
   readonly transcript?: TranscriptSink;
   readonly signal?: AbortSignal;
   /**
-   * Which channel-binding types a -PLUS mechanism may use: one type, or the allowed ones (the
-   * mechanism keeps its own preference among them). Default: every type the connection supplies
-   * (tls-exporter on TLS 1.3, tls-server-end-point, tls-unique on TLS 1.2).
-   */
-  readonly channelBinding?: ChannelBindingType | readonly ChannelBindingType[];
-  /**
    * SASLprep (RFC 4013) for the password mechanisms that leave it open and for the protocol
    * logins (IMAP LOGIN, POP3 USER/PASS, APOP): `"saslprep"` for servers that store prepared
    * credentials. Default `"none"` (docs/decisions/0009-saslprep-opt-in.md).
    */
   readonly prepare?: CredentialPreparation;
-}
-
-/** `binding` limited to the `allowed` types. */
-export function restrictBinding(binding: ChannelBinding, allowed: readonly ChannelBindingType[]): ChannelBinding {
-  return {
-    get types() {
-      return binding.types.filter((t) => allowed.includes(t));
-    },
-    data: (type) => (allowed.includes(type) ? binding.data(type) : undefined),
-  };
 }
 
 /** What a protocol tells the skeleton about itself. */
@@ -282,17 +264,15 @@ export abstract class MailSession<Phase extends string, E extends MailProtocolEr
 
   /**
    * The channel now: TLS or not, loopback, host, port, service, and the channel-binding types this
-   * connection can supply (read once per TLS session).
+   * connection can supply (read once per TLS session). Which of them a -PLUS mechanism uses is
+   * that mechanism's option (`mechanismOptions.scram.channelBinding`), never a client option.
    */
   get channel(): ChannelInfo {
     const info = this.#socket.channelInfo(this.#options.host, this.#port);
-    const choice = this.#options.channelBinding;
-    const allowed = choice === undefined ? undefined : typeof choice === "string" ? [choice] : choice;
     return {
       ...info,
       service: this.#protocol.service,
       ...(info.secure && this.#options.tlsOptions?.cert !== undefined ? { clientCertificate: true } : {}),
-      ...(info.channelBinding && allowed ? { channelBinding: restrictBinding(info.channelBinding, allowed) } : {}),
     };
   }
 

@@ -51,6 +51,15 @@ export const FOREIGN_KEYS: Readonly<Record<string, string>> = {
   "auth.accessToken": "use auth.token",
 };
 
+/**
+ * Keys of this library that belong somewhere else than where they were put (exact option paths),
+ * with where they go. Only one place chooses a thing: the channel-binding type is the SCRAM
+ * mechanism's option, the same for SMTP, IMAP and POP3 (docs/decisions/0013-one-mail-client-shape.md).
+ */
+const MISPLACED_KEYS: Readonly<Record<string, string>> = {
+  channelBinding: 'the channel-binding type is a mechanism option: use mechanismOptions: { scram: { channelBinding: "tls-server-end-point" } } (one type, a list in order of preference, or false to turn binding off)',
+};
+
 const show = (value: unknown): string => {
   if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value);
   if (typeof value === "number" || typeof value === "boolean" || value === null) return String(value);
@@ -122,6 +131,8 @@ function walk(options: Readonly<Record<string, unknown>>, spec: OptionSpec, open
     const path = `${prefix}${key}`;
     const foreign = FOREIGN_KEYS[path] ?? (prefix === "" ? undefined : FOREIGN_KEYS[key]);
     const rule = spec[key];
+    const misplaced = rule ? undefined : MISPLACED_KEYS[path];
+    if (misplaced !== undefined) return { option: path, message: `The option "${path}" is not one of this client's options: ${misplaced}.` };
     if (!rule) {
       if (foreign !== undefined) return { option: path, message: `The option "${path}" is not one of this client's options (it belongs to another mail library): ${foreign}.` };
       if (open || value === undefined) continue;
@@ -154,8 +165,6 @@ export function checkOptions(options: unknown, spec: OptionSpec, fail: (problem:
   const problem = walk(options as Record<string, unknown>, spec, false, "");
   if (problem) throw fail(problem);
 }
-
-const BINDING_TYPES = ["tls-exporter", "tls-server-end-point", "tls-unique"] as const;
 
 /**
  * The options the three mail clients share, with the same names and meanings (SHAPE: one client
@@ -190,7 +199,6 @@ export function sharedClientOptions(): OptionSpec {
     maxLineBytes: number({ min: 512, max: 64 * 1024 * 1024, integer: true }),
     transcript: func,
     signal: instance(AbortSignal, "an AbortSignal"),
-    channelBinding: either(oneOf(...BINDING_TYPES), listOf(...BINDING_TYPES)),
     prepare: oneOf("none", "saslprep"),
   };
 }
