@@ -35,7 +35,7 @@ beforeAll(async () => {
     lookupPassword: (u) => (u === USER ? PASSWORD : undefined),
     lookupScramKeys: (u, hash) => (u === USER ? keys.get(hash) : undefined),
   };
-  server = await SmtpServer.start({ mechanisms: providers, callbacks, tls: { key: certs.key, cert: certs.cert }, requireAuth: true, allowCleartextAuth: false, transcript: (e) => serverLines.push(e) });
+  server = await SmtpServer.start({ mechanisms: providers, callbacks, tls: { key: certs.key, cert: certs.cert }, requireAuth: true, cleartext: "never", transcript: (e) => serverLines.push(e) });
   plainServer = await SmtpServer.start({ mechanisms: providers, callbacks, requireAuth: true });
 });
 afterAll(async () => {

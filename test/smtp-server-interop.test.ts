@@ -64,7 +64,7 @@ afterAll(async () => {
 });
 
 async function serverWith(mechanism: MechanismProvider, tls: boolean): Promise<SmtpServer> {
-  const server = await SmtpServer.start({ mechanisms: [mechanism], callbacks, requireAuth: true, ...(tls ? { tls: tlsConfig, allowCleartextAuth: false } : {}) });
+  const server = await SmtpServer.start({ mechanisms: [mechanism], callbacks, requireAuth: true, ...(tls ? { tls: tlsConfig, cleartext: "never" } : {}) });
   servers.push(server);
   return server;
 }

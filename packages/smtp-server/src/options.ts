@@ -77,8 +77,6 @@ export interface SmtpServerOptions {
    * are not advertised and get `538 5.7.11`.
    */
   readonly cleartext?: CleartextPolicy;
-  /** @deprecated Use `cleartext`: true is `"allow"`, false is `"never"`. */
-  readonly allowCleartextAuth?: boolean;
   /**
    * Bare CR or LF (not part of a CRLF) in commands and DATA, as Postfix 3.9's
    * `smtpd_forbid_bare_newline`: `"normalize"` (default, Postfix 3.9's default) accepts a command
@@ -176,7 +174,6 @@ const CHECKS: Record<keyof SmtpServerOptions, [Check, string]> = {
   requireAuth: [isBool, "true or false"],
   requireTls: [isBool, "true or false"],
   cleartext: [oneOf("loopback", "never", "allow"), '"loopback", "never" or "allow"'],
-  allowCleartextAuth: [isBool, "true or false"],
   bareNewline: [oneOf("normalize", "reject"), '"normalize" or "reject"'],
   maxMessageBytes: [isInt(1), "a positive integer"],
   maxLineBytes: [isInt(512), "an integer of at least 512"],
@@ -201,6 +198,7 @@ const RENAMED: Record<string, string> = {
   requireTLS: "requireTls",
   size: "maxMessageBytes",
   authOptional: "requireAuth",
+  allowCleartextAuth: 'cleartext: "allow" (was true) or "never" (was false); the default "loopback" allows it only for a client on a loopback address',
 };
 
 /** Throws `SmtpServerOptionError` for an unknown key, a key from another library, or a wrong value. */
@@ -217,9 +215,6 @@ export function validateOptions(options: SmtpServerOptions): void {
   }
   if (options.callbacks === undefined) throw new SmtpServerOptionError("callbacks", 'Option "callbacks" is required (an object of server callbacks, may be empty).');
   if (options.implicitTls && !options.tls) throw new SmtpServerOptionError("implicitTls", "implicitTls needs tls: { key, cert }.");
-  if (options.cleartext !== undefined && options.allowCleartextAuth !== undefined) {
-    throw new SmtpServerOptionError("allowCleartextAuth", 'Give "cleartext" or the deprecated "allowCleartextAuth", not both.');
-  }
 }
 
 function describe(value: unknown): string {

@@ -118,7 +118,7 @@ export class SmtpServer implements SmtpServerHandle {
       hostname: o.hostname ?? "localhost",
       localPort: this.port,
       requireAuth,
-      cleartext: o.cleartext ?? (o.allowCleartextAuth === undefined ? "loopback" : o.allowCleartextAuth ? "allow" : "never"),
+      cleartext: o.cleartext ?? "loopback",
       bareNewline: o.bareNewline ?? "normalize",
       maxMessageBytes: o.maxMessageBytes ?? 10 * MiB,
       maxLineBytes: o.maxLineBytes ?? 65536,

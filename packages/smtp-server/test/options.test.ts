@@ -42,10 +42,12 @@ describe("server options are validated at run time", () => {
     await expect(SmtpServer.start({ mechanisms: [], callbacks })).rejects.toThrow(/requireAuth: false for an open server/);
   });
 
-  it("the deprecated allowCleartextAuth still works, but not together with cleartext", async () => {
-    const server = await SmtpServer.start({ ...base, allowCleartextAuth: false });
-    await server.close();
-    const error = await refusal({ ...base, allowCleartextAuth: true, cleartext: "allow" });
-    expect(error.option).toBe("allowCleartextAuth");
+  it("the former allowCleartextAuth is refused with its replacement, cleartext (pre-1.0: no deprecated names)", async () => {
+    for (const value of [true, false]) {
+      const error = await refusal({ ...base, allowCleartextAuth: value });
+      expect(error.code).toBe("invalid-option");
+      expect(error.option).toBe("allowCleartextAuth");
+      expect(error.message).toMatch(/use cleartext: "allow" \(was true\) or "never" \(was false\)/);
+    }
   });
 });

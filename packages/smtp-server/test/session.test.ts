@@ -62,7 +62,7 @@ describe("greeting and EHLO", () => {
   });
 
   it("hides cleartext mechanisms and answers 538 when cleartext AUTH is not allowed", async () => {
-    const server = await start({ allowCleartextAuth: false });
+    const server = await start({ cleartext: "never" });
     const client = await connect(server, false);
     expect((await client.command("EHLO c")).at(-1)).toBe("250 AUTH X-RECORD");
     expect(await client.command(`AUTH PLAIN ${plainIr("alice", users.alice!)}`)).toEqual(["538 5.7.11 Encryption required for requested authentication mechanism"]);
@@ -341,7 +341,7 @@ describe("mail transaction", () => {
 describe("TLS", () => {
   it("upgrades with STARTTLS, forgets the EHLO, then accepts a secure message", async () => {
     const certs = await testCertificates();
-    const server = await start({ tls: { key: certs.key, cert: certs.cert }, allowCleartextAuth: false });
+    const server = await start({ tls: { key: certs.key, cert: certs.cert }, cleartext: "never" });
     const client = await connect(server);
     expect(await client.command("STARTTLS")).toEqual(["220 2.0.0 Ready to start TLS"]);
     await client.upgrade(certs.ca);

@@ -47,7 +47,7 @@ export async function startDemoServer(): Promise<DemoServer> {
     callbacks,
     tls: { key: certs.key, cert: certs.cert },
     requireAuth: true,
-    allowCleartextAuth: false,
+    cleartext: "never",
     commandTimeoutMs: 10_000,
     dataTimeoutMs: 10_000,
     keepMessages: 10,
