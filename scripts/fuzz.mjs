@@ -59,7 +59,8 @@ Command: \`FUZZ_RUNS=${runs} node scripts/fuzz.mjs --write\` (the default \`pnpm
 
 Cases are the fast-check runs every property was configured for (test/hardening/fuzz.ts records
 them); a property that passed ran all of its cases. What is fuzzed: every mechanism's client half
-(random challenges, near-valid SCRAM server-first/server-final, OAuth JSON errors), every server
+(random challenges, near-valid SCRAM server-first/server-final, near-valid DIGEST-MD5
+digest-challenges and rspauth, OAuth JSON errors), every server
 half (random and mutated honest client messages), the SMTP reply/capability parser, the IMAP
 response parser and tokenizer, the POP3 line parser, smtp-server's command parsing, and the
 base64, PLAIN, dot-stuffing, reply-format and IMAP LOGIN-argument round trips (test/fuzz-*.test.ts).

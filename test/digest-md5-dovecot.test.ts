@@ -17,7 +17,7 @@ import { Pop3Client, Pop3Error } from "@saslkit/pop3";
 import { SmtpClient, SmtpError } from "@saslkit/smtp";
 import { describe, expect, it } from "vitest";
 import { recordDigestMd5 } from "./support/digest-md5-recorder.js";
-import { allProviders, realServers, type ServerEnv } from "./support/real-servers.js";
+import { allProvidersWith, realServers, type ServerEnv } from "./support/real-servers.js";
 
 const env = realServers();
 const digest = recordDigestMd5();
@@ -33,7 +33,7 @@ describe.skipIf(!env)("DIGEST-MD5 against Dovecot", () => {
   const common = (auth: CredentialsInput, policy: NegotiationPolicy) => ({
     tlsOptions: { ca: ca(), servername: e.tlsServerName },
     auth,
-    mechanisms: [digest.provider, ...allProviders],
+    mechanisms: allProvidersWith(digest.provider),
     policy: { force: "DIGEST-MD5", ...policy },
   });
 

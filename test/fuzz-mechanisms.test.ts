@@ -1,6 +1,7 @@
 /**
  * Fuzzing every mechanism half (issue 6): hostile server challenges into every client half
- * (random bytes, near-valid SCRAM server-first/server-final, OAuth JSON errors), hostile client
+ * (random bytes, near-valid SCRAM server-first/server-final, near-valid DIGEST-MD5
+ * digest-challenges and rspauth, OAuth JSON errors), hostile client
  * responses into every server half (random and mutated honest messages). Properties: only
  * SaslError escapes, every call ends (fast-check's per-run timeout), responses stay bounded,
  * nothing echoes a credential, and round trips hold where they exist.
@@ -73,6 +74,38 @@ const scramServerFinalArb = fc.oneof(
   fc.string({ maxLength: 100 }),
 );
 
+/** Near-valid DIGEST-MD5 digest-challenges (RFC 2831 §2.1.1): each directive mostly right, sometimes broken, repeated or missing. */
+const digestChallengeArb = fc
+  .record({
+    realms: fc.array(
+      mostly(fc.constantFrom('realm="hardening.example"', 'realm=""', 'realm="other.example"'), fc.string({ maxLength: 30 }).map((s) => `realm=${JSON.stringify(s)}`), fc.constantFrom("realm=unquoted", 'realm="open', 'realm="a\\"b"')),
+      { maxLength: 3 },
+    ),
+    nonce: mostly(
+      fc.stringMatching(/^[A-Za-z0-9+/=]{1,40}$/).map((n) => `nonce="${n}"`),
+      fc.constantFrom("", 'nonce=""', 'nonce="a",nonce="b"', 'nonce="unterminated', "nonce", "nonce=bare"),
+      fc.string({ maxLength: 30 }).map((s) => `nonce=${s}`),
+    ),
+    qop: mostly(fc.constantFrom('qop="auth"', 'qop="auth,auth-int"', 'qop="auth-int,auth-conf,auth"', ""), fc.constantFrom('qop="auth-int"', 'qop=""', 'qop="auth",qop="auth"', "qop=auth")),
+    algorithm: mostly(fc.constant("algorithm=md5-sess"), fc.constantFrom("algorithm=md5", "", 'algorithm="md5-sess"', "algorithm=md5-sess,algorithm=md5-sess", "algorithm=MD5-SESS")),
+    charset: mostly(fc.constantFrom("charset=utf-8", ""), fc.constantFrom("charset=iso-8859-1", "charset=utf-8,charset=utf-8", "charset=UTF-8")),
+    extra: mostly(fc.constant(""), fc.constantFrom("maxbuf=65536", "maxbuf=0", "maxbuf=99999999999999", 'cipher="rc4,3des"', "stale=true", "x-ext=1", ",,", " , ", "=", '"'), fc.string({ maxLength: 40 })),
+    reversed: fc.boolean(),
+  })
+  .map(({ realms, reversed, ...rest }) => {
+    const parts = [...realms, rest.nonce, rest.qop, rest.algorithm, rest.charset, rest.extra].filter((p) => p !== "");
+    return enc.encode((reversed ? parts.reverse() : parts).join(","));
+  });
+
+/** What a server sends after the digest-response: rspauth of the right shape (never the right value), or anything. */
+const digestFinalArb = fc
+  .oneof(
+    fc.stringMatching(/^[0-9a-f]{32}$/).map((h) => `rspauth=${h}`),
+    fc.constantFrom("rspauth=", "rspauth=zz", "rspauth=00,rspauth=00", "", 'rspauth="0123456789abcdef0123456789abcdef"'),
+    fc.string({ maxLength: 60 }),
+  )
+  .map((s) => enc.encode(s));
+
 /** OAuth error challenges: JSON objects with hostile members, any JSON, and non-JSON. */
 const oauthErrorArb = fc.oneof(
   fc.record(
@@ -144,6 +177,22 @@ describe("fuzz: client halves fed hostile challenges", () => {
       expect(depth.answered).toBeGreaterThan(0);
     });
   }
+
+  it("DIGEST-MD5: near-valid digest-challenges and rspauth values raise only SaslError", async () => {
+    const provider = ALL_PROVIDERS.find((p) => p.name === "DIGEST-MD5")!;
+    depth.answered = 0;
+    depth.finished = 0;
+    await fc.assert(
+      fc.asyncProperty(digestChallengeArb, digestFinalArb, fc.boolean(), async (challenge, final, finalAsChallenge) => {
+        await runClientAgainst(provider, () => (finalAsChallenge ? [challenge, final] : [challenge]), finalAsChallenge ? null : final);
+      }),
+      fcParams(200),
+    );
+    // The generator must reach past challenge parsing (the digest-response is built) in some runs,
+    // and no made-up rspauth may ever be accepted as the server's proof.
+    expect(depth.answered).toBeGreaterThan(0);
+    expect(depth.finished).toBe(0);
+  });
 
   it("SCRAM: a server-first asking for more than maxIterations is refused without running PBKDF2", async () => {
     const provider = ALL_PROVIDERS.find((p) => p.name === "SCRAM-SHA-256")!;
@@ -286,11 +335,11 @@ describe("fuzz: server halves fed hostile client responses", () => {
           const index = m.which % messages.length;
           const mutated = messages.map((msg, i) => (i === index ? (msg === null ? null : mutate(msg, m)) : msg));
           const [initial, ...responses] = mutated;
-          // SCRAM nonces are fresh per exchange, so a replayed honest transcript must fail at the nonce or proof.
+          // SCRAM and DIGEST-MD5 nonces are fresh per exchange, so a replayed honest transcript must fail at the nonce or proof.
           const step = await runServer(provider.createServer!(serverContext()), initial ?? null, responses.map((r) => r ?? new Uint8Array()));
           if (step?.type === "success") {
             expect(step.identity.authcid === USER || provider.name === "ANONYMOUS").toBe(true);
-            expect(provider.name.startsWith("SCRAM-")).toBe(false);
+            expect(provider.name.startsWith("SCRAM-") || provider.name === "DIGEST-MD5").toBe(false);
           }
         }),
         fcParams(150),

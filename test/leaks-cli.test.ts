@@ -126,7 +126,7 @@ describe("saslkit send and probe against the embedded smtp-server", () => {
     ...extra,
   ];
 
-  it.each([[undefined], ["SCRAM-SHA-512-PLUS"], ["SCRAM-SHA-256"], ["SCRAM-SHA-1"], ["CRAM-MD5"], ["PLAIN"], ["LOGIN"]])(
+  it.each([[undefined], ["SCRAM-SHA-512-PLUS"], ["SCRAM-SHA-256"], ["SCRAM-SHA-1"], ["DIGEST-MD5"], ["CRAM-MD5"], ["PLAIN"], ["LOGIN"]])(
     "send --debug (mechanism %s): right password sends, wrong password fails; no secret in the output",
     async (mechanism) => {
       const evidence = new Evidence(FORMS);
@@ -182,6 +182,7 @@ describe.skipIf(!env)("saslkit send and probe against the real Postfix and Dovec
     ["STARTTLS, negotiated", 0, [], "SCRAM-SHA-256"],
     ["STARTTLS, PLAIN", 0, ["--mechanism", "PLAIN"], "PLAIN"],
     ["STARTTLS, LOGIN", 0, ["--mechanism", "LOGIN"], "LOGIN"],
+    ["STARTTLS, DIGEST-MD5", 0, ["--mechanism", "DIGEST-MD5"], "DIGEST-MD5"],
     ["STARTTLS, CRAM-MD5", 0, ["--mechanism", "CRAM-MD5"], "CRAM-MD5"],
     ["STARTTLS, SCRAM-SHA-1", 0, ["--mechanism", "SCRAM-SHA-1"], "SCRAM-SHA-1"],
     ["implicit TLS, negotiated", 1, ["--tls", "implicit"], "SCRAM-SHA-256"],

@@ -37,7 +37,7 @@ type Proto = "imap" | "pop3" | "smtp";
 type Mode = "starttls" | "implicit" | "none";
 
 /** SASL mechanisms that carry a secret; every server must offer all of them. */
-const SECRET_MECHANISMS = ["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256", "OAUTHBEARER", "XOAUTH2"] as const;
+const SECRET_MECHANISMS = ["PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256", "OAUTHBEARER", "XOAUTH2"] as const;
 /** Protocol-level password logins, per protocol. */
 const COMMAND_LOGINS: Record<Proto, readonly string[]> = { imap: ["LOGIN-COMMAND"], pop3: ["USER"], smtp: [] };
 

@@ -70,7 +70,7 @@ describe.skipIf(!env)("POP3 against Dovecot", () => {
   }, 60000);
 
   const passwordCases: Array<[string, "starttls" | "implicit" | "none"]> = [];
-  for (const mech of ["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256"]) {
+  for (const mech of ["PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256"]) {
     for (const mode of ["starttls", "implicit", "none"] as const) passwordCases.push([mech, mode]);
   }
 

@@ -5,6 +5,7 @@
 import { Credentials, type ChannelBinding, type ClientContext, type MechanismProvider, type ServerCallbacks, type ServerContext } from "@saslkit/core";
 import { anonymous } from "@saslkit/mech-anonymous";
 import { cramMd5 } from "@saslkit/mech-cram-md5";
+import { digestMd5 } from "@saslkit/mech-digest-md5";
 import { external } from "@saslkit/mech-external";
 import { login } from "@saslkit/mech-login";
 import { oauthBearer, xoauth2 } from "@saslkit/mech-oauth";
@@ -15,7 +16,7 @@ import { PASSWORD, TOKEN } from "./secrets.js";
 export const USER = "hardening-user";
 
 /** All providers the project ships. */
-export const ALL_PROVIDERS: readonly MechanismProvider[] = [...scramProviders, oauthBearer, xoauth2, cramMd5, plain, login, external, anonymous];
+export const ALL_PROVIDERS: readonly MechanismProvider[] = [...scramProviders, oauthBearer, xoauth2, digestMd5, cramMd5, plain, login, external, anonymous];
 
 /** A fixed channel-binding capability (same bytes on both sides, so -PLUS can succeed). */
 export const FAKE_BINDING: ChannelBinding = {
@@ -29,7 +30,7 @@ export const SCRAM_TEST_OPTIONS = { scram: { maxIterations: 8192, minIterations:
 export function clientContext(provider: MechanismProvider, overrides: Partial<ClientContext> = {}): ClientContext {
   return {
     credentials: Credentials.from(provider.name === "ANONYMOUS" ? { trace: "hardening@example.org" } : { username: USER, password: PASSWORD, token: TOKEN, trace: "hardening@example.org" }),
-    channel: { secure: true, loopback: true, host: "localhost", port: 25, channelBinding: FAKE_BINDING, externalIdentity: USER },
+    channel: { secure: true, loopback: true, host: "localhost", port: 25, service: "smtp", channelBinding: FAKE_BINDING, externalIdentity: USER },
     offered: ALL_PROVIDERS.map((p) => p.name),
     options: SCRAM_TEST_OPTIONS,
     ...overrides,
@@ -55,7 +56,7 @@ export const CALLBACKS: ServerCallbacks = {
 export function serverContext(overrides: Partial<ServerContext> = {}): ServerContext {
   return {
     callbacks: CALLBACKS,
-    channel: { secure: true, loopback: true, host: "localhost", port: 25, channelBinding: FAKE_BINDING, externalIdentity: USER },
+    channel: { secure: true, loopback: true, host: "localhost", port: 25, service: "smtp", channelBinding: FAKE_BINDING, externalIdentity: USER },
     hostname: "hardening.example",
     options: SCRAM_TEST_OPTIONS,
     ...overrides,

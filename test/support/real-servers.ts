@@ -6,6 +6,7 @@
 import type { MechanismProvider } from "@saslkit/core";
 import { anonymous } from "@saslkit/mech-anonymous";
 import { cramMd5 } from "@saslkit/mech-cram-md5";
+import { digestMd5 } from "@saslkit/mech-digest-md5";
 import { external } from "@saslkit/mech-external";
 import { login } from "@saslkit/mech-login";
 import { oauthBearer, xoauth2 } from "@saslkit/mech-oauth";
@@ -29,7 +30,12 @@ export function realServers(): ServerEnv | undefined {
 }
 
 /** Every mechanism package the project ships that these servers can speak. */
-export const allProviders: readonly MechanismProvider[] = [plain, login, cramMd5, scramSha1, scramSha256, oauthBearer, xoauth2, anonymous, external];
+export const allProviders: readonly MechanismProvider[] = [plain, login, cramMd5, digestMd5, scramSha1, scramSha256, oauthBearer, xoauth2, anonymous, external];
+
+/** `allProviders` with `provider` in place of the shipped one of the same name (a recording wrapper, say): a registry takes one provider per name. */
+export function allProvidersWith(provider: MechanismProvider): readonly MechanismProvider[] {
+  return [provider, ...allProviders.filter((p) => p.name !== provider.name)];
+}
 
 /** Delivers one small message to `to` through Postfix with a plain SMTP dialogue (no AUTH: local delivery). */
 export async function deliverViaPostfix(env: ServerEnv, to: string, subject: string, body: string): Promise<void> {

@@ -114,7 +114,7 @@ export function defineSmtpSuite(env: ServerEnv | undefined, target: SmtpTarget):
     }
   });
 
-  for (const mech of ["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256"]) {
+  for (const mech of ["PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256"]) {
     it(`${mech} (forced) over STARTTLS sends a message delivered byte for byte`, async () => {
       const t = new Transcript();
       const client = await SmtpClient.connect(starttls(aliceCreds(), { force: mech }, t));
