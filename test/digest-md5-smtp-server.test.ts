@@ -2,7 +2,8 @@
  * The DIGEST-MD5 server half inside the embedded SMTP server (@saslkit/smtp-server), with the
  * service name the server adapter hands in (`smtp`): our SmtpClient and GNU gsasl's network
  * client (`gsasl --smtp --connect`, independent of saslkit) authenticate and send; a wrong
- * password and a digest-uri naming another service are refused.
+ * password and a digest-uri naming another service are refused, and a realm the server did not
+ * offer is refused as such (535 and the reason in the server's log, not "response malformed").
  * Without gsasl the gsasl cases are skipped locally and FAIL under CI=true.
  */
 import { execFile, spawnSync } from "node:child_process";
@@ -23,13 +24,14 @@ afterAll(async () => {
   await Promise.all(servers.map((s) => s.close()));
 });
 
-async function server(realms?: string[]): Promise<SmtpServer> {
+async function server(realms?: string[], log?: string[]): Promise<SmtpServer> {
   const s = await SmtpServer.start({
     hostname: "mx.example.test",
     mechanisms: [digestMd5],
     callbacks,
     requireAuth: true,
     ...(realms ? { mechanismOptions: { digestMd5: { realms } } } : {}),
+    ...(log ? { transcript: (entry: { direction: string; text: string }) => log.push(`${entry.direction} ${entry.text}`) } : {}),
   });
   servers.push(s);
   return s;
@@ -61,6 +63,29 @@ describe("SmtpClient against SmtpServer with DIGEST-MD5", () => {
     );
     expect(error).toBeInstanceOf(SmtpError);
     expect((error as SmtpError).code).toBe("authentication-failed");
+    expect(s.messages).toHaveLength(0);
+  });
+
+  it("a realm the server did not offer is refused with that reason: 535, not 501 malformed", async () => {
+    const log: string[] = [];
+    const s = await server(["example.test"], log);
+    const error = await SmtpClient.connect({
+      host: "127.0.0.1",
+      port: s.port,
+      tls: "none",
+      auth: { username: USER, password: PASSWORD },
+      mechanisms: [digestMd5],
+      policy: { force: "DIGEST-MD5" },
+      mechanismOptions: { digestMd5: { realm: "elsewhere.test" } },
+    }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(error).toBeInstanceOf(SmtpError);
+    expect((error as SmtpError).code).toBe("authentication-failed");
+    expect((error as SmtpError).reply?.code).toBe(535);
+    expect(log.join("\n")).toContain("AUTH DIGEST-MD5 failed: wrong credentials (DIGEST-MD5: the realm is not one the server offered.)");
+    expect(log.join("\n")).not.toContain("response malformed");
     expect(s.messages).toHaveLength(0);
   });
 

@@ -60,6 +60,12 @@ const RESPONSE_ONCE = new Set(["username", "realm", "nonce", "cnonce", "nc", "qo
 type Failure = Extract<ServerStep, { type: "failure" }>;
 const invalid = (message: string): Failure => ({ type: "failure", code: "invalid-response", message: `DIGEST-MD5: ${message}` });
 const denied: Failure = { type: "failure", code: "authentication-failed", message: "Authentication failed." };
+/**
+ * A well-formed response for a realm this server did not offer (the client's `digestMd5.realm`,
+ * or no realm at all): not a syntax error but credentials this server cannot check, so
+ * `authentication-failed` with the reason (the offered realms are public: no user is revealed).
+ */
+const realmNotOffered: Failure = { type: "failure", code: "authentication-failed", message: "DIGEST-MD5: the realm is not one the server offered.", reason: "credentials" };
 
 /** Decodes octets as strict UTF-8, or undefined. */
 function fromUtf8(octets: string): string | undefined {
@@ -151,7 +157,7 @@ export class DigestMd5Server implements SaslServerMechanism {
     if (slash <= 0 || slash === digestUri.length - 1) return invalid("digest-uri must be service/host.");
     if (this.#service !== undefined && digestUri.slice(0, slash).toLowerCase() !== this.#service.toLowerCase()) return invalid("digest-uri names another service.");
     const realm = get("realm");
-    if (this.#realms.length > 0 && (realm === undefined || !this.#realms.includes(realm))) return invalid("the realm is not one the server offered.");
+    if (this.#realms.length > 0 && (realm === undefined || !this.#realms.includes(realm))) return realmNotOffered;
 
     const utf8 = charset !== undefined;
     const user = utf8 ? fromUtf8(username) : username; // without charset, octets are ISO 8859-1

@@ -341,10 +341,29 @@ describe("DIGEST-MD5 realms", () => {
     expect(exchange.outcome?.identity?.authcid).toBe("u");
   });
 
-  it("server_refuses_a_realm_it_did_not_offer", async () => {
+  it("server_refuses_a_realm_it_did_not_offer_with_that_reason", async () => {
     const exchange = pairedExchange(server({ u: "p" }, { realms: ["one"] }));
-    await rejects(runExchange(client({ username: "u", password: "p" }, { options: { digestMd5: { realm: "other" } } }), exchange), "protocol-error");
-    expect(exchange.outcome?.failure).toBe("invalid-response");
+    const error = await rejects(runExchange(client({ username: "u", password: "p" }, { options: { digestMd5: { realm: "other" } } }), exchange), "authentication-failed");
+    // Not "malformed": the response is well-formed, the realm is the problem, and the failure says so.
+    expect(exchange.outcome?.failure).toBe("authentication-failed");
+    expect(error.message).toContain("the realm is not one the server offered");
+  });
+
+  it("server_names_the_realm_as_the_reason_whatever_the_password", async () => {
+    for (const password of ["p", "wrong"]) {
+      const s = server({ u: "p" }, { realms: ["one"], nonce: "abc" });
+      const challenge = s.start(null) as { type: "challenge"; data: Uint8Array };
+      const response = await client({ username: "u", password }, { options: { digestMd5: { realm: "other" } } }).step(challenge.data);
+      expect(await s.step(response)).toEqual({ type: "failure", code: "authentication-failed", message: "DIGEST-MD5: the realm is not one the server offered.", reason: "credentials" });
+    }
+  });
+
+  it("server_offering_realms_refuses_a_response_without_one_for_the_same_reason", async () => {
+    const s = server({ u: "p" }, { realms: ["one"], nonce: "abc" });
+    s.start(null);
+    const response = latin1(await client({ username: "u", password: "p" }).step(challengeWith("")));
+    expect(response).not.toContain("realm=");
+    expect(await s.step(octets(response))).toMatchObject({ type: "failure", code: "authentication-failed", message: "DIGEST-MD5: the realm is not one the server offered." });
   });
 
   it("server_without_realms_accepts_none", async () => {
