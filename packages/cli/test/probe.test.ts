@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { SmtpServer } from "@saslkit/smtp-server";
 import { startScriptedServer, testCertificates, type ScriptedServer } from "@saslkit/test-kit";
 import { main } from "../src/main.js";
 import { parseProbeUrl } from "../src/commands/probe.js";
@@ -103,6 +104,80 @@ S: +OK bye
     const { io, stderr } = memoryIo();
     expect(await main(["probe", `imap://127.0.0.1:${port}`], io)).toBe(1);
     expect(stderr()).toMatch(/^error: /);
+  });
+});
+
+/** What probe says for EXTERNAL when it plans for a password and gives no client certificate: the whole rule (and TLS when the channel is not). */
+const EXTERNAL_LINE = /EXTERNAL +explicit-only: used only when the caller asks for it by name or (over TLS )?when a client certificate is given and no password or other secret is given\n/;
+
+describe("probe explains DIGEST-MD5 and EXTERNAL (issue 13)", () => {
+  it("IMAP with SCRAM too: DIGEST-MD5 usable below SCRAM, EXTERNAL needs a certificate and no password", async () => {
+    const server = await startScriptedServer(`
+S: * OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=EXTERNAL AUTH=CRAM-MD5 AUTH=DIGEST-MD5 AUTH=SCRAM-SHA-256] ready
+C: A1 LOGOUT
+S: * BYE logging out
+S: A1 OK LOGOUT completed
+`);
+    servers.push(server);
+    const { io, stdout } = memoryIo();
+    const status = await main(["probe", `imap://127.0.0.1:${server.port}`, "--user", "alice"], io);
+    await server.done();
+    const text = stdout();
+    expect(status).toBe(0);
+    expect(text).toMatch(/Chosen: +SCRAM-SHA-256 /);
+    expect(text).toMatch(/DIGEST-MD5 +usable, but lower priority \(500\) than SCRAM-SHA-256 \(850\)\n/);
+    expect(text).toMatch(/CRAM-MD5 +usable, but lower priority \(400\) than SCRAM-SHA-256 \(850\)\n/);
+    expect(text).toMatch(EXTERNAL_LINE);
+  });
+
+  it("POP3 without SCRAM: DIGEST-MD5 is chosen over CRAM-MD5 for its mutual authentication", async () => {
+    const server = await startScriptedServer(`
+S: +OK POP3 ready
+C: CAPA
+S: +OK Capability list follows
+S: USER
+S: SASL CRAM-MD5 EXTERNAL DIGEST-MD5
+S: .
+C: QUIT
+S: +OK bye
+`);
+    servers.push(server);
+    const { io, stdout } = memoryIo();
+    const status = await main(["probe", `pop3://127.0.0.1:${server.port}`, "--user", "alice"], io);
+    await server.done();
+    const text = stdout();
+    expect(status).toBe(0);
+    expect(text).toMatch(/Chosen: +DIGEST-MD5 \(priority 500; mutual authentication\)\n/);
+    expect(text).toMatch(/CRAM-MD5 +usable, but lower priority \(400\) than DIGEST-MD5 \(500\)\n/);
+    expect(text).toMatch(EXTERNAL_LINE);
+    expect(text).toContain("or over TLS when a client certificate is given"); // this channel is cleartext
+  });
+
+  it("SMTP against the embedded server (STARTTLS, client certificates requested): both lines appear", async () => {
+    const certs = await testCertificates();
+    const { digestMd5 } = await import("@saslkit/mech-digest-md5");
+    const { external } = await import("@saslkit/mech-external");
+    const { scramSha256 } = await import("@saslkit/mech-scram");
+    const embedded = await SmtpServer.start({
+      hostname: "localhost",
+      mechanisms: [scramSha256, digestMd5, external],
+      callbacks: { lookupPassword: () => undefined },
+      tls: { key: certs.key, cert: certs.cert, ca: certs.ca, requestCert: true },
+    });
+    try {
+      const { io, stdout } = memoryIo({ files: { "/ca.pem": certs.ca } });
+      const status = await main(["probe", `smtp://127.0.0.1:${embedded.port}`, "--user", "alice", "--ca", "/ca.pem"], io);
+      const text = stdout();
+      expect(status).toBe(0);
+      expect(text).toContain("Channel:        TLS (loopback)");
+      expect(text).toMatch(/Server offers: +.*DIGEST-MD5/);
+      expect(text).toMatch(/Server offers: +.*EXTERNAL/);
+      expect(text).toMatch(/DIGEST-MD5 +usable, but lower priority \(500\) than SCRAM-SHA-256 \(850\)\n/);
+      expect(text).toMatch(EXTERNAL_LINE);
+      expect(text).not.toContain("over TLS when"); // the channel is TLS: only the certificate and the password are missing
+    } finally {
+      await embedded.close();
+    }
   });
 });
 

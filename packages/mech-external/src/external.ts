@@ -56,12 +56,19 @@ export class ExternalServer extends OneMessageServer {
  * certificate (`channel.clientCertificate`), the channel is TLS, and no password, token or other
  * secret was given (with a secret the caller means the password mechanisms, which keep their
  * order). docs/decisions/0005-external-with-a-client-certificate.md.
+ *
+ * Otherwise the answer names every condition not met, so that the reason shown (`saslkit probe`,
+ * `NoMechanismError`) is the whole rule: a caller with a password and no certificate reads "when
+ * a client certificate is given and no password or other secret is given", not only the first half.
  */
 export function externalImplied(context: ClientContext): string | undefined {
-  if (context.channel.clientCertificate !== true) return "when a client certificate is given";
-  if (!context.channel.secure) return "over TLS";
-  if (context.credentials.hasSecret) return "when no password or other secret is given";
-  return undefined;
+  const certificate = context.channel.clientCertificate === true;
+  const tls = context.channel.secure;
+  const secret = context.credentials.hasSecret;
+  if (certificate && tls && !secret) return undefined;
+  const conditions = [...(certificate ? [] : ["a client certificate is given"]), ...(secret ? ["no password or other secret is given"] : [])].join(" and ");
+  if (tls) return `when ${conditions}`;
+  return conditions ? `over TLS when ${conditions}` : "over TLS";
 }
 
 /**

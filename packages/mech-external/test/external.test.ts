@@ -151,6 +151,10 @@ describe("externalImplied (EXTERNAL chosen unasked)", () => {
     ["no certificate", {}, { secure: true }, "when a client certificate is given"],
     ["certificate without TLS", {}, { secure: false, clientCertificate: true }, "over TLS"],
     ["certificate and a password", { username: "a", password: "p" }, { secure: true, clientCertificate: true }, "when no password or other secret is given"],
+    // Every unmet condition is named (what saslkit probe shows for a password and no certificate).
+    ["no certificate and a password", { username: "a", password: "p" }, { secure: true }, "when a client certificate is given and no password or other secret is given"],
+    ["no certificate, no TLS", {}, { secure: false }, "over TLS when a client certificate is given"],
+    ["nothing met", { username: "a", password: "p" }, { secure: false }, "over TLS when a client certificate is given and no password or other secret is given"],
   ] as const)("%s", (_label, input, channel, expected) => {
     expect(externalImplied(ctx(input, channel))).toBe(expected);
   });
