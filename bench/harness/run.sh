@@ -7,7 +7,7 @@
 # Results land in the temp copy (printed at the end); copy what you keep into bench/results/.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-src="${SASLKIT_HARNESS:-/work/shared/bench}"
+src="${SASLKIT_HARNESS:-$here/../../../shared/bench}"
 [ -f "$src/run.sh" ] || { echo "harness not found at $src (set SASLKIT_HARNESS)" >&2; exit 1; }
 # The adapter loads the built packages (dist/): build unless told not to.
 if [ "${SASLKIT_BENCH_SKIP_BUILD:-}" != "1" ]; then (cd "$here/../.." && pnpm exec tsc -b); fi
