@@ -46,7 +46,7 @@ describe("saslkit demo", () => {
     expect(text).toMatch(/S: 235 2\.7\.0 Authentication successful/);
     expect(text).toContain("authenticated as alice with SCRAM-SHA-512-PLUS, TLS");
     expect(text).toContain("   Subject: Hello from saslkit demo");
-    expect(text).toContain("   .A line starting with a dot survives dot-stuffing.");
+    expect(text).toContain("   .A line starting with a dot arrives intact.");
     expect(text).toMatch(/Done: 250 2\.0\.0 OK queued as .*The password appears in neither transcript\./);
   });
 

@@ -13,7 +13,7 @@
  */
 import { hostname } from "node:os";
 import { cleartextRefusal, type ChannelInfo, type CleartextPolicy } from "@saslkit/core";
-import { LineSocket, type Deadline } from "@saslkit/transport";
+import { openClientSocket, type Deadline, type LineSocket } from "@saslkit/transport";
 import { SmtpError, transportFailure } from "./errors.js";
 import type { ResolvedTimeouts, SmtpClientOptions } from "./options.js";
 import type { CommandPipeline } from "./pipeline.js";
@@ -62,16 +62,7 @@ export function channelOf(line: LineSocket, options: Pick<SmtpClientOptions, "ho
 /** Opens the socket (TCP, or TLS for `tls: "implicit"`) within the connect deadline. */
 export async function openSocket(options: SmtpClientOptions, port: number, timeouts: ResolvedTimeouts, deadline: Deadline): Promise<LineSocket> {
   try {
-    return await LineSocket.connect({
-      host: options.host,
-      port,
-      tls: options.tls === "implicit" ? (options.tlsOptions ?? {}) : false,
-      connectTimeoutMs: timeouts.connect,
-      deadline,
-      ...(options.maxLineBytes !== undefined ? { maxLineBytes: options.maxLineBytes } : {}),
-      ...(options.transcript ? { transcript: options.transcript } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    return await openClientSocket(options, port, timeouts.connect, deadline);
   } catch (error) {
     throw transportFailure(error, "connect", undefined, undefined);
   }

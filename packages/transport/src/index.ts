@@ -20,6 +20,7 @@ export { decodeBase64, encodeBase64 } from "./base64.js";
 export { channelBindingFor, endPointHash } from "./channel.js";
 export { verifyClientCertificate, type ClientCertificateVerdict } from "./client-certificate.js";
 export { Redactor } from "./redactor.js";
+export { openClientSocket, type ClientSocketOptions } from "./client-socket.js";
 export { MailProtocolError, redactDeep, type LoginCommand, type MailProtocolErrorOptions, type MailReply } from "./mail-error.js";
 export { FOREIGN_KEYS, checkOptions, rules, sharedClientOptions, type OptionProblem, type OptionSpec, type Rule } from "./options.js";
 export {

@@ -15,6 +15,7 @@
  * `"starttls"` requires TLS always; `"none"` never upgrades (secret-in-clear mechanisms then
  * need `policy.cleartext: "allow"` or a loopback peer); `"implicit"` is TLS from the first byte.
  */
+import { openClientSocket } from "./client-socket.js";
 import {
   Credentials,
   NoMechanismError,
@@ -198,16 +199,7 @@ export abstract class MailSession<Phase extends string, E extends MailProtocolEr
     const port = options.port ?? (options.tls === "implicit" ? protocol.ports.implicit : protocol.ports.plain);
     let socket: LineSocket;
     try {
-      socket = await LineSocket.connect({
-        host: options.host,
-        port,
-        tls: options.tls === "implicit" ? (options.tlsOptions ?? {}) : false,
-        connectTimeoutMs: timeouts.connect,
-        deadline,
-        ...(options.maxLineBytes !== undefined ? { maxLineBytes: options.maxLineBytes } : {}),
-        ...(options.transcript ? { transcript: options.transcript } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
+      socket = await openClientSocket(options, port, timeouts.connect, deadline);
     } catch (error) {
       throw MailSession.#wrapWith(protocol, error, connectPhase, undefined);
     }

@@ -66,7 +66,7 @@ export async function demo(argv: readonly string[], io: CliIo): Promise<number> 
           from: `${user}@demo.saslkit.test`,
           to: ["bob@demo.saslkit.test"],
           subject: "Hello from saslkit demo",
-          text: `This message was sent after authenticating with ${client.authenticatedWith}.\n.A line starting with a dot survives dot-stuffing.\n`,
+          text: `This message was sent after authenticating with ${client.authenticatedWith}.\n.A line starting with a dot arrives intact.\n`,
         },
         { from: `${user}@demo.saslkit.test`, to: ["bob@demo.saslkit.test"] },
       );
