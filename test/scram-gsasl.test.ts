@@ -5,109 +5,28 @@
  * - `gsasl --client` against OUR server half.
  * Without gsasl the suite is skipped locally and FAILS under CI=true.
  */
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { Credentials, SaslError, runExchange } from "@saslkit/core";
 import type { ChannelBinding, ClientContext, SaslExchange, ServerContext, ServerEvent } from "@saslkit/core";
 import { ScramClient, ScramServer, deriveScramKeys, prepareScramPassword, type ScramHash } from "@saslkit/mech-scram";
+import { GsaslProcess, gsaslAvailable as gsaslFound } from "./support/gsasl-stdio.js";
 
-const LINE_TIMEOUT_MS = 10_000;
-/** The gsasl binary; SASLKIT_GSASL overrides it (CI, or to check the missing-gsasl path). */
-const GSASL = process.env["SASLKIT_GSASL"] || "gsasl";
-const gsaslAvailable = spawnSync(GSASL, ["--version"], { timeout: 5_000 }).status === 0;
 const onCi = process.env["CI"] === "true";
+const gsaslAvailable = gsaslFound();
 
-/** A gsasl process read line by line, every wait bounded. */
-class Gsasl {
-  readonly #child: ChildProcessWithoutNullStreams;
-  #buffer = "";
-  #ended = false;
-  #stderr = "";
-  #waiters: (() => void)[] = [];
-  readonly exited: Promise<number | null>;
-
-  constructor(args: readonly string[]) {
-    this.#child = spawn(GSASL, ["--quiet", ...args], { stdio: ["pipe", "pipe", "pipe"] });
-    this.#child.stdout.setEncoding("utf8");
-    this.#child.stdout.on("data", (chunk: string) => {
-      this.#buffer += chunk;
-      this.#wake();
-    });
-    this.#child.stdout.on("end", () => {
-      this.#ended = true;
-      this.#wake();
-    });
-    this.#child.stderr.setEncoding("utf8").on("data", (chunk: string) => (this.#stderr += chunk));
-    this.#child.stdin.on("error", () => undefined); // writing to an exited gsasl is reported through its exit status
-    this.exited = new Promise((resolve) => this.#child.on("close", (code) => resolve(code)));
-    live.add(this);
-  }
-
-  get stderr(): string {
-    return this.#stderr;
-  }
-
-  #wake(): void {
-    for (const w of this.#waiters.splice(0)) w();
-  }
-
-  /** The next line without its newline and without gsasl's channel-binding prompt; null at end of output. */
-  async readLine(): Promise<string | null> {
-    const deadline = Date.now() + LINE_TIMEOUT_MS;
-    for (;;) {
-      const nl = this.#buffer.indexOf("\n");
-      if (nl >= 0) {
-        const line = this.#buffer.slice(0, nl);
-        this.#buffer = this.#buffer.slice(nl + 1);
-        if (process.env["DEBUG_GSASL"]) console.log("gsasl>", JSON.stringify(line));
-        return line.replace(/^Enter base64 encoded [a-z-]+ channel binding: /, "");
-      }
-      if (this.#ended) return null;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`gsasl sent no line within ${LINE_TIMEOUT_MS} ms (stderr: ${this.#stderr.trim()})`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-
-  writeLine(line: string): void {
-    if (process.env["DEBUG_GSASL"]) console.log("gsasl<", JSON.stringify(line));
-    if (!this.#child.stdin.writableEnded) this.#child.stdin.write(`${line}\n`);
-  }
-
-  closeInput(): void {
-    if (!this.#child.stdin.writableEnded) this.#child.stdin.end();
-  }
-
-  /** The exit status, waited for at most LINE_TIMEOUT_MS. */
-  async exitCode(): Promise<number | null> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error("gsasl did not exit in time")), LINE_TIMEOUT_MS);
-    });
-    try {
-      return await Promise.race([this.exited, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  kill(): void {
-    if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill("SIGKILL");
-  }
-}
-
-const live = new Set<Gsasl>();
+/** Every gsasl started by a test is killed after it. */
+const live = new Set<GsaslProcess>();
 afterEach(() => {
   for (const g of live) g.kill();
   live.clear();
 });
+class Gsasl extends GsaslProcess {
+  constructor(args: readonly string[]) {
+    super(args);
+    live.add(this);
+  }
+}
 
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64");
 const unb64 = (line: string) => new Uint8Array(Buffer.from(line, "base64"));

@@ -41,7 +41,10 @@ export class GsaslProcess {
     for (const w of this.#waiters.splice(0)) w();
   }
 
-  /** The next output line without its newline; null at end of output. */
+  /**
+   * The next output line without its newline and without gsasl's channel-binding prompt (which it
+   * prints before reading binding data for a -PLUS mechanism); null at end of output.
+   */
   async readLine(): Promise<string | null> {
     const deadline = Date.now() + GSASL_LINE_TIMEOUT_MS;
     for (;;) {
@@ -49,7 +52,7 @@ export class GsaslProcess {
       if (nl >= 0) {
         const line = this.#buffer.slice(0, nl);
         this.#buffer = this.#buffer.slice(nl + 1);
-        return line;
+        return line.replace(/^Enter base64 encoded [a-z-]+ channel binding: /, "");
       }
       if (this.#ended) return null;
       const left = deadline - Date.now();
