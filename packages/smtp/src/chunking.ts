@@ -21,15 +21,12 @@ import { SmtpError } from "./errors.js";
 import { MessageIdSniffer, type PreparedMessage } from "./message.js";
 import type { PipeliningMode } from "./options.js";
 import { formatReply, type SmtpReply } from "./reply.js";
-import { chunkBytes, parseQueueId, redactRejected, redactReply, unknownOutcome, type RejectedRecipient, type SendResult, type TransactionContext } from "./transaction.js";
+import { YIELD_BYTES, chunkBytes, failUnreadableSource, parseQueueId, redactRejected, redactReply, unknownOutcome, type RejectedRecipient, type SendResult, type TransactionContext, yieldToEventLoop } from "./transaction.js";
 
 /** In-memory messages up to this size go out in one write with their MAIL and RCPT. */
 export const INLINE_BYTES = 256 * 1024;
 /** A streamed body is sent in BDAT chunks of at least this many octets (fewer replies to read). */
 export const CHUNK_BYTES = 256 * 1024;
-/** A streamed body yields to the event loop after this many bytes (as the DATA path does). */
-const YIELD_BYTES = 256 * 1024;
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 const noop = (): void => undefined;
 const is2xx = (reply: SmtpReply) => reply.code >= 200 && reply.code < 300;
 
@@ -259,11 +256,7 @@ async function sendChunks(
       }
     }
   } catch (error) {
-    if (error instanceof SmtpError) throw error;
-    // No LAST chunk may follow a source that failed: the server would deliver a truncated message.
-    const failure = new SmtpError("data", "invalid-input", `reading the message failed (${(error as Error)?.message ?? String(error)}); the connection was closed so that no partial message is delivered.`, { cause: error });
-    pipeline.fail(failure);
-    throw failure;
+    failUnreadableSource(pipeline, error);
   }
   if (enc) {
     const tail = enc.finish();

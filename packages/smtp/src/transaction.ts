@@ -64,9 +64,21 @@ export function parseQueueId(reply: SmtpReply): string | undefined {
 const is2xx = (reply: SmtpReply) => reply.code >= 200 && reply.code < 300;
 const noop = (): void => undefined;
 const END_OF_DATA = Buffer.from(".\r\n");
-/** A streamed body yields to the event loop after this many bytes (keeps stalls far below 20 ms). */
-const YIELD_BYTES = 256 * 1024;
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** A streamed body (DATA or BDAT) yields to the event loop after this many bytes (keeps stalls far below 20 ms). */
+export const YIELD_BYTES = 256 * 1024;
+export const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * A message source that threw while being sent: no end of data (a "." or a LAST chunk) may follow,
+ * or the server would deliver a truncated message, so the connection is failed and the reading
+ * error reported. An `SmtpError` (the connection already failed) passes through unchanged.
+ */
+export function failUnreadableSource(pipeline: CommandPipeline, error: unknown): never {
+  if (error instanceof SmtpError) throw error;
+  const failure = new SmtpError("data", "invalid-input", `reading the message failed (${(error as Error)?.message ?? String(error)}); the connection was closed so that no partial message is delivered.`, { cause: error });
+  pipeline.fail(failure);
+  throw failure;
+}
 
 /** Checks the envelope against the server's extensions and builds the MAIL command. Throws `SmtpError`. */
 export function mailCommand(prepared: PreparedMessage, caps: SmtpCapabilities): string {
@@ -240,11 +252,7 @@ async function sendBody(ctx: TransactionContext, prepared: PreparedMessage): Pro
       }
     }
   } catch (error) {
-    if (error instanceof SmtpError) throw error;
-    // The message could not be read: a "." now would deliver a truncated message. Close instead.
-    const failure = new SmtpError("data", "invalid-input", `reading the message failed (${(error as Error)?.message ?? String(error)}); the connection was closed so that no partial message is delivered.`, { cause: error });
-    pipeline.fail(failure);
-    throw failure;
+    failUnreadableSource(pipeline, error);
   }
   const tail = stuffer.finish();
   size += tail.length;
