@@ -2,6 +2,11 @@
 # shellcheck shell=bash
 
 SERVERS_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The daemons and their tools (postfix, dovecot, saslpasswd2) live in sbin, which a non-root
+# user's PATH (and `env -i`) usually lacks; the packages may be installed and still "not found".
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/sbin" ;; esac
+case ":$PATH:" in *:/sbin:*) ;; *) PATH="$PATH:/sbin" ;; esac
+export PATH
 STATE=${SASLKIT_SERVERS_DIR:-/tmp/saslkit-servers}
 case "$STATE" in
   /*) ;;
