@@ -12,12 +12,13 @@
  *
  * Every error built here from server text passes through the connection's redactor (`redact`).
  *
- * Fast paths (they matter for pipelined bursts): a reply already buffered is parsed synchronously
- * and needs no place in the queue; a multi-line reply that arrived in one packet costs no promise
- * per line; a pipelined group's replies are read as one queued item.
+ * Cost (it matters for pipelined bursts and short sessions): a reply, or a pipelined group of
+ * replies, is one read of the socket through a parser (`LineSocket.readParsed`): one promise
+ * however many lines and packets it spans, none of them waiting in a queue of their own; a write
+ * that meets no backpressure is not awaited.
  */
-import { Deadline, TransportError, type LineSocket, type WriteOptions } from "@saslkit/transport";
-import { SmtpError, transportFailure, type Redact, type SmtpPhase } from "./errors.js";
+import { Deadline, TransportError, WRITTEN, type LineSocket, type WriteOptions } from "@saslkit/transport";
+import { SmtpError, transportFailure, type SmtpPhase } from "./errors.js";
 import { MalformedReplyError, ReplyParser, type SmtpReply } from "./reply.js";
 
 const noop = (): void => undefined;
@@ -34,9 +35,8 @@ export class CommandPipeline {
   limit: Deadline | undefined;
   /** The connection's redactor, for every error built from server text. */
   readonly redact = (text: string): string => this.line.redact(text);
-  #replyTail: Promise<unknown> = Promise.resolve();
-  /** Replies queued and not yet settled; 0 lets the next read start at once. */
-  #replyPending = 0;
+  /** The latest reply read queued; the socket serves reads in call order, so it settles last. */
+  #lastRead: Promise<unknown> | undefined;
   #writeTail: Promise<unknown> = Promise.resolve();
   #broken: SmtpError | undefined;
   /** QUIT already went out pipelined after a final dot (`writeQuit`). */
@@ -76,37 +76,43 @@ export class CommandPipeline {
 
   /** Settles when every reply queued so far has been read (or failed). */
   drained(): Promise<unknown> {
-    return this.#replyTail;
+    const last = this.#lastRead;
+    return last === undefined ? WRITTEN : last.then(noop, noop);
   }
 
   // ---------------------------------------------------------------------------------------------
   // Writes.
   // ---------------------------------------------------------------------------------------------
 
-  /** Writes `data`; a failure breaks the pipeline. `command` names it in errors. */
+  /**
+   * Writes `data`; a failure breaks the pipeline. `command` names it in errors. Returns the
+   * transport's `WRITTEN` when the data went to the socket without backpressure.
+   */
   write(phase: SmtpPhase, data: string | Uint8Array, command: string | undefined, options: WriteOptions = {}): Promise<void> {
     if (this.#broken) return Promise.reject(this.#broken);
-    return this.line.write(data, options).catch((error: unknown) => {
-      const failure = transportFailure(error, phase, command, this.redact);
-      this.#broken ??= failure;
-      throw failure;
-    });
+    const written = this.line.write(data, options);
+    return written === WRITTEN ? written : written.catch(this.#writeFailed(phase, command));
   }
 
   /** Writes message pieces (`LineSocket.writePieces`: one coalesced write, not in the transcript); a failure breaks the pipeline. */
   writePieces(phase: SmtpPhase, pieces: readonly Uint8Array[], command: string, deadline: Deadline): Promise<void> {
     if (this.#broken) return Promise.reject(this.#broken);
-    return this.line.writePieces(pieces, { deadline }).catch((error: unknown) => {
+    const written = this.line.writePieces(pieces, { deadline });
+    return written === WRITTEN ? written : written.catch(this.#writeFailed(phase, command));
+  }
+
+  #writeFailed(phase: SmtpPhase, command: string | undefined): (error: unknown) => never {
+    return (error) => {
       const failure = transportFailure(error, phase, command, this.redact);
       this.#broken ??= failure;
       throw failure;
-    });
+    };
   }
 
   /** Sends one command line and reads its reply. `mask` replaces it in the transcript and errors. */
-  async command(phase: SmtpPhase, line: string, mask: string = line): Promise<SmtpReply> {
-    await this.write(phase, `${line}\r\n`, mask, { mask, deadline: this.deadline() });
-    return this.expect(phase, mask);
+  command(phase: SmtpPhase, line: string, mask: string = line): Promise<SmtpReply> {
+    const written = this.write(phase, `${line}\r\n`, mask, { mask, deadline: this.deadline() });
+    return written === WRITTEN ? this.expect(phase, mask) : written.then(() => this.expect(phase, mask));
   }
 
   /** Runs `fn` after every earlier queued operation has finished writing. */
@@ -128,7 +134,7 @@ export class CommandPipeline {
 
   /** After the queued replies: QUIT (unless the pipeline is broken or closed), then close. Never throws for a server that already hung up. */
   async quit(): Promise<void> {
-    await this.#replyTail;
+    await this.drained();
     if (!this.#broken && !this.line.closed) {
       try {
         await this.command("quit", "QUIT");
@@ -147,108 +153,61 @@ export class CommandPipeline {
   // Reads.
   // ---------------------------------------------------------------------------------------------
 
-  /** Queues a reply read after all earlier ones; the deadline starts now. */
+  /**
+   * Queues a reply read after all earlier ones (the socket serves reads in call order); the
+   * deadline starts now. A reply already buffered is parsed at once.
+   */
   expect(phase: SmtpPhase, command: string | undefined, timeoutMs = this.#replyMs): Promise<SmtpReply> {
-    const deadline = this.deadline(timeoutMs);
-    if (this.#replyPending === 0) {
-      // Nothing queued: a reply already buffered needs no place in the queue.
-      const r = this.#readReply(deadline, phase, command);
-      if (!(r instanceof Promise)) return Promise.resolve(r);
-      this.#replyPending++;
-      this.#replyTail = r.then(this.#replyDone, this.#replyDone);
-      return r;
-    }
-    const read = () => this.#readReply(deadline, phase, command);
-    const p = this.#replyTail.then(read, read);
-    this.#replyPending++;
-    this.#replyTail = p.then(this.#replyDone, this.#replyDone);
-    return p;
-  }
-
-  /** The `count` replies to a pipelined group, as one queued read (one deadline, one wait chain). */
-  expectGroup(count: number, member: GroupMember): Promise<SmtpReply[]> {
-    const deadline = this.deadline();
-    const rest = async (replies: SmtpReply[], first: Promise<SmtpReply>): Promise<SmtpReply[]> => {
-      replies.push(await first);
-      for (let i = replies.length; i < count; i++) replies.push(await this.#readReply(deadline, ...member(i)));
-      return replies;
-    };
-    // Usually the whole group's replies arrived in one read: parse them without a promise each.
-    const read = (): Promise<SmtpReply[]> => {
-      const replies: SmtpReply[] = [];
-      for (let i = 0; i < count; i++) {
-        const r = this.#readReply(deadline, ...member(i));
-        if (r instanceof Promise) return rest(replies, r);
-        replies.push(r);
-      }
-      return Promise.resolve(replies);
-    };
-    const p = this.#replyPending ? this.#replyTail.then(read, read) : read();
-    this.#replyPending++;
-    this.#replyTail = p.then(this.#replyDone, this.#replyDone);
-    return p;
-  }
-
-  readonly #replyDone = (): void => {
-    this.#replyPending--;
-  };
-
-  /** A reply, synchronously when it is already buffered; failures come back as a rejected promise. */
-  #readReply(deadline: Deadline, phase: SmtpPhase, command: string | undefined): SmtpReply | Promise<SmtpReply> {
     if (this.#broken) return Promise.reject(this.#broken);
-    try {
-      const r = replyNow(this.line, deadline, phase, command, this.redact);
-      return r instanceof Promise ? r.catch(this.#breakOn) : r;
-    } catch (error) {
-      return Promise.reject(this.fail(error as SmtpError));
-    }
+    const parser = new ReplyParser();
+    const read = this.line.readParsed(
+      this.deadline(timeoutMs),
+      "a reply",
+      (next) => {
+        for (let text = next(); text !== undefined; text = next()) {
+          const reply = parser.push(text);
+          if (reply) return reply;
+        }
+        return undefined;
+      },
+      (error) => this.#readFailed(error, phase, command),
+    );
+    this.#lastRead = read;
+    return read;
   }
 
-  /** A reply stream that failed cannot be resynchronised: the connection is done. */
-  readonly #breakOn = (error: unknown): never => {
-    throw this.fail(error as SmtpError);
-  };
-}
-
-/**
- * One reply: parsed synchronously from lines already buffered when it is complete there (a
- * pipelined burst costs no promise per line), else finished asynchronously. Throws (or
- * rejects with) an SmtpError.
- */
-function replyNow(line: LineSocket, deadline: Deadline, phase: SmtpPhase, command: string | undefined, redact: Redact): SmtpReply | Promise<SmtpReply> {
-  const parser = new ReplyParser();
-  try {
-    for (let text = line.readLineNow(); text !== undefined; text = line.readLineNow()) {
-      const reply = parser.push(text);
-      if (reply) return reply;
-    }
-  } catch (error) {
-    throw readFailure(line, error, phase, command, redact);
+  /** The `count` replies to a pipelined group, as one queued read (one deadline, one promise). */
+  expectGroup(count: number, member: GroupMember): Promise<SmtpReply[]> {
+    if (this.#broken) return Promise.reject(this.#broken);
+    const parser = new ReplyParser();
+    const replies: SmtpReply[] = [];
+    const read = this.line.readParsed(
+      this.deadline(),
+      "a reply",
+      (next) => {
+        for (let text = next(); text !== undefined; text = next()) {
+          const reply = parser.push(text);
+          if (reply && replies.push(reply) === count) return replies;
+        }
+        return undefined;
+      },
+      (error) => this.#readFailed(error, ...member(replies.length)),
+    );
+    this.#lastRead = read;
+    return read;
   }
-  return replyLater(line, parser, deadline, phase, command, redact);
-}
 
-async function replyLater(line: LineSocket, parser: ReplyParser, deadline: Deadline, phase: SmtpPhase, command: string | undefined, redact: Redact): Promise<SmtpReply> {
-  try {
-    for (;;) {
-      let reply = parser.push(await line.readLine(deadline));
-      if (reply) return reply;
-      // The rest of a multi-line reply usually came in the same packet: no promise per line.
-      for (let text = line.readLineNow(); text !== undefined; text = line.readLineNow()) {
-        reply = parser.push(text);
-        if (reply) return reply;
-      }
-    }
-  } catch (error) {
-    throw readFailure(line, error, phase, command, redact);
+  /**
+   * A failed read breaks the pipeline: a reply stream cannot be resynchronised. The first failure
+   * stands for every later call; a malformed line's quote passes through the redactor.
+   */
+  #readFailed(error: unknown, phase: SmtpPhase, command: string | undefined): SmtpError {
+    if (this.#broken) return this.#broken;
+    let failure: SmtpError;
+    if (error instanceof MalformedReplyError) {
+      // The message quotes the server's line: a server echoing a credential must not put it here.
+      failure = new SmtpError(phase, "malformed-reply", error.redactedMessage(this.redact), { command, redact: this.redact });
+    } else failure = transportFailure(error, phase, command, this.redact);
+    return this.fail(failure);
   }
-}
-
-function readFailure(line: LineSocket, error: unknown, phase: SmtpPhase, command: string | undefined, redact: Redact): SmtpError {
-  if (error instanceof MalformedReplyError) {
-    line.destroy();
-    // The message quotes the server's line: a server echoing a credential must not put it here.
-    return new SmtpError(phase, "malformed-reply", redact ? error.redactedMessage(redact) : error.message, { command, redact });
-  }
-  return transportFailure(error, phase, command, redact);
 }

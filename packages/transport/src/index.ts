@@ -8,6 +8,7 @@ export { TransportError, type TransportErrorCode } from "./errors.js";
 export { Deadline, MAX_TIMER_MS, timerDelay } from "./deadline.js";
 export {
   LineSocket,
+  WRITTEN,
   type AcceptOptions,
   type ConnectOptions,
   type ServerTlsOptions,

@@ -95,6 +95,13 @@ const DEFAULT_CONNECT_TIMEOUT = 15000;
 const CLOSE_WAIT_MS = 2000;
 const LF = 0x0a;
 const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * The promise `write` and `writePieces` return when the data was handed to the socket without
+ * backpressure: already resolved, shared by every such write. A caller on a hot path may compare
+ * with it to go on without a microtask hop (`if (p !== WRITTEN) await p`).
+ */
+export const WRITTEN: Promise<void> = RESOLVED;
 const EMPTY = Buffer.alloc(0);
 
 /** A read waiting for data. */
@@ -104,6 +111,7 @@ interface Waiter {
   readonly attempt: () => unknown;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
+  readonly mapError: ((error: unknown) => unknown) | undefined;
 }
 
 function isLoopback(address: string | undefined): boolean {
@@ -424,7 +432,7 @@ export class LineSocket {
    * Fast path: when no read is queued and the value is already buffered, no timer, closure chain
    * or wait is created (a pipelined burst of replies is read without touching the event loop).
    */
-  #read<T>(deadline: Deadline, what: string, attempt: () => T | undefined): Promise<T> {
+  #read<T>(deadline: Deadline, what: string, attempt: () => T | undefined, mapError?: (error: unknown) => unknown): Promise<T> {
     if (this.#waiters.length === 0) {
       try {
         const value = attempt();
@@ -433,11 +441,11 @@ export class LineSocket {
           return Promise.resolve(value);
         }
       } catch (error) {
-        return Promise.reject(error);
+        return Promise.reject(mapError ? mapError(error) : error);
       }
     }
     return new Promise<T>((resolve, reject) => {
-      this.#waiters.push({ deadline, what, attempt, resolve: resolve as (value: unknown) => void, reject });
+      this.#waiters.push({ deadline, what, attempt, resolve: resolve as (value: unknown) => void, reject, mapError });
       if (this.#waiters.length === 1) this.#pump();
     });
   }
@@ -468,7 +476,7 @@ export class LineSocket {
           this.#resume();
         } catch (error) {
           waiters.shift();
-          w.reject(error);
+          w.reject(w.mapError ? w.mapError(error) : error);
           continue;
         }
         waiters.shift();
@@ -543,6 +551,31 @@ export class LineSocket {
     this.#transcript?.({ direction: this.#readDirection, text: options.mask ?? line });
     return line;
   }
+
+  /**
+   * Reads through a parser, for protocols whose unit is not a line (an SMTP reply of many lines,
+   * a pipelined group of replies): `parse(next)` is called whenever data may have arrived, with
+   * `next` returning the next complete buffered line (decoded as UTF-8 and put in the transcript,
+   * like `readLine`) or undefined when none is; the read resolves with parse's first result other
+   * than undefined. `parse` keeps its own state between calls (a line taken is gone) and may throw
+   * to fail the read. A reply that arrives in one packet, or in many, costs one promise.
+   *
+   * Same serialisation (in call order with every other read), deadline, close and line-length
+   * rules as `readLine`. `mapError`, when given, turns any failure (the parser's, a timeout, a
+   * close) into the error the read rejects with; it is called once, synchronously.
+   */
+  readParsed<T>(deadline: Deadline, what: string, parse: (next: () => string | undefined) => T | undefined, mapError?: (error: unknown) => unknown): Promise<T> {
+    return this.#read(deadline, what, () => parse(this.#nextLine), mapError);
+  }
+
+  /** `readParsed`'s line source: the next buffered line as text (in the transcript), or undefined. */
+  readonly #nextLine = (): string | undefined => {
+    const raw = this.#takeLine();
+    if (raw === undefined) return undefined;
+    const line = raw.toString("utf8");
+    this.#transcript?.({ direction: this.#readDirection, text: line });
+    return line;
+  };
 
   /**
    * The next line as raw bytes, without its CRLF (a bare LF also ends a line): 8-bit clean, for
@@ -807,8 +840,10 @@ export class LineSocket {
 
   /** True when the peer is on a loopback address. */
   get loopback(): boolean {
-    return isLoopback(this.remoteAddress);
+    // The peer's address never changes (STARTTLS keeps the TCP connection): looked up once.
+    return (this.#loopback ??= isLoopback(this.remoteAddress));
   }
+  #loopback: boolean | undefined;
 
   get remoteAddress(): string | undefined {
     return this.#socket.remoteAddress;
