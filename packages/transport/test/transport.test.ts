@@ -83,6 +83,52 @@ describe("LineSocket reading", () => {
     await server.close();
   });
 
+  it("readParsed: one read spans lines in several packets, keeps its parser's state, serves reads in call order and maps failures once", async () => {
+    let peer: net.Socket | undefined;
+    const server = await rawServer((s) => {
+      peer = s;
+      s.write("250-a\r\n250-");
+    });
+    const line = await LineSocket.connect({ host: "127.0.0.1", port: server.port });
+    const d = Deadline.in(5000);
+    let calls = 0;
+    // A "reply" is lines up to one whose 4th character is a space; the parser keeps what it took.
+    const replyParser = () => {
+      const got: string[] = [];
+      return (next: () => string | undefined) => {
+        calls++;
+        for (let text = next(); text !== undefined; text = next()) {
+          got.push(text);
+          if (text[3] === " ") return got;
+        }
+        return undefined;
+      };
+    };
+    const first = line.readParsed(d, "a reply", replyParser());
+    const second = line.readLine(d); // queued behind the parsed read
+    await new Promise((r) => setTimeout(r, 20));
+    peer!.write("b\r\n");
+    await new Promise((r) => setTimeout(r, 20));
+    peer!.write("250 c\r\nafter\r\n");
+    expect(await first).toEqual(["250-a", "250-b", "250 c"]);
+    expect(calls).toBeGreaterThanOrEqual(2); // called again as packets arrived, state kept
+    expect(await second).toBe("after");
+    const mapped: unknown[] = [];
+    const failing = line.readParsed(Deadline.in(50), "a reply", replyParser(), (error) => {
+      mapped.push(error);
+      return new Error(`mapped: ${(error as TransportError).code}`);
+    });
+    await expect(failing).rejects.toThrow("mapped: timeout");
+    expect(mapped).toHaveLength(1);
+    const thrown = line.readParsed(d, "a reply", () => {
+      throw new Error("bad line");
+    });
+    peer!.write("x\r\n");
+    await expect(thrown).rejects.toThrow("bad line");
+    line.destroy();
+    await server.close();
+  });
+
   it("fails with line-too-long as soon as a line passes maxLineBytes, without waiting for its end", async () => {
     const server = await rawServer((s) => s.write("x".repeat(100 * 1024))); // no newline, connection stays open
     const line = await LineSocket.connect({ host: "127.0.0.1", port: server.port, maxLineBytes: 1000 });
