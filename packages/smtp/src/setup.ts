@@ -100,10 +100,10 @@ export async function setUpSession(pipeline: CommandPipeline, options: SmtpClien
   const greeting = await pipeline.expect("greeting", undefined);
   if (greeting.code !== 220) throw SmtpError.fromReply("greeting", "the server refused the connection", greeting, undefined, pipeline.redact);
   const state: ServerState = { greeting, capabilities: NO_CAPABILITIES, quirks: [] };
-  const ehloName = options.ehloName ?? defaultEhloName(pipeline.line.localAddress);
+  const ehloName = options.ehloName ?? defaultEhloName(pipeline.line);
   await hello(pipeline, state, ehloName);
   const line = pipeline.line;
-  if (options.tls === "implicit" || line.secure) return state;
+  if (options.tls === "implicit" || options.tls === "none" || line.secure) return state;
   const decide = (offered: boolean) =>
     tlsDecision({
       mode: options.tls as "starttls" | "none" | undefined,
@@ -158,15 +158,30 @@ async function hello(pipeline: CommandPipeline, state: ServerState, name: string
 /** The host's name when it is fully qualified, else null; looked up once per process (a uname call each time otherwise). */
 let qualifiedHostName: string | null | undefined;
 
+/**
+ * The address literal sent to each peer address, kept for a few peers: the local address a peer
+ * is reached from does not change between connections (a getsockname call and a string each time
+ * otherwise). Keyed by the peer's address, not the host name, which may resolve to another family.
+ */
+const literals = new Map<string, string>();
+const LITERALS_KEPT = 64;
+
 /** This host's name if it is fully qualified, else an address literal of the local address. */
-function defaultEhloName(local: string | undefined): string {
+function defaultEhloName(line: LineSocket): string {
   if (qualifiedHostName === undefined) {
     const name = hostname();
     qualifiedHostName = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/.test(name) ? name : null;
   }
   if (qualifiedHostName !== null) return qualifiedHostName;
+  const peer = line.remoteAddress ?? "";
+  const known = literals.get(peer);
+  if (known !== undefined) return known;
+  const local = line.localAddress;
   if (!local) return "[127.0.0.1]";
   const addr = local.startsWith("::ffff:") ? local.slice(7) : local;
   // A socket's local address is dotted IPv4 or IPv6 (which has colons): no need for net.isIPv6's big regex.
-  return addr.includes(":") ? `[IPv6:${addr}]` : `[${addr}]`;
+  const literal = addr.includes(":") ? `[IPv6:${addr}]` : `[${addr}]`;
+  if (literals.size >= LITERALS_KEPT) literals.clear();
+  literals.set(peer, literal);
+  return literal;
 }
