@@ -185,7 +185,10 @@ export class LineSocket {
   #pumping = false;
   /**
    * One timer per connection, not per wait: armed for the head waiter's absolute deadline (or
-   * earlier); when it fires early for a later deadline the head re-arms it. Unref'd while idle.
+   * earlier); when it fires early for a later deadline the head re-arms it. Always unref'd: a
+   * read only waits on a socket that is reading (the pump resumes it first), and that socket
+   * keeps the process alive; an idle connection's timer must not (and toggling ref on every read
+   * is a native call each time).
    */
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
@@ -482,7 +485,6 @@ export class LineSocket {
         waiters.shift();
         w.resolve(value);
       }
-      this.#timer?.unref();
       const drained = this.#drained;
       this.#drained = undefined;
       if (drained) for (const f of drained) f();
@@ -494,14 +496,11 @@ export class LineSocket {
   /** Makes sure the timer fires no later than just after `at` (epoch ms). */
   #arm(at: number): void {
     const timer = this.#timer;
-    if (timer !== undefined && this.#timerAt <= at + 1) {
-      timer.ref();
-      return;
-    }
+    if (timer !== undefined && this.#timerAt <= at + 1) return;
     if (timer !== undefined) clearTimeout(timer);
     const delay = timerDelay(at - Date.now() + 1);
     this.#timerAt = Date.now() + delay;
-    this.#timer = setTimeout(this.#onTimer, delay);
+    this.#timer = setTimeout(this.#onTimer, delay).unref();
   }
 
   #disarm(): void {
