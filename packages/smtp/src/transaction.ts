@@ -5,7 +5,7 @@
  * offers them and the message needs them.
  */
 import type { TranscriptSink } from "@saslkit/transport";
-import { Deadline, redactDeep } from "@saslkit/transport";
+import { Deadline, WRITTEN, redactDeep } from "@saslkit/transport";
 import { DotEncoder } from "./data.js";
 import { SmtpError } from "./errors.js";
 import { MessageIdSniffer, addressProblem, needsSmtpUtf8, type Envelope, type PreparedMessage } from "./message.js";
@@ -128,7 +128,8 @@ export async function transaction(
     let group = `${mailCommand}\r\n`;
     for (const a of to) group += `RCPT TO:<${a}>\r\n`;
     group += "DATA\r\n";
-    await pipeline.write("mail", group, mailCommand);
+    const written = pipeline.write("mail", group, mailCommand);
+    if (written !== WRITTEN) await written;
     const last = to.length + 1;
     const values = await pipeline.expectGroup(to.length + 2, (i) => (i === 0 ? ["mail", mailCommand] : i === last ? ["data", "DATA"] : ["rcpt", `RCPT TO:<${to[i - 1]}>`]));
     mailReply = values[0]!;
@@ -172,7 +173,9 @@ export async function transaction(
     throw failure;
   }
 
-  const { bytes, messageId } = await sendBody(ctx, prepared);
+  let sent = prepared.bytes ? writeInMemory(ctx, prepared.bytes, prepared.messageId) : sendBody(ctx, prepared);
+  if (sent instanceof Promise) sent = await sent;
+  const { bytes, messageId } = sent;
   const finalReply = pipeline.expect("data", ".", ctx.dataMs);
   if (quitAfter && mode !== "off") pipeline.writeQuit(); // same tick as the final dot: same write
   const finish = (): Promise<SendResult> =>
@@ -214,20 +217,29 @@ export function chunkBytes(chunk: unknown): Buffer {
   throw new TypeError(`the message stream produced ${chunk === null ? "null" : Array.isArray(chunk) ? "an array" : `a ${typeof chunk}`} where bytes or text were expected`);
 }
 
-/** Writes the body, dot-stuffed, and the final dot. Resolves with the body's octets on the wire and its Message-ID. */
-async function sendBody(ctx: TransactionContext, prepared: PreparedMessage): Promise<{ bytes: number; messageId: string | undefined }> {
+interface BodySent {
+  readonly bytes: number;
+  readonly messageId: string | undefined;
+}
+
+/**
+ * A message in memory: encoded at once and written with its final dot as one buffer (no stream
+ * hops). Returns the result itself when the socket took it without backpressure (no promise).
+ */
+function writeInMemory(ctx: TransactionContext, message: Buffer, messageId: string | undefined): BodySent | Promise<BodySent> {
+  const body = new DotEncoder().encodeWithEnd(message);
+  const sent: BodySent = { bytes: body.length - END_OF_DATA.length, messageId };
+  ctx.transcript?.({ direction: "*", text: `message body: ${sent.bytes} octets` });
+  const written = ctx.pipeline.write("data", body, "DATA", { transcript: false, deadline: Deadline.in(ctx.dataMs) });
+  ctx.transcript?.({ direction: "C", text: "." });
+  return written === WRITTEN ? sent : written.then(() => sent);
+}
+
+/** Writes a streamed body, dot-stuffed, and the final dot. Resolves with the body's octets on the wire and its Message-ID. */
+async function sendBody(ctx: TransactionContext, prepared: PreparedMessage): Promise<BodySent> {
   const pipeline = ctx.pipeline;
   const deadline = Deadline.in(ctx.dataMs);
   const stuffer = new DotEncoder();
-  if (prepared.bytes) {
-    // In memory: encode at once and write body and final dot as one buffer (no stream hops).
-    const body = stuffer.encodeWithEnd(prepared.bytes);
-    const size = body.length - END_OF_DATA.length;
-    ctx.transcript?.({ direction: "*", text: `message body: ${size} octets` });
-    await pipeline.write("data", body, "DATA", { transcript: false, deadline });
-    ctx.transcript?.({ direction: "C", text: "." });
-    return { bytes: size, messageId: prepared.messageId };
-  }
   let size = 0;
   let sinceYield = 0;
   const sniffer = prepared.messageId === undefined ? new MessageIdSniffer() : undefined;
