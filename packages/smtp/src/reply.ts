@@ -180,13 +180,36 @@ export const MAX_KEYWORDS = 128;
 /** Parameters kept per keyword, and SASL mechanisms kept from AUTH lines. */
 export const MAX_PARAMS = 128;
 
-/** White space between EHLO tokens. */
-const SPACE = /[ \t]+/;
-
-/** The tokens of one EHLO line, at most `max` (the rest of a hostile line is never split). */
+/**
+ * The tokens of one EHLO line (split on spaces and tabs after trimming), at most `max`: the rest
+ * of a hostile line is never split. By character codes: this runs for every EHLO line.
+ */
 function tokens(text: string, max: number): string[] {
   const t = text.trim();
-  return t === "" ? [] : t.split(SPACE, max);
+  const out: string[] = [];
+  const n = t.length;
+  let i = 0;
+  while (i < n && out.length < max) {
+    let c = t.charCodeAt(i);
+    if (c === 0x20 || c === 0x09) {
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    while (j < n && (c = t.charCodeAt(j)) !== 0x20 && c !== 0x09) j++;
+    out.push(j - i === n ? t : t.slice(i, j));
+    i = j;
+  }
+  return out;
+}
+
+/** An ehlo-keyword (RFC 5321 §4.1.1.1), given in upper case: a letter or digit, then letters, digits and hyphens. */
+function isKeyword(k: string): boolean {
+  for (let i = 0; i < k.length; i++) {
+    const c = k.charCodeAt(i);
+    if (!((c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || (c === 0x2d && i > 0))) return false;
+  }
+  return k.length > 0;
 }
 
 /**
@@ -196,22 +219,20 @@ function tokens(text: string, max: number): string[] {
  * repeated on many lines appends to one list (Go's net/textproto keeps extensions in a map too).
  */
 export function parseCapabilities(reply: SmtpReply, helo = false): SmtpCapabilities {
-  const texts = reply.text.split("\n");
+  // Each line's text is the line after "NNN-" / "NNN " (kept lines only: a truncated reply's
+  // dropped lines advertise nothing).
+  const lines = reply.lines;
   const keywords = new Map<string, string[]>();
   const auth: string[] = [];
-  const seen = new Set<string>();
   const addAuth = (names: readonly string[], from: number) => {
     for (let i = from; i < names.length && auth.length < MAX_PARAMS; i++) {
       const n = normalizeMechanismName(names[i]!);
-      if (n && !seen.has(n)) {
-        seen.add(n);
-        auth.push(n);
-      }
+      if (n && !auth.includes(n)) auth.push(n);
     }
   };
   if (!helo) {
-    for (let l = 1; l < texts.length; l++) {
-      const words = tokens(texts[l]!, MAX_PARAMS + 1);
+    for (let l = 1; l < lines.length; l++) {
+      const words = tokens(lines[l]!.slice(4), MAX_PARAMS + 1);
       const first = words[0];
       if (!first) continue;
       if (first.length >= 5 && first.charCodeAt(4) === 0x3d && first.slice(0, 5).toUpperCase() === "AUTH=") {
@@ -221,7 +242,7 @@ export function parseCapabilities(reply: SmtpReply, helo = false): SmtpCapabilit
         continue;
       }
       const keyword = first.toUpperCase();
-      if (!KEYWORD.test(keyword)) continue; // not an ehlo-keyword (RFC 5321 §4.1.1.1)
+      if (!isKeyword(keyword)) continue; // not an ehlo-keyword (RFC 5321 §4.1.1.1)
       let params = keywords.get(keyword);
       if (!params) {
         if (keywords.size >= MAX_KEYWORDS) continue;
@@ -236,22 +257,19 @@ export function parseCapabilities(reply: SmtpReply, helo = false): SmtpCapabilit
   if (auth.length && !keywords.has("AUTH")) keywords.set("AUTH", []);
   const sizeParam = keywords.get("SIZE");
   const size = sizeParam === undefined ? undefined : /^\d+$/.test(sizeParam[0] ?? "") ? Number(sizeParam[0]) : 0;
-  const has = (k: string) => keywords.has(k.toUpperCase());
   return {
-    greeting: texts[0] ?? "",
+    greeting: lines.length ? lines[0]!.slice(4) : "",
     keywords,
     auth,
     size,
-    pipelining: has("PIPELINING"),
-    eightBitMime: has("8BITMIME"),
-    smtpUtf8: has("SMTPUTF8"),
-    enhancedStatusCodes: has("ENHANCEDSTATUSCODES"),
-    startTls: has("STARTTLS"),
-    chunking: has("CHUNKING"),
-    dsn: has("DSN"),
+    pipelining: keywords.has("PIPELINING"),
+    eightBitMime: keywords.has("8BITMIME"),
+    smtpUtf8: keywords.has("SMTPUTF8"),
+    enhancedStatusCodes: keywords.has("ENHANCEDSTATUSCODES"),
+    startTls: keywords.has("STARTTLS"),
+    chunking: keywords.has("CHUNKING"),
+    dsn: keywords.has("DSN"),
     helo,
-    has,
+    has: (k: string) => keywords.has(k.toUpperCase()),
   };
 }
-
-const KEYWORD = /^[A-Z0-9][A-Z0-9-]*$/;
