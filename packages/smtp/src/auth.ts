@@ -165,8 +165,10 @@ export class SmtpSaslExchange implements SaslExchange {
   #cancelled = false;
   /** The last command line sent, masked (`AUTH PLAIN ****`, `****`, `*`). */
   lastCommand: string | undefined;
-  /** The last reply received (redacted). */
-  lastReply: SmtpReply | undefined;
+  /** The last reply received, unredacted: read it through `lastReply`. */
+  #reply: SmtpReply | undefined;
+  /** `#reply` redacted, once someone asked. */
+  #shown: SmtpReply | undefined;
   /** Mechanisms begun and how each ended, for the negotiation record of a failure outside core's driver. */
   readonly #attempts: AttemptRecord[] = [];
 
@@ -195,9 +197,19 @@ export class SmtpSaslExchange implements SaslExchange {
 
   async cancel(): Promise<ServerEvent> {
     this.#cancelled = true;
-    const reply = await this.#send("*", "*");
+    await this.#send("*", "*");
     // RFC 4954: the server answers a cancel with 501; any answer ends the exchange.
-    return { type: "failure", code: "aborted", reply: replyInfo(reply) };
+    return { type: "failure", code: "aborted", reply: replyInfo(this.lastReply as SmtpReply) };
+  }
+
+  /**
+   * The last reply received, redacted. Redaction waits until the reply is shown (an error, a
+   * challenge): a 235 that ends a successful exchange is never redacted, so the secrets' encoded
+   * forms are never derived (see the transport's Redactor). Secrets learnt meanwhile only mask more.
+   */
+  get lastReply(): SmtpReply | undefined {
+    if (this.#reply === undefined) return undefined;
+    return (this.#shown ??= this.scrub(this.#reply));
   }
 
   /** The attempts so far, the last one (if still open) failed with the connection's `code`. */
@@ -212,8 +224,9 @@ export class SmtpSaslExchange implements SaslExchange {
 
   async #send(line: string, mask: string): Promise<SmtpReply> {
     this.lastCommand = mask;
-    const reply = this.scrub(await this.channel.command(line, mask));
-    this.lastReply = reply;
+    const reply = await this.channel.command(line, mask);
+    this.#reply = reply;
+    this.#shown = undefined;
     return reply;
   }
 
@@ -227,14 +240,26 @@ export class SmtpSaslExchange implements SaslExchange {
     return { ...reply, text, lines };
   }
 
-  #event(reply: SmtpReply): ServerEvent {
+  #event(received: SmtpReply): ServerEvent {
+    if (received.code === 235) {
+      // The reply is shaped (and redacted) only if read: by a mechanism that refuses the success.
+      let info: ServerReplyInfo | undefined;
+      const exchange = this;
+      return {
+        type: "success",
+        data: null,
+        get reply(): ServerReplyInfo {
+          return (info ??= replyInfo(exchange.lastReply as SmtpReply));
+        },
+      };
+    }
+    const reply = this.lastReply as SmtpReply;
     if (reply.code === 334) {
       if (reply.lines.length > 1) return { type: "malformed", reason: "a 334 challenge spanned several lines" };
       // "334", "334 " and "334 <base64>": an empty text is an empty challenge.
       const data = decodeBase64(reply.text.trim());
       return data === undefined ? { type: "malformed", reason: "the challenge is not valid base64" } : { type: "challenge", data };
     }
-    if (reply.code === 235) return { type: "success", data: null, reply: replyInfo(reply) };
     const failure: ServerEvent = { type: "failure", code: authFailureCode(reply.code, this.#cancelled), reply: replyInfo(reply) };
     const last = this.#attempts[this.#attempts.length - 1];
     if (last) this.#attempts[this.#attempts.length - 1] = { mechanism: last.mechanism, error: new SaslError(last.mechanism, failure.code, `the server refused (${reply.code}).`) };
