@@ -4,7 +4,7 @@
  * The password crosses the wire as is, so PLAIN is only safe over TLS (or to a loopback peer);
  * the provider declares `sendsSecretInClear` and negotiation enforces that policy.
  */
-import { PASSWORD, SaslError, USERNAME, concatBytes, prepareCredential, type CredentialPreparation, decodeUtf8, mayActAs, registerMechanism, requirePassword, requireWellFormed, splitBytes, utf8, type AuthIdentity, type ClientContext, type Credentials, type MechanismProvider, type SaslMechanism, type SaslServerMechanism, type ServerCallbacks, type ServerContext, type ServerStep } from "@saslkit/core";
+import { PASSWORD, SaslError, USERNAME, prepareCredential, type CredentialPreparation, decodeUtf8, mayActAs, registerMechanism, requirePassword, requireWellFormed, splitBytes, utf8, type AuthIdentity, type ClientContext, type Credentials, type MechanismProvider, type SaslMechanism, type SaslServerMechanism, type ServerCallbacks, type ServerContext, type ServerStep } from "@saslkit/core";
 
 const NAME = "PLAIN";
 const NUL = 0;
@@ -51,8 +51,8 @@ export async function buildPlainMessage(credentials: Credentials, preparation?: 
   checkField(authzid, "authorization identity");
   checkField(username, "username");
   checkField(password, "password");
-  const nul = Uint8Array.of(NUL);
-  return concatBytes(utf8(authzid), nul, utf8(username), nul, utf8(password));
+  // One encoding of the joined text: the fields hold no NUL and no lone surrogate (checked above).
+  return utf8(`${authzid}\0${username}\0${password}`);
 }
 
 /**
