@@ -100,7 +100,11 @@ export class Credentials {
   readonly #known = new Set<string>();
 
   private constructor(input: CredentialsInput) {
-    for (const [name, value] of Object.entries(input)) {
+    // Own enumerable string keys in order, as Object.entries gives them, without its arrays.
+    const fields = input as Readonly<Record<string, unknown>>;
+    for (const name in fields) {
+      if (!Object.hasOwn(fields, name)) continue;
+      const value = fields[name];
       if (value === undefined) continue;
       if (name === AUTHZID.name && value === "") continue;
       this.#fields.set(name, value);
