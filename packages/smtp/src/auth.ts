@@ -15,9 +15,11 @@ import {
   planNegotiation,
   requireCandidate,
   type AttemptRecord,
+  type AuthenticateOptions,
   type FailureCode,
   type MechanismProvider,
   type MechanismSource,
+  type NegotiationInput,
   type NegotiationRecord,
   type SaslExchange,
   type ServerEvent,
@@ -29,6 +31,8 @@ import type { SmtpClientOptions } from "./options.js";
 import type { CommandPipeline } from "./pipeline.js";
 import { replyMessage, type SmtpReply } from "./reply.js";
 import { channelOf } from "./setup.js";
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** RFC 4954 §4: the AUTH command line, CRLF included, may not exceed 512 octets with an initial response. */
 export const MAX_AUTH_LINE = 512;
@@ -52,16 +56,14 @@ export function initialResponseFits(mechanism: string, response: Uint8Array): bo
  */
 export async function authenticateSession(pipeline: CommandPipeline, options: SmtpClientOptions, port: number, offered: readonly string[]): Promise<NegotiationRecord> {
   const line = pipeline.line;
+  const redactor = line.redactor;
   const credentials = Credentials.from(options.auth);
-  credentials.onSecret((secret) => line.redactor.addSecret(secret));
-  const plan = planNegotiation(registryFor(options.mechanisms), {
-    offered,
-    credentials,
-    channel: channelOf(line, options, port),
-    ...(options.policy ? { policy: options.policy } : {}),
-    ...(options.mechanismOptions ? { options: options.mechanismOptions } : {}),
-    ...(options.prepare ? { prepare: options.prepare } : {}),
-  });
+  credentials.onSecret((secret) => redactor.addSecret(secret));
+  const input: Mutable<NegotiationInput> = { offered, credentials, channel: channelOf(line, options, port) };
+  if (options.policy) input.policy = options.policy;
+  if (options.mechanismOptions) input.options = options.mechanismOptions;
+  if (options.prepare) input.prepare = options.prepare;
+  const plan = planNegotiation(registryFor(options.mechanisms), input);
   try {
     // Never send AUTH to a server that did not advertise a usable mechanism (a 503 at best, nodemailer#1081).
     requireCandidate(plan);
@@ -71,17 +73,16 @@ export async function authenticateSession(pipeline: CommandPipeline, options: Sm
   }
   const exchange = new SmtpSaslExchange({
     command: (text, mask) => pipeline.command("authenticate", text, mask),
-    payload: (base64) => line.redactor.addPayload(base64),
+    payload: (base64) => redactor.addPayload(base64),
     redact: pipeline.redact,
   });
+  const limits: Mutable<AuthenticateOptions> = { initialResponseFits };
+  if (options.fallback !== undefined) limits.fallback = options.fallback;
+  if (options.maxAttempts !== undefined) limits.maxAttempts = options.maxAttempts;
+  if (options.maxRounds !== undefined) limits.maxRounds = options.maxRounds;
+  if (options.signal) limits.signal = options.signal;
   try {
-    const result = await authenticate(plan, exchange, {
-      initialResponseFits,
-      ...(options.fallback !== undefined ? { fallback: options.fallback } : {}),
-      ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
-      ...(options.maxRounds !== undefined ? { maxRounds: options.maxRounds } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    const result = await authenticate(plan, exchange, limits);
     return negotiationRecord(plan, result.attempts, result.mechanism);
   } catch (error) {
     if (!(error instanceof SaslError)) {
@@ -186,7 +187,8 @@ export class SmtpSaslExchange implements SaslExchange {
       line = `${line} ${ir}`;
       mask = `${mask} ****`;
     }
-    return this.#event(await this.#send(line, mask));
+    this.lastCommand = mask;
+    return this.#event(this.#received(await this.channel.command(line, mask)));
   }
 
   async respond(response: Uint8Array): Promise<ServerEvent> {
@@ -224,7 +226,10 @@ export class SmtpSaslExchange implements SaslExchange {
 
   async #send(line: string, mask: string): Promise<SmtpReply> {
     this.lastCommand = mask;
-    const reply = await this.channel.command(line, mask);
+    return this.#received(await this.channel.command(line, mask));
+  }
+
+  #received(reply: SmtpReply): SmtpReply {
     this.#reply = reply;
     this.#shown = undefined;
     return reply;
