@@ -92,6 +92,13 @@ const inspectSymbol = Symbol.for("nodejs.util.inspect.custom");
 
 const isPublic = (name: string): boolean => keys.get(name)?.secret === false;
 
+/**
+ * `credentials.get(key, request)`, but the value itself, without a promise, when the field holds a
+ * value rather than a function (reported to `onSecret` listeners the same way). Core-internal: the
+ * package exports what is built on it (`readPassword`), not this.
+ */
+export let readCredential: <T>(credentials: Credentials, key: CredentialKey<T>, request?: unknown) => MaybePromise<T | undefined>;
+
 /** Credentials with secrets hidden from every printing path. Build one with `Credentials.from`. */
 export class Credentials {
   readonly #fields = new Map<string, unknown>();
@@ -157,11 +164,27 @@ export class Credentials {
    * to the `onSecret` listeners first.
    */
   async get<T>(key: CredentialKey<T>, request?: unknown): Promise<T | undefined> {
-    if (!this.#fields.has(key.name) && key.fallback) return this.get(key.fallback, request);
+    return this.#read(key, request);
+  }
+
+  /** `get` without a promise when the field holds a value rather than a function. */
+  #read<T>(key: CredentialKey<T>, request?: unknown): MaybePromise<T | undefined> {
+    if (!this.#fields.has(key.name) && key.fallback) return this.#read(key.fallback, request);
     const stored = this.#fields.get(key.name);
-    const value = typeof stored === "function" ? await (stored as (r?: unknown) => MaybePromise<T>)(request) : (stored as T | undefined);
+    if (typeof stored === "function") return this.#call(key, stored as (r?: unknown) => MaybePromise<T>, request);
+    const value = stored as T | undefined;
     if (value !== undefined && !isPublic(key.name)) this.#note(value);
     return value;
+  }
+
+  async #call<T>(key: CredentialKey<T>, fetch: (r?: unknown) => MaybePromise<T>, request: unknown): Promise<T | undefined> {
+    const value = await fetch(request);
+    if (value !== undefined && !isPublic(key.name)) this.#note(value);
+    return value;
+  }
+
+  static {
+    readCredential = (credentials, key, request) => credentials.#read(key, request);
   }
 
   /**
@@ -171,7 +194,7 @@ export class Credentials {
    */
   onSecret(listener: SecretListener): () => void {
     this.#listeners.add(listener);
-    for (const value of this.#known) this.#call(listener, value);
+    for (const value of this.#known) this.#tell(listener, value);
     return () => this.#listeners.delete(listener);
   }
 
@@ -179,10 +202,10 @@ export class Credentials {
     const text = typeof value === "string" ? value : value instanceof Uint8Array ? new TextDecoder().decode(value) : undefined;
     if (text === undefined || text === "" || this.#known.has(text)) return;
     this.#known.add(text);
-    for (const l of this.#listeners) this.#call(l, text);
+    for (const l of this.#listeners) this.#tell(l, text);
   }
 
-  #call(listener: SecretListener, value: string): void {
+  #tell(listener: SecretListener, value: string): void {
     try {
       listener(value);
     } catch {
