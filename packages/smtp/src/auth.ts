@@ -113,10 +113,16 @@ function registryFor(source: MechanismSource | undefined): MechanismSource | und
   if (!Array.isArray(source)) return source;
   const list = source as readonly MechanismProvider[];
   const cached = registries.get(list);
-  if (cached && cached.providers.length === list.length && cached.providers.every((p, i) => p === list[i])) return cached.registry;
+  if (cached && sameProviders(cached.providers, list)) return cached.registry;
   const registry = MechanismRegistry.from(list);
   registries.set(list, { providers: [...list], registry });
   return registry;
+}
+
+function sameProviders(a: readonly MechanismProvider[], b: readonly MechanismProvider[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** What the exchange needs from the client. */
@@ -178,14 +184,16 @@ export class SmtpSaslExchange implements SaslExchange {
   async begin(mechanism: string, initialResponse: Uint8Array | null): Promise<ServerEvent> {
     this.#cancelled = false;
     this.#attempts.push({ mechanism });
-    let line = `AUTH ${mechanism}`;
-    let mask = line;
-    if (initialResponse !== null) {
+    let line: string;
+    let mask: string;
+    if (initialResponse === null) {
+      line = mask = `AUTH ${mechanism}`;
+    } else {
       // A zero-length initial response is "=" (RFC 4954 §4).
       const ir = initialResponse.length ? encodeBase64(initialResponse) : "=";
       if (ir !== "=") this.channel.payload?.(ir);
-      line = `${line} ${ir}`;
-      mask = `${mask} ****`;
+      line = `AUTH ${mechanism} ${ir}`;
+      mask = `AUTH ${mechanism} ****`;
     }
     this.lastCommand = mask;
     return this.#event(this.#received(await this.channel.command(line, mask)));
@@ -246,18 +254,8 @@ export class SmtpSaslExchange implements SaslExchange {
   }
 
   #event(received: SmtpReply): ServerEvent {
-    if (received.code === 235) {
-      // The reply is shaped (and redacted) only if read: by a mechanism that refuses the success.
-      let info: ServerReplyInfo | undefined;
-      const exchange = this;
-      return {
-        type: "success",
-        data: null,
-        get reply(): ServerReplyInfo {
-          return (info ??= replyInfo(exchange.lastReply as SmtpReply));
-        },
-      };
-    }
+    // The reply is shaped (and redacted) only if read: by a mechanism that refuses the success.
+    if (received.code === 235) return new SuccessEvent(this);
     const reply = this.lastReply as SmtpReply;
     if (reply.code === 334) {
       if (reply.lines.length > 1) return { type: "malformed", reason: "a 334 challenge spanned several lines" };
@@ -269,5 +267,18 @@ export class SmtpSaslExchange implements SaslExchange {
     const last = this.#attempts[this.#attempts.length - 1];
     if (last) this.#attempts[this.#attempts.length - 1] = { mechanism: last.mechanism, error: new SaslError(last.mechanism, failure.code, `the server refused (${reply.code}).`) };
     return failure;
+  }
+}
+
+/** A 235: core's success event, whose `reply` is built from the exchange's (redacted) last reply when read. */
+class SuccessEvent {
+  readonly type = "success";
+  readonly data = null;
+  #info: ServerReplyInfo | undefined;
+
+  constructor(private readonly exchange: SmtpSaslExchange) {}
+
+  get reply(): ServerReplyInfo {
+    return (this.#info ??= replyInfo(this.exchange.lastReply as SmtpReply));
   }
 }
