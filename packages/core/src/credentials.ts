@@ -102,9 +102,10 @@ export let readCredential: <T>(credentials: Credentials, key: CredentialKey<T>, 
 /** Credentials with secrets hidden from every printing path. Build one with `Credentials.from`. */
 export class Credentials {
   readonly #fields = new Map<string, unknown>();
-  readonly #listeners = new Set<SecretListener>();
+  // Arrays, not Sets: they hold one or two entries, and one Credentials is built per connection.
+  readonly #listeners: SecretListener[] = [];
   /** Secret strings known so far (given as values, or revealed by a lazy field). */
-  readonly #known = new Set<string>();
+  readonly #known: string[] = [];
 
   private constructor(input: CredentialsInput) {
     // Own enumerable string keys in order, as Object.entries gives them, without its arrays.
@@ -193,15 +194,18 @@ export class Credentials {
    * function. Listener errors are swallowed: a logger must not break authentication.
    */
   onSecret(listener: SecretListener): () => void {
-    this.#listeners.add(listener);
+    if (!this.#listeners.includes(listener)) this.#listeners.push(listener);
     for (const value of this.#known) this.#tell(listener, value);
-    return () => this.#listeners.delete(listener);
+    return () => {
+      const at = this.#listeners.indexOf(listener);
+      if (at >= 0) this.#listeners.splice(at, 1);
+    };
   }
 
   #note(value: unknown): void {
     const text = typeof value === "string" ? value : value instanceof Uint8Array ? new TextDecoder().decode(value) : undefined;
-    if (text === undefined || text === "" || this.#known.has(text)) return;
-    this.#known.add(text);
+    if (text === undefined || text === "" || this.#known.includes(text)) return;
+    this.#known.push(text);
     for (const l of this.#listeners) this.#tell(l, text);
   }
 
