@@ -19,6 +19,7 @@ import {
   type FailureCode,
   type MechanismProvider,
   type MechanismSource,
+  type Negotiation,
   type NegotiationInput,
   type NegotiationRecord,
   type SaslExchange,
@@ -54,7 +55,36 @@ export function initialResponseFits(mechanism: string, response: Uint8Array): bo
  * record in `negotiation`), never sending AUTH to a server that offered no usable mechanism.
  * Every secret of the credentials, and every payload sent, goes to the connection's redactor.
  */
-export async function authenticateSession(pipeline: CommandPipeline, options: SmtpClientOptions, port: number, offered: readonly string[]): Promise<NegotiationRecord> {
+export function authenticateSession(pipeline: CommandPipeline, options: SmtpClientOptions, port: number, offered: readonly string[]): Promise<NegotiationRecord> {
+  // Not an async function: the session's hot path is one promise chain, and the frame of an
+  // async function holding the failure paths below was the largest allocation of an AUTH.
+  let plan: Negotiation;
+  let exchange: SmtpSaslExchange;
+  let limits: AuthenticateOptions;
+  try {
+    plan = planFor(pipeline, options, port, offered);
+    exchange = new SmtpSaslExchange({
+      command: (text, mask) => pipeline.command("authenticate", text, mask),
+      payload: (base64) => pipeline.line.redactor.addPayload(base64),
+      redact: pipeline.redact,
+    });
+    limits = limitsOf(options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return authenticate(plan, exchange, limits).then(
+    (result) => negotiationRecord(plan, result.attempts, result.mechanism),
+    (error: unknown) => {
+      throw authFailure(error, plan, exchange, pipeline.redact);
+    },
+  );
+}
+
+/**
+ * The plan: every credential secret registered with the connection's redactor first, then core's
+ * negotiator. Throws `SmtpError` `no-mechanism` when nothing is usable: AUTH is never sent then.
+ */
+function planFor(pipeline: CommandPipeline, options: SmtpClientOptions, port: number, offered: readonly string[]): Negotiation {
   const line = pipeline.line;
   const redactor = line.redactor;
   const credentials = Credentials.from(options.auth);
@@ -71,36 +101,36 @@ export async function authenticateSession(pipeline: CommandPipeline, options: Sm
     const where = offered.length === 0 ? `the server advertised no AUTH mechanisms${line.secure ? "" : " (it may offer them only after STARTTLS)"}` : (error as Error).message.replace(/\.$/, "");
     throw new SmtpError("authenticate", "no-mechanism", `${where}; nothing was sent.`, { cause: error, negotiation: negotiationRecord(plan), redact: pipeline.redact });
   }
-  const exchange = new SmtpSaslExchange({
-    command: (text, mask) => pipeline.command("authenticate", text, mask),
-    payload: (base64) => redactor.addPayload(base64),
-    redact: pipeline.redact,
-  });
+  return plan;
+}
+
+/** Core's session limits from the client options (only those given). */
+function limitsOf(options: SmtpClientOptions): AuthenticateOptions {
   const limits: Mutable<AuthenticateOptions> = { initialResponseFits };
   if (options.fallback !== undefined) limits.fallback = options.fallback;
   if (options.maxAttempts !== undefined) limits.maxAttempts = options.maxAttempts;
   if (options.maxRounds !== undefined) limits.maxRounds = options.maxRounds;
   if (options.signal) limits.signal = options.signal;
-  try {
-    const result = await authenticate(plan, exchange, limits);
-    return negotiationRecord(plan, result.attempts, result.mechanism);
-  } catch (error) {
-    if (!(error instanceof SaslError)) {
-      // The connection failed under the exchange (closed, timed out, unreadable): core's driver
-      // saw no SaslError, so the record comes from what the exchange saw.
-      const failure = transportFailure(error, "authenticate", exchange.lastCommand, pipeline.redact);
-      throw withNegotiation(failure, negotiationRecord(plan, exchange.attemptsEndingIn(failure.code)));
-    }
-    const reply = exchange.lastReply && error.reply ? exchange.lastReply : undefined;
-    throw new SmtpError("authenticate", error.code, `authentication failed: ${error.message}`, {
-      cause: error,
-      reply,
-      command: exchange.lastCommand,
-      ...(error.mechanism ? { mechanism: error.mechanism } : {}),
-      negotiation: negotiationRecord(plan, error.attempts),
-      redact: pipeline.redact,
-    });
+  return limits;
+}
+
+/** The `SmtpError` of a failed exchange, carrying the negotiation record. */
+function authFailure(error: unknown, plan: Negotiation, exchange: SmtpSaslExchange, redact: (text: string) => string): SmtpError {
+  if (!(error instanceof SaslError)) {
+    // The connection failed under the exchange (closed, timed out, unreadable): core's driver
+    // saw no SaslError, so the record comes from what the exchange saw.
+    const failure = transportFailure(error, "authenticate", exchange.lastCommand, redact);
+    return withNegotiation(failure, negotiationRecord(plan, exchange.attemptsEndingIn(failure.code)));
   }
+  const reply = exchange.lastReply && error.reply ? exchange.lastReply : undefined;
+  return new SmtpError("authenticate", error.code, `authentication failed: ${error.message}`, {
+    cause: error,
+    reply,
+    command: exchange.lastCommand,
+    ...(error.mechanism ? { mechanism: error.mechanism } : {}),
+    negotiation: negotiationRecord(plan, error.attempts),
+    redact,
+  });
 }
 
 /**
