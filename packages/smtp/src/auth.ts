@@ -211,23 +211,31 @@ export class SmtpSaslExchange implements SaslExchange {
 
   constructor(private readonly channel: SmtpCommandChannel) {}
 
-  async begin(mechanism: string, initialResponse: Uint8Array | null): Promise<ServerEvent> {
-    this.#cancelled = false;
-    this.#attempts.push({ mechanism });
-    let line: string;
-    let mask: string;
-    if (initialResponse === null) {
-      line = mask = `AUTH ${mechanism}`;
-    } else {
-      // A zero-length initial response is "=" (RFC 4954 §4).
-      const ir = initialResponse.length ? encodeBase64(initialResponse) : "=";
-      if (ir !== "=") this.channel.payload?.(ir);
-      line = `AUTH ${mechanism} ${ir}`;
-      mask = `AUTH ${mechanism} ****`;
+  begin(mechanism: string, initialResponse: Uint8Array | null): Promise<ServerEvent> {
+    // Not async: one `then` on the command's promise is the whole cost of the exchange's step.
+    try {
+      this.#cancelled = false;
+      this.#attempts.push({ mechanism });
+      let line: string;
+      let mask: string;
+      if (initialResponse === null) {
+        line = mask = `AUTH ${mechanism}`;
+      } else {
+        // A zero-length initial response is "=" (RFC 4954 §4).
+        const ir = initialResponse.length ? encodeBase64(initialResponse) : "=";
+        if (ir !== "=") this.channel.payload?.(ir);
+        line = `AUTH ${mechanism} ${ir}`;
+        mask = `AUTH ${mechanism} ****`;
+      }
+      this.lastCommand = mask;
+      return this.channel.command(line, mask).then(this.#answer);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    this.lastCommand = mask;
-    return this.#event(this.#received(await this.channel.command(line, mask)));
   }
+
+  /** The event of a reply to the AUTH line or a response. */
+  readonly #answer = (reply: SmtpReply): ServerEvent => this.#event(this.#received(reply));
 
   async respond(response: Uint8Array): Promise<ServerEvent> {
     const text = encodeBase64(response);
