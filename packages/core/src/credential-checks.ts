@@ -4,7 +4,8 @@
  * naming `mechanism`; no message ever contains the value checked.
  */
 import { SaslError } from "./errors.js";
-import { PASSWORD, type Credentials } from "./credentials.js";
+import { PASSWORD, readCredential, type Credentials } from "./credentials.js";
+import type { MaybePromise } from "./mechanism.js";
 import { prepareCredential, type CredentialPreparation } from "./prepare.js";
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -45,7 +46,21 @@ export function requireUsername(credentials: Credentials, mechanism: string, pre
  * mechanism's rule.
  */
 export async function requirePassword(credentials: Credentials, mechanism: string, preparation?: CredentialPreparation): Promise<string> {
-  const password = await credentials.get(PASSWORD);
+  return readPassword(credentials, mechanism, preparation);
+}
+
+/**
+ * `requirePassword` without a promise when the password was given as a value (not a function):
+ * the same checks, the same errors, thrown synchronously then. For mechanisms whose message is
+ * built on every connection (PLAIN), where each promise layer is a measurable part of an AUTH.
+ */
+export function readPassword(credentials: Credentials, mechanism: string, preparation?: CredentialPreparation): MaybePromise<string> {
+  const password = readCredential(credentials, PASSWORD);
+  if (password instanceof Promise) return password.then((value) => checkedPassword(value, mechanism, preparation));
+  return checkedPassword(password, mechanism, preparation);
+}
+
+function checkedPassword(password: string | undefined, mechanism: string, preparation: CredentialPreparation | undefined): string {
   if (password === undefined) throw new SaslError(mechanism, "missing-credentials", "a password is required.");
   return prepareCredential(password, preparation, "the password", mechanism);
 }

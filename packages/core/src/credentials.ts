@@ -92,15 +92,27 @@ const inspectSymbol = Symbol.for("nodejs.util.inspect.custom");
 
 const isPublic = (name: string): boolean => keys.get(name)?.secret === false;
 
+/**
+ * `credentials.get(key, request)`, but the value itself, without a promise, when the field holds a
+ * value rather than a function (reported to `onSecret` listeners the same way). Core-internal: the
+ * package exports what is built on it (`readPassword`), not this.
+ */
+export let readCredential: <T>(credentials: Credentials, key: CredentialKey<T>, request?: unknown) => MaybePromise<T | undefined>;
+
 /** Credentials with secrets hidden from every printing path. Build one with `Credentials.from`. */
 export class Credentials {
   readonly #fields = new Map<string, unknown>();
-  readonly #listeners = new Set<SecretListener>();
+  // Arrays, not Sets: they hold one or two entries, and one Credentials is built per connection.
+  readonly #listeners: SecretListener[] = [];
   /** Secret strings known so far (given as values, or revealed by a lazy field). */
-  readonly #known = new Set<string>();
+  readonly #known: string[] = [];
 
   private constructor(input: CredentialsInput) {
-    for (const [name, value] of Object.entries(input)) {
+    // Own enumerable string keys in order, as Object.entries gives them, without its arrays.
+    const fields = input as Readonly<Record<string, unknown>>;
+    for (const name in fields) {
+      if (!Object.hasOwn(fields, name)) continue;
+      const value = fields[name];
       if (value === undefined) continue;
       if (name === AUTHZID.name && value === "") continue;
       this.#fields.set(name, value);
@@ -153,11 +165,27 @@ export class Credentials {
    * to the `onSecret` listeners first.
    */
   async get<T>(key: CredentialKey<T>, request?: unknown): Promise<T | undefined> {
-    if (!this.#fields.has(key.name) && key.fallback) return this.get(key.fallback, request);
+    return this.#read(key, request);
+  }
+
+  /** `get` without a promise when the field holds a value rather than a function. */
+  #read<T>(key: CredentialKey<T>, request?: unknown): MaybePromise<T | undefined> {
+    if (!this.#fields.has(key.name) && key.fallback) return this.#read(key.fallback, request);
     const stored = this.#fields.get(key.name);
-    const value = typeof stored === "function" ? await (stored as (r?: unknown) => MaybePromise<T>)(request) : (stored as T | undefined);
+    if (typeof stored === "function") return this.#call(key, stored as (r?: unknown) => MaybePromise<T>, request);
+    const value = stored as T | undefined;
     if (value !== undefined && !isPublic(key.name)) this.#note(value);
     return value;
+  }
+
+  async #call<T>(key: CredentialKey<T>, fetch: (r?: unknown) => MaybePromise<T>, request: unknown): Promise<T | undefined> {
+    const value = await fetch(request);
+    if (value !== undefined && !isPublic(key.name)) this.#note(value);
+    return value;
+  }
+
+  static {
+    readCredential = (credentials, key, request) => credentials.#read(key, request);
   }
 
   /**
@@ -166,19 +194,22 @@ export class Credentials {
    * function. Listener errors are swallowed: a logger must not break authentication.
    */
   onSecret(listener: SecretListener): () => void {
-    this.#listeners.add(listener);
-    for (const value of this.#known) this.#call(listener, value);
-    return () => this.#listeners.delete(listener);
+    if (!this.#listeners.includes(listener)) this.#listeners.push(listener);
+    for (const value of this.#known) this.#tell(listener, value);
+    return () => {
+      const at = this.#listeners.indexOf(listener);
+      if (at >= 0) this.#listeners.splice(at, 1);
+    };
   }
 
   #note(value: unknown): void {
     const text = typeof value === "string" ? value : value instanceof Uint8Array ? new TextDecoder().decode(value) : undefined;
-    if (text === undefined || text === "" || this.#known.has(text)) return;
-    this.#known.add(text);
-    for (const l of this.#listeners) this.#call(l, text);
+    if (text === undefined || text === "" || this.#known.includes(text)) return;
+    this.#known.push(text);
+    for (const l of this.#listeners) this.#tell(l, text);
   }
 
-  #call(listener: SecretListener, value: string): void {
+  #tell(listener: SecretListener, value: string): void {
     try {
       listener(value);
     } catch {

@@ -51,5 +51,5 @@ export { concatBytes, constantTimeEqual, decodeUtf8, splitBytes, utf8 } from "./
 export { pairedExchange, type PairedExchange } from "./paired.js";
 export { mayActAs } from "./authorize.js";
 export { OneMessageClient, OneMessageServer, type ServerOutcome } from "./one-message.js";
-export { hasLoneSurrogate, requirePassword, requireUsername, requireWellFormed } from "./credential-checks.js";
+export { hasLoneSurrogate, readPassword, requirePassword, requireUsername, requireWellFormed } from "./credential-checks.js";
 export { prepareCredential, saslprep, type CredentialPreparation, type SaslprepOptions } from "./prepare.js";

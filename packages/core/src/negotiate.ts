@@ -74,8 +74,17 @@ export interface Negotiation {
   readonly context: ClientContext;
 }
 
-const upperSet = (names: readonly string[] | undefined): Set<string> =>
-  new Set((names ?? []).map((n) => normalizeMechanismName(n)).filter((n): n is string => n !== undefined));
+/** The valid names of a policy list, upper case, duplicates removed, in the caller's order. */
+function upperNames(names: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const raw of names) {
+    const n = normalizeMechanismName(raw);
+    if (n !== undefined && !out.includes(n)) out.push(n);
+  }
+  return out;
+}
+
+const NOTHING: readonly string[] = [];
 
 /** Plans a negotiation without throwing (used by `saslkit probe` to explain a choice). */
 export function planNegotiation(source: MechanismSource | undefined, input: NegotiationInput): Negotiation {
@@ -87,15 +96,15 @@ export function planNegotiation(source: MechanismSource | undefined, input: Nego
     if (n && !offered.includes(n)) offered.push(n);
   }
   const credentials = Credentials.from(input.credentials);
-  const context: ClientContext = { credentials, channel: input.channel, offered, options: input.options ?? {}, ...(input.prepare ? { prepare: input.prepare } : {}) };
+  const context: { -readonly [K in keyof ClientContext]: ClientContext[K] } = { credentials, channel: input.channel, offered, options: input.options ?? {} };
+  if (input.prepare) context.prepare = input.prepare;
   const refused: Refusal[] = [];
   const refuse = (mechanism: string, reason: Refusal["reason"], explanation: string) => refused.push({ mechanism, reason, explanation });
 
-  const excluded = upperSet(policy.exclude);
+  const excluded = policy.exclude ? upperNames(policy.exclude) : NOTHING;
   const forced = policy.force !== undefined ? normalizeMechanismName(policy.force) : undefined;
   if (policy.force !== undefined && forced === undefined) refuse(policy.force, "not-installed", `"${policy.force}" is not a SASL mechanism name`);
-  const ordered = policy.order ? [...upperSet(policy.order)] : undefined;
-  const listed = forced !== undefined ? [forced] : ordered;
+  const listed = forced !== undefined ? [forced] : policy.order ? upperNames(policy.order) : undefined;
 
   const usable: MechanismProvider[] = [];
   for (const name of offered) {
@@ -104,7 +113,7 @@ export function planNegotiation(source: MechanismSource | undefined, input: Nego
       refuse(name, "not-installed", "no mechanism package for it is registered");
       continue;
     }
-    if (excluded.has(name)) {
+    if (excluded.includes(name)) {
       refuse(name, "excluded", "excluded by the caller");
       continue;
     }
@@ -119,9 +128,10 @@ export function planNegotiation(source: MechanismSource | undefined, input: Nego
         continue;
       }
     }
-    const missing = p.needs.filter((k) => !credentials.has(k));
-    if (missing.length) {
-      refuse(name, "missing-credentials", `needs ${missing.map((k) => k.name).join(" and ")}, which was not given`);
+    let missing: string | undefined;
+    for (const k of p.needs) if (!credentials.has(k)) missing = missing === undefined ? k.name : `${missing} and ${k.name}`;
+    if (missing !== undefined) {
+      refuse(name, "missing-credentials", `needs ${missing}, which was not given`);
       continue;
     }
     const cleartext = p.security.sendsSecretInClear ? cleartextRefusal(policy.cleartext, input.channel) : undefined;
@@ -140,8 +150,10 @@ export function planNegotiation(source: MechanismSource | undefined, input: Nego
     for (const n of listed) if (!offered.includes(n)) refuse(n, "not-offered", "the server does not offer it");
   }
 
-  const rank = (p: MechanismProvider) => (listed ? listed.indexOf(p.name) : 0);
-  usable.sort((a, b) => rank(a) - rank(b) || b.priority - a.priority || (a.name < b.name ? -1 : 1));
+  if (usable.length > 1) {
+    const rank = (p: MechanismProvider) => (listed ? listed.indexOf(p.name) : 0);
+    usable.sort((a, b) => rank(a) - rank(b) || b.priority - a.priority || (a.name < b.name ? -1 : 1));
+  }
   return { offered, installed: registry.names(), candidates: usable, refused, context };
 }
 

@@ -54,12 +54,28 @@ const NAME = /^[A-Z0-9_-]{1,20}$/;
 
 /** Normalises a mechanism name; returns undefined for a token that cannot be a SASL name (RFC 4422 §3.1). */
 export function normalizeMechanismName(name: string): string | undefined {
+  if (isCanonicalName(name)) return name;
   const upper = name.trim().toUpperCase();
   return NAME.test(upper) ? upper : undefined;
 }
 
+/** True when `name` is already a normalised SASL name (what servers send): `NAME`, without trimming or case mapping. */
+function isCanonicalName(name: string): boolean {
+  const n = name.length;
+  if (n === 0 || n > 20) return false;
+  for (let i = 0; i < n; i++) {
+    const c = name.charCodeAt(i);
+    // A-Z, 0-9, "-", "_"
+    if (!((c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 95)) return false;
+  }
+  return true;
+}
+
 export class MechanismRegistry {
   readonly #byName = new Map<string, MechanismProvider>();
+  /** `list()`, computed once: the providers never change after construction. */
+  #sorted: readonly MechanismProvider[] | undefined;
+  #names: readonly string[] | undefined;
 
   constructor(providers: readonly MechanismProvider[] = []) {
     for (const p of providers) {
@@ -100,10 +116,12 @@ export class MechanismRegistry {
 
   /** Providers, highest priority first (ties by name, so the order never depends on registration). */
   list(): MechanismProvider[] {
-    return [...this.#byName.values()].sort((a, b) => b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    this.#sorted ??= [...this.#byName.values()].sort((a, b) => b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return [...this.#sorted];
   }
 
   names(): string[] {
-    return this.list().map((p) => p.name);
+    this.#names ??= this.list().map((p) => p.name);
+    return [...this.#names];
   }
 }

@@ -63,6 +63,21 @@ function abortedError(mechanism: string, signal: AbortSignal): SaslError {
   return new SaslError(mechanism, "aborted", "the caller aborted the exchange.", { cause: signal.reason });
 }
 
+/** A mechanism's `MaybePromise` that is a promise: awaiting only those saves a turn of the microtask queue per call. */
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === "function";
+}
+
+/** The client gives up mid-exchange: tell the server, then report the client's reason. */
+async function giveUp(exchange: SaslExchange, error: SaslError): Promise<never> {
+  try {
+    await exchange.cancel();
+  } catch {
+    // The connection may already be gone; the client's reason is the error that matters.
+  }
+  throw error;
+}
+
 /** Runs `mechanism` once over `exchange`. Resolves with the number of rounds; throws `SaslError`. */
 export async function runExchange(mechanism: SaslMechanism, exchange: SaslExchange, limits: SessionLimits = {}): Promise<number> {
   const name = mechanism.name;
@@ -71,21 +86,12 @@ export async function runExchange(mechanism: SaslMechanism, exchange: SaslExchan
   const signal = limits.signal;
   if (signal?.aborted) throw abortedError(name, signal);
 
-  // The client gives up mid-exchange: tell the server, then report the client's reason.
-  const giveUp = async (error: SaslError): Promise<never> => {
-    try {
-      await exchange.cancel();
-    } catch {
-      // The connection may already be gone; the client's reason is the error that matters.
-    }
-    throw error;
-  };
-
   // An abort while the mechanism prepares (a password prompt, PBKDF2) is reported as the abort,
   // whatever the mechanism made of the connection going away under it.
   let initial: Uint8Array | null;
   try {
-    initial = await mechanism.start();
+    const started = mechanism.start();
+    initial = isPromiseLike(started) ? await started : started;
   } catch (error) {
     if (signal?.aborted) throw abortedError(name, signal);
     throw error;
@@ -95,10 +101,10 @@ export async function runExchange(mechanism: SaslMechanism, exchange: SaslExchan
   if (initial !== null && limits.initialResponseFits && !limits.initialResponseFits(name, initial)) {
     // The response does not fit the command: start without it and answer the empty challenge.
     event = await exchange.begin(name, null);
-    if (signal?.aborted) return giveUp(abortedError(name, signal));
+    if (signal?.aborted) return giveUp(exchange, abortedError(name, signal));
     if (event.type === "challenge") {
       if (event.data.length !== 0) {
-        return giveUp(new SaslError(name, "invalid-challenge", `the server sent a ${event.data.length}-byte challenge where an empty one was due for the initial response.`));
+        return giveUp(exchange, new SaslError(name, "invalid-challenge", `the server sent a ${event.data.length}-byte challenge where an empty one was due for the initial response.`));
       }
       event = await exchange.respond(initial);
     }
@@ -107,10 +113,13 @@ export async function runExchange(mechanism: SaslMechanism, exchange: SaslExchan
   }
   let rounds = 0;
   for (;;) {
-    if (signal?.aborted) return giveUp(abortedError(name, signal));
+    if (signal?.aborted) return giveUp(exchange, abortedError(name, signal));
     switch (event.type) {
       case "success":
-        await mechanism.finish(event.data);
+        {
+          const finished = mechanism.finish(event.data);
+          if (isPromiseLike(finished)) await finished;
+        }
         if (!mechanism.complete) {
           throw new SaslError(name, "server-verification-failed", "the server reported success before the exchange was complete.", event.reply ? { reply: event.reply } : {});
         }
@@ -121,22 +130,43 @@ export async function runExchange(mechanism: SaslMechanism, exchange: SaslExchan
           ...(mechanism.failureDetail ? { detail: mechanism.failureDetail } : {}),
         });
       case "malformed":
-        return giveUp(new SaslError(name, "invalid-challenge", `the server's challenge could not be decoded (${event.reason}).`));
+        return giveUp(exchange, new SaslError(name, "invalid-challenge", `the server's challenge could not be decoded (${event.reason}).`));
       case "challenge": {
         rounds++;
-        if (rounds > maxRounds) return giveUp(new SaslError(name, "too-many-rounds", `the server sent more than ${maxRounds} challenges.`));
-        if (event.data.length > maxBytes) return giveUp(new SaslError(name, "challenge-too-large", `a challenge of ${event.data.length} bytes exceeds the limit of ${maxBytes}.`));
+        if (rounds > maxRounds) return giveUp(exchange, new SaslError(name, "too-many-rounds", `the server sent more than ${maxRounds} challenges.`));
+        if (event.data.length > maxBytes) return giveUp(exchange, new SaslError(name, "challenge-too-large", `a challenge of ${event.data.length} bytes exceeds the limit of ${maxBytes}.`));
         let response: Uint8Array;
         try {
           response = await mechanism.step(event.data);
         } catch (error) {
-          if (signal?.aborted) return giveUp(abortedError(name, signal));
-          return giveUp(error instanceof SaslError ? error : new SaslError(name, "invalid-challenge", "the mechanism failed on the server's challenge.", { cause: error }));
+          if (signal?.aborted) return giveUp(exchange, abortedError(name, signal));
+          return giveUp(exchange, error instanceof SaslError ? error : new SaslError(name, "invalid-challenge", "the mechanism failed on the server's challenge.", { cause: error }));
         }
         event = await exchange.respond(response);
         break;
       }
     }
+  }
+}
+
+/** An exchange that counts the client messages that reached it. */
+class CountingExchange implements SaslExchange {
+  sent = 0;
+
+  constructor(private readonly inner: SaslExchange) {}
+
+  begin(mechanism: string, initial: Uint8Array | null): Promise<ServerEvent> {
+    if (initial !== null) this.sent++;
+    return this.inner.begin(mechanism, initial);
+  }
+
+  respond(response: Uint8Array): Promise<ServerEvent> {
+    this.sent++;
+    return this.inner.respond(response);
+  }
+
+  cancel(): Promise<ServerEvent> {
+    return this.inner.cancel();
   }
 }
 
@@ -152,24 +182,13 @@ export async function authenticate(negotiation: Negotiation, exchange: SaslExcha
   let lastError: SaslError | undefined;
   let failed: MechanismProvider | undefined;
   // Counts the client messages that reached the adapter in the current attempt.
-  let sent = 0;
-  const counted: SaslExchange = {
-    begin: (mechanism, initial) => {
-      if (initial !== null) sent++;
-      return exchange.begin(mechanism, initial);
-    },
-    respond: (response) => {
-      sent++;
-      return exchange.respond(response);
-    },
-    cancel: () => exchange.cancel(),
-  };
+  const counted = new CountingExchange(exchange);
   for (const provider of negotiation.candidates) {
     if (attempts.length >= maxAttempts) break;
     if (lastError && failed && !allowsFallbackTo(lastError, failed, provider)) continue;
     options.onAttempt?.(provider.name, attempts.length + 1);
     let mechanism = provider.createClient(negotiation.context);
-    sent = 0;
+    counted.sent = 0;
     try {
       let rounds: number;
       try {
@@ -183,7 +202,7 @@ export async function authenticate(negotiation: Negotiation, exchange: SaslExcha
       return { mechanism: provider.name, rounds, attempts };
     } catch (error) {
       if (!(error instanceof SaslError)) throw error;
-      if (provider.security.secretInFirstMessage && sent > 0) error.secretSent = true;
+      if (provider.security.secretInFirstMessage && counted.sent > 0) error.secretSent = true;
       attempts.push({ mechanism: provider.name, error });
       lastError = error;
       failed = provider;

@@ -1,6 +1,6 @@
 import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
-import { AUTHZID, Credentials, PASSWORD, USERNAME, defineCredential, type CredentialsInput } from "../src/index.js";
+import { AUTHZID, Credentials, PASSWORD, SaslError, USERNAME, defineCredential, readPassword, requirePassword, type CredentialsInput } from "../src/index.js";
 
 /** A secret of a kind core does not know, declared the way a mechanism family would declare it. */
 const PIN = defineCredential("pin", { secret: true });
@@ -150,5 +150,32 @@ describe("Credentials redaction, property-based", () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe("readPassword", () => {
+  it("answers without a promise for a password given as a value, and reports it to onSecret", () => {
+    const c = Credentials.from({ username: "alice", password: "pass\u00A0word" });
+    const seen: string[] = [];
+    c.onSecret((v) => seen.push(v));
+    expect(readPassword(c, "M")).toBe("pass\u00A0word");
+    expect(readPassword(c, "M", "saslprep")).toBe("pass word");
+    expect(seen).toEqual(["pass\u00A0word"]);
+  });
+
+  it("answers with a promise for a password given as a function, reporting the value it yields", async () => {
+    const c = Credentials.from({ username: "alice", password: async () => "prompted-secret" });
+    const seen: string[] = [];
+    c.onSecret((v) => seen.push(v));
+    const read = readPassword(c, "M");
+    expect(read).toBeInstanceOf(Promise);
+    await expect(read).resolves.toBe("prompted-secret");
+    expect(seen).toEqual(["prompted-secret"]);
+  });
+
+  it("refuses a missing password as requirePassword does: synchronously for values, as a rejection for functions", async () => {
+    expect(() => readPassword(Credentials.from({ username: "alice" }), "M")).toThrow(new SaslError("M", "missing-credentials", "a password is required."));
+    await expect(readPassword(Credentials.from({ password: () => undefined as unknown as string }), "M")).rejects.toMatchObject({ code: "missing-credentials" });
+    await expect(requirePassword(Credentials.from({ username: "alice" }), "M")).rejects.toMatchObject({ code: "missing-credentials" });
   });
 });

@@ -4,7 +4,7 @@
  * The password crosses the wire as is, so PLAIN is only safe over TLS (or to a loopback peer);
  * the provider declares `sendsSecretInClear` and negotiation enforces that policy.
  */
-import { PASSWORD, SaslError, USERNAME, concatBytes, prepareCredential, type CredentialPreparation, decodeUtf8, mayActAs, registerMechanism, requirePassword, requireWellFormed, splitBytes, utf8, type AuthIdentity, type ClientContext, type Credentials, type MechanismProvider, type SaslMechanism, type SaslServerMechanism, type ServerCallbacks, type ServerContext, type ServerStep } from "@saslkit/core";
+import { PASSWORD, SaslError, USERNAME, prepareCredential, type CredentialPreparation, decodeUtf8, mayActAs, readPassword, registerMechanism, requireWellFormed, splitBytes, utf8, type AuthIdentity, type ClientContext, type Credentials, type MaybePromise, type MechanismProvider, type SaslMechanism, type SaslServerMechanism, type ServerCallbacks, type ServerContext, type ServerStep } from "@saslkit/core";
 
 const NAME = "PLAIN";
 const NUL = 0;
@@ -41,9 +41,19 @@ function checkField(value: string, what: string): void {
  * recommends it; opt-in, see core's prepare.ts); the authzid is sent as given.
  */
 export async function buildPlainMessage(credentials: Credentials, preparation?: CredentialPreparation): Promise<Uint8Array> {
+  return plainMessage(credentials, preparation);
+}
+
+/** `buildPlainMessage` without a promise when the password was given as a value. */
+function plainMessage(credentials: Credentials, preparation: CredentialPreparation | undefined): MaybePromise<Uint8Array> {
   const given = credentials.username;
   if (given === undefined) throw new SaslError(NAME, "missing-credentials", "a username is required.");
-  const password = await requirePassword(credentials, NAME, preparation);
+  const password = readPassword(credentials, NAME, preparation);
+  if (typeof password === "string") return composePlain(credentials, given, password, preparation);
+  return password.then((value) => composePlain(credentials, given, value, preparation));
+}
+
+function composePlain(credentials: Credentials, given: string, password: string, preparation: CredentialPreparation | undefined): Uint8Array {
   if (given === "") throw new SaslError(NAME, "invalid-credentials-input", "the username is empty.");
   const username = prepareCredential(given, preparation, "the username", NAME);
   if (password === "") throw new SaslError(NAME, "invalid-credentials-input", "the password is empty (RFC 4616 requires at least one character).");
@@ -51,8 +61,8 @@ export async function buildPlainMessage(credentials: Credentials, preparation?: 
   checkField(authzid, "authorization identity");
   checkField(username, "username");
   checkField(password, "password");
-  const nul = Uint8Array.of(NUL);
-  return concatBytes(utf8(authzid), nul, utf8(username), nul, utf8(password));
+  // One encoding of the joined text: the fields hold no NUL and no lone surrogate (checked above).
+  return utf8(`${authzid}\0${username}\0${password}`);
 }
 
 /**
@@ -83,11 +93,22 @@ export class PlainClient implements SaslMechanism {
     return this.#state !== PlainClientState.initial;
   }
 
-  async start(): Promise<Uint8Array> {
-    if (this.#state !== PlainClientState.initial) throw new SaslError(NAME, "bad-state", "start() was called twice.");
-    this.#message = await buildPlainMessage(this.#credentials, this.#prepare);
+  start(): Promise<Uint8Array> {
+    try {
+      if (this.#state !== PlainClientState.initial) throw new SaslError(NAME, "bad-state", "start() was called twice.");
+      const message = plainMessage(this.#credentials, this.#prepare);
+      // A password given as a value needs no await: one promise instead of a chain of them.
+      if (message instanceof Uint8Array) return Promise.resolve(this.#started(message));
+      return message.then((bytes) => this.#started(bytes));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #started(message: Uint8Array): Uint8Array {
+    this.#message = message;
     this.#state = PlainClientState.sent;
-    return this.#message;
+    return message;
   }
 
   async step(challenge: Uint8Array): Promise<Uint8Array> {

@@ -383,3 +383,21 @@ describe("PLAIN SASLprep opt-in (issue 13 item 7)", () => {
     await expect(authenticate(plan, pairedExchange(server))).resolves.toMatchObject({ mechanism: "PLAIN" });
   });
 });
+
+describe("PlainClient.start: always a promise, whether the password is a value or a function", () => {
+  it("resolves with the same bytes for a value and for a function, and rejects (never throws) on a second call or bad input", async () => {
+    const given = client({ username: "tim", password: "tanstaaftanstaaf" });
+    const prompted = client({ username: "tim", password: async () => "tanstaaftanstaaf" });
+    const a = given.start();
+    const b = prompted.start();
+    expect(a).toBeInstanceOf(Promise);
+    expect(b).toBeInstanceOf(Promise);
+    expect(await a).toEqual(await b);
+    expect(given.state).toBe(PlainClientState.sent);
+    await rejects(given.start(), "bad-state");
+    const noUser = client({ username: "", password: "x" }).start();
+    expect(noUser).toBeInstanceOf(Promise);
+    await rejects(noUser, "invalid-credentials-input");
+    await rejects(client({ username: "tim" }).start(), "missing-credentials");
+  });
+});

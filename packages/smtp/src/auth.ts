@@ -15,9 +15,12 @@ import {
   planNegotiation,
   requireCandidate,
   type AttemptRecord,
+  type AuthenticateOptions,
   type FailureCode,
   type MechanismProvider,
   type MechanismSource,
+  type Negotiation,
+  type NegotiationInput,
   type NegotiationRecord,
   type SaslExchange,
   type ServerEvent,
@@ -29,6 +32,8 @@ import type { SmtpClientOptions } from "./options.js";
 import type { CommandPipeline } from "./pipeline.js";
 import { replyMessage, type SmtpReply } from "./reply.js";
 import { channelOf } from "./setup.js";
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** RFC 4954 §4: the AUTH command line, CRLF included, may not exceed 512 octets with an initial response. */
 export const MAX_AUTH_LINE = 512;
@@ -50,18 +55,45 @@ export function initialResponseFits(mechanism: string, response: Uint8Array): bo
  * record in `negotiation`), never sending AUTH to a server that offered no usable mechanism.
  * Every secret of the credentials, and every payload sent, goes to the connection's redactor.
  */
-export async function authenticateSession(pipeline: CommandPipeline, options: SmtpClientOptions, port: number, offered: readonly string[]): Promise<NegotiationRecord> {
+export function authenticateSession(pipeline: CommandPipeline, options: SmtpClientOptions, port: number, offered: readonly string[]): Promise<NegotiationRecord> {
+  // Not an async function: the session's hot path is one promise chain, and the frame of an
+  // async function holding the failure paths below was the largest allocation of an AUTH.
+  let plan: Negotiation;
+  let exchange: SmtpSaslExchange;
+  let limits: AuthenticateOptions;
+  try {
+    plan = planFor(pipeline, options, port, offered);
+    exchange = new SmtpSaslExchange({
+      command: (text, mask) => pipeline.command("authenticate", text, mask),
+      payload: (base64) => pipeline.line.redactor.addPayload(base64),
+      redact: pipeline.redact,
+    });
+    limits = limitsOf(options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return authenticate(plan, exchange, limits).then(
+    (result) => negotiationRecord(plan, result.attempts, result.mechanism),
+    (error: unknown) => {
+      throw authFailure(error, plan, exchange, pipeline.redact);
+    },
+  );
+}
+
+/**
+ * The plan: every credential secret registered with the connection's redactor first, then core's
+ * negotiator. Throws `SmtpError` `no-mechanism` when nothing is usable: AUTH is never sent then.
+ */
+function planFor(pipeline: CommandPipeline, options: SmtpClientOptions, port: number, offered: readonly string[]): Negotiation {
   const line = pipeline.line;
+  const redactor = line.redactor;
   const credentials = Credentials.from(options.auth);
-  credentials.onSecret((secret) => line.redactor.addSecret(secret));
-  const plan = planNegotiation(registryFor(options.mechanisms), {
-    offered,
-    credentials,
-    channel: channelOf(line, options, port),
-    ...(options.policy ? { policy: options.policy } : {}),
-    ...(options.mechanismOptions ? { options: options.mechanismOptions } : {}),
-    ...(options.prepare ? { prepare: options.prepare } : {}),
-  });
+  credentials.onSecret((secret) => redactor.addSecret(secret));
+  const input: Mutable<NegotiationInput> = { offered, credentials, channel: channelOf(line, options, port) };
+  if (options.policy) input.policy = options.policy;
+  if (options.mechanismOptions) input.options = options.mechanismOptions;
+  if (options.prepare) input.prepare = options.prepare;
+  const plan = planNegotiation(registryFor(options.mechanisms), input);
   try {
     // Never send AUTH to a server that did not advertise a usable mechanism (a 503 at best, nodemailer#1081).
     requireCandidate(plan);
@@ -69,37 +101,36 @@ export async function authenticateSession(pipeline: CommandPipeline, options: Sm
     const where = offered.length === 0 ? `the server advertised no AUTH mechanisms${line.secure ? "" : " (it may offer them only after STARTTLS)"}` : (error as Error).message.replace(/\.$/, "");
     throw new SmtpError("authenticate", "no-mechanism", `${where}; nothing was sent.`, { cause: error, negotiation: negotiationRecord(plan), redact: pipeline.redact });
   }
-  const exchange = new SmtpSaslExchange({
-    command: (text, mask) => pipeline.command("authenticate", text, mask),
-    payload: (base64) => line.redactor.addPayload(base64),
-    redact: pipeline.redact,
-  });
-  try {
-    const result = await authenticate(plan, exchange, {
-      initialResponseFits,
-      ...(options.fallback !== undefined ? { fallback: options.fallback } : {}),
-      ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
-      ...(options.maxRounds !== undefined ? { maxRounds: options.maxRounds } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
-    return negotiationRecord(plan, result.attempts, result.mechanism);
-  } catch (error) {
-    if (!(error instanceof SaslError)) {
-      // The connection failed under the exchange (closed, timed out, unreadable): core's driver
-      // saw no SaslError, so the record comes from what the exchange saw.
-      const failure = transportFailure(error, "authenticate", exchange.lastCommand, pipeline.redact);
-      throw withNegotiation(failure, negotiationRecord(plan, exchange.attemptsEndingIn(failure.code)));
-    }
-    const reply = exchange.lastReply && error.reply ? exchange.lastReply : undefined;
-    throw new SmtpError("authenticate", error.code, `authentication failed: ${error.message}`, {
-      cause: error,
-      reply,
-      command: exchange.lastCommand,
-      ...(error.mechanism ? { mechanism: error.mechanism } : {}),
-      negotiation: negotiationRecord(plan, error.attempts),
-      redact: pipeline.redact,
-    });
+  return plan;
+}
+
+/** Core's session limits from the client options (only those given). */
+function limitsOf(options: SmtpClientOptions): AuthenticateOptions {
+  const limits: Mutable<AuthenticateOptions> = { initialResponseFits };
+  if (options.fallback !== undefined) limits.fallback = options.fallback;
+  if (options.maxAttempts !== undefined) limits.maxAttempts = options.maxAttempts;
+  if (options.maxRounds !== undefined) limits.maxRounds = options.maxRounds;
+  if (options.signal) limits.signal = options.signal;
+  return limits;
+}
+
+/** The `SmtpError` of a failed exchange, carrying the negotiation record. */
+function authFailure(error: unknown, plan: Negotiation, exchange: SmtpSaslExchange, redact: (text: string) => string): SmtpError {
+  if (!(error instanceof SaslError)) {
+    // The connection failed under the exchange (closed, timed out, unreadable): core's driver
+    // saw no SaslError, so the record comes from what the exchange saw.
+    const failure = transportFailure(error, "authenticate", exchange.lastCommand, redact);
+    return withNegotiation(failure, negotiationRecord(plan, exchange.attemptsEndingIn(failure.code)));
   }
+  const reply = exchange.lastReply && error.reply ? exchange.lastReply : undefined;
+  return new SmtpError("authenticate", error.code, `authentication failed: ${error.message}`, {
+    cause: error,
+    reply,
+    command: exchange.lastCommand,
+    ...(error.mechanism ? { mechanism: error.mechanism } : {}),
+    negotiation: negotiationRecord(plan, error.attempts),
+    redact,
+  });
 }
 
 /**
@@ -112,10 +143,16 @@ function registryFor(source: MechanismSource | undefined): MechanismSource | und
   if (!Array.isArray(source)) return source;
   const list = source as readonly MechanismProvider[];
   const cached = registries.get(list);
-  if (cached && cached.providers.length === list.length && cached.providers.every((p, i) => p === list[i])) return cached.registry;
+  if (cached && sameProviders(cached.providers, list)) return cached.registry;
   const registry = MechanismRegistry.from(list);
   registries.set(list, { providers: [...list], registry });
   return registry;
+}
+
+function sameProviders(a: readonly MechanismProvider[], b: readonly MechanismProvider[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** What the exchange needs from the client. */
@@ -165,27 +202,40 @@ export class SmtpSaslExchange implements SaslExchange {
   #cancelled = false;
   /** The last command line sent, masked (`AUTH PLAIN ****`, `****`, `*`). */
   lastCommand: string | undefined;
-  /** The last reply received (redacted). */
-  lastReply: SmtpReply | undefined;
+  /** The last reply received, unredacted: read it through `lastReply`. */
+  #reply: SmtpReply | undefined;
+  /** `#reply` redacted, once someone asked. */
+  #shown: SmtpReply | undefined;
   /** Mechanisms begun and how each ended, for the negotiation record of a failure outside core's driver. */
   readonly #attempts: AttemptRecord[] = [];
 
   constructor(private readonly channel: SmtpCommandChannel) {}
 
-  async begin(mechanism: string, initialResponse: Uint8Array | null): Promise<ServerEvent> {
-    this.#cancelled = false;
-    this.#attempts.push({ mechanism });
-    let line = `AUTH ${mechanism}`;
-    let mask = line;
-    if (initialResponse !== null) {
-      // A zero-length initial response is "=" (RFC 4954 §4).
-      const ir = initialResponse.length ? encodeBase64(initialResponse) : "=";
-      if (ir !== "=") this.channel.payload?.(ir);
-      line = `${line} ${ir}`;
-      mask = `${mask} ****`;
+  begin(mechanism: string, initialResponse: Uint8Array | null): Promise<ServerEvent> {
+    // Not async: one `then` on the command's promise is the whole cost of the exchange's step.
+    try {
+      this.#cancelled = false;
+      this.#attempts.push({ mechanism });
+      let line: string;
+      let mask: string;
+      if (initialResponse === null) {
+        line = mask = `AUTH ${mechanism}`;
+      } else {
+        // A zero-length initial response is "=" (RFC 4954 §4).
+        const ir = initialResponse.length ? encodeBase64(initialResponse) : "=";
+        if (ir !== "=") this.channel.payload?.(ir);
+        line = `AUTH ${mechanism} ${ir}`;
+        mask = `AUTH ${mechanism} ****`;
+      }
+      this.lastCommand = mask;
+      return this.channel.command(line, mask).then(this.#answer);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return this.#event(await this.#send(line, mask));
   }
+
+  /** The event of a reply to the AUTH line or a response. */
+  readonly #answer = (reply: SmtpReply): ServerEvent => this.#event(this.#received(reply));
 
   async respond(response: Uint8Array): Promise<ServerEvent> {
     const text = encodeBase64(response);
@@ -195,9 +245,19 @@ export class SmtpSaslExchange implements SaslExchange {
 
   async cancel(): Promise<ServerEvent> {
     this.#cancelled = true;
-    const reply = await this.#send("*", "*");
+    await this.#send("*", "*");
     // RFC 4954: the server answers a cancel with 501; any answer ends the exchange.
-    return { type: "failure", code: "aborted", reply: replyInfo(reply) };
+    return { type: "failure", code: "aborted", reply: replyInfo(this.lastReply as SmtpReply) };
+  }
+
+  /**
+   * The last reply received, redacted. Redaction waits until the reply is shown (an error, a
+   * challenge): a 235 that ends a successful exchange is never redacted, so the secrets' encoded
+   * forms are never derived (see the transport's Redactor). Secrets learnt meanwhile only mask more.
+   */
+  get lastReply(): SmtpReply | undefined {
+    if (this.#reply === undefined) return undefined;
+    return (this.#shown ??= this.scrub(this.#reply));
   }
 
   /** The attempts so far, the last one (if still open) failed with the connection's `code`. */
@@ -212,8 +272,12 @@ export class SmtpSaslExchange implements SaslExchange {
 
   async #send(line: string, mask: string): Promise<SmtpReply> {
     this.lastCommand = mask;
-    const reply = this.scrub(await this.channel.command(line, mask));
-    this.lastReply = reply;
+    return this.#received(await this.channel.command(line, mask));
+  }
+
+  #received(reply: SmtpReply): SmtpReply {
+    this.#reply = reply;
+    this.#shown = undefined;
     return reply;
   }
 
@@ -227,17 +291,32 @@ export class SmtpSaslExchange implements SaslExchange {
     return { ...reply, text, lines };
   }
 
-  #event(reply: SmtpReply): ServerEvent {
+  #event(received: SmtpReply): ServerEvent {
+    // The reply is shaped (and redacted) only if read: by a mechanism that refuses the success.
+    if (received.code === 235) return new SuccessEvent(this);
+    const reply = this.lastReply as SmtpReply;
     if (reply.code === 334) {
       if (reply.lines.length > 1) return { type: "malformed", reason: "a 334 challenge spanned several lines" };
       // "334", "334 " and "334 <base64>": an empty text is an empty challenge.
       const data = decodeBase64(reply.text.trim());
       return data === undefined ? { type: "malformed", reason: "the challenge is not valid base64" } : { type: "challenge", data };
     }
-    if (reply.code === 235) return { type: "success", data: null, reply: replyInfo(reply) };
     const failure: ServerEvent = { type: "failure", code: authFailureCode(reply.code, this.#cancelled), reply: replyInfo(reply) };
     const last = this.#attempts[this.#attempts.length - 1];
     if (last) this.#attempts[this.#attempts.length - 1] = { mechanism: last.mechanism, error: new SaslError(last.mechanism, failure.code, `the server refused (${reply.code}).`) };
     return failure;
+  }
+}
+
+/** A 235: core's success event, whose `reply` is built from the exchange's (redacted) last reply when read. */
+class SuccessEvent {
+  readonly type = "success";
+  readonly data = null;
+  #info: ServerReplyInfo | undefined;
+
+  constructor(private readonly exchange: SmtpSaslExchange) {}
+
+  get reply(): ServerReplyInfo {
+    return (this.#info ??= replyInfo(this.exchange.lastReply as SmtpReply));
   }
 }

@@ -15,6 +15,11 @@
  * Values shorter than `MIN_LENGTH` characters are not tracked: they would mask innocent words
  * ("OK") and a peer echoing them reveals little. Redaction is one pass per value, linear in the
  * text's length.
+ *
+ * The derived forms are computed when first needed: by the first `redact` (or `size`) after a
+ * registration, for a text of at least `MIN_LENGTH` characters. A session that never shows server
+ * text or a transcript (the common successful AUTH) never pays for them; a registration still
+ * masks every form from that moment on, since nothing is redacted without deriving them first.
  */
 const MIN_LENGTH = 4;
 const MASK = "****";
@@ -32,6 +37,10 @@ export class Redactor {
   readonly #values = new Set<string>();
   /** Longest first, so a longer form is masked whole before a shorter one inside it. */
   #ordered: string[] | undefined;
+  /** Secrets registered whose forms are not derived yet. */
+  #pendingSecrets: Array<string | Uint8Array> = [];
+  /** Payloads registered whose forms are not derived yet. */
+  #pendingPayloads: string[] = [];
 
   #add(value: string): void {
     if (value.length < MIN_LENGTH || this.#values.has(value)) return;
@@ -41,6 +50,31 @@ export class Redactor {
 
   /** Registers a secret in all the forms listed in the module comment. */
   addSecret(secret: string | Uint8Array): void {
+    if (typeof secret === "string") {
+      if (!this.#pendingSecrets.includes(secret)) this.#pendingSecrets.push(secret);
+    } else {
+      // A copy: the caller may reuse its buffer before the forms are derived.
+      this.#pendingSecrets.push(Uint8Array.from(secret));
+    }
+  }
+
+  /** Registers the exact base64 text of a payload sent during authentication (and its decoded text). */
+  addPayload(base64: string): void {
+    if (!this.#pendingPayloads.includes(base64)) this.#pendingPayloads.push(base64);
+  }
+
+  /** Derives the forms of everything registered since the last call. */
+  #derive(): void {
+    const secrets = this.#pendingSecrets;
+    const payloads = this.#pendingPayloads;
+    if (secrets.length === 0 && payloads.length === 0) return;
+    this.#pendingSecrets = [];
+    this.#pendingPayloads = [];
+    for (const secret of secrets) this.#deriveSecret(secret);
+    for (const payload of payloads) this.#derivePayload(payload);
+  }
+
+  #deriveSecret(secret: string | Uint8Array): void {
     const bytes = typeof secret === "string" ? Buffer.from(secret, "utf8") : Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength);
     if (typeof secret === "string") this.#add(secret);
     else this.#add(bytes.toString("utf8"));
@@ -55,8 +89,7 @@ export class Redactor {
     this.#add(hex.toUpperCase());
   }
 
-  /** Registers the exact base64 text of a payload sent during authentication (and its decoded text). */
-  addPayload(base64: string): void {
+  #derivePayload(base64: string): void {
     this.#add(base64);
     const decoded = Buffer.from(base64, "base64");
     // Segments between NULs and commas (PLAIN's "authzid\0user\0pass", GS2 headers) are not secrets
@@ -71,7 +104,9 @@ export class Redactor {
 
   /** `text` with every tracked value replaced by `****`. */
   redact(text: string): string {
-    if (this.#values.size === 0 || text.length < MIN_LENGTH) return text;
+    if (text.length < MIN_LENGTH) return text;
+    this.#derive();
+    if (this.#values.size === 0) return text;
     this.#ordered ??= [...this.#values].sort((a, b) => b.length - a.length);
     let out = text;
     for (const value of this.#ordered) if (out.includes(value)) out = out.split(value).join(MASK);
@@ -85,6 +120,7 @@ export class Redactor {
 
   /** How many distinct forms are tracked. */
   get size(): number {
+    this.#derive();
     return this.#values.size;
   }
 }

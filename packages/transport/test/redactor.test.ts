@@ -18,3 +18,36 @@ describe("Redactor", () => {
     expect(r.scrub("OK abc = done")).toBe("OK abc = done");
   });
 });
+
+describe("Redactor: forms derived when first needed", () => {
+  it("masks every form of a secret registered before the text, however late it is redacted", () => {
+    const r = new Redactor();
+    const bytes = new TextEncoder().encode("pässword-42");
+    r.addSecret(bytes);
+    r.addPayload(Buffer.from("\0alice\0pässword-42").toString("base64"));
+    bytes.fill(0); // the caller reuses its buffer: the redactor kept its own copy
+    const secret = Buffer.from("pässword-42");
+    for (const form of [secret.toString("utf8"), secret.toString("latin1"), secret.toString("base64"), secret.toString("base64url"), secret.toString("hex"), secret.toString("hex").toUpperCase()]) {
+      expect(r.redact(`535 echo ${form} end`)).toBe("535 echo **** end");
+    }
+    expect(r.redact(`535 ${Buffer.from("\0alice\0pässword-42").toString("base64")}`)).toBe("535 ****");
+  });
+
+  it("learns a secret added after an earlier redaction", () => {
+    const r = new Redactor();
+    r.addSecret("first-secret");
+    expect(r.redact("echo first-secret")).toBe("echo ****");
+    r.addSecret("second-secret");
+    expect(r.redact("echo second-secret and first-secret")).toBe("echo **** and ****");
+  });
+
+  it("counts the derived forms in size, and a secret registered twice once", () => {
+    const once = new Redactor();
+    once.addSecret("hunter2-long");
+    const twice = new Redactor();
+    twice.addSecret("hunter2-long");
+    twice.addSecret("hunter2-long");
+    expect(once.size).toBeGreaterThan(5);
+    expect(twice.size).toBe(once.size);
+  });
+});
