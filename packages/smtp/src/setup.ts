@@ -50,13 +50,11 @@ export const peerOverride: { loopback: boolean | undefined } = { loopback: undef
  * `clientCertificate` when the caller gave one for this TLS channel (EXTERNAL may then be chosen).
  */
 export function channelOf(line: LineSocket, options: Pick<SmtpClientOptions, "host" | "tlsOptions">, port: number): ChannelInfo {
-  const info = line.channelInfo(options.host, port);
-  return {
-    ...info,
-    service: "smtp",
-    ...(info.secure && options.tlsOptions?.cert !== undefined ? { clientCertificate: true } : {}),
-    ...(peerOverride.loopback === undefined ? {} : { loopback: peerOverride.loopback }),
-  };
+  const info: { -readonly [K in keyof ChannelInfo]: ChannelInfo[K] } = line.channelInfo(options.host, port);
+  info.service = "smtp";
+  if (info.secure && options.tlsOptions?.cert !== undefined) info.clientCertificate = true;
+  if (peerOverride.loopback !== undefined) info.loopback = peerOverride.loopback;
+  return info;
 }
 
 /** Opens the socket (TCP, or TLS for `tls: "implicit"`) within the connect deadline. */

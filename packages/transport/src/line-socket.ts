@@ -871,14 +871,13 @@ export class LineSocket {
   channelInfo(host?: string, port?: number): ChannelInfo {
     const h = host ?? this.#host;
     const p = port ?? this.#port;
-    return {
-      secure: this.secure,
-      loopback: this.loopback,
-      ...(h !== undefined ? { host: h } : {}),
-      ...(p !== undefined ? { port: p } : {}),
-      ...(this.#tls ? { channelBinding: (this.#binding ??= channelBindingFor(this.#tls, this.#isServer)) } : {}),
-      ...(this.#externalIdentity !== undefined ? { externalIdentity: this.#externalIdentity } : {}),
-    };
+    // Built by assignment, not conditional spreads: every authentication asks for it.
+    const info: { -readonly [K in keyof ChannelInfo]: ChannelInfo[K] } = { secure: this.#tls !== undefined, loopback: this.loopback };
+    if (h !== undefined) info.host = h;
+    if (p !== undefined) info.port = p;
+    if (this.#tls) info.channelBinding = this.#binding ??= channelBindingFor(this.#tls, this.#isServer);
+    if (this.#externalIdentity !== undefined) info.externalIdentity = this.#externalIdentity;
+    return info;
   }
 
   // ---------------------------------------------------------------------------------------------
