@@ -237,6 +237,25 @@ describe("SmtpPool delivery rule under faults (scripted server)", () => {
     expect(settled.map((r) => r.error?.code)).toEqual(["connect-failed", "connect-failed", "connect-failed"]);
   });
 
+  it("connection attempts made together count as one failure: the pool gives up only after maxConnectFailures pauses, however many connections it was opening", async () => {
+    // Seen against the real Postfix (bench/pool-restart.mjs): after a stop, a busy pool opened
+    // maxConnections attempts at once, each refusal counted as one more failure in a row, and the
+    // pool failed every waiting message after about 1 s instead of the documented ~3 s.
+    server = new FaultServer();
+    await server.start();
+    const port = server.port;
+    await server.stop();
+    const pool = createPool({ connection: { ...connection(server), port }, maxConnections: 4, maxConnectFailures: 3 });
+    const t0 = Date.now();
+    const settled = await sendAll(pool, ids(40, "together")); // 40 waiting: 4 connections wanted at once
+    const elapsed = Date.now() - t0;
+    await pool.close();
+    expect(settled.every((r) => r.error?.code === "connect-failed")).toBe(true);
+    // 4 attempts together (one failure), 100 ms pause, 1 attempt, 200 ms pause, 1 attempt: gives up.
+    expect(elapsed).toBeGreaterThanOrEqual(290);
+    expect(pool.stats.connectionsOpened).toBe(6);
+  });
+
   it("rate limit: at most N messages started per interval", async () => {
     server = new FaultServer();
     await server.start();
