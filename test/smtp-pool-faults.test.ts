@@ -1,8 +1,7 @@
 /**
  * SmtpPool against a small fault-injecting SMTP server written here (a scripted server: real
- * Postfix cannot be told to drop a link after the final dot, and stopping the shared Postfix would
- * disturb every other test running at the same time; test/smtp-pool-postfix.test.ts covers real
- * delivery). The server records every message it accepted by Message-ID, so each test checks the
+ * Postfix cannot be told to drop a link after the final dot; test/smtp-pool-postfix.test.ts covers
+ * real delivery, and smtp-pool-restart-postfix.test.ts a real Postfix stopped under load). The server records every message it accepted by Message-ID, so each test checks the
  * delivery rule: every message is delivered at most once; a message whose send resolved was
  * delivered exactly once; a failure before the final dot is retried on a fresh connection; a
  * failure after it is reported as `outcome-unknown` and never retried.
