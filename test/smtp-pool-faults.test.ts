@@ -1,8 +1,7 @@
 /**
  * SmtpPool against a small fault-injecting SMTP server written here (a scripted server: real
- * Postfix cannot be told to drop a link after the final dot, and stopping the shared Postfix would
- * disturb every other test running at the same time; test/smtp-pool-postfix.test.ts covers real
- * delivery). The server records every message it accepted by Message-ID, so each test checks the
+ * Postfix cannot be told to drop a link after the final dot; test/smtp-pool-postfix.test.ts covers
+ * real delivery, and smtp-pool-restart-postfix.test.ts a real Postfix stopped under load). The server records every message it accepted by Message-ID, so each test checks the
  * delivery rule: every message is delivered at most once; a message whose send resolved was
  * delivered exactly once; a failure before the final dot is retried on a fresh connection; a
  * failure after it is reported as `outcome-unknown` and never retried.
@@ -235,6 +234,25 @@ describe("SmtpPool delivery rule under faults (scripted server)", () => {
     const settled = await sendAll(pool, ids(3, "down"));
     await pool.close();
     expect(settled.map((r) => r.error?.code)).toEqual(["connect-failed", "connect-failed", "connect-failed"]);
+  });
+
+  it("connection attempts made together count as one failure: the pool gives up only after maxConnectFailures pauses, however many connections it was opening", async () => {
+    // Seen against the real Postfix (bench/pool-restart.mjs): after a stop, a busy pool opened
+    // maxConnections attempts at once, each refusal counted as one more failure in a row, and the
+    // pool failed every waiting message after about 1 s instead of the documented ~3 s.
+    server = new FaultServer();
+    await server.start();
+    const port = server.port;
+    await server.stop();
+    const pool = createPool({ connection: { ...connection(server), port }, maxConnections: 4, maxConnectFailures: 3 });
+    const t0 = Date.now();
+    const settled = await sendAll(pool, ids(40, "together")); // 40 waiting: 4 connections wanted at once
+    const elapsed = Date.now() - t0;
+    await pool.close();
+    expect(settled.every((r) => r.error?.code === "connect-failed")).toBe(true);
+    // 4 attempts together (one failure), 100 ms pause, 1 attempt, 200 ms pause, 1 attempt: gives up.
+    expect(elapsed).toBeGreaterThanOrEqual(290);
+    expect(pool.stats.connectionsOpened).toBe(6);
   });
 
   it("rate limit: at most N messages started per interval", async () => {

@@ -1,9 +1,9 @@
 /**
  * SmtpPool against the real Postfix (test/servers): with 1, 2, 4 and 8 connections, N messages
  * are each delivered exactly once (counted in the Maildir by their Message-ID), over STARTTLS
- * with AUTH. Correctness, not timing (the throughput bench is bench/pool.mjs). The
- * stopped-and-restarted-server case runs against a scripted server in smtp-pool-faults.test.ts:
- * stopping the shared Postfix would disturb every other test using it at the same time.
+ * with AUTH. Correctness, not timing (the throughput bench is bench/pool.mjs). Postfix stopped
+ * and started under load: smtp-pool-restart-postfix.test.ts, against an instance of its own
+ * (stopping the shared one would disturb every other test using it at the same time).
  */
 import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";

@@ -39,6 +39,7 @@ export interface SmtpPoolOptions {
   /**
    * Failed connection attempts in a row (with pauses of 100 ms, 200 ms, ... up to 5 s) after
    * which every waiting message fails with the last connection error. Default 6 (about 3 s).
+   * Attempts made at the same time (a busy pool opening several connections) count as one.
    */
   readonly maxConnectFailures?: number;
 }
@@ -256,6 +257,12 @@ export class SmtpPool {
       },
       (error: unknown) => {
         this.#connecting--;
+        // Attempts opened together fail together (a server that went down refuses them all):
+        // one failure in a row, one pause. Only the first of them counts and sets the pause.
+        if (this.#pauseTimer !== undefined) {
+          this.#dispatch();
+          return;
+        }
         this.#connectFailures++;
         const anyOpen = [...this.#slots].some((s) => s.client && !s.client.closed);
         if (this.#connectFailures >= this.#maxConnectFailures && !anyOpen) {
