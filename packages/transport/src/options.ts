@@ -128,25 +128,27 @@ export function withHint(rule: Rule, hint: (value: unknown) => string | undefine
 function walk(options: Readonly<Record<string, unknown>>, spec: OptionSpec, open: boolean, prefix: string): OptionProblem | undefined {
   for (const key of Object.keys(options)) {
     const value = options[key];
-    const path = `${prefix}${key}`;
-    const foreign = FOREIGN_KEYS[path] ?? (prefix === "" ? undefined : FOREIGN_KEYS[key]);
     const rule = spec[key];
-    const misplaced = rule ? undefined : MISPLACED_KEYS[path];
-    if (misplaced !== undefined) return { option: path, message: `The option "${path}" is not one of this client's options: ${misplaced}.` };
+    if (rule && value === undefined) continue;
     if (!rule) {
+      const path = `${prefix}${key}`;
+      const misplaced = MISPLACED_KEYS[path];
+      if (misplaced !== undefined) return { option: path, message: `The option "${path}" is not one of this client's options: ${misplaced}.` };
+      const foreign = FOREIGN_KEYS[path] ?? (prefix === "" ? undefined : FOREIGN_KEYS[key]);
       if (foreign !== undefined) return { option: path, message: `The option "${path}" is not one of this client's options (it belongs to another mail library): ${foreign}.` };
       if (open || value === undefined) continue;
       const known = Object.keys(spec).map((k) => `${prefix}${k}`);
       return { option: path, message: `Unknown option "${path}". Accepted options${prefix ? ` in ${prefix.slice(0, -1)}` : ""}: ${known.join(", ")}.` };
     }
-    if (value === undefined) continue;
+    // Known keys (the usual case) need no path string: it is built for problems and nesting only.
     if (!rule.check(value)) {
+      const path = `${prefix}${key}`;
       const hint = rule.hint?.(value);
       const got = rule.quote ? `, got ${show(value)}` : "";
       return { option: path, message: `The option "${path}" must be ${rule.accepted}${got}.${hint ? ` ${hint}` : ""}` };
     }
     if (rule.keys) {
-      const inner = walk(value as Record<string, unknown>, rule.keys, rule.open ?? false, `${path}.`);
+      const inner = walk(value as Record<string, unknown>, rule.keys, rule.open ?? false, `${prefix}${key}.`);
       if (inner) return inner;
     }
   }
