@@ -187,6 +187,9 @@ describe("after AUTH, a server echoing the password in later replies", () => {
     expect(result.reply.text).toContain("****");
     expect(result.rejected[0]!.reply.lines[0]).toContain("****");
     expect(result.queueId).toBe("Q1");
+    // The result redacts its reply when first read; printed or serialised it still shows every field.
+    expect(JSON.parse(JSON.stringify(result))).toMatchObject({ queueId: "Q1", reply: { code: 250 }, accepted: ["yes@hostile.test"], bytes: expect.any(Number) });
+    expect(inspect(result, { depth: null })).toMatch(/reply: \{[\s\S]*code: 250[\s\S]*queueId: 'Q1'/);
     expect(findSecrets([inspect(result, { depth: null }), JSON.stringify(result), JSON.stringify(transcript)].join("\n"), secretForms(PASSWORD))).toEqual([]);
   });
 });

@@ -21,7 +21,7 @@ import { SmtpError } from "./errors.js";
 import { MessageIdSniffer, type PreparedMessage } from "./message.js";
 import type { PipeliningMode } from "./options.js";
 import { formatReply, type SmtpReply } from "./reply.js";
-import { YIELD_BYTES, chunkBytes, failUnreadableSource, parseQueueId, redactRejected, redactReply, unknownOutcome, type RejectedRecipient, type SendResult, type TransactionContext, yieldToEventLoop } from "./transaction.js";
+import { YIELD_BYTES, chunkBytes, failUnreadableSource, redactRejected, sendResult, unknownOutcome, type RejectedRecipient, type SendResult, type TransactionContext, yieldToEventLoop } from "./transaction.js";
 
 /** In-memory messages up to this size go out in one write with their MAIL and RCPT. */
 export const INLINE_BYTES = 256 * 1024;
@@ -186,17 +186,7 @@ export async function bdatTransaction(
     if (!quitAfter) await pipeline.command("mail", "RSET").catch(noop);
     throw error;
   }
-  // A result is printed and logged like an error: server text in it goes through the redactor too.
-  const shown = redactReply(finalReply, pipeline.redact);
-  const result: SendResult = {
-    envelope: env,
-    accepted,
-    rejected: rejected.length ? redactRejected(rejected, pipeline.redact) : rejected,
-    reply: shown,
-    queueId: parseQueueId(shown),
-    messageId,
-    bytes,
-  };
+  const result = sendResult(env, accepted, rejected, finalReply, messageId, bytes, pipeline.redact);
   return () => Promise.resolve(result);
 }
 

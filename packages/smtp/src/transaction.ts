@@ -4,6 +4,7 @@
  * SIZE (RFC 1870), BODY=8BITMIME (RFC 6152) and SMTPUTF8 (RFC 6531) are added when the server
  * offers them and the message needs them.
  */
+import { inspect } from "node:util";
 import type { TranscriptSink } from "@saslkit/transport";
 import { Deadline, WRITTEN, redactDeep } from "@saslkit/transport";
 import { DotEncoder } from "./data.js";
@@ -36,6 +37,54 @@ export interface SendResult {
   readonly messageId: string | undefined;
   /** Message octets sent after dot-stuffing and CRLF normalisation. */
   readonly bytes: number;
+}
+
+/**
+ * A message's `SendResult`. The final reply goes through the connection's redactor (a result is
+ * printed and logged like an error) when it is first read, with the queue id taken from it, not
+ * for every message whether or not anyone looks. Printed and serialised with every field.
+ */
+class Sent implements SendResult {
+  readonly #raw: SmtpReply;
+  readonly #redact: (text: string) => string;
+  #reply: SmtpReply | undefined;
+  #queueId: string | null | undefined;
+
+  constructor(
+    readonly envelope: Envelope,
+    readonly accepted: readonly string[],
+    readonly rejected: readonly RejectedRecipient[],
+    reply: SmtpReply,
+    readonly messageId: string | undefined,
+    readonly bytes: number,
+    redact: (text: string) => string,
+  ) {
+    this.#raw = reply;
+    this.#redact = redact;
+  }
+
+  get reply(): SmtpReply {
+    return (this.#reply ??= redactReply(this.#raw, this.#redact));
+  }
+
+  get queueId(): string | undefined {
+    if (this.#queueId === undefined) this.#queueId = parseQueueId(this.reply) ?? null;
+    return this.#queueId ?? undefined;
+  }
+
+  toJSON(): SendResult {
+    const { envelope, accepted, rejected, reply, queueId, messageId, bytes } = this;
+    return { envelope, accepted, rejected, reply, queueId, messageId, bytes };
+  }
+
+  [inspect.custom](_depth: number, options: object): string {
+    return `SendResult ${inspect(this.toJSON(), options)}`;
+  }
+}
+
+/** The result of an accepted message (`rejected` recipients' replies redacted now, the final reply when read). */
+export function sendResult(envelope: Envelope, accepted: readonly string[], rejected: readonly RejectedRecipient[], reply: SmtpReply, messageId: string | undefined, bytes: number, redact: (text: string) => string): SendResult {
+  return new Sent(envelope, accepted, rejected.length ? redactRejected(rejected, redact) : rejected, reply, messageId, bytes, redact);
 }
 
 /** What a transaction needs besides the message. */
@@ -184,9 +233,7 @@ export async function transaction(
         if (reply.code !== 250) {
           throw Object.assign(SmtpError.fromReply("data", "the server refused the message", reply, ".", pipeline.redact), { rejected: redactRejected(rejected, pipeline.redact), envelope: env });
         }
-        // A result is printed and logged like an error: server text in it goes through the redactor too.
-        const shown = redactReply(reply, pipeline.redact);
-        return { envelope: env, accepted, rejected: rejected.length ? redactRejected(rejected, pipeline.redact) : rejected, reply: shown, queueId: parseQueueId(shown), messageId, bytes };
+        return sendResult(env, accepted, rejected, reply, messageId, bytes, pipeline.redact);
       },
       (error: unknown) => {
         throw unknownOutcome(error, env);
