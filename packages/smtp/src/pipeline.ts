@@ -159,19 +159,7 @@ export class CommandPipeline {
    */
   expect(phase: SmtpPhase, command: string | undefined, timeoutMs = this.#replyMs): Promise<SmtpReply> {
     if (this.#broken) return Promise.reject(this.#broken);
-    const parser = new ReplyParser();
-    const read = this.line.readParsed(
-      this.deadline(timeoutMs),
-      "a reply",
-      (next) => {
-        for (let text = next(); text !== undefined; text = next()) {
-          const reply = parser.push(text);
-          if (reply) return reply;
-        }
-        return undefined;
-      },
-      (error) => this.#readFailed(error, phase, command),
-    );
+    const read = this.line.readParsed(this.deadline(timeoutMs), "a reply", this.#parseReply, (error) => this.#readFailed(error, phase, command));
     this.#lastRead = read;
     return read;
   }
@@ -179,7 +167,7 @@ export class CommandPipeline {
   /** The `count` replies to a pipelined group, as one queued read (one deadline, one promise). */
   expectGroup(count: number, member: GroupMember): Promise<SmtpReply[]> {
     if (this.#broken) return Promise.reject(this.#broken);
-    const parser = new ReplyParser();
+    const parser = this.#parser;
     const replies: SmtpReply[] = [];
     const read = this.line.readParsed(
       this.deadline(),
@@ -196,6 +184,19 @@ export class CommandPipeline {
     this.#lastRead = read;
     return read;
   }
+
+  /**
+   * One parser for the connection: the socket serves reads one at a time, each ends at a reply's
+   * last line, and a read that fails breaks the pipeline, so no partial reply is ever left in it.
+   */
+  readonly #parser = new ReplyParser();
+  readonly #parseReply = (next: () => string | undefined): SmtpReply | undefined => {
+    for (let text = next(); text !== undefined; text = next()) {
+      const reply = this.#parser.push(text);
+      if (reply) return reply;
+    }
+    return undefined;
+  };
 
   /**
    * A failed read breaks the pipeline: a reply stream cannot be resynchronised. The first failure
