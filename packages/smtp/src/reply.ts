@@ -180,37 +180,22 @@ export const MAX_KEYWORDS = 128;
 /** Parameters kept per keyword, and SASL mechanisms kept from AUTH lines. */
 export const MAX_PARAMS = 128;
 
+/** White space between EHLO tokens. */
+const SPACE = /[ \t]+/;
+
 /**
- * The tokens of one EHLO line (split on spaces and tabs after trimming), at most `max`: the rest
- * of a hostile line is never split. By character codes: this runs for every EHLO line.
+ * The tokens of one EHLO line, at most `max` (the rest of a hostile line is never split). Native
+ * string operations, not a character loop: a loop in a function run once per connection makes V8
+ * compile it with its optimizing compiler early, which costs a short-lived process (a CLI, a cron
+ * job) more than it ever saves.
  */
 function tokens(text: string, max: number): string[] {
   const t = text.trim();
-  const out: string[] = [];
-  const n = t.length;
-  let i = 0;
-  while (i < n && out.length < max) {
-    let c = t.charCodeAt(i);
-    if (c === 0x20 || c === 0x09) {
-      i++;
-      continue;
-    }
-    let j = i + 1;
-    while (j < n && (c = t.charCodeAt(j)) !== 0x20 && c !== 0x09) j++;
-    out.push(j - i === n ? t : t.slice(i, j));
-    i = j;
-  }
-  return out;
+  return t === "" ? [] : t.split(SPACE, max);
 }
 
-/** An ehlo-keyword (RFC 5321 §4.1.1.1), given in upper case: a letter or digit, then letters, digits and hyphens. */
-function isKeyword(k: string): boolean {
-  for (let i = 0; i < k.length; i++) {
-    const c = k.charCodeAt(i);
-    if (!((c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || (c === 0x2d && i > 0))) return false;
-  }
-  return k.length > 0;
-}
+/** An ehlo-keyword (RFC 5321 §4.1.1.1), given in upper case. */
+const KEYWORD = /^[A-Z0-9][A-Z0-9-]*$/;
 
 /**
  * Parses an EHLO reply (or marks a HELO one) into capabilities. Keywords are tokenised exactly.
@@ -242,7 +227,7 @@ export function parseCapabilities(reply: SmtpReply, helo = false): SmtpCapabilit
         continue;
       }
       const keyword = first.toUpperCase();
-      if (!isKeyword(keyword)) continue; // not an ehlo-keyword (RFC 5321 §4.1.1.1)
+      if (!KEYWORD.test(keyword)) continue; // not an ehlo-keyword (RFC 5321 §4.1.1.1)
       let params = keywords.get(keyword);
       if (!params) {
         if (keywords.size >= MAX_KEYWORDS) continue;
