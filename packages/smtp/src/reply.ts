@@ -204,10 +204,53 @@ const KEYWORD = /^[A-Z0-9][A-Z0-9-]*$/;
  * repeated on many lines appends to one list (Go's net/textproto keeps extensions in a map too).
  */
 export function parseCapabilities(reply: SmtpReply, helo = false): SmtpCapabilities {
+  // A server says the same EHLO to every connection: its parse is kept (a pure function of the
+  // lines, frozen, so connections may share it) for a few short replies. After STARTTLS the reply
+  // is parsed (or found) again from what was said over TLS, as before.
+  if (helo) return parseFresh(reply, true);
+  // The parse reads only each line's text, so the joined text is its key.
+  const key = reply.text;
+  if (key.length > PARSED_KEY_BYTES) return parseFresh(reply, false);
+  let parsed = parsedReplies.get(key);
+  if (parsed === undefined) {
+    parsed = parseFresh(reply, false);
+    if (parsedReplies.size >= PARSED_KEPT) parsedReplies.delete(parsedReplies.keys().next().value as string);
+    parsedReplies.set(key, parsed);
+  }
+  return parsed;
+}
+
+/** EHLO replies whose parse is kept, and the longest one kept (in characters). */
+const PARSED_KEPT = 16;
+const PARSED_KEY_BYTES = 4096;
+const parsedReplies = new Map<string, SmtpCapabilities>();
+
+/** A Map that refuses changes once built: parsed capabilities are shared between connections. */
+class FrozenMap<K, V> extends Map<K, V> {
+  #sealed = false;
+  seal(): this {
+    this.#sealed = true;
+    return this;
+  }
+  override set(key: K, value: V): this {
+    if (this.#sealed) throw new TypeError("SMTP capabilities are read-only.");
+    return super.set(key, value);
+  }
+  override delete(key: K): boolean {
+    if (this.#sealed) throw new TypeError("SMTP capabilities are read-only.");
+    return super.delete(key);
+  }
+  override clear(): void {
+    if (this.#sealed) throw new TypeError("SMTP capabilities are read-only.");
+    super.clear();
+  }
+}
+
+function parseFresh(reply: SmtpReply, helo: boolean): SmtpCapabilities {
   // Each line's text is the line after "NNN-" / "NNN " (kept lines only: a truncated reply's
   // dropped lines advertise nothing).
   const lines = reply.lines;
-  const keywords = new Map<string, string[]>();
+  const keywords = new FrozenMap<string, string[]>();
   const auth: string[] = [];
   const addAuth = (names: readonly string[], from: number) => {
     for (let i = from; i < names.length && auth.length < MAX_PARAMS; i++) {
@@ -242,10 +285,11 @@ export function parseCapabilities(reply: SmtpReply, helo = false): SmtpCapabilit
   if (auth.length && !keywords.has("AUTH")) keywords.set("AUTH", []);
   const sizeParam = keywords.get("SIZE");
   const size = sizeParam === undefined ? undefined : /^\d+$/.test(sizeParam[0] ?? "") ? Number(sizeParam[0]) : 0;
-  return {
+  for (const params of keywords.values()) Object.freeze(params);
+  return Object.freeze({
     greeting: lines.length ? lines[0]!.slice(4) : "",
-    keywords,
-    auth,
+    keywords: keywords.seal(),
+    auth: Object.freeze(auth),
     size,
     pipelining: keywords.has("PIPELINING"),
     eightBitMime: keywords.has("8BITMIME"),
@@ -256,5 +300,5 @@ export function parseCapabilities(reply: SmtpReply, helo = false): SmtpCapabilit
     dsn: keywords.has("DSN"),
     helo,
     has: (k: string) => keywords.has(k.toUpperCase()),
-  };
+  });
 }

@@ -88,6 +88,20 @@ describe("EHLO capabilities", () => {
     expect(caps("250-x", "250 AUTH PLAIN bad!name THIS-NAME-IS-FAR-TOO-LONG-FOR-SASL").auth).toEqual(["PLAIN"]);
   });
 
+  it("the same EHLO reply parses once and is shared read-only; a different one (say, after STARTTLS) parses anew", () => {
+    const first = caps("250-mx.example", "250-PIPELINING", "250 AUTH PLAIN LOGIN");
+    const again = caps("250-mx.example", "250-PIPELINING", "250 AUTH PLAIN LOGIN");
+    expect(again).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(() => (first.auth as string[]).push("ANONYMOUS")).toThrow(TypeError);
+    expect(() => (first.keywords as Map<string, readonly string[]>).set("STARTTLS", [])).toThrow(TypeError);
+    expect(() => (first.keywords.get("AUTH") as string[]).push("X")).toThrow(TypeError);
+    expect(first.auth).toEqual(["PLAIN", "LOGIN"]);
+    const tls = caps("250-mx.example", "250-PIPELINING", "250 AUTH PLAIN LOGIN SCRAM-SHA-256");
+    expect(tls).not.toBe(first);
+    expect(tls.auth).toEqual(["PLAIN", "LOGIN", "SCRAM-SHA-256"]);
+  });
+
   it("a HELO reply carries no extensions", () => {
     const c = parseCapabilities(parseReply(["250-x", "250 AUTH PLAIN"]), true);
     expect(c.helo).toBe(true);
