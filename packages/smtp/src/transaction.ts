@@ -151,10 +151,21 @@ export function mailCommand(prepared: PreparedMessage, caps: SmtpCapabilities): 
   return `MAIL FROM:<${env.from}>${params}`;
 }
 
+/** The replies to MAIL, each RCPT and DATA, sorted. */
+interface EnvelopeReplies {
+  readonly mail: SmtpReply;
+  readonly accepted: string[];
+  readonly rejected: RejectedRecipient[];
+  /** Undefined when DATA was not sent (no PIPELINING and the sender or every recipient refused). */
+  readonly data: SmtpReply | undefined;
+}
+
 /**
  * The write half of a transaction; resolves, once the next transaction may be written, with a
  * function awaiting the final reply. In "full" pipelining that is right after the final dot.
  * With `quitAfter` and pipelining, QUIT leaves with the final dot.
+ * The envelope (pipelined or step by step), a refusal before the body, and the final reply are
+ * functions of their own.
  */
 export async function transaction(
   ctx: TransactionContext,
@@ -166,83 +177,97 @@ export async function transaction(
   const pipeline = ctx.pipeline;
   if (pipeline.broken) throw pipeline.broken;
   const env = prepared.envelope;
-  const to = env.to;
-  const accepted: string[] = [];
-  const rejected: RejectedRecipient[] = [];
-  let mailReply: SmtpReply;
-  let dataReply: SmtpReply | undefined;
-
-  if (mode !== "off") {
-    // RFC 2920: MAIL, every RCPT and DATA in one write; replies come back in order.
-    let group = `${mailCommand}\r\n`;
-    for (const a of to) group += `RCPT TO:<${a}>\r\n`;
-    group += "DATA\r\n";
-    const written = pipeline.write("mail", group, mailCommand);
-    if (written !== WRITTEN) await written;
-    const last = to.length + 1;
-    const values = await pipeline.expectGroup(to.length + 2, (i) => (i === 0 ? ["mail", mailCommand] : i === last ? ["data", "DATA"] : ["rcpt", `RCPT TO:<${to[i - 1]}>`]));
-    mailReply = values[0]!;
-    for (let i = 0; i < to.length; i++) {
-      const reply = values[i + 1]!;
-      if (is2xx(reply)) accepted.push(to[i]!);
-      else rejected.push({ address: to[i]!, reply });
-    }
-    dataReply = values[last]!;
-  } else {
-    mailReply = await pipeline.command("mail", mailCommand);
-    if (is2xx(mailReply)) {
-      for (const address of to) {
-        const reply = await pipeline.command("rcpt", `RCPT TO:<${address}>`);
-        if (is2xx(reply)) accepted.push(address);
-        else rejected.push({ address, reply });
-      }
-      if (accepted.length) dataReply = await pipeline.command("data", "DATA");
-    }
-  }
-
-  let failure: SmtpError | undefined;
-  if (!is2xx(mailReply)) failure = SmtpError.fromReply("mail", "the server refused the sender", mailReply, mailCommand, pipeline.redact);
-  else if (!accepted.length) {
-    const first = rejected[0]!;
-    failure = new SmtpError("rcpt", "no-recipients", `the server refused every recipient (first: ${formatReply(first.reply)}).`, {
-      reply: first.reply,
-      command: `RCPT TO:<${first.address}>`,
-      redact: pipeline.redact,
-    });
-  } else if (dataReply && dataReply.code !== 354) failure = SmtpError.fromReply("data", "the server refused DATA", dataReply, "DATA", pipeline.redact);
-  if (failure) {
-    failure.rejected = redactRejected(rejected, pipeline.redact);
-    failure.envelope = env;
-    if (dataReply?.code === 354) {
-      // A server that said 354 anyway gets an empty message, which the RSET below discards.
-      await pipeline.write("data", ".\r\n", ".");
-      await pipeline.expect("data", ".").catch(noop);
-    }
-    await pipeline.command("mail", "RSET").catch(noop);
-    throw failure;
-  }
-
+  const replies = mode !== "off" ? await pipelinedEnvelope(pipeline, mailCommand, env.to) : await stepwiseEnvelope(pipeline, mailCommand, env.to);
+  const failure = envelopeFailure(pipeline, mailCommand, replies);
+  if (failure) return abandon(pipeline, failure, env, replies);
   let sent = prepared.bytes ? writeInMemory(ctx, prepared.bytes, prepared.messageId) : sendBody(ctx, prepared);
   if (sent instanceof Promise) sent = await sent;
-  const { bytes, messageId } = sent;
   const finalReply = pipeline.expect("data", ".", ctx.dataMs);
   if (quitAfter && mode !== "off") pipeline.writeQuit(); // same tick as the final dot: same write
-  const finish = (): Promise<SendResult> =>
-    finalReply.then(
-      (reply) => {
-        if (reply.code !== 250) {
-          throw Object.assign(SmtpError.fromReply("data", "the server refused the message", reply, ".", pipeline.redact), { rejected: redactRejected(rejected, pipeline.redact), envelope: env });
-        }
-        return sendResult(env, accepted, rejected, reply, messageId, bytes, pipeline.redact);
-      },
-      (error: unknown) => {
-        throw unknownOutcome(error, env);
-      },
-    );
+  const finish = (): Promise<SendResult> => finalResult(pipeline, finalReply, env, replies, sent);
   if (mode === "full") return finish; // the next transaction may be written now
   const result = finish();
   await result.then(noop, noop);
   return () => result;
+}
+
+/** RFC 2920: MAIL, every RCPT and DATA in one write; replies come back in order, read as one group. */
+async function pipelinedEnvelope(pipeline: CommandPipeline, mailCommand: string, to: readonly string[]): Promise<EnvelopeReplies> {
+  let group = `${mailCommand}\r\n`;
+  for (const a of to) group += `RCPT TO:<${a}>\r\n`;
+  group += "DATA\r\n";
+  const written = pipeline.write("mail", group, mailCommand);
+  if (written !== WRITTEN) await written;
+  const last = to.length + 1;
+  const values = await pipeline.expectGroup(to.length + 2, (i) => (i === 0 ? ["mail", mailCommand] : i === last ? ["data", "DATA"] : ["rcpt", `RCPT TO:<${to[i - 1]}>`]));
+  const accepted: string[] = [];
+  const rejected: RejectedRecipient[] = [];
+  for (let i = 0; i < to.length; i++) {
+    const reply = values[i + 1]!;
+    if (is2xx(reply)) accepted.push(to[i]!);
+    else rejected.push({ address: to[i]!, reply });
+  }
+  return { mail: values[0]!, accepted, rejected, data: values[last]! };
+}
+
+/** Without PIPELINING: MAIL, then each RCPT, then DATA (only when someone was accepted), one round trip each. */
+async function stepwiseEnvelope(pipeline: CommandPipeline, mailCommand: string, to: readonly string[]): Promise<EnvelopeReplies> {
+  const accepted: string[] = [];
+  const rejected: RejectedRecipient[] = [];
+  const mail = await pipeline.command("mail", mailCommand);
+  let data: SmtpReply | undefined;
+  if (is2xx(mail)) {
+    for (const address of to) {
+      const reply = await pipeline.command("rcpt", `RCPT TO:<${address}>`);
+      if (is2xx(reply)) accepted.push(address);
+      else rejected.push({ address, reply });
+    }
+    if (accepted.length) data = await pipeline.command("data", "DATA");
+  }
+  return { mail, accepted, rejected, data };
+}
+
+/** The error that ends a transaction refused before its body (sender, every recipient, or DATA), or undefined. */
+function envelopeFailure(pipeline: CommandPipeline, mailCommand: string, replies: EnvelopeReplies): SmtpError | undefined {
+  if (!is2xx(replies.mail)) return SmtpError.fromReply("mail", "the server refused the sender", replies.mail, mailCommand, pipeline.redact);
+  if (!replies.accepted.length) {
+    const first = replies.rejected[0]!;
+    return new SmtpError("rcpt", "no-recipients", `the server refused every recipient (first: ${formatReply(first.reply)}).`, {
+      reply: first.reply,
+      command: `RCPT TO:<${first.address}>`,
+      redact: pipeline.redact,
+    });
+  }
+  if (replies.data && replies.data.code !== 354) return SmtpError.fromReply("data", "the server refused DATA", replies.data, "DATA", pipeline.redact);
+  return undefined;
+}
+
+/** Ends a refused transaction: an empty message if DATA was accepted anyway, RSET, then the failure. */
+async function abandon(pipeline: CommandPipeline, failure: SmtpError, env: Envelope, replies: EnvelopeReplies): Promise<never> {
+  failure.rejected = redactRejected(replies.rejected, pipeline.redact);
+  failure.envelope = env;
+  if (replies.data?.code === 354) {
+    // A server that said 354 anyway gets an empty message, which the RSET below discards.
+    await pipeline.write("data", ".\r\n", ".");
+    await pipeline.expect("data", ".").catch(noop);
+  }
+  await pipeline.command("mail", "RSET").catch(noop);
+  throw failure;
+}
+
+/** The message's outcome from its final reply: the result, a refusal, or `outcome-unknown`. */
+function finalResult(pipeline: CommandPipeline, finalReply: Promise<SmtpReply>, env: Envelope, replies: EnvelopeReplies, sent: BodySent): Promise<SendResult> {
+  return finalReply.then(
+    (reply) => {
+      if (reply.code !== 250) {
+        throw Object.assign(SmtpError.fromReply("data", "the server refused the message", reply, ".", pipeline.redact), { rejected: redactRejected(replies.rejected, pipeline.redact), envelope: env });
+      }
+      return sendResult(env, replies.accepted, replies.rejected, reply, sent.messageId, sent.bytes, pipeline.redact);
+    },
+    (error: unknown) => {
+      throw unknownOutcome(error, env);
+    },
+  );
 }
 
 /** `reply` with the connection's secrets masked; the same object when there was nothing to mask. */
