@@ -117,8 +117,10 @@ export class CommandPipeline {
 
   /** Runs `fn` after every earlier queued operation has finished writing. */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    // The next operation runs on either outcome of this one (`then(fn, fn)`), so the tail needs
+    // no handler of its own; the caller handles `run`.
     const run = this.#writeTail.then(fn, fn);
-    this.#writeTail = run.then(noop, noop);
+    this.#writeTail = run;
     return run;
   }
 
