@@ -1,6 +1,9 @@
 // Memory while streaming one big message: RSS above idle for each chunk size the body arrives in.
 //
-//   taskset -c 0 node --expose-gc bench/memory.mjs [--mib 100] [--chunks 16k,64k,256k,1m,4m] [--paths data,bdat,floor] [--out FILE]
+//   taskset -c 0 node --expose-gc bench/memory.mjs [--mib 100] [--chunks 16k,64k,256k,1m,4m] [--paths data,bdat,floor] [--line-ends crlf|lf] [--out FILE]
+//
+// `--line-ends lf` streams a file of bare-LF lines instead (a Unix text file): the client repairs
+// every line end, the encoder's dense path.
 //
 // Paths: `data` is the client sending with DATA (dot-stuffed); `bdat` the client sending with
 // BDAT (the sink offers CHUNKING); `floor` is no SMTP at all, only
@@ -39,7 +42,9 @@ const parseSize = (s) => {
 const CHUNKS = String(opt("chunks", "16k,64k,256k,1m,4m")).split(",").map(parseSize);
 const PATHS = String(opt("paths", "data,bdat,floor")).split(",");
 for (const p of PATHS) if (!["data", "bdat", "floor"].includes(p)) throw new Error(`bad path ${p}: one of data, bdat, floor`);
-const FILE = join(tmpdir(), `saslkit-bench-memory-${MIB}MiB.eml`);
+const LINE_ENDS = String(opt("line-ends", "crlf"));
+if (LINE_ENDS !== "crlf" && LINE_ENDS !== "lf") throw new Error(`bad --line-ends ${LINE_ENDS}: crlf or lf`);
+const FILE = args[0] === "--child" ? args[4] : join(tmpdir(), `saslkit-bench-memory-${MIB}MiB${LINE_ENDS === "lf" ? "-lf" : ""}.eml`);
 const FROM = "sender@example.test";
 const TO = "rcpt@example.test";
 
@@ -48,7 +53,8 @@ function makeFile() {
   if (existsSync(FILE) && statSync(FILE).size === size) return;
   const block = Buffer.alloc(64 * 1024);
   for (let l = 0; l < 1024; l++) {
-    const line = (l % 64 === 5 ? "." : "L") + `${String(l).padStart(4, "0")} `.padEnd(61, "abcdefghijklmnopqrstuvwxyz".at(l % 26)) + "\r\n";
+    const text = (l % 64 === 5 ? "." : "L") + `${String(l).padStart(4, "0")} `.padEnd(61, "abcdefghijklmnopqrstuvwxyz".at(l % 26));
+    const line = LINE_ENDS === "lf" ? `${text}z\n` : `${text}\r\n`;
     block.write(line, l * 64, "latin1");
   }
   const fd = openSync(FILE, "w");
@@ -59,10 +65,15 @@ function makeFile() {
   closeSync(fd);
 }
 
-async function fileHash() {
-  const h = createHash("sha256");
-  for await (const c of createReadStream(FILE, { highWaterMark: 1 << 20 })) h.update(c);
-  return h.digest("hex");
+/** The file's SHA-256, and that of the body as the server must receive it (line ends made CRLF). */
+async function fileHashes() {
+  const raw = createHash("sha256");
+  const crlf = createHash("sha256");
+  for await (const c of createReadStream(FILE, { highWaterMark: 1 << 20 })) {
+    raw.update(c);
+    crlf.update(LINE_ENDS === "lf" ? Buffer.from(c.toString("latin1").replaceAll("\n", "\r\n"), "latin1") : c);
+  }
+  return { raw: raw.digest("hex"), crlf: crlf.digest("hex") };
 }
 
 /** Samples RSS every 5 ms from now on; `stop()` returns the peak. */
@@ -151,7 +162,7 @@ async function startDiscard() {
 
 /** One fresh child process for one path and chunk size; resolves with its row. */
 async function runChild(path, port, chunk) {
-  const proc = fork(fileURLToPath(import.meta.url), ["--child", path, String(port), String(chunk)], {
+  const proc = fork(fileURLToPath(import.meta.url), ["--child", path, String(port), String(chunk), FILE], {
     execArgv: ["--expose-gc", ...(process.env.MEMORY_CHILD_FLAGS ? process.env.MEMORY_CHILD_FLAGS.split(" ") : [])],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
@@ -165,7 +176,7 @@ async function runChild(path, port, chunk) {
 
 async function main() {
   makeFile();
-  const expected = await fileHash();
+  const hashes = await fileHashes();
   const sink = PATHS.includes("data") ? await startSink() : undefined;
   const chunkingSink = PATHS.includes("bdat") ? await startSink({ chunking: true }) : undefined;
   const discard = PATHS.includes("floor") ? await startDiscard() : undefined;
@@ -179,14 +190,14 @@ async function main() {
           row = await runChild(path, discard.port, chunk);
           await new Promise((r) => setTimeout(r, 20)); // the last bytes reach the server
           const got = discard.take();
-          row.verified = got.hex === expected;
+          row.verified = got.hex === hashes.raw;
           if (!row.verified) process.stderr.write(`floor: the discard server saw ${got.bytes} bytes, hash ${got.hex}\n`);
         } else {
           const s = path === "data" ? sink : chunkingSink;
           await s.reset();
           row = await runChild(path, s.port, chunk);
           const stats = await s.stats();
-          row.verified = stats.messages === 1 && (stats.hashes[expected] ?? 0) === 1 && stats.chunked === (path === "bdat" ? 1 : 0);
+          row.verified = stats.messages === 1 && (stats.hashes[hashes.crlf] ?? 0) === 1 && stats.chunked === (path === "bdat" ? 1 : 0);
           if (!row.verified) process.stderr.write(`${path}: client sent ${row.bytes} bytes; sink saw: ${JSON.stringify({ messages: stats.messages, bytes: stats.bytes, hashes: stats.hashes, chunked: stats.chunked, errors: stats.errors })}\n`);
         }
         if (!row.verified) failed = true;
@@ -202,7 +213,7 @@ async function main() {
   }
   const fmt = (n) => (n >= 1 << 20 ? `${n >> 20} MiB` : `${n >> 10} KiB`);
   const lines = [
-    `# Memory while streaming a ${MIB} MiB message, by chunk size`,
+    `# Memory while streaming a ${MIB} MiB message${LINE_ENDS === "lf" ? " of bare-LF lines" : ""}, by chunk size`,
     "",
     `Command: \`${process.env.BENCH_COMMAND ?? `node --expose-gc bench/memory.mjs ${args.join(" ")}`.trim()}\``,
     `Date: ${new Date().toISOString()}; node ${process.version}; ${cpus().length} CPUs; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(" ")}.`,
