@@ -156,10 +156,6 @@ export class DotEncoder {
     let cr = input.indexOf(CR, i);
     let lf = input.indexOf(LF, i);
     while (i < n) {
-      if (out.length >= checkAt) {
-        dense = DenseOutput.from(out, first);
-        checkAt = dense ? Infinity : out.length + DENSE_AFTER;
-      }
       if (atStart && this.#dots && input[i] === DOT) {
         // A line starting with "." gets one more (RFC 5321 §4.5.2); the original dot stays in the next piece.
         if (i > from) {
@@ -167,7 +163,10 @@ export class DotEncoder {
           else out.push(input.subarray(from, i));
         }
         if (dense) dense.insert(ONE_DOT);
-        else out.push(ONE_DOT);
+        else if (out.push(ONE_DOT) >= checkAt) {
+          dense = DenseOutput.from(out, first);
+          checkAt = dense ? Infinity : out.length + DENSE_AFTER;
+        }
         size++;
         from = i;
       }
@@ -186,7 +185,10 @@ export class DotEncoder {
           else out.push(input.subarray(from, cr));
         }
         if (dense) dense.insert(CRLF);
-        else out.push(CRLF);
+        else if (out.push(CRLF) >= checkAt) {
+          dense = DenseOutput.from(out, first);
+          checkAt = dense ? Infinity : out.length + DENSE_AFTER;
+        }
         size++;
         from = i = cr + 1;
         if (i === n) this.#pendingCR = true;
@@ -201,7 +203,10 @@ export class DotEncoder {
           else out.push(input.subarray(from, lf));
         }
         if (dense) dense.insert(CRLF);
-        else out.push(CRLF);
+        else if (out.push(CRLF) >= checkAt) {
+          dense = DenseOutput.from(out, first);
+          checkAt = dense ? Infinity : out.length + DENSE_AFTER;
+        }
         size++;
         from = i = lf + 1;
         lf = input.indexOf(LF, i);
