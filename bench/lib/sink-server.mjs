@@ -1,11 +1,12 @@
 // A minimal, fast SMTP sink for benchmarks: raw node:net on 127.0.0.1, no npm server library.
 //
 // - Greets at once (no 100 ms delay, no reverse lookup), advertises PIPELINING, SIZE, 8BITMIME
-//   and AUTH PLAIN, and accepts exactly one user/password.
+//   and AUTH PLAIN (and CHUNKING with `chunking: true`), and accepts exactly one user/password.
 // - Processes pipelined commands strictly in order; all replies produced by one read go out in
 //   one write.
 // - Un-dot-stuffs DATA as it streams (never holds a body) and keeps a sha256 of every body, so
-//   the benchmark can check that what arrived is what was sent.
+//   the benchmark can check that what arrived is what was sent. BDAT chunks (RFC 3030) are
+//   hashed as they arrive, so both paths of one message give the same hash.
 // - "burst" mode: after the first byte of a burst it waits BURST_MS before reading on, so
 //   everything a client wrote without waiting for a reply lands in one pass. Each pass is one
 //   round trip; the sink counts them per connection and per message phase.
@@ -34,13 +35,15 @@ function expectedPlain() {
 // Server (child process side)
 // ------------------------------------------------------------------------------------------
 
-function createSinkServer({ burst }) {
+function createSinkServer({ burst, chunking }) {
   const plainB64 = expectedPlain();
   const stats = freshStats();
   function freshStats() {
     return {
       connections: 0,
       messages: 0,
+      /** messages whose body came in BDAT chunks */
+      chunked: 0,
       bytes: 0,
       /** sha256 hex of each body -> count */
       hashes: {},
@@ -63,6 +66,8 @@ function createSinkServer({ burst }) {
     let dataSkip = 0; // virtual CRLF bytes at the start of dataTail (not part of the body)
     let hash = null;
     let bodyBytes = 0;
+    let bdatLeft = 0; // octets of the current BDAT chunk still to come
+    let bdatLast = false;
     let authed = false;
     let awaitingAuthLine = false;
     let closed = false;
@@ -126,6 +131,25 @@ function createSinkServer({ burst }) {
       return null;
     };
 
+    const endBdat = () => {
+      if (bdatLast) {
+        stats.chunked++;
+        finishBody();
+      }
+      else reply("250 2.0.0 Ok: chunk received\r\n");
+    };
+
+    // Consumes BDAT chunk bytes; returns the rest of the input after the chunk.
+    const consumeBdat = (buf) => {
+      touchedMessage = true;
+      const n = Math.min(bdatLeft, buf.length);
+      hash.update(buf.subarray(0, n));
+      bodyBytes += n;
+      bdatLeft -= n;
+      if (bdatLeft === 0) endBdat();
+      return buf.subarray(n);
+    };
+
     const command = (line) => {
       const upper = line.slice(0, 10).toUpperCase();
       if (awaitingAuthLine) {
@@ -139,7 +163,7 @@ function createSinkServer({ burst }) {
         return reply("535 5.7.8 Authentication credentials invalid\r\n");
       }
       if (upper.startsWith("EHLO ") || upper.startsWith("HELO ")) {
-        return reply(`250-sink.bench Hello\r\n250-PIPELINING\r\n250-SIZE ${MAX_SIZE}\r\n250-8BITMIME\r\n250 AUTH PLAIN\r\n`);
+        return reply(`250-sink.bench Hello\r\n250-PIPELINING\r\n250-SIZE ${MAX_SIZE}\r\n250-8BITMIME\r\n${chunking ? "250-CHUNKING\r\n" : ""}250 AUTH PLAIN\r\n`);
       }
       if (upper.startsWith("AUTH PLAIN")) {
         const arg = line.slice(10).trim();
@@ -173,6 +197,18 @@ function createSinkServer({ burst }) {
         dataSkip = 2;
         return reply("354 End data with <CR><LF>.<CR><LF>\r\n");
       }
+      const bdat = chunking && /^BDAT (\d+)( LAST)?$/i.exec(line);
+      if (bdat) {
+        touchedMessage = true;
+        if (!hash) {
+          hash = createHash("sha256");
+          bodyBytes = 0;
+        }
+        bdatLeft = Number(bdat[1]);
+        bdatLast = bdat[2] !== undefined;
+        if (bdatLeft === 0) return endBdat();
+        return;
+      }
       if (upper === "RSET" || upper === "NOOP") return reply("250 2.0.0 Ok\r\n");
       if (upper === "QUIT") {
         reply("221 2.0.0 Bye\r\n");
@@ -190,6 +226,10 @@ function createSinkServer({ burst }) {
       while (buf && buf.length && !closed) {
         if (inData) {
           buf = consumeData(buf);
+          continue;
+        }
+        if (bdatLeft > 0) {
+          buf = consumeBdat(buf);
           continue;
         }
         if (pending) {
@@ -249,7 +289,8 @@ function createSinkServer({ burst }) {
 // The child process: start the server, then answer IPC requests.
 async function child() {
   const burst = process.argv.includes("--burst");
-  const sink = createSinkServer({ burst });
+  const chunking = process.argv.includes("--chunking");
+  const sink = createSinkServer({ burst, chunking });
   sink.server.listen(0, HOST, () => {
     process.send({ type: "ready", port: sink.server.address().port });
   });
@@ -272,10 +313,11 @@ async function child() {
 
 /**
  * Starts the sink in a child process. Resolves with { port, stats(), reset(), close() }.
- * `burst: true` turns on round-trip counting (slow: ~5 ms per round trip).
+ * `burst: true` turns on round-trip counting (slow: ~5 ms per round trip); `chunking: true`
+ * offers CHUNKING, so the client sends with BDAT.
  */
-export async function startSink({ burst = false, timeoutMs = 10_000 } = {}) {
-  const proc = fork(fileURLToPath(import.meta.url), ["--child", ...(burst ? ["--burst"] : [])], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+export async function startSink({ burst = false, chunking = false, timeoutMs = 10_000 } = {}) {
+  const proc = fork(fileURLToPath(import.meta.url), ["--child", ...(burst ? ["--burst"] : []), ...(chunking ? ["--chunking"] : [])], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const ready = await withTimeout(once(proc, "message"), timeoutMs, "sink did not start");
   const port = ready[0].port;
   let nextId = 0;

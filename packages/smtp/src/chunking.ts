@@ -21,7 +21,7 @@ import { SmtpError } from "./errors.js";
 import { MessageIdSniffer, type PreparedMessage } from "./message.js";
 import type { PipeliningMode } from "./options.js";
 import { formatReply, type SmtpReply } from "./reply.js";
-import { YIELD_BYTES, chunkBytes, failUnreadableSource, redactRejected, sendResult, unknownOutcome, type RejectedRecipient, type SendResult, type TransactionContext, yieldToEventLoop } from "./transaction.js";
+import { YIELD_BYTES, chunkBytes, failUnreadableSource, redactRejected, sendResult, streamChunks, unknownOutcome, type RejectedRecipient, type SendResult, type TransactionContext, yieldToEventLoop } from "./transaction.js";
 
 /** In-memory messages up to this size go out in one write with their MAIL and RCPT. */
 export const INLINE_BYTES = 256 * 1024;
@@ -226,7 +226,7 @@ async function sendChunks(
     if (mode === "off") await ack; // without PIPELINING every BDAT waits for its reply
   };
 
-  const source = binary && prepared.bytes ? [prepared.bytes] : prepared.body;
+  const source = binary && prepared.bytes ? [prepared.bytes] : streamChunks(prepared.body);
   try {
     for await (const chunk of source) {
       const input = chunkBytes(chunk);

@@ -4,6 +4,7 @@
  * SIZE (RFC 1870), BODY=8BITMIME (RFC 6152) and SMTPUTF8 (RFC 6531) are added when the server
  * offers them and the message needs them.
  */
+import { finished, type Readable } from "node:stream";
 import { inspect } from "node:util";
 import type { TranscriptSink } from "@saslkit/transport";
 import { Deadline, WRITTEN, redactDeep } from "@saslkit/transport";
@@ -307,6 +308,58 @@ function writeInMemory(ctx: TransactionContext, message: Buffer, messageId: stri
   return written === WRITTEN ? sent : written.then(() => sent);
 }
 
+/**
+ * The chunks of `stream`, one at a time, each exactly as the stream produced it (no copy).
+ * Node's own async iterator calls `read()`, which hands over everything buffered joined into one
+ * new Buffer: with a source that pushes synchronously (`Readable.from`, a generator, a
+ * composer) every step then copied two chunks and queued both. Here each 'data' event pauses the
+ * stream until the next chunk is wanted. As with `for await`, leaving early (a write failed)
+ * destroys the stream, and a stream that fails or closes before its end throws.
+ */
+export async function* streamChunks(stream: Readable): AsyncGenerator<unknown, void, undefined> {
+  let chunk: unknown;
+  let have = false;
+  let ended = false;
+  let failed = false;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const onData = (data: unknown): void => {
+    stream.pause();
+    chunk = data;
+    have = true;
+    wake?.();
+  };
+  stream.on("data", onData);
+  const stop = finished(stream, { writable: false }, (error) => {
+    if (error) {
+      failed = true;
+      failure = error;
+    } else ended = true;
+    wake?.();
+  });
+  stream.resume(); // also when the caller paused it before handing it over
+  try {
+    for (;;) {
+      if (have) {
+        const out = chunk;
+        chunk = undefined;
+        have = false;
+        yield out;
+        stream.resume();
+      } else if (failed) throw failure;
+      else if (ended) return;
+      else {
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+    }
+  } finally {
+    stream.off("data", onData);
+    stop();
+    if (!ended) stream.destroy();
+  }
+}
+
 /** Writes a streamed body, dot-stuffed, and the final dot. Resolves with the body's octets on the wire and its Message-ID. */
 async function sendBody(ctx: TransactionContext, prepared: PreparedMessage): Promise<BodySent> {
   const pipeline = ctx.pipeline;
@@ -319,7 +372,7 @@ async function sendBody(ctx: TransactionContext, prepared: PreparedMessage): Pro
   // flat whatever the chunk size: only the chunk being written is held.
   const pieces: Buffer[] = [];
   try {
-    for await (const chunk of prepared.body) {
+    for await (const chunk of streamChunks(prepared.body)) {
       const input = chunkBytes(chunk);
       if (sniffer?.active) sniffer.push(input);
       pieces.length = 0;

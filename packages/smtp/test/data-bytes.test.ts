@@ -83,6 +83,52 @@ describe("DotEncoder on bytes", () => {
     expect(out[0]!.toString()).toBe("x\r\n".repeat(5000));
   });
 
+  it("a big chunk of bare-LF lines comes back as a few blocks, not a piece per line", () => {
+    const input = Buffer.from("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\n".repeat(65536)); // 4 MiB
+    const out: Buffer[] = [];
+    const size = new DotEncoder().encodeInto(input, out);
+    expect(size).toBe(input.length + 65536);
+    expect(out.length).toBeLessThanOrEqual(Math.ceil(size / (64 * 1024)) + 1);
+    expect(Math.max(...out.map((piece) => piece.length))).toBeLessThanOrEqual(64 * 1024); // no copy of the whole chunk
+    expect(Buffer.concat(out).equals(reference(input).subarray(0, size))).toBe(true);
+  });
+
+  it("equals the rule on big chunks that turn dense part-way (blocks), whatever the cuts", () => {
+    // Seeded bodies of 300-700 KiB: runs of long CRLF lines (views) and of short lines with bare
+    // LF, bare CR, CRLF and leading dots (dense), so chunks switch to blocks in mid-chunk.
+    const body = (seed: number): Buffer => {
+      let x = seed >>> 0 || 1;
+      const rand = (n: number) => {
+        x ^= x << 13;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        return (x >>> 0) % n;
+      };
+      const size = 300 * 1024 + rand(400 * 1024);
+      const parts: string[] = [];
+      let length = 0;
+      while (length < size) {
+        const dense = rand(3) > 0;
+        for (let l = 0; l < 200; l++) {
+          const line = (rand(4) === 0 ? "." : "") + "x".repeat(dense ? rand(20) : 200 + rand(2000));
+          const end = dense ? ["\n", "\r", "\r\n"][rand(3)]! : "\r\n";
+          parts.push(line + end);
+          length += line.length + end.length;
+        }
+      }
+      return Buffer.from(parts.join(""), "latin1");
+    };
+    fc.assert(
+      fc.property(fc.integer(), fc.array(fc.integer({ min: 0, max: 700 * 1024 }), { maxLength: 3 }), (seed, cuts) => {
+        const input = body(seed);
+        const { bytes, size } = encodeChunked(input, [...cuts].sort((a, b) => a - b));
+        expect(bytes.equals(reference(input))).toBe(true);
+        expect(size).toBe(bytes.length);
+      }),
+      { numRuns: 25 },
+    );
+  });
+
   it("a CR ending one chunk and its LF starting the next make one line end", () => {
     expect(encodeChunked(Buffer.from("a\r\n.b"), [2]).bytes.toString()).toBe("a\r\n..b\r\n");
     expect(encodeChunked(Buffer.from("a\r\r\nb"), [2, 3]).bytes.toString()).toBe("a\r\n\r\nb\r\n");
