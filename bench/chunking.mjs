@@ -13,17 +13,15 @@
 // own work (Postfix cleanup writing the queue file, then LMTP into Dovecot) is part of the wall
 // time, so compare the two columns of one row only. The embedded server runs in this process
 // (keeping no message): its CPU is counted with the client's.
-import { createReadStream, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createReadStream, existsSync, statSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { SmtpClient } from "@saslkit/smtp";
 import { plain } from "@saslkit/mech-plain";
+import { option, postfixOptions, serversEnv } from "./lib/cli.mjs";
 
 const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : def;
-};
+const opt = option;
 const MIB = Number(opt("mib", 100));
 const REPS = Number(opt("reps", 3));
 const FILE = join(tmpdir(), `saslkit-bench-memory-${MIB}MiB.eml`);
@@ -67,20 +65,12 @@ async function measure(name, options, envelope) {
 const rows = [];
 const dir = process.env.SASLKIT_SERVERS_DIR ?? "/tmp/saslkit-servers";
 if (existsSync(join(dir, "env.json"))) {
-  const env = JSON.parse(readFileSync(join(dir, "env.json"), "utf8"));
+  const env = serversEnv();
   const alice = env.users.alice;
   rows.push(
     await measure(
       "Postfix (STARTTLS)",
-      {
-        host: env.host,
-        port: env.smtp.port,
-        tls: "starttls",
-        tlsOptions: { ca: readFileSync(env.caFile, "utf8"), servername: env.tlsServerName },
-        ehloName: "bench.saslkit.test",
-        auth: { username: alice.user, password: alice.password },
-        mechanisms: [plain],
-      },
+      postfixOptions(env, { mechanisms: [plain] }),
       { from: alice.address, to: [alice.address] },
     ),
   );

@@ -27,12 +27,10 @@ import { tmpdir, loadavg, cpus } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SINK_PASSWORD, SINK_USER, startSink } from "./lib/sink-server.mjs";
+import { option } from "./lib/cli.mjs";
 
 const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : def;
-};
+const opt = option;
 const MIB = Number(opt("mib", 100));
 const parseSize = (s) => {
   const m = /^(\d+)([km]?)$/i.exec(s.trim());

@@ -29,19 +29,17 @@
 // `outcome-unknown`) arrived; every send settled; messages handed over after Postfix listened again
 // went out. Use the servers' own instance: the mailbox and the stop/start are this run's alone.
 import { spawn } from "node:child_process";
-import { appendFileSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, openSync, readdirSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { createPool } from "@saslkit/smtp";
 import { plain } from "@saslkit/mech-plain";
+import { option, postfixOptions, serversEnv } from "./lib/cli.mjs";
 
 const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : def;
-};
+const opt = option;
 const MESSAGES = Number(opt("messages", 3000));
 const RATE = Number(opt("rate", 300));
 const CONNECTIONS = Number(opt("connections", 4));
@@ -52,8 +50,7 @@ const HOW = opt("how", "stop");
 if (HOW !== "stop" && HOW !== "abort") throw new Error(`--how must be stop or abort, got ${HOW}`);
 const OUT = opt("out", null);
 
-const dir = process.env.SASLKIT_SERVERS_DIR ?? "/tmp/saslkit-servers";
-const env = JSON.parse(readFileSync(join(dir, "env.json"), "utf8"));
+const env = serversEnv();
 const alice = env.users.alice;
 const bob = env.users.bob;
 const postfixEtc = join(env.stateDir, "postfix/etc");
@@ -122,16 +119,7 @@ function describe(error) {
 }
 
 const poolOptions = {
-  connection: {
-    host: env.host,
-    port: env.smtp.port,
-    tls: "starttls",
-    tlsOptions: { ca: readFileSync(env.caFile, "utf8"), servername: env.tlsServerName },
-    ehloName: "bench.saslkit.test",
-    auth: { username: alice.user, password: alice.password },
-    mechanisms: [plain],
-    policy: { force: "PLAIN" },
-  },
+  connection: postfixOptions(env, { mechanisms: [plain], policy: { force: "PLAIN" } }),
   maxConnections: CONNECTIONS,
   maxMessagesPerConnection: 100,
   ...(MAX_CONNECT_FAILURES ? { maxConnectFailures: Number(MAX_CONNECT_FAILURES) } : {}),

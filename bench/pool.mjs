@@ -12,21 +12,17 @@
 // (cleanup, queue manager, LMTP delivery to Dovecot) shares the same 2 cores, so the curve shows
 // where the server, not the client, becomes the limit. Correctness is in
 // test/smtp-pool-postfix.test.ts, not here.
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
-import { join } from "node:path";
 import { createPool } from "@saslkit/smtp";
 import { plain } from "@saslkit/mech-plain";
+import { option, postfixOptions, serversEnv } from "./lib/cli.mjs";
 
 const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : def;
-};
+const opt = option;
 const MESSAGES = Number(opt("messages", 400));
 const TLS = opt("tls", "starttls");
-const dir = process.env.SASLKIT_SERVERS_DIR ?? "/tmp/saslkit-servers";
-const env = JSON.parse(readFileSync(join(dir, "env.json"), "utf8"));
+const env = serversEnv();
 const alice = env.users.alice;
 const body = (i) =>
   `From: <${alice.address}>\r\nTo: <${alice.address}>\r\nSubject: pool bench ${i}\r\nMessage-ID: <pool-bench-${Date.now()}-${i}@${env.domain}>\r\n\r\n` +
@@ -36,16 +32,7 @@ const body = (i) =>
 const rows = [];
 for (const connections of [1, 2, 4, 8]) {
   const pool = createPool({
-    connection: {
-      host: env.host,
-      port: env.smtp.port,
-      tls: TLS,
-      tlsOptions: { ca: readFileSync(env.caFile, "utf8"), servername: env.tlsServerName },
-      ehloName: "bench.saslkit.test",
-      auth: { username: alice.user, password: alice.password },
-      mechanisms: [plain],
-      policy: { force: "PLAIN" },
-    },
+    connection: postfixOptions(env, { tls: TLS, mechanisms: [plain], policy: { force: "PLAIN" } }),
     maxConnections: connections,
   });
   const t0 = process.hrtime.bigint();
