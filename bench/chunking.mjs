@@ -1,5 +1,5 @@
 // BDAT (RFC 3030 CHUNKING) against DATA for one big message, against the real Postfix and the
-// embedded server (@saslkit/smtp-server; skipped while it does not offer CHUNKING).
+// embedded server (@saslkit/smtp-server), which offers CHUNKING.
 //
 //   export SASLKIT_SERVERS_PORT_BASE=28000 SASLKIT_SERVERS_DIR=/tmp/saslkit-servers-perf
 //   bash test/servers/start.sh                 # Postfix + Dovecot on loopback (root or sudo)
