@@ -80,3 +80,67 @@ export class Deadline {
     };
   }
 }
+
+/**
+ * A deadline being watched (`watchDeadline`); pass it to `unwatchDeadline` when the wait ends.
+ */
+export interface DeadlineWatch {
+  readonly at: number;
+  readonly fire: () => void;
+}
+
+/*
+ * One timer for the whole process behind every watched deadline. A wait adds an entry and
+ * removes it when it ends; the timer is set again only when a new entry is due before it fires.
+ * A setTimeout/clearTimeout pair per wait costs more than it looks: each delay in milliseconds is
+ * a timer list of its own, created and torn down around every connection. Unref'd: a wait is on
+ * a socket that is connecting, reading or writing, and that keeps the process alive.
+ */
+const watches = new Set<DeadlineWatch>();
+let watchTimer: NodeJS.Timeout | undefined;
+let watchTimerAt = Infinity;
+
+function armWatchTimer(at: number): void {
+  if (watchTimer !== undefined) clearTimeout(watchTimer);
+  const delay = timerDelay(at - Date.now() + 1);
+  watchTimerAt = Date.now() + delay;
+  watchTimer = setTimeout(fireWatches, delay).unref();
+}
+
+function fireWatches(): void {
+  watchTimer = undefined;
+  watchTimerAt = Infinity;
+  const now = Date.now();
+  const due: DeadlineWatch[] = [];
+  for (const w of watches) if (w.at <= now) due.push(w);
+  for (const w of due) watches.delete(w);
+  for (const w of due) {
+    try {
+      w.fire();
+    } catch {
+      // A waiter's failure must not stop the others from being told.
+    }
+  }
+  if (watchTimer === undefined && watches.size !== 0) {
+    let next = Infinity;
+    for (const w of watches) if (w.at < next) next = w.at;
+    armWatchTimer(next);
+  }
+}
+
+/**
+ * Calls `fire` once the epoch time `at` has passed (never for `Infinity`), on the process's one
+ * deadline timer; `fire` must not throw. Returns the watch, for `unwatchDeadline`.
+ */
+export function watchDeadline(at: number, fire: () => void): DeadlineWatch | undefined {
+  if (at === Infinity) return undefined;
+  const watch: DeadlineWatch = { at, fire };
+  watches.add(watch);
+  if (at + 1 < watchTimerAt) armWatchTimer(at);
+  return watch;
+}
+
+/** Stops watching (the wait ended); the shared timer is left as it is. */
+export function unwatchDeadline(watch: DeadlineWatch | undefined): void {
+  if (watch !== undefined) watches.delete(watch);
+}

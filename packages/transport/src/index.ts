@@ -5,7 +5,7 @@
  * The test kit lives in the private @saslkit/test-kit.
  */
 export { TransportError, type TransportErrorCode } from "./errors.js";
-export { Deadline, MAX_TIMER_MS, timerDelay } from "./deadline.js";
+export { Deadline, MAX_TIMER_MS, timerDelay, unwatchDeadline, watchDeadline, type DeadlineWatch } from "./deadline.js";
 export {
   LineSocket,
   WRITTEN,

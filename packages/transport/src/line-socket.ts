@@ -10,7 +10,7 @@ import tls from "node:tls";
 import type { ChannelBinding, ChannelInfo } from "@saslkit/core";
 import { channelBindingFor } from "./channel.js";
 import { verifyClientCertificate } from "./client-certificate.js";
-import { Deadline, timerDelay } from "./deadline.js";
+import { Deadline, unwatchDeadline, watchDeadline, type DeadlineWatch } from "./deadline.js";
 import { TransportError } from "./errors.js";
 import { Redactor } from "./redactor.js";
 
@@ -184,17 +184,12 @@ export class LineSocket {
   #drained: (() => void)[] | undefined;
   #pumping = false;
   /**
-   * One timer per connection, not per wait: armed for the head waiter's absolute deadline (or
-   * earlier); when it fires early for a later deadline the head re-arms it. Always unref'd: a
-   * read only waits on a socket that is reading (the pump resumes it first), and that socket
-   * keeps the process alive; an idle connection's timer must not (and toggling ref on every read
-   * is a native call each time).
+   * The head waiter's deadline, watched on the process's one deadline timer (`watchDeadline`):
+   * when it fires early for a later deadline the head watches again.
    */
-  #timer: NodeJS.Timeout | undefined;
-  #timerAt = Infinity;
+  #watch: DeadlineWatch | undefined;
   readonly #onTimer = (): void => {
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
+    this.#watch = undefined;
     this.#pump();
   };
   /** The socket whose writes of this tick are corked, to be flushed together (one writev) on nextTick. */
@@ -286,7 +281,8 @@ export class LineSocket {
       const onReady = () => finish();
       const onAbort = () => finish(new TransportError("aborted", `The connection to ${where} was aborted.`, { cause: signal?.reason }));
       const limit = options.deadline && options.deadline.at <= deadline.at ? "the connect deadline" : `${options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT} ms`;
-      const cancelTimer = deadline.onExpiry(() => finish(new TransportError("timeout", `Connecting to ${where} took longer than ${limit}.`)));
+      const watch = watchDeadline(deadline.at, () => finish(new TransportError("timeout", `Connecting to ${where} took longer than ${limit}.`)));
+      const cancelTimer = () => unwatchDeadline(watch);
       socket.once("error", onError);
       socket.once(readyEvent, onReady);
       signal?.addEventListener("abort", onAbort, { once: true });
@@ -495,18 +491,15 @@ export class LineSocket {
 
   /** Makes sure the timer fires no later than just after `at` (epoch ms). */
   #arm(at: number): void {
-    const timer = this.#timer;
-    if (timer !== undefined && this.#timerAt <= at + 1) return;
-    if (timer !== undefined) clearTimeout(timer);
-    const delay = timerDelay(at - Date.now() + 1);
-    this.#timerAt = Date.now() + delay;
-    this.#timer = setTimeout(this.#onTimer, delay).unref();
+    const watch = this.#watch;
+    if (watch !== undefined && watch.at <= at + 1) return;
+    unwatchDeadline(watch);
+    this.#watch = watchDeadline(at, this.#onTimer);
   }
 
   #disarm(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
+    unwatchDeadline(this.#watch);
+    this.#watch = undefined;
   }
 
   /** Resolves once every read issued so far has settled. */
@@ -845,6 +838,9 @@ export class LineSocket {
   #loopback: boolean | undefined;
 
   get remoteAddress(): string | undefined {
+    // A client that connected to an IPv4 literal knows its peer without a getpeername call (the
+    // literal is already canonical: Node's isIPv4 takes no leading zeros).
+    if (!this.#isServer && this.#host !== undefined && net.isIPv4(this.#host)) return this.#host;
     return this.#socket.remoteAddress;
   }
 

@@ -1,7 +1,7 @@
 import net from "node:net";
 import { createHash, X509Certificate } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { Deadline, LineSocket, TransportError, decodeBase64, encodeBase64, endPointHash, type TranscriptEntry } from "@saslkit/transport";
+import { Deadline, LineSocket, TransportError, decodeBase64, encodeBase64, endPointHash, unwatchDeadline, watchDeadline, type TranscriptEntry } from "@saslkit/transport";
 import { startScriptedServer, testCertificates } from "@saslkit/test-kit";
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
@@ -55,6 +55,24 @@ describe("Deadline", () => {
     expect(d.within(5).remaining()).toBeLessThanOrEqual(5);
     expect(Deadline.in(0).expired()).toBe(true);
     expect(Deadline.in(-5).remaining()).toBe(0);
+  });
+
+  it("watched deadlines share one timer: each fires once, in order, not before its time; an unwatched one never", async () => {
+    const fired: string[] = [];
+    const start = Date.now();
+    const late = watchDeadline(start + 60, () => fired.push(`late ${Date.now() - start >= 60}`));
+    const gone = watchDeadline(start + 20, () => fired.push("gone"));
+    // Added after the timer was set for a later time: it must still fire first.
+    watchDeadline(start + 10, () => {
+      fired.push(`early ${Date.now() - start >= 10}`);
+      // A deadline watched from inside a firing one (a socket's next wait) fires too.
+      watchDeadline(Date.now() + 15, () => fired.push("chained"));
+    });
+    unwatchDeadline(gone);
+    expect(watchDeadline(Infinity, () => fired.push("never"))).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 150));
+    expect(fired).toEqual(["early true", "chained", "late true"]);
+    expect(late?.at).toBe(start + 60);
   });
 });
 
