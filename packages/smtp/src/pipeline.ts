@@ -37,7 +37,7 @@ export class CommandPipeline {
   readonly redact = (text: string): string => this.line.redact(text);
   /** The latest reply read queued; the socket serves reads in call order, so it settles last. */
   #lastRead: Promise<unknown> | undefined;
-  #writeTail: Promise<unknown> = Promise.resolve();
+  #writeTail: Promise<unknown> = WRITTEN;
   #broken: SmtpError | undefined;
   /** QUIT already went out pipelined after a final dot (`writeQuit`). */
   #quitWritten = false;
@@ -130,7 +130,8 @@ export class CommandPipeline {
    */
   writeQuit(): void {
     this.#quitWritten = true;
-    this.write("quit", "QUIT\r\n", "QUIT").catch(noop);
+    const written = this.write("quit", "QUIT\r\n", "QUIT");
+    if (written !== WRITTEN) written.catch(noop);
     this.expect("quit", "QUIT").catch(noop);
   }
 

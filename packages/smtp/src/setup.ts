@@ -58,13 +58,13 @@ export function channelOf(line: LineSocket, options: Pick<SmtpClientOptions, "ho
 }
 
 /** Opens the socket (TCP, or TLS for `tls: "implicit"`) within the connect deadline. */
-export async function openSocket(options: SmtpClientOptions, port: number, timeouts: ResolvedTimeouts, deadline: Deadline): Promise<LineSocket> {
-  try {
-    return await openClientSocket(options, port, timeouts.connect, deadline);
-  } catch (error) {
-    throw transportFailure(error, "connect", undefined, undefined);
-  }
+export function openSocket(options: SmtpClientOptions, port: number, timeouts: ResolvedTimeouts, deadline: Deadline): Promise<LineSocket> {
+  return openClientSocket(options, port, timeouts.connect, deadline).catch(connectFailure);
 }
+
+const connectFailure = (error: unknown): never => {
+  throw transportFailure(error, "connect", undefined, undefined);
+};
 
 /**
  * The TLS decision once the server's EHLO is known and the connection is not TLS yet: upgrade,
