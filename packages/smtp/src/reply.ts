@@ -69,7 +69,7 @@ export const MAX_REPLY_BYTES = 64 * 1024;
  * more lines are due, and throws `MalformedReplyError` on a bad line.
  */
 export class ReplyParser {
-  #code: string | undefined;
+  #code: number | undefined;
   #lines: string[] = [];
   #texts: string[] = [];
   /** Lines seen in this reply (kept or not) and characters kept. */
@@ -88,7 +88,7 @@ export class ReplyParser {
       const shown = showLine(line);
       throw new MalformedReplyError(notAReply(shown), shown, line);
     }
-    const code = line.length === 3 ? line : line.slice(0, 3);
+    const code = (c0 - 0x30) * 100 + (c1 - 0x30) * 10 + (c2 - 0x30);
     if (this.#code !== undefined && code !== this.#code) {
       throw new MalformedReplyError(`The server changed the reply code inside a multi-line reply (${this.#code} then ${code}).`, showLine(line));
     }
@@ -117,15 +117,37 @@ export class ReplyParser {
 
 const showLine = (line: string): string => (line.length > 200 ? `${line.slice(0, 200)}…` : line);
 
-function makeReply(code: string, lines: readonly string[], texts: readonly string[], truncated: boolean): SmtpReply {
+function makeReply(code: number, lines: readonly string[], texts: readonly string[], truncated: boolean): SmtpReply {
   const first = texts[0]!;
   const text = texts.length === 1 ? first : texts.join("\n");
-  // An enhanced code starts with a digit; most replies' text does not, and skips the regex.
-  const c = first.charCodeAt(0);
-  const e = c >= 0x32 && c <= 0x35 ? ENHANCED.exec(first) : null;
-  const enhanced = e && e[1] === code[0] ? `${e[1]}.${e[2]}.${e[3]}` : undefined;
-  const reply: SmtpReply = enhanced ? { code: Number(code), enhanced, lines, text } : { code: Number(code), lines, text };
+  const length = enhancedLength(first, (code / 100) | 0);
+  const reply: SmtpReply = length ? { code, enhanced: first.slice(0, length), lines, text } : { code, lines, text };
   return truncated ? { ...reply, truncated: true } : reply;
+}
+
+/**
+ * The length of an RFC 3463 enhanced status code (`class.subject.detail`, each of 1-3 digits, class
+ * the reply's own) at the start of `text`, followed by a space or the end; 0 when there is none.
+ * By character codes: this runs for every reply.
+ */
+function enhancedLength(text: string, replyClass: number): number {
+  if (replyClass === 3 || text.charCodeAt(0) - 0x30 !== replyClass || text.charCodeAt(1) !== 0x2e) return 0; // RFC 3463 classes: 2, 4, 5
+  let i = 2;
+  for (let part = 0; part < 2; part++) {
+    const start = i;
+    while (i < text.length && i - start < 4) {
+      const c = text.charCodeAt(i);
+      if (c < 0x30 || c > 0x39) break;
+      i++;
+    }
+    const digits = i - start;
+    if (digits < 1 || digits > 3) return 0;
+    if (part === 0) {
+      if (text.charCodeAt(i) !== 0x2e) return 0;
+      i++;
+    }
+  }
+  return i === text.length || text.charCodeAt(i) === 0x20 ? i : 0;
 }
 
 /** Parses a whole reply from its lines (tests, recorded transcripts). Throws when incomplete or malformed. */

@@ -102,6 +102,18 @@ describe("EHLO capabilities", () => {
     expect(tls.auth).toEqual(["PLAIN", "LOGIN", "SCRAM-SHA-256"]);
   });
 
+  it("enhanced status codes are read exactly as RFC 3463 spells them, for every reply class", () => {
+    const spelled = /^([245])\.(\d{1,3})\.(\d{1,3})(?= |$)/;
+    const texts = ["2.1.0 Ok", "2.1.0", "5.7.8 bad", "4.4.2", "2.1234.5 x", "2.1.0x", "2..0 x", "3.0.0 go", "2.0.0.1 x", "5.999.999 x", "5.1000.1", "Ok 2.0.0", "", "2.", "2.1.", "2.1.1\tx", "4.7.0 "];
+    for (const code of [250, 354, 421, 535]) {
+      for (const text of texts) {
+        const m = spelled.exec(text);
+        const expected = m && m[1] === String(code)[0] ? m[0] : undefined;
+        expect(parseReply([`${code} ${text}`]).enhanced, `${code} ${text}`).toBe(expected);
+      }
+    }
+  });
+
   it("a HELO reply carries no extensions", () => {
     const c = parseCapabilities(parseReply(["250-x", "250 AUTH PLAIN"]), true);
     expect(c.helo).toBe(true);

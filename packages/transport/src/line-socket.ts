@@ -562,9 +562,10 @@ export class LineSocket {
 
   /** `readParsed`'s line source: the next buffered line as text (in the transcript), or undefined. */
   readonly #nextLine = (): string | undefined => {
-    const raw = this.#takeLine();
-    if (raw === undefined) return undefined;
-    const line = raw.toString("utf8");
+    const buffer = this.#buffer;
+    const end = this.#nextLineEnd();
+    if (end < 0) return undefined;
+    const line = buffer.toString("utf8", 0, end); // decoded in place: no Buffer view per line
     this.#transcript?.({ direction: this.#readDirection, text: line });
     return line;
   };
@@ -586,6 +587,17 @@ export class LineSocket {
 
   /** Removes and returns the next complete line (a view, CRLF excluded), or undefined. Enforces the line limit. */
   #takeLine(): Buffer | undefined {
+    const buffer = this.#buffer;
+    const end = this.#nextLineEnd();
+    return end < 0 ? undefined : buffer.subarray(0, end);
+  }
+
+  /**
+   * Finds the next complete line and consumes it from `#buffer`: returns where it ends in the
+   * buffer as it was before (CR and LF excluded), or -1 when no line is complete (nothing is
+   * consumed). Enforces the line limit.
+   */
+  #nextLineEnd(): number {
     const limit = this.#maxLine;
     const buffer = this.#buffer;
     const scan = Math.min(buffer.length, limit + 2);
@@ -593,14 +605,14 @@ export class LineSocket {
     if (at < 0) {
       if (buffer.length > limit + 1) throw this.#tooLong();
       this.#scanned = scan;
-      return undefined;
+      return -1;
     }
     this.#scanned = 0;
     let end = at;
     if (end > 0 && buffer[end - 1] === 0x0d) end--;
     if (end > limit) throw this.#tooLong();
     this.#consume(buffer.subarray(at + 1));
-    return buffer.subarray(0, end);
+    return end;
   }
 
   #tooLong(): TransportError {
