@@ -148,7 +148,8 @@ export class SmtpClient {
 
   /** True once the connection is closed or unusable. */
   get closed(): boolean {
-    return this.#closing || this.#pipeline.broken !== undefined || this.#pipeline.line.closed;
+    // A server that ended its side can send no more replies: the connection carries nothing more.
+    return this.#closing || this.#pipeline.broken !== undefined || this.#pipeline.line.ended;
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -233,11 +233,26 @@ export class SmtpPool {
           if (job.attempts < this.#maxAttempts && resendable(job.message)) {
             this.#stats.retried++;
             this.#queue.unshift(job); // it certainly did not reach the server: send it again, first
-          } else this.#fail(job, error);
+            // Not at once: when the server went away, its other links' closes are being read in
+            // this same turn of the event loop. Sent now, the message would go to one of those
+            // before its close was seen and spend its attempts on dead links; after this turn
+            // only live connections (or a new one) take it.
+            this.#dispatchAfterTurn();
+            return;
+          }
+          this.#fail(job, error);
         } else this.#fail(job, error);
         this.#dispatch();
       },
     );
+  }
+
+  #deferred: NodeJS.Immediate | undefined;
+  #dispatchAfterTurn(): void {
+    this.#deferred ??= setImmediate(() => {
+      this.#deferred = undefined;
+      this.#dispatch();
+    });
   }
 
   #fail(job: Job, error: unknown): void {

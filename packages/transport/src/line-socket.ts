@@ -897,6 +897,14 @@ export class LineSocket {
     return this.#closed || this.#socket.destroyed;
   }
 
+  /**
+   * True once nothing more can be read: the peer ended its side (or the connection failed or
+   * closed). A line protocol's session is over then, even while this side could still write.
+   */
+  get ended(): boolean {
+    return this.#eof || this.#failure !== undefined || this.closed;
+  }
+
   /** Ends the socket (sends FIN) and resolves once it has closed; destroys it after a bounded wait. */
   close(): Promise<void> {
     const socket = this.#socket;

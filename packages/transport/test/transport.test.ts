@@ -147,6 +147,16 @@ describe("LineSocket reading", () => {
     await server.close();
   });
 
+  it("ended: true once the peer has ended its side, before this side is closed", async () => {
+    const server = await rawServer((s) => s.end("220 bye\r\n"));
+    const line = await LineSocket.connect({ host: "127.0.0.1", port: server.port });
+    expect(await line.readLine(Deadline.in(5000))).toBe("220 bye");
+    expect(await codeOf(line.readLine(Deadline.in(5000)))).toBe("closed");
+    expect(line.ended).toBe(true);
+    line.destroy();
+    await server.close();
+  });
+
   it("fails with line-too-long as soon as a line passes maxLineBytes, without waiting for its end", async () => {
     const server = await rawServer((s) => s.write("x".repeat(100 * 1024))); // no newline, connection stays open
     const line = await LineSocket.connect({ host: "127.0.0.1", port: server.port, maxLineBytes: 1000 });
