@@ -170,16 +170,12 @@ export class CommandPipeline {
   /** The `count` replies to a pipelined group, as one queued read (one deadline, one promise). */
   expectGroup(count: number, member: GroupMember): Promise<SmtpReply[]> {
     if (this.#broken) return Promise.reject(this.#broken);
-    const parser = this.#parser;
     const replies: SmtpReply[] = [];
     const read = this.line.readParsed(
       this.deadline(),
       "a reply",
       (next) => {
-        for (let text = next(); text !== undefined; text = next()) {
-          const reply = parser.push(text);
-          if (reply && replies.push(reply) === count) return replies;
-        }
+        for (let reply = this.#parseReply(next); reply !== undefined; reply = this.#parseReply(next)) if (replies.push(reply) === count) return replies;
         return undefined;
       },
       (error) => this.#readFailed(error, ...member(replies.length)),

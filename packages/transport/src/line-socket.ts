@@ -255,7 +255,7 @@ export class LineSocket {
       const finish = (error?: TransportError) => {
         if (settled) return;
         settled = true;
-        cancelTimer();
+        unwatchDeadline(watch);
         signal?.removeEventListener("abort", onAbort);
         socket.off("error", onError);
         socket.off(readyEvent, onReady);
@@ -282,7 +282,6 @@ export class LineSocket {
       const onAbort = () => finish(new TransportError("aborted", `The connection to ${where} was aborted.`, { cause: signal?.reason }));
       const limit = options.deadline && options.deadline.at <= deadline.at ? "the connect deadline" : `${options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT} ms`;
       const watch = watchDeadline(deadline.at, () => finish(new TransportError("timeout", `Connecting to ${where} took longer than ${limit}.`)));
-      const cancelTimer = () => unwatchDeadline(watch);
       socket.once("error", onError);
       socket.once(readyEvent, onReady);
       signal?.addEventListener("abort", onAbort, { once: true });
@@ -519,29 +518,7 @@ export class LineSocket {
    * it). `mask` replaces the transcript text (server side: AUTH responses).
    */
   readLine(deadline: Deadline, options: { mask?: string } = {}): Promise<string> {
-    return this.#read(deadline, "a line", () => {
-      const raw = this.#takeLine();
-      if (raw === undefined) return undefined;
-      const line = raw.toString("utf8");
-      this.#transcript?.({ direction: this.#readDirection, text: options.mask ?? line });
-      return line;
-    });
-  }
-
-  /**
-   * The next line, synchronously: like `readLine` when a complete line is already buffered and no
-   * read is queued; otherwise undefined (nothing is consumed). Throws "line-too-long" like
-   * `readLine`. Lets a parser drain a pipelined burst of replies without a promise per line;
-   * when it returns undefined, fall back to `readLine`.
-   */
-  readLineNow(options: { mask?: string } = {}): string | undefined {
-    if (this.#waiters.length !== 0) return undefined;
-    const raw = this.#takeLine();
-    if (raw === undefined) return undefined;
-    this.#resume();
-    const line = raw.toString("utf8");
-    this.#transcript?.({ direction: this.#readDirection, text: options.mask ?? line });
-    return line;
+    return this.#read(deadline, "a line", () => this.#lineText(options.mask));
   }
 
   /**
@@ -560,15 +537,18 @@ export class LineSocket {
     return this.#read(deadline, what, () => parse(this.#nextLine), mapError);
   }
 
-  /** `readParsed`'s line source: the next buffered line as text (in the transcript), or undefined. */
-  readonly #nextLine = (): string | undefined => {
+  /** `readParsed`'s line source. */
+  readonly #nextLine = (): string | undefined => this.#lineText(undefined);
+
+  /** The next buffered line as text, put in the transcript (as `mask` when given), or undefined. */
+  #lineText(mask: string | undefined): string | undefined {
     const buffer = this.#buffer;
     const end = this.#nextLineEnd();
     if (end < 0) return undefined;
     const line = buffer.toString("utf8", 0, end); // decoded in place: no Buffer view per line
-    this.#transcript?.({ direction: this.#readDirection, text: line });
+    this.#transcript?.({ direction: this.#readDirection, text: mask ?? line });
     return line;
-  };
+  }
 
   /**
    * The next line as raw bytes, without its CRLF (a bare LF also ends a line): 8-bit clean, for
@@ -711,9 +691,9 @@ export class LineSocket {
   /** Waits for "drain" (or close, or the deadline). */
   #drain(socket: net.Socket, deadline: Deadline | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      let cancelTimer: (() => void) | undefined;
+      let watch: DeadlineWatch | undefined;
       const cleanup = () => {
-        cancelTimer?.();
+        unwatchDeadline(watch);
         socket.off("drain", onDrain);
         socket.off("close", onClose);
       };
@@ -728,7 +708,7 @@ export class LineSocket {
       socket.on("drain", onDrain);
       socket.on("close", onClose);
       if (deadline) {
-        cancelTimer = deadline.onExpiry(() => {
+        watch = watchDeadline(deadline.at, () => {
           cleanup();
           reject(new TransportError("timeout", "Timed out waiting for the peer to accept more data."));
         });
@@ -801,7 +781,7 @@ export class LineSocket {
     const raw = this.#socket;
     await new Promise<void>((resolve, reject) => {
       const cleanup = () => {
-        cancelTimer();
+        unwatchDeadline(watch);
         secure.off(event, onReady);
         secure.off("error", onError);
         secure.off("close", onClose);
@@ -819,7 +799,7 @@ export class LineSocket {
       };
       const onError = (error: Error) => fail(new TransportError("tls-failed", `The TLS handshake failed (${describeTls(error)}).`, { cause: error }));
       const onClose = () => fail(new TransportError("tls-failed", "The connection closed during the TLS handshake."));
-      const cancelTimer = deadline.onExpiry(() => fail(new TransportError("timeout", "Timed out during the TLS handshake.")));
+      const watch = watchDeadline(deadline.at, () => fail(new TransportError("timeout", "Timed out during the TLS handshake.")));
       secure.once(event, onReady);
       secure.once("error", onError);
       secure.once("close", onClose);
