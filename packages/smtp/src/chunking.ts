@@ -20,15 +20,31 @@ import { DotEncoder } from "./data.js";
 import { SmtpError } from "./errors.js";
 import { MessageIdSniffer, type PreparedMessage } from "./message.js";
 import type { PipeliningMode } from "./options.js";
-import { formatReply, type SmtpReply } from "./reply.js";
-import { YIELD_BYTES, chunkBytes, failUnreadableSource, redactRejected, sendResult, streamChunks, unknownOutcome, type RejectedRecipient, type SendResult, type TransactionContext, yieldToEventLoop } from "./transaction.js";
+import type { SmtpReply } from "./reply.js";
+import {
+  YIELD_BYTES,
+  chunkBytes,
+  envelopeFailure,
+  envelopeLines,
+  failUnreadableSource,
+  pipelinedEnvelope,
+  redactRejected,
+  sendResult,
+  sortEnvelope,
+  stepwiseEnvelope,
+  streamChunks,
+  unknownOutcome,
+  yieldToEventLoop,
+  type EnvelopeReplies,
+  type SendResult,
+  type TransactionContext,
+} from "./transaction.js";
 
 /** In-memory messages up to this size go out in one write with their MAIL and RCPT. */
 export const INLINE_BYTES = 256 * 1024;
 /** A streamed body is sent in BDAT chunks of at least this many octets (fewer replies to read). */
 export const CHUNK_BYTES = 256 * 1024;
 const noop = (): void => undefined;
-const is2xx = (reply: SmtpReply) => reply.code >= 200 && reply.code < 300;
 
 /**
  * True when the message must go as BODY=BINARYMIME: it is in memory and holds a NUL octet,
@@ -68,8 +84,6 @@ export async function bdatTransaction(
   const env = prepared.envelope;
   const to = env.to;
   const command = binary ? binaryMailCommand(mailCommand) : mailCommand;
-  const accepted: string[] = [];
-  const rejected: RejectedRecipient[] = [];
   const deadline = Deadline.in(ctx.dataMs);
 
   // An in-memory body is encoded up front: its size goes in the BDAT command.
@@ -90,15 +104,13 @@ export async function bdatTransaction(
     inline = { pieces, size };
   }
 
-  let mailReply: SmtpReply;
+  let replies: EnvelopeReplies;
   let bdatReply: SmtpReply | undefined;
   if (inline) {
     // MAIL, RCPT..., BDAT <n> LAST and the body: one write, one round trip.
-    let group = `${command}\r\n`;
-    for (const a of to) group += `RCPT TO:<${a}>\r\n`;
     const bdat = `BDAT ${inline.size} LAST`;
     // Write failures surface through the replies below (the pipeline is broken then).
-    pipeline.write("mail", group, command).catch(noop);
+    pipeline.write("mail", envelopeLines(command, to), command).catch(noop);
     pipeline.write("data", `${bdat}\r\n`, bdat).catch(noop);
     ctx.transcript?.({ direction: "*", text: `message body: ${inline.size} octets` });
     pipeline.writePieces("data", inline.pieces, bdat, deadline).catch(noop);
@@ -111,49 +123,14 @@ export async function bdatTransaction(
       // The whole message was written: the server may have taken it before the link failed.
       throw unknownOutcome(error, env);
     }
-    mailReply = values[0]!;
-    for (let i = 0; i < to.length; i++) {
-      const reply = values[i + 1]!;
-      if (is2xx(reply)) accepted.push(to[i]!);
-      else rejected.push({ address: to[i]!, reply });
-    }
+    replies = sortEnvelope(to, values, undefined);
     bdatReply = values[to.length + 1]!;
-  } else {
-    if (mode !== "off") {
-      let group = `${command}\r\n`;
-      for (const a of to) group += `RCPT TO:<${a}>\r\n`;
-      await pipeline.write("mail", group, command);
-      const values = await pipeline.expectGroup(to.length + 1, (i) => (i === 0 ? ["mail", command] : ["rcpt", `RCPT TO:<${to[i - 1]}>`]));
-      mailReply = values[0]!;
-      for (let i = 0; i < to.length; i++) {
-        const reply = values[i + 1]!;
-        if (is2xx(reply)) accepted.push(to[i]!);
-        else rejected.push({ address: to[i]!, reply });
-      }
-    } else {
-      mailReply = await pipeline.command("mail", command);
-      if (is2xx(mailReply)) {
-        for (const address of to) {
-          const reply = await pipeline.command("rcpt", `RCPT TO:<${address}>`);
-          if (is2xx(reply)) accepted.push(address);
-          else rejected.push({ address, reply });
-        }
-      }
-    }
-  }
+  } else replies = mode !== "off" ? await pipelinedEnvelope(pipeline, command, to, false) : await stepwiseEnvelope(pipeline, command, to, false);
 
-  let failure: SmtpError | undefined;
-  if (!is2xx(mailReply)) failure = SmtpError.fromReply("mail", "the server refused the sender", mailReply, command, pipeline.redact);
-  else if (!accepted.length) {
-    const first = rejected[0]!;
-    failure = new SmtpError("rcpt", "no-recipients", `the server refused every recipient (first: ${formatReply(first.reply)}).`, {
-      reply: first.reply,
-      command: `RCPT TO:<${first.address}>`,
-      redact: pipeline.redact,
-    });
-  }
+  // No DATA in a BDAT transaction: the sender and the recipients decide.
+  const failure = envelopeFailure(pipeline, command, replies);
   if (failure) {
-    failure.rejected = redactRejected(rejected, pipeline.redact);
+    failure.rejected = redactRejected(replies.rejected, pipeline.redact);
     failure.envelope = env;
     // The transaction is still open on the server (a BDAT after a refused RCPT is refused too).
     if (!quitAfter || !inline) await pipeline.command("mail", "RSET").catch(noop);
@@ -182,11 +159,11 @@ export async function bdatTransaction(
   }
 
   if (finalReply.code !== 250) {
-    const error = Object.assign(SmtpError.fromReply("data", "the server refused the message", finalReply, "BDAT", pipeline.redact), { rejected: redactRejected(rejected, pipeline.redact), envelope: env });
+    const error = Object.assign(SmtpError.fromReply("data", "the server refused the message", finalReply, "BDAT", pipeline.redact), { rejected: redactRejected(replies.rejected, pipeline.redact), envelope: env });
     if (!quitAfter) await pipeline.command("mail", "RSET").catch(noop);
     throw error;
   }
-  const result = sendResult(env, accepted, rejected, finalReply, messageId, bytes, pipeline.redact);
+  const result = sendResult(env, replies.accepted, replies.rejected, finalReply, messageId, bytes, pipeline.redact);
   return () => Promise.resolve(result);
 }
 

@@ -152,13 +152,32 @@ export function mailCommand(prepared: PreparedMessage, caps: SmtpCapabilities): 
   return `MAIL FROM:<${env.from}>${params}`;
 }
 
-/** The replies to MAIL, each RCPT and DATA, sorted. */
-interface EnvelopeReplies {
+/** The replies to MAIL, each RCPT and DATA, sorted (DATA and BDAT transactions alike). */
+export interface EnvelopeReplies {
   readonly mail: SmtpReply;
   readonly accepted: string[];
   readonly rejected: RejectedRecipient[];
-  /** Undefined when DATA was not sent (no PIPELINING and the sender or every recipient refused). */
+  /** Undefined when DATA was not sent (BDAT, or no PIPELINING and the sender or every recipient refused). */
   readonly data: SmtpReply | undefined;
+}
+
+/** MAIL and one RCPT per recipient, each line ending in CRLF: the start of a pipelined group. */
+export function envelopeLines(mailCommand: string, to: readonly string[]): string {
+  let group = `${mailCommand}\r\n`;
+  for (const a of to) group += `RCPT TO:<${a}>\r\n`;
+  return group;
+}
+
+/** A pipelined group's replies (`values[0]` for MAIL, then one per recipient) sorted; `data` as read after them. */
+export function sortEnvelope(to: readonly string[], values: readonly SmtpReply[], data: SmtpReply | undefined): EnvelopeReplies {
+  const accepted: string[] = [];
+  const rejected: RejectedRecipient[] = [];
+  for (let i = 0; i < to.length; i++) {
+    const reply = values[i + 1]!;
+    if (is2xx(reply)) accepted.push(to[i]!);
+    else rejected.push({ address: to[i]!, reply });
+  }
+  return { mail: values[0]!, accepted, rejected, data };
 }
 
 /**
@@ -178,7 +197,7 @@ export async function transaction(
   const pipeline = ctx.pipeline;
   if (pipeline.broken) throw pipeline.broken;
   const env = prepared.envelope;
-  const replies = mode !== "off" ? await pipelinedEnvelope(pipeline, mailCommand, env.to) : await stepwiseEnvelope(pipeline, mailCommand, env.to);
+  const replies = mode !== "off" ? await pipelinedEnvelope(pipeline, mailCommand, env.to, true) : await stepwiseEnvelope(pipeline, mailCommand, env.to, true);
   const failure = envelopeFailure(pipeline, mailCommand, replies);
   if (failure) return abandon(pipeline, failure, env, replies);
   let sent = prepared.bytes ? writeInMemory(ctx, prepared.bytes, prepared.messageId) : sendBody(ctx, prepared);
@@ -192,27 +211,23 @@ export async function transaction(
   return () => result;
 }
 
-/** RFC 2920: MAIL, every RCPT and DATA in one write; replies come back in order, read as one group. */
-async function pipelinedEnvelope(pipeline: CommandPipeline, mailCommand: string, to: readonly string[]): Promise<EnvelopeReplies> {
-  let group = `${mailCommand}\r\n`;
-  for (const a of to) group += `RCPT TO:<${a}>\r\n`;
-  group += "DATA\r\n";
-  const written = pipeline.write("mail", group, mailCommand);
+/**
+ * RFC 2920: MAIL, every RCPT and (`withData`) DATA in one write; replies come back in order, read
+ * as one group.
+ */
+export async function pipelinedEnvelope(pipeline: CommandPipeline, mailCommand: string, to: readonly string[], withData: boolean): Promise<EnvelopeReplies> {
+  const written = pipeline.write("mail", withData ? `${envelopeLines(mailCommand, to)}DATA\r\n` : envelopeLines(mailCommand, to), mailCommand);
   if (written !== WRITTEN) await written;
   const last = to.length + 1;
-  const values = await pipeline.expectGroup(to.length + 2, (i) => (i === 0 ? ["mail", mailCommand] : i === last ? ["data", "DATA"] : ["rcpt", `RCPT TO:<${to[i - 1]}>`]));
-  const accepted: string[] = [];
-  const rejected: RejectedRecipient[] = [];
-  for (let i = 0; i < to.length; i++) {
-    const reply = values[i + 1]!;
-    if (is2xx(reply)) accepted.push(to[i]!);
-    else rejected.push({ address: to[i]!, reply });
-  }
-  return { mail: values[0]!, accepted, rejected, data: values[last]! };
+  const values = await pipeline.expectGroup(withData ? to.length + 2 : to.length + 1, (i) => (i === 0 ? ["mail", mailCommand] : i === last ? ["data", "DATA"] : ["rcpt", `RCPT TO:<${to[i - 1]}>`]));
+  return sortEnvelope(to, values, withData ? values[last] : undefined);
 }
 
-/** Without PIPELINING: MAIL, then each RCPT, then DATA (only when someone was accepted), one round trip each. */
-async function stepwiseEnvelope(pipeline: CommandPipeline, mailCommand: string, to: readonly string[]): Promise<EnvelopeReplies> {
+/**
+ * Without PIPELINING: MAIL, then each RCPT, then (`withData`) DATA only when someone was accepted,
+ * one round trip each.
+ */
+export async function stepwiseEnvelope(pipeline: CommandPipeline, mailCommand: string, to: readonly string[], withData: boolean): Promise<EnvelopeReplies> {
   const accepted: string[] = [];
   const rejected: RejectedRecipient[] = [];
   const mail = await pipeline.command("mail", mailCommand);
@@ -223,13 +238,13 @@ async function stepwiseEnvelope(pipeline: CommandPipeline, mailCommand: string, 
       if (is2xx(reply)) accepted.push(address);
       else rejected.push({ address, reply });
     }
-    if (accepted.length) data = await pipeline.command("data", "DATA");
+    if (withData && accepted.length) data = await pipeline.command("data", "DATA");
   }
   return { mail, accepted, rejected, data };
 }
 
 /** The error that ends a transaction refused before its body (sender, every recipient, or DATA), or undefined. */
-function envelopeFailure(pipeline: CommandPipeline, mailCommand: string, replies: EnvelopeReplies): SmtpError | undefined {
+export function envelopeFailure(pipeline: CommandPipeline, mailCommand: string, replies: EnvelopeReplies): SmtpError | undefined {
   if (!is2xx(replies.mail)) return SmtpError.fromReply("mail", "the server refused the sender", replies.mail, mailCommand, pipeline.redact);
   if (!replies.accepted.length) {
     const first = replies.rejected[0]!;
