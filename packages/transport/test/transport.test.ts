@@ -424,7 +424,8 @@ describe("TLS", () => {
     await server.close();
   });
 
-  it("server side: client certificate CN becomes externalIdentity", async () => {
+  /** The server side's channel info after a STARTTLS where the client presents `cert`/`key` (requestCert, trusting the test CA). */
+  async function serverChannelWithClientCertificate(pick: (certs: Awaited<ReturnType<typeof testCertificates>>) => { cert: string; key: string }) {
     const certs = await testCertificates();
     let info: ReturnType<LineSocket["channelInfo"]> | undefined;
     const server = await rawServer((s) => {
@@ -438,34 +439,23 @@ describe("TLS", () => {
     });
     const line = await LineSocket.connect({ host: "127.0.0.1", port: server.port });
     await line.readLine(Deadline.in(5000));
-    await line.startTls({ ca: certs.ca, cert: certs.clientCert, key: certs.clientKey }, Deadline.in(5000));
+    await line.startTls({ ca: certs.ca, ...pick(certs) }, Deadline.in(5000));
     expect(await line.readLine(Deadline.in(5000))).toBe("250 ok");
-    expect(info?.externalIdentity).toBe("testuser");
     await line.close();
     await server.close();
+    return info;
+  }
+
+  it("server side: client certificate CN becomes externalIdentity", async () => {
+    const info = await serverChannelWithClientCertificate((certs) => ({ cert: certs.clientCert, key: certs.clientKey }));
+    expect(info?.externalIdentity).toBe("testuser");
   });
 
   it("server side: a CA-issued certificate for serverAuth only gives no externalIdentity (purpose checked, RFC 5280 §4.2.1.12)", async () => {
-    const certs = await testCertificates();
-    let info: ReturnType<LineSocket["channelInfo"]> | undefined;
-    const server = await rawServer((s) => {
-      const side = LineSocket.accept(s);
-      void (async () => {
-        await side.writeLine("220 go");
-        await side.acceptTls({ key: certs.key, cert: certs.cert, ca: certs.ca, requestCert: true }, Deadline.in(5000));
-        info = side.channelInfo();
-        await side.writeLine("250 ok");
-      })();
-    });
-    const line = await LineSocket.connect({ host: "127.0.0.1", port: server.port });
-    await line.readLine(Deadline.in(5000));
     // The server's own certificate (extendedKeyUsage serverAuth) presented as a client certificate.
-    await line.startTls({ ca: certs.ca, cert: certs.cert, key: certs.key }, Deadline.in(5000));
-    expect(await line.readLine(Deadline.in(5000))).toBe("250 ok");
+    const info = await serverChannelWithClientCertificate((certs) => ({ cert: certs.cert, key: certs.key }));
     expect(info?.secure).toBe(true);
     expect(info?.externalIdentity).toBeUndefined();
-    await line.close();
-    await server.close();
   });
 
   it("endPointHash follows RFC 5929 (ECDSA-SHA256 → sha256, garbage → undefined)", async () => {
