@@ -88,6 +88,35 @@ function last(s: SmtpServerHandle) {
 
 const message = (tag: string) => ({ from: `${USER}@example.test`, to: "bob@example.test", subject: tag, text: `body of ${tag}` });
 
+/** The end of a scripted session: AUTH PLAIN as alice accepted, then one message accepted. */
+const PLAIN_THEN_ONE_MESSAGE = `C: AUTH PLAIN AGFsaWNlAFRyMHViNGRvciYzLXNlY3JldA==
+S: 235 2.7.0 Authentication successful
+C: MAIL FROM:<alice@example.test>
+S: 250 2.1.0 Ok
+C: RCPT TO:<bob@example.test>
+S: 250 2.1.5 Ok
+C: DATA
+S: 354 go ahead
+!data
+S: 250 2.0.0 Ok: queued
+`;
+
+/**
+ * Sends one message through saslkit (PLAIN and SCRAM installed, no TLS) to a scripted server that
+ * plays `opening` then `PLAIN_THEN_ONE_MESSAGE`; returns the negotiation records once the script
+ * has run to its end.
+ */
+async function sendScripted(opening: string, tag: string): Promise<NegotiationRecord[]> {
+  const scripted = await startScriptedServer(opening + PLAIN_THEN_ONE_MESSAGE);
+  const records: NegotiationRecord[] = [];
+  const transport = nodemailer.createTransport(
+    saslkit({ host: "127.0.0.1", port: scripted.port, ignoreTLS: true, auth: { user: USER, pass: PASS } }, { mechanisms: [plain, ...scramProviders], onNegotiation: (r) => records.push(r) }),
+  );
+  await transport.sendMail(message(tag));
+  await scripted.done();
+  return records;
+}
+
 describe("@saslkit/nodemailer with nodemailer as the sender", () => {
   it("chooses SCRAM-SHA-256 over PLAIN whatever the order mechanisms are given in, and the message arrives with nodemailer's messageId", async () => {
     const s = await server();
@@ -297,8 +326,8 @@ describe("@saslkit/nodemailer with nodemailer as the sender", () => {
   });
 
   it("falls back to the next mechanism when the server rejects the first (504)", async () => {
-    const scripted = await startScriptedServer(`
-S: 220 mail.example.test ESMTP
+    const records = await sendScripted(
+      `S: 220 mail.example.test ESMTP
 C: EHLO *
 S: 250-mail.example.test
 S: 250 AUTH CRAM-MD5 SCRAM-SHA-256 PLAIN
@@ -307,23 +336,9 @@ S: 250-mail.example.test
 S: 250 AUTH CRAM-MD5 SCRAM-SHA-256 PLAIN
 C: AUTH SCRAM-SHA-256 *
 S: 504 5.5.4 Unrecognized authentication type
-C: AUTH PLAIN AGFsaWNlAFRyMHViNGRvciYzLXNlY3JldA==
-S: 235 2.7.0 Authentication successful
-C: MAIL FROM:<alice@example.test>
-S: 250 2.1.0 Ok
-C: RCPT TO:<bob@example.test>
-S: 250 2.1.5 Ok
-C: DATA
-S: 354 go ahead
-!data
-S: 250 2.0.0 Ok: queued
-`);
-    const records: NegotiationRecord[] = [];
-    const transport = nodemailer.createTransport(
-      saslkit({ host: "127.0.0.1", port: scripted.port, ignoreTLS: true, auth: { user: USER, pass: PASS } }, { mechanisms: [plain, ...scramProviders], onNegotiation: (r) => records.push(r) }),
+`,
+      "fallback",
     );
-    await transport.sendMail(message("fallback"));
-    await scripted.done();
     expect(records[0]?.attempts.map((a) => [a.mechanism, a.error?.code])).toEqual([
       ["SCRAM-SHA-256", "mechanism-rejected"],
       ["PLAIN", undefined],
@@ -333,30 +348,16 @@ S: 250 2.0.0 Ok: queued
   });
 
   it("a server that refuses the second EHLO: saslkit negotiates among the mechanisms nodemailer saw", async () => {
-    const scripted = await startScriptedServer(`
-S: 220 mail.example.test ESMTP
+    const records = await sendScripted(
+      `S: 220 mail.example.test ESMTP
 C: EHLO *
 S: 250-mail.example.test
 S: 250 AUTH CRAM-MD5 PLAIN SCRAM-SHA-256
 C: EHLO *
 S: 503 5.5.1 Duplicate EHLO
-C: AUTH PLAIN AGFsaWNlAFRyMHViNGRvciYzLXNlY3JldA==
-S: 235 2.7.0 Authentication successful
-C: MAIL FROM:<alice@example.test>
-S: 250 2.1.0 Ok
-C: RCPT TO:<bob@example.test>
-S: 250 2.1.5 Ok
-C: DATA
-S: 354 go ahead
-!data
-S: 250 2.0.0 Ok: queued
-`);
-    const records: NegotiationRecord[] = [];
-    const transport = nodemailer.createTransport(
-      saslkit({ host: "127.0.0.1", port: scripted.port, ignoreTLS: true, auth: { user: USER, pass: PASS } }, { mechanisms: [plain, ...scramProviders], onNegotiation: (r) => records.push(r) }),
+`,
+      "ehlo-refused",
     );
-    await transport.sendMail(message("ehlo-refused"));
-    await scripted.done();
     expect(records[0]?.offered).toEqual(["PLAIN", "CRAM-MD5"]);
     expect(records[0]?.chosen).toBe("PLAIN");
   });
