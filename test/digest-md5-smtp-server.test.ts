@@ -9,7 +9,7 @@
 import { execFile, spawnSync } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
 import { digestMd5 } from "@saslkit/mech-digest-md5";
-import { SmtpClient, SmtpError } from "@saslkit/smtp";
+import { SmtpClient, SmtpError, type SmtpClientOptions } from "@saslkit/smtp";
 import { SmtpServer } from "@saslkit/smtp-server";
 
 const USER = "alice";
@@ -37,6 +37,22 @@ async function server(realms?: string[], log?: string[]): Promise<SmtpServer> {
   return s;
 }
 
+/** The error a DIGEST-MD5 connect to `s` ends in (undefined when it succeeds); `extra` adds or overrides client options. */
+function connectError(s: SmtpServer, extra: Partial<SmtpClientOptions> = {}): Promise<unknown> {
+  return SmtpClient.connect({
+    host: "127.0.0.1",
+    port: s.port,
+    tls: "none",
+    auth: { username: USER, password: PASSWORD },
+    mechanisms: [digestMd5],
+    policy: { force: "DIGEST-MD5" },
+    ...extra,
+  }).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+}
+
 const raw = "From: alice@example.test\r\nTo: bob@example.test\r\nSubject: digest\r\n\r\nhello\r\n";
 
 describe("SmtpClient against SmtpServer with DIGEST-MD5", () => {
@@ -57,10 +73,7 @@ describe("SmtpClient against SmtpServer with DIGEST-MD5", () => {
 
   it("a wrong password gets 535 and no message", async () => {
     const s = await server();
-    const error = await SmtpClient.connect({ host: "127.0.0.1", port: s.port, tls: "none", auth: { username: USER, password: "wrong" }, mechanisms: [digestMd5], policy: { force: "DIGEST-MD5" } }).then(
-      () => undefined,
-      (err: unknown) => err,
-    );
+    const error = await connectError(s, { auth: { username: USER, password: "wrong" } });
     expect(error).toBeInstanceOf(SmtpError);
     expect((error as SmtpError).code).toBe("authentication-failed");
     expect(s.messages).toHaveLength(0);
@@ -69,18 +82,7 @@ describe("SmtpClient against SmtpServer with DIGEST-MD5", () => {
   it("a realm the server did not offer is refused with that reason: 535, not 501 malformed", async () => {
     const log: string[] = [];
     const s = await server(["example.test"], log);
-    const error = await SmtpClient.connect({
-      host: "127.0.0.1",
-      port: s.port,
-      tls: "none",
-      auth: { username: USER, password: PASSWORD },
-      mechanisms: [digestMd5],
-      policy: { force: "DIGEST-MD5" },
-      mechanismOptions: { digestMd5: { realm: "elsewhere.test" } },
-    }).then(
-      () => undefined,
-      (err: unknown) => err,
-    );
+    const error = await connectError(s, { mechanismOptions: { digestMd5: { realm: "elsewhere.test" } } });
     expect(error).toBeInstanceOf(SmtpError);
     expect((error as SmtpError).code).toBe("authentication-failed");
     expect((error as SmtpError).reply?.code).toBe(535);
@@ -91,18 +93,7 @@ describe("SmtpClient against SmtpServer with DIGEST-MD5", () => {
 
   it("a digest-uri naming another service is refused (the server knows it is smtp)", async () => {
     const s = await server();
-    const error = await SmtpClient.connect({
-      host: "127.0.0.1",
-      port: s.port,
-      tls: "none",
-      auth: { username: USER, password: PASSWORD },
-      mechanisms: [digestMd5],
-      policy: { force: "DIGEST-MD5" },
-      mechanismOptions: { digestMd5: { service: "imap" } },
-    }).then(
-      () => undefined,
-      (err: unknown) => err,
-    );
+    const error = await connectError(s, { mechanismOptions: { digestMd5: { service: "imap" } } });
     expect(error).toBeInstanceOf(SmtpError);
     expect(s.messages).toHaveLength(0);
   });
