@@ -6,7 +6,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DataDecoder } from "../src/data.js";
-import { referenceMessage as reference } from "./helpers.js";
+import { FAKE_TERMINATORS, referenceMessage as reference } from "./helpers.js";
 
 /** Feeds `chunks` until done; returns the message and everything after the terminator. */
 function decode(chunks: Buffer[]): { message: Buffer; rest: Buffer; decoder: DataDecoder } | { message: Buffer; done: false; decoder: DataDecoder } {
@@ -32,15 +32,8 @@ describe("DataDecoder: the end of DATA", () => {
     expect(decode([bytes(".\r\nNOOP\r\n")])).toMatchObject({ message: Buffer.alloc(0), rest: bytes("NOOP\r\n") });
   });
 
-  it.each([
-    ["<LF>.<LF>", "\n.\n"],
-    ["<LF>.<CR><LF>", "\n.\r\n"],
-    ["<CR><LF>.<LF>", "\r\n.\n"],
-    ["<CR>.<CR>", "\r.\r"],
-    ["<CR>.<CR><LF>", "\r.\r\n"],
-    ["<CR><LF>.<CR>", "\r\n.\r"],
-    ["<LF>.<CR>", "\n.\r"],
-    ["<CR>.<LF>", "\r.\n"],
+  it.each<readonly [string, string]>([
+    ...FAKE_TERMINATORS,
     ["<CR><LF>.<CR><CR><LF>", "\r\n.\r\r\n"],
     ["<CR><LF>. <CR><LF>", "\r\n. \r\n"],
   ])("%s never ends the message: the smuggled commands stay content, CRLF-normalised", (_name, fake) => {

@@ -133,6 +133,18 @@ export class RawClient {
   }
 }
 
+/** Line ends around a dot that are not <CRLF>.<CRLF>: none may end a message (SMTP smuggling). */
+export const FAKE_TERMINATORS: readonly (readonly [name: string, bytes: string])[] = [
+  ["<LF>.<LF>", "\n.\n"],
+  ["<LF>.<CR><LF>", "\n.\r\n"],
+  ["<CR><LF>.<LF>", "\r\n.\n"],
+  ["<CR>.<CR>", "\r.\r"],
+  ["<CR>.<CR><LF>", "\r.\r\n"],
+  ["<CR><LF>.<CR>", "\r\n.\r"],
+  ["<LF>.<CR>", "\n.\r"],
+  ["<CR>.<LF>", "\r.\n"],
+];
+
 export const b64 = (text: string | Uint8Array): string => Buffer.from(typeof text === "string" ? utf8(text) : text).toString("base64");
 export const unb64 = (text: string): string => Buffer.from(text, "base64").toString("utf8");
 

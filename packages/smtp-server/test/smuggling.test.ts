@@ -7,20 +7,10 @@
  * smtpd_forbid_bare_newline (normalize by default, reject on request).
  */
 import { describe, expect, it } from "vitest";
-import { onlyCrlf, serverHarness } from "./helpers.js";
+import { FAKE_TERMINATORS, onlyCrlf, serverHarness } from "./helpers.js";
 
 const { start, connect, login } = serverHarness();
 
-const FAKE_TERMINATORS = [
-  ["<LF>.<LF>", "\n.\n"],
-  ["<LF>.<CR><LF>", "\n.\r\n"],
-  ["<CR><LF>.<LF>", "\r\n.\n"],
-  ["<CR>.<CR>", "\r.\r"],
-  ["<CR>.<CR><LF>", "\r.\r\n"],
-  ["<CR><LF>.<CR>", "\r\n.\r"],
-  ["<LF>.<CR>", "\n.\r"],
-  ["<CR>.<LF>", "\r.\n"],
-] as const;
 
 const SMUGGLED = "MAIL FROM:<evil@attacker.test>\r\nRCPT TO:<victim@example.test>\r\nDATA\r\nSubject: smuggled\r\n\r\nsmuggled\r\n";
 
