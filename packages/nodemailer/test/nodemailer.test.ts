@@ -88,6 +88,25 @@ function last(s: SmtpServerHandle) {
 
 const message = (tag: string) => ({ from: `${USER}@example.test`, to: "bob@example.test", subject: tag, text: `body of ${tag}` });
 
+/**
+ * A scripted server offering PLAIN that refuses alice's AUTH PLAIN with 535 and `text`, which is
+ * given the base64 of the PLAIN message (a server repeating secrets in its refusal).
+ */
+function echoingServer(text: (echoed: string) => string) {
+  const echoed = Buffer.from(`\0${USER}\0${PASS}`).toString("base64");
+  return startScriptedServer(`
+S: 220 mail.example.test ESMTP
+C: EHLO *
+S: 250-mail.example.test
+S: 250 AUTH PLAIN
+C: EHLO *
+S: 250-mail.example.test
+S: 250 AUTH PLAIN
+C: AUTH PLAIN ${echoed}
+S: 535 5.7.8 ${text(echoed)}
+`);
+}
+
 /** The end of a scripted session: AUTH PLAIN as alice accepted, then one message accepted. */
 const PLAIN_THEN_ONE_MESSAGE = `C: AUTH PLAIN AGFsaWNlAFRyMHViNGRvciYzLXNlY3JldA==
 S: 235 2.7.0 Authentication successful
@@ -386,18 +405,7 @@ S: 534 5.7.9 Authentication mechanism is too weak
   });
 
   it("a server that repeats the password in its refusal: the error and every log line show it masked", async () => {
-    const echoed = Buffer.from(`\0${USER}\0${PASS}`).toString("base64");
-    const scripted = await startScriptedServer(`
-S: 220 mail.example.test ESMTP
-C: EHLO *
-S: 250-mail.example.test
-S: 250 AUTH PLAIN
-C: EHLO *
-S: 250-mail.example.test
-S: 250 AUTH PLAIN
-C: AUTH PLAIN ${echoed}
-S: 535 5.7.8 bad credentials ${echoed} for password ${PASS}
-`);
+    const scripted = await echoingServer((echoed) => `bad credentials ${echoed} for password ${PASS}`);
     const log = captureLogger();
     const transport = nodemailer.createTransport(
       saslkit({ host: "127.0.0.1", port: scripted.port, ignoreTLS: true, auth: { user: USER, pass: PASS }, logger: log.logger, debug: true }, { mechanisms: [plain] }),
@@ -412,18 +420,7 @@ S: 535 5.7.8 bad credentials ${echoed} for password ${PASS}
   });
 
   it("logger: true (nodemailer's console logger) is masked too: a repeated password never reaches the console", async () => {
-    const echoed = Buffer.from(`\0${USER}\0${PASS}`).toString("base64");
-    const scripted = await startScriptedServer(`
-S: 220 mail.example.test ESMTP
-C: EHLO *
-S: 250-mail.example.test
-S: 250 AUTH PLAIN
-C: EHLO *
-S: 250-mail.example.test
-S: 250 AUTH PLAIN
-C: AUTH PLAIN ${echoed}
-S: 535 5.7.8 you sent ${echoed} with ${PASS}
-`);
+    const scripted = await echoingServer((echoed) => `you sent ${echoed} with ${PASS}`);
     const printed: string[] = [];
     const spy = vi.spyOn(console, "log").mockImplementation((...args: unknown[]) => void printed.push(format(...args)));
     try {
