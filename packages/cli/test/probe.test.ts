@@ -31,19 +31,31 @@ describe("probe URL parsing", () => {
   });
 });
 
+/**
+ * Runs `saslkit probe <scheme>://127.0.0.1:<port> ...args` against a scripted server playing
+ * `script`; resolves with the exit status and standard output once the script has run to its end.
+ */
+async function probeScripted(script: string, scheme: string, args: readonly string[]): Promise<{ status: number; text: string }> {
+  const server = await startScriptedServer(script);
+  servers.push(server);
+  const { io, stdout } = memoryIo();
+  const status = await main(["probe", `${scheme}://127.0.0.1:${server.port}`, ...args], io);
+  await server.done();
+  return { status, text: stdout() };
+}
+
 describe("probe over IMAP and POP3 (scripted servers)", () => {
   it("lists IMAP capabilities, the choice, and a reason for every other mechanism", async () => {
-    const server = await startScriptedServer(`
+    const { status, text } = await probeScripted(
+      `
 S: * OK [CAPABILITY IMAP4rev1 SASL-IR LOGINDISABLED AUTH=PLAIN AUTH=SCRAM-SHA-256 AUTH=XOAUTH2 AUTH=EXTERNAL AUTH=GSSAPI AUTH=CRAM-MD5] ready
 C: A1 LOGOUT
 S: * BYE logging out
 S: A1 OK LOGOUT completed
-`);
-    servers.push(server);
-    const { io, stdout } = memoryIo();
-    const status = await main(["probe", `imap://127.0.0.1:${server.port}`, "--user", "alice"], io);
-    await server.done();
-    const text = stdout();
+`,
+      "imap",
+      ["--user", "alice"],
+    );
     expect(status).toBe(0);
     expect(text).toContain("Channel:        cleartext (loopback)");
     expect(text).toContain("the server does not offer STARTTLS");
@@ -58,7 +70,8 @@ S: A1 OK LOGOUT completed
   });
 
   it("with --oauth and --mechanism, explains the forced choice", async () => {
-    const server = await startScriptedServer(`
+    const { status, text } = await probeScripted(
+      `
 S: +OK POP3 ready
 C: CAPA
 S: +OK Capability list follows
@@ -67,12 +80,10 @@ S: SASL PLAIN XOAUTH2 SCRAM-SHA-1
 S: .
 C: QUIT
 S: +OK bye
-`);
-    servers.push(server);
-    const { io, stdout } = memoryIo();
-    const status = await main(["probe", `pop3://127.0.0.1:${server.port}`, "--oauth", "--mechanism", "XOAUTH2"], io);
-    await server.done();
-    const text = stdout();
+`,
+      "pop3",
+      ["--oauth", "--mechanism", "XOAUTH2"],
+    );
     expect(status).toBe(0);
     expect(text).toContain("Greeting:       +OK POP3 ready");
     expect(text).toContain("  SASL PLAIN XOAUTH2 SCRAM-SHA-1");
@@ -112,17 +123,16 @@ const EXTERNAL_LINE = /EXTERNAL +explicit-only: used only when the caller asks f
 
 describe("probe explains DIGEST-MD5 and EXTERNAL (issue 13)", () => {
   it("IMAP with SCRAM too: DIGEST-MD5 usable below SCRAM, EXTERNAL needs a certificate and no password", async () => {
-    const server = await startScriptedServer(`
+    const { status, text } = await probeScripted(
+      `
 S: * OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=EXTERNAL AUTH=CRAM-MD5 AUTH=DIGEST-MD5 AUTH=SCRAM-SHA-256] ready
 C: A1 LOGOUT
 S: * BYE logging out
 S: A1 OK LOGOUT completed
-`);
-    servers.push(server);
-    const { io, stdout } = memoryIo();
-    const status = await main(["probe", `imap://127.0.0.1:${server.port}`, "--user", "alice"], io);
-    await server.done();
-    const text = stdout();
+`,
+      "imap",
+      ["--user", "alice"],
+    );
     expect(status).toBe(0);
     expect(text).toMatch(/Chosen: +SCRAM-SHA-256 /);
     expect(text).toMatch(/DIGEST-MD5 +usable, but lower priority \(500\) than SCRAM-SHA-256 \(850\)\n/);
@@ -131,7 +141,8 @@ S: A1 OK LOGOUT completed
   });
 
   it("POP3 without SCRAM: DIGEST-MD5 is chosen over CRAM-MD5 for its mutual authentication", async () => {
-    const server = await startScriptedServer(`
+    const { status, text } = await probeScripted(
+      `
 S: +OK POP3 ready
 C: CAPA
 S: +OK Capability list follows
@@ -140,12 +151,10 @@ S: SASL CRAM-MD5 EXTERNAL DIGEST-MD5
 S: .
 C: QUIT
 S: +OK bye
-`);
-    servers.push(server);
-    const { io, stdout } = memoryIo();
-    const status = await main(["probe", `pop3://127.0.0.1:${server.port}`, "--user", "alice"], io);
-    await server.done();
-    const text = stdout();
+`,
+      "pop3",
+      ["--user", "alice"],
+    );
     expect(status).toBe(0);
     expect(text).toMatch(/Chosen: +DIGEST-MD5 \(priority 500; mutual authentication\)\n/);
     expect(text).toMatch(/CRAM-MD5 +usable, but lower priority \(400\) than DIGEST-MD5 \(500\)\n/);
