@@ -103,6 +103,34 @@ const RESOLVED: Promise<void> = Promise.resolve();
  */
 export const WRITTEN: Promise<void> = RESOLVED;
 const EMPTY = Buffer.alloc(0);
+/** Writes of one tick up to this many bytes in all are joined into one buffer; more go out as a writev. */
+const JOIN_MAX = 64 * 1024;
+
+/** Several writes as one: a string when all are strings (commands), else one buffer. */
+function joinHeld(held: readonly (string | Uint8Array)[]): string | Buffer {
+  let bytes = 0;
+  let strings = true;
+  for (let i = 0; i < held.length; i++) {
+    const item = held[i]!;
+    if (typeof item === "string") bytes += Buffer.byteLength(item, "utf8");
+    else {
+      strings = false;
+      bytes += item.byteLength;
+    }
+  }
+  if (strings) return (held as string[]).join("");
+  const out = Buffer.allocUnsafe(bytes);
+  let at = 0;
+  for (let i = 0; i < held.length; i++) {
+    const item = held[i]!;
+    if (typeof item === "string") at += out.write(item, at, "utf8");
+    else {
+      out.set(item, at);
+      at += item.byteLength;
+    }
+  }
+  return out;
+}
 
 /** A read waiting for data. */
 interface Waiter {
@@ -192,13 +220,25 @@ export class LineSocket {
     this.#watch = undefined;
     this.#pump();
   };
-  /** The socket whose writes of this tick are corked, to be flushed together (one writev) on nextTick. */
-  #corked: net.Socket | undefined;
-  /** Uncorks now: before anything that bypasses or ends the socket (TLS upgrade, destroy, end). */
+  /**
+   * Writes of this tick (see `write`): the socket they are for (a flush is scheduled on
+   * nextTick), what is held back to be joined into one write, and whether the socket is corked
+   * instead (a tick that wrote message pieces: those go out as one writev, uncopied).
+   */
+  #tick: net.Socket | undefined;
+  readonly #held: (string | Uint8Array)[] = [];
+  #heldBytes = 0;
+  #corked = false;
+  /** Hands this tick's writes to the socket now: before anything that bypasses or ends it (TLS upgrade, destroy, end). */
   readonly #flush = (): void => {
-    const socket = this.#corked;
-    this.#corked = undefined;
-    socket?.uncork();
+    const socket = this.#tick;
+    if (socket === undefined) return;
+    this.#tick = undefined;
+    this.#release(socket);
+    if (this.#corked) {
+      this.#corked = false;
+      socket.uncork();
+    }
   };
   #paused = false;
   #externalIdentity: string | undefined;
@@ -635,9 +675,11 @@ export class LineSocket {
    * else after "drain" (backpressure). Rejects with "closed" when the connection is gone, with
    * "timeout" when `options.deadline` passes while waiting for drain.
    *
-   * Writes issued in the same tick are coalesced: the socket is corked on the first one and
-   * uncorked on `process.nextTick`, so a pipelined group (a body, its final dot and the next
-   * envelope) leaves in one writev instead of one syscall per piece. Order is unchanged.
+   * Writes issued in the same tick are coalesced: they are held and joined on
+   * `process.nextTick` into one socket write (one syscall), so a pipelined group (a body, its
+   * final dot and the next envelope, or the dot and QUIT) leaves in one segment. Order is
+   * unchanged. Data that would reach the socket's highWaterMark is handed over at once, and the
+   * socket's answer decides the backpressure wait, as with a direct write.
    */
   write(data: string | Uint8Array, options: WriteOptions = {}): Promise<void> {
     if (this.#failure && this.#failure.code !== "closed") return Promise.reject(this.#failure);
@@ -645,31 +687,71 @@ export class LineSocket {
     if (this.#closed || socket.destroyed || socket.writableEnded) {
       return Promise.reject(new TransportError("closed", "Cannot write: the connection is closed."));
     }
-    if (this.#transcript && options.transcript !== false) {
-      if (options.mask !== undefined) this.#transcript({ direction: this.#writeDirection, text: options.mask });
-      else {
-        const text = typeof data === "string" ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8");
-        const lines = text.split(/\r?\n/);
-        if (lines.length > 1 && lines[lines.length - 1] === "") lines.pop();
-        for (const line of lines) this.#transcript({ direction: this.#writeDirection, text: line });
-      }
+    if (this.#transcript && options.transcript !== false) this.#transcribe(data, options.mask);
+    // Write errors surface as the socket's "error"/"close" events (recorded in #failure).
+    if (this.#corked) return socket.write(data) ? RESOLVED : this.#drain(socket, options.deadline);
+    this.#schedule(socket);
+    this.#held.push(data);
+    this.#heldBytes += typeof data === "string" ? data.length : data.byteLength;
+    if (socket.writableLength + this.#heldBytes < socket.writableHighWaterMark) return RESOLVED;
+    return this.#release(socket) ? RESOLVED : this.#drain(socket, options.deadline);
+  }
+
+  #transcribe(data: string | Uint8Array, mask: string | undefined): void {
+    const transcript = this.#transcript!;
+    if (mask !== undefined) {
+      transcript({ direction: this.#writeDirection, text: mask });
+      return;
     }
-    if (!this.#corked) {
-      this.#corked = socket;
-      socket.cork();
+    const text = typeof data === "string" ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8");
+    const lines = text.split(/\r?\n/);
+    if (lines.length > 1 && lines[lines.length - 1] === "") lines.pop();
+    for (const line of lines) transcript({ direction: this.#writeDirection, text: line });
+  }
+
+  /** Schedules this tick's flush (once per tick). */
+  #schedule(socket: net.Socket): void {
+    if (this.#tick === undefined) {
+      this.#tick = socket;
       process.nextTick(this.#flush);
     }
-    // Write errors surface as the socket's "error"/"close" events (recorded in #failure).
-    if (socket.write(data)) return RESOLVED;
-    return this.#drain(socket, options.deadline);
   }
 
   /**
-   * Writes `pieces` in order, coalesced like `write` (one writev with whatever else this tick
-   * writes), with one backpressure wait for all of them. For message bodies handed over as views
-   * of the caller's buffers (dot-stuffing inserts a few bytes between them instead of copying),
-   * so never in the transcript. The pieces must not change until written. (Added for the SMTP
-   * client's streamed DATA/BDAT; same rules as `write`.)
+   * Writes what is held to `socket`: one item as it is; several joined into one string or one
+   * buffer while small (a copy of a few KiB costs less than a writev); larger ones corked into one
+   * writev without copying. Returns the socket's answer (false: wait for "drain").
+   */
+  #release(socket: net.Socket): boolean {
+    const held = this.#held;
+    const n = held.length;
+    if (n === 0) return true;
+    const bytes = this.#heldBytes;
+    this.#heldBytes = 0;
+    if (socket.destroyed) {
+      held.length = 0; // gone with the socket, as corked data would be; reads report the close
+      return true;
+    }
+    let ok: boolean;
+    if (n === 1) ok = socket.write(held[0]!);
+    else if (bytes <= JOIN_MAX) ok = socket.write(joinHeld(held));
+    else {
+      socket.cork();
+      ok = true;
+      for (const item of held) ok = socket.write(item);
+      socket.uncork();
+    }
+    held.length = 0;
+    return ok;
+  }
+
+  /**
+   * Writes `pieces` in order, coalesced like `write` with whatever else this tick writes, with
+   * one backpressure wait for all of them. For message bodies handed over as views of the
+   * caller's buffers (dot-stuffing inserts a few bytes between them instead of copying), so
+   * never in the transcript and never copied: the socket is corked for the rest of the tick and
+   * everything leaves as one writev. The pieces must not change until written. (Added for the
+   * SMTP client's streamed DATA/BDAT; same rules as `write`.)
    */
   writePieces(pieces: readonly Uint8Array[], options: { deadline?: Deadline } = {}): Promise<void> {
     if (this.#failure && this.#failure.code !== "closed") return Promise.reject(this.#failure);
@@ -678,9 +760,10 @@ export class LineSocket {
       return Promise.reject(new TransportError("closed", "Cannot write: the connection is closed."));
     }
     if (!this.#corked) {
-      this.#corked = socket;
+      this.#schedule(socket);
       socket.cork();
-      process.nextTick(this.#flush);
+      this.#corked = true;
+      this.#release(socket); // what this tick wrote before goes first, into the same writev
     }
     let ok = true;
     for (const piece of pieces) ok = socket.write(piece);
