@@ -58,9 +58,10 @@ const targets: readonly Target[] = [
     port: (e) => e.submission.port,
     greeting: /Dovecot/,
     // "submission(alice)<pid><session>: ... relayed ... queued as <queue id>", then the login line of that session.
+    // A session id is base64 and may start with "+" or "/" (one run in 32): match any characters.
     loggedMethod: (e, id) => {
       const lines = logLines(e.logs.dovecot);
-      const session = lines.map((l) => (l.includes(`queued as ${id}`) ? /<(\w[^<>]*)>: Info: Successfully relayed/.exec(l)?.[1] : undefined)).find(Boolean);
+      const session = lines.map((l) => (l.includes(`queued as ${id}`) ? /<([^<>]+)>: Info: Successfully relayed/.exec(l)?.[1] : undefined)).find(Boolean);
       return session ? lines.map((l) => (l.includes(`session=<${session}>`) ? /Login: .*method=([A-Z0-9-]+)/.exec(l)?.[1] : undefined)).find(Boolean) : undefined;
     },
   },
