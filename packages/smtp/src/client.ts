@@ -30,7 +30,6 @@ import { bdatTransaction, needsBinaryMime } from "./chunking.js";
 import { sendEach, type OutgoingMessage, type SendManyOptions, type SendOutcome } from "./many.js";
 
 const noop = (): void => undefined;
-const callFinal = (final: () => Promise<SendResult>): Promise<SendResult> => final();
 
 /** An SMTP client connection. Create with `SmtpClient.connect`. */
 export class SmtpClient {
@@ -225,10 +224,16 @@ export class SmtpClient {
     }
     if (quitAfter) this.#closing = true; // no send may queue behind the QUIT
     const ctx = this.#transaction;
-    const run = ctx.chunking
-      ? (): Promise<() => Promise<SendResult>> => bdatTransaction(ctx, prepared, command, this.pipelining, quitAfter, ctx.binaryMime === true && needsBinaryMime(prepared))
-      : (): Promise<() => Promise<SendResult>> => transaction(ctx, prepared, command, this.pipelining, quitAfter);
-    return this.#pipeline.exclusive(run).then(callFinal);
+    return new Promise<SendResult>((resolve, reject) => {
+      if (ctx.chunking) {
+        const binary = ctx.binaryMime === true && needsBinaryMime(prepared);
+        this.#pipeline.serialize(() =>
+          bdatTransaction(ctx, prepared, command, this.pipelining, quitAfter, binary).then((final) => {
+            final().then(resolve, reject);
+          }, reject),
+        );
+      } else this.#pipeline.serialize(() => transaction(ctx, prepared, command, this.pipelining, quitAfter, { resolve, reject }));
+    });
   }
 
   /** RSET: abandons any transaction state on the server. */

@@ -57,51 +57,186 @@ export function windowFor(mode: PipeliningMode): number {
   return mode === "full" ? 8 : mode === "transaction" ? 2 : 1;
 }
 
-type Pending = Promise<SendOutcome>;
-
 /**
  * Sends `messages` over `client`, at most `window` in flight, and yields each outcome in order.
  * A failed message does not stop the others; once the connection is closed or broken no further
  * message is taken from `messages`, and the iterator is left open: whatever it still holds was not
  * sent and can go out over another connection. Breaking out of the loop closes the iterator (as
  * for-of does) and takes no more messages; those already in flight still complete.
+ *
+ * It behaves as an async generator would (nothing is taken before the first `next`, calls run
+ * one at a time, `return` and `throw` close the source), written out by hand: a generator costs
+ * several promises per message on top of the send itself, this one costs one.
  */
-export async function* sendEach(
+export function sendEach(
   client: ManySender,
   messages: Iterable<OutgoingMessage> | AsyncIterable<OutgoingMessage>,
   options: SendManyOptions = {},
 ): AsyncGenerator<SendOutcome, void, undefined> {
-  const window = Math.max(1, Math.floor(options.window ?? windowFor(client.pipelining)));
-  const asyncSource = Symbol.asyncIterator in messages;
-  const iterator = asyncSource ? (messages as AsyncIterable<OutgoingMessage>)[Symbol.asyncIterator]() : (messages as Iterable<OutgoingMessage>)[Symbol.iterator]();
-  const inFlight: Pending[] = [];
-  let index = 0;
-  let exhausted = false;
-  let connectionEnded = false;
-  const start = (item: OutgoingMessage): Pending => {
-    const i = index++;
-    return client.send(item.message, item.envelope).then(
-      (result): SendOutcome => ({ ok: true, index: i, item, result }),
-      (error: unknown): SendOutcome => ({ ok: false, index: i, item, error: error as SmtpError }),
-    );
-  };
-  try {
-    for (;;) {
-      while (!exhausted && inFlight.length < window && !client.closed) {
-        const step = asyncSource ? await (iterator as AsyncIterator<OutgoingMessage>).next() : (iterator as Iterator<OutgoingMessage>).next();
-        if (step.done) exhausted = true;
-        else inFlight.push(start(step.value));
+  return new ManySends(client, messages, options);
+}
+
+type Step = IteratorResult<SendOutcome, void>;
+const DONE: Step = Object.freeze({ done: true, value: undefined });
+const done = (): Promise<Step> => Promise.resolve(DONE);
+
+/** A message in flight, or a call still running: its step, and whether it has settled. */
+interface Pending {
+  promise: Promise<Step>;
+  settled: boolean;
+}
+
+/** `sendEach`'s iterator. */
+class ManySends implements AsyncGenerator<SendOutcome, void, undefined> {
+  readonly #client: ManySender;
+  readonly #messages: Iterable<OutgoingMessage> | AsyncIterable<OutgoingMessage>;
+  readonly #options: SendManyOptions;
+  /** "new" until the first call (nothing taken yet), "done" once no more outcomes come. */
+  #state: "new" | "open" | "done" = "new";
+  #iterator: Iterator<OutgoingMessage> | AsyncIterator<OutgoingMessage> | undefined;
+  #async = false;
+  #window = 1;
+  /** The source has no more messages. */
+  #exhausted = false;
+  readonly #inFlight: Pending[] = [];
+  #index = 0;
+  /** What the latest call returned: a later call waits until it has settled. */
+  #current: Pending | undefined;
+
+  constructor(client: ManySender, messages: Iterable<OutgoingMessage> | AsyncIterable<OutgoingMessage>, options: SendManyOptions) {
+    this.#client = client;
+    this.#messages = messages;
+    this.#options = options;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<Step> {
+    const current = this.#current;
+    if (current !== undefined && !current.settled) return this.#after(current, () => this.next());
+    if (this.#state !== "open") {
+      if (this.#state === "done") return done();
+      try {
+        this.#start();
+      } catch (error) {
+        this.#state = "done";
+        return Promise.reject(error);
       }
-      const head = inFlight.shift();
-      if (head === undefined) {
-        connectionEnded = !exhausted;
-        return;
-      }
-      yield await head;
     }
-  } finally {
-    // The caller broke out of its loop: close the source as for-of would. When the connection
-    // ended instead, the source stays open, so its remaining messages can go out another way.
-    if (!exhausted && !connectionEnded) await iterator.return?.();
+    if (this.#async) return this.#track(this.#nextAsync());
+    try {
+      this.#fill(this.#iterator as Iterator<OutgoingMessage>);
+    } catch (error) {
+      return this.#track(this.#fail(error));
+    }
+    return this.#take();
+  }
+
+  return(): Promise<Step> {
+    const current = this.#current;
+    if (current !== undefined && !current.settled) return this.#after(current, () => this.return());
+    return this.#track(this.#close(undefined));
+  }
+
+  throw(error: unknown): Promise<Step> {
+    const current = this.#current;
+    if (current !== undefined && !current.settled) return this.#after(current, () => this.throw(error));
+    return this.#track(this.#close(error, true));
+  }
+
+  /** Takes messages from a synchronous source until the window is full. */
+  #fill(iterator: Iterator<OutgoingMessage>): void {
+    const client = this.#client;
+    const inFlight = this.#inFlight;
+    while (!this.#exhausted && inFlight.length < this.#window && !client.closed) {
+      const step = iterator.next();
+      if (step.done) this.#exhausted = true;
+      else inFlight.push(this.#send(step.value));
+    }
+  }
+
+  /** `next` for an async source: each message awaited from it. */
+  async #nextAsync(): Promise<Step> {
+    const iterator = this.#iterator as AsyncIterator<OutgoingMessage>;
+    const client = this.#client;
+    try {
+      while (!this.#exhausted && this.#inFlight.length < this.#window && !client.closed) {
+        const step = await iterator.next();
+        if (step.done) this.#exhausted = true;
+        else this.#inFlight.push(this.#send(step.value));
+      }
+    } catch (error) {
+      return this.#fail(error);
+    }
+    return this.#take();
+  }
+
+  /** The next outcome in order, or the end: the connection ended (the source stays open) or the source is exhausted. */
+  #take(): Promise<Step> {
+    const head = this.#inFlight.shift();
+    if (head === undefined) {
+      this.#state = "done";
+      return done();
+    }
+    this.#current = head;
+    return head.promise;
+  }
+
+  #send(item: OutgoingMessage): Pending {
+    const index = this.#index++;
+    const pending: Pending = { promise: undefined as unknown as Promise<Step>, settled: false };
+    pending.promise = this.#client.send(item.message, item.envelope).then(
+      (result): Step => {
+        pending.settled = true;
+        return { done: false, value: { ok: true, index, item, result } };
+      },
+      (error: unknown): Step => {
+        pending.settled = true;
+        return { done: false, value: { ok: false, index, item, error: error as SmtpError } };
+      },
+    );
+    return pending;
+  }
+
+  /** Taking from the source failed: it is closed (as for-of would), and the error is the call's. */
+  async #fail(error: unknown): Promise<never> {
+    this.#state = "done";
+    await this.#iterator!.return?.();
+    throw error;
+  }
+
+  /** `return` and `throw`: no more messages are taken; a source still open is closed (those in flight complete). */
+  async #close(error: unknown, thrown = false): Promise<Step> {
+    const open = this.#state === "open" && !this.#exhausted;
+    this.#state = "done";
+    if (open) await this.#iterator!.return?.();
+    if (thrown) throw error;
+    return DONE;
+  }
+
+  #start(): void {
+    this.#state = "open";
+    const messages = this.#messages;
+    this.#window = Math.max(1, Math.floor(this.#options.window ?? windowFor(this.#client.pipelining)));
+    this.#async = Symbol.asyncIterator in messages;
+    this.#iterator = this.#async ? (messages as AsyncIterable<OutgoingMessage>)[Symbol.asyncIterator]() : (messages as Iterable<OutgoingMessage>)[Symbol.iterator]();
+  }
+
+  /** A call's promise, marked when it settles so that the next call need not wait. */
+  #track(promise: Promise<Step>): Promise<Step> {
+    const pending: Pending = { promise, settled: false };
+    const settle = (): void => {
+      pending.settled = true;
+    };
+    promise.then(settle, settle);
+    this.#current = pending;
+    return promise;
+  }
+
+  /** Runs `call` once `current` has settled (calls run one at a time, in order). */
+  #after(current: Pending, call: () => Promise<Step>): Promise<Step> {
+    return this.#track(current.promise.then(call, call));
   }
 }

@@ -3,7 +3,7 @@
  *
  * SMTP replies come back in the order commands went out (RFC 2920 §3.1), so reads form one queue:
  * `expect` takes the next place in it and its deadline starts when it is queued. Writes form a
- * second queue (`exclusive`), so overlapping callers never interleave their commands. Once a read
+ * second queue (`serialize`, `exclusive`), so overlapping callers never interleave their commands. Once a read
  * or a write fails the reply stream cannot be resynchronised: the pipeline is broken, the socket
  * destroyed, and every later call fails with the same error.
  *
@@ -15,7 +15,8 @@
  * Cost (it matters for pipelined bursts and short sessions): a reply, or a pipelined group of
  * replies, is one read of the socket through a parser (`LineSocket.readParsed`): one promise
  * however many lines and packets it spans, none of them waiting in a queue of their own; a write
- * that meets no backpressure is not awaited.
+ * that meets no backpressure is not awaited; the write queue hands over to the next operation in
+ * the reaction to the previous one's write half, without a promise of its own.
  */
 import { Deadline, TransportError, WRITTEN, type LineSocket, type WriteOptions } from "@saslkit/transport";
 import { SmtpError, transportFailure, type SmtpPhase } from "./errors.js";
@@ -37,7 +38,8 @@ export class CommandPipeline {
   readonly redact = (text: string): string => this.line.redact(text);
   /** The latest reply read queued; the socket serves reads in call order, so it settles last. */
   #lastRead: Promise<unknown> | undefined;
-  #writeTail: Promise<unknown> = WRITTEN;
+  /** Operations waiting for the write side, oldest first (see `serialize`); undefined while it is free. */
+  #waiting: (() => Promise<unknown>)[] | undefined;
   #broken: SmtpError | undefined;
   /** QUIT already went out pipelined after a final dot (`writeQuit`). */
   #quitWritten = false;
@@ -115,13 +117,41 @@ export class CommandPipeline {
     return written === WRITTEN ? this.expect(phase, mask) : written.then(() => this.expect(phase, mask));
   }
 
-  /** Runs `fn` after every earlier queued operation has finished writing. */
+  /**
+   * Runs `op` once every earlier operation's write half has settled: at once when the write side
+   * is free, else right after the one before it (in the reaction to its settling, so a
+   * transaction queued behind a pipelined final dot writes in the same tick and leaves in the
+   * same packet). `op` returns its write half, a promise settling when the next operation may
+   * write; it must not throw.
+   */
+  serialize(op: () => Promise<unknown>): void {
+    if (this.#waiting !== undefined) this.#waiting.push(op);
+    else {
+      this.#waiting = [];
+      op().then(this.#next, this.#next);
+    }
+  }
+
+  readonly #next = (): void => {
+    const op = this.#waiting!.shift();
+    if (op === undefined) this.#waiting = undefined;
+    else op().then(this.#next, this.#next);
+  };
+
+  /** Runs `fn` after every earlier queued operation has finished writing; its promise is the write half. */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    // The next operation runs on either outcome of this one (`then(fn, fn)`), so the tail needs
-    // no handler of its own; the caller handles `run`.
-    const run = this.#writeTail.then(fn, fn);
-    this.#writeTail = run;
-    return run;
+    return new Promise<T>((resolve, reject) =>
+      this.serialize(() => {
+        let run: Promise<T>;
+        try {
+          run = fn();
+        } catch (error) {
+          run = Promise.reject(error);
+        }
+        run.then(resolve, reject);
+        return run;
+      }),
+    );
   }
 
   /**

@@ -9,7 +9,7 @@ import { inspect } from "node:util";
 import type { TranscriptSink } from "@saslkit/transport";
 import { Deadline, WRITTEN, redactDeep } from "@saslkit/transport";
 import { DotEncoder } from "./data.js";
-import { SmtpError } from "./errors.js";
+import { SmtpError, type SmtpPhase } from "./errors.js";
 import { MessageIdSniffer, addressProblem, needsSmtpUtf8, type Envelope, type PreparedMessage } from "./message.js";
 import type { PipeliningMode } from "./options.js";
 import type { CommandPipeline } from "./pipeline.js";
@@ -180,47 +180,103 @@ export function sortEnvelope(to: readonly string[], values: readonly SmtpReply[]
   return { mail: values[0]!, accepted, rejected, data };
 }
 
+/** Where a message's outcome goes: settled once, with the result or the `SmtpError` `send` rejects with. */
+export interface Outcome {
+  readonly resolve: (result: SendResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
 /**
- * The write half of a transaction; resolves, once the next transaction may be written, with a
- * function awaiting the final reply. In "full" pipelining that is right after the final dot.
- * With `quitAfter` and pipelining, QUIT leaves with the final dot.
- * The envelope (pipelined or step by step), a refusal before the body, and the final reply are
+ * One mail transaction over DATA. Returns its write half, a promise that never rejects and
+ * settles once the next operation may write: in "full" pipelining right after the final dot,
+ * else after the final reply. The message's outcome goes to `outcome`. With `quitAfter` and
+ * pipelining, QUIT leaves with the final dot.
+ *
+ * The common case (pipelined, a message in memory, every reply positive) is a chain of plain
+ * callbacks: the envelope's replies, then the body written in the same tick, then the final
+ * reply. A refusal before the body (`abandon`), the stepwise envelope and a streamed body are
  * functions of their own.
  */
-export async function transaction(
+export function transaction(ctx: TransactionContext, prepared: PreparedMessage, mailCommand: string, mode: PipeliningMode, quitAfter: boolean, outcome: Outcome): Promise<void> {
+  const pipeline = ctx.pipeline;
+  if (pipeline.broken) {
+    outcome.reject(pipeline.broken);
+    return WRITTEN;
+  }
+  const to = prepared.envelope.to;
+  const replies =
+    mode === "off"
+      ? stepwiseEnvelope(pipeline, mailCommand, to, true)
+      : envelopeGroup(pipeline, mailCommand, to, true).then((values) => sortEnvelope(to, values, values[to.length + 1]));
+  return replies.then(
+    (r) => {
+      try {
+        return afterEnvelope(ctx, prepared, mailCommand, mode, quitAfter, outcome, r);
+      } catch (error) {
+        outcome.reject(error); // a bug, not a protocol failure: still one outcome per message
+        return undefined;
+      }
+    },
+    outcome.reject, // the body was not sent: the envelope's own error
+  );
+}
+
+/** The rest of a transaction once the envelope's replies are in: the body, or the refusal. */
+function afterEnvelope(
   ctx: TransactionContext,
   prepared: PreparedMessage,
   mailCommand: string,
   mode: PipeliningMode,
   quitAfter: boolean,
-): Promise<() => Promise<SendResult>> {
+  outcome: Outcome,
+  replies: EnvelopeReplies,
+): Promise<void> | undefined {
   const pipeline = ctx.pipeline;
-  if (pipeline.broken) throw pipeline.broken;
-  const env = prepared.envelope;
-  const replies = mode !== "off" ? await pipelinedEnvelope(pipeline, mailCommand, env.to, true) : await stepwiseEnvelope(pipeline, mailCommand, env.to, true);
   const failure = envelopeFailure(pipeline, mailCommand, replies);
-  if (failure) return abandon(pipeline, failure, env, replies);
-  let sent = prepared.bytes ? writeInMemory(ctx, prepared.bytes, prepared.messageId) : sendBody(ctx, prepared);
-  if (sent instanceof Promise) sent = await sent;
+  if (failure) return abandon(pipeline, failure, prepared.envelope, replies).then(undefined, outcome.reject);
+  const sent = prepared.bytes ? writeInMemory(ctx, prepared.bytes, prepared.messageId) : sendBody(ctx, prepared);
+  if (sent instanceof Promise) return sent.then((s) => afterBody(ctx, prepared.envelope, mode, quitAfter, outcome, replies, s), outcome.reject);
+  return afterBody(ctx, prepared.envelope, mode, quitAfter, outcome, replies, sent);
+}
+
+/** The body and its final dot are written: queue the final reply (and QUIT); the write half ends here in "full" mode. */
+function afterBody(ctx: TransactionContext, env: Envelope, mode: PipeliningMode, quitAfter: boolean, outcome: Outcome, replies: EnvelopeReplies, sent: BodySent): Promise<void> | undefined {
+  const pipeline = ctx.pipeline;
   const finalReply = pipeline.expect("data", ".", ctx.dataMs);
   if (quitAfter && mode !== "off") pipeline.writeQuit(); // same tick as the final dot: same write
-  const finish = (): Promise<SendResult> => finalResult(pipeline, finalReply, env, replies, sent);
-  if (mode === "full") return finish; // the next transaction may be written now
-  const result = finish();
-  await result.then(noop, noop);
-  return () => result;
+  const done = finalReply.then(
+    (reply) => {
+      if (reply.code === 250) outcome.resolve(sendResult(env, replies.accepted, replies.rejected, reply, sent.messageId, sent.bytes, pipeline.redact));
+      else outcome.reject(refusedMessage(pipeline, reply, env, replies));
+    },
+    (error: unknown) => outcome.reject(unknownOutcome(error, env)),
+  );
+  return mode === "full" ? undefined : done; // "full": the next transaction may be written now
+}
+
+/** The error for a message the server refused after its body. */
+function refusedMessage(pipeline: CommandPipeline, reply: SmtpReply, env: Envelope, replies: EnvelopeReplies): SmtpError {
+  return Object.assign(SmtpError.fromReply("data", "the server refused the message", reply, ".", pipeline.redact), { rejected: redactRejected(replies.rejected, pipeline.redact), envelope: env });
 }
 
 /**
- * RFC 2920: MAIL, every RCPT and (`withData`) DATA in one write; replies come back in order, read
- * as one group.
+ * RFC 2920: MAIL, every RCPT and (`withData`) DATA in one write; their replies (`values[0]` for
+ * MAIL, then one per recipient, then DATA's), read as one group.
  */
-export async function pipelinedEnvelope(pipeline: CommandPipeline, mailCommand: string, to: readonly string[], withData: boolean): Promise<EnvelopeReplies> {
+export function envelopeGroup(pipeline: CommandPipeline, mailCommand: string, to: readonly string[], withData: boolean): Promise<SmtpReply[]> {
   const written = pipeline.write("mail", withData ? `${envelopeLines(mailCommand, to)}DATA\r\n` : envelopeLines(mailCommand, to), mailCommand);
-  if (written !== WRITTEN) await written;
-  const last = to.length + 1;
-  const values = await pipeline.expectGroup(withData ? to.length + 2 : to.length + 1, (i) => (i === 0 ? ["mail", mailCommand] : i === last ? ["data", "DATA"] : ["rcpt", `RCPT TO:<${to[i - 1]}>`]));
-  return sortEnvelope(to, values, withData ? values[last] : undefined);
+  const read = (): Promise<SmtpReply[]> => pipeline.expectGroup(withData ? to.length + 2 : to.length + 1, (i) => groupMember(mailCommand, to, i));
+  return written === WRITTEN ? read() : written.then(read);
+}
+
+/** Which command a pipelined envelope's reply `i` answers (for errors). */
+function groupMember(mailCommand: string, to: readonly string[], i: number): [SmtpPhase, string] {
+  return i === 0 ? ["mail", mailCommand] : i === to.length + 1 ? ["data", "DATA"] : ["rcpt", `RCPT TO:<${to[i - 1]}>`];
+}
+
+/** `envelopeGroup`, sorted. */
+export function pipelinedEnvelope(pipeline: CommandPipeline, mailCommand: string, to: readonly string[], withData: boolean): Promise<EnvelopeReplies> {
+  return envelopeGroup(pipeline, mailCommand, to, withData).then((values) => sortEnvelope(to, values, withData ? values[to.length + 1] : undefined));
 }
 
 /**
@@ -269,21 +325,6 @@ async function abandon(pipeline: CommandPipeline, failure: SmtpError, env: Envel
   }
   await pipeline.command("mail", "RSET").catch(noop);
   throw failure;
-}
-
-/** The message's outcome from its final reply: the result, a refusal, or `outcome-unknown`. */
-function finalResult(pipeline: CommandPipeline, finalReply: Promise<SmtpReply>, env: Envelope, replies: EnvelopeReplies, sent: BodySent): Promise<SendResult> {
-  return finalReply.then(
-    (reply) => {
-      if (reply.code !== 250) {
-        throw Object.assign(SmtpError.fromReply("data", "the server refused the message", reply, ".", pipeline.redact), { rejected: redactRejected(replies.rejected, pipeline.redact), envelope: env });
-      }
-      return sendResult(env, replies.accepted, replies.rejected, reply, sent.messageId, sent.bytes, pipeline.redact);
-    },
-    (error: unknown) => {
-      throw unknownOutcome(error, env);
-    },
-  );
 }
 
 /** `reply` with the connection's secrets masked; the same object when there was nothing to mask. */
