@@ -25,9 +25,9 @@ import { checkSmtpOptions, defaultPort, resolveTimeouts, type PipeliningMode, ty
 import { CLOSED_AFTER_QUIT, CommandPipeline } from "./pipeline.js";
 import type { SmtpCapabilities, SmtpReply } from "./reply.js";
 import { channelOf, openSocket, setUpSession, type ServerState } from "./setup.js";
-import { mailCommand, transaction, type SendResult, type TransactionContext } from "./transaction.js";
+import { mailCommand, transaction, type Outcome, type SendResult, type TransactionContext } from "./transaction.js";
 import { bdatTransaction, needsBinaryMime } from "./chunking.js";
-import { sendEach, type OutgoingMessage, type SendManyOptions, type SendOutcome } from "./many.js";
+import { SUBMIT, sendEach, type OutgoingMessage, type SendManyOptions, type SendOutcome } from "./many.js";
 
 const noop = (): void => undefined;
 
@@ -164,7 +164,7 @@ export class SmtpClient {
    * been accepted, so do not resend it blindly).
    */
   send(message: Message, envelope?: Envelope, options?: SendOptions): Promise<SendResult> {
-    return this.#submit(message, envelope, false, options);
+    return this.#send(message, envelope, false, options);
   }
 
   /**
@@ -192,7 +192,7 @@ export class SmtpClient {
   async sendAndQuit(message: Message, envelope?: Envelope): Promise<SendResult> {
     let result: SendResult;
     try {
-      result = await this.#submit(message, envelope, true);
+      result = await this.#send(message, envelope, true);
     } catch (error) {
       await this.close();
       throw error;
@@ -204,36 +204,42 @@ export class SmtpClient {
     return result;
   }
 
-  #submit(message: Message, envelope: Envelope | undefined, quitAfter: boolean, options?: SendOptions): Promise<SendResult> {
-    if (this.#closing) return Promise.reject(new SmtpError("mail", "client-closed", "the client is closed."));
+  /** `send` and `sendAndQuit`: the message's outcome as a promise. */
+  #send(message: Message, envelope: Envelope | undefined, quitAfter: boolean, options?: SendOptions): Promise<SendResult> {
+    return new Promise<SendResult>((resolve, reject) => this.#submit(message, envelope, quitAfter, options, { resolve, reject }));
+  }
+
+  /**
+   * Prepares one message and queues its transaction on this connection; its outcome goes to
+   * `outcome` (once). `sendMany` calls it directly (`[SUBMIT]`), without a promise per message.
+   */
+  #submit(message: Message, envelope: Envelope | undefined, quitAfter: boolean, options: SendOptions | undefined, outcome: Outcome): void {
+    if (this.#closing) return outcome.reject(new SmtpError("mail", "client-closed", "the client is closed."));
     const broken = this.#pipeline.broken;
-    if (broken) return Promise.reject(broken);
+    if (broken) return outcome.reject(broken);
     let prepared: PreparedMessage;
     let command: string;
     try {
       prepared = prepareMessage(message, envelope);
-      if (prepared.size === undefined && options?.size !== undefined) {
-        // A stream whose size the caller knows (a file): declared in MAIL FROM SIZE= (RFC 1870).
-        if (!Number.isSafeInteger(options.size) || options.size < 0) throw new TypeError(`options.size must be a whole number of octets, not ${String(options.size)}.`);
-        prepared = { ...prepared, size: options.size };
-      }
+      if (prepared.size === undefined && options?.size !== undefined) prepared = withSize(prepared, options.size);
       command = mailCommand(prepared, this.#server.capabilities);
     } catch (error) {
-      if (error instanceof SmtpError) return Promise.reject(error);
-      return Promise.reject(new SmtpError("mail", "invalid-input", `the message could not be prepared: ${(error as Error).message}`, { cause: error }));
+      return outcome.reject(preparationFailure(error));
     }
     if (quitAfter) this.#closing = true; // no send may queue behind the QUIT
     const ctx = this.#transaction;
-    return new Promise<SendResult>((resolve, reject) => {
-      if (ctx.chunking) {
-        const binary = ctx.binaryMime === true && needsBinaryMime(prepared);
-        this.#pipeline.serialize(() =>
-          bdatTransaction(ctx, prepared, command, this.pipelining, quitAfter, binary).then((final) => {
-            final().then(resolve, reject);
-          }, reject),
-        );
-      } else this.#pipeline.serialize(() => transaction(ctx, prepared, command, this.pipelining, quitAfter, { resolve, reject }));
-    });
+    if (!ctx.chunking) return this.#pipeline.serialize(() => transaction(ctx, prepared, command, this.pipelining, quitAfter, outcome));
+    const binary = ctx.binaryMime === true && needsBinaryMime(prepared);
+    this.#pipeline.serialize(() =>
+      bdatTransaction(ctx, prepared, command, this.pipelining, quitAfter, binary).then((final) => {
+        final().then(outcome.resolve, outcome.reject);
+      }, outcome.reject),
+    );
+  }
+
+  /** @internal `sendMany`'s entry: `#submit` for a message that is not QUIT's and has no options. */
+  [SUBMIT](message: Message, envelope: Envelope | undefined, outcome: Outcome): void {
+    this.#submit(message, envelope, false, undefined, outcome);
   }
 
   /** RSET: abandons any transaction state on the server. */
@@ -267,6 +273,18 @@ export class SmtpClient {
     this.#closing = true;
     this.#pipeline.fail(new SmtpError("quit", "client-closed", "the client was closed."), new TransportError("closed", "The client was closed."));
   }
+}
+
+/** A stream whose size the caller knows (a file): declared in MAIL FROM SIZE= (RFC 1870). */
+function withSize(prepared: PreparedMessage, size: number): PreparedMessage {
+  if (!Number.isSafeInteger(size) || size < 0) throw new TypeError(`options.size must be a whole number of octets, not ${String(size)}.`);
+  return { ...prepared, size };
+}
+
+/** The error for a message that could not be prepared (a refused input keeps its `SmtpError`). */
+function preparationFailure(error: unknown): SmtpError {
+  if (error instanceof SmtpError) return error;
+  return new SmtpError("mail", "invalid-input", `the message could not be prepared: ${(error as Error).message}`, { cause: error });
 }
 
 /**

@@ -7,7 +7,7 @@
 import type { SmtpError } from "./errors.js";
 import type { Envelope, Message } from "./message.js";
 import type { PipeliningMode } from "./options.js";
-import type { SendResult } from "./transaction.js";
+import type { Outcome, SendResult } from "./transaction.js";
 
 /** One message for `sendMany`: the message and, unless its headers name them, its envelope. */
 export interface OutgoingMessage {
@@ -39,9 +39,12 @@ export interface SendManyOptions {
   readonly window?: number;
 }
 
+/** The client's entry for `sendMany`: queues one message, whose outcome goes to the given `Outcome`. */
+export const SUBMIT: unique symbol = Symbol("submit");
+
 /** What `sendMany` needs from a client. */
 export interface ManySender {
-  send(message: Message, envelope?: Envelope): Promise<SendResult>;
+  [SUBMIT](message: Message, envelope: Envelope | undefined, outcome: Outcome): void;
   readonly pipelining: PipeliningMode;
   readonly closed: boolean;
 }
@@ -187,15 +190,17 @@ class ManySends implements AsyncGenerator<SendOutcome, void, undefined> {
   #send(item: OutgoingMessage): Pending {
     const index = this.#index++;
     const pending: Pending = { promise: undefined as unknown as Promise<Step>, settled: false };
-    pending.promise = this.#client.send(item.message, item.envelope).then(
-      (result): Step => {
-        pending.settled = true;
-        return { done: false, value: { ok: true, index, item, result } };
-      },
-      (error: unknown): Step => {
-        pending.settled = true;
-        return { done: false, value: { ok: false, index, item, error: error as SmtpError } };
-      },
+    pending.promise = new Promise<Step>((resolve) =>
+      this.#client[SUBMIT](item.message, item.envelope, {
+        resolve: (result: SendResult) => {
+          pending.settled = true;
+          resolve({ done: false, value: { ok: true, index, item, result } });
+        },
+        reject: (error: unknown) => {
+          pending.settled = true;
+          resolve({ done: false, value: { ok: false, index, item, error: error as SmtpError } });
+        },
+      }),
     );
     return pending;
   }

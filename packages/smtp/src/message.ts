@@ -227,16 +227,30 @@ function rawMessageId(bytes: Buffer): string | undefined {
   while (pos < limit) {
     const b = bytes[pos];
     if (b === 0x0a || (b === 0x0d && bytes[pos + 1] === 0x0a)) return undefined; // the header ended
-    let nl = bytes.indexOf(0x0a, pos);
-    if ((b === 0x4d || b === 0x6d) && bytes.toString("latin1", pos, Math.min(pos + 11, bytes.length)).toLowerCase() === "message-id:") {
-      // Extend over folded continuation lines (RFC 5322 §2.2.3).
-      while (nl >= 0 && nl < limit && (bytes[nl + 1] === 0x20 || bytes[nl + 1] === 0x09)) nl = bytes.indexOf(0x0a, nl + 1);
-      return unfoldedValue(bytes.toString("utf8", pos, nl < 0 ? Math.min(bytes.length, limit) : nl));
-    }
+    const nl = bytes.indexOf(0x0a, pos);
+    if ((b === 0x4d || b === 0x6d) && startsMessageId(bytes, pos)) return messageIdField(bytes, pos, nl, limit);
     if (nl < 0) return undefined;
     pos = nl + 1;
   }
   return undefined;
+}
+
+const MESSAGE_ID_NAME = Buffer.from("message-id:", "latin1");
+
+/** True when the bytes at `pos` are "Message-ID:" in any case (ASCII letters folded; no string made). */
+function startsMessageId(bytes: Buffer, pos: number): boolean {
+  if (pos + MESSAGE_ID_NAME.length > bytes.length) return false;
+  for (let k = 1; k < MESSAGE_ID_NAME.length; k++) {
+    const c = bytes[pos + k]!;
+    if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== MESSAGE_ID_NAME[k]) return false;
+  }
+  return true;
+}
+
+/** The Message-ID field starting at `pos` (its first line ends at `nl`), with its folded continuation lines (RFC 5322 §2.2.3). */
+function messageIdField(bytes: Buffer, pos: number, nl: number, limit: number): string | undefined {
+  while (nl >= 0 && nl < limit && (bytes[nl + 1] === 0x20 || bytes[nl + 1] === 0x09)) nl = bytes.indexOf(0x0a, nl + 1);
+  return unfoldedValue(bytes.toString("utf8", pos, nl < 0 ? Math.min(bytes.length, limit) : nl));
 }
 
 /**
@@ -342,7 +356,7 @@ class InMemoryMessage implements PreparedMessage {
 export function prepareMessage(message: Message, envelope?: Envelope): PreparedMessage {
   if (envelope !== undefined) checkEnvelope(envelope);
   if (typeof message === "string" || message instanceof Uint8Array) {
-    const bytes = typeof message === "string" ? Buffer.from(message, "utf8") : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+    const bytes = typeof message === "string" ? Buffer.from(message, "utf8") : Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
     // With an envelope only the Message-ID is wanted: found without decoding the header.
     const fields = envelope ? undefined : headerFields(headerOf(bytes));
     const env = envelope ?? headerAddresses(fields!);

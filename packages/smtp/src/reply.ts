@@ -71,7 +71,6 @@ export const MAX_REPLY_BYTES = 64 * 1024;
 export class ReplyParser {
   #code: number | undefined;
   #lines: string[] = [];
-  #texts: string[] = [];
   /** Lines seen in this reply (kept or not) and characters kept. */
   #count = 0;
   #kept = 0;
@@ -84,30 +83,25 @@ export class ReplyParser {
     const c1 = line.charCodeAt(1);
     const c2 = line.charCodeAt(2);
     const sep = line.length === 3 ? 0x20 : line.charCodeAt(3);
-    if (!(c0 >= 0x32 && c0 <= 0x35 && c1 >= 0x30 && c1 <= 0x39 && c2 >= 0x30 && c2 <= 0x39 && (sep === 0x20 || sep === 0x2d))) {
-      const shown = showLine(line);
-      throw new MalformedReplyError(notAReply(shown), shown, line);
-    }
+    if (!(c0 >= 0x32 && c0 <= 0x35 && c1 >= 0x30 && c1 <= 0x39 && c2 >= 0x30 && c2 <= 0x39 && (sep === 0x20 || sep === 0x2d))) throw notAReplyLine(line);
     const code = (c0 - 0x30) * 100 + (c1 - 0x30) * 10 + (c2 - 0x30);
-    if (this.#code !== undefined && code !== this.#code) {
-      throw new MalformedReplyError(`The server changed the reply code inside a multi-line reply (${this.#code} then ${code}).`, showLine(line));
-    }
+    // The usual reply is one line: no state to keep.
+    if (this.#count === 0 && sep === 0x20) return makeReply(code, [line], false);
+    if (this.#code !== undefined && code !== this.#code) throw codeChanged(this.#code, code, line);
     this.#code = code;
     this.#count++;
     if (this.#count === 1 || this.#kept + line.length <= MAX_REPLY_BYTES) {
       this.#lines.push(line);
-      this.#texts.push(line.length > 4 ? line.slice(4) : "");
       this.#kept += line.length;
     } else this.#truncated = true;
     if (sep === 0x2d) {
       if (this.#count >= MAX_REPLY_LINES) throw new MalformedReplyError(`The server sent a reply longer than ${MAX_REPLY_LINES} lines.`, showLine(line));
       return undefined;
     }
-    // The arrays go to the reply as they are; the next reply gets fresh ones.
-    const reply = makeReply(code, this.#lines, this.#texts, this.#truncated);
+    // The array goes to the reply as it is; the next reply gets a fresh one.
+    const reply = makeReply(code, this.#lines, this.#truncated);
     this.#code = undefined;
     this.#lines = [];
-    this.#texts = [];
     this.#count = 0;
     this.#kept = 0;
     this.#truncated = false;
@@ -115,15 +109,28 @@ export class ReplyParser {
   }
 }
 
+/** A line that is not `NNN`, `NNN text` or `NNN-text` with NNN in 200..599. */
+function notAReplyLine(line: string): MalformedReplyError {
+  const shown = showLine(line);
+  return new MalformedReplyError(notAReply(shown), shown, line);
+}
+
+function codeChanged(was: number, code: number, line: string): MalformedReplyError {
+  return new MalformedReplyError(`The server changed the reply code inside a multi-line reply (${was} then ${code}).`, showLine(line));
+}
+
 const showLine = (line: string): string => (line.length > 200 ? `${line.slice(0, 200)}…` : line);
 
-function makeReply(code: number, lines: readonly string[], texts: readonly string[], truncated: boolean): SmtpReply {
-  const first = texts[0]!;
-  const text = texts.length === 1 ? first : texts.join("\n");
+function makeReply(code: number, lines: readonly string[], truncated: boolean): SmtpReply {
+  const first = textOf(lines[0]!);
+  const text = lines.length === 1 ? first : lines.map(textOf).join("\n");
   const length = enhancedLength(first, (code / 100) | 0);
   const reply: SmtpReply = length ? { code, enhanced: first.slice(0, length), lines, text } : { code, lines, text };
   return truncated ? { ...reply, truncated: true } : reply;
 }
+
+/** A reply line's text: what follows `NNN-` or `NNN `. */
+const textOf = (line: string): string => (line.length > 4 ? line.slice(4) : "");
 
 /**
  * The length of an RFC 3463 enhanced status code (`class.subject.detail`, each of 1-3 digits, class

@@ -130,6 +130,12 @@ export function failUnreadableSource(pipeline: CommandPipeline, error: unknown):
   throw failure;
 }
 
+/**
+ * An address that `addressProblem` accepts and that needs no SMTPUTF8: printable ASCII but for
+ * space, `"`, `<` and `>`, at most 320 characters. Most addresses are tested by this alone.
+ */
+const PLAIN_ASCII_ADDRESS = /^[!#-;=?-~]{0,320}$/;
+
 /** Checks the envelope against the server's extensions and builds the MAIL command. Throws `SmtpError`. */
 export function mailCommand(prepared: PreparedMessage, caps: SmtpCapabilities): string {
   const env = prepared.envelope;
@@ -137,6 +143,7 @@ export function mailCommand(prepared: PreparedMessage, caps: SmtpCapabilities): 
   let utf8 = false;
   for (let i = -1; i < env.to.length; i++) {
     const address = i < 0 ? env.from : env.to[i]!;
+    if (typeof address === "string" && PLAIN_ASCII_ADDRESS.test(address)) continue; // the usual case, in one scan
     const problem = addressProblem(address);
     if (problem) throw new SmtpError(i < 0 ? "mail" : "rcpt", "invalid-input", `the address "${address.replace(/[\r\n]/g, " ")}" ${problem}.`);
     if (!utf8 && needsSmtpUtf8(address)) utf8 = true;
@@ -204,14 +211,12 @@ export function transaction(ctx: TransactionContext, prepared: PreparedMessage, 
     return WRITTEN;
   }
   const to = prepared.envelope.to;
-  const replies =
-    mode === "off"
-      ? stepwiseEnvelope(pipeline, mailCommand, to, true)
-      : envelopeGroup(pipeline, mailCommand, to, true).then((values) => sortEnvelope(to, values, values[to.length + 1]));
+  const replies: Promise<SmtpReply[] | EnvelopeReplies> = mode === "off" ? stepwiseEnvelope(pipeline, mailCommand, to, true) : envelopeGroup(pipeline, mailCommand, to, true);
   return replies.then(
     (r) => {
       try {
-        return afterEnvelope(ctx, prepared, mailCommand, mode, quitAfter, outcome, r);
+        // The pipelined group's replies are sorted here rather than in a `then` of their own.
+        return afterEnvelope(ctx, prepared, mailCommand, mode, quitAfter, outcome, Array.isArray(r) ? sortEnvelope(to, r, r[to.length + 1]) : r);
       } catch (error) {
         outcome.reject(error); // a bug, not a protocol failure: still one outcome per message
         return undefined;
@@ -265,8 +270,9 @@ function refusedMessage(pipeline: CommandPipeline, reply: SmtpReply, env: Envelo
  */
 export function envelopeGroup(pipeline: CommandPipeline, mailCommand: string, to: readonly string[], withData: boolean): Promise<SmtpReply[]> {
   const written = pipeline.write("mail", withData ? `${envelopeLines(mailCommand, to)}DATA\r\n` : envelopeLines(mailCommand, to), mailCommand);
-  const read = (): Promise<SmtpReply[]> => pipeline.expectGroup(withData ? to.length + 2 : to.length + 1, (i) => groupMember(mailCommand, to, i));
-  return written === WRITTEN ? read() : written.then(read);
+  const count = withData ? to.length + 2 : to.length + 1;
+  const member = (i: number): [SmtpPhase, string] => groupMember(mailCommand, to, i);
+  return written === WRITTEN ? pipeline.expectGroup(count, member) : written.then(() => pipeline.expectGroup(count, member));
 }
 
 /** Which command a pipelined envelope's reply `i` answers (for errors). */
