@@ -122,20 +122,30 @@ export class CommandPipeline {
    * is free, else right after the one before it (in the reaction to its settling, so a
    * transaction queued behind a pipelined final dot writes in the same tick and leaves in the
    * same packet). `op` returns its write half, a promise settling when the next operation may
-   * write; it must not throw.
+   * write; it must not throw (if it does, the queue moves on as if it had settled).
    */
   serialize(op: () => Promise<unknown>): void {
     if (this.#waiting !== undefined) this.#waiting.push(op);
     else {
       this.#waiting = [];
-      op().then(this.#next, this.#next);
+      this.#run(op);
     }
+  }
+
+  #run(op: () => Promise<unknown>): void {
+    let half: Promise<unknown>;
+    try {
+      half = op();
+    } catch {
+      half = WRITTEN; // a broken promise (a bug): the queue still moves on
+    }
+    half.then(this.#next, this.#next);
   }
 
   readonly #next = (): void => {
     const op = this.#waiting!.shift();
     if (op === undefined) this.#waiting = undefined;
-    else op().then(this.#next, this.#next);
+    else this.#run(op);
   };
 
   /** Runs `fn` after every earlier queued operation has finished writing; its promise is the write half. */

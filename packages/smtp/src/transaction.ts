@@ -211,7 +211,13 @@ export function transaction(ctx: TransactionContext, prepared: PreparedMessage, 
     return WRITTEN;
   }
   const to = prepared.envelope.to;
-  const replies: Promise<SmtpReply[] | EnvelopeReplies> = mode === "off" ? stepwiseEnvelope(pipeline, mailCommand, to, true) : envelopeGroup(pipeline, mailCommand, to, true);
+  let replies: Promise<SmtpReply[] | EnvelopeReplies>;
+  try {
+    replies = mode === "off" ? stepwiseEnvelope(pipeline, mailCommand, to, true) : envelopeGroup(pipeline, mailCommand, to, true);
+  } catch (error) {
+    outcome.reject(error); // a bug, not a protocol failure: still one outcome per message
+    return WRITTEN;
+  }
   return replies.then(
     (r) => {
       try {
