@@ -214,7 +214,7 @@ export class SmtpClient {
    * `outcome` (once). `sendMany` calls it directly (`[SUBMIT]`), without a promise per message.
    */
   #submit(message: Message, envelope: Envelope | undefined, quitAfter: boolean, options: SendOptions | undefined, outcome: Outcome): void {
-    if (this.#closing) return outcome.reject(new SmtpError("mail", "client-closed", "the client is closed."));
+    if (this.#closing) return outcome.reject(clientClosed());
     const broken = this.#pipeline.broken;
     if (broken) return outcome.reject(broken);
     let prepared: PreparedMessage;
@@ -228,7 +228,13 @@ export class SmtpClient {
     }
     if (quitAfter) this.#closing = true; // no send may queue behind the QUIT
     const ctx = this.#transaction;
-    if (!ctx.chunking) return this.#pipeline.serialize(() => transaction(ctx, prepared, command, this.pipelining, quitAfter, outcome));
+    if (ctx.chunking) this.#submitBdat(prepared, command, quitAfter, outcome);
+    else this.#pipeline.serialize(() => transaction(ctx, prepared, command, this.pipelining, quitAfter, outcome));
+  }
+
+  /** `#submit` when the message goes with BDAT (CHUNKING). */
+  #submitBdat(prepared: PreparedMessage, command: string, quitAfter: boolean, outcome: Outcome): void {
+    const ctx = this.#transaction;
     const binary = ctx.binaryMime === true && needsBinaryMime(prepared);
     this.#pipeline.serialize(() =>
       bdatTransaction(ctx, prepared, command, this.pipelining, quitAfter, binary).then((final) => {
@@ -279,6 +285,10 @@ export class SmtpClient {
 function withSize(prepared: PreparedMessage, size: number): PreparedMessage {
   if (!Number.isSafeInteger(size) || size < 0) throw new TypeError(`options.size must be a whole number of octets, not ${String(size)}.`);
   return { ...prepared, size };
+}
+
+function clientClosed(): SmtpError {
+  return new SmtpError("mail", "client-closed", "the client is closed.");
 }
 
 /** The error for a message that could not be prepared (a refused input keeps its `SmtpError`). */

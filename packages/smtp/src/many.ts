@@ -81,7 +81,6 @@ export function sendEach(
 
 type Step = IteratorResult<SendOutcome, void>;
 const DONE: Step = Object.freeze({ done: true, value: undefined });
-const done = (): Promise<Step> => Promise.resolve(DONE);
 
 /** A message in flight, or a call still running: its step, and whether it has settled. */
 interface Pending {
@@ -103,8 +102,8 @@ class ManySends implements AsyncGenerator<SendOutcome, void, undefined> {
   #exhausted = false;
   readonly #inFlight: Pending[] = [];
   #index = 0;
-  /** What the latest call returned: a later call waits until it has settled. */
-  #current: Pending | undefined;
+  /** What the latest call returned: a later call runs once it has settled (calls run one at a time, in order). */
+  #last: Pending | undefined;
 
   constructor(client: ManySender, messages: Iterable<OutgoingMessage> | AsyncIterable<OutgoingMessage>, options: SendManyOptions) {
     this.#client = client;
@@ -117,36 +116,54 @@ class ManySends implements AsyncGenerator<SendOutcome, void, undefined> {
   }
 
   next(): Promise<Step> {
-    const current = this.#current;
-    if (current !== undefined && !current.settled) return this.#after(current, () => this.next());
+    const last = this.#last;
+    if (last !== undefined && !last.settled) return this.#after(last, () => this.#next().promise);
+    const next = this.#next();
+    this.#last = next;
+    return next.promise;
+  }
+
+  return(): Promise<Step> {
+    const last = this.#last;
+    if (last !== undefined && !last.settled) return this.#after(last, () => this.#close(undefined, false));
+    const closing = tracked(this.#close(undefined, false));
+    this.#last = closing;
+    return closing.promise;
+  }
+
+  throw(error: unknown): Promise<Step> {
+    const last = this.#last;
+    if (last !== undefined && !last.settled) return this.#after(last, () => this.#close(error, true));
+    const closing = tracked(this.#close(error, true));
+    this.#last = closing;
+    return closing.promise;
+  }
+
+  /** Runs `call` once `last` has settled; the call after it waits for this one. */
+  #after(last: Pending, call: () => Promise<Step>): Promise<Step> {
+    const queued = tracked(last.promise.then(call, call));
+    this.#last = queued;
+    return queued.promise;
+  }
+
+  /** The next outcome: the window filled from the source first. */
+  #next(): Pending {
     if (this.#state !== "open") {
-      if (this.#state === "done") return done();
+      if (this.#state === "done") return settled(Promise.resolve(DONE));
       try {
         this.#start();
       } catch (error) {
         this.#state = "done";
-        return Promise.reject(error);
+        return settled(Promise.reject(error));
       }
     }
-    if (this.#async) return this.#track(this.#nextAsync());
+    if (this.#async) return tracked(this.#nextAsync());
     try {
       this.#fill(this.#iterator as Iterator<OutgoingMessage>);
     } catch (error) {
-      return this.#track(this.#fail(error));
+      return tracked(this.#fail(error));
     }
     return this.#take();
-  }
-
-  return(): Promise<Step> {
-    const current = this.#current;
-    if (current !== undefined && !current.settled) return this.#after(current, () => this.return());
-    return this.#track(this.#close(undefined));
-  }
-
-  throw(error: unknown): Promise<Step> {
-    const current = this.#current;
-    if (current !== undefined && !current.settled) return this.#after(current, () => this.throw(error));
-    return this.#track(this.#close(error, true));
   }
 
   /** Takes messages from a synchronous source until the window is full. */
@@ -173,18 +190,15 @@ class ManySends implements AsyncGenerator<SendOutcome, void, undefined> {
     } catch (error) {
       return this.#fail(error);
     }
-    return this.#take();
+    return this.#take().promise;
   }
 
   /** The next outcome in order, or the end: the connection ended (the source stays open) or the source is exhausted. */
-  #take(): Promise<Step> {
+  #take(): Pending {
     const head = this.#inFlight.shift();
-    if (head === undefined) {
-      this.#state = "done";
-      return done();
-    }
-    this.#current = head;
-    return head.promise;
+    if (head !== undefined) return head;
+    this.#state = "done";
+    return settled(Promise.resolve(DONE));
   }
 
   #send(item: OutgoingMessage): Pending {
@@ -229,19 +243,19 @@ class ManySends implements AsyncGenerator<SendOutcome, void, undefined> {
     this.#iterator = this.#async ? (messages as AsyncIterable<OutgoingMessage>)[Symbol.asyncIterator]() : (messages as Iterable<OutgoingMessage>)[Symbol.iterator]();
   }
 
-  /** A call's promise, marked when it settles so that the next call need not wait. */
-  #track(promise: Promise<Step>): Promise<Step> {
-    const pending: Pending = { promise, settled: false };
-    const settle = (): void => {
-      pending.settled = true;
-    };
-    promise.then(settle, settle);
-    this.#current = pending;
-    return promise;
-  }
+}
 
-  /** Runs `call` once `current` has settled (calls run one at a time, in order). */
-  #after(current: Pending, call: () => Promise<Step>): Promise<Step> {
-    return this.#track(current.promise.then(call, call));
-  }
+/** A call's promise, marked when it settles. */
+function tracked(promise: Promise<Step>): Pending {
+  const pending: Pending = { promise, settled: false };
+  const settle = (): void => {
+    pending.settled = true;
+  };
+  promise.then(settle, settle);
+  return pending;
+}
+
+/** A promise already settled (a later call need not wait for it). */
+function settled(promise: Promise<Step>): Pending {
+  return { promise, settled: true };
 }

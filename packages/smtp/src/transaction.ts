@@ -139,24 +139,37 @@ const PLAIN_ASCII_ADDRESS = /^[!#-;=?-~]{0,320}$/;
 /** Checks the envelope against the server's extensions and builds the MAIL command. Throws `SmtpError`. */
 export function mailCommand(prepared: PreparedMessage, caps: SmtpCapabilities): string {
   const env = prepared.envelope;
+  const to = env.to;
+  // The usual envelope: plain ASCII addresses, one regex scan each. Anything else (and every
+  // refusal) is checked in `checkedAddresses`, out of this function that runs for every message.
+  let plain = to.length !== 0 && typeof env.from === "string" && PLAIN_ASCII_ADDRESS.test(env.from);
+  for (let i = 0; plain && i < to.length; i++) plain = typeof to[i] === "string" && PLAIN_ASCII_ADDRESS.test(to[i]!);
+  const utf8 = plain ? false : checkedAddresses(env, caps);
+  const size = prepared.size;
+  if (size !== undefined && caps.size && size > caps.size) throw tooLarge(size, caps.size);
+  let params = "";
+  if (size !== undefined && caps.size !== undefined) params += ` SIZE=${size}`;
+  if (caps.eightBitMime && (prepared.eightBit !== false || utf8)) params += " BODY=8BITMIME";
+  if (utf8) params += " SMTPUTF8";
+  return `MAIL FROM:<${env.from}>${params}`;
+}
+
+/** Checks every address of an envelope that is not plain ASCII; true when one needs SMTPUTF8 (which the server then offers). Throws `SmtpError`. */
+function checkedAddresses(env: Envelope, caps: SmtpCapabilities): boolean {
   if (env.to.length === 0) throw new SmtpError("rcpt", "invalid-input", "the envelope has no recipients.");
   let utf8 = false;
   for (let i = -1; i < env.to.length; i++) {
     const address = i < 0 ? env.from : env.to[i]!;
-    if (typeof address === "string" && PLAIN_ASCII_ADDRESS.test(address)) continue; // the usual case, in one scan
     const problem = addressProblem(address);
     if (problem) throw new SmtpError(i < 0 ? "mail" : "rcpt", "invalid-input", `the address "${address.replace(/[\r\n]/g, " ")}" ${problem}.`);
     if (!utf8 && needsSmtpUtf8(address)) utf8 = true;
   }
   if (utf8 && !caps.smtpUtf8) throw new SmtpError("mail", "smtputf8-required", "an address is not ASCII and the server does not offer SMTPUTF8.");
-  if (prepared.size !== undefined && caps.size && prepared.size > caps.size) {
-    throw new SmtpError("mail", "message-too-large", `the message is ${prepared.size} octets and the server accepts at most ${caps.size}.`);
-  }
-  let params = "";
-  if (prepared.size !== undefined && caps.size !== undefined) params += ` SIZE=${prepared.size}`;
-  if (caps.eightBitMime && (prepared.eightBit !== false || utf8)) params += " BODY=8BITMIME";
-  if (utf8) params += " SMTPUTF8";
-  return `MAIL FROM:<${env.from}>${params}`;
+  return utf8;
+}
+
+function tooLarge(size: number, limit: number): SmtpError {
+  return new SmtpError("mail", "message-too-large", `the message is ${size} octets and the server accepts at most ${limit}.`);
 }
 
 /** The replies to MAIL, each RCPT and DATA, sorted (DATA and BDAT transactions alike). */
@@ -313,6 +326,12 @@ export async function stepwiseEnvelope(pipeline: CommandPipeline, mailCommand: s
 
 /** The error that ends a transaction refused before its body (sender, every recipient, or DATA), or undefined. */
 export function envelopeFailure(pipeline: CommandPipeline, mailCommand: string, replies: EnvelopeReplies): SmtpError | undefined {
+  // Every message asks; almost every answer is "none", decided here without the error building below.
+  if (is2xx(replies.mail) && replies.accepted.length !== 0 && (replies.data === undefined || replies.data.code === 354)) return undefined;
+  return envelopeRefusal(pipeline, mailCommand, replies);
+}
+
+function envelopeRefusal(pipeline: CommandPipeline, mailCommand: string, replies: EnvelopeReplies): SmtpError | undefined {
   if (!is2xx(replies.mail)) return SmtpError.fromReply("mail", "the server refused the sender", replies.mail, mailCommand, pipeline.redact);
   if (!replies.accepted.length) {
     const first = replies.rejected[0]!;
@@ -370,10 +389,15 @@ interface BodySent {
 function writeInMemory(ctx: TransactionContext, message: Buffer, messageId: string | undefined): BodySent | Promise<BodySent> {
   const body = new DotEncoder().encodeWithEnd(message);
   const sent: BodySent = { bytes: body.length - END_OF_DATA.length, messageId };
-  ctx.transcript?.({ direction: "*", text: `message body: ${sent.bytes} octets` });
+  if (ctx.transcript) noteBody(ctx.transcript, sent.bytes);
   const written = ctx.pipeline.write("data", body, "DATA", { transcript: false, deadline: Deadline.in(ctx.dataMs) });
-  ctx.transcript?.({ direction: "C", text: "." });
   return written === WRITTEN ? sent : written.then(() => sent);
+}
+
+/** The transcript's account of an in-memory body, which is not itself in the transcript. */
+function noteBody(transcript: TranscriptSink, bytes: number): void {
+  transcript({ direction: "*", text: `message body: ${bytes} octets` });
+  transcript({ direction: "C", text: "." });
 }
 
 /**

@@ -133,4 +133,72 @@ describe("sendMany", () => {
     expect(rest.length + outcomes.length).toBe(20);
     expect(rest.length).toBeGreaterThan(0);
   });
+
+  it("behaves as an async generator: nothing taken before the first next, calls in order, return and throw close the source", async () => {
+    const s = await start();
+    const client = await SmtpClient.connect(options(s));
+    let taken = 0;
+    let closed = 0;
+    const source = (): IterableIterator<OutgoingMessage> => {
+      let i = 0;
+      return {
+        [Symbol.iterator]() {
+          return this;
+        },
+        next: () => (i < 20 ? (taken++, { done: false, value: message(i++) }) : { done: true, value: undefined }),
+        return: () => {
+          closed++;
+          return { done: true, value: undefined };
+        },
+      };
+    };
+
+    // Never started: return() takes nothing and leaves the source alone, like a generator's.
+    const idle = client.sendMany(source());
+    expect(await idle.return()).toEqual({ done: true, value: undefined });
+    expect(await idle.next()).toEqual({ done: true, value: undefined });
+    expect(taken).toBe(0);
+    expect(closed).toBe(0);
+
+    // Calls made without waiting settle in order, one outcome each.
+    const many = client.sendMany(source());
+    const steps = await Promise.all([many.next(), many.next(), many.next()]);
+    expect(steps.map((r) => (r.done ? -1 : r.value.index))).toEqual([0, 1, 2]);
+    expect(await many.return()).toEqual({ done: true, value: undefined });
+    expect(closed).toBe(1);
+    expect(await many.next()).toEqual({ done: true, value: undefined });
+
+    // throw() ends it too, closing the source, and rejects with the error given.
+    const thrown = client.sendMany(source());
+    expect((await thrown.next()).done).toBe(false);
+    const error = new Error("stop");
+    await expect(thrown.throw(error)).rejects.toBe(error);
+    expect(closed).toBe(2);
+    expect(await thrown.next()).toEqual({ done: true, value: undefined });
+    await client.quit();
+  });
+
+  it("a source that throws is closed and its error is the iteration's", async () => {
+    const s = await start();
+    const client = await SmtpClient.connect(options(s));
+    let closed = false;
+    const failing: Iterator<OutgoingMessage> & Iterable<OutgoingMessage> = {
+      [Symbol.iterator]() {
+        return this;
+      },
+      next: () => {
+        throw new Error("source failed");
+      },
+      return: () => {
+        closed = true;
+        return { done: true, value: undefined };
+      },
+    };
+    const it = client.sendMany(failing);
+    await expect(it.next()).rejects.toThrow("source failed");
+    expect(closed).toBe(true);
+    expect(await it.next()).toEqual({ done: true, value: undefined });
+    await client.quit();
+  });
 });
+
