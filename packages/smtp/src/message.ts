@@ -259,7 +259,9 @@ function messageIdField(bytes: Buffer, pos: number, nl: number, limit: number): 
  * (the send path runs this for every in-memory message); undefined when empty.
  */
 function unfoldedValue(field: string): string | undefined {
-  const value = field.slice(field.indexOf(":") + 1).replace(/\r?\n/g, " ").trim();
+  const raw = field.slice(field.indexOf(":") + 1);
+  // Unfolded only when folded: trim() alone drops a CR that ends an unfolded field.
+  const value = (raw.indexOf("\n") < 0 ? raw : raw.replace(/\r?\n/g, " ")).trim();
   return value ? value : undefined;
 }
 

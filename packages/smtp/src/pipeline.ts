@@ -198,11 +198,13 @@ export class CommandPipeline {
 
   /**
    * Queues a reply read after all earlier ones (the socket serves reads in call order); the
-   * deadline starts now. A reply already buffered is parsed at once.
+   * deadline starts now (`timeout` in ms), or is the one given (a caller that just made one for
+   * a write of the same tick). A reply already buffered is parsed at once.
    */
-  expect(phase: SmtpPhase, command: string | undefined, timeoutMs = this.#replyMs): Promise<SmtpReply> {
+  expect(phase: SmtpPhase, command: string | undefined, timeout: number | Deadline = this.#replyMs): Promise<SmtpReply> {
     if (this.#broken) return Promise.reject(this.#broken);
-    const read = this.line.readParsed(this.deadline(timeoutMs), "a reply", this.#parseReply, (error) => this.#readFailed(error, phase, command));
+    const deadline = typeof timeout === "number" ? this.deadline(timeout) : timeout.min(this.limit);
+    const read = this.line.readParsed(deadline, "a reply", this.#parseReply, (error) => this.#readFailed(error, phase, command));
     this.#lastRead = read;
     return read;
   }

@@ -266,7 +266,8 @@ function afterEnvelope(
 /** The body and its final dot are written: queue the final reply (and QUIT); the write half ends here in "full" mode. */
 function afterBody(ctx: TransactionContext, env: Envelope, mode: PipeliningMode, quitAfter: boolean, outcome: Outcome, replies: EnvelopeReplies, sent: BodySent): Promise<void> | undefined {
   const pipeline = ctx.pipeline;
-  const finalReply = pipeline.expect("data", ".", ctx.dataMs);
+  // A body written in one piece just now: its write's deadline (same tick) serves the final reply.
+  const finalReply = pipeline.expect("data", ".", sent.deadline ?? ctx.dataMs);
   if (quitAfter && mode !== "off") pipeline.writeQuit(); // same tick as the final dot: same write
   const done = finalReply.then(
     (reply) => {
@@ -380,6 +381,8 @@ export function chunkBytes(chunk: unknown): Buffer {
 interface BodySent {
   readonly bytes: number;
   readonly messageId: string | undefined;
+  /** For a body written in one piece without a wait: its write's deadline, which the final reply shares (the same tick). */
+  readonly deadline?: Deadline;
 }
 
 /**
@@ -388,10 +391,13 @@ interface BodySent {
  */
 function writeInMemory(ctx: TransactionContext, message: Buffer, messageId: string | undefined): BodySent | Promise<BodySent> {
   const body = new DotEncoder().encodeWithEnd(message);
-  const sent: BodySent = { bytes: body.length - END_OF_DATA.length, messageId };
-  if (ctx.transcript) noteBody(ctx.transcript, sent.bytes);
-  const written = ctx.pipeline.write("data", body, "DATA", { transcript: false, deadline: Deadline.in(ctx.dataMs) });
-  return written === WRITTEN ? sent : written.then(() => sent);
+  const bytes = body.length - END_OF_DATA.length;
+  const deadline = Deadline.in(ctx.dataMs);
+  if (ctx.transcript) noteBody(ctx.transcript, bytes);
+  const written = ctx.pipeline.write("data", body, "DATA", { transcript: false, deadline });
+  // Written at once: the final reply's deadline starts now too. After a wait for drain it starts then.
+  if (written === WRITTEN) return { bytes, messageId, deadline };
+  return written.then((): BodySent => ({ bytes, messageId }));
 }
 
 /** The transcript's account of an in-memory body, which is not itself in the transcript. */
