@@ -135,27 +135,15 @@ const textOf = (line: string): string => (line.length > 4 ? line.slice(4) : "");
 /**
  * The length of an RFC 3463 enhanced status code (`class.subject.detail`, each of 1-3 digits, class
  * the reply's own) at the start of `text`, followed by a space or the end; 0 when there is none.
- * By character codes: this runs for every reply.
+ * One anchored regex test (no match array) and an indexOf: this runs for every reply.
  */
 function enhancedLength(text: string, replyClass: number): number {
-  if (replyClass === 3 || text.charCodeAt(0) - 0x30 !== replyClass || text.charCodeAt(1) !== 0x2e) return 0; // RFC 3463 classes: 2, 4, 5
-  let i = 2;
-  for (let part = 0; part < 2; part++) {
-    const start = i;
-    while (i < text.length && i - start < 4) {
-      const c = text.charCodeAt(i);
-      if (c < 0x30 || c > 0x39) break;
-      i++;
-    }
-    const digits = i - start;
-    if (digits < 1 || digits > 3) return 0;
-    if (part === 0) {
-      if (text.charCodeAt(i) !== 0x2e) return 0;
-      i++;
-    }
-  }
-  return i === text.length || text.charCodeAt(i) === 0x20 ? i : 0;
+  if (replyClass === 3 || text.charCodeAt(0) - 0x30 !== replyClass || !ENHANCED_CODE.test(text)) return 0; // RFC 3463 classes: 2, 4, 5
+  const space = text.indexOf(" ");
+  return space < 0 ? text.length : space;
 }
+
+const ENHANCED_CODE = /^[245]\.\d{1,3}\.\d{1,3}(?: |$)/;
 
 /** Parses a whole reply from its lines (tests, recorded transcripts). Throws when incomplete or malformed. */
 export function parseReply(lines: readonly string[]): SmtpReply {
