@@ -230,14 +230,26 @@ export class DotEncoder {
     return size;
   }
 
-  /** A whole in-memory message, stuffed, with its final CRLF (if missing) and the `.` line, as one buffer. */
+  /**
+   * A whole in-memory message as pieces appended to `out` (as `encodeInto`: views of `input`
+   * and shared constants), with its final CRLF (if missing) and the `.` line; returns the number
+   * of bytes appended, the `.` line included.
+   */
+  encodeWholeInto(input: Buffer, out: Buffer[]): number {
+    let size = this.encodeInto(input, out);
+    const tail = this.finish();
+    if (tail.length) {
+      out.push(tail);
+      size += tail.length;
+    }
+    out.push(END_OF_DATA);
+    return size + END_OF_DATA.length;
+  }
+
+  /** `encodeWholeInto` as one buffer. */
   encodeWithEnd(input: Buffer): Buffer {
     const parts: Buffer[] = [];
-    let size = this.encodeInto(input, parts);
-    const tail = this.finish();
-    if (tail.length) parts.push(tail);
-    parts.push(END_OF_DATA);
-    size += tail.length + END_OF_DATA.length;
+    const size = this.encodeWholeInto(input, parts);
     return Buffer.concat(parts, size);
   }
 }

@@ -386,15 +386,17 @@ interface BodySent {
 }
 
 /**
- * A message in memory: encoded at once and written with its final dot as one buffer (no stream
+ * A message in memory: encoded at once and written with its final dot in one call (no stream
  * hops). Returns the result itself when the socket took it without backpressure (no promise).
  */
 function writeInMemory(ctx: TransactionContext, message: Buffer, messageId: string | undefined): BodySent | Promise<BodySent> {
-  const body = new DotEncoder().encodeWithEnd(message);
-  const bytes = body.length - END_OF_DATA.length;
+  // Views of the message around the stuffed dots, then the end: the socket joins a small body
+  // with the rest of its tick's writes (one copy) and writes a large one without copying it.
+  const pieces: Buffer[] = [];
+  const bytes = new DotEncoder().encodeWholeInto(message, pieces) - END_OF_DATA.length;
   const deadline = Deadline.in(ctx.dataMs);
   if (ctx.transcript) noteBody(ctx.transcript, bytes);
-  const written = ctx.pipeline.write("data", body, "DATA", { transcript: false, deadline });
+  const written = ctx.pipeline.writePieces("data", pieces, "DATA", deadline);
   // Written at once: the final reply's deadline starts now too. After a wait for drain it starts then.
   if (written === WRITTEN) return { bytes, messageId, deadline };
   return written.then((): BodySent => ({ bytes, messageId }));

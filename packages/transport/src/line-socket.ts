@@ -749,9 +749,11 @@ export class LineSocket {
    * Writes `pieces` in order, coalesced like `write` with whatever else this tick writes, with
    * one backpressure wait for all of them. For message bodies handed over as views of the
    * caller's buffers (dot-stuffing inserts a few bytes between them instead of copying), so
-   * never in the transcript and never copied: the socket is corked for the rest of the tick and
-   * everything leaves as one writev. The pieces must not change until written. (Added for the
-   * SMTP client's streamed DATA/BDAT; same rules as `write`.)
+   * never in the transcript. Pieces that stay under the socket's highWaterMark are held and
+   * joined with the tick's other writes (one copy of a few KiB, one syscall); larger ones are
+   * never copied: the socket is corked for the rest of the tick and everything leaves as one
+   * writev. The pieces must not change until written. (Added for the SMTP client's DATA/BDAT;
+   * same rules as `write`.)
    */
   writePieces(pieces: readonly Uint8Array[], options: { deadline?: Deadline } = {}): Promise<void> {
     if (this.#failure && this.#failure.code !== "closed") return Promise.reject(this.#failure);
@@ -760,6 +762,14 @@ export class LineSocket {
       return Promise.reject(new TransportError("closed", "Cannot write: the connection is closed."));
     }
     if (!this.#corked) {
+      let size = 0;
+      for (let i = 0; i < pieces.length; i++) size += pieces[i]!.byteLength;
+      if (socket.writableLength + this.#heldBytes + size < socket.writableHighWaterMark) {
+        this.#schedule(socket);
+        for (let i = 0; i < pieces.length; i++) this.#held.push(pieces[i]!);
+        this.#heldBytes += size;
+        return RESOLVED;
+      }
       this.#schedule(socket);
       socket.cork();
       this.#corked = true;
