@@ -1,0 +1,147 @@
+// Where a fresh process's time goes: the warm-up curve of saslkit against the harness's raw Node
+// client (floor-node), and the same session or message loop cut down to saslkit's transport alone.
+//
+// The shared harness (bench/harness/) gives one figure per scenario; this script shows how that
+// figure depends on the count: each client runs in a fresh process, pinned to CPU 0 with the
+// harness's C sink, for n = 1, 100, 300, 1000, 2000 and 4000 messages on one connection and
+// n = 1, 100, 500 and 2000 sessions, and the table gives the median wall time of each and the
+// cost of each step between two counts. Where a client's cost per step stops falling, it is
+// warm (V8 has compiled its hot functions).
+//
+// The "transport only" rows are a diagnosis, not a client: the same wire exchange (EHLO, AUTH
+// PLAIN with a fixed payload, the pipelined envelope, the body, QUIT) written straight on
+// `LineSocket`, with no option check, negotiation, SASL session, transaction logic, result or
+// typed error. Their distance from floor-node is what the transport costs; saslkit's distance
+// from them is what the SMTP and core layers cost.
+//
+// Usage (after one run of bench/harness/run.sh, whose copy holds the built sink and the message):
+//   node bench/warmup.mjs --harness /tmp/saslkit-harness.XXXXXX/bench [--reps 3] [--out bench/results/warmup.md]
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { option } from "./lib/cli.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const harness = option("harness");
+const reps = Number(option("reps", "3"));
+const out = option("out");
+const port = Number(option("port", "28975"));
+if (!harness || !existsSync(join(harness, "build/sink")) || !existsSync(join(harness, ".cache/msg-1024.eml"))) {
+  console.error("usage: node bench/warmup.mjs --harness <harness copy>/bench (run bench/harness/run.sh once first: it builds build/sink and .cache/msg-1024.eml)");
+  process.exit(2);
+}
+
+// --- the diagnostic loop on the transport alone (run as a child: `--child transport-reuse n`) ---
+if (option("child")) {
+  const { LineSocket, Deadline } = await import("@saslkit/transport");
+  const n = Number(option("n"));
+  const message = readFileSync(join(harness, ".cache/msg-1024.eml"));
+  const ENVELOPE = "MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n";
+  const AUTH = `AUTH PLAIN ${Buffer.from("\0bench\0bench-pass-123").toString("base64")}\r\n`;
+  const END = Buffer.from(".\r\n");
+  // Reads until `k` final reply lines (no "-" after the code) have arrived.
+  const finals = (k) => {
+    let got = 0;
+    return (next) => {
+      for (let line = next(); line !== undefined; line = next()) if (line.charCodeAt(3) !== 45 && ++got === k) return true;
+      return undefined;
+    };
+  };
+  const read = (socket, k) => socket.readParsed(Deadline.in(30000), "a reply", finals(k));
+  const open = async () => {
+    const socket = await LineSocket.connect({ host: "127.0.0.1", port });
+    await read(socket, 1);
+    socket.write("EHLO bench\r\n");
+    await read(socket, 1);
+    socket.write(AUTH);
+    await read(socket, 1);
+    socket.write(ENVELOPE);
+    await read(socket, 3);
+    return socket;
+  };
+  const t0 = performance.now();
+  if (option("child") === "transport-reuse") {
+    const socket = await open();
+    for (let i = 0; i < n; i++) {
+      const last = i === n - 1;
+      socket.write(Buffer.concat([message, END]));
+      socket.write(last ? "QUIT\r\n" : ENVELOPE);
+      await read(socket, last ? 2 : 4);
+    }
+    socket.destroy();
+  } else {
+    for (let i = 0; i < n; i++) {
+      const socket = await open();
+      socket.write(Buffer.concat([message, END]));
+      socket.write("QUIT\r\n");
+      await read(socket, 2);
+      socket.destroy();
+    }
+  }
+  console.log(JSON.stringify({ wall_ms: performance.now() - t0 }));
+  process.exit(0);
+}
+
+// --- the runner ---
+const sink = spawn("taskset", ["-c", "0", join(harness, "build/sink"), "--port", String(port), "--control-port", String(port + 1), "--user", "bench", "--pass", "bench-pass-123"], { stdio: "ignore" });
+await new Promise((resolve) => setTimeout(resolve, 300));
+const common = ["--host", "127.0.0.1", "--port", String(port), "--user", "bench", "--pass", "bench-pass-123", "--mech", "PLAIN", "--tls", "none", "--from", "a@b.c", "--to", "d@e.f", "--message", ".cache/msg-1024.eml", "--concurrency", "1"];
+const clients = {
+  "floor-node": (scenario, n) => ["node", join(harness, "clients/floor-node.mjs"), ...common, "--scenario", scenario, "--n", String(n)],
+  saslkit: (scenario, n) => ["node", join(here, "harness/saslkit-adapter.mjs"), ...common, "--scenario", scenario, "--n", String(n)],
+  "transport only": (scenario, n) => ["node", fileURLToPath(import.meta.url), "--harness", harness, "--port", String(port), "--child", scenario === "reuse" ? "transport-reuse" : "transport-sessions", "--n", String(n)],
+};
+function once(argv) {
+  const r = spawnSync("taskset", ["-c", "0", ...argv], { cwd: harness, encoding: "utf8", timeout: 120000 });
+  const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
+  const j = line ? JSON.parse(line) : undefined;
+  if (!j || j.ok === false) throw new Error(`run failed: ${argv.join(" ")}\n${r.stdout}\n${r.stderr}`);
+  return j.wall_ms;
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const plans = [
+  { scenario: "reuse", what: "messages on one connection", counts: [1, 100, 300, 1000, 2000, 4000] },
+  { scenario: "sessions", what: "sequential sessions", counts: [1, 100, 500, 2000] },
+];
+const loadStart = loadavg().map((x) => x.toFixed(2)).join(" ");
+const sections = [];
+try {
+  for (const plan of plans) {
+    const wall = {};
+    for (const name of Object.keys(clients)) wall[name] = Object.fromEntries(plan.counts.map((n) => [n, []]));
+    // Alternate clients and counts, so drift on a shared machine spreads over all of them.
+    for (let rep = 0; rep < reps; rep++) for (const n of plan.counts) for (const [name, argv] of Object.entries(clients)) wall[name][n].push(once(argv(plan.scenario, n)));
+    const rows = Object.keys(clients).map((name) => {
+      const m = plan.counts.map((n) => median(wall[name][n]));
+      const steps = m.slice(1).map((ms, i) => (((ms - m[i]) * 1000) / (plan.counts[i + 1] - plan.counts[i])).toFixed(0));
+      return `| ${name} | ${m.map((ms) => ms.toFixed(1)).join(" | ")} | ${steps.join(" / ")} |`;
+    });
+    const ratio = plan.counts.map((n) => `${n}: ${(median(wall["floor-node"][n]) / median(wall.saslkit[n])).toFixed(2)}x`).join(", ");
+    sections.push(
+      [
+        `## ${plan.what} (\`--scenario ${plan.scenario}\`)`,
+        "",
+        `| client | ${plan.counts.map((n) => `n=${n} ms`).join(" | ")} | us per item, between counts |`,
+        `|---|${plan.counts.map(() => "---|").join("")}---|`,
+        ...rows,
+        "",
+        `saslkit as a share of floor-node's throughput by count: ${ratio}.`,
+      ].join("\n"),
+    );
+  }
+} finally {
+  sink.kill();
+}
+const report = [
+  "# Warm-up: where a fresh process's time goes",
+  "",
+  `Command: \`node bench/warmup.mjs --harness <harness copy>/bench --reps ${reps}${out ? ` --out ${out}` : ""}\``,
+  `Date: ${new Date().toISOString()}; node ${process.version}; ${cpus().length} CPUs; load average at start ${loadStart}, at the end ${loadavg().map((x) => x.toFixed(2)).join(" ")}.`,
+  "Every run is a fresh process pinned to CPU 0 with the harness's C sink; medians of the runs. Wall time of the measured section (after imports).",
+  "",
+  ...sections.flatMap((s) => [s, ""]),
+].join("\n");
+if (out) writeFileSync(out, report);
+console.log(report);
