@@ -106,8 +106,11 @@ export class MechanismRegistry {
   }
 
   get(name: string): MechanismProvider | undefined {
+    // Keys are normalised names: a name already normalised (negotiation's) is found at once.
+    const found = this.#byName.get(name);
+    if (found !== undefined) return found;
     const n = normalizeMechanismName(name);
-    return n === undefined ? undefined : this.#byName.get(n);
+    return n === undefined || n === name ? undefined : this.#byName.get(n);
   }
 
   has(name: string): boolean {
