@@ -9,11 +9,11 @@
 import {
   Credentials,
   MechanismRegistry,
+  NoMechanismError,
   SaslError,
   authenticate,
   negotiationRecord,
   planNegotiation,
-  requireCandidate,
   type AttemptRecord,
   type AuthenticateOptions,
   type FailureCode,
@@ -94,14 +94,16 @@ function planFor(pipeline: CommandPipeline, options: SmtpClientOptions, port: nu
   if (options.mechanismOptions) input.options = options.mechanismOptions;
   if (options.prepare) input.prepare = options.prepare;
   const plan = planNegotiation(registryFor(options.mechanisms), input);
-  try {
-    // Never send AUTH to a server that did not advertise a usable mechanism (a 503 at best, nodemailer#1081).
-    requireCandidate(plan);
-  } catch (error) {
-    const where = offered.length === 0 ? `the server advertised no AUTH mechanisms${line.secure ? "" : " (it may offer them only after STARTTLS)"}` : (error as Error).message.replace(/\.$/, "");
-    throw new SmtpError("authenticate", "no-mechanism", `${where}; nothing was sent.`, { cause: error, negotiation: negotiationRecord(plan), redact: pipeline.redact });
-  }
+  // Never send AUTH to a server that did not advertise a usable mechanism (a 503 at best, nodemailer#1081).
+  if (plan.candidates.length === 0) throw noMechanism(pipeline, plan, offered);
   return plan;
+}
+
+/** The `no-mechanism` failure of a plan without candidates: core's `NoMechanismError` as its cause. */
+function noMechanism(pipeline: CommandPipeline, plan: Negotiation, offered: readonly string[]): SmtpError {
+  const cause = new NoMechanismError(plan.offered, plan.installed, plan.refused);
+  const where = offered.length === 0 ? `the server advertised no AUTH mechanisms${pipeline.line.secure ? "" : " (it may offer them only after STARTTLS)"}` : cause.message.replace(/\.$/, "");
+  return new SmtpError("authenticate", "no-mechanism", `${where}; nothing was sent.`, { cause, negotiation: negotiationRecord(plan), redact: pipeline.redact });
 }
 
 /** Core's session limits from the client options (only those given). */

@@ -75,12 +75,7 @@ export class SmtpClient {
       pipeline.limit = undefined;
       return new SmtpClient(pipeline, options, port, timeouts.data, server, negotiation);
     } catch (error) {
-      const failure = transportFailure(error, "greeting", undefined, pipeline.redact);
-      // After a refused AUTH the session is sound: end it politely (QUIT gets its own reply deadline).
-      pipeline.limit = undefined;
-      if (failure.phase === "authenticate" && !pipeline.broken && !line.closed) await pipeline.quit().catch(noop);
-      else line.destroy();
-      throw failure;
+      return abandon(pipeline, error);
     }
   }
 
@@ -295,6 +290,20 @@ function clientClosed(): SmtpError {
 function preparationFailure(error: unknown): SmtpError {
   if (error instanceof SmtpError) return error;
   return new SmtpError("mail", "invalid-input", `the message could not be prepared: ${(error as Error).message}`, { cause: error });
+}
+
+/**
+ * Ends a connect that failed after the socket opened, and rejects with its `SmtpError`. After a
+ * refused AUTH the session is sound: it is ended politely (QUIT gets its own reply deadline);
+ * otherwise the socket is destroyed. (Apart from `connect`, which every session runs, so that the
+ * optimiser compiles the usual path without this one.)
+ */
+async function abandon(pipeline: CommandPipeline, error: unknown): Promise<never> {
+  const failure = transportFailure(error, "greeting", undefined, pipeline.redact);
+  pipeline.limit = undefined;
+  if (failure.phase === "authenticate" && !pipeline.broken && !pipeline.line.closed) await pipeline.quit().catch(noop);
+  else pipeline.line.destroy();
+  throw failure;
 }
 
 /**

@@ -100,8 +100,13 @@ export async function setUpSession(pipeline: CommandPipeline, options: SmtpClien
   const state: ServerState = { greeting, capabilities: NO_CAPABILITIES, quirks: [] };
   const ehloName = options.ehloName ?? defaultEhloName(pipeline.line);
   await hello(pipeline, state, ehloName);
+  if (options.tls === "implicit" || options.tls === "none" || pipeline.line.secure) return state;
+  return startTls(pipeline, options, port, state, ehloName);
+}
+
+/** The TLS default or `tls: "starttls"` once the first EHLO is known: STARTTLS and EHLO again, continue in clear, or refuse. */
+async function startTls(pipeline: CommandPipeline, options: SmtpClientOptions, port: number, state: ServerState, ehloName: string): Promise<ServerState> {
   const line = pipeline.line;
-  if (options.tls === "implicit" || options.tls === "none" || line.secure) return state;
   const decide = (offered: boolean) =>
     tlsDecision({
       mode: options.tls as "starttls" | "none" | undefined,
@@ -132,23 +137,39 @@ export async function setUpSession(pipeline: CommandPipeline, options: SmtpClien
   return state;
 }
 
+/** The last EHLO name checked and its command: the same name is checked (and formatted) once, not once per session. */
+let ehloChecked: { readonly name: string; readonly command: string } | undefined;
+
+/** `EHLO <name>`, after checking `name` is one word (throws `invalid-input`). */
+function ehloCommand(name: string): string {
+  if (ehloChecked !== undefined && ehloChecked.name === name) return ehloChecked.command;
+  if (/[\s\r\n]/.test(name) || name === "") throw new SmtpError("ehlo", "invalid-input", "the EHLO name must be one word without white space.");
+  ehloChecked = { name, command: `EHLO ${name}` };
+  return ehloChecked.command;
+}
+
 /** EHLO, or HELO for an old server that refuses EHLO (RFC 5321 §3.2). */
 async function hello(pipeline: CommandPipeline, state: ServerState, name: string): Promise<void> {
-  if (/[\s\r\n]/.test(name) || name === "") throw new SmtpError("ehlo", "invalid-input", "the EHLO name must be one word without white space.");
-  const ehlo = await pipeline.command("ehlo", `EHLO ${name}`);
+  const command = ehloCommand(name);
+  const ehlo = await pipeline.command("ehlo", command);
   if (ehlo.code === 250) {
     state.capabilities = parseCapabilities(ehlo);
     if (!state.quirks.includes("dovecot-submission") && (DOVECOT.test(state.greeting.text) || DOVECOT.test(ehlo.text))) state.quirks.push("dovecot-submission");
     return;
   }
+  return helo(pipeline, state, name, ehlo);
+}
+
+/** After EHLO was refused: HELO when the server does not know EHLO (5xx), else the refusal. */
+async function helo(pipeline: CommandPipeline, state: ServerState, name: string, ehlo: SmtpReply): Promise<void> {
   if (ehlo.code >= 500) {
     // An old server refuses EHLO; HELO gets a session without extensions.
-    const helo = await pipeline.command("ehlo", `HELO ${name}`);
-    if (helo.code === 250) {
-      state.capabilities = parseCapabilities(helo, true);
+    const reply = await pipeline.command("ehlo", `HELO ${name}`);
+    if (reply.code === 250) {
+      state.capabilities = parseCapabilities(reply, true);
       return;
     }
-    throw SmtpError.fromReply("ehlo", "the server refused both EHLO and HELO", helo, `HELO ${name}`, pipeline.redact);
+    throw SmtpError.fromReply("ehlo", "the server refused both EHLO and HELO", reply, `HELO ${name}`, pipeline.redact);
   }
   throw SmtpError.fromReply("ehlo", "the server refused EHLO", ehlo, `EHLO ${name}`, pipeline.redact);
 }

@@ -309,23 +309,30 @@ export class LineSocket {
         if (tlsSettings) line.#note(`TLS established (${(socket as tls.TLSSocket).getProtocol() ?? "unknown version"})`);
         resolve(line);
       };
-      const where = `${options.host}:${options.port}`;
-      const onError = (error: Error & { code?: string }) => {
-        const tlsish = tlsSettings && socket.connecting === false;
-        finish(
-          tlsish
-            ? new TransportError("tls-failed", `The TLS handshake with ${where} failed (${describeTls(error)}).`, { cause: error })
-            : new TransportError("connect-failed", `Could not connect to ${where} (${error.code ?? error.message}).`, { cause: error }),
-        );
-      };
+      // Messages are built only on failure: nothing of them is formatted for a connect that succeeds.
+      const onError = (error: Error & { code?: string }) => finish(LineSocket.#connectFailure(options, error, tlsSettings !== undefined && socket.connecting === false));
       const onReady = () => finish();
-      const onAbort = () => finish(new TransportError("aborted", `The connection to ${where} was aborted.`, { cause: signal?.reason }));
-      const limit = options.deadline && options.deadline.at <= deadline.at ? "the connect deadline" : `${options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT} ms`;
-      const watch = watchDeadline(deadline.at, () => finish(new TransportError("timeout", `Connecting to ${where} took longer than ${limit}.`)));
-      socket.once("error", onError);
-      socket.once(readyEvent, onReady);
+      const onAbort = () => finish(new TransportError("aborted", `The connection to ${options.host}:${options.port} was aborted.`, { cause: signal?.reason }));
+      const watch = watchDeadline(deadline.at, () => finish(LineSocket.#connectTimeout(options, deadline)));
+      // `on`, not `once`: `finish` removes both on the first call (once would wrap each listener).
+      socket.on("error", onError);
+      socket.on(readyEvent, onReady);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
+  }
+
+  /** The error of a connect attempt that failed: in the TLS handshake (`tls`) or before. */
+  static #connectFailure(options: ConnectOptions, error: Error & { code?: string }, tls: boolean): TransportError {
+    const where = `${options.host}:${options.port}`;
+    return tls
+      ? new TransportError("tls-failed", `The TLS handshake with ${where} failed (${describeTls(error)}).`, { cause: error })
+      : new TransportError("connect-failed", `Could not connect to ${where} (${error.code ?? error.message}).`, { cause: error });
+  }
+
+  /** The error of a connect attempt that reached `deadline` (the caller's, or `connectTimeoutMs`). */
+  static #connectTimeout(options: ConnectOptions, deadline: Deadline): TransportError {
+    const limit = options.deadline && options.deadline.at <= deadline.at ? "the connect deadline" : `${options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT} ms`;
+    return new TransportError("timeout", `Connecting to ${options.host}:${options.port} took longer than ${limit}.`);
   }
 
   /** Wraps an accepted server-side socket (from `net.createServer`). */

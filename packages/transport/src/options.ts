@@ -126,7 +126,10 @@ export function withHint(rule: Rule, hint: (value: unknown) => string | undefine
 }
 
 function walk(options: Readonly<Record<string, unknown>>, spec: OptionSpec, open: boolean, prefix: string): OptionProblem | undefined {
-  for (const key of Object.keys(options)) {
+  const keys = Object.keys(options);
+  // An indexed loop: for-of would wrap each rule's check in an implicit try/finally (iterator closing).
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
     const value = options[key];
     const rule = spec[key];
     if (rule && value === undefined) continue;
