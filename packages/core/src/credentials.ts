@@ -195,7 +195,9 @@ export class Credentials {
    */
   onSecret(listener: SecretListener): () => void {
     if (!this.#listeners.includes(listener)) this.#listeners.push(listener);
-    for (const value of this.#known) this.#tell(listener, value);
+    // Indexed loops here and in #note: for-of would put each call in an implicit try/finally.
+    const known = this.#known;
+    for (let i = 0; i < known.length; i++) this.#tell(listener, known[i] as string);
     return () => {
       const at = this.#listeners.indexOf(listener);
       if (at >= 0) this.#listeners.splice(at, 1);
@@ -206,7 +208,8 @@ export class Credentials {
     const text = typeof value === "string" ? value : value instanceof Uint8Array ? new TextDecoder().decode(value) : undefined;
     if (text === undefined || text === "" || this.#known.includes(text)) return;
     this.#known.push(text);
-    for (const l of this.#listeners) this.#tell(l, text);
+    const listeners = this.#listeners;
+    for (let i = 0; i < listeners.length; i++) this.#tell(listeners[i] as SecretListener, text);
   }
 
   #tell(listener: SecretListener, value: string): void {
