@@ -148,6 +148,24 @@ function isLoopback(address: string | undefined): boolean {
   return a === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
 }
 
+/**
+ * The last address given to `isLoopback` and to `net.isIPv4`, with the answers: a client connects
+ * to the same host again and again, and both are pure functions of the string (no stale answer
+ * is possible), so each connection is spared two regex matches.
+ */
+let lastLoopback: { readonly address: string | undefined; readonly loopback: boolean } | undefined;
+let lastIPv4: { readonly host: string; readonly ipv4: boolean } | undefined;
+
+function isLoopbackAddress(address: string | undefined): boolean {
+  if (lastLoopback === undefined || lastLoopback.address !== address) lastLoopback = { address, loopback: isLoopback(address) };
+  return lastLoopback.loopback;
+}
+
+function isIPv4(host: string): boolean {
+  if (lastIPv4 === undefined || lastIPv4.host !== host) lastIPv4 = { host, ipv4: net.isIPv4(host) };
+  return lastIPv4.ipv4;
+}
+
 function describeTls(error: unknown): string {
   const e = error as { code?: string; message?: string } | undefined;
   return e?.code ?? e?.message ?? "unknown error";
@@ -915,14 +933,14 @@ export class LineSocket {
   /** True when the peer is on a loopback address. */
   get loopback(): boolean {
     // The peer's address never changes (STARTTLS keeps the TCP connection): looked up once.
-    return (this.#loopback ??= isLoopback(this.remoteAddress));
+    return (this.#loopback ??= isLoopbackAddress(this.remoteAddress));
   }
   #loopback: boolean | undefined;
 
   get remoteAddress(): string | undefined {
     // A client that connected to an IPv4 literal knows its peer without a getpeername call (the
     // literal is already canonical: Node's isIPv4 takes no leading zeros).
-    if (!this.#isServer && this.#host !== undefined && net.isIPv4(this.#host)) return this.#host;
+    if (!this.#isServer && this.#host !== undefined && isIPv4(this.#host)) return this.#host;
     return this.#socket.remoteAddress;
   }
 

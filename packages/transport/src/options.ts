@@ -60,6 +60,14 @@ const MISPLACED_KEYS: Readonly<Record<string, string>> = {
   channelBinding: 'the channel-binding type is a mechanism option: use mechanismOptions: { scram: { channelBinding: "tls-server-end-point" } } (one type, a list in order of preference, or false to turn binding off)',
 };
 
+/**
+ * Every key that can complete a path of `FOREIGN_KEYS` or `MISPLACED_KEYS`: each path, and each of
+ * its tails after a dot (`auth.user`, `user`), since a prefix always ends with a dot.
+ */
+const SUSPECT_KEYS: ReadonlySet<string> = new Set(
+  [...Object.keys(FOREIGN_KEYS), ...Object.keys(MISPLACED_KEYS)].flatMap((path) => path.split(".").map((_, i, parts) => parts.slice(i).join("."))),
+);
+
 const show = (value: unknown): string => {
   if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value);
   if (typeof value === "number" || typeof value === "boolean" || value === null) return String(value);
@@ -134,6 +142,8 @@ function walk(options: Readonly<Record<string, unknown>>, spec: OptionSpec, open
     const rule = spec[key];
     if (rule && value === undefined) continue;
     if (!rule) {
+      // A key no foreign or misplaced path can end with needs no path built (auth's extra fields, policy's keys).
+      if (!SUSPECT_KEYS.has(key) && (open || value === undefined)) continue;
       const path = `${prefix}${key}`;
       const misplaced = MISPLACED_KEYS[path];
       if (misplaced !== undefined) return { option: path, message: `The option "${path}" is not one of this client's options: ${misplaced}.` };
