@@ -136,7 +136,8 @@ function joinHeld(held: readonly (string | Uint8Array)[]): string | Buffer {
 interface Waiter {
   readonly deadline: Deadline;
   readonly what: string;
-  readonly attempt: () => unknown;
+  /** Takes what it needs from the buffer (`next` gives the next line), or undefined to wait for more. */
+  readonly attempt: (next: () => string | undefined) => unknown;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
   readonly mapError: ((error: unknown) => unknown) | undefined;
@@ -494,11 +495,13 @@ export class LineSocket {
    * Waits until `attempt` yields a value, the deadline passes, or the connection ends. Serialised.
    * Fast path: when no read is queued and the value is already buffered, no timer, closure chain
    * or wait is created (a pipelined burst of replies is read without touching the event loop).
+   * `attempt` is called with the line source (`#nextLine`), so a parser needs no closure per read.
    */
-  #read<T>(deadline: Deadline, what: string, attempt: () => T | undefined, mapError?: (error: unknown) => unknown): Promise<T> {
-    if (this.#waiters.length === 0) {
+  #read<T>(deadline: Deadline, what: string, attempt: (next: () => string | undefined) => T | undefined, mapError?: (error: unknown) => unknown): Promise<T> {
+    const head = this.#waiters.length === 0;
+    if (head) {
       try {
-        const value = attempt();
+        const value = attempt(this.#nextLine);
         if (value !== undefined) {
           this.#resume();
           return Promise.resolve(value);
@@ -508,8 +511,10 @@ export class LineSocket {
       }
     }
     return new Promise<T>((resolve, reject) => {
-      this.#waiters.push({ deadline, what, attempt, resolve: resolve as (value: unknown) => void, reject, mapError });
-      if (this.#waiters.length === 1) this.#pump();
+      const w: Waiter = { deadline, what, attempt, resolve: resolve as (value: unknown) => void, reject, mapError };
+      this.#waiters.push(w);
+      // The head read just found nothing buffered: it waits at once, without a second attempt.
+      if (head && !this.#pumping) this.#stall(w);
     });
   }
 
@@ -527,30 +532,45 @@ export class LineSocket {
         const w = waiters[0]!;
         let value: unknown;
         try {
-          value = w.attempt();
-          if (value === undefined) {
-            if (this.#failure) throw this.#failure;
-            if (this.#eof) throw new TransportError("closed", `The connection was closed by the peer while waiting for ${w.what}.`);
-            this.#resume();
-            if (w.deadline.expired()) throw new TransportError("timeout", `Timed out waiting for ${w.what}.`);
-            this.#arm(w.deadline.at);
-            return;
-          }
-          this.#resume();
+          value = w.attempt(this.#nextLine);
         } catch (error) {
-          waiters.shift();
-          w.reject(w.mapError ? w.mapError(error) : error);
+          this.#fail(w, error);
           continue;
         }
+        if (value === undefined) {
+          if (this.#stall(w)) continue;
+          return;
+        }
+        this.#resume();
         waiters.shift();
         w.resolve(value);
       }
       const drained = this.#drained;
       this.#drained = undefined;
-      if (drained) for (const f of drained) f();
+      if (drained) for (let i = 0; i < drained.length; i++) (drained[i] as () => void)();
     } finally {
       this.#pumping = false;
     }
+  }
+
+  /**
+   * The head read `w` found nothing to take: fails it on the connection's failure, EOF or its
+   * deadline (true: the next read may be served), else arms the timer for its deadline (false).
+   */
+  #stall(w: Waiter): boolean {
+    if (this.#failure) return this.#fail(w, this.#failure);
+    if (this.#eof) return this.#fail(w, new TransportError("closed", `The connection was closed by the peer while waiting for ${w.what}.`));
+    this.#resume();
+    if (w.deadline.expired()) return this.#fail(w, new TransportError("timeout", `Timed out waiting for ${w.what}.`));
+    this.#arm(w.deadline.at);
+    return false;
+  }
+
+  /** Removes the head read `w` and rejects it with `error` (through its `mapError`). */
+  #fail(w: Waiter, error: unknown): true {
+    this.#waiters.shift();
+    w.reject(w.mapError ? w.mapError(error) : error);
+    return true;
   }
 
   /** Makes sure the timer fires no later than just after `at` (epoch ms). */
@@ -599,7 +619,7 @@ export class LineSocket {
    * close) into the error the read rejects with; it is called once, synchronously.
    */
   readParsed<T>(deadline: Deadline, what: string, parse: (next: () => string | undefined) => T | undefined, mapError?: (error: unknown) => unknown): Promise<T> {
-    return this.#read(deadline, what, () => parse(this.#nextLine), mapError);
+    return this.#read(deadline, what, parse, mapError);
   }
 
   /** `readParsed`'s line source. */
