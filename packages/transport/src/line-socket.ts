@@ -216,8 +216,13 @@ export class LineSocket {
   readonly #transcript: TranscriptSink | undefined;
   readonly #host: string | undefined;
   readonly #port: number | undefined;
+  /**
+   * Received bytes; those from `#start` on are unread. A read moves `#start` instead of taking a
+   * view of the rest (a Buffer per line); once everything is read `#buffer` is let go.
+   */
   #buffer: Buffer = EMPTY;
-  /** Bytes at the start of `#buffer` already known to hold no LF (a line arriving in many packets is scanned once). */
+  #start = 0;
+  /** Unread bytes (after `#start`) already known to hold no LF (a line arriving in many packets is scanned once). */
   #scanned = 0;
   /** Backing storage `#buffer` may be a tail of, with room after `#storeUsed` bytes (see `#append`). */
   #store: Buffer | undefined;
@@ -385,7 +390,7 @@ export class LineSocket {
       this.onReceive?.(chunk);
       this.#append(chunk);
       // Bound memory: stop reading while more than a full line is waiting unread.
-      if (this.#buffer.length > this.#maxLine + 2 && !this.#paused) {
+      if (this.#buffer.length - this.#start > this.#maxLine + 2 && !this.#paused) {
         this.#paused = true;
         socket.pause();
       }
@@ -430,6 +435,7 @@ export class LineSocket {
     const buffer = this.#buffer;
     if (buffer.length === 0) {
       this.#buffer = chunk;
+      this.#start = 0;
       return;
     }
     const store = this.#store;
@@ -437,25 +443,29 @@ export class LineSocket {
     if (store !== undefined && buffer.buffer === store.buffer && end === store.byteOffset + this.#storeUsed && store.length - this.#storeUsed >= chunk.length) {
       chunk.copy(store, this.#storeUsed);
       this.#storeUsed += chunk.length;
-      this.#buffer = store.subarray(buffer.byteOffset - store.byteOffset, this.#storeUsed);
+      this.#buffer = store.subarray(buffer.byteOffset - store.byteOffset, this.#storeUsed); // same start: #start holds
       return;
     }
-    const size = buffer.length + chunk.length;
+    // A new store with the unread bytes only: what was read before #start is dropped here.
+    const unread = buffer.length - this.#start;
+    const size = unread + chunk.length;
     const next = Buffer.allocUnsafeSlow(Math.max(size + Math.min(size, 64 * 1024), 16 * 1024));
-    buffer.copy(next, 0);
-    chunk.copy(next, buffer.length);
+    buffer.copy(next, 0, this.#start);
+    chunk.copy(next, unread);
     this.#store = next;
     this.#storeUsed = size;
     this.#buffer = next.subarray(0, size);
+    this.#start = 0;
   }
 
-  /** What is left unread after a read; when nothing is, the storage is let go (an idle connection holds none). */
-  #consume(rest: Buffer): void {
-    if (rest.length === 0) {
+  /** Marks the bytes before `to` (an index in `#buffer`) read; when nothing is left, the storage is let go (an idle connection holds none). */
+  #consume(to: number): void {
+    if (to === this.#buffer.length) {
       this.#buffer = EMPTY;
+      this.#start = 0;
       this.#store = undefined;
     } else {
-      this.#buffer = rest;
+      this.#start = to;
     }
   }
 
@@ -473,7 +483,7 @@ export class LineSocket {
   }
 
   #resume(): void {
-    if (this.#paused && this.#buffer.length <= this.#maxLine + 2) {
+    if (this.#paused && this.#buffer.length - this.#start <= this.#maxLine + 2) {
       this.#paused = false;
       this.#socket.resume();
     }
@@ -628,9 +638,10 @@ export class LineSocket {
   /** The next buffered line as text, put in the transcript (as `mask` when given), or undefined. */
   #lineText(mask: string | undefined): string | undefined {
     const buffer = this.#buffer;
+    const start = this.#start;
     const end = this.#nextLineEnd();
     if (end < 0) return undefined;
-    const line = buffer.toString("utf8", 0, end); // decoded in place: no Buffer view per line
+    const line = buffer.toString("utf8", start, end); // decoded in place: no Buffer view per line
     this.#transcript?.({ direction: this.#readDirection, text: mask ?? line });
     return line;
   }
@@ -653,30 +664,34 @@ export class LineSocket {
   /** Removes and returns the next complete line (a view, CRLF excluded), or undefined. Enforces the line limit. */
   #takeLine(): Buffer | undefined {
     const buffer = this.#buffer;
+    const start = this.#start;
     const end = this.#nextLineEnd();
-    return end < 0 ? undefined : buffer.subarray(0, end);
+    return end < 0 ? undefined : buffer.subarray(start, end);
   }
 
   /**
-   * Finds the next complete line and consumes it from `#buffer`: returns where it ends in the
-   * buffer as it was before (CR and LF excluded), or -1 when no line is complete (nothing is
-   * consumed). Enforces the line limit.
+   * Finds the next complete line and consumes it: returns where it ends in `#buffer` as it was
+   * before (CR and LF excluded; the line starts at `#start` as it was before), or -1 when no line
+   * is complete (nothing is consumed). Enforces the line limit.
    */
   #nextLineEnd(): number {
     const limit = this.#maxLine;
     const buffer = this.#buffer;
-    const scan = Math.min(buffer.length, limit + 2);
-    const at = scan === buffer.length ? buffer.indexOf(LF, this.#scanned) : buffer.subarray(0, scan).indexOf(LF, this.#scanned);
+    const start = this.#start;
+    const unread = buffer.length - start;
+    const scan = Math.min(unread, limit + 2);
+    const from = start + this.#scanned;
+    const at = scan === unread ? buffer.indexOf(LF, from) : buffer.subarray(0, start + scan).indexOf(LF, from);
     if (at < 0) {
-      if (buffer.length > limit + 1) throw this.#tooLong();
+      if (unread > limit + 1) throw this.#tooLong();
       this.#scanned = scan;
       return -1;
     }
     this.#scanned = 0;
     let end = at;
-    if (end > 0 && buffer[end - 1] === 0x0d) end--;
-    if (end > limit) throw this.#tooLong();
-    this.#consume(buffer.subarray(at + 1));
+    if (end > start && buffer[end - 1] === 0x0d) end--;
+    if (end - start > limit) throw this.#tooLong();
+    this.#consume(at + 1);
     return end;
   }
 
@@ -691,10 +706,12 @@ export class LineSocket {
     let collected: Buffer[] = [];
     let have = 0;
     return this.#read(deadline, `${n} bytes`, () => {
-      if (this.#buffer.length) {
-        const take = Math.min(n - have, this.#buffer.length);
-        collected.push(this.#buffer.subarray(0, take));
-        this.#consume(this.#buffer.subarray(take));
+      const start = this.#start;
+      const unread = this.#buffer.length - start;
+      if (unread) {
+        const take = Math.min(n - have, unread);
+        collected.push(this.#buffer.subarray(start, start + take));
+        this.#consume(start + take);
         this.#scanned = 0;
         have += take;
       }
@@ -708,7 +725,7 @@ export class LineSocket {
 
   /** Bytes received but not yet read. */
   get buffered(): number {
-    return this.#buffer.length;
+    return this.#buffer.length - this.#start;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -856,7 +873,7 @@ export class LineSocket {
   #checkInjection(): void {
     // Anything already received after the go-ahead was sent in cleartext and would be read as if
     // it came over TLS (CVE-2011-0411): refuse.
-    if (this.#buffer.length > 0 || this.#socket.readableLength > 0) {
+    if (this.#buffer.length > this.#start || this.#socket.readableLength > 0) {
       const error = new TransportError("tls-injection", "The peer sent data after the STARTTLS go-ahead and before the TLS handshake; refusing (possible command injection).");
       this.destroy(error);
       throw error;
