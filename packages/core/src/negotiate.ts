@@ -86,6 +86,8 @@ function upperNames(names: readonly string[]): string[] {
 
 const NOTHING: readonly string[] = [];
 const NO_POLICY: NegotiationPolicy = {};
+/** The options of a plan given none: one frozen object, not a new one per connection. */
+const NO_OPTIONS: Readonly<Record<string, unknown>> = Object.freeze({});
 
 /**
  * The caller's name rules (rule 1), read once per plan: names excluded, and the names listed by
@@ -157,7 +159,7 @@ export function planNegotiation(source: MechanismSource | undefined, input: Nego
   const registry = MechanismRegistry.from(source);
   const policy = input.policy ?? NO_POLICY;
   const offered = offeredNames(input.offered);
-  const context: { -readonly [K in keyof ClientContext]: ClientContext[K] } = { credentials: Credentials.from(input.credentials), channel: input.channel, offered, options: input.options ?? {} };
+  const context: { -readonly [K in keyof ClientContext]: ClientContext[K] } = { credentials: Credentials.from(input.credentials), channel: input.channel, offered, options: input.options ?? NO_OPTIONS };
   if (input.prepare) context.prepare = input.prepare;
   const refused: Refusal[] = [];
   const rules = nameRules(policy, refused);

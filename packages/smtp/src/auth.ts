@@ -63,11 +63,7 @@ export function authenticateSession(pipeline: CommandPipeline, options: SmtpClie
   let limits: AuthenticateOptions;
   try {
     plan = planFor(pipeline, options, port, offered);
-    exchange = new SmtpSaslExchange({
-      command: (text, mask) => pipeline.command("authenticate", text, mask),
-      payload: (base64) => pipeline.line.redactor.addPayload(base64),
-      redact: pipeline.redact,
-    });
+    exchange = new SmtpSaslExchange(new PipelineChannel(pipeline));
     limits = limitsOf(options);
   } catch (error) {
     return Promise.reject(error);
@@ -165,6 +161,23 @@ export interface SmtpCommandChannel {
   payload?(base64: string): void;
   /** Masks the connection's secrets in server text. */
   redact?(text: string): string;
+}
+
+/** The exchange's channel on a connection's pipeline (a class: no closures per connection). */
+class PipelineChannel implements SmtpCommandChannel {
+  readonly redact: (text: string) => string;
+
+  constructor(private readonly pipeline: CommandPipeline) {
+    this.redact = pipeline.redact;
+  }
+
+  command(line: string, mask: string): Promise<SmtpReply> {
+    return this.pipeline.command("authenticate", line, mask);
+  }
+
+  payload(base64: string): void {
+    this.pipeline.line.redactor.addPayload(base64);
+  }
 }
 
 /** Maps the final reply of an exchange to core's failure code (RFC 4954 §6). */
