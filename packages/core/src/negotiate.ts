@@ -110,8 +110,27 @@ function nameRules(policy: NegotiationPolicy, refused: Refusal[]): NameRules {
   return { excluded, forced, listed: [forced] };
 }
 
+/**
+ * The normalised form of frozen offered lists (an SMTP client's parsed EHLO reply is frozen and
+ * shared by every connection to that server): a frozen list cannot change, so its answer cannot
+ * go stale. Held weakly: a list no longer used is let go.
+ */
+const normalisedLists = new WeakMap<readonly string[], readonly string[]>();
+
 /** Offered names, upper case, duplicates and invalid tokens removed, in the server's order. */
-function offeredNames(raw: readonly string[]): string[] {
+function offeredNames(raw: readonly string[]): readonly string[] {
+  if (!Object.isFrozen(raw)) return normalisedNames(raw);
+  let names = normalisedLists.get(raw);
+  if (names === undefined) {
+    const fresh = normalisedNames(raw);
+    // Already normalised (what SMTP's parser gives): the frozen list itself.
+    names = fresh.length === raw.length && fresh.every((n, i) => n === raw[i]) ? raw : Object.freeze(fresh);
+    normalisedLists.set(raw, names);
+  }
+  return names;
+}
+
+function normalisedNames(raw: readonly string[]): string[] {
   const offered: string[] = [];
   for (let i = 0; i < raw.length; i++) {
     const n = normalizeMechanismName(raw[i] as string);
