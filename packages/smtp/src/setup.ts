@@ -1,7 +1,8 @@
 /**
- * Connection setup (RFC 5321 §3.1, §4.1.1.1; RFC 3207): open the socket, read the greeting, say
- * EHLO (HELO when EHLO is refused), upgrade with STARTTLS when offered or required, and say EHLO
- * again over TLS, forgetting everything learnt in clear.
+ * Connection setup (RFC 5321 §3.1, §4.1.1.1; RFC 3207) on the socket `SmtpClient.connect` opened
+ * (the transport's `openClientSocket`): read the greeting, say EHLO (HELO when EHLO is refused),
+ * upgrade with STARTTLS when offered or required, and say EHLO again over TLS, forgetting
+ * everything learnt in clear.
  *
  * The TLS default (absent `tls`), the same in every saslkit client: STARTTLS whenever offered;
  * without it (or when the server refuses it) the session continues in clear only when no
@@ -13,9 +14,9 @@
  */
 import { hostname } from "node:os";
 import { cleartextRefusal, type ChannelInfo, type CleartextPolicy } from "@saslkit/core";
-import { openClientSocket, type Deadline, type LineSocket } from "@saslkit/transport";
+import type { LineSocket } from "@saslkit/transport";
 import { SmtpError, transportFailure } from "./errors.js";
-import type { ResolvedTimeouts, SmtpClientOptions } from "./options.js";
+import type { SmtpClientOptions } from "./options.js";
 import type { CommandPipeline } from "./pipeline.js";
 import { formatReply, parseCapabilities, type SmtpCapabilities, type SmtpReply } from "./reply.js";
 
@@ -56,15 +57,6 @@ export function channelOf(line: LineSocket, options: Pick<SmtpClientOptions, "ho
   if (peerOverride.loopback !== undefined) info.loopback = peerOverride.loopback;
   return info;
 }
-
-/** Opens the socket (TCP, or TLS for `tls: "implicit"`) within the connect deadline. */
-export function openSocket(options: SmtpClientOptions, port: number, timeouts: ResolvedTimeouts, deadline: Deadline): Promise<LineSocket> {
-  return openClientSocket(options, port, timeouts.connect, deadline).catch(connectFailure);
-}
-
-const connectFailure = (error: unknown): never => {
-  throw transportFailure(error, "connect", undefined, undefined);
-};
 
 /**
  * The TLS decision once the server's EHLO is known and the connection is not TLS yet: upgrade,
