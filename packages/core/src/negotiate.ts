@@ -251,17 +251,13 @@ export function negotiationRecord(
   chosen?: string,
   login?: NegotiationRecord["login"],
 ): NegotiationRecord {
-  const candidates = plan.candidates;
-  const names: string[] = [];
-  for (let i = 0; i < candidates.length; i++) names.push((candidates[i] as MechanismProvider).name);
-  const record: { -readonly [K in keyof NegotiationRecord]: NegotiationRecord[K] } = {
-    offered: plan.offered.slice(),
-    installed: plan.installed.slice(),
-    candidates: names,
-    refused: plan.refused.slice(),
-    attempts: attempts.slice(),
+  return {
+    offered: [...plan.offered],
+    installed: [...plan.installed],
+    candidates: plan.candidates.map((p) => p.name),
+    refused: [...plan.refused],
+    attempts: [...attempts],
     chosen,
+    ...(login ? { login } : {}),
   };
-  if (login) record.login = login;
-  return record;
 }
