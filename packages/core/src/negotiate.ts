@@ -155,7 +155,7 @@ function refusalOf(p: MechanismProvider, rules: NameRules, context: ClientContex
     const cleartext = cleartextRefusal(cleartextPolicy, context.channel);
     if (cleartext !== undefined) return refusal(name, "cleartext-password", `sends the secret in clear and ${cleartext}`);
   }
-  const why = p.usable === undefined ? undefined : p.usable(context);
+  const why = p.usable?.(context);
   return why === undefined ? undefined : refusal(name, "unusable", why);
 }
 

@@ -97,7 +97,7 @@ export async function runExchange(mechanism: SaslMechanism, exchange: SaslExchan
   }
   if (signal?.aborted) throw abortedError(name, signal);
   let event =
-    initial !== null && limits.initialResponseFits !== undefined && !limits.initialResponseFits(name, initial)
+    initial !== null && limits.initialResponseFits && !limits.initialResponseFits(name, initial)
       ? await deferredOpening(exchange, name, initial, signal)
       : await exchange.begin(name, initial);
   let rounds = 0;
