@@ -109,7 +109,7 @@ export function defaultPort(options: SmtpClientOptions): number {
 
 /** An option this client once had under another name: refused with the new name. */
 function renamed(to: string): Rule {
-  return { accepted: `absent; it is now "${to}"`, check: () => false };
+  return { accepted: `absent; it is now "${to}"`, check: () => false, keys: undefined, open: false, quote: false, hint: undefined };
 }
 
 const { boolean, either, number, object, oneOf, string } = rules;
