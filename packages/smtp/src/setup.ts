@@ -93,11 +93,11 @@ export async function setUpSession(pipeline: CommandPipeline, options: SmtpClien
   const ehloName = options.ehloName ?? defaultEhloName(pipeline.line);
   await hello(pipeline, state, ehloName);
   if (options.tls === "implicit" || options.tls === "none" || pipeline.line.secure) return state;
-  return startTls(pipeline, options, port, state, ehloName);
+  return negotiateTls(pipeline, options, port, state, ehloName);
 }
 
 /** The TLS default or `tls: "starttls"` once the first EHLO is known: STARTTLS and EHLO again, continue in clear, or refuse. */
-async function startTls(pipeline: CommandPipeline, options: SmtpClientOptions, port: number, state: ServerState, ehloName: string): Promise<ServerState> {
+async function negotiateTls(pipeline: CommandPipeline, options: SmtpClientOptions, port: number, state: ServerState, ehloName: string): Promise<ServerState> {
   const line = pipeline.line;
   const decide = (offered: boolean) =>
     tlsDecision({
