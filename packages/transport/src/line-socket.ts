@@ -136,8 +136,7 @@ function joinHeld(held: readonly (string | Uint8Array)[]): string | Buffer {
 interface Waiter {
   readonly deadline: Deadline;
   readonly what: string;
-  /** Takes what it needs from the buffer (`next` gives the next line), or undefined to wait for more. */
-  readonly attempt: (next: () => string | undefined) => unknown;
+  readonly attempt: () => unknown;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
   readonly mapError: ((error: unknown) => unknown) | undefined;
@@ -505,13 +504,12 @@ export class LineSocket {
    * Waits until `attempt` yields a value, the deadline passes, or the connection ends. Serialised.
    * Fast path: when no read is queued and the value is already buffered, no timer, closure chain
    * or wait is created (a pipelined burst of replies is read without touching the event loop).
-   * `attempt` is called with the line source (`#nextLine`), so a parser needs no closure per read.
    */
-  #read<T>(deadline: Deadline, what: string, attempt: (next: () => string | undefined) => T | undefined, mapError?: (error: unknown) => unknown): Promise<T> {
+  #read<T>(deadline: Deadline, what: string, attempt: () => T | undefined, mapError?: (error: unknown) => unknown): Promise<T> {
     const head = this.#waiters.length === 0;
     if (head) {
       try {
-        const value = attempt(this.#nextLine);
+        const value = attempt();
         if (value !== undefined) {
           this.#resume();
           return Promise.resolve(value);
@@ -542,7 +540,7 @@ export class LineSocket {
         const w = waiters[0]!;
         let value: unknown;
         try {
-          value = w.attempt(this.#nextLine);
+          value = w.attempt();
         } catch (error) {
           this.#fail(w, error);
           continue;
@@ -629,7 +627,7 @@ export class LineSocket {
    * close) into the error the read rejects with; it is called once, synchronously.
    */
   readParsed<T>(deadline: Deadline, what: string, parse: (next: () => string | undefined) => T | undefined, mapError?: (error: unknown) => unknown): Promise<T> {
-    return this.#read(deadline, what, parse, mapError);
+    return this.#read(deadline, what, () => parse(this.#nextLine), mapError);
   }
 
   /** `readParsed`'s line source. */
