@@ -108,10 +108,12 @@ export class Credentials {
   readonly #known: string[] = [];
 
   private constructor(input: CredentialsInput) {
-    // Own enumerable string keys in order, as Object.entries gives them, without its arrays.
+    // Own enumerable string keys in order, as Object.entries gives them (one array, not one per
+    // field; a for-in loop with hasOwn checks compiled to a graph twice the size).
     const fields = input as Readonly<Record<string, unknown>>;
-    for (const name in fields) {
-      if (!Object.hasOwn(fields, name)) continue;
+    const names = Object.keys(fields);
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i] as string;
       const value = fields[name];
       if (value === undefined) continue;
       if (name === AUTHZID.name && value === "") continue;
@@ -195,7 +197,9 @@ export class Credentials {
    */
   onSecret(listener: SecretListener): () => void {
     if (!this.#listeners.includes(listener)) this.#listeners.push(listener);
-    for (const value of this.#known) this.#tell(listener, value);
+    // Indexed loops here and in #note: for-of would put each call in an implicit try/finally.
+    const known = this.#known;
+    for (let i = 0; i < known.length; i++) this.#tell(listener, known[i] as string);
     return () => {
       const at = this.#listeners.indexOf(listener);
       if (at >= 0) this.#listeners.splice(at, 1);
@@ -206,7 +210,8 @@ export class Credentials {
     const text = typeof value === "string" ? value : value instanceof Uint8Array ? new TextDecoder().decode(value) : undefined;
     if (text === undefined || text === "" || this.#known.includes(text)) return;
     this.#known.push(text);
-    for (const l of this.#listeners) this.#tell(l, text);
+    const listeners = this.#listeners;
+    for (let i = 0; i < listeners.length; i++) this.#tell(listeners[i] as SecretListener, text);
   }
 
   #tell(listener: SecretListener, value: string): void {

@@ -14,7 +14,7 @@
  * Candidates are ordered by `order` when given, else by descending priority (never by
  * registration order or by the server's order).
  */
-import { Credentials, type CredentialsInput } from "./credentials.js";
+import { Credentials, type CredentialKey, type CredentialsInput } from "./credentials.js";
 import { NoMechanismError, type AttemptRecord, type Refusal } from "./errors.js";
 import type { ChannelInfo, ClientContext, MechanismProvider } from "./mechanism.js";
 import type { CredentialPreparation } from "./prepare.js";
@@ -77,84 +77,133 @@ export interface Negotiation {
 /** The valid names of a policy list, upper case, duplicates removed, in the caller's order. */
 function upperNames(names: readonly string[]): string[] {
   const out: string[] = [];
-  for (const raw of names) {
-    const n = normalizeMechanismName(raw);
+  for (let i = 0; i < names.length; i++) {
+    const n = normalizeMechanismName(names[i] as string);
     if (n !== undefined && !out.includes(n)) out.push(n);
   }
   return out;
 }
 
 const NOTHING: readonly string[] = [];
+const NO_POLICY: NegotiationPolicy = {};
+/** The options of a plan given none: one frozen object, not a new one per connection. */
+const NO_OPTIONS: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/**
+ * The caller's name rules (rule 1), read once per plan: names excluded, and the names listed by
+ * `force` or `order` (undefined when neither). A `force` that is not a SASL name refuses itself.
+ */
+interface NameRules {
+  readonly excluded: readonly string[];
+  readonly forced: string | undefined;
+  readonly listed: readonly string[] | undefined;
+}
+
+function nameRules(policy: NegotiationPolicy, refused: Refusal[]): NameRules {
+  const excluded = policy.exclude ? upperNames(policy.exclude) : NOTHING;
+  if (policy.force === undefined) return { excluded, forced: undefined, listed: policy.order ? upperNames(policy.order) : undefined };
+  const forced = normalizeMechanismName(policy.force);
+  if (forced === undefined) {
+    refused.push({ mechanism: policy.force, reason: "not-installed", explanation: `"${policy.force}" is not a SASL mechanism name` });
+    return { excluded, forced, listed: policy.order ? upperNames(policy.order) : undefined };
+  }
+  return { excluded, forced, listed: [forced] };
+}
+
+/**
+ * The normalised form of frozen offered lists (an SMTP client's parsed EHLO reply is frozen and
+ * shared by every connection to that server): a frozen list cannot change, so its answer cannot
+ * go stale. Held weakly: a list no longer used is let go.
+ */
+const normalisedLists = new WeakMap<readonly string[], readonly string[]>();
+
+/** Offered names, upper case, duplicates and invalid tokens removed, in the server's order. */
+function offeredNames(raw: readonly string[]): readonly string[] {
+  if (!Object.isFrozen(raw)) return normalisedNames(raw);
+  let names = normalisedLists.get(raw);
+  if (names === undefined) {
+    const fresh = normalisedNames(raw);
+    // Already normalised (what SMTP's parser gives): the frozen list itself.
+    names = fresh.length === raw.length && fresh.every((n, i) => n === raw[i]) ? raw : Object.freeze(fresh);
+    normalisedLists.set(raw, names);
+  }
+  return names;
+}
+
+function normalisedNames(raw: readonly string[]): string[] {
+  const offered: string[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    const n = normalizeMechanismName(raw[i] as string);
+    if (n !== undefined && !offered.includes(n)) offered.push(n);
+  }
+  return offered;
+}
+
+/** Rules 1 to 5 for one installed, offered mechanism: undefined when usable, else why not. */
+function refusalOf(p: MechanismProvider, rules: NameRules, context: ClientContext, cleartextPolicy: CleartextPolicy | undefined): Refusal | undefined {
+  const name = p.name;
+  if (rules.excluded.length !== 0 && rules.excluded.includes(name)) return refusal(name, "excluded", "excluded by the caller");
+  const listed = rules.listed;
+  if (listed !== undefined && !listed.includes(name)) return refusal(name, "not-forced", rules.forced !== undefined ? `the caller forced ${rules.forced}` : "not in the caller's list");
+  if (p.explicitOnly && listed === undefined) {
+    const why = p.autoSelect ? p.autoSelect(context) : "";
+    if (why !== undefined) return refusal(name, "explicit-only", `used only when the caller asks for it by name${why ? ` or ${why}` : ""}`);
+  }
+  const missing = missingCredentials(p.needs, context.credentials);
+  if (missing !== undefined) return refusal(name, "missing-credentials", `needs ${missing}, which was not given`);
+  if (p.security.sendsSecretInClear) {
+    const cleartext = cleartextRefusal(cleartextPolicy, context.channel);
+    if (cleartext !== undefined) return refusal(name, "cleartext-password", `sends the secret in clear and ${cleartext}`);
+  }
+  const why = p.usable?.(context);
+  return why === undefined ? undefined : refusal(name, "unusable", why);
+}
+
+function refusal(mechanism: string, reason: Refusal["reason"], explanation: string): Refusal {
+  return { mechanism, reason, explanation };
+}
+
+/** The names of the credentials in `needs` that were not given ("a and b"), or undefined. */
+function missingCredentials(needs: readonly CredentialKey<unknown>[], credentials: Credentials): string | undefined {
+  let missing: string | undefined;
+  for (let i = 0; i < needs.length; i++) {
+    const k = needs[i] as CredentialKey<unknown>;
+    if (!credentials.has(k)) missing = missing === undefined ? k.name : `${missing} and ${k.name}`;
+  }
+  return missing;
+}
 
 /** Plans a negotiation without throwing (used by `saslkit probe` to explain a choice). */
 export function planNegotiation(source: MechanismSource | undefined, input: NegotiationInput): Negotiation {
   const registry = MechanismRegistry.from(source);
-  const policy = input.policy ?? {};
-  const offered: string[] = [];
-  for (const raw of input.offered) {
-    const n = normalizeMechanismName(raw);
-    if (n && !offered.includes(n)) offered.push(n);
-  }
-  const credentials = Credentials.from(input.credentials);
-  const context: { -readonly [K in keyof ClientContext]: ClientContext[K] } = { credentials, channel: input.channel, offered, options: input.options ?? {} };
+  const policy = input.policy ?? NO_POLICY;
+  const offered = offeredNames(input.offered);
+  const context: { -readonly [K in keyof ClientContext]: ClientContext[K] } = { credentials: Credentials.from(input.credentials), channel: input.channel, offered, options: input.options ?? NO_OPTIONS };
   if (input.prepare) context.prepare = input.prepare;
   const refused: Refusal[] = [];
-  const refuse = (mechanism: string, reason: Refusal["reason"], explanation: string) => refused.push({ mechanism, reason, explanation });
-
-  const excluded = policy.exclude ? upperNames(policy.exclude) : NOTHING;
-  const forced = policy.force !== undefined ? normalizeMechanismName(policy.force) : undefined;
-  if (policy.force !== undefined && forced === undefined) refuse(policy.force, "not-installed", `"${policy.force}" is not a SASL mechanism name`);
-  const listed = forced !== undefined ? [forced] : policy.order ? upperNames(policy.order) : undefined;
-
+  const rules = nameRules(policy, refused);
   const usable: MechanismProvider[] = [];
-  for (const name of offered) {
+  for (let i = 0; i < offered.length; i++) {
+    const name = offered[i] as string;
     const p = registry.get(name);
-    if (!p) {
-      refuse(name, "not-installed", "no mechanism package for it is registered");
-      continue;
-    }
-    if (excluded.includes(name)) {
-      refuse(name, "excluded", "excluded by the caller");
-      continue;
-    }
-    if (listed && !listed.includes(name)) {
-      refuse(name, "not-forced", forced ? `the caller forced ${forced}` : "not in the caller's list");
-      continue;
-    }
-    if (p.explicitOnly && !listed) {
-      const why = p.autoSelect ? p.autoSelect(context) : "";
-      if (why !== undefined) {
-        refuse(name, "explicit-only", `used only when the caller asks for it by name${why ? ` or ${why}` : ""}`);
-        continue;
-      }
-    }
-    let missing: string | undefined;
-    for (const k of p.needs) if (!credentials.has(k)) missing = missing === undefined ? k.name : `${missing} and ${k.name}`;
-    if (missing !== undefined) {
-      refuse(name, "missing-credentials", `needs ${missing}, which was not given`);
-      continue;
-    }
-    const cleartext = p.security.sendsSecretInClear ? cleartextRefusal(policy.cleartext, input.channel) : undefined;
-    if (cleartext !== undefined) {
-      refuse(name, "cleartext-password", `sends the secret in clear and ${cleartext}`);
-      continue;
-    }
-    const why = p.usable?.(context);
-    if (why !== undefined) {
-      refuse(name, "unusable", why);
-      continue;
-    }
-    usable.push(p);
+    const why = p === undefined ? refusal(name, "not-installed", "no mechanism package for it is registered") : refusalOf(p, rules, context, policy.cleartext);
+    if (why === undefined) usable.push(p as MechanismProvider);
+    else refused.push(why);
   }
-  if (listed) {
-    for (const n of listed) if (!offered.includes(n)) refuse(n, "not-offered", "the server does not offer it");
+  const listed = rules.listed;
+  if (listed !== undefined) {
+    for (let i = 0; i < listed.length; i++) {
+      const n = listed[i] as string;
+      if (!offered.includes(n)) refused.push(refusal(n, "not-offered", "the server does not offer it"));
+    }
   }
-
-  if (usable.length > 1) {
-    const rank = (p: MechanismProvider) => (listed ? listed.indexOf(p.name) : 0);
-    usable.sort((a, b) => rank(a) - rank(b) || b.priority - a.priority || (a.name < b.name ? -1 : 1));
-  }
+  if (usable.length > 1) usable.sort(listed === undefined ? byPriority : (a, b) => listed.indexOf(a.name) - listed.indexOf(b.name) || byPriority(a, b));
   return { offered, installed: registry.names(), candidates: usable, refused, context };
+}
+
+/** Descending priority, ties by name (never by registration order or by the server's order). */
+function byPriority(a: MechanismProvider, b: MechanismProvider): number {
+  return b.priority - a.priority || (a.name < b.name ? -1 : 1);
 }
 
 /** Plans a negotiation and throws `NoMechanismError` (what was offered, installed, refused) when nothing fits. */

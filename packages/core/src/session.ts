@@ -80,12 +80,12 @@ async function giveUp(exchange: SaslExchange, error: SaslError): Promise<never> 
 
 /** Runs `mechanism` once over `exchange`. Resolves with the number of rounds; throws `SaslError`. */
 export async function runExchange(mechanism: SaslMechanism, exchange: SaslExchange, limits: SessionLimits = {}): Promise<number> {
+  // The usual exchange (one message, then the outcome) runs through three awaits; the rarer steps
+  // (a deferred initial response, challenges, failures) are the functions below, so the function
+  // every session runs stays small for the optimiser.
   const name = mechanism.name;
-  const maxRounds = limits.maxRounds ?? DEFAULT_ROUNDS;
-  const maxBytes = limits.maxChallengeBytes ?? DEFAULT_CHALLENGE;
   const signal = limits.signal;
   if (signal?.aborted) throw abortedError(name, signal);
-
   // An abort while the mechanism prepares (a password prompt, PBKDF2) is reported as the abort,
   // whatever the mechanism made of the connection going away under it.
   let initial: Uint8Array | null;
@@ -93,60 +93,71 @@ export async function runExchange(mechanism: SaslMechanism, exchange: SaslExchan
     const started = mechanism.start();
     initial = isPromiseLike(started) ? await started : started;
   } catch (error) {
-    if (signal?.aborted) throw abortedError(name, signal);
-    throw error;
+    throw signal?.aborted ? abortedError(name, signal) : error;
   }
   if (signal?.aborted) throw abortedError(name, signal);
-  let event: ServerEvent;
-  if (initial !== null && limits.initialResponseFits && !limits.initialResponseFits(name, initial)) {
-    // The response does not fit the command: start without it and answer the empty challenge.
-    event = await exchange.begin(name, null);
-    if (signal?.aborted) return giveUp(exchange, abortedError(name, signal));
-    if (event.type === "challenge") {
-      if (event.data.length !== 0) {
-        return giveUp(exchange, new SaslError(name, "invalid-challenge", `the server sent a ${event.data.length}-byte challenge where an empty one was due for the initial response.`));
-      }
-      event = await exchange.respond(initial);
-    }
-  } else {
-    event = await exchange.begin(name, initial);
-  }
+  let event =
+    initial !== null && limits.initialResponseFits && !limits.initialResponseFits(name, initial)
+      ? await deferredOpening(exchange, name, initial, signal)
+      : await exchange.begin(name, initial);
   let rounds = 0;
   for (;;) {
     if (signal?.aborted) return giveUp(exchange, abortedError(name, signal));
-    switch (event.type) {
-      case "success":
-        {
-          const finished = mechanism.finish(event.data);
-          if (isPromiseLike(finished)) await finished;
-        }
-        if (!mechanism.complete) {
-          throw new SaslError(name, "server-verification-failed", "the server reported success before the exchange was complete.", event.reply ? { reply: event.reply } : {});
-        }
-        return rounds;
-      case "failure":
-        throw new SaslError(name, event.code, `the server refused: ${event.reply.status}${event.reply.enhanced ? ` ${event.reply.enhanced}` : ""} ${event.reply.text}`.trimEnd() + ".", {
-          reply: event.reply,
-          ...(mechanism.failureDetail ? { detail: mechanism.failureDetail } : {}),
-        });
-      case "malformed":
-        return giveUp(exchange, new SaslError(name, "invalid-challenge", `the server's challenge could not be decoded (${event.reason}).`));
-      case "challenge": {
-        rounds++;
-        if (rounds > maxRounds) return giveUp(exchange, new SaslError(name, "too-many-rounds", `the server sent more than ${maxRounds} challenges.`));
-        if (event.data.length > maxBytes) return giveUp(exchange, new SaslError(name, "challenge-too-large", `a challenge of ${event.data.length} bytes exceeds the limit of ${maxBytes}.`));
-        let response: Uint8Array;
-        try {
-          response = await mechanism.step(event.data);
-        } catch (error) {
-          if (signal?.aborted) return giveUp(exchange, abortedError(name, signal));
-          return giveUp(exchange, error instanceof SaslError ? error : new SaslError(name, "invalid-challenge", "the mechanism failed on the server's challenge.", { cause: error }));
-        }
-        event = await exchange.respond(response);
-        break;
-      }
+    if (event.type === "success") {
+      const finished = mechanism.finish(event.data);
+      if (isPromiseLike(finished)) await finished;
+      if (!mechanism.complete) throw incomplete(name, event);
+      return rounds;
     }
+    if (event.type !== "challenge") return refused(mechanism, exchange, event);
+    rounds++;
+    event = await answer(mechanism, exchange, event.data, rounds, limits);
   }
+}
+
+/** The response does not fit the command: start without it and answer the server's empty challenge. */
+async function deferredOpening(exchange: SaslExchange, name: string, initial: Uint8Array, signal: AbortSignal | undefined): Promise<ServerEvent> {
+  const event = await exchange.begin(name, null);
+  if (signal?.aborted) return giveUp(exchange, abortedError(name, signal));
+  if (event.type !== "challenge") return event;
+  if (event.data.length !== 0) {
+    return giveUp(exchange, new SaslError(name, "invalid-challenge", `the server sent a ${event.data.length}-byte challenge where an empty one was due for the initial response.`));
+  }
+  return exchange.respond(initial);
+}
+
+/** The server reported success before the mechanism was done (mutual authentication not checked). */
+function incomplete(name: string, event: Extract<ServerEvent, { type: "success" }>): SaslError {
+  return new SaslError(name, "server-verification-failed", "the server reported success before the exchange was complete.", event.reply ? { reply: event.reply } : {});
+}
+
+/** A failure or a malformed challenge: the `SaslError` (after cancelling, for a malformed one). */
+function refused(mechanism: SaslMechanism, exchange: SaslExchange, event: Extract<ServerEvent, { type: "failure" | "malformed" }>): Promise<never> {
+  const name = mechanism.name;
+  if (event.type === "malformed") return giveUp(exchange, new SaslError(name, "invalid-challenge", `the server's challenge could not be decoded (${event.reason}).`));
+  const reply = event.reply;
+  throw new SaslError(name, event.code, `the server refused: ${reply.status}${reply.enhanced ? ` ${reply.enhanced}` : ""} ${reply.text}`.trimEnd() + ".", {
+    reply,
+    ...(mechanism.failureDetail ? { detail: mechanism.failureDetail } : {}),
+  });
+}
+
+/** Answers challenge number `round` (after the limits), resolving with what the server says next. */
+async function answer(mechanism: SaslMechanism, exchange: SaslExchange, challenge: Uint8Array, round: number, limits: SessionLimits): Promise<ServerEvent> {
+  const name = mechanism.name;
+  const maxRounds = limits.maxRounds ?? DEFAULT_ROUNDS;
+  const maxBytes = limits.maxChallengeBytes ?? DEFAULT_CHALLENGE;
+  if (round > maxRounds) return giveUp(exchange, new SaslError(name, "too-many-rounds", `the server sent more than ${maxRounds} challenges.`));
+  if (challenge.length > maxBytes) return giveUp(exchange, new SaslError(name, "challenge-too-large", `a challenge of ${challenge.length} bytes exceeds the limit of ${maxBytes}.`));
+  let response: Uint8Array;
+  try {
+    response = await mechanism.step(challenge);
+  } catch (error) {
+    const signal = limits.signal;
+    if (signal?.aborted) return giveUp(exchange, abortedError(name, signal));
+    return giveUp(exchange, error instanceof SaslError ? error : new SaslError(name, "invalid-challenge", "the mechanism failed on the server's challenge.", { cause: error }));
+  }
+  return exchange.respond(response);
 }
 
 /** An exchange that counts the client messages that reached it. */
@@ -183,8 +194,10 @@ export async function authenticate(negotiation: Negotiation, exchange: SaslExcha
   let failed: MechanismProvider | undefined;
   // Counts the client messages that reached the adapter in the current attempt.
   const counted = new CountingExchange(exchange);
-  for (const provider of negotiation.candidates) {
-    if (attempts.length >= maxAttempts) break;
+  const candidates = negotiation.candidates;
+  // An indexed loop: for-of wraps every call in the body in an implicit try/finally (iterator closing).
+  for (let i = 0; i < candidates.length && attempts.length < maxAttempts; i++) {
+    const provider = candidates[i] as MechanismProvider;
     if (lastError && failed && !allowsFallbackTo(lastError, failed, provider)) continue;
     options.onAttempt?.(provider.name, attempts.length + 1);
     let mechanism = provider.createClient(negotiation.context);

@@ -65,6 +65,22 @@ describe("negotiation table", () => {
   }
 });
 
+describe("frozen offered lists", () => {
+  it("plan the same as unfrozen ones, the first time and every time after", () => {
+    for (const offered of [["PLAIN", "LOGIN", "CRAM-MD5"], ["plain", "Cram-Md5", "PLAIN", "PL AIN"], []]) {
+      const frozen = Object.freeze([...offered]);
+      const expected = planNegotiation(all, { offered, credentials: password, channel: tls });
+      for (let i = 0; i < 3; i++) {
+        const plan = planNegotiation(all, { offered: frozen, credentials: password, channel: tls });
+        expect(plan.offered).toEqual(expected.offered);
+        expect(plan.candidates.map((p) => p.name)).toEqual(expected.candidates.map((p) => p.name));
+        expect(plan.refused).toEqual(expected.refused);
+        expect(Object.isFrozen(plan.offered)).toBe(true);
+      }
+    }
+  });
+});
+
 describe("registration order", () => {
   it("does not change the choice", () => {
     const orders = [all, [...all].reverse(), [ANON, CRAM, PLAIN, EXT, LOGIN, TOKEN]];

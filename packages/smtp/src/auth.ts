@@ -9,11 +9,11 @@
 import {
   Credentials,
   MechanismRegistry,
+  NoMechanismError,
   SaslError,
   authenticate,
   negotiationRecord,
   planNegotiation,
-  requireCandidate,
   type AttemptRecord,
   type AuthenticateOptions,
   type FailureCode,
@@ -63,11 +63,7 @@ export function authenticateSession(pipeline: CommandPipeline, options: SmtpClie
   let limits: AuthenticateOptions;
   try {
     plan = planFor(pipeline, options, port, offered);
-    exchange = new SmtpSaslExchange({
-      command: (text, mask) => pipeline.command("authenticate", text, mask),
-      payload: (base64) => pipeline.line.redactor.addPayload(base64),
-      redact: pipeline.redact,
-    });
+    exchange = new SmtpSaslExchange(new PipelineChannel(pipeline));
     limits = limitsOf(options);
   } catch (error) {
     return Promise.reject(error);
@@ -94,14 +90,16 @@ function planFor(pipeline: CommandPipeline, options: SmtpClientOptions, port: nu
   if (options.mechanismOptions) input.options = options.mechanismOptions;
   if (options.prepare) input.prepare = options.prepare;
   const plan = planNegotiation(registryFor(options.mechanisms), input);
-  try {
-    // Never send AUTH to a server that did not advertise a usable mechanism (a 503 at best, nodemailer#1081).
-    requireCandidate(plan);
-  } catch (error) {
-    const where = offered.length === 0 ? `the server advertised no AUTH mechanisms${line.secure ? "" : " (it may offer them only after STARTTLS)"}` : (error as Error).message.replace(/\.$/, "");
-    throw new SmtpError("authenticate", "no-mechanism", `${where}; nothing was sent.`, { cause: error, negotiation: negotiationRecord(plan), redact: pipeline.redact });
-  }
+  // Never send AUTH to a server that did not advertise a usable mechanism (a 503 at best, nodemailer#1081).
+  if (plan.candidates.length === 0) throw noMechanism(pipeline, plan, offered);
   return plan;
+}
+
+/** The `no-mechanism` failure of a plan without candidates: core's `NoMechanismError` as its cause. */
+function noMechanism(pipeline: CommandPipeline, plan: Negotiation, offered: readonly string[]): SmtpError {
+  const cause = new NoMechanismError(plan.offered, plan.installed, plan.refused);
+  const where = offered.length === 0 ? `the server advertised no AUTH mechanisms${pipeline.line.secure ? "" : " (it may offer them only after STARTTLS)"}` : cause.message.replace(/\.$/, "");
+  return new SmtpError("authenticate", "no-mechanism", `${where}; nothing was sent.`, { cause, negotiation: negotiationRecord(plan), redact: pipeline.redact });
 }
 
 /** Core's session limits from the client options (only those given). */
@@ -163,6 +161,23 @@ export interface SmtpCommandChannel {
   payload?(base64: string): void;
   /** Masks the connection's secrets in server text. */
   redact?(text: string): string;
+}
+
+/** The exchange's channel on a connection's pipeline (a class: no closures per connection). */
+class PipelineChannel implements SmtpCommandChannel {
+  readonly redact: (text: string) => string;
+
+  constructor(private readonly pipeline: CommandPipeline) {
+    this.redact = pipeline.redact;
+  }
+
+  command(line: string, mask: string): Promise<SmtpReply> {
+    return this.pipeline.command("authenticate", line, mask);
+  }
+
+  payload(base64: string): void {
+    this.pipeline.line.redactor.addPayload(base64);
+  }
 }
 
 /** Maps the final reply of an exchange to core's failure code (RFC 4954 §6). */

@@ -17,14 +17,14 @@
  * `many.ts` (`sendMany`), `pool.ts` (`createPool`).
  */
 import type { ChannelInfo, NegotiationRecord } from "@saslkit/core";
-import { Deadline, TransportError, type TranscriptSink } from "@saslkit/transport";
+import { Deadline, TransportError, openClientSocket, type LineSocket, type TranscriptSink } from "@saslkit/transport";
 import { authenticateSession } from "./auth.js";
 import { SmtpError, transportFailure } from "./errors.js";
 import { prepareMessage, type Envelope, type Message, type PreparedMessage, type SendOptions } from "./message.js";
 import { checkSmtpOptions, defaultPort, resolveTimeouts, type PipeliningMode, type SmtpClientOptions } from "./options.js";
 import { CLOSED_AFTER_QUIT, CommandPipeline } from "./pipeline.js";
 import type { SmtpCapabilities, SmtpReply } from "./reply.js";
-import { channelOf, openSocket, setUpSession, type ServerState } from "./setup.js";
+import { channelOf, setUpSession, type ServerState } from "./setup.js";
 import { mailCommand, transaction, type Outcome, type SendResult, type TransactionContext } from "./transaction.js";
 import { bdatTransaction, needsBinaryMime } from "./chunking.js";
 import { SUBMIT, sendEach, type OutgoingMessage, type SendManyOptions, type SendOutcome } from "./many.js";
@@ -66,7 +66,12 @@ export class SmtpClient {
     const timeouts = resolveTimeouts(options.timeouts);
     const port = defaultPort(options);
     const deadline = Deadline.in(timeouts.connect);
-    const line = await openSocket(options, port, timeouts, deadline);
+    let line: LineSocket;
+    try {
+      line = await openClientSocket(options, port, timeouts.connect, deadline);
+    } catch (error) {
+      throw transportFailure(error, "connect", undefined, undefined);
+    }
     const pipeline = new CommandPipeline(line, timeouts.reply);
     pipeline.limit = deadline;
     try {
@@ -75,12 +80,7 @@ export class SmtpClient {
       pipeline.limit = undefined;
       return new SmtpClient(pipeline, options, port, timeouts.data, server, negotiation);
     } catch (error) {
-      const failure = transportFailure(error, "greeting", undefined, pipeline.redact);
-      // After a refused AUTH the session is sound: end it politely (QUIT gets its own reply deadline).
-      pipeline.limit = undefined;
-      if (failure.phase === "authenticate" && !pipeline.broken && !line.closed) await pipeline.quit().catch(noop);
-      else line.destroy();
-      throw failure;
+      return abandon(pipeline, error);
     }
   }
 
@@ -295,6 +295,20 @@ function clientClosed(): SmtpError {
 function preparationFailure(error: unknown): SmtpError {
   if (error instanceof SmtpError) return error;
   return new SmtpError("mail", "invalid-input", `the message could not be prepared: ${(error as Error).message}`, { cause: error });
+}
+
+/**
+ * Ends a connect that failed after the socket opened, and rejects with its `SmtpError`. After a
+ * refused AUTH the session is sound: it is ended politely (QUIT gets its own reply deadline);
+ * otherwise the socket is destroyed. (Apart from `connect`, which every session runs, so that the
+ * optimiser compiles the usual path without this one.)
+ */
+async function abandon(pipeline: CommandPipeline, error: unknown): Promise<never> {
+  const failure = transportFailure(error, "greeting", undefined, pipeline.redact);
+  pipeline.limit = undefined;
+  if (failure.phase === "authenticate" && !pipeline.broken && !pipeline.line.closed) await pipeline.quit().catch(noop);
+  else pipeline.line.destroy();
+  throw failure;
 }
 
 /**

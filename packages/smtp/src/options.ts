@@ -95,10 +95,11 @@ export interface SmtpClientOptions {
 export type ResolvedTimeouts = Required<SmtpTimeouts>;
 
 /** The same connect and reply defaults as the IMAP and POP3 clients, plus DATA's. */
-const DEFAULT_TIMEOUTS: ResolvedTimeouts = { connect: 60_000, reply: 30_000, data: 600_000 };
+const DEFAULT_TIMEOUTS: ResolvedTimeouts = Object.freeze({ connect: 60_000, reply: 30_000, data: 600_000 });
 
 export function resolveTimeouts(timeouts: SmtpTimeouts | undefined): ResolvedTimeouts {
-  return { ...DEFAULT_TIMEOUTS, ...timeouts };
+  // Without timeouts (the usual case) the defaults themselves, frozen: no copy per connection.
+  return timeouts === undefined ? DEFAULT_TIMEOUTS : { ...DEFAULT_TIMEOUTS, ...timeouts };
 }
 
 /** The port when none is given: 465 for implicit TLS, else 587 (submission, RFC 6409). */
@@ -108,7 +109,7 @@ export function defaultPort(options: SmtpClientOptions): number {
 
 /** An option this client once had under another name: refused with the new name. */
 function renamed(to: string): Rule {
-  return { accepted: `absent; it is now "${to}"`, check: () => false };
+  return { accepted: `absent; it is now "${to}"`, check: () => false, keys: undefined, open: false, quote: false, hint: undefined };
 }
 
 const { boolean, either, number, object, oneOf, string } = rules;

@@ -1,7 +1,8 @@
 /**
- * Connection setup (RFC 5321 §3.1, §4.1.1.1; RFC 3207): open the socket, read the greeting, say
- * EHLO (HELO when EHLO is refused), upgrade with STARTTLS when offered or required, and say EHLO
- * again over TLS, forgetting everything learnt in clear.
+ * Connection setup (RFC 5321 §3.1, §4.1.1.1; RFC 3207) on the socket `SmtpClient.connect` opened
+ * (the transport's `openClientSocket`): read the greeting, say EHLO (HELO when EHLO is refused),
+ * upgrade with STARTTLS when offered or required, and say EHLO again over TLS, forgetting
+ * everything learnt in clear.
  *
  * The TLS default (absent `tls`), the same in every saslkit client: STARTTLS whenever offered;
  * without it (or when the server refuses it) the session continues in clear only when no
@@ -13,9 +14,9 @@
  */
 import { hostname } from "node:os";
 import { cleartextRefusal, type ChannelInfo, type CleartextPolicy } from "@saslkit/core";
-import { openClientSocket, type Deadline, type LineSocket } from "@saslkit/transport";
+import type { LineSocket } from "@saslkit/transport";
 import { SmtpError, transportFailure } from "./errors.js";
-import type { ResolvedTimeouts, SmtpClientOptions } from "./options.js";
+import type { SmtpClientOptions } from "./options.js";
 import type { CommandPipeline } from "./pipeline.js";
 import { formatReply, parseCapabilities, type SmtpCapabilities, type SmtpReply } from "./reply.js";
 
@@ -57,15 +58,6 @@ export function channelOf(line: LineSocket, options: Pick<SmtpClientOptions, "ho
   return info;
 }
 
-/** Opens the socket (TCP, or TLS for `tls: "implicit"`) within the connect deadline. */
-export function openSocket(options: SmtpClientOptions, port: number, timeouts: ResolvedTimeouts, deadline: Deadline): Promise<LineSocket> {
-  return openClientSocket(options, port, timeouts.connect, deadline).catch(connectFailure);
-}
-
-const connectFailure = (error: unknown): never => {
-  throw transportFailure(error, "connect", undefined, undefined);
-};
-
 /**
  * The TLS decision once the server's EHLO is known and the connection is not TLS yet: upgrade,
  * continue in clear, or refuse (`tls-required`, see the module comment). Pure, for tests.
@@ -100,8 +92,13 @@ export async function setUpSession(pipeline: CommandPipeline, options: SmtpClien
   const state: ServerState = { greeting, capabilities: NO_CAPABILITIES, quirks: [] };
   const ehloName = options.ehloName ?? defaultEhloName(pipeline.line);
   await hello(pipeline, state, ehloName);
+  if (options.tls === "implicit" || options.tls === "none" || pipeline.line.secure) return state;
+  return negotiateTls(pipeline, options, port, state, ehloName);
+}
+
+/** The TLS default or `tls: "starttls"` once the first EHLO is known: STARTTLS and EHLO again, continue in clear, or refuse. */
+async function negotiateTls(pipeline: CommandPipeline, options: SmtpClientOptions, port: number, state: ServerState, ehloName: string): Promise<ServerState> {
   const line = pipeline.line;
-  if (options.tls === "implicit" || options.tls === "none" || line.secure) return state;
   const decide = (offered: boolean) =>
     tlsDecision({
       mode: options.tls as "starttls" | "none" | undefined,
@@ -132,23 +129,39 @@ export async function setUpSession(pipeline: CommandPipeline, options: SmtpClien
   return state;
 }
 
+/** The last EHLO name checked and its command: the same name is checked (and formatted) once, not once per session. */
+let ehloChecked: { readonly name: string; readonly command: string } | undefined;
+
+/** `EHLO <name>`, after checking `name` is one word (throws `invalid-input`). */
+function ehloCommand(name: string): string {
+  if (ehloChecked !== undefined && ehloChecked.name === name) return ehloChecked.command;
+  if (/[\s\r\n]/.test(name) || name === "") throw new SmtpError("ehlo", "invalid-input", "the EHLO name must be one word without white space.");
+  ehloChecked = { name, command: `EHLO ${name}` };
+  return ehloChecked.command;
+}
+
 /** EHLO, or HELO for an old server that refuses EHLO (RFC 5321 §3.2). */
 async function hello(pipeline: CommandPipeline, state: ServerState, name: string): Promise<void> {
-  if (/[\s\r\n]/.test(name) || name === "") throw new SmtpError("ehlo", "invalid-input", "the EHLO name must be one word without white space.");
-  const ehlo = await pipeline.command("ehlo", `EHLO ${name}`);
+  const command = ehloCommand(name);
+  const ehlo = await pipeline.command("ehlo", command);
   if (ehlo.code === 250) {
     state.capabilities = parseCapabilities(ehlo);
     if (!state.quirks.includes("dovecot-submission") && (DOVECOT.test(state.greeting.text) || DOVECOT.test(ehlo.text))) state.quirks.push("dovecot-submission");
     return;
   }
+  return helo(pipeline, state, name, ehlo);
+}
+
+/** After EHLO was refused: HELO when the server does not know EHLO (5xx), else the refusal. */
+async function helo(pipeline: CommandPipeline, state: ServerState, name: string, ehlo: SmtpReply): Promise<void> {
   if (ehlo.code >= 500) {
     // An old server refuses EHLO; HELO gets a session without extensions.
-    const helo = await pipeline.command("ehlo", `HELO ${name}`);
-    if (helo.code === 250) {
-      state.capabilities = parseCapabilities(helo, true);
+    const reply = await pipeline.command("ehlo", `HELO ${name}`);
+    if (reply.code === 250) {
+      state.capabilities = parseCapabilities(reply, true);
       return;
     }
-    throw SmtpError.fromReply("ehlo", "the server refused both EHLO and HELO", helo, `HELO ${name}`, pipeline.redact);
+    throw SmtpError.fromReply("ehlo", "the server refused both EHLO and HELO", reply, `HELO ${name}`, pipeline.redact);
   }
   throw SmtpError.fromReply("ehlo", "the server refused EHLO", ehlo, `EHLO ${name}`, pipeline.redact);
 }

@@ -3,7 +3,7 @@
  * or TLS from the first byte for `tls: "implicit"`. STARTTLS comes later, from the protocol.
  */
 import type { Deadline } from "./deadline.js";
-import { LineSocket, type TlsSettings, type TranscriptSink } from "./line-socket.js";
+import { LineSocket, type ConnectOptions, type TlsSettings, type TranscriptSink } from "./line-socket.js";
 
 /** The client options that decide how the socket is opened. */
 export interface ClientSocketOptions {
@@ -17,14 +17,10 @@ export interface ClientSocketOptions {
 
 /** Opens the client's socket within `connectMs` and the whole connect's `deadline`. */
 export function openClientSocket(options: ClientSocketOptions, port: number, connectMs: number, deadline: Deadline): Promise<LineSocket> {
-  return LineSocket.connect({
-    host: options.host,
-    port,
-    tls: options.tls === "implicit" ? (options.tlsOptions ?? {}) : false,
-    connectTimeoutMs: connectMs,
-    deadline,
-    ...(options.maxLineBytes !== undefined ? { maxLineBytes: options.maxLineBytes } : {}),
-    ...(options.transcript ? { transcript: options.transcript } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
+  // Built by assignment, not conditional spreads: every connection runs this.
+  const connect: ConnectOptions = { host: options.host, port, tls: options.tls === "implicit" ? (options.tlsOptions ?? {}) : false, connectTimeoutMs: connectMs, deadline };
+  if (options.maxLineBytes !== undefined) connect.maxLineBytes = options.maxLineBytes;
+  if (options.transcript) connect.transcript = options.transcript;
+  if (options.signal) connect.signal = options.signal;
+  return LineSocket.connect(connect);
 }

@@ -148,6 +148,24 @@ function isLoopback(address: string | undefined): boolean {
   return a === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
 }
 
+/**
+ * The last address given to `isLoopback` and to `net.isIPv4`, with the answers: a client connects
+ * to the same host again and again, and both are pure functions of the string (no stale answer
+ * is possible), so each connection is spared two regex matches.
+ */
+let lastLoopback: { readonly address: string | undefined; readonly loopback: boolean } | undefined;
+let lastIPv4: { readonly host: string; readonly ipv4: boolean } | undefined;
+
+function isLoopbackAddress(address: string | undefined): boolean {
+  if (lastLoopback === undefined || lastLoopback.address !== address) lastLoopback = { address, loopback: isLoopback(address) };
+  return lastLoopback.loopback;
+}
+
+function isIPv4(host: string): boolean {
+  if (lastIPv4 === undefined || lastIPv4.host !== host) lastIPv4 = { host, ipv4: net.isIPv4(host) };
+  return lastIPv4.ipv4;
+}
+
 function describeTls(error: unknown): string {
   const e = error as { code?: string; message?: string } | undefined;
   return e?.code ?? e?.message ?? "unknown error";
@@ -197,8 +215,13 @@ export class LineSocket {
   readonly #transcript: TranscriptSink | undefined;
   readonly #host: string | undefined;
   readonly #port: number | undefined;
+  /**
+   * Received bytes; those from `#start` on are unread. A read moves `#start` instead of taking a
+   * view of the rest (a Buffer per line); once everything is read `#buffer` is let go.
+   */
   #buffer: Buffer = EMPTY;
-  /** Bytes at the start of `#buffer` already known to hold no LF (a line arriving in many packets is scanned once). */
+  #start = 0;
+  /** Unread bytes (after `#start`) already known to hold no LF (a line arriving in many packets is scanned once). */
   #scanned = 0;
   /** Backing storage `#buffer` may be a tail of, with room after `#storeUsed` bytes (see `#append`). */
   #store: Buffer | undefined;
@@ -309,23 +332,30 @@ export class LineSocket {
         if (tlsSettings) line.#note(`TLS established (${(socket as tls.TLSSocket).getProtocol() ?? "unknown version"})`);
         resolve(line);
       };
-      const where = `${options.host}:${options.port}`;
-      const onError = (error: Error & { code?: string }) => {
-        const tlsish = tlsSettings && socket.connecting === false;
-        finish(
-          tlsish
-            ? new TransportError("tls-failed", `The TLS handshake with ${where} failed (${describeTls(error)}).`, { cause: error })
-            : new TransportError("connect-failed", `Could not connect to ${where} (${error.code ?? error.message}).`, { cause: error }),
-        );
-      };
+      // Messages are built only on failure: nothing of them is formatted for a connect that succeeds.
+      const onError = (error: Error & { code?: string }) => finish(LineSocket.#connectFailure(options, error, tlsSettings !== undefined && socket.connecting === false));
       const onReady = () => finish();
-      const onAbort = () => finish(new TransportError("aborted", `The connection to ${where} was aborted.`, { cause: signal?.reason }));
-      const limit = options.deadline && options.deadline.at <= deadline.at ? "the connect deadline" : `${options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT} ms`;
-      const watch = watchDeadline(deadline.at, () => finish(new TransportError("timeout", `Connecting to ${where} took longer than ${limit}.`)));
-      socket.once("error", onError);
-      socket.once(readyEvent, onReady);
+      const onAbort = () => finish(new TransportError("aborted", `The connection to ${options.host}:${options.port} was aborted.`, { cause: signal?.reason }));
+      const watch = watchDeadline(deadline.at, () => finish(LineSocket.#connectTimeout(options, deadline)));
+      // `on`, not `once`: `finish` removes both on the first call (once would wrap each listener).
+      socket.on("error", onError);
+      socket.on(readyEvent, onReady);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
+  }
+
+  /** The error of a connect attempt that failed: in the TLS handshake (`tls`) or before. */
+  static #connectFailure(options: ConnectOptions, error: Error & { code?: string }, tls: boolean): TransportError {
+    const where = `${options.host}:${options.port}`;
+    return tls
+      ? new TransportError("tls-failed", `The TLS handshake with ${where} failed (${describeTls(error)}).`, { cause: error })
+      : new TransportError("connect-failed", `Could not connect to ${where} (${error.code ?? error.message}).`, { cause: error });
+  }
+
+  /** The error of a connect attempt that reached `deadline` (the caller's, or `connectTimeoutMs`). */
+  static #connectTimeout(options: ConnectOptions, deadline: Deadline): TransportError {
+    const limit = options.deadline && options.deadline.at <= deadline.at ? "the connect deadline" : `${options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT} ms`;
+    return new TransportError("timeout", `Connecting to ${options.host}:${options.port} took longer than ${limit}.`);
   }
 
   /** Wraps an accepted server-side socket (from `net.createServer`). */
@@ -359,7 +389,7 @@ export class LineSocket {
       this.onReceive?.(chunk);
       this.#append(chunk);
       // Bound memory: stop reading while more than a full line is waiting unread.
-      if (this.#buffer.length > this.#maxLine + 2 && !this.#paused) {
+      if (this.#buffer.length - this.#start > this.#maxLine + 2 && !this.#paused) {
         this.#paused = true;
         socket.pause();
       }
@@ -404,6 +434,7 @@ export class LineSocket {
     const buffer = this.#buffer;
     if (buffer.length === 0) {
       this.#buffer = chunk;
+      this.#start = 0;
       return;
     }
     const store = this.#store;
@@ -411,25 +442,29 @@ export class LineSocket {
     if (store !== undefined && buffer.buffer === store.buffer && end === store.byteOffset + this.#storeUsed && store.length - this.#storeUsed >= chunk.length) {
       chunk.copy(store, this.#storeUsed);
       this.#storeUsed += chunk.length;
-      this.#buffer = store.subarray(buffer.byteOffset - store.byteOffset, this.#storeUsed);
+      this.#buffer = store.subarray(buffer.byteOffset - store.byteOffset, this.#storeUsed); // same start: #start holds
       return;
     }
-    const size = buffer.length + chunk.length;
+    // A new store with the unread bytes only: what was read before #start is dropped here.
+    const unread = buffer.length - this.#start;
+    const size = unread + chunk.length;
     const next = Buffer.allocUnsafeSlow(Math.max(size + Math.min(size, 64 * 1024), 16 * 1024));
-    buffer.copy(next, 0);
-    chunk.copy(next, buffer.length);
+    buffer.copy(next, 0, this.#start);
+    chunk.copy(next, unread);
     this.#store = next;
     this.#storeUsed = size;
     this.#buffer = next.subarray(0, size);
+    this.#start = 0;
   }
 
-  /** What is left unread after a read; when nothing is, the storage is let go (an idle connection holds none). */
-  #consume(rest: Buffer): void {
-    if (rest.length === 0) {
+  /** Marks the bytes before `to` (an index in `#buffer`) read; when nothing is left, the storage is let go (an idle connection holds none). */
+  #consume(to: number): void {
+    if (to === this.#buffer.length) {
       this.#buffer = EMPTY;
+      this.#start = 0;
       this.#store = undefined;
     } else {
-      this.#buffer = rest;
+      this.#start = to;
     }
   }
 
@@ -447,7 +482,7 @@ export class LineSocket {
   }
 
   #resume(): void {
-    if (this.#paused && this.#buffer.length <= this.#maxLine + 2) {
+    if (this.#paused && this.#buffer.length - this.#start <= this.#maxLine + 2) {
       this.#paused = false;
       this.#socket.resume();
     }
@@ -471,7 +506,8 @@ export class LineSocket {
    * or wait is created (a pipelined burst of replies is read without touching the event loop).
    */
   #read<T>(deadline: Deadline, what: string, attempt: () => T | undefined, mapError?: (error: unknown) => unknown): Promise<T> {
-    if (this.#waiters.length === 0) {
+    const head = this.#waiters.length === 0;
+    if (head) {
       try {
         const value = attempt();
         if (value !== undefined) {
@@ -483,8 +519,10 @@ export class LineSocket {
       }
     }
     return new Promise<T>((resolve, reject) => {
-      this.#waiters.push({ deadline, what, attempt, resolve: resolve as (value: unknown) => void, reject, mapError });
-      if (this.#waiters.length === 1) this.#pump();
+      const w: Waiter = { deadline, what, attempt, resolve: resolve as (value: unknown) => void, reject, mapError };
+      this.#waiters.push(w);
+      // The head read just found nothing buffered: it waits at once, without a second attempt.
+      if (head && !this.#pumping) this.#stall(w);
     });
   }
 
@@ -503,29 +541,44 @@ export class LineSocket {
         let value: unknown;
         try {
           value = w.attempt();
-          if (value === undefined) {
-            if (this.#failure) throw this.#failure;
-            if (this.#eof) throw new TransportError("closed", `The connection was closed by the peer while waiting for ${w.what}.`);
-            this.#resume();
-            if (w.deadline.expired()) throw new TransportError("timeout", `Timed out waiting for ${w.what}.`);
-            this.#arm(w.deadline.at);
-            return;
-          }
-          this.#resume();
         } catch (error) {
-          waiters.shift();
-          w.reject(w.mapError ? w.mapError(error) : error);
+          this.#fail(w, error);
           continue;
         }
+        if (value === undefined) {
+          if (this.#stall(w)) continue;
+          return;
+        }
+        this.#resume();
         waiters.shift();
         w.resolve(value);
       }
       const drained = this.#drained;
       this.#drained = undefined;
-      if (drained) for (const f of drained) f();
+      if (drained) for (let i = 0; i < drained.length; i++) (drained[i] as () => void)();
     } finally {
       this.#pumping = false;
     }
+  }
+
+  /**
+   * The head read `w` found nothing to take: fails it on the connection's failure, EOF or its
+   * deadline (true: the next read may be served), else arms the timer for its deadline (false).
+   */
+  #stall(w: Waiter): boolean {
+    if (this.#failure) return this.#fail(w, this.#failure);
+    if (this.#eof) return this.#fail(w, new TransportError("closed", `The connection was closed by the peer while waiting for ${w.what}.`));
+    this.#resume();
+    if (w.deadline.expired()) return this.#fail(w, new TransportError("timeout", `Timed out waiting for ${w.what}.`));
+    this.#arm(w.deadline.at);
+    return false;
+  }
+
+  /** Removes the head read `w` and rejects it with `error` (through its `mapError`). */
+  #fail(w: Waiter, error: unknown): true {
+    this.#waiters.shift();
+    w.reject(w.mapError ? w.mapError(error) : error);
+    return true;
   }
 
   /** Makes sure the timer fires no later than just after `at` (epoch ms). */
@@ -583,9 +636,10 @@ export class LineSocket {
   /** The next buffered line as text, put in the transcript (as `mask` when given), or undefined. */
   #lineText(mask: string | undefined): string | undefined {
     const buffer = this.#buffer;
+    const start = this.#start;
     const end = this.#nextLineEnd();
     if (end < 0) return undefined;
-    const line = buffer.toString("utf8", 0, end); // decoded in place: no Buffer view per line
+    const line = buffer.toString("utf8", start, end); // decoded in place: no Buffer view per line
     this.#transcript?.({ direction: this.#readDirection, text: mask ?? line });
     return line;
   }
@@ -608,30 +662,34 @@ export class LineSocket {
   /** Removes and returns the next complete line (a view, CRLF excluded), or undefined. Enforces the line limit. */
   #takeLine(): Buffer | undefined {
     const buffer = this.#buffer;
+    const start = this.#start;
     const end = this.#nextLineEnd();
-    return end < 0 ? undefined : buffer.subarray(0, end);
+    return end < 0 ? undefined : buffer.subarray(start, end);
   }
 
   /**
-   * Finds the next complete line and consumes it from `#buffer`: returns where it ends in the
-   * buffer as it was before (CR and LF excluded), or -1 when no line is complete (nothing is
-   * consumed). Enforces the line limit.
+   * Finds the next complete line and consumes it: returns where it ends in `#buffer` as it was
+   * before (CR and LF excluded; the line starts at `#start` as it was before), or -1 when no line
+   * is complete (nothing is consumed). Enforces the line limit.
    */
   #nextLineEnd(): number {
     const limit = this.#maxLine;
     const buffer = this.#buffer;
-    const scan = Math.min(buffer.length, limit + 2);
-    const at = scan === buffer.length ? buffer.indexOf(LF, this.#scanned) : buffer.subarray(0, scan).indexOf(LF, this.#scanned);
+    const start = this.#start;
+    const unread = buffer.length - start;
+    const scan = Math.min(unread, limit + 2);
+    const from = start + this.#scanned;
+    const at = scan === unread ? buffer.indexOf(LF, from) : buffer.subarray(0, start + scan).indexOf(LF, from);
     if (at < 0) {
-      if (buffer.length > limit + 1) throw this.#tooLong();
+      if (unread > limit + 1) throw this.#tooLong();
       this.#scanned = scan;
       return -1;
     }
     this.#scanned = 0;
     let end = at;
-    if (end > 0 && buffer[end - 1] === 0x0d) end--;
-    if (end > limit) throw this.#tooLong();
-    this.#consume(buffer.subarray(at + 1));
+    if (end > start && buffer[end - 1] === 0x0d) end--;
+    if (end - start > limit) throw this.#tooLong();
+    this.#consume(at + 1);
     return end;
   }
 
@@ -646,10 +704,12 @@ export class LineSocket {
     let collected: Buffer[] = [];
     let have = 0;
     return this.#read(deadline, `${n} bytes`, () => {
-      if (this.#buffer.length) {
-        const take = Math.min(n - have, this.#buffer.length);
-        collected.push(this.#buffer.subarray(0, take));
-        this.#consume(this.#buffer.subarray(take));
+      const start = this.#start;
+      const unread = this.#buffer.length - start;
+      if (unread) {
+        const take = Math.min(n - have, unread);
+        collected.push(this.#buffer.subarray(start, start + take));
+        this.#consume(start + take);
         this.#scanned = 0;
         have += take;
       }
@@ -663,7 +723,7 @@ export class LineSocket {
 
   /** Bytes received but not yet read. */
   get buffered(): number {
-    return this.#buffer.length;
+    return this.#buffer.length - this.#start;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -821,7 +881,7 @@ export class LineSocket {
   #checkInjection(): void {
     // Anything already received after the go-ahead was sent in cleartext and would be read as if
     // it came over TLS (CVE-2011-0411): refuse.
-    if (this.#buffer.length > 0 || this.#socket.readableLength > 0) {
+    if (this.#buffer.length > this.#start || this.#socket.readableLength > 0) {
       const error = new TransportError("tls-injection", "The peer sent data after the STARTTLS go-ahead and before the TLS handshake; refusing (possible command injection).");
       this.destroy(error);
       throw error;
@@ -918,14 +978,14 @@ export class LineSocket {
   /** True when the peer is on a loopback address. */
   get loopback(): boolean {
     // The peer's address never changes (STARTTLS keeps the TCP connection): looked up once.
-    return (this.#loopback ??= isLoopback(this.remoteAddress));
+    return (this.#loopback ??= isLoopbackAddress(this.remoteAddress));
   }
   #loopback: boolean | undefined;
 
   get remoteAddress(): string | undefined {
     // A client that connected to an IPv4 literal knows its peer without a getpeername call (the
     // literal is already canonical: Node's isIPv4 takes no leading zeros).
-    if (!this.#isServer && this.#host !== undefined && net.isIPv4(this.#host)) return this.#host;
+    if (!this.#isServer && this.#host !== undefined && isIPv4(this.#host)) return this.#host;
     return this.#socket.remoteAddress;
   }
 

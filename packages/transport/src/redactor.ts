@@ -34,7 +34,8 @@ function base64Aligned(bytes: Buffer, k: 0 | 1 | 2): string {
 }
 
 export class Redactor {
-  readonly #values = new Set<string>();
+  /** The tracked forms; created by the first derivation (most connections never redact anything). */
+  #values: Set<string> | undefined;
   /** Longest first, so a longer form is masked whole before a shorter one inside it. */
   #ordered: string[] | undefined;
   /** Secrets registered whose forms are not derived yet. */
@@ -43,8 +44,10 @@ export class Redactor {
   #pendingPayloads: string[] = [];
 
   #add(value: string): void {
-    if (value.length < MIN_LENGTH || this.#values.has(value)) return;
-    this.#values.add(value);
+    if (value.length < MIN_LENGTH) return;
+    const values = (this.#values ??= new Set());
+    if (values.has(value)) return;
+    values.add(value);
     this.#ordered = undefined;
   }
 
@@ -106,8 +109,9 @@ export class Redactor {
   redact(text: string): string {
     if (text.length < MIN_LENGTH) return text;
     this.#derive();
-    if (this.#values.size === 0) return text;
-    this.#ordered ??= [...this.#values].sort((a, b) => b.length - a.length);
+    const values = this.#values;
+    if (values === undefined || values.size === 0) return text;
+    this.#ordered ??= [...values].sort((a, b) => b.length - a.length);
     let out = text;
     for (const value of this.#ordered) if (out.includes(value)) out = out.split(value).join(MASK);
     return out;
@@ -121,6 +125,6 @@ export class Redactor {
   /** How many distinct forms are tracked. */
   get size(): number {
     this.#derive();
-    return this.#values.size;
+    return this.#values?.size ?? 0;
   }
 }

@@ -208,6 +208,32 @@ describe("LineSocket reading", () => {
     await server.close();
   });
 
+  it("reads lines and bytes after part of a packet was read, whichever packet the rest arrives in", async () => {
+    // Each packet ends in the middle of a line, after whole lines: reads leave unread bytes
+    // behind, which the next packet extends (in place, or in new storage once the room is used).
+    const big = "x".repeat(20000);
+    const packets = ["one\r\ntw", "o\r\nthr", "ee\nABCDEfour", `\r\n${big.slice(0, 7000)}`, `${big.slice(7000)}\r\nfive\r\n`];
+    const server = await rawServer(async (s) => {
+      for (const p of packets) {
+        s.write(p);
+        await new Promise((r) => setTimeout(r, 15));
+      }
+    });
+    const line = await LineSocket.connect({ host: "127.0.0.1", port: server.port });
+    const d = Deadline.in(5000);
+    expect(await line.readLine(d)).toBe("one");
+    expect(await line.readLine(d)).toBe("two");
+    expect(await line.readLine(d)).toBe("three");
+    expect((await line.readBytes(5, d)).toString()).toBe("ABCDE");
+    expect((await line.readLineBytes(d)).toString()).toBe("four");
+    expect(await line.readLine(d)).toBe(big);
+    expect(line.buffered).toBe(6);
+    expect(await line.readLine(d)).toBe("five");
+    expect(line.buffered).toBe(0);
+    await line.close();
+    await server.close();
+  });
+
   it("readLineBytes waits for a line split across packets", async () => {
     const server = await startScriptedServer("!raw ab\n!sleep 20\n!raw cd\\r\\n\n");
     const line = await LineSocket.connect({ host: server.host, port: server.port });
