@@ -184,7 +184,7 @@ export interface EnvelopeReplies {
 /** MAIL and one RCPT per recipient, each line ending in CRLF: the start of a pipelined group. */
 export function envelopeLines(mailCommand: string, to: readonly string[]): string {
   let group = `${mailCommand}\r\n`;
-  for (const a of to) group += `RCPT TO:<${a}>\r\n`;
+  for (let i = 0; i < to.length; i++) group += `RCPT TO:<${to[i]}>\r\n`; // indexed: for-of adds a try/finally per message
   return group;
 }
 

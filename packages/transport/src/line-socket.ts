@@ -836,7 +836,7 @@ export class LineSocket {
       this.#release(socket); // what this tick wrote before goes first, into the same writev
     }
     let ok = true;
-    for (const piece of pieces) ok = socket.write(piece);
+    for (let i = 0; i < pieces.length; i++) ok = socket.write(pieces[i]!);
     if (ok) return RESOLVED;
     return this.#drain(socket, options.deadline);
   }
