@@ -35,7 +35,9 @@ if (!harness || !existsSync(join(harness, "build/sink")) || !existsSync(join(har
 
 // --- the diagnostic loop on the transport alone (run as a child: `--child transport-reuse n`) ---
 if (option("child")) {
-  const { LineSocket, Deadline } = await import("@saslkit/transport");
+  const { LineSocket, Deadline, TransportError } = await import("@saslkit/transport");
+  // As the SMTP client does after QUIT: one shared error, not an Error (and its stack) per close.
+  const DONE = new TransportError("closed", "The session is over.");
   const n = Number(option("n"));
   const message = readFileSync(join(harness, ".cache/msg-1024.eml"));
   const ENVELOPE = "MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n";
@@ -70,14 +72,14 @@ if (option("child")) {
       socket.write(last ? "QUIT\r\n" : ENVELOPE);
       await read(socket, last ? 2 : 4);
     }
-    socket.destroy();
+    socket.destroy(DONE);
   } else {
     for (let i = 0; i < n; i++) {
       const socket = await open();
       socket.write(Buffer.concat([message, END]));
       socket.write("QUIT\r\n");
       await read(socket, 2);
-      socket.destroy();
+      socket.destroy(DONE);
     }
   }
   console.log(JSON.stringify({ wall_ms: performance.now() - t0 }));
