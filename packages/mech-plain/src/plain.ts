@@ -4,7 +4,7 @@
  * The password crosses the wire as is, so PLAIN is only safe over TLS (or to a loopback peer);
  * the provider declares `sendsSecretInClear` and negotiation enforces that policy.
  */
-import { PASSWORD, SaslError, USERNAME, prepareCredential, type CredentialPreparation, decodeUtf8, mayActAs, readPassword, registerMechanism, requireWellFormed, splitBytes, utf8, type AuthIdentity, type ClientContext, type Credentials, type MaybePromise, type MechanismProvider, type SaslMechanism, type SaslServerMechanism, type ServerCallbacks, type ServerContext, type ServerStep } from "@saslkit/core";
+import { PASSWORD, SaslError, USERNAME, hasLoneSurrogate, prepareCredential, type CredentialPreparation, decodeUtf8, mayActAs, readPassword, registerMechanism, requireWellFormed, splitBytes, utf8, type AuthIdentity, type ClientContext, type Credentials, type MaybePromise, type MechanismProvider, type SaslMechanism, type SaslServerMechanism, type ServerCallbacks, type ServerContext, type ServerStep } from "@saslkit/core";
 
 const NAME = "PLAIN";
 const NUL = 0;
@@ -58,11 +58,22 @@ function composePlain(credentials: Credentials, given: string, password: string,
   const username = prepareCredential(given, preparation, "the username", NAME);
   if (password === "") throw new SaslError(NAME, "invalid-credentials-input", "the password is empty (RFC 4616 requires at least one character).");
   const authzid = credentials.authzid ?? "";
+  const message = `${authzid}\0${username}\0${password}`;
+  // A separator is not a surrogate, so a lone surrogate in a field stays lone in the joined text:
+  // one test of the message on every connection; the checks per field run only to name the one
+  // that failed (the same error, in the same order, as checking each first).
+  if (authzid.includes("\0") || username.includes("\0") || password.includes("\0") || hasLoneSurrogate(message)) {
+    checkFields(authzid, username, password);
+  }
+  // One encoding of the joined text: the fields hold no NUL and no lone surrogate (checked above).
+  return utf8(message);
+}
+
+/** The checks of each field in order; throws the first field's error. */
+function checkFields(authzid: string, username: string, password: string): void {
   checkField(authzid, "authorization identity");
   checkField(username, "username");
   checkField(password, "password");
-  // One encoding of the joined text: the fields hold no NUL and no lone surrogate (checked above).
-  return utf8(`${authzid}\0${username}\0${password}`);
 }
 
 /**

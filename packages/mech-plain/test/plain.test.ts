@@ -232,6 +232,14 @@ describe("PLAIN client bad input", () => {
   it("lone_surrogate_is_refused", async () => {
     await rejects(client({ username: "u", password: "ab\uD800" }).start(), "invalid-credentials-input");
   });
+
+  it("lone_surrogates_at_field_edges_are_refused_naming_the_first_field", async () => {
+    // The separators keep a high surrogate ending one field and a low one starting the next apart.
+    const edge = await rejects(client({ authzid: "a\uD800", username: "\uDC00u", password: "secret-pw" }).start(), "invalid-credentials-input");
+    expect(edge.message).toBe("PLAIN: the authorization identity is not valid Unicode (it has a lone surrogate).");
+    const user = await rejects(client({ username: "\uDC00u", password: "sec\0ret-pw" }).start(), "invalid-credentials-input");
+    expect(user.message).toBe("PLAIN: the username is not valid Unicode (it has a lone surrogate).");
+  });
 });
 
 describe("PLAIN server bad input", () => {
