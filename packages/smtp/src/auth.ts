@@ -54,21 +54,16 @@ export function initialResponseFits(mechanism: string, response: Uint8Array): bo
  * negotiation record (`chosen` set); rejects with `SmtpError` (phase "authenticate", carrying the
  * record in `negotiation`), never sending AUTH to a server that offered no usable mechanism.
  * Every secret of the credentials, and every payload sent, goes to the connection's redactor.
+ * A plan that cannot start (`no-mechanism`, a provider list the registry refuses) throws
+ * synchronously instead of rejecting: the one caller awaits this inside its own try, where a
+ * throw and a rejection end the same way, so no try/catch here runs on every AUTH to convert it.
  */
 export function authenticateSession(pipeline: CommandPipeline, options: SmtpClientOptions, port: number, offered: readonly string[]): Promise<NegotiationRecord> {
   // Not an async function: the session's hot path is one promise chain, and the frame of an
   // async function holding the failure paths below was the largest allocation of an AUTH.
-  let plan: Negotiation;
-  let exchange: SmtpSaslExchange;
-  let limits: AuthenticateOptions;
-  try {
-    plan = planFor(pipeline, options, port, offered);
-    exchange = new SmtpSaslExchange(new PipelineChannel(pipeline));
-    limits = limitsOf(options);
-  } catch (error) {
-    return Promise.reject(error);
-  }
-  return authenticate(plan, exchange, limits).then(
+  const plan = planFor(pipeline, options, port, offered);
+  const exchange = new SmtpSaslExchange(new PipelineChannel(pipeline));
+  return authenticate(plan, exchange, limitsOf(options)).then(
     (result) => negotiationRecord(plan, result.attempts, result.mechanism),
     (error: unknown) => {
       throw authFailure(error, plan, exchange, pipeline.redact);
@@ -102,8 +97,12 @@ function noMechanism(pipeline: CommandPipeline, plan: Negotiation, offered: read
   return new SmtpError("authenticate", "no-mechanism", `${where}; nothing was sent.`, { cause, negotiation: negotiationRecord(plan), redact: pipeline.redact });
 }
 
+/** The limits of options that set none (the usual case): one frozen object, not one per connection. */
+const DEFAULT_LIMITS: AuthenticateOptions = Object.freeze({ initialResponseFits });
+
 /** Core's session limits from the client options (only those given). */
 function limitsOf(options: SmtpClientOptions): AuthenticateOptions {
+  if (options.fallback === undefined && options.maxAttempts === undefined && options.maxRounds === undefined && !options.signal) return DEFAULT_LIMITS;
   const limits: Mutable<AuthenticateOptions> = { initialResponseFits };
   if (options.fallback !== undefined) limits.fallback = options.fallback;
   if (options.maxAttempts !== undefined) limits.maxAttempts = options.maxAttempts;
