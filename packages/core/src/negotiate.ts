@@ -241,6 +241,9 @@ export interface NegotiationRecord {
   readonly login?: { readonly command: "LOGIN" | "USER" | "APOP"; readonly ok: boolean };
 }
 
+/** A provider's name (one function for every record, not a closure per record). */
+const nameOf = (p: MechanismProvider): string => p.name;
+
 /**
  * Builds the `NegotiationRecord` of a plan, the attempts made (`AuthenticationResult.attempts` or
  * `SaslError.attempts`), the mechanism that succeeded, and the protocol login when one ran.
@@ -254,7 +257,7 @@ export function negotiationRecord(
   return {
     offered: [...plan.offered],
     installed: [...plan.installed],
-    candidates: plan.candidates.map((p) => p.name),
+    candidates: plan.candidates.map(nameOf),
     refused: [...plan.refused],
     attempts: [...attempts],
     chosen,
