@@ -74,16 +74,6 @@ export interface Negotiation {
   readonly context: ClientContext;
 }
 
-/** The valid names of a policy list, upper case, duplicates removed, in the caller's order. */
-function upperNames(names: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < names.length; i++) {
-    const n = normalizeMechanismName(names[i] as string);
-    if (n !== undefined && !out.includes(n)) out.push(n);
-  }
-  return out;
-}
-
 const NOTHING: readonly string[] = [];
 const NO_POLICY: NegotiationPolicy = {};
 /** The options of a plan given none: one frozen object, not a new one per connection. */
@@ -100,12 +90,12 @@ interface NameRules {
 }
 
 function nameRules(policy: NegotiationPolicy, refused: Refusal[]): NameRules {
-  const excluded = policy.exclude ? upperNames(policy.exclude) : NOTHING;
-  if (policy.force === undefined) return { excluded, forced: undefined, listed: policy.order ? upperNames(policy.order) : undefined };
+  const excluded = policy.exclude ? normalisedNames(policy.exclude) : NOTHING;
+  if (policy.force === undefined) return { excluded, forced: undefined, listed: policy.order ? normalisedNames(policy.order) : undefined };
   const forced = normalizeMechanismName(policy.force);
   if (forced === undefined) {
     refused.push({ mechanism: policy.force, reason: "not-installed", explanation: `"${policy.force}" is not a SASL mechanism name` });
-    return { excluded, forced, listed: policy.order ? upperNames(policy.order) : undefined };
+    return { excluded, forced, listed: policy.order ? normalisedNames(policy.order) : undefined };
   }
   return { excluded, forced, listed: [forced] };
 }
@@ -130,6 +120,7 @@ function offeredNames(raw: readonly string[]): readonly string[] {
   return names;
 }
 
+/** The valid names of a list (offered, or a policy's), upper case, duplicates removed, in the list's order. */
 function normalisedNames(raw: readonly string[]): string[] {
   const offered: string[] = [];
   for (let i = 0; i < raw.length; i++) {
