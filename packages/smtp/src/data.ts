@@ -12,6 +12,8 @@ const CRLF = Buffer.from("\r\n");
 const ONE_DOT = Buffer.from(".");
 const EMPTY = Buffer.alloc(0);
 const END_OF_DATA = Buffer.from(".\r\n");
+/** `DotEncoder`'s piece list between chunks: none (it never holds a caller's array). */
+const NO_PIECES: Buffer[] = [];
 /**
  * Above this many pieces per chunk (one per repaired line end or stuffed dot, on average more
  * than one every 512 bytes), `encode` joins them into one buffer: a writev of thousands of tiny
@@ -107,6 +109,12 @@ export class DotEncoder {
   #atLineStart = true;
   /** The previous chunk ended with a CR (already emitted as CRLF): an LF starting this one is its partner. */
   #pendingCR = false;
+  // Where `encodeInto` is appending the current chunk's pieces (see `#insert`).
+  #out: Buffer[] = NO_PIECES;
+  #first = 0;
+  /** Set once this chunk's pieces turn dense. */
+  #dense: DenseOutput | undefined;
+  #checkAt = Infinity;
 
   constructor(options: { readonly stuffDots?: boolean } = {}) {
     this.#dots = options.stuffDots ?? true;
@@ -140,8 +148,10 @@ export class DotEncoder {
     const n = input.length;
     if (n === 0) return 0;
     const first = out.length;
-    let dense: DenseOutput | undefined; // set once this chunk's pieces turn dense
-    let checkAt = n >= DENSE_MIN_CHUNK ? first + DENSE_AFTER : Infinity;
+    this.#out = out;
+    this.#first = first;
+    this.#dense = undefined;
+    this.#checkAt = n >= DENSE_MIN_CHUNK ? first + DENSE_AFTER : Infinity;
     let from = 0; // start of the input not yet appended
     let i = 0; // scan position
     let atStart = this.#atLineStart;
@@ -158,15 +168,7 @@ export class DotEncoder {
     while (i < n) {
       if (atStart && this.#dots && input[i] === DOT) {
         // A line starting with "." gets one more (RFC 5321 §4.5.2); the original dot stays in the next piece.
-        if (i > from) {
-          if (dense) dense.copy(input, from, i);
-          else out.push(input.subarray(from, i));
-        }
-        if (dense) dense.insert(ONE_DOT);
-        else if (out.push(ONE_DOT) >= checkAt) {
-          dense = DenseOutput.from(out, first);
-          checkAt = dense ? Infinity : out.length + DENSE_AFTER;
-        }
+        this.#insert(input, from, i, ONE_DOT);
         size++;
         from = i;
       }
@@ -180,15 +182,7 @@ export class DotEncoder {
       }
       if (cr >= 0 && (lf < 0 || cr < lf)) {
         // A bare CR (or a CR ending the chunk, whose LF may start the next one): emit CRLF.
-        if (cr > from) {
-          if (dense) dense.copy(input, from, cr);
-          else out.push(input.subarray(from, cr));
-        }
-        if (dense) dense.insert(CRLF);
-        else if (out.push(CRLF) >= checkAt) {
-          dense = DenseOutput.from(out, first);
-          checkAt = dense ? Infinity : out.length + DENSE_AFTER;
-        }
+        this.#insert(input, from, cr, CRLF);
         size++;
         from = i = cr + 1;
         if (i === n) this.#pendingCR = true;
@@ -198,15 +192,7 @@ export class DotEncoder {
       }
       if (lf >= 0) {
         // A bare LF: emit CRLF.
-        if (lf > from) {
-          if (dense) dense.copy(input, from, lf);
-          else out.push(input.subarray(from, lf));
-        }
-        if (dense) dense.insert(CRLF);
-        else if (out.push(CRLF) >= checkAt) {
-          dense = DenseOutput.from(out, first);
-          checkAt = dense ? Infinity : out.length + DENSE_AFTER;
-        }
+        this.#insert(input, from, lf, CRLF);
         size++;
         from = i = lf + 1;
         lf = input.indexOf(LF, i);
@@ -217,17 +203,39 @@ export class DotEncoder {
       break;
     }
     this.#atLineStart = atStart;
+    const dense = this.#dense as DenseOutput | undefined; // set by #insert
     if (from < n) {
       if (dense) dense.copy(input, from, n);
       else out.push(from === 0 ? input : input.subarray(from));
     }
     dense?.end();
+    this.#dense = undefined;
+    this.#out = NO_PIECES; // the caller's array is not held between chunks
     if (out.length - first > JOIN_ABOVE && out.length - first > n >> 9) {
       const joined = Buffer.concat(out.slice(first), size);
       out.length = first;
       out.push(joined);
     }
     return size;
+  }
+
+  /**
+   * Appends `input[from, to)` and then `inserted` (a doubled dot or a repaired line end) to the
+   * chunk's pieces; once they turn dense (see `DENSE_AFTER`) both are copied into blocks instead.
+   */
+  #insert(input: Buffer, from: number, to: number, inserted: Buffer): void {
+    const dense = this.#dense;
+    if (dense) {
+      if (to > from) dense.copy(input, from, to);
+      dense.insert(inserted);
+      return;
+    }
+    const out = this.#out;
+    if (to > from) out.push(input.subarray(from, to));
+    if (out.push(inserted) >= this.#checkAt) {
+      this.#dense = DenseOutput.from(out, this.#first);
+      this.#checkAt = this.#dense ? Infinity : out.length + DENSE_AFTER;
+    }
   }
 
   /**
