@@ -742,11 +742,9 @@ export class LineSocket {
    * socket's answer decides the backpressure wait, as with a direct write.
    */
   write(data: string | Uint8Array, options: WriteOptions = {}): Promise<void> {
-    if (this.#failure && this.#failure.code !== "closed") return Promise.reject(this.#failure);
+    const refused = this.#unwritable();
+    if (refused) return refused;
     const socket = this.#socket;
-    if (this.#closed || socket.destroyed || socket.writableEnded) {
-      return Promise.reject(new TransportError("closed", "Cannot write: the connection is closed."));
-    }
     if (this.#transcript && options.transcript !== false) this.#transcribe(data, options.mask);
     // Write errors surface as the socket's "error"/"close" events (recorded in #failure).
     if (this.#corked) return socket.write(data) ? RESOLVED : this.#drain(socket, options.deadline);
@@ -755,6 +753,14 @@ export class LineSocket {
     this.#heldBytes += typeof data === "string" ? data.length : data.byteLength;
     if (socket.writableLength + this.#heldBytes < socket.writableHighWaterMark) return RESOLVED;
     return this.#release(socket) ? RESOLVED : this.#drain(socket, options.deadline);
+  }
+
+  /** Why nothing can be written now, as the rejection `write` and `writePieces` return; undefined when a write may go. */
+  #unwritable(): Promise<never> | undefined {
+    if (this.#failure && this.#failure.code !== "closed") return Promise.reject(this.#failure);
+    const socket = this.#socket;
+    if (this.#closed || socket.destroyed || socket.writableEnded) return Promise.reject(new TransportError("closed", "Cannot write: the connection is closed."));
+    return undefined;
   }
 
   #transcribe(data: string | Uint8Array, mask: string | undefined): void {
@@ -816,11 +822,9 @@ export class LineSocket {
    * same rules as `write`.)
    */
   writePieces(pieces: readonly Uint8Array[], options: { deadline?: Deadline } = {}): Promise<void> {
-    if (this.#failure && this.#failure.code !== "closed") return Promise.reject(this.#failure);
+    const refused = this.#unwritable();
+    if (refused) return refused;
     const socket = this.#socket;
-    if (this.#closed || socket.destroyed || socket.writableEnded) {
-      return Promise.reject(new TransportError("closed", "Cannot write: the connection is closed."));
-    }
     if (!this.#corked) {
       let size = 0;
       for (let i = 0; i < pieces.length; i++) size += pieces[i]!.byteLength;
