@@ -121,10 +121,12 @@ function fireWatches(): void {
       // A waiter's failure must not stop the others from being told.
     }
   }
-  if (watchTimer === undefined && watches.size !== 0) {
+  // Always from the earliest left: a fire that watched a later deadline (a socket's next wait) set
+  // the timer for that one, and a deadline due before it must not wait for it.
+  if (watches.size !== 0) {
     let next = Infinity;
     for (const w of watches) if (w.at < next) next = w.at;
-    armWatchTimer(next);
+    if (next + 1 < watchTimerAt) armWatchTimer(next);
   }
 }
 

@@ -74,6 +74,46 @@ describe("Deadline", () => {
     expect(fired).toEqual(["early true", "chained", "late true"]);
     expect(late?.at).toBe(start + 60);
   });
+
+  it("a later deadline watched from inside a firing one does not postpone an earlier one already watched", async () => {
+    const start = Date.now();
+    const fired: string[] = [];
+    let chained: ReturnType<typeof watchDeadline>;
+    // A socket whose timer fired for an old wait, watching its next, later one (what #arm does).
+    watchDeadline(start + 10, () => (chained = watchDeadline(start + 2000, () => fired.push("chained"))));
+    // Another connection's wait, due between the two.
+    watchDeadline(start + 60, () => fired.push(`other ${Date.now() - start}`));
+    await new Promise((r) => setTimeout(r, 300));
+    unwatchDeadline(chained);
+    expect(fired).toHaveLength(1);
+    expect(fired[0]).toMatch(/^other \d+$/);
+    expect(Number(fired[0]!.slice(6))).toBeLessThan(250);
+  });
+
+  it("a stalled server times out at its own deadline while another connection's timer re-arms for a later wait", async () => {
+    // A: its first read is answered, so its socket's watch stays at that read's deadline, while
+    // its next read waits much longer. B: a stalled server, due in between.
+    const server = await rawServer((s) => {
+      s.once("data", () => s.write("x\r\n"));
+    });
+    const a = await LineSocket.connect({ host: "127.0.0.1", port: server.port });
+    const b = await LineSocket.connect({ host: "127.0.0.1", port: server.port });
+    try {
+      const first = a.readLine(Deadline.in(150));
+      await a.write("go\r\n");
+      await first;
+      const slow = a.readLine(Deadline.in(5000)).catch(() => undefined);
+      const started = Date.now();
+      expect(await codeOf(b.readLine(Deadline.in(400)))).toBe("timeout");
+      expect(Date.now() - started).toBeLessThan(1500);
+      a.destroy();
+      await slow;
+    } finally {
+      a.destroy();
+      b.destroy();
+      await server.close();
+    }
+  });
 });
 
 describe("LineSocket reading", () => {
