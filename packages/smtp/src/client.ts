@@ -173,7 +173,8 @@ export class SmtpClient {
    * from the PIPELINING mode in effect, so each costs one round trip, and yields one outcome per
    * message in order (`ok` with the `result`, or the `error` `send` would have rejected with).
    * A refused message does not stop the others. When the connection ends, no further message is
-   * taken and the iterator stays open (see `sendEach` in many.ts).
+   * taken and the iterator stays open; when the iterator throws, the messages already taken still
+   * get their outcomes before its error (see `sendEach` in many.ts).
    *
    * ```ts
    * for await (const r of client.sendMany(queue)) if (!r.ok) console.error(r.index, r.error.code);

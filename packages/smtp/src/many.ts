@@ -65,7 +65,9 @@ export function windowFor(mode: PipeliningMode): number {
  * A failed message does not stop the others; once the connection is closed or broken no further
  * message is taken from `messages`, and the iterator is left open: whatever it still holds was not
  * sent and can go out over another connection. Breaking out of the loop closes the iterator (as
- * for-of does) and takes no more messages; those already in flight still complete.
+ * for-of does) and takes no more messages; those already in flight still complete. A source that
+ * throws (or rejects) is closed and nothing more is taken; the messages taken before it failed
+ * still get their outcomes, in order, and the error comes after them.
  *
  * It behaves as an async generator would (nothing is taken before the first `next`, calls run
  * one at a time, `return` and `throw` close the source), written out by hand: a generator costs
@@ -100,6 +102,8 @@ class ManySends implements AsyncGenerator<SendOutcome, void, undefined> {
   #window = 1;
   /** The source has no more messages. */
   #exhausted = false;
+  /** The source failed while messages were in flight: its error comes once their outcomes are out. */
+  #failure: { readonly error: unknown } | undefined;
   readonly #inFlight: Pending[] = [];
   #index = 0;
   /** What the latest call returned: a later call runs once it has settled (calls run one at a time, in order). */
@@ -161,7 +165,7 @@ class ManySends implements AsyncGenerator<SendOutcome, void, undefined> {
     try {
       this.#fill(this.#iterator as Iterator<OutgoingMessage>);
     } catch (error) {
-      return tracked(this.#fail(error));
+      return this.#sourceFailed(error);
     }
     return this.#take();
   }
@@ -188,7 +192,7 @@ class ManySends implements AsyncGenerator<SendOutcome, void, undefined> {
         else this.#inFlight.push(this.#send(step.value));
       }
     } catch (error) {
-      return this.#fail(error);
+      return this.#sourceFailed(error).promise;
     }
     return this.#take().promise;
   }
@@ -197,6 +201,11 @@ class ManySends implements AsyncGenerator<SendOutcome, void, undefined> {
   #take(): Pending {
     const head = this.#inFlight.shift();
     if (head !== undefined) return head;
+    const failure = this.#failure;
+    if (failure !== undefined) {
+      this.#failure = undefined;
+      return tracked(this.#fail(failure.error));
+    }
     this.#state = "done";
     return settled(Promise.resolve(DONE));
   }
@@ -219,6 +228,18 @@ class ManySends implements AsyncGenerator<SendOutcome, void, undefined> {
     return pending;
   }
 
+  /**
+   * Taking from the source failed. Messages already taken are in flight (and may be delivered):
+   * their outcomes come first, each in its turn, then the source's error (`#take`), so the caller
+   * learns which of them went out. With none in flight the error is this call's.
+   */
+  #sourceFailed(error: unknown): Pending {
+    if (this.#inFlight.length === 0) return tracked(this.#fail(error));
+    this.#failure = { error };
+    this.#exhausted = true; // take nothing more
+    return this.#take();
+  }
+
   /** Taking from the source failed: it is closed (as for-of would), and the error is the call's. */
   async #fail(error: unknown): Promise<never> {
     this.#state = "done";
@@ -228,7 +249,8 @@ class ManySends implements AsyncGenerator<SendOutcome, void, undefined> {
 
   /** `return` and `throw`: no more messages are taken; a source still open is closed (those in flight complete). */
   async #close(error: unknown, thrown = false): Promise<Step> {
-    const open = this.#state === "open" && !this.#exhausted;
+    const open = this.#state === "open" && (!this.#exhausted || this.#failure !== undefined);
+    this.#failure = undefined;
     this.#state = "done";
     if (open) await this.#iterator!.return?.();
     if (thrown) throw error;

@@ -200,5 +200,56 @@ describe("sendMany", () => {
     expect(await it.next()).toEqual({ done: true, value: undefined });
     await client.quit();
   });
-});
+  it("a source that fails after some messages were taken still reports each of those, then its error", async () => {
+    const s = await start();
+    const client = await SmtpClient.connect(options(s));
+    expect(client.pipelining).toBe("full"); // a window of 8: all three are in flight when the source fails
+    let closed = 0;
+    function* failing(): Generator<OutgoingMessage> {
+      try {
+        for (let i = 0; i < 3; i++) yield message(i);
+        throw new Error("source failed");
+      } finally {
+        closed++;
+      }
+    }
+    const outcomes = [];
+    await expect(
+      (async () => {
+        for await (const o of client.sendMany(failing())) outcomes.push(o);
+      })(),
+    ).rejects.toThrow("source failed");
+    expect(outcomes.map((o) => [o.index, o.ok])).toEqual([
+      [0, true],
+      [1, true],
+      [2, true],
+    ]);
+    expect(closed).toBe(1);
+    await client.quit();
+    expect(s.messages).toHaveLength(3); // each message the caller was told about, and no other
+  });
 
+  it("an async source that rejects after some messages were taken still reports each of those, then its error", async () => {
+    const s = await start();
+    const client = await SmtpClient.connect(options(s));
+    let i = 0;
+    const failing: AsyncIterable<OutgoingMessage> = {
+      [Symbol.asyncIterator]: () => ({
+        next: async () => {
+          if (i === 2) throw new Error("queue lost");
+          return { done: false, value: message(i++) };
+        },
+      }),
+    };
+    const it = client.sendMany(failing);
+    const first = await it.next();
+    const second = await it.next();
+    expect([first.done, second.done]).toEqual([false, false]);
+    expect(first.value && first.value.ok && first.value.index).toBe(0);
+    expect(second.value && second.value.ok && second.value.index).toBe(1);
+    await expect(it.next()).rejects.toThrow("queue lost");
+    expect(await it.next()).toEqual({ done: true, value: undefined });
+    await client.quit();
+    expect(s.messages).toHaveLength(2);
+  });
+});
