@@ -263,6 +263,8 @@ export class LineSocket {
       socket.uncork();
     }
   };
+  /** A TLS upgrade was asked for and has not ended: nothing more may be written in clear (`#unwritable`). */
+  #upgrading = false;
   #paused = false;
   #externalIdentity: string | undefined;
   #detach: (() => void) | undefined;
@@ -760,6 +762,7 @@ export class LineSocket {
     if (this.#failure && this.#failure.code !== "closed") return Promise.reject(this.#failure);
     const socket = this.#socket;
     if (this.#closed || socket.destroyed || socket.writableEnded) return Promise.reject(new TransportError("closed", "Cannot write: the connection is closed."));
+    if (this.#upgrading) return Promise.reject(new TransportError("tls-failed", "Cannot write while the TLS upgrade is under way: nothing is sent in clear once STARTTLS is decided."));
     return undefined;
   }
 
@@ -895,9 +898,25 @@ export class LineSocket {
   /**
    * Client STARTTLS: upgrades this connection once the server said go ahead. Rejects with
    * "tls-injection" if the server sent bytes after its go-ahead, "tls-failed" on handshake or
-   * verification failure, "timeout" at the deadline.
+   * verification failure, "timeout" at the deadline. Writes made before the call go out in clear
+   * first; a write made after it, until the upgrade has ended, is refused ("tls-failed"): it
+   * would go out in clear, inside the handshake.
    */
-  async startTls(settings: TlsSettings, deadline: Deadline): Promise<void> {
+  startTls(settings: TlsSettings, deadline: Deadline): Promise<void> {
+    return this.#upgrade(() => this.#startTls(settings, deadline));
+  }
+
+  /** Runs a TLS upgrade with writes refused from now until it ends (see `#unwritable`). */
+  async #upgrade(run: () => Promise<void>): Promise<void> {
+    this.#upgrading = true;
+    try {
+      await run();
+    } finally {
+      this.#upgrading = false;
+    }
+  }
+
+  async #startTls(settings: TlsSettings, deadline: Deadline): Promise<void> {
     await this.#readsSettled();
     if (this.#tls) throw new TransportError("tls-failed", "TLS is already active on this connection.");
     this.#flush(); // the go-ahead (server) must leave in clear, before any handshake byte
@@ -908,8 +927,12 @@ export class LineSocket {
     await this.#handshake(secure, "secureConnect", deadline);
   }
 
-  /** Server-side STARTTLS (embedded server, test servers). Same error rules as `startTls`. */
-  async acceptTls(options: ServerTlsOptions, deadline: Deadline): Promise<void> {
+  /** Server-side STARTTLS (embedded server, test servers). Same error and write rules as `startTls`. */
+  acceptTls(options: ServerTlsOptions, deadline: Deadline): Promise<void> {
+    return this.#upgrade(() => this.#acceptTls(options, deadline));
+  }
+
+  async #acceptTls(options: ServerTlsOptions, deadline: Deadline): Promise<void> {
     await this.#readsSettled();
     if (this.#tls) throw new TransportError("tls-failed", "TLS is already active on this connection.");
     this.#flush(); // the go-ahead (server) must leave in clear, before any handshake byte

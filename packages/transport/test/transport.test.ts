@@ -1,6 +1,6 @@
 import net from "node:net";
 import { createHash, X509Certificate } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { Deadline, LineSocket, TransportError, decodeBase64, encodeBase64, endPointHash, unwatchDeadline, watchDeadline, type TranscriptEntry } from "@saslkit/transport";
 import { startScriptedServer, testCertificates } from "@saslkit/test-kit";
 
@@ -479,6 +479,45 @@ describe("TLS", () => {
     expect(await codeOf(line.startTls({ ca: certs.ca }, Deadline.in(5000)))).toBe("tls-injection");
     expect(line.closed).toBe(true);
     await server.close();
+  });
+
+  it("a write made once STARTTLS is decided is refused, never sent in clear; writes work again over TLS", async () => {
+    const certs = await testCertificates();
+    const serverGot: string[] = [];
+    const inner = await rawServer((s) => {
+      const side = LineSocket.accept(s);
+      void (async () => {
+        await side.writeLine("220 go ahead");
+        await side.acceptTls({ key: certs.key, cert: certs.cert }, Deadline.in(5000));
+        serverGot.push(await side.readLine(Deadline.in(5000)));
+      })().catch((e: Error) => serverGot.push(`error: ${e.message}`));
+    });
+    // What the client puts on the wire, as an on-path observer sees it.
+    const wire: Buffer[] = [];
+    const proxy = await rawServer((c) => {
+      const upstream = net.connect(inner.port, "127.0.0.1");
+      upstream.on("error", () => undefined);
+      c.on("data", (d) => wire.push(d));
+      c.pipe(upstream).pipe(c);
+    });
+    const line = await LineSocket.connect({ host: "127.0.0.1", port: proxy.port });
+    try {
+      expect(await line.readLine(Deadline.in(5000))).toBe("220 go ahead");
+      const upgrade = line.startTls({ ca: certs.ca }, Deadline.in(5000));
+      const sameTick = codeOf(line.write("SAME-TICK-SECRET\r\n"));
+      await new Promise((r) => setImmediate(r));
+      const duringHandshake = codeOf(line.write("HANDSHAKE-SECRET\r\n"));
+      await upgrade;
+      expect(await sameTick).toBe("tls-failed");
+      expect(await duringHandshake).toBe("tls-failed");
+      await line.writeLine("250 over tls");
+      await vi.waitFor(() => expect(serverGot).toEqual(["250 over tls"]));
+      expect(Buffer.concat(wire).toString("latin1")).not.toMatch(/SECRET|over tls/);
+    } finally {
+      line.destroy();
+      await proxy.close();
+      await inner.close();
+    }
   });
 
   it("STARTTLS handshake times out at the deadline when the server never answers", async () => {
