@@ -135,21 +135,42 @@ export function withHint(base: Rule, hint: (value: unknown) => string | undefine
   return { accepted: base.accepted, check: base.check, keys: base.keys, open: base.open ?? false, quote: base.quote ?? false, hint };
 }
 
+/** `record[key]` when `key` is the record's own (never `toString`, `constructor`... of Object.prototype). */
+function own<T>(record: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
+/**
+ * The keys of `options` to check: its own, and, when it is not a plain object (built on another
+ * object, a class instance), every key the client would read through its prototypes too.
+ */
+function keysOf(options: object, spec: OptionSpec): string[] {
+  const proto: unknown = Object.getPrototypeOf(options);
+  return proto === Object.prototype || proto === null ? Object.keys(options) : inheritedKeys(options, spec);
+}
+
+function inheritedKeys(options: object, spec: OptionSpec): string[] {
+  const keys = new Set(Object.keys(options));
+  for (const key in options) keys.add(key);
+  for (const key of Object.keys(spec)) if (key in options) keys.add(key); // accessors of a class
+  return [...keys];
+}
+
 function walk(options: Readonly<Record<string, unknown>>, spec: OptionSpec, open: boolean, prefix: string): OptionProblem | undefined {
-  const keys = Object.keys(options);
+  const keys = keysOf(options, spec);
   // An indexed loop: for-of would wrap each rule's check in an implicit try/finally (iterator closing).
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i] as string;
     const value = options[key];
-    const rule = spec[key];
+    const rule = own(spec, key);
     if (rule && value === undefined) continue;
     if (!rule) {
       // A key no foreign or misplaced path can end with needs no path built (auth's extra fields, policy's keys).
       if (!SUSPECT_KEYS.has(key) && (open || value === undefined)) continue;
       const path = `${prefix}${key}`;
-      const misplaced = MISPLACED_KEYS[path];
+      const misplaced = own(MISPLACED_KEYS, path);
       if (misplaced !== undefined) return { option: path, message: `The option "${path}" is not one of this client's options: ${misplaced}.` };
-      const foreign = FOREIGN_KEYS[path] ?? (prefix === "" ? undefined : FOREIGN_KEYS[key]);
+      const foreign = own(FOREIGN_KEYS, path) ?? (prefix === "" ? undefined : own(FOREIGN_KEYS, key));
       if (foreign !== undefined) return { option: path, message: `The option "${path}" is not one of this client's options (it belongs to another mail library): ${foreign}.` };
       if (open || value === undefined) continue;
       const known = Object.keys(spec).map((k) => `${prefix}${k}`);

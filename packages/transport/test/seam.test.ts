@@ -141,6 +141,34 @@ describe("checkOptions: configuration errors name the option and what is accepte
     expect(e?.message).not.toContain("12345678");
   });
 
+  it("a key named like an Object.prototype member is an unknown option (typed, named), not a crash", () => {
+    for (const key of ["toString", "constructor", "hasOwnProperty", "valueOf"]) {
+      const top = check({ host: "h", [key]: 1 });
+      expect(top?.option).toBe(key);
+      expect(top?.message).toMatch(new RegExp(`Unknown option "${key}"`));
+      expect(check({ host: "h", timeouts: { [key]: 1 } })?.option).toBe(`timeouts.${key}`);
+      expect(check({ host: "h", tlsOptions: { [key]: 1 } })?.option).toBe(`tlsOptions.${key}`);
+    }
+    // JSON configuration can carry an own "__proto__" key.
+    expect(check(JSON.parse('{"host":"h","__proto__":{"tls":"none"}}'))?.option).toBe("__proto__");
+    // Open objects (credentials, policy, mechanism options) take such keys as they take any other.
+    expect(check({ host: "h", auth: { username: "a", password: "b", constructor: "x" }, mechanismOptions: { toString: {} } })).toBeUndefined();
+  });
+
+  it("checks inherited values too: the client reads them", () => {
+    const inherited = Object.assign(Object.create({ tls: "STARTTLS" }) as object, { host: "h" });
+    expect(check(inherited)?.option).toBe("tls");
+    expect(check(Object.assign(Object.create({ secure: true }) as object, { host: "h" }))?.option).toBe("secure");
+    class Settings {
+      readonly host = "h";
+      get tls(): string {
+        return "implict";
+      }
+    }
+    expect(check(new Settings())?.option).toBe("tls");
+    expect(check(Object.assign(Object.create({ tls: "none", port: 25 }) as object, { host: "h" }))).toBeUndefined();
+  });
+
   it("accepts good options, extensible credentials and Infinity timeouts", () => {
     expect(check({ host: "h", port: 993, tls: "implicit", auth: { username: "a", password: "b", token: "t" }, timeouts: { connect: Infinity, reply: 5000 }, fallback: false })).toBeUndefined();
   });
