@@ -160,8 +160,8 @@ export class SmtpClient {
    * with PIPELINING, written without waiting for the previous message's final reply. Resolves
    * with the accepted and refused recipients and the final reply; rejects with `SmtpError`
    * (`no-recipients` when every recipient was refused, after an RSET; `outcome-unknown` when the
-   * connection dropped or timed out between the final dot and the reply: the message may have
-   * been accepted, so do not resend it blindly).
+   * connection dropped, timed out or was aborted or closed between the final dot and the reply:
+   * the message may have been accepted, so do not resend it blindly).
    */
   send(message: Message, envelope?: Envelope, options?: SendOptions): Promise<SendResult> {
     return this.#send(message, envelope, false, options);

@@ -19,8 +19,9 @@ export type SmtpPhase = "connect" | "greeting" | "ehlo" | "starttls" | "authenti
  * - `invalid-input`: a message, envelope or address the client refuses to send (CR/LF, `<>` ...);
  * - `no-recipients`: every recipient was refused;
  * - `client-closed`: the client was closed or quit while the operation was queued.
- * - `outcome-unknown`: the connection closed or timed out after the message's final dot and
- *   before the server's reply: the server MAY have accepted (and will deliver) the message.
+ * - `outcome-unknown`: the connection closed, timed out or was aborted (or the client closed) after
+ *   the message's final dot and before the server's reply: the server MAY have accepted (and
+ *   will deliver) the message.
  *   `envelope` names it; resending blindly can deliver it twice (RFC 1047). The transport
  *   failure is the `cause`.
  */

@@ -499,17 +499,25 @@ async function sendBody(ctx: TransactionContext, prepared: PreparedMessage): Pro
   return { bytes: size, messageId: prepared.messageId ?? sniffer?.messageId };
 }
 
+/** Why a final reply never came, for the failures that leave a message's outcome unknown. */
+const UNANSWERED: Readonly<Record<string, string>> = {
+  closed: "the connection closed",
+  timeout: "the server did not answer in time",
+  aborted: "the connection was aborted",
+  "client-closed": "the client was closed",
+};
+
 /**
- * The error for a message whose final reply never came: a connection that closed or timed out
- * after the final dot leaves the outcome unknown (RFC 1047), so it gets its own code. Other
- * failures (an unreadable reply) keep theirs.
+ * The error for a message whose final reply never came: a connection that closed, timed out, was
+ * aborted or was closed by the caller after the final dot leaves the outcome unknown (RFC 1047),
+ * so it gets its own code. Other failures (an unreadable reply) keep theirs.
  */
 export function unknownOutcome(error: unknown, envelope: Envelope): unknown {
-  if (!(error instanceof SmtpError) || (error.code !== "closed" && error.code !== "timeout")) {
+  const what = error instanceof SmtpError && Object.hasOwn(UNANSWERED, error.code) ? UNANSWERED[error.code] : undefined;
+  if (what === undefined) {
     if (error instanceof SmtpError) error.envelope ??= envelope;
     return error;
   }
-  const what = error.code === "closed" ? "the connection closed" : "the server did not answer in time";
   const rcpt = envelope.to.length === 1 ? `<${envelope.to[0]}>` : `<${envelope.to[0]}> and ${envelope.to.length - 1} more`;
   const failure = new SmtpError(
     "data",

@@ -152,6 +152,25 @@ describe("outcome unknown after the final dot (RFC 1047)", () => {
     await server.close();
   });
 
+  it("close() or an abort after the dot leaves the outcome unknown too (never client-closed or aborted, which say it was not sent)", async () => {
+    for (const how of ["close", "abort"] as const) {
+      const server = await startScriptedServer(`${upToDot}!stall\n`);
+      const abort = new AbortController();
+      const client = await SmtpClient.connect(opts(server, { signal: abort.signal }));
+      const sending = failure(client.send(body(1), env));
+      await new Promise((r) => setTimeout(r, 100)); // the dot is out, the reply is not
+      expect(server.received.at(-1)).toBe(".");
+      if (how === "close") await client.close();
+      else abort.abort();
+      const error = await sending;
+      expect({ how, code: error.code, phase: error.phase, envelope: error.envelope }).toEqual({ how, code: "outcome-unknown", phase: "data", envelope: env });
+      expect((error.cause as SmtpError).code).toBe(how === "close" ? "client-closed" : "aborted");
+      // A send after it is refused: nothing written, and said so.
+      expect((await failure(client.send(body(2), env))).code).toBe(how === "close" ? "client-closed" : "aborted");
+      await server.close();
+    }
+  });
+
   it("a drop before the dot was sent is a plain closed error (nothing can have been accepted)", async () => {
     const script = "S: 220 mx.example.com ESMTP\nC: EHLO client.example.org\nS: 250-mx.example.com\nS: 250 PIPELINING\nC: MAIL FROM:<a@example.com>\nC: RCPT TO:<b@example.com>\nC: DATA\nS: 250 ok\nS: 250 ok\n!close\n";
     const server = await startScriptedServer(script);
