@@ -214,7 +214,9 @@ class ManySends implements AsyncGenerator<SendOutcome, void, undefined> {
     const index = this.#index++;
     const pending: Pending = { promise: undefined as unknown as Promise<Step>, settled: false };
     pending.promise = new Promise<Step>((resolve) =>
-      this.#client[SUBMIT](item.message, item.envelope, {
+      // `?.`: a source yielding null or a non-object gets that message's invalid-input outcome
+      // (a TypeError here would reject this promise while it waits its turn: unhandled).
+      this.#client[SUBMIT](item?.message, item?.envelope, {
         resolve: (result: SendResult) => {
           pending.settled = true;
           resolve({ done: false, value: { ok: true, index, item, result } });

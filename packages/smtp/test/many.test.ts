@@ -252,4 +252,14 @@ describe("sendMany", () => {
     await client.quit();
     expect(s.messages).toHaveLength(2);
   });
+  it("an item that is not a message (null, a number) gets an invalid-input outcome; the others go, nothing is unhandled", async () => {
+    const s = await start();
+    const client = await SmtpClient.connect(options(s));
+    const items = [message(0), null, message(2), 42, message(4)] as unknown as OutgoingMessage[];
+    const outcomes = [];
+    for await (const o of client.sendMany(items)) outcomes.push(o.ok ? "ok" : o.error.code);
+    await client.quit();
+    expect(outcomes).toEqual(["ok", "invalid-input", "ok", "invalid-input", "ok"]);
+    expect(s.messages).toHaveLength(3);
+  });
 });
