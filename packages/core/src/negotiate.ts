@@ -81,7 +81,8 @@ const NO_OPTIONS: Readonly<Record<string, unknown>> = Object.freeze({});
 
 /**
  * The caller's name rules (rule 1), read once per plan: names excluded, and the names listed by
- * `force` or `order` (undefined when neither). A `force` that is not a SASL name refuses itself.
+ * `force` or `order` (undefined when neither). A `force` that is not a SASL name refuses itself
+ * and lists nothing, so every mechanism is refused as not forced.
  */
 interface NameRules {
   readonly excluded: readonly string[];
@@ -94,8 +95,9 @@ function nameRules(policy: NegotiationPolicy, refused: Refusal[]): NameRules {
   if (policy.force === undefined) return { excluded, forced: undefined, listed: policy.order ? normalisedNames(policy.order) : undefined };
   const forced = normalizeMechanismName(policy.force);
   if (forced === undefined) {
+    // Nothing is listed, so nothing is chosen: a mistyped force must not fall back to any mechanism.
     refused.push({ mechanism: policy.force, reason: "not-installed", explanation: `"${policy.force}" is not a SASL mechanism name` });
-    return { excluded, forced, listed: policy.order ? normalisedNames(policy.order) : undefined };
+    return { excluded, forced: policy.force, listed: NOTHING };
   }
   return { excluded, forced, listed: [forced] };
 }

@@ -44,6 +44,9 @@ const table: Row[] = [
   { name: "token mechanism with a token", offered: ["XTOKEN", "PLAIN"], creds: { username: "tim", token: "t" }, chosen: "XTOKEN", order: ["XTOKEN"] },
   { name: "EXTERNAL only when asked for", offered: ["EXTERNAL", "PLAIN"], chosen: "PLAIN", refused: { EXTERNAL: "explicit-only" } },
   { name: "EXTERNAL when forced", offered: ["EXTERNAL", "PLAIN"], policy: { force: "EXTERNAL" }, chosen: "EXTERNAL" },
+  // A mistyped force is no force at all would be a silent fallback to whatever is offered: nothing is chosen.
+  { name: "a forced name that is not a SASL name chooses nothing", offered: ["PLAIN", "LOGIN", "CRAM-MD5"], policy: { force: "CRAM MD5" }, chosen: null, refused: { "CRAM MD5": "not-installed", PLAIN: "not-forced", "CRAM-MD5": "not-forced" } },
+  { name: "an empty forced name chooses nothing, even with an order", offered: ["PLAIN", "LOGIN"], policy: { force: "", order: ["PLAIN"] }, chosen: null, refused: { PLAIN: "not-forced", LOGIN: "not-forced" } },
   { name: "ANONYMOUS refused with credentials", offered: ["ANONYMOUS", "PLAIN"], chosen: "PLAIN", refused: { ANONYMOUS: "unusable" } },
   { name: "ANONYMOUS without credentials", offered: ["ANONYMOUS", "PLAIN"], creds: {}, chosen: "ANONYMOUS", order: ["ANONYMOUS"] },
   { name: "nothing offered", offered: [], chosen: null },

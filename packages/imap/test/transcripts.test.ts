@@ -96,6 +96,16 @@ describe("IMAP transcripts", () => {
     });
   });
 
+  it("a mistyped policy.force (not a SASL name, or empty) chooses nothing: no SASL mechanism and no LOGIN fallback", async () => {
+    for (const force of ["SCRAM SHA-256", ""]) {
+      await withServer("S: * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\n!stall\n", async (server) => {
+        const error = await expectImapError(ImapClient.connect({ ...base(server.port), policy: { force } }));
+        expect({ force, code: error.code, login: error.negotiation?.login }).toEqual({ force, code: "no-mechanism", login: undefined });
+        expect(server.received).toEqual([]); // neither AUTHENTICATE nor LOGIN went out
+      });
+    }
+  });
+
   it("no fallback after credentials were sent: a BAD to PLAIN's initial response ends the attempt", async () => {
     const extra: MechanismProvider = { ...fakePlain, name: "LOGIN", priority: 200 } as MechanismProvider;
     await withServer(transcript("bad-after-secret.txt"), async (server) => {

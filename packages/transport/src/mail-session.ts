@@ -452,7 +452,8 @@ export abstract class MailSession<Phase extends string, E extends MailProtocolEr
   #fallbackRefusal(login: ProtocolLogin<Phase>, credentials: Credentials, negotiation: Negotiation, error: SaslError | undefined, exchange: MailExchange, attempts: number): string | undefined {
     const options = this.#options;
     if (options.fallback === false) return "fallback is off";
-    if (options.policy?.force || options.policy?.order) return "the caller chose the mechanisms (policy.force / policy.order)";
+    // Given at all, even empty or mistyped: the caller chose, and the login is no mechanism it chose.
+    if (options.policy?.force !== undefined || options.policy?.order !== undefined) return "the caller chose the mechanisms (policy.force / policy.order)";
     if (error !== undefined && !allowsFallback(error)) return "the SASL failure was not at the mechanism level";
     if (exchange.secretSent) return "a mechanism already sent the password; it is not sent again";
     if (attempts >= (options.maxAttempts ?? 3)) return `${attempts} attempts were made, the limit`;
