@@ -4,7 +4,7 @@
  * the connection's PIPELINING mode (so the next message's MAIL/RCPT/DATA ride with the previous
  * final dot: one round trip per message), and yields one outcome per message, in order.
  */
-import type { SmtpError } from "./errors.js";
+import { SmtpError } from "./errors.js";
 import type { Envelope, Message } from "./message.js";
 import type { PipeliningMode } from "./options.js";
 import type { Outcome, SendResult } from "./transaction.js";
@@ -33,8 +33,9 @@ export type SendOutcome =
 
 export interface SendManyOptions {
   /**
-   * Most messages in flight on the connection. Default: chosen from the PIPELINING mode in
-   * effect (see `windowFor`); an explicit value is for experiments, not needed for speed.
+   * Most messages in flight on the connection, a number from 1 (anything else is refused with
+   * `invalid-option` by the first `next`). Default: chosen from the PIPELINING mode in effect
+   * (see `windowFor`); an explicit value is for experiments, not needed for speed.
    */
   readonly window?: number;
 }
@@ -262,11 +263,19 @@ class ManySends implements AsyncGenerator<SendOutcome, void, undefined> {
   #start(): void {
     this.#state = "open";
     const messages = this.#messages;
-    this.#window = Math.max(1, Math.floor(this.#options.window ?? windowFor(this.#client.pipelining)));
+    const window = this.#options.window;
+    if (window !== undefined && !(typeof window === "number" && window >= 1)) throw badWindow(window);
+    this.#window = Math.floor(window ?? windowFor(this.#client.pipelining));
     this.#async = Symbol.asyncIterator in messages;
     this.#iterator = this.#async ? (messages as AsyncIterable<OutgoingMessage>)[Symbol.asyncIterator]() : (messages as Iterable<OutgoingMessage>)[Symbol.iterator]();
   }
 
+}
+
+/** A `window` that is not a number of messages: refused, not read as "take none" (NaN) or as 1. */
+function badWindow(window: unknown): SmtpError {
+  const got = typeof window === "number" ? String(window) : typeof window === "string" ? JSON.stringify(window.slice(0, 40)) : typeof window;
+  return new SmtpError("mail", "invalid-option", `The option "window" of sendMany must be a number from 1 (the most messages in flight), got ${got}.`, { option: "window" });
 }
 
 /** A call's promise, marked when it settles. */

@@ -262,4 +262,18 @@ describe("sendMany", () => {
     expect(outcomes).toEqual(["ok", "invalid-input", "ok", "invalid-input", "ok"]);
     expect(s.messages).toHaveLength(3);
   });
+  it("a window that is not a number from 1 is refused (invalid-option), not read as 'take nothing'", async () => {
+    const s = await start();
+    const client = await SmtpClient.connect(options(s));
+    for (const window of ["abc", Number.NaN, 0, null, "8"]) {
+      const source = [message(0), message(1)][Symbol.iterator]();
+      const it = client.sendMany(source, { window } as never);
+      await expect(it.next()).rejects.toMatchObject({ code: "invalid-option", option: "window" });
+      expect([...source]).toHaveLength(2); // nothing taken
+    }
+    const outcomes = [];
+    for await (const o of client.sendMany([message(0), message(1)], { window: 1 })) outcomes.push(o.ok);
+    expect(outcomes).toEqual([true, true]);
+    await client.quit();
+  });
 });
