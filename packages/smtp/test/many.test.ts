@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { plain } from "@saslkit/mech-plain";
 import { SmtpServer, type SmtpServerHandle } from "@saslkit/smtp-server";
-import { SmtpClient, type OutgoingMessage, type SmtpClientOptions } from "@saslkit/smtp";
+import { SmtpClient, type OutgoingMessage, type SendOutcome, type SmtpClientOptions } from "@saslkit/smtp";
 
 const USER = "alice";
 const PASSWORD = "many-Secret-1";
@@ -213,7 +213,7 @@ describe("sendMany", () => {
         closed++;
       }
     }
-    const outcomes = [];
+    const outcomes: SendOutcome[] = [];
     await expect(
       (async () => {
         for await (const o of client.sendMany(failing())) outcomes.push(o);
