@@ -203,7 +203,7 @@ async function sendChunks(
     if (mode === "off") await ack; // without PIPELINING every BDAT waits for its reply
   };
 
-  const source = binary && prepared.bytes ? [prepared.bytes] : streamChunks(prepared.body);
+  const source = binary && prepared.bytes ? [prepared.bytes] : streamChunks(prepared.body, deadline, pipeline);
   try {
     for await (const chunk of source) {
       const input = chunkBytes(chunk);

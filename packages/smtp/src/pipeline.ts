@@ -66,6 +66,9 @@ export class CommandPipeline {
     return this.#quitWritten;
   }
 
+  /** Called once by the next `fail`: a wait outside the socket (a streamed body's source) ends with the pipeline. */
+  onFail: (() => void) | undefined;
+
   /**
    * Ends the pipeline with `failure` (the first failure wins) and destroys the socket with
    * `reason` (default: the failure). Returns the failure that now stands.
@@ -73,6 +76,9 @@ export class CommandPipeline {
   fail(failure: SmtpError, reason?: Error): SmtpError {
     this.#broken ??= failure;
     this.line.destroy(reason);
+    const onFail = this.onFail;
+    this.onFail = undefined;
+    onFail?.();
     return this.#broken;
   }
 

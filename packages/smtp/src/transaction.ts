@@ -7,7 +7,7 @@
 import { finished, type Readable } from "node:stream";
 import { inspect } from "node:util";
 import type { TranscriptSink } from "@saslkit/transport";
-import { Deadline, WRITTEN, redactDeep } from "@saslkit/transport";
+import { Deadline, WRITTEN, redactDeep, unwatchDeadline, watchDeadline } from "@saslkit/transport";
 import { DotEncoder } from "./data.js";
 import { SmtpError, type SmtpPhase } from "./errors.js";
 import { MessageIdSniffer, addressProblem, needsSmtpUtf8, type Envelope, type PreparedMessage } from "./message.js";
@@ -415,14 +415,18 @@ function noteBody(transcript: TranscriptSink, bytes: number): void {
  * composer) every step then copied two chunks and queued both. Here each 'data' event pauses the
  * stream until the next chunk is wanted. As with `for await`, leaving early (a write failed)
  * destroys the stream, and a stream that fails or closes before its end throws.
+ *
+ * A wait for the next chunk ends at `deadline` (throws: the body's data deadline passed) and when
+ * `pipeline` fails (throws its failure: the client was closed, the connection broke).
  */
-export async function* streamChunks(stream: Readable): AsyncGenerator<unknown, void, undefined> {
+export async function* streamChunks(stream: Readable, deadline?: Deadline, pipeline?: CommandPipeline): AsyncGenerator<unknown, void, undefined> {
   let chunk: unknown;
   let have = false;
   let ended = false;
   let failed = false;
   let failure: unknown;
   let wake: (() => void) | undefined;
+  const wakeUp = (): void => wake?.();
   const onData = (data: unknown): void => {
     stream.pause();
     chunk = data;
@@ -448,9 +452,16 @@ export async function* streamChunks(stream: Readable): AsyncGenerator<unknown, v
         stream.resume();
       } else if (failed) throw failure;
       else if (ended) return;
+      else if (pipeline?.broken) throw pipeline.broken;
+      else if (deadline?.expired()) throw new Error("the message source produced nothing more within the data deadline (timeouts.data)");
       else {
+        // Woken by the stream, the deadline or the pipeline's failure: the checks above tell which.
+        const watch = deadline === undefined ? undefined : watchDeadline(deadline.at, wakeUp);
+        if (pipeline !== undefined) pipeline.onFail = wakeUp;
         await new Promise<void>((resolve) => (wake = resolve));
         wake = undefined;
+        unwatchDeadline(watch);
+        if (pipeline !== undefined) pipeline.onFail = undefined;
       }
     }
   } finally {
@@ -472,7 +483,7 @@ async function sendBody(ctx: TransactionContext, prepared: PreparedMessage): Pro
   // flat whatever the chunk size: only the chunk being written is held.
   const pieces: Buffer[] = [];
   try {
-    for await (const chunk of streamChunks(prepared.body)) {
+    for await (const chunk of streamChunks(prepared.body, deadline, pipeline)) {
       const input = chunkBytes(chunk);
       if (sniffer?.active) sniffer.push(input);
       pieces.length = 0;

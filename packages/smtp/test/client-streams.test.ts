@@ -56,4 +56,37 @@ describe("streamed messages", () => {
     await expect(sending).rejects.toMatchObject({ phase: "mail", code: "aborted" });
     await server.close();
   });
+  it("a source that stalls mid-DATA fails at the data deadline (no dot, connection closed), and so does the send queued behind it", async () => {
+    const server = await startScriptedServer(`${HELLO}C: MAIL FROM:<a@example.com>\nS: 250 ok\nC: RCPT TO:<b@example.com>\nS: 250 ok\nC: DATA\nS: 354 go\n!data\nS: 250 ok\n`);
+    const client = await SmtpClient.connect({ host: server.host, port: server.port, ...base, timeouts: { reply: 5000, data: 300 } });
+    const stalled = new Readable({ read() {} });
+    stalled.push("Subject: s\r\n\r\npartial\r\n");
+    const started = Date.now();
+    const first = client.send(stalled, env).catch((e: unknown) => e as SmtpError);
+    const second = client.send("Subject: t\r\n\r\nx\r\n", env).catch((e: unknown) => e as SmtpError);
+    const error = await first;
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(error).toMatchObject({ phase: "data", code: "invalid-input" });
+    expect(error.message).toMatch(/data deadline/);
+    expect(stalled.destroyed).toBe(true);
+    expect(client.closed).toBe(true);
+    expect((await second).code).not.toBe("outcome-unknown");
+    expect(server.received).not.toContain(".");
+    await server.close();
+  });
+
+  it("close() ends a send waiting on its source at once", async () => {
+    const server = await startScriptedServer(`${HELLO}C: MAIL FROM:<a@example.com>\nS: 250 ok\nC: RCPT TO:<b@example.com>\nS: 250 ok\nC: DATA\nS: 354 go\n!data\n`);
+    const client = await SmtpClient.connect({ host: server.host, port: server.port, ...base });
+    const stalled = new Readable({ read() {} });
+    stalled.push("Subject: s\r\n\r\npartial\r\n");
+    const sending = client.send(stalled, env).catch((e: unknown) => e as SmtpError);
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    await client.close();
+    expect(await sending).toMatchObject({ code: "client-closed" });
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(stalled.destroyed).toBe(true);
+    await server.close();
+  });
 });
