@@ -14,8 +14,12 @@
 // typed error. Their distance from floor-node is what the transport costs; saslkit's distance
 // from them is what the SMTP and core layers cost.
 //
+// `--v8 "<flags>"` runs every client (all three alike) with those V8 flags, to see what each
+// tier costs: `--no-opt` (no TurboFan: baseline code only) and `--no-opt --no-sparkplug`
+// (interpreter only). A diagnosis of where the time goes, never a way to run the library.
+//
 // Usage (after one run of bench/harness/run.sh, whose copy holds the built sink and the message):
-//   node bench/warmup.mjs --harness /tmp/saslkit-harness.XXXXXX/bench [--reps 3] [--out bench/results/warmup.md]
+//   node bench/warmup.mjs --harness /tmp/saslkit-harness.XXXXXX/bench [--reps 3] [--v8 "--no-opt"] [--out bench/results/warmup.md]
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -28,6 +32,7 @@ const harness = option("harness");
 const reps = Number(option("reps", "3"));
 const out = option("out");
 const port = Number(option("port", "28975"));
+const v8 = (option("v8", "") ?? "").split(" ").filter(Boolean);
 if (!harness || !existsSync(join(harness, "build/sink")) || !existsSync(join(harness, ".cache/msg-1024.eml"))) {
   console.error("usage: node bench/warmup.mjs --harness <harness copy>/bench (run bench/harness/run.sh once first: it builds build/sink and .cache/msg-1024.eml)");
   process.exit(2);
@@ -91,9 +96,9 @@ const sink = spawn("taskset", ["-c", "0", join(harness, "build/sink"), "--port",
 await new Promise((resolve) => setTimeout(resolve, 300));
 const common = ["--host", "127.0.0.1", "--port", String(port), "--user", "bench", "--pass", "bench-pass-123", "--mech", "PLAIN", "--tls", "none", "--from", "a@b.c", "--to", "d@e.f", "--message", ".cache/msg-1024.eml", "--concurrency", "1"];
 const clients = {
-  "floor-node": (scenario, n) => ["node", join(harness, "clients/floor-node.mjs"), ...common, "--scenario", scenario, "--n", String(n)],
-  saslkit: (scenario, n) => ["node", join(here, "harness/saslkit-adapter.mjs"), ...common, "--scenario", scenario, "--n", String(n)],
-  "transport only": (scenario, n) => ["node", fileURLToPath(import.meta.url), "--harness", harness, "--port", String(port), "--child", scenario === "reuse" ? "transport-reuse" : "transport-sessions", "--n", String(n)],
+  "floor-node": (scenario, n) => ["node", ...v8, join(harness, "clients/floor-node.mjs"), ...common, "--scenario", scenario, "--n", String(n)],
+  saslkit: (scenario, n) => ["node", ...v8, join(here, "harness/saslkit-adapter.mjs"), ...common, "--scenario", scenario, "--n", String(n)],
+  "transport only": (scenario, n) => ["node", ...v8, fileURLToPath(import.meta.url), "--harness", harness, "--port", String(port), "--child", scenario === "reuse" ? "transport-reuse" : "transport-sessions", "--n", String(n)],
 };
 function once(argv) {
   const r = spawnSync("taskset", ["-c", "0", ...argv], { cwd: harness, encoding: "utf8", timeout: 120000 });
@@ -105,7 +110,7 @@ function once(argv) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const plans = [
   { scenario: "reuse", what: "messages on one connection", counts: [1, 100, 300, 1000, 2000, 4000] },
-  { scenario: "sessions", what: "sequential sessions", counts: [1, 100, 500, 2000] },
+  { scenario: "sessions", what: "sequential sessions", counts: [1, 100, 500, 2000, 4000] },
 ];
 const loadStart = loadavg().map((x) => x.toFixed(2)).join(" ");
 const sections = [];
@@ -139,7 +144,8 @@ try {
 const report = [
   "# Warm-up: where a fresh process's time goes",
   "",
-  `Command: \`node bench/warmup.mjs --harness <harness copy>/bench --reps ${reps}${out ? ` --out ${out}` : ""}\``,
+  `Command: \`node bench/warmup.mjs --harness <harness copy>/bench --reps ${reps}${v8.length ? ` --v8 "${v8.join(" ")}"` : ""}${out ? ` --out ${out}` : ""}\``,
+  ...(v8.length ? [`Every client ran with the V8 flags \`${v8.join(" ")}\` (a diagnosis: what the tiers cost, not a way to run).`] : []),
   `Date: ${new Date().toISOString()}; node ${process.version}; ${cpus().length} CPUs; load average at start ${loadStart}, at the end ${loadavg().map((x) => x.toFixed(2)).join(" ")}.`,
   "Every run is a fresh process pinned to CPU 0 with the harness's C sink; medians of the runs. Wall time of the measured section (after imports).",
   "",

@@ -26,9 +26,10 @@ import {
   type NegotiationPolicy,
   type NegotiationRecord,
 } from "@saslkit/core";
+import { initialResponseFits } from "@saslkit/smtp";
 import type { Redactor } from "@saslkit/transport";
 import { SaslkitAuthError } from "./errors.js";
-import { MAX_AUTH_LINE, NodemailerSaslExchange, parseReply, replyText, type Reply } from "./exchange.js";
+import { NodemailerSaslExchange, parseReply, replyText, type Reply } from "./exchange.js";
 import type { Masking } from "./masking.js";
 
 /** The method name the handler is registered under in `customAuth`. */
@@ -197,7 +198,7 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
         ...(s.maxAttempts !== undefined ? { maxAttempts: s.maxAttempts } : {}),
         ...(s.maxRounds !== undefined ? { maxRounds: s.maxRounds } : {}),
         // RFC 4954 §4: an initial response that would make the AUTH line exceed 512 octets waits for the empty 334.
-        initialResponseFits: (mechanism, response) => `AUTH ${mechanism} `.length + Math.ceil(response.length / 3) * 4 + 2 <= MAX_AUTH_LINE,
+        initialResponseFits,
       });
       report(negotiationRecord(plan, result.attempts, result.mechanism));
       s.log.info({ tnx: "smtp", action: "sasl", mechanism: result.mechanism, offered: plan.offered }, "saslkit: authenticated with %s (offered: %s)", result.mechanism, plan.offered.join(" "));

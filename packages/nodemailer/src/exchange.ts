@@ -3,11 +3,9 @@
  * `SaslExchange`. nodemailer writes each line and hands back the reply as one string (lines
  * joined by "\n"); this file owns `AUTH <mech> [ir]`, `334 <base64>`, `*` and the reply codes.
  */
-import type { FailureCode, SaslExchange, ServerEvent, ServerReplyInfo } from "@saslkit/core";
+import type { SaslExchange, ServerEvent, ServerReplyInfo } from "@saslkit/core";
+import { authFailureCode } from "@saslkit/smtp";
 import { decodeBase64, encodeBase64 } from "@saslkit/transport";
-
-/** RFC 4954 §4 with RFC 5321 §4.5.3.1.4: an AUTH line with its initial response fits 512 octets, CRLF included. */
-export const MAX_AUTH_LINE = 512;
 
 /** One SMTP reply as read from nodemailer's response string. */
 export interface Reply {
@@ -44,28 +42,6 @@ export function replyText(reply: Reply): string {
 
 function replyInfo(reply: Reply): ServerReplyInfo {
   return { status: String(reply.code), ...(reply.enhanced ? { enhanced: reply.enhanced } : {}), text: replyText(reply) };
-}
-
-/** Maps the final reply of an exchange to core's failure code (RFC 4954 §6). */
-function failureCode(code: number, cancelled: boolean): FailureCode {
-  switch (code) {
-    case 535:
-      return "authentication-failed";
-    case 534:
-      // "Authentication mechanism is too weak": core falls back only to one at least as strong.
-      return "mechanism-too-weak";
-    case 504:
-      return "mechanism-rejected";
-    case 538:
-    case 530:
-      return "encryption-required";
-    case 454:
-      return "temporary-failure";
-    case 501:
-      return cancelled ? "aborted" : "protocol-error";
-    default:
-      return "protocol-error";
-  }
 }
 
 /**
@@ -126,6 +102,6 @@ export class NodemailerSaslExchange implements SaslExchange {
       return data === undefined ? { type: "malformed", reason: "the challenge is not valid base64" } : { type: "challenge", data };
     }
     if (reply.code === 235) return { type: "success", data: null, reply: replyInfo(reply) };
-    return { type: "failure", code: failureCode(reply.code, this.#cancelled), reply: replyInfo(reply) };
+    return { type: "failure", code: authFailureCode(reply.code, this.#cancelled), reply: replyInfo(reply) };
   }
 }

@@ -2,13 +2,17 @@
  * @saslkit/smtp: an SMTP client with SASL authentication through saslkit's registry
  * (RFC 5321, RFC 4954 AUTH, RFC 3207 STARTTLS, RFC 2920 PIPELINING).
  *
- * Exports what users call and the types of its options, results and errors. The reply parser,
- * the DATA encoder and the AUTH framing are internal (the package's tests import them by path).
+ * Exports what users call and the types of its options, results and errors, and RFC 4954's two
+ * rules for anyone framing SMTP AUTH over another SMTP client (@saslkit/nodemailer does): how long
+ * an AUTH line with its initial response may be, and which core failure a final reply code means.
+ * The reply parser, the DATA encoder and the AUTH framing itself are internal (the package's tests
+ * import them by path).
  */
 export { SmtpClient, printTranscript, sendMail } from "./client.js";
 export type { PipeliningMode, SmtpClientOptions, SmtpTimeouts } from "./options.js";
 export type { RejectedRecipient, SendResult } from "./transaction.js";
 export type { OutgoingMessage, SendManyOptions, SendOutcome } from "./many.js";
+export { authFailureCode, initialResponseFits } from "./auth.js";
 export { SmtpPool, createPool, type SmtpPoolOptions, type SmtpPoolStats } from "./pool.js";
 export { SmtpError, type SmtpErrorCode, type SmtpErrorOptions, type SmtpPhase } from "./errors.js";
 export { formatReply, type SmtpCapabilities, type SmtpReply } from "./reply.js";

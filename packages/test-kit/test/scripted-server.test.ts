@@ -1,16 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { Deadline, LineSocket, TransportError } from "@saslkit/transport";
-import { matchesExpected, parseScript, startScriptedServer } from "@saslkit/test-kit";
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(TransportError);
-    return (error as TransportError).code;
-  }
-  throw new Error("expected a rejection");
-}
+import { Deadline, LineSocket } from "@saslkit/transport";
+import { matchesExpected, parseScript, startScriptedServer, transportErrorCode } from "@saslkit/test-kit";
 
 describe("script parsing", () => {
   it("parses every step kind and keeps trailing spaces of S lines", () => {
@@ -46,7 +36,7 @@ describe("scripted server", () => {
     await line.readLine(Deadline.in(5000));
     await line.writeLine("HELO a");
     await expect(server.done()).rejects.toThrow(/expected "C: EHLO a", got "C: HELO a"/);
-    expect(await codeOf(line.readLine(Deadline.in(5000)))).toBe("closed");
+    expect(await transportErrorCode(line.readLine(Deadline.in(5000)))).toBe("closed");
     await server.close();
   });
 

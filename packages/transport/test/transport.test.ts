@@ -2,17 +2,7 @@ import net from "node:net";
 import { createHash, X509Certificate } from "node:crypto";
 import { describe, expect, it, vi } from "vitest";
 import { Deadline, LineSocket, TransportError, decodeBase64, encodeBase64, endPointHash, unwatchDeadline, watchDeadline, type TranscriptEntry } from "@saslkit/transport";
-import { startScriptedServer, testCertificates } from "@saslkit/test-kit";
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(TransportError);
-    return (error as TransportError).code;
-  }
-  throw new Error("expected a rejection");
-}
+import { startScriptedServer, testCertificates, transportErrorCode } from "@saslkit/test-kit";
 
 /** A raw server: hands the accepted socket to `handler`. */
 async function rawServer(handler: (socket: net.Socket) => void): Promise<{ port: number; close(): Promise<void> }> {
@@ -130,7 +120,7 @@ describe("LineSocket reading", () => {
     expect(await line.readLine(d)).toBe("250 b");
     expect(await line.readLine(d)).toBe("x");
     expect(await line.readLine(d)).toBe("y");
-    expect(await codeOf(line.readLine(d))).toBe("closed");
+    expect(await transportErrorCode(line.readLine(d))).toBe("closed");
     await server.done();
     expect(transcript.slice(0, 3)).toEqual([
       { direction: "S", text: "220 héllo" },
@@ -191,7 +181,7 @@ describe("LineSocket reading", () => {
     const server = await rawServer((s) => s.end("220 bye\r\n"));
     const line = await LineSocket.connect({ host: "127.0.0.1", port: server.port });
     expect(await line.readLine(Deadline.in(5000))).toBe("220 bye");
-    expect(await codeOf(line.readLine(Deadline.in(5000)))).toBe("closed");
+    expect(await transportErrorCode(line.readLine(Deadline.in(5000)))).toBe("closed");
     expect(line.ended).toBe(true);
     line.destroy();
     await server.close();
@@ -200,7 +190,7 @@ describe("LineSocket reading", () => {
   it("fails with line-too-long as soon as a line passes maxLineBytes, without waiting for its end", async () => {
     const server = await rawServer((s) => s.write("x".repeat(100 * 1024))); // no newline, connection stays open
     const line = await LineSocket.connect({ host: "127.0.0.1", port: server.port, maxLineBytes: 1000 });
-    expect(await codeOf(line.readLine(Deadline.in(5000)))).toBe("line-too-long");
+    expect(await transportErrorCode(line.readLine(Deadline.in(5000)))).toBe("line-too-long");
     expect(line.buffered).toBeLessThan(200 * 1024);
     await server.close();
   });
@@ -209,7 +199,7 @@ describe("LineSocket reading", () => {
     const server = await rawServer((s) => s.write(`${"a".repeat(10)}\r\n${"b".repeat(11)}\r\n`));
     const line = await LineSocket.connect({ host: "127.0.0.1", port: server.port, maxLineBytes: 10 });
     expect(await line.readLine(Deadline.in(5000))).toBe("a".repeat(10));
-    expect(await codeOf(line.readLine(Deadline.in(5000)))).toBe("line-too-long");
+    expect(await transportErrorCode(line.readLine(Deadline.in(5000)))).toBe("line-too-long");
     await server.close();
   });
 
@@ -217,7 +207,7 @@ describe("LineSocket reading", () => {
     const server = await startScriptedServer("!drip 30\nS: 220 this line takes far longer than the deadline\n");
     const line = await LineSocket.connect({ host: server.host, port: server.port });
     const started = Date.now();
-    expect(await codeOf(line.readLine(Deadline.in(300)))).toBe("timeout");
+    expect(await transportErrorCode(line.readLine(Deadline.in(300)))).toBe("timeout");
     // Bytes kept arriving every 30 ms; an idle timer would never have fired.
     expect(Date.now() - started).toBeLessThan(1500);
     line.destroy();
@@ -243,7 +233,7 @@ describe("LineSocket reading", () => {
     const first = await line.readLineBytes(d, { transcript: false });
     expect(first.equals(latin1)).toBe(true);
     expect(await line.readLine(d)).toBe("next");
-    expect(await codeOf(line.readLineBytes(d))).toBe("line-too-long");
+    expect(await transportErrorCode(line.readLineBytes(d))).toBe("line-too-long");
     expect(transcript).toEqual([{ direction: "S", text: "next" }]);
     await server.close();
   });
@@ -297,7 +287,7 @@ describe("LineSocket connecting and closing", () => {
     const server = await rawServer(() => undefined);
     const port = server.port;
     await server.close();
-    expect(await codeOf(LineSocket.connect({ host: "127.0.0.1", port }))).toBe("connect-failed");
+    expect(await transportErrorCode(LineSocket.connect({ host: "127.0.0.1", port }))).toBe("connect-failed");
   });
 
   it("aborted by the signal, also while reading", async () => {
@@ -306,9 +296,9 @@ describe("LineSocket connecting and closing", () => {
     const line = await LineSocket.connect({ host: server.host, port: server.port, signal: controller.signal });
     const reading = line.readLine(Deadline.in(5000));
     controller.abort();
-    expect(await codeOf(reading)).toBe("aborted");
-    expect(await codeOf(line.write("x"))).toBe("aborted");
-    expect(await codeOf(LineSocket.connect({ host: server.host, port: server.port, signal: controller.signal }))).toBe("aborted");
+    expect(await transportErrorCode(reading)).toBe("aborted");
+    expect(await transportErrorCode(line.write("x"))).toBe("aborted");
+    expect(await transportErrorCode(LineSocket.connect({ host: server.host, port: server.port, signal: controller.signal }))).toBe("aborted");
     await server.close();
   });
 
@@ -317,7 +307,7 @@ describe("LineSocket connecting and closing", () => {
     const line = await LineSocket.connect({ host: server.host, port: server.port });
     await line.close();
     expect(line.closed).toBe(true);
-    expect(await codeOf(line.write("x"))).toBe("closed");
+    expect(await transportErrorCode(line.write("x"))).toBe("closed");
     await server.done();
     await server.close();
   });
@@ -460,14 +450,14 @@ describe("TLS", () => {
   it("tls-failed when the certificate is not trusted (verification on by default)", async () => {
     const certs = await testCertificates();
     const server = await startScriptedServer("S: 220 hi\n", { tls: certs, implicitTls: true });
-    expect(await codeOf(LineSocket.connect({ host: "127.0.0.1", port: server.port, tls: {} }))).toBe("tls-failed");
+    expect(await transportErrorCode(LineSocket.connect({ host: "127.0.0.1", port: server.port, tls: {} }))).toBe("tls-failed");
     await server.close();
   });
 
   it("tls-failed when the host name does not match", async () => {
     const certs = await testCertificates();
     const server = await startScriptedServer("S: 220 hi\n", { tls: certs, implicitTls: true });
-    expect(await codeOf(LineSocket.connect({ host: "127.0.0.1", port: server.port, tls: { ca: certs.ca, servername: "mail.example.com" } }))).toBe("tls-failed");
+    expect(await transportErrorCode(LineSocket.connect({ host: "127.0.0.1", port: server.port, tls: { ca: certs.ca, servername: "mail.example.com" } }))).toBe("tls-failed");
     await server.close();
   });
 
@@ -476,7 +466,7 @@ describe("TLS", () => {
     const server = await startScriptedServer("!raw 220 go ahead\\r\\n250 injected\\r\\n\n!stall\n", { tls: certs });
     const line = await LineSocket.connect({ host: server.host, port: server.port });
     expect(await line.readLine(Deadline.in(5000))).toBe("220 go ahead");
-    expect(await codeOf(line.startTls({ ca: certs.ca }, Deadline.in(5000)))).toBe("tls-injection");
+    expect(await transportErrorCode(line.startTls({ ca: certs.ca }, Deadline.in(5000)))).toBe("tls-injection");
     expect(line.closed).toBe(true);
     await server.close();
   });
@@ -525,7 +515,7 @@ describe("TLS", () => {
     const server = await startScriptedServer("S: 220 go ahead\n!stall\n", { tls: certs });
     const line = await LineSocket.connect({ host: server.host, port: server.port });
     await line.readLine(Deadline.in(5000));
-    expect(await codeOf(line.startTls({ ca: certs.ca }, Deadline.in(200)))).toBe("timeout");
+    expect(await transportErrorCode(line.startTls({ ca: certs.ca }, Deadline.in(200)))).toBe("timeout");
     await server.close();
   });
 
