@@ -94,7 +94,7 @@ describe("Deadline", () => {
       await first;
       const slow = a.readLine(Deadline.in(5000)).catch(() => undefined);
       const started = Date.now();
-      expect(await codeOf(b.readLine(Deadline.in(400)))).toBe("timeout");
+      expect(await transportErrorCode(b.readLine(Deadline.in(400)))).toBe("timeout");
       expect(Date.now() - started).toBeLessThan(1500);
       a.destroy();
       await slow;
@@ -494,9 +494,9 @@ describe("TLS", () => {
     try {
       expect(await line.readLine(Deadline.in(5000))).toBe("220 go ahead");
       const upgrade = line.startTls({ ca: certs.ca }, Deadline.in(5000));
-      const sameTick = codeOf(line.write("SAME-TICK-SECRET\r\n"));
+      const sameTick = transportErrorCode(line.write("SAME-TICK-SECRET\r\n"));
       await new Promise((r) => setImmediate(r));
-      const duringHandshake = codeOf(line.write("HANDSHAKE-SECRET\r\n"));
+      const duringHandshake = transportErrorCode(line.write("HANDSHAKE-SECRET\r\n"));
       await upgrade;
       expect(await sameTick).toBe("tls-failed");
       expect(await duringHandshake).toBe("tls-failed");
