@@ -6,6 +6,14 @@ import { SmtpClient, SmtpError } from "@saslkit/smtp";
 const HELLO = "S: 220 mx\nC: EHLO client.example.org\nS: 250 mx\n";
 const base = { ehloName: "client.example.org", mechanisms: [], timeouts: { reply: 5000, data: 5000 } };
 const env = { from: "a@example.com", to: ["b@example.com"] };
+/** The SmtpError a send rejects with (a send that succeeds fails the test). */
+const failed = (sending: Promise<unknown>): Promise<SmtpError> =>
+  sending.then(
+    () => {
+      throw new Error("expected the send to fail");
+    },
+    (e: unknown) => e as SmtpError,
+  );
 
 describe("streamed messages", () => {
   it("streams a Readable body in chunks, stuffing dots across chunk boundaries", async () => {
@@ -62,8 +70,8 @@ describe("streamed messages", () => {
     const stalled = new Readable({ read() {} });
     stalled.push("Subject: s\r\n\r\npartial\r\n");
     const started = Date.now();
-    const first = client.send(stalled, env).catch((e: unknown) => e as SmtpError);
-    const second = client.send("Subject: t\r\n\r\nx\r\n", env).catch((e: unknown) => e as SmtpError);
+    const first = failed(client.send(stalled, env));
+    const second = failed(client.send("Subject: t\r\n\r\nx\r\n", env));
     const error = await first;
     expect(Date.now() - started).toBeLessThan(2000);
     expect(error).toMatchObject({ phase: "data", code: "invalid-input" });
@@ -80,7 +88,7 @@ describe("streamed messages", () => {
     const client = await SmtpClient.connect({ host: server.host, port: server.port, ...base });
     const stalled = new Readable({ read() {} });
     stalled.push("Subject: s\r\n\r\npartial\r\n");
-    const sending = client.send(stalled, env).catch((e: unknown) => e as SmtpError);
+    const sending = failed(client.send(stalled, env));
     await new Promise((r) => setTimeout(r, 100));
     const started = Date.now();
     await client.close();
