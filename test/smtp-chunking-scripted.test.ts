@@ -1,13 +1,14 @@
 /**
  * CHUNKING cases real Postfix cannot show: BINARYMIME (Postfix does not offer it), BDAT without
- * PIPELINING, a refused BDAT, and a link dropped after the LAST chunk. A small binary-safe BDAT
- * server written here records every message's octets and MAIL parameters.
+ * PIPELINING, a refused BDAT, a link dropped after the LAST chunk, a slow final reply, and QUIT
+ * pipelined after an in-memory message. A small binary-safe BDAT server written here records every message's
+ * octets and MAIL parameters, and every command line.
  */
 import net from "node:net";
 import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { plain } from "@saslkit/mech-plain";
-import { SmtpClient, SmtpError, type SmtpClientOptions } from "@saslkit/smtp";
+import { SmtpClient, SmtpError, sendMail, type SmtpClientOptions } from "@saslkit/smtp";
 
 interface Received {
   readonly mail: string;
@@ -21,6 +22,15 @@ class BdatServer {
   extensions = ["PIPELINING", "CHUNKING", "BINARYMIME", "8BITMIME"];
   /** Reply to the LAST chunk (default 250); "drop" closes the link instead. */
   lastReply: string | "drop" = "250 2.0.0 Ok: queued as Q1";
+  /**
+   * Reply to the n-th chunk (from 0) that is not LAST: 250 by default. Once one is refused the
+   * transaction has failed: every later chunk gets the same reply and nothing is delivered, until RSET.
+   */
+  chunkReply: (n: number) => string = () => "250 2.0.0 chunk ok";
+  /** Milliseconds to hold a batch of replies that ends a message (a server that answers once it has taken it). */
+  lastDelayMs = 0;
+  /** Every command line received, in order (BDAT data excluded). */
+  readonly commands: string[] = [];
   #server: net.Server | undefined;
   port = 0;
 
@@ -41,11 +51,35 @@ class BdatServer {
     let last = false;
     let mail = "";
     let chunks: Buffer[] = [];
+    let chunkCount = 0;
+    let refusal: string | undefined; // the transaction failed with this reply (a refused chunk)
+    let delay = 0; // for the batch being answered
+    const reply = (out: string) => {
+      if (!delay) socket.write(out);
+      else setTimeout(() => socket.write(out), delay);
+    };
+    /** A chunk read whole: its reply, or undefined when the link was dropped. */
+    const chunkDone = (): string | undefined => {
+      if (refusal) return `${refusal}\r\n`;
+      if (!last) {
+        const answer = this.chunkReply(chunkCount++);
+        if (!answer.startsWith("2")) refusal = answer;
+        return `${answer}\r\n`;
+      }
+      this.received.push({ mail, body: Buffer.concat(chunks) });
+      delay = this.lastDelayMs;
+      if (this.lastReply === "drop") {
+        socket.destroy();
+        return undefined;
+      }
+      return `${this.lastReply}\r\n`;
+    };
     socket.write("220 bdat.test ESMTP\r\n");
     socket.on("data", (data) => {
       buf = Buffer.concat([buf, data]);
       let out = "";
       let sawCommand = false;
+      delay = 0;
       for (;;) {
         if (need > 0) {
           const take = Math.min(need, buf.length);
@@ -53,16 +87,9 @@ class BdatServer {
           buf = buf.subarray(take);
           need -= take;
           if (need > 0) break;
-          if (!last) {
-            out += "250 2.0.0 chunk ok\r\n";
-            continue;
-          }
-          this.received.push({ mail, body: Buffer.concat(chunks) });
-          if (this.lastReply === "drop") {
-            socket.destroy();
-            return;
-          }
-          out += `${this.lastReply}\r\n`;
+          const answer = chunkDone();
+          if (answer === undefined) return;
+          out += answer;
           continue;
         }
         const i = buf.indexOf("\r\n");
@@ -70,12 +97,15 @@ class BdatServer {
         const line = buf.subarray(0, i).toString("latin1");
         buf = buf.subarray(i + 2);
         sawCommand = true;
+        this.commands.push(line);
         const verb = line.split(" ")[0]!.toUpperCase();
         if (verb === "EHLO") out += ["250-bdat.test", ...this.extensions.map((x) => `250-${x}`), "250 AUTH PLAIN"].join("\r\n") + "\r\n";
         else if (verb === "AUTH") out += "235 2.7.0 ok\r\n";
         else if (verb === "MAIL") {
           mail = line;
           chunks = [];
+          chunkCount = 0;
+          refusal = undefined;
           out += "250 2.1.0 ok\r\n";
         } else if (verb === "RCPT") out += "250 2.1.5 ok\r\n";
         else if (verb === "BDAT") {
@@ -84,25 +114,24 @@ class BdatServer {
           last = m[2] !== undefined;
           if (need === 0) {
             // An empty chunk: complete at once.
-            need = 0;
-            if (last) {
-              this.received.push({ mail, body: Buffer.concat(chunks) });
-              out += this.lastReply === "drop" ? "" : `${this.lastReply}\r\n`;
-              if (this.lastReply === "drop") {
-                socket.destroy();
-                return;
-              }
-            } else out += "250 2.0.0 chunk ok\r\n";
+            const answer = chunkDone();
+            if (answer === undefined) return;
+            out += answer;
           }
         } else if (verb === "DATA") out += "503 5.5.1 use BDAT in this test\r\n";
-        else if (verb === "RSET" || verb === "NOOP") out += "250 ok\r\n";
+        else if (verb === "RSET" || verb === "NOOP") {
+          if (verb === "RSET") refusal = undefined;
+          out += "250 ok\r\n";
+        }
         else if (verb === "QUIT") {
-          socket.end(`${out}221 bye\r\n`);
+          out += "221 bye\r\n";
+          if (!delay) socket.end(out);
+          else setTimeout(() => socket.end(out), delay);
           return;
         } else out += "502 no\r\n";
       }
       if (sawCommand) this.commandReads++;
-      if (out) socket.write(out);
+      if (out) reply(out);
     });
   }
 }
@@ -195,5 +224,34 @@ describe("BDAT against a scripted server", () => {
     const error = await client.send("Subject: maybe\r\n\r\nx\r\n", env).catch((e: unknown) => e);
     expect((error as SmtpError).code).toBe("outcome-unknown");
     expect(server.received).toHaveLength(1);
+  });
+
+  it("sendMail: QUIT goes with an in-memory message's BDAT LAST, and the message's own reply is the result", async () => {
+    server = new BdatServer();
+    await server.start();
+    const result = await sendMail(options(server), "Subject: q\r\n\r\nx\r\n", env);
+    expect(result.reply.code).toBe(250);
+    expect(result.queueId).toBe("Q1");
+    expect(server.received).toHaveLength(1);
+    expect(server.commands.slice(-4)).toEqual(["MAIL FROM:<a@example.org>", "RCPT TO:<b@example.org>", "BDAT 17 LAST", "QUIT"]);
+  });
+
+  it("sendMail: a refused in-memory message is the error (not the 221 to QUIT), and QUIT is its last command", async () => {
+    server = new BdatServer();
+    server.lastReply = "554 5.7.1 no thanks";
+    await server.start();
+    const error = (await sendMail(options(server), "Subject: q\r\n\r\nx\r\n", env).catch((e: unknown) => e)) as SmtpError;
+    expect(error).toMatchObject({ code: "rejected", reply: { code: 554 } });
+    expect(server.commands.slice(-4)).toEqual(["MAIL FROM:<a@example.org>", "RCPT TO:<b@example.org>", "BDAT 17 LAST", "QUIT"]);
+  });
+
+  it("an in-memory message whose replies come after the reply timeout but within the data timeout is sent (its group waits as a final reply may)", async () => {
+    server = new BdatServer();
+    server.lastDelayMs = 400; // MAIL's, RCPT's and BDAT LAST's replies, once the "message is taken"
+    await server.start();
+    const client = await SmtpClient.connect(options(server, { timeouts: { reply: 150, data: 5000 } }));
+    const result = await client.send("Subject: slow\r\n\r\nx\r\n", env);
+    expect(result.reply.code).toBe(250);
+    await client.quit();
   });
 });

@@ -114,11 +114,14 @@ export async function bdatTransaction(
     pipeline.write("data", `${bdat}\r\n`, bdat).catch(noop);
     ctx.transcript?.({ direction: "*", text: `message body: ${inline.size} octets` });
     pipeline.writePieces("data", inline.pieces, bdat, deadline).catch(noop);
+    // The server may hold the MAIL and RCPT replies until it has taken the message: the whole group
+    // gets the final reply's deadline. It is queued before QUIT's reply, which comes after it.
+    const last = to.length + 1;
+    const group = pipeline.expectGroup(to.length + 2, (i) => (i === 0 ? ["mail", command] : i === last ? ["data", bdat] : ["rcpt", `RCPT TO:<${to[i - 1]}>`]), ctx.dataMs);
     if (quitAfter) pipeline.writeQuit();
     let values: SmtpReply[];
     try {
-      const last = to.length + 1;
-      values = await pipeline.expectGroup(to.length + 2, (i) => (i === 0 ? ["mail", command] : i === last ? ["data", bdat] : ["rcpt", `RCPT TO:<${to[i - 1]}>`]));
+      values = await group;
     } catch (error) {
       // The whole message was written: the server may have taken it before the link failed.
       throw unknownOutcome(error, env);

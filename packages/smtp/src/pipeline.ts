@@ -209,12 +209,15 @@ export class CommandPipeline {
     return read;
   }
 
-  /** The `count` replies to a pipelined group, as one queued read (one deadline, one promise). */
-  expectGroup(count: number, member: GroupMember): Promise<SmtpReply[]> {
+  /**
+   * The `count` replies to a pipelined group, as one queued read (one deadline, starting now,
+   * `timeout` ms: the reply deadline unless the group ends with a message's final reply).
+   */
+  expectGroup(count: number, member: GroupMember, timeout: number = this.#replyMs): Promise<SmtpReply[]> {
     if (this.#broken) return Promise.reject(this.#broken);
     const replies: SmtpReply[] = [];
     const read = this.line.readParsed(
-      this.deadline(),
+      this.deadline(timeout),
       "a reply",
       (next) => {
         for (let reply = this.#parseReply(next); reply !== undefined; reply = this.#parseReply(next)) if (replies.push(reply) === count) return replies;
