@@ -1,7 +1,8 @@
 /**
  * CHUNKING cases real Postfix cannot show: BINARYMIME (Postfix does not offer it), BDAT without
- * PIPELINING, a refused BDAT, a link dropped after the LAST chunk, a slow final reply, and QUIT
- * pipelined after an in-memory message. A small binary-safe BDAT server written here records every message's
+ * PIPELINING, a refused BDAT (the LAST one or one mid-message), a link dropped after the LAST
+ * chunk, a source that fails mid-body, a slow final reply, and QUIT pipelined after an
+ * in-memory message. A small binary-safe BDAT server written here records every message's
  * octets and MAIL parameters, and every command line.
  */
 import net from "node:net";
@@ -24,7 +25,8 @@ class BdatServer {
   lastReply: string | "drop" = "250 2.0.0 Ok: queued as Q1";
   /**
    * Reply to the n-th chunk (from 0) that is not LAST: 250 by default. Once one is refused the
-   * transaction has failed: every later chunk gets the same reply and nothing is delivered, until RSET.
+   * transaction has failed: every later chunk, LAST included, gets a 554 of its own (so a test
+   * can tell the first refusal from the rest) and nothing is delivered, until RSET.
    */
   chunkReply: (n: number) => string = () => "250 2.0.0 chunk ok";
   /** Milliseconds to hold a batch of replies that ends a message (a server that answers once it has taken it). */
@@ -32,6 +34,7 @@ class BdatServer {
   /** Every command line received, in order (BDAT data excluded). */
   readonly commands: string[] = [];
   #server: net.Server | undefined;
+  readonly #sockets = new Set<net.Socket>();
   port = 0;
 
   async start(): Promise<void> {
@@ -41,10 +44,17 @@ class BdatServer {
   }
 
   async stop(): Promise<void> {
-    await new Promise<void>((r) => this.#server?.close(() => r()) ?? r());
+    // A failed test may leave its client connected: close it too, or the server never stops.
+    await new Promise<void>((r) => {
+      if (!this.#server) return r();
+      this.#server.close(() => r());
+      for (const socket of this.#sockets) socket.destroy();
+    });
   }
 
   #session(socket: net.Socket): void {
+    this.#sockets.add(socket);
+    socket.on("close", () => this.#sockets.delete(socket));
     socket.on("error", () => undefined);
     let buf = Buffer.alloc(0);
     let need = 0; // BDAT octets still to read
@@ -52,7 +62,7 @@ class BdatServer {
     let mail = "";
     let chunks: Buffer[] = [];
     let chunkCount = 0;
-    let refusal: string | undefined; // the transaction failed with this reply (a refused chunk)
+    let failed = false; // a chunk was refused: the transaction failed
     let delay = 0; // for the batch being answered
     const reply = (out: string) => {
       if (!delay) socket.write(out);
@@ -60,10 +70,10 @@ class BdatServer {
     };
     /** A chunk read whole: its reply, or undefined when the link was dropped. */
     const chunkDone = (): string | undefined => {
-      if (refusal) return `${refusal}\r\n`;
+      if (failed) return "554 5.5.0 an earlier chunk was refused\r\n";
       if (!last) {
         const answer = this.chunkReply(chunkCount++);
-        if (!answer.startsWith("2")) refusal = answer;
+        if (!answer.startsWith("2")) failed = true;
         return `${answer}\r\n`;
       }
       this.received.push({ mail, body: Buffer.concat(chunks) });
@@ -105,7 +115,7 @@ class BdatServer {
           mail = line;
           chunks = [];
           chunkCount = 0;
-          refusal = undefined;
+          failed = false;
           out += "250 2.1.0 ok\r\n";
         } else if (verb === "RCPT") out += "250 2.1.5 ok\r\n";
         else if (verb === "BDAT") {
@@ -120,7 +130,7 @@ class BdatServer {
           }
         } else if (verb === "DATA") out += "503 5.5.1 use BDAT in this test\r\n";
         else if (verb === "RSET" || verb === "NOOP") {
-          if (verb === "RSET") refusal = undefined;
+          if (verb === "RSET") failed = false;
           out += "250 ok\r\n";
         }
         else if (verb === "QUIT") {
@@ -224,6 +234,69 @@ describe("BDAT against a scripted server", () => {
     const error = await client.send("Subject: maybe\r\n\r\nx\r\n", env).catch((e: unknown) => e);
     expect((error as SmtpError).code).toBe("outcome-unknown");
     expect(server.received).toHaveLength(1);
+  });
+
+  /** A body of `n` chunks of 200 KiB (several BDAT chunks of CHUNK_BYTES), each line "x...\r\n". */
+  const streamed = (n: number) => {
+    const part = Buffer.alloc(200 * 1024, "x");
+    for (let i = 63; i < part.length; i += 64) part.write("\r\n", i - 1);
+    return { parts: [Buffer.from("Subject: big\r\n\r\n"), ...Array.from({ length: n }, () => part)], bytes: 16 + n * part.length };
+  };
+
+  it("a streamed message: a link dropped after the LAST chunk is outcome-unknown, naming the LAST BDAT", async () => {
+    server = new BdatServer();
+    server.lastReply = "drop";
+    await server.start();
+    const client = await SmtpClient.connect(options(server));
+    const body = streamed(3);
+    const error = (await client.send(Readable.from(body.parts), env).catch((e: unknown) => e)) as SmtpError;
+    expect(error).toBeInstanceOf(SmtpError);
+    expect(error).toMatchObject({ code: "outcome-unknown", phase: "data", command: "BDAT LAST", envelope: env });
+    expect(error.message).toMatch(/after the message's last chunk .* may have accepted the message/);
+    expect(server.received).toHaveLength(1);
+    expect(server.received[0]!.body.length).toBe(body.bytes);
+    expect(client.closed).toBe(true);
+  });
+
+  for (const extensions of [["PIPELINING", "CHUNKING"], ["CHUNKING"]]) {
+    it(`a chunk refused mid-message (${extensions.join(" ")}) is the message's error, nothing is delivered, RSET follows and the connection stays usable`, async () => {
+      server = new BdatServer();
+      server.extensions = extensions;
+      server.chunkReply = (n) => (n === 0 ? "552 5.3.4 chunk too big" : "250 2.0.0 chunk ok");
+      await server.start();
+      const client = await SmtpClient.connect(options(server));
+      const error = (await client.send(Readable.from(streamed(3).parts), env).catch((e: unknown) => e)) as SmtpError;
+      expect(error).toBeInstanceOf(SmtpError);
+      expect(error).toMatchObject({ code: "rejected", phase: "data", command: "BDAT", reply: { code: 552 }, envelope: env });
+      expect(server.received).toHaveLength(0);
+      const refusedAt = server.commands.findIndex((c) => c.startsWith("BDAT"));
+      expect(server.commands.slice(refusedAt)).toContain("RSET");
+      server.chunkReply = () => "250 2.0.0 chunk ok";
+      await expect(client.send(Readable.from(streamed(2).parts), env)).resolves.toMatchObject({ reply: { code: 250 } });
+      expect(server.received).toHaveLength(1);
+      await client.quit();
+    });
+  }
+
+  it("a stream that fails mid-body: the message's error is the reading error, no LAST chunk goes out, the connection is closed", async () => {
+    server = new BdatServer();
+    await server.start();
+    const client = await SmtpClient.connect(options(server));
+    const part = streamed(1).parts;
+    async function* failing() {
+      yield* part;
+      yield* part.slice(1); // more than one chunk's worth went out first
+      throw new Error("disk read failed");
+    }
+    const error = (await client.send(Readable.from(failing()), env).catch((e: unknown) => e)) as SmtpError;
+    expect(error).toBeInstanceOf(SmtpError);
+    expect(error).toMatchObject({ code: "invalid-input", phase: "data" });
+    expect(error.message).toMatch(/disk read failed/);
+    expect(client.closed).toBe(true);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(server.commands.some((c) => c.startsWith("BDAT ") && c.endsWith(" LAST"))).toBe(false);
+    expect(server.commands.some((c) => c.startsWith("BDAT "))).toBe(true);
+    expect(server.received).toHaveLength(0);
   });
 
   it("sendMail: QUIT goes with an in-memory message's BDAT LAST, and the message's own reply is the result", async () => {

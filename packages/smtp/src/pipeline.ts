@@ -26,6 +26,11 @@ const noop = (): void => undefined;
 /** Shared by every connection closed after its 221: an Error per session costs a stack capture for nothing. */
 export const CLOSED_AFTER_QUIT = new TransportError("closed", "The connection was closed after QUIT.");
 
+/** Ignores a write's failure, which the replies read after it report (the pipeline is broken then); no handler for a write that went out at once. */
+export function ignoreWriteFailure(written: Promise<unknown>): void {
+  if (written !== WRITTEN) written.catch(noop);
+}
+
 /** Which reply of a group: its phase and the (masked) command it answers. */
 export type GroupMember = (index: number) => [SmtpPhase, string];
 
@@ -170,8 +175,7 @@ export class CommandPipeline {
    */
   writeQuit(): void {
     this.#quitWritten = true;
-    const written = this.write("quit", "QUIT\r\n", "QUIT");
-    if (written !== WRITTEN) written.catch(noop);
+    ignoreWriteFailure(this.write("quit", "QUIT\r\n", "QUIT"));
     this.expect("quit", "QUIT").catch(noop);
   }
 
