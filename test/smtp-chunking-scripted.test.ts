@@ -278,6 +278,42 @@ describe("BDAT against a scripted server", () => {
     });
   }
 
+  for (const extensions of [["PIPELINING", "CHUNKING"], ["CHUNKING"]]) {
+    it(`once a chunk's refusal is in (${extensions.join(" ")}), no further BDAT goes out, LAST included, and the rest of the source is not read (RFC 3030 §2)`, async () => {
+      server = new BdatServer();
+      server.extensions = extensions;
+      let refusalSent!: () => void;
+      const refusal = new Promise<void>((resolve) => (refusalSent = resolve));
+      server.chunkReply = (n) => {
+        if (n === 0) setTimeout(refusalSent, 50); // time for the client to read it
+        return n === 0 ? "552 5.3.4 chunk too big" : "250 2.0.0 chunk ok";
+      };
+      await server.start();
+      const client = await SmtpClient.connect(options(server));
+      const { parts } = streamed(2); // header + 2 x 200 KiB: one BDAT chunk of 409,616 octets
+      let readAfterRefusal = 0;
+      async function* source() {
+        yield* parts;
+        await refusal;
+        for (let i = 0; i < 5; i++) {
+          readAfterRefusal++;
+          yield parts[1]!;
+        }
+      }
+      const body = Readable.from(source());
+      const error = (await client.send(body, env).catch((e: unknown) => e)) as SmtpError;
+      expect(error).toMatchObject({ code: "rejected", phase: "data", reply: { code: 552 }, envelope: env });
+      expect(server.commands.filter((c) => c.startsWith("BDAT"))).toEqual(["BDAT 409616"]);
+      expect(server.commands.at(-1)).toBe("RSET");
+      expect(body.destroyed).toBe(true);
+      expect(readAfterRefusal).toBeLessThan(5); // at most the stream's read-ahead
+      expect(server.received).toHaveLength(0);
+      server.chunkReply = () => "250 2.0.0 chunk ok";
+      await expect(client.send("Subject: next\r\n\r\nx\r\n", env)).resolves.toMatchObject({ reply: { code: 250 } });
+      await client.quit();
+    });
+  }
+
   it("a stream that fails mid-body: the message's error is the reading error, no LAST chunk goes out, the connection is closed", async () => {
     server = new BdatServer();
     await server.start();

@@ -61,14 +61,6 @@ export function binaryMailCommand(command: string): string {
   return `${command.replace(/ BODY=[A-Z0-9]+/, "")} BODY=BINARYMIME`;
 }
 
-/** An acknowledgement that never rejects (a rejection unread until the end would be "unhandled"). */
-type Ack = Promise<{ reply?: SmtpReply; error?: unknown }>;
-const settle = (p: Promise<SmtpReply>): Ack =>
-  p.then(
-    (reply) => ({ reply }),
-    (error: unknown) => ({ error }),
-  );
-
 /**
  * One mail transaction over BDAT: `transaction`'s contract. The message's outcome goes to
  * `outcome`, once: the `SendResult`, or the `SmtpError` `send` rejects with (a refusal after an
@@ -167,14 +159,16 @@ async function sendChunked(ctx: TransactionContext, prepared: PreparedMessage, c
   if (failure) return abandon(pipeline, failure, env, replies);
 
   const sent = await sendChunks(ctx, prepared, mode, binary);
-  if (quitAfter && mode !== "off") pipeline.writeQuit(); // QUIT's reply after the final one
-  let last: SmtpReply;
-  try {
-    last = await sent.final;
-  } catch (error) {
-    throw unknownOutcome(error, env, "BDAT LAST");
+  let last: SmtpReply | undefined; // undefined: a chunk was refused and no LAST went out
+  if (sent.final) {
+    if (quitAfter && mode !== "off") pipeline.writeQuit(); // QUIT's reply after the final one
+    try {
+      last = await sent.final;
+    } catch (error) {
+      throw unknownOutcome(error, env, "BDAT LAST");
+    }
   }
-  const reply = (await sent.firstRefusal()) ?? last;
+  const reply = ((await sent.firstRefusal()) ?? last)!;
   if (reply.code !== 250) {
     const refused = refusedMessage(pipeline, reply, "BDAT", env, replies);
     await resetAfterRefusal(pipeline); // as for an in-memory message
@@ -187,18 +181,32 @@ interface ChunksSent {
   /** Octets of the body on the wire. */
   readonly bytes: number;
   readonly messageId: string | undefined;
-  /** The reply to the LAST chunk (pending; not "unhandled" meanwhile). */
-  readonly final: Promise<SmtpReply>;
-  /** The first refused chunk's reply, if any, once every chunk's reply is in. */
+  /**
+   * The reply to the LAST chunk (pending; not "unhandled" meanwhile), or undefined when no LAST
+   * chunk went out because an earlier chunk was refused.
+   */
+  readonly final: Promise<SmtpReply> | undefined;
+  /** The first refused chunk's reply, if any, once every earlier chunk's reply is in. */
   readonly firstRefusal: () => Promise<SmtpReply | undefined>;
 }
 
-/** Streams the body as BDAT chunks; resolves once the LAST chunk is written. */
+/**
+ * Streams the body as BDAT chunks; resolves once the LAST chunk is written. Once a chunk's
+ * refusal has come back no further chunk goes out, LAST included (RFC 3030 §2: the transaction
+ * has failed and the client MUST NOT send more BDAT segments); the source is then left unread.
+ */
 async function sendChunks(ctx: TransactionContext, prepared: PreparedMessage, mode: PipeliningMode, binary: boolean): Promise<ChunksSent> {
   const pipeline = ctx.pipeline;
   const deadline = Deadline.in(ctx.dataMs);
   const encoder = binary ? undefined : new DotEncoder({ stuffDots: false });
-  const acks: Ack[] = [];
+  // Chunk replies come in order: the first refusal is set first, and once the latest chunk's
+  // reply is in, so are all before it. A failed read fails the LAST chunk's reply too.
+  let refused: SmtpReply | undefined;
+  let acked: Promise<unknown> = WRITTEN;
+  const onAck = (reply: SmtpReply): void => {
+    if (reply.code !== 250) refused ??= reply;
+  };
+  const stopped = (): false | undefined => (refused === undefined ? undefined : false);
   let bytes = 0;
   // The chunk being gathered: views of the source's buffers (the socket keeps its own list once written).
   const pieces: Buffer[] = [];
@@ -213,28 +221,22 @@ async function sendChunks(ctx: TransactionContext, prepared: PreparedMessage, mo
     pending = 0;
     bytes += size;
     if (last) return written;
-    const ack = settle(pipeline.expect("data", bdat, ctx.dataMs));
-    acks.push(ack);
-    return mode === "off" ? written.then(() => ack) : written; // without PIPELINING every BDAT waits for its reply
+    acked = pipeline.expect("data", bdat, ctx.dataMs).then(onAck, noop);
+    // Without PIPELINING every BDAT waits for its reply (and a refusal stops the body).
+    return mode === "off" ? written.then(() => acked).then(stopped) : written;
   };
 
-  const messageId = await pumpBody(pipeline, prepared, encoder, pieces, (n) => ((pending += n) >= CHUNK_BYTES ? flush(false) : undefined));
+  const messageId = await pumpBody(pipeline, prepared, encoder, pieces, (n) => {
+    if (refused) return false; // a refusal came back while this chunk was read
+    return (pending += n) >= CHUNK_BYTES ? flush(false) : undefined;
+  });
+  const firstRefusal = () => acked.then(() => refused);
+  if (refused) return { bytes, messageId, final: undefined, firstRefusal };
   if (encoder) pending += encoder.finishInto(pieces);
   noteBodySize(ctx.transcript, bytes + pending);
   const lastWritten = flush(true);
   const final = pipeline.expect("data", "BDAT LAST", ctx.dataMs);
   final.catch(noop); // awaited by the caller once the LAST chunk is written; not "unhandled" meanwhile
   await lastWritten;
-  return {
-    bytes,
-    messageId,
-    final,
-    firstRefusal: async () => {
-      for (const ack of acks) {
-        const a = await ack;
-        if (a.reply && a.reply.code !== 250) return a.reply;
-      }
-      return undefined;
-    },
-  };
+  return { bytes, messageId, final, firstRefusal };
 }

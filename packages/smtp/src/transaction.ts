@@ -486,13 +486,14 @@ export async function* streamChunks(stream: Readable): AsyncGenerator<unknown, v
  * message has no id yet, and appends each chunk to `out`, encoded by `encoder` (as it is without
  * one: BINARYMIME). Then `take(n)` gets the number of bytes appended (never 0): it writes
  * what `out` holds (and empties it) or keeps it for a bigger write; the next chunk is read once
- * the promise it returns, if any, settles (backpressure). Resolves with the message's Message-ID.
+ * the promise it returns, if any, settles (backpressure). `false`, or a promise of `false`, stops
+ * reading (the rest of the source is not wanted). Resolves with the message's Message-ID.
  *
  * A source that fails, or yields what is not bytes or text, fails the connection
  * (`failUnreadableSource`): no end of data may follow. A failed write rejects with the
  * pipeline's `SmtpError`. Leaving early destroys the stream (`streamChunks`).
  */
-export async function pumpBody(pipeline: CommandPipeline, prepared: PreparedMessage, encoder: DotEncoder | undefined, out: Buffer[], take: (appended: number) => Promise<unknown> | undefined): Promise<string | undefined> {
+export async function pumpBody(pipeline: CommandPipeline, prepared: PreparedMessage, encoder: DotEncoder | undefined, out: Buffer[], take: (appended: number) => Promise<unknown> | undefined | false): Promise<string | undefined> {
   const sniffer = prepared.messageId === undefined ? new MessageIdSniffer() : undefined;
   let sinceYield = 0;
   try {
@@ -507,7 +508,7 @@ export async function pumpBody(pipeline: CommandPipeline, prepared: PreparedMess
       }
       if (n === 0) continue;
       const taken = take(n);
-      if (taken !== undefined) await taken;
+      if (taken === false || (taken !== undefined && (await taken) === false)) break;
       // A source that produces synchronously into a socket whose kernel buffer keeps
       // accepting would never return to the event loop: yield every YIELD_BYTES.
       sinceYield += n;
