@@ -1,6 +1,7 @@
 /**
  * Mail transactions with BDAT (RFC 3030 CHUNKING) instead of DATA, used when the server offers
- * CHUNKING (unless `chunking: false`).
+ * CHUNKING (unless `chunking: false`). `bdatTransaction` has `transaction`'s contract (same
+ * arguments, the outcome to the same `Outcome`), so the client submits both kinds alike.
  *
  * BDAT carries an exact octet count, so there is no end marker: no dot-stuffing, no 354 step.
  * Line ends are still repaired to CRLF (the message must be the same as with DATA), except for
@@ -15,27 +16,28 @@
  * was written. A failure after the LAST chunk was written is `outcome-unknown`, as after DATA's
  * final dot.
  */
-import { Deadline } from "@saslkit/transport";
+import { Deadline, WRITTEN } from "@saslkit/transport";
 import { DotEncoder } from "./data.js";
-import { SmtpError } from "./errors.js";
-import { MessageIdSniffer, type PreparedMessage } from "./message.js";
+import type { Envelope, PreparedMessage } from "./message.js";
 import type { PipeliningMode } from "./options.js";
+import { ignoreWriteFailure as ignore, type CommandPipeline } from "./pipeline.js";
 import type { SmtpReply } from "./reply.js";
 import {
-  YIELD_BYTES,
-  chunkBytes,
+  abandon,
   envelopeFailure,
   envelopeLines,
-  failUnreadableSource,
+  groupMember,
+  noteBodySize,
   pipelinedEnvelope,
-  redactRejected,
+  pumpBody,
+  refusedMessage,
+  resetAfterRefusal,
   sendResult,
   sortEnvelope,
   stepwiseEnvelope,
-  streamChunks,
   unknownOutcome,
-  yieldToEventLoop,
   type EnvelopeReplies,
+  type Outcome,
   type SendResult,
   type TransactionContext,
 } from "./transaction.js";
@@ -59,195 +61,182 @@ export function binaryMailCommand(command: string): string {
   return `${command.replace(/ BODY=[A-Z0-9]+/, "")} BODY=BINARYMIME`;
 }
 
-/** An acknowledgement that never rejects (a rejection unread until the end would be "unhandled"). */
-type Ack = Promise<{ reply?: SmtpReply; error?: unknown }>;
-const settle = (p: Promise<SmtpReply>): Ack =>
-  p.then(
-    (reply) => ({ reply }),
-    (error: unknown) => ({ error }),
-  );
-
 /**
- * One transaction with BDAT. Resolves, once the final reply is in, with a function returning the
- * result (the same shape `transaction` gives, so the client queues both alike).
+ * One mail transaction over BDAT: `transaction`'s contract. The message's outcome goes to
+ * `outcome`, once: the `SendResult`, or the `SmtpError` `send` rejects with (a refusal after an
+ * RSET; `outcome-unknown` when the connection failed after the LAST chunk). Returns the write
+ * half, a promise that never rejects and, with BDAT, settles once the final reply (and any RSET)
+ * is in. With `quitAfter` and pipelining, QUIT leaves with the LAST chunk.
+ *
+ * The message goes as BODY=BINARYMIME when the server offers it and the message needs it
+ * (`needsBinaryMime`).
  */
-export async function bdatTransaction(
-  ctx: TransactionContext,
-  prepared: PreparedMessage,
-  mailCommand: string,
-  mode: PipeliningMode,
-  quitAfter: boolean,
-  binary: boolean,
-): Promise<() => Promise<SendResult>> {
+export function bdatTransaction(ctx: TransactionContext, prepared: PreparedMessage, mailCommand: string, mode: PipeliningMode, quitAfter: boolean, outcome: Outcome): Promise<void> {
   const pipeline = ctx.pipeline;
-  if (pipeline.broken) throw pipeline.broken;
+  if (pipeline.broken) {
+    outcome.reject(pipeline.broken);
+    return WRITTEN;
+  }
+  try {
+    const binary = ctx.binaryMime === true && needsBinaryMime(prepared);
+    const command = binary ? binaryMailCommand(mailCommand) : mailCommand;
+    const bytes = prepared.bytes;
+    if (bytes !== undefined && bytes.length <= INLINE_BYTES && mode !== "off") return sendInline(ctx, prepared, bytes, command, binary, quitAfter, outcome);
+    return sendChunked(ctx, prepared, command, mode, binary, quitAfter).then(outcome.resolve, outcome.reject);
+  } catch (error) {
+    outcome.reject(error); // a bug, not a protocol failure: still one outcome per message
+    return WRITTEN;
+  }
+}
+
+/** A message in memory: MAIL, RCPT..., `BDAT <n> LAST` and the body in one write, their replies read as one group. */
+function sendInline(ctx: TransactionContext, prepared: PreparedMessage, message: Buffer, command: string, binary: boolean, quitAfter: boolean, outcome: Outcome): Promise<void> {
+  const pipeline = ctx.pipeline;
   const env = prepared.envelope;
   const to = env.to;
-  const command = binary ? binaryMailCommand(mailCommand) : mailCommand;
-  const deadline = Deadline.in(ctx.dataMs);
+  // Encoded up front: its size goes in the BDAT command.
+  const pieces: Buffer[] = [];
+  let size = message.length;
+  if (binary) pieces.push(message);
+  else size = new DotEncoder({ stuffDots: false }).encodeWholeInto(message, pieces);
+  const bdat = `BDAT ${size} LAST`;
+  // Write failures surface through the replies below (the pipeline is broken then).
+  ignore(pipeline.write("mail", envelopeLines(command, to), command));
+  ignore(pipeline.write("data", `${bdat}\r\n`, bdat));
+  noteBodySize(ctx.transcript, size);
+  ignore(pipeline.writePieces("data", pieces, bdat, Deadline.in(ctx.dataMs)));
+  // The server may hold the MAIL and RCPT replies until it has taken the message: the whole group
+  // gets the final reply's deadline. It is queued before QUIT's reply, which comes after it.
+  const replies = pipeline.expectGroup(to.length + 2, (i) => groupMember(command, to, i, bdat), ctx.dataMs);
+  if (quitAfter) pipeline.writeQuit();
+  return replies.then(
+    (values) => {
+      try {
+        return afterInline(pipeline, env, command, size, prepared.messageId, outcome, values);
+      } catch (error) {
+        outcome.reject(error); // a bug, not a protocol failure: still one outcome per message
+        return undefined;
+      }
+    },
+    // The whole message was written: the server may have taken it before the link failed.
+    (error: unknown) => outcome.reject(unknownOutcome(error, env, bdat)),
+  );
+}
 
-  // An in-memory body is encoded up front: its size goes in the BDAT command.
-  let inline: { pieces: Buffer[]; size: number } | undefined;
-  if (prepared.bytes && prepared.bytes.length <= INLINE_BYTES && mode !== "off") {
-    const pieces: Buffer[] = [];
-    let size: number;
-    if (binary) {
-      pieces.push(prepared.bytes);
-      size = prepared.bytes.length;
-    } else {
-      const enc = new DotEncoder({ stuffDots: false });
-      size = enc.encodeInto(prepared.bytes, pieces);
-      const tail = enc.finish();
-      if (tail.length) pieces.push(tail);
-      size += tail.length;
-    }
-    inline = { pieces, size };
-  }
-
-  let replies: EnvelopeReplies;
-  let bdatReply: SmtpReply | undefined;
-  if (inline) {
-    // MAIL, RCPT..., BDAT <n> LAST and the body: one write, one round trip.
-    const bdat = `BDAT ${inline.size} LAST`;
-    // Write failures surface through the replies below (the pipeline is broken then).
-    pipeline.write("mail", envelopeLines(command, to), command).catch(noop);
-    pipeline.write("data", `${bdat}\r\n`, bdat).catch(noop);
-    ctx.transcript?.({ direction: "*", text: `message body: ${inline.size} octets` });
-    pipeline.writePieces("data", inline.pieces, bdat, deadline).catch(noop);
-    if (quitAfter) pipeline.writeQuit();
-    let values: SmtpReply[];
-    try {
-      const last = to.length + 1;
-      values = await pipeline.expectGroup(to.length + 2, (i) => (i === 0 ? ["mail", command] : i === last ? ["data", bdat] : ["rcpt", `RCPT TO:<${to[i - 1]}>`]));
-    } catch (error) {
-      // The whole message was written: the server may have taken it before the link failed.
-      throw unknownOutcome(error, env);
-    }
-    replies = sortEnvelope(to, values, undefined);
-    bdatReply = values[to.length + 1]!;
-  } else replies = mode !== "off" ? await pipelinedEnvelope(pipeline, command, to, false) : await stepwiseEnvelope(pipeline, command, to, false);
-
+/** The replies to an in-memory message's group: the result, or the refusal (after RSET). */
+function afterInline(
+  pipeline: CommandPipeline,
+  env: Envelope,
+  command: string,
+  size: number,
+  messageId: string | undefined,
+  outcome: Outcome,
+  values: SmtpReply[],
+): Promise<void> | undefined {
+  const last = env.to.length + 1;
+  const replies = sortEnvelope(env.to, values, undefined);
   // No DATA in a BDAT transaction: the sender and the recipients decide.
   const failure = envelopeFailure(pipeline, command, replies);
-  if (failure) {
-    failure.rejected = redactRejected(replies.rejected, pipeline.redact);
-    failure.envelope = env;
-    // The transaction is still open on the server (a BDAT after a refused RCPT is refused too).
-    if (!quitAfter || !inline) await pipeline.command("mail", "RSET").catch(noop);
-    throw failure;
+  if (failure) return abandon(pipeline, failure, env, replies).then(undefined, outcome.reject);
+  const reply = values[last]!;
+  if (reply.code === 250) {
+    outcome.resolve(sendResult(env, replies.accepted, replies.rejected, reply, messageId, size, pipeline.redact));
+    return undefined;
   }
+  // A refused BDAT leaves the transaction open on the server (a BDAT after it is refused too).
+  const refused = refusedMessage(pipeline, reply, "BDAT", env, replies);
+  return resetAfterRefusal(pipeline).then(() => outcome.reject(refused));
+}
 
-  let bytes: number;
-  let finalReply: SmtpReply;
-  let messageId = prepared.messageId;
-  if (inline) {
-    bytes = inline.size;
-    finalReply = bdatReply!;
-  } else {
-    const sent = await sendChunks(ctx, prepared, mode, binary, deadline);
-    bytes = sent.bytes;
-    messageId ??= sent.messageId;
-    if (quitAfter && mode !== "off") pipeline.writeQuit(); // same tick as the LAST chunk
-    let last: SmtpReply;
+/** A streamed (or bigger) message: the envelope's replies first, then the body in chunks. Rejects with the message's `SmtpError`. */
+async function sendChunked(ctx: TransactionContext, prepared: PreparedMessage, command: string, mode: PipeliningMode, binary: boolean, quitAfter: boolean): Promise<SendResult> {
+  const pipeline = ctx.pipeline;
+  const env = prepared.envelope;
+  const to = env.to;
+  const replies = mode !== "off" ? await pipelinedEnvelope(pipeline, command, to, false) : await stepwiseEnvelope(pipeline, command, to, false);
+  // No DATA in a BDAT transaction: the sender and the recipients decide.
+  const failure = envelopeFailure(pipeline, command, replies);
+  if (failure) return abandon(pipeline, failure, env, replies);
+
+  const sent = await sendChunks(ctx, prepared, mode, binary);
+  let last: SmtpReply | undefined; // undefined: a chunk was refused and no LAST went out
+  if (sent.final) {
+    if (quitAfter && mode !== "off") pipeline.writeQuit(); // QUIT's reply after the final one
     try {
       last = await sent.final;
     } catch (error) {
-      throw unknownOutcome(error, env);
+      throw unknownOutcome(error, env, "BDAT LAST");
     }
-    const refused = await sent.firstRefusal();
-    finalReply = refused ?? last;
   }
+  const reply = ((await sent.firstRefusal()) ?? last)!;
+  if (reply.code !== 250) {
+    const refused = refusedMessage(pipeline, reply, "BDAT", env, replies);
+    await resetAfterRefusal(pipeline); // as for an in-memory message
+    throw refused;
+  }
+  return sendResult(env, replies.accepted, replies.rejected, reply, sent.messageId, sent.bytes, pipeline.redact);
+}
 
-  if (finalReply.code !== 250) {
-    const error = Object.assign(SmtpError.fromReply("data", "the server refused the message", finalReply, "BDAT", pipeline.redact), { rejected: redactRejected(replies.rejected, pipeline.redact), envelope: env });
-    if (!quitAfter) await pipeline.command("mail", "RSET").catch(noop);
-    throw error;
-  }
-  const result = sendResult(env, replies.accepted, replies.rejected, finalReply, messageId, bytes, pipeline.redact);
-  return () => Promise.resolve(result);
+interface ChunksSent {
+  /** Octets of the body on the wire. */
+  readonly bytes: number;
+  readonly messageId: string | undefined;
+  /**
+   * The reply to the LAST chunk (pending; not "unhandled" meanwhile), or undefined when no LAST
+   * chunk went out because an earlier chunk was refused.
+   */
+  readonly final: Promise<SmtpReply> | undefined;
+  /** The first refused chunk's reply, if any, once every earlier chunk's reply is in. */
+  readonly firstRefusal: () => Promise<SmtpReply | undefined>;
 }
 
 /**
- * Streams the body as BDAT chunks; resolves once the LAST chunk is written, with the octets sent,
- * the final reply (pending) and the first refused chunk's reply, if any.
+ * Streams the body as BDAT chunks; resolves once the LAST chunk is written. Once a chunk's
+ * refusal has come back no further chunk goes out, LAST included (RFC 3030 §2: the transaction
+ * has failed and the client MUST NOT send more BDAT segments); the source is then left unread.
  */
-async function sendChunks(
-  ctx: TransactionContext,
-  prepared: PreparedMessage,
-  mode: PipeliningMode,
-  binary: boolean,
-  deadline: Deadline,
-): Promise<{ bytes: number; messageId: string | undefined; final: Promise<SmtpReply>; firstRefusal: () => Promise<SmtpReply | undefined> }> {
+async function sendChunks(ctx: TransactionContext, prepared: PreparedMessage, mode: PipeliningMode, binary: boolean): Promise<ChunksSent> {
   const pipeline = ctx.pipeline;
-  const sniffer = prepared.messageId === undefined ? new MessageIdSniffer() : undefined;
-  const enc = binary ? undefined : new DotEncoder({ stuffDots: false });
-  const acks: Ack[] = [];
+  const deadline = Deadline.in(ctx.dataMs);
+  const encoder = binary ? undefined : new DotEncoder({ stuffDots: false });
+  // Chunk replies come in order: the first refusal is set first, and once the latest chunk's
+  // reply is in, so are all before it. A failed read fails the LAST chunk's reply too.
+  let refused: SmtpReply | undefined;
+  let acked: Promise<unknown> = WRITTEN;
+  const onAck = (reply: SmtpReply): void => {
+    if (reply.code !== 250) refused ??= reply;
+  };
+  const stopped = (): false | undefined => (refused === undefined ? undefined : false);
   let bytes = 0;
-  let sinceYield = 0;
-  let pending: Buffer[] = [];
-  let pendingSize = 0;
+  // The chunk being gathered: views of the source's buffers (the socket keeps its own list once written).
+  const pieces: Buffer[] = [];
+  let pending = 0;
 
-  const flushChunk = async (last: boolean): Promise<void> => {
-    const size = pendingSize;
+  const flush = (last: boolean): Promise<unknown> => {
+    const size = pending;
     const bdat = last ? `BDAT ${size} LAST` : `BDAT ${size}`;
-    const pieces = pending;
-    pending = [];
-    pendingSize = 0;
-    pipeline.write("data", `${bdat}\r\n`, bdat).catch(noop); // a failure also fails the pieces' write
-    const written = size ? pipeline.writePieces("data", pieces, bdat, deadline) : Promise.resolve();
+    ignore(pipeline.write("data", `${bdat}\r\n`, bdat)); // a failure also fails the pieces' write
+    const written = size ? pipeline.writePieces("data", pieces, bdat, deadline) : WRITTEN;
+    pieces.length = 0;
+    pending = 0;
     bytes += size;
     if (last) return written;
-    const ack = settle(pipeline.expect("data", bdat, ctx.dataMs));
-    acks.push(ack);
-    await written;
-    if (mode === "off") await ack; // without PIPELINING every BDAT waits for its reply
+    acked = pipeline.expect("data", bdat, ctx.dataMs).then(onAck, noop);
+    // Without PIPELINING every BDAT waits for its reply (and a refusal stops the body).
+    return mode === "off" ? written.then(() => acked).then(stopped) : written;
   };
 
-  const source = binary && prepared.bytes ? [prepared.bytes] : streamChunks(prepared.body, deadline, pipeline);
-  try {
-    for await (const chunk of source) {
-      const input = chunkBytes(chunk);
-      if (sniffer?.active) sniffer.push(input);
-      if (enc) pendingSize += enc.encodeInto(input, pending);
-      else {
-        pending.push(input);
-        pendingSize += input.length;
-      }
-      if (pendingSize >= CHUNK_BYTES) {
-        sinceYield += pendingSize;
-        await flushChunk(false);
-        if (sinceYield >= YIELD_BYTES) {
-          sinceYield = 0;
-          await yieldToEventLoop();
-        }
-      }
-    }
-  } catch (error) {
-    failUnreadableSource(pipeline, error);
-  }
-  if (enc) {
-    const tail = enc.finish();
-    if (tail.length) {
-      pending.push(tail);
-      pendingSize += tail.length;
-    }
-  }
-  ctx.transcript?.({ direction: "*", text: `message body: ${bytes + pendingSize} octets` });
-  const lastWritten = flushChunk(true);
+  const messageId = await pumpBody(pipeline, prepared, deadline, encoder, pieces, (n) => {
+    if (refused) return false; // a refusal came back while this chunk was read
+    return (pending += n) >= CHUNK_BYTES ? flush(false) : undefined;
+  });
+  const firstRefusal = () => acked.then(() => refused);
+  if (refused) return { bytes, messageId, final: undefined, firstRefusal };
+  if (encoder) pending += encoder.finishInto(pieces);
+  noteBodySize(ctx.transcript, bytes + pending);
+  const lastWritten = flush(true);
   const final = pipeline.expect("data", "BDAT LAST", ctx.dataMs);
   final.catch(noop); // awaited by the caller once the LAST chunk is written; not "unhandled" meanwhile
   await lastWritten;
-  sniffer?.finish();
-  return {
-    bytes,
-    messageId: sniffer?.messageId,
-    final,
-    firstRefusal: async () => {
-      for (const ack of acks) {
-        const a = await ack;
-        if (a.reply && a.reply.code !== 250) return a.reply;
-      }
-      return undefined;
-    },
-  };
+  return { bytes, messageId, final, firstRefusal };
 }

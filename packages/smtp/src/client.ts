@@ -26,7 +26,7 @@ import { CLOSED_AFTER_QUIT, CommandPipeline } from "./pipeline.js";
 import type { SmtpCapabilities, SmtpReply } from "./reply.js";
 import { channelOf, setUpSession, type ServerState } from "./setup.js";
 import { mailCommand, transaction, type Outcome, type SendResult, type TransactionContext } from "./transaction.js";
-import { bdatTransaction, needsBinaryMime } from "./chunking.js";
+import { bdatTransaction } from "./chunking.js";
 import { SUBMIT, sendEach, type OutgoingMessage, type SendManyOptions, type SendOutcome } from "./many.js";
 
 const noop = (): void => undefined;
@@ -229,19 +229,8 @@ export class SmtpClient {
     }
     if (quitAfter) this.#closing = true; // no send may queue behind the QUIT
     const ctx = this.#transaction;
-    if (ctx.chunking) this.#submitBdat(prepared, command, quitAfter, outcome);
-    else this.#pipeline.serialize(() => transaction(ctx, prepared, command, this.pipelining, quitAfter, outcome));
-  }
-
-  /** `#submit` when the message goes with BDAT (CHUNKING). */
-  #submitBdat(prepared: PreparedMessage, command: string, quitAfter: boolean, outcome: Outcome): void {
-    const ctx = this.#transaction;
-    const binary = ctx.binaryMime === true && needsBinaryMime(prepared);
-    this.#pipeline.serialize(() =>
-      bdatTransaction(ctx, prepared, command, this.pipelining, quitAfter, binary).then((final) => {
-        final().then(outcome.resolve, outcome.reject);
-      }, outcome.reject),
-    );
+    const run = ctx.chunking ? bdatTransaction : transaction; // one contract: the outcome goes to `outcome`
+    this.#pipeline.serialize(() => run(ctx, prepared, command, this.pipelining, quitAfter, outcome));
   }
 
   /** @internal `sendMany`'s entry: `#submit` for a message that is not QUIT's and has no options. */

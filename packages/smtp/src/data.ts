@@ -130,6 +130,13 @@ export class DotEncoder {
     return CRLF;
   }
 
+  /** `finish`, appended to `out` when not empty; returns the number of bytes appended. */
+  finishInto(out: Buffer[]): number {
+    const tail = this.finish();
+    if (tail.length) out.push(tail);
+    return tail.length;
+  }
+
   /** Encodes one chunk, carrying state to the next. Public for tests and for in-memory use. */
   encode(input: Buffer): Buffer {
     if (input.length === 0) return input;
@@ -240,16 +247,12 @@ export class DotEncoder {
 
   /**
    * A whole in-memory message as pieces appended to `out` (as `encodeInto`: views of `input`
-   * and shared constants), with its final CRLF (if missing) and the `.` line; returns the number
-   * of bytes appended, the `.` line included.
+   * and shared constants), with its final CRLF (if missing) and, when dots are stuffed (DATA), the
+   * `.` line; returns the number of bytes appended, the `.` line included. (BDAT has no end marker.)
    */
   encodeWholeInto(input: Buffer, out: Buffer[]): number {
-    let size = this.encodeInto(input, out);
-    const tail = this.finish();
-    if (tail.length) {
-      out.push(tail);
-      size += tail.length;
-    }
+    const size = this.encodeInto(input, out) + this.finishInto(out);
+    if (!this.#dots) return size;
     out.push(END_OF_DATA);
     return size + END_OF_DATA.length;
   }

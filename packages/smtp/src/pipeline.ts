@@ -26,6 +26,11 @@ const noop = (): void => undefined;
 /** Shared by every connection closed after its 221: an Error per session costs a stack capture for nothing. */
 export const CLOSED_AFTER_QUIT = new TransportError("closed", "The connection was closed after QUIT.");
 
+/** Ignores a write's failure, which the replies read after it report (the pipeline is broken then); no handler for a write that went out at once. */
+export function ignoreWriteFailure(written: Promise<unknown>): void {
+  if (written !== WRITTEN) written.catch(noop);
+}
+
 /** Which reply of a group: its phase and the (masked) command it answers. */
 export type GroupMember = (index: number) => [SmtpPhase, string];
 
@@ -176,8 +181,7 @@ export class CommandPipeline {
    */
   writeQuit(): void {
     this.#quitWritten = true;
-    const written = this.write("quit", "QUIT\r\n", "QUIT");
-    if (written !== WRITTEN) written.catch(noop);
+    ignoreWriteFailure(this.write("quit", "QUIT\r\n", "QUIT"));
     this.expect("quit", "QUIT").catch(noop);
   }
 
@@ -215,12 +219,15 @@ export class CommandPipeline {
     return read;
   }
 
-  /** The `count` replies to a pipelined group, as one queued read (one deadline, one promise). */
-  expectGroup(count: number, member: GroupMember): Promise<SmtpReply[]> {
+  /**
+   * The `count` replies to a pipelined group, as one queued read (one deadline, starting now,
+   * `timeout` ms: the reply deadline unless the group ends with a message's final reply).
+   */
+  expectGroup(count: number, member: GroupMember, timeout: number = this.#replyMs): Promise<SmtpReply[]> {
     if (this.#broken) return Promise.reject(this.#broken);
     const replies: SmtpReply[] = [];
     const read = this.line.readParsed(
-      this.deadline(),
+      this.deadline(timeout),
       "a reply",
       (next) => {
         for (let reply = this.#parseReply(next); reply !== undefined; reply = this.#parseReply(next)) if (replies.push(reply) === count) return replies;

@@ -3,6 +3,10 @@
  * its final reply. With PIPELINING (RFC 2920) MAIL, every RCPT and DATA go out as one group;
  * SIZE (RFC 1870), BODY=8BITMIME (RFC 6152) and SMTPUTF8 (RFC 6531) are added when the server
  * offers them and the message needs them.
+ *
+ * The contract of a transaction (`transaction` here, `bdatTransaction` in chunking.ts): the
+ * outcome to an `Outcome`, a write half returned. Both use the pieces here for the envelope, a
+ * refusal, the streamed body's loop (`pumpBody`), the result and the unknown outcome.
  */
 import { finished, type Readable } from "node:stream";
 import { inspect } from "node:util";
@@ -115,15 +119,15 @@ const is2xx = (reply: SmtpReply) => reply.code >= 200 && reply.code < 300;
 const noop = (): void => undefined;
 const END_OF_DATA = Buffer.from(".\r\n");
 /** A streamed body (DATA or BDAT) yields to the event loop after this many bytes (keeps stalls far below 20 ms). */
-export const YIELD_BYTES = 256 * 1024;
-export const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+const YIELD_BYTES = 256 * 1024;
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * A message source that threw while being sent: no end of data (a "." or a LAST chunk) may follow,
  * or the server would deliver a truncated message, so the connection is failed and the reading
  * error reported. An `SmtpError` (the connection already failed) passes through unchanged.
  */
-export function failUnreadableSource(pipeline: CommandPipeline, error: unknown): never {
+function failUnreadableSource(pipeline: CommandPipeline, error: unknown): never {
   if (error instanceof SmtpError) throw error;
   const failure = new SmtpError("data", "invalid-input", `reading the message failed (${(error as Error)?.message ?? String(error)}); the connection was closed so that no partial message is delivered.`, { cause: error });
   pipeline.fail(failure);
@@ -209,8 +213,10 @@ export interface Outcome {
 /**
  * One mail transaction over DATA. Returns its write half, a promise that never rejects and
  * settles once the next operation may write: in "full" pipelining right after the final dot,
- * else after the final reply. The message's outcome goes to `outcome`. With `quitAfter` and
- * pipelining, QUIT leaves with the final dot.
+ * else after the final reply. The message's outcome goes to `outcome`, once: the `SendResult`,
+ * or the `SmtpError` `send` rejects with (a refusal, after RSET when the envelope was refused;
+ * `outcome-unknown` when the connection failed after the final dot). With `quitAfter` and
+ * pipelining, QUIT leaves with the final dot. (`bdatTransaction` has the same contract.)
  *
  * The common case (pipelined, a message in memory, every reply positive) is a chain of plain
  * callbacks: the envelope's replies, then the body written in the same tick, then the final
@@ -272,16 +278,16 @@ function afterBody(ctx: TransactionContext, env: Envelope, mode: PipeliningMode,
   const done = finalReply.then(
     (reply) => {
       if (reply.code === 250) outcome.resolve(sendResult(env, replies.accepted, replies.rejected, reply, sent.messageId, sent.bytes, pipeline.redact));
-      else outcome.reject(refusedMessage(pipeline, reply, env, replies));
+      else outcome.reject(refusedMessage(pipeline, reply, ".", env, replies));
     },
-    (error: unknown) => outcome.reject(unknownOutcome(error, env)),
+    (error: unknown) => outcome.reject(unknownOutcome(error, env, ".")),
   );
   return mode === "full" ? undefined : done; // "full": the next transaction may be written now
 }
 
-/** The error for a message the server refused after its body. */
-function refusedMessage(pipeline: CommandPipeline, reply: SmtpReply, env: Envelope, replies: EnvelopeReplies): SmtpError {
-  return Object.assign(SmtpError.fromReply("data", "the server refused the message", reply, ".", pipeline.redact), { rejected: redactRejected(replies.rejected, pipeline.redact), envelope: env });
+/** The error for a message the server refused after its body; `command` ended the body ("." or BDAT). */
+export function refusedMessage(pipeline: CommandPipeline, reply: SmtpReply, command: string, env: Envelope, replies: EnvelopeReplies): SmtpError {
+  return Object.assign(SmtpError.fromReply("data", "the server refused the message", reply, command, pipeline.redact), { rejected: redactRejected(replies.rejected, pipeline.redact), envelope: env });
 }
 
 /**
@@ -291,13 +297,13 @@ function refusedMessage(pipeline: CommandPipeline, reply: SmtpReply, env: Envelo
 export function envelopeGroup(pipeline: CommandPipeline, mailCommand: string, to: readonly string[], withData: boolean): Promise<SmtpReply[]> {
   const written = pipeline.write("mail", withData ? `${envelopeLines(mailCommand, to)}DATA\r\n` : envelopeLines(mailCommand, to), mailCommand);
   const count = withData ? to.length + 2 : to.length + 1;
-  const member = (i: number): [SmtpPhase, string] => groupMember(mailCommand, to, i);
+  const member = (i: number): [SmtpPhase, string] => groupMember(mailCommand, to, i, "DATA");
   return written === WRITTEN ? pipeline.expectGroup(count, member) : written.then(() => pipeline.expectGroup(count, member));
 }
 
-/** Which command a pipelined envelope's reply `i` answers (for errors). */
-function groupMember(mailCommand: string, to: readonly string[], i: number): [SmtpPhase, string] {
-  return i === 0 ? ["mail", mailCommand] : i === to.length + 1 ? ["data", "DATA"] : ["rcpt", `RCPT TO:<${to[i - 1]}>`];
+/** Which command a pipelined envelope's reply `i` answers (for errors); `last` follows the RCPTs (DATA, or BDAT ... LAST). */
+export function groupMember(mailCommand: string, to: readonly string[], i: number, last: string): [SmtpPhase, string] {
+  return i === 0 ? ["mail", mailCommand] : i === to.length + 1 ? ["data", last] : ["rcpt", `RCPT TO:<${to[i - 1]}>`];
 }
 
 /** `envelopeGroup`, sorted. */
@@ -346,8 +352,12 @@ function envelopeRefusal(pipeline: CommandPipeline, mailCommand: string, replies
   return undefined;
 }
 
-/** Ends a refused transaction: an empty message if DATA was accepted anyway, RSET, then the failure. */
-async function abandon(pipeline: CommandPipeline, failure: SmtpError, env: Envelope, replies: EnvelopeReplies): Promise<never> {
+/**
+ * Ends a transaction refused before its body (DATA and BDAT alike): an empty message if DATA was
+ * accepted anyway, RSET unless QUIT already went out (an in-memory BDAT message sent with its
+ * QUIT), then rejects with the failure, which carries the refused recipients and the envelope.
+ */
+export async function abandon(pipeline: CommandPipeline, failure: SmtpError, env: Envelope, replies: EnvelopeReplies): Promise<never> {
   failure.rejected = redactRejected(replies.rejected, pipeline.redact);
   failure.envelope = env;
   if (replies.data?.code === 354) {
@@ -355,8 +365,13 @@ async function abandon(pipeline: CommandPipeline, failure: SmtpError, env: Envel
     await pipeline.write("data", ".\r\n", ".");
     await pipeline.expect("data", ".").catch(noop);
   }
-  await pipeline.command("mail", "RSET").catch(noop);
+  await resetAfterRefusal(pipeline);
   throw failure;
+}
+
+/** RSET after a refused transaction, its failure ignored; none once QUIT went out (then it ends the session). */
+export function resetAfterRefusal(pipeline: CommandPipeline): Promise<unknown> {
+  return pipeline.quitWritten ? WRITTEN : pipeline.command("mail", "RSET").catch(noop);
 }
 
 /** `reply` with the connection's secrets masked; the same object when there was nothing to mask. */
@@ -366,12 +381,12 @@ export function redactReply(reply: SmtpReply, redact: (text: string) => string):
 }
 
 /** Refused recipients as a result or an error carries them: their replies through the connection's redactor. */
-export function redactRejected(rejected: readonly RejectedRecipient[], redact: (text: string) => string): RejectedRecipient[] {
+function redactRejected(rejected: readonly RejectedRecipient[], redact: (text: string) => string): RejectedRecipient[] {
   return rejected.map((r) => ({ address: r.address, reply: redactReply(r.reply, redact) }));
 }
 
 /** A stream chunk as a Buffer (no copy); anything but text or bytes is refused. */
-export function chunkBytes(chunk: unknown): Buffer {
+function chunkBytes(chunk: unknown): Buffer {
   if (Buffer.isBuffer(chunk)) return chunk;
   if (typeof chunk === "string") return Buffer.from(chunk, "utf8");
   if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
@@ -404,8 +419,13 @@ function writeInMemory(ctx: TransactionContext, message: Buffer, messageId: stri
 
 /** The transcript's account of an in-memory body, which is not itself in the transcript. */
 function noteBody(transcript: TranscriptSink, bytes: number): void {
-  transcript({ direction: "*", text: `message body: ${bytes} octets` });
+  noteBodySize(transcript, bytes);
   transcript({ direction: "C", text: "." });
+}
+
+/** The transcript's note of a body's size (the body itself is never in the transcript). */
+export function noteBodySize(transcript: TranscriptSink | undefined, bytes: number): void {
+  transcript?.({ direction: "*", text: `message body: ${bytes} octets` });
 }
 
 /**
@@ -471,29 +491,46 @@ export async function* streamChunks(stream: Readable, deadline?: Deadline, pipel
   }
 }
 
-/** Writes a streamed body, dot-stuffed, and the final dot. Resolves with the body's octets on the wire and its Message-ID. */
-async function sendBody(ctx: TransactionContext, prepared: PreparedMessage): Promise<BodySent> {
-  const pipeline = ctx.pipeline;
-  const deadline = Deadline.in(ctx.dataMs);
-  const stuffer = new DotEncoder();
-  let size = 0;
-  let sinceYield = 0;
+/**
+ * The loop of a streamed body, DATA's and BDAT's: reads `prepared.body` chunk by chunk (each as
+ * the stream produced it, no copy), passes the start through the Message-ID sniffer when the
+ * message has no id yet, and appends each chunk to `out`, encoded by `encoder` (as it is without
+ * one: BINARYMIME). Then `take(n)` gets the number of bytes appended (never 0): it writes
+ * what `out` holds (and empties it) or keeps it for a bigger write; the next chunk is read once
+ * the promise it returns, if any, settles (backpressure). `false`, or a promise of `false`, stops
+ * reading (the rest of the source is not wanted). Resolves with the message's Message-ID.
+ *
+ * A source that fails, or yields what is not bytes or text, fails the connection
+ * (`failUnreadableSource`): no end of data may follow; so does a wait for the source's next chunk
+ * that reaches `deadline` (the body's data deadline) or outlives the pipeline (`streamChunks`). A
+ * failed write rejects with the pipeline's `SmtpError`. Leaving early destroys the stream.
+ */
+export async function pumpBody(
+  pipeline: CommandPipeline,
+  prepared: PreparedMessage,
+  deadline: Deadline,
+  encoder: DotEncoder | undefined,
+  out: Buffer[],
+  take: (appended: number) => Promise<unknown> | undefined | false,
+): Promise<string | undefined> {
   const sniffer = prepared.messageId === undefined ? new MessageIdSniffer() : undefined;
-  // Each chunk goes out as views of itself around the stuffed dots (no copy), so memory stays
-  // flat whatever the chunk size: only the chunk being written is held.
-  const pieces: Buffer[] = [];
+  let sinceYield = 0;
   try {
     for await (const chunk of streamChunks(prepared.body, deadline, pipeline)) {
       const input = chunkBytes(chunk);
       if (sniffer?.active) sniffer.push(input);
-      pieces.length = 0;
-      const n = stuffer.encodeInto(input, pieces);
+      let n: number;
+      if (encoder) n = encoder.encodeInto(input, out);
+      else {
+        out.push(input);
+        n = input.length;
+      }
       if (n === 0) continue;
-      size += n;
-      sinceYield += n;
-      await pipeline.writePieces("data", pieces, "DATA", deadline);
+      const taken = take(n);
+      if (taken === false || (taken !== undefined && (await taken) === false)) break;
       // A source that produces synchronously into a socket whose kernel buffer keeps
       // accepting would never return to the event loop: yield every YIELD_BYTES.
+      sinceYield += n;
       if (sinceYield >= YIELD_BYTES) {
         sinceYield = 0;
         await yieldToEventLoop();
@@ -502,12 +539,30 @@ async function sendBody(ctx: TransactionContext, prepared: PreparedMessage): Pro
   } catch (error) {
     failUnreadableSource(pipeline, error);
   }
+  sniffer?.finish();
+  return prepared.messageId ?? sniffer?.messageId;
+}
+
+/** Writes a streamed body, dot-stuffed, and the final dot. Resolves with the body's octets on the wire and its Message-ID. */
+async function sendBody(ctx: TransactionContext, prepared: PreparedMessage): Promise<BodySent> {
+  const pipeline = ctx.pipeline;
+  const deadline = Deadline.in(ctx.dataMs);
+  const stuffer = new DotEncoder();
+  let size = 0;
+  // Each chunk goes out as views of itself around the stuffed dots (no copy), so memory stays
+  // flat whatever the chunk size: only the chunk being written is held.
+  const pieces: Buffer[] = [];
+  const messageId = await pumpBody(pipeline, prepared, deadline, stuffer, pieces, (n) => {
+    size += n;
+    const written = pipeline.writePieces("data", pieces, "DATA", deadline);
+    pieces.length = 0; // the socket keeps its own list
+    return written === WRITTEN ? undefined : written;
+  });
   const tail = stuffer.finish();
   size += tail.length;
-  ctx.transcript?.({ direction: "*", text: `message body: ${size} octets` });
+  noteBodySize(ctx.transcript, size);
   await pipeline.write("data", tail.length ? Buffer.concat([tail, END_OF_DATA]) : END_OF_DATA, ".", { mask: "." });
-  sniffer?.finish();
-  return { bytes: size, messageId: prepared.messageId ?? sniffer?.messageId };
+  return { bytes: size, messageId };
 }
 
 /** Why a final reply never came, for the failures that leave a message's outcome unknown. */
@@ -520,21 +575,23 @@ const UNANSWERED: Readonly<Record<string, string>> = {
 
 /**
  * The error for a message whose final reply never came: a connection that closed, timed out, was
- * aborted or was closed by the caller after the final dot leaves the outcome unknown (RFC 1047),
- * so it gets its own code. Other failures (an unreadable reply) keep theirs.
+ * aborted or was closed by the caller after the end of its data (DATA's final dot, `command` ".";
+ * BDAT's LAST chunk, `command` that BDAT) leaves the outcome unknown (RFC 1047), so it gets its
+ * own code. Other failures (an unreadable reply) keep theirs.
  */
-export function unknownOutcome(error: unknown, envelope: Envelope): unknown {
+export function unknownOutcome(error: unknown, envelope: Envelope, command: string): unknown {
   const what = error instanceof SmtpError && Object.hasOwn(UNANSWERED, error.code) ? UNANSWERED[error.code] : undefined;
   if (what === undefined) {
     if (error instanceof SmtpError) error.envelope ??= envelope;
     return error;
   }
+  const end = command === "." ? "final dot" : "last chunk";
   const rcpt = envelope.to.length === 1 ? `<${envelope.to[0]}>` : `<${envelope.to[0]}> and ${envelope.to.length - 1} more`;
   const failure = new SmtpError(
     "data",
     "outcome-unknown",
-    `${what} after the message's final dot and before the server's reply, so the server may have accepted the message from <${envelope.from}> to ${rcpt}; check before resending it, or it may be delivered twice (RFC 1047).`,
-    { cause: error, command: "." },
+    `${what} after the message's ${end} and before the server's reply, so the server may have accepted the message from <${envelope.from}> to ${rcpt}; check before resending it, or it may be delivered twice (RFC 1047).`,
+    { cause: error, command },
   );
   failure.envelope = envelope;
   return failure;

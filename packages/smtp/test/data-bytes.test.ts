@@ -139,4 +139,17 @@ describe("DotEncoder on bytes", () => {
     expect(new DotEncoder().encodeWithEnd(Buffer.from(".x")).toString()).toBe("..x\r\n.\r\n");
     expect(new DotEncoder().encodeWithEnd(Buffer.from("")).toString()).toBe(".\r\n");
   });
+
+  it("for BDAT (stuffDots: false) a whole message gets its line ends repaired, no doubled dot and no end marker", () => {
+    const whole = (text: string) => {
+      const out: Buffer[] = [];
+      const size = new DotEncoder({ stuffDots: false }).encodeWholeInto(Buffer.from(text), out);
+      const bytes = Buffer.concat(out);
+      expect(bytes.length).toBe(size);
+      return bytes.toString();
+    };
+    expect(whole(".x\n.\nend")).toBe(".x\r\n.\r\nend\r\n");
+    expect(whole("a\r\n")).toBe("a\r\n");
+    expect(whole("")).toBe("");
+  });
 });
