@@ -18,7 +18,7 @@
  */
 import { Readable } from "node:stream";
 import { SmtpClient } from "./client.js";
-import { timerDelay } from "@saslkit/transport";
+import { TransportError, timerDelay } from "@saslkit/transport";
 import { SmtpError } from "./errors.js";
 import type { Envelope, Message } from "./message.js";
 import { windowFor } from "./many.js";
@@ -86,6 +86,18 @@ function retryable(error: unknown): boolean {
   // (A failure after the final dot is "outcome-unknown", never one of these.)
   return error.code === "closed" || error.code === "timeout" || error.code === "connect-failed";
 }
+
+/**
+ * A connection failure that trying again will not cure: the server refused with a 5xx reply
+ * (535 to AUTH, a 554 greeting, 530 "encryption required") or the client refused to go on
+ * (no common mechanism, TLS required). Transport failures and 4xx replies are transient.
+ */
+function permanent(error: unknown): boolean {
+  if (!(error instanceof SmtpError)) return false;
+  if (error.reply) return error.reply.code >= 500;
+  return !(error.cause instanceof TransportError) && !TRANSIENT.has(error.code);
+}
+const TRANSIENT = new Set<string>(["connect-failed", "timeout", "closed", "line-too-long", "tls-failed", "aborted", "tls-injection", "malformed-reply", "temporary-failure", "protocol-error"]);
 
 /** A stream can be sent again only if nothing was read from it yet. */
 function resendable(message: Message): boolean {
@@ -280,14 +292,17 @@ export class SmtpPool {
         }
         this.#connectFailures++;
         const anyOpen = [...this.#slots].some((s) => s.client && !s.client.closed);
-        if (this.#connectFailures >= this.#maxConnectFailures && !anyOpen) {
-          // The server stays unreachable: fail what waits (none of it was sent) and start afresh.
-          this.#connectFailures = 0;
+        let pause = Math.min(MAX_PAUSE_MS, 100 * 2 ** (this.#connectFailures - 1));
+        if ((this.#connectFailures >= this.#maxConnectFailures || permanent(error)) && !anyOpen) {
+          // The server stays unreachable, or refused for good (a 535 to AUTH): fail what waits
+          // (none of it was sent). The failures are not reset and the next attempt waits the
+          // longest pause, so an application that keeps sending meets one attempt per pause, not
+          // a storm of them (repeated AUTH failures lock accounts and trip fail2ban).
+          this.#connectFailures = Math.max(this.#connectFailures, this.#maxConnectFailures);
+          pause = MAX_PAUSE_MS;
           for (const job of this.#queue.splice(0)) this.#fail(job, error);
-          this.#dispatch();
-          return;
+          this.#checkDrained();
         }
-        const pause = Math.min(MAX_PAUSE_MS, 100 * 2 ** (this.#connectFailures - 1));
         this.#pauseTimer = setTimeout(() => {
           this.#pauseTimer = undefined;
           this.#dispatch();

@@ -1,0 +1,280 @@
+/**
+ * SmtpPool against a hostile scripted server (review round 3): each connection gets a behaviour
+ * for each phase (greeting, EHLO, AUTH, MAIL, after the final dot), so the pool's rules can be
+ * checked phase by phase: every send settles, no message is delivered twice, a failure after the
+ * final dot is `outcome-unknown` and never retried, a permanent AUTH failure is not hammered.
+ */
+import net from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { plain } from "@saslkit/mech-plain";
+import { SmtpError, createPool, type SendResult, type SmtpClientOptions } from "@saslkit/smtp";
+
+type Act = "ok" | "421" | "drop" | "never" | "535" | "454";
+interface Behaviour {
+  greet?: Act;
+  ehlo?: Act;
+  auth?: Act;
+  mail?: Act;
+  dot?: Act;
+}
+
+class HostileServer {
+  readonly delivered = new Map<string, number>();
+  readonly sockets = new Set<net.Socket>();
+  connections = 0;
+  authAttempts = 0;
+  messages = 0;
+  behaviour: (conn: number, message: number) => Behaviour = () => ({});
+  #server: net.Server | undefined;
+  port = 0;
+
+  async start(): Promise<void> {
+    this.#server = net.createServer((s) => this.#session(s));
+    await new Promise<void>((resolve) => this.#server!.listen(0, "127.0.0.1", resolve));
+    this.port = (this.#server.address() as net.AddressInfo).port;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+    this.#server = undefined;
+  }
+
+  #session(socket: net.Socket): void {
+    const conn = ++this.connections;
+    this.sockets.add(socket);
+    socket.on("close", () => this.sockets.delete(socket));
+    socket.on("error", () => undefined);
+    const b = (): Behaviour => this.behaviour(conn, this.messages);
+    const act = (a: Act | undefined, okReply: string): string | undefined => {
+      switch (a ?? "ok") {
+        case "ok":
+          return okReply;
+        case "421":
+          socket.end("421 4.3.2 closing\r\n");
+          return undefined;
+        case "535":
+          return "535 5.7.8 authentication failed\r\n";
+        case "454":
+          return "454 4.7.0 temporary authentication failure\r\n";
+        case "drop":
+          socket.destroy();
+          return undefined;
+        case "never":
+          return "";
+      }
+      return okReply;
+    };
+    let buf = "";
+    let inData = false;
+    let body: string[] = [];
+    const g = act(b().greet, "220 hostile.test ESMTP\r\n");
+    if (g === undefined) return;
+    if (g) socket.write(g);
+    let stalled = false;
+    socket.on("data", (chunk) => {
+      if (stalled) return;
+      buf += chunk.toString("latin1");
+      let out = "";
+      let i: number;
+      while ((i = buf.indexOf("\r\n")) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        if (inData) {
+          if (line === ".") {
+            inData = false;
+            const text = body.join("\r\n");
+            const id = /Message-ID: <([^>]+)>/.exec(text)?.[1] ?? "?";
+            const r = act(b().dot, "250 2.0.0 queued\r\n");
+            if (r !== undefined && !r.startsWith("4")) this.delivered.set(id, (this.delivered.get(id) ?? 0) + 1);
+            if (r === "") {
+              stalled = true; // never answers again (counted above: the worst case)
+              return;
+            }
+            if (r === undefined) {
+              // dropped or 421 after the dot: count it delivered only for "drop" (worst case)
+              if (b().dot === "drop") this.delivered.set(id, (this.delivered.get(id) ?? 0) + 1);
+              return;
+            }
+            out += r;
+          } else body.push(line.startsWith(".") ? line.slice(1) : line);
+          continue;
+        }
+        const cmd = line.slice(0, 4).toUpperCase();
+        let r: string | undefined;
+        if (cmd === "EHLO") r = act(b().ehlo, "250-hostile.test\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n");
+        else if (cmd === "AUTH") {
+          this.authAttempts++;
+          r = act(b().auth, "235 2.7.0 ok\r\n");
+        } else if (cmd === "MAIL") {
+          this.messages++;
+          r = act(b().mail, "250 2.1.0 ok\r\n");
+        } else if (cmd === "RCPT") r = "250 2.1.5 ok\r\n";
+        else if (cmd === "DATA") {
+          inData = true;
+          body = [];
+          r = "354 go ahead\r\n";
+        } else if (cmd === "RSET" || cmd === "NOOP") r = "250 ok\r\n";
+        else if (cmd === "QUIT") {
+          socket.end(`${out}221 bye\r\n`);
+          return;
+        } else r = "502 no\r\n";
+        if (r === "") {
+          stalled = true;
+          r = undefined;
+        }
+        if (r === undefined) {
+          if (out && !socket.destroyed) socket.write(out);
+          return;
+        }
+        out += r;
+      }
+      if (out) socket.write(out);
+    });
+  }
+}
+
+let server: HostileServer | undefined;
+afterEach(async () => {
+  await server?.stop();
+  server = undefined;
+});
+
+const connection = (s: HostileServer, extra: Partial<SmtpClientOptions> = {}): SmtpClientOptions => ({
+  host: "127.0.0.1",
+  port: s.port,
+  tls: "none",
+  ehloName: "client.example.org",
+  auth: { username: "u", password: "p" },
+  mechanisms: [plain],
+  ...extra,
+});
+
+const msg = (id: string) => `Message-ID: <${id}>\r\nSubject: ${id}\r\n\r\nbody ${id}\r\n`;
+const env = { from: "a@example.org", to: ["b@example.org"] };
+
+interface Settled {
+  readonly id: string;
+  readonly result?: SendResult;
+  readonly error?: SmtpError;
+}
+
+function settle(p: Promise<SendResult>, id: string): Promise<Settled> {
+  return p.then(
+    (result) => ({ id, result }),
+    (error: SmtpError) => ({ id, error }),
+  );
+}
+
+function checkExactlyOnce(s: HostileServer, settled: readonly Settled[]): void {
+  for (const r of settled) {
+    const n = s.delivered.get(r.id) ?? 0;
+    expect(n, `${r.id} delivered ${n} times`).toBeLessThanOrEqual(1);
+    if (r.result) expect(n, `${r.id} resolved but was not delivered`).toBe(1);
+    else if (r.error?.code !== "outcome-unknown") expect(n, `${r.id} failed (${r.error?.code}) but was delivered`).toBe(0);
+  }
+}
+
+const ids = (n: number, p = "m") => Array.from({ length: n }, (_, i) => `${p}${i}@x`);
+
+describe("SmtpPool against a hostile server", () => {
+  it("a 535 to AUTH fails the waiting messages at once, and a steady sender does not make the pool retry AUTH in a loop", async () => {
+    server = new HostileServer();
+    await server.start();
+    server.behaviour = () => ({ auth: "535" });
+    const pool = createPool({ connection: connection(server), maxConnections: 1 });
+    const t0 = Date.now();
+    const first = await settle(pool.send(msg("first@x"), env), "first@x");
+    expect(first.error?.code).toBe("authentication-failed");
+    expect(first.error?.reply?.code).toBe(535);
+    // One refusal is final: the pool does not try the same credentials again and again before giving up.
+    expect(server.authAttempts).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    // An application that keeps sending (one message every 100 ms for 3 s) must not turn into an
+    // AUTH storm (fail2ban-style lockouts): at most one attempt per longest pause (5 s).
+    const later: Promise<Settled>[] = [];
+    for (let i = 0; i < 30; i++) {
+      later.push(settle(pool.send(msg(`s${i}@x`), env), `s${i}@x`));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const settled = await Promise.all(later);
+    expect(server.authAttempts).toBeLessThanOrEqual(2);
+    for (const r of settled) expect(r.error?.code, r.id).toBe("authentication-failed");
+    await pool.close();
+    checkExactlyOnce(server, [first, ...settled]);
+  }, 20000);
+  // Each phase of each connection failing in turn: every send settles within its deadlines, none
+  // is delivered twice, and a failure after the final dot is reported as outcome-unknown, not retried.
+  const quick = { timeouts: { connect: 300, reply: 300, data: 300 } };
+  const phases: [string, (c: number) => Behaviour, string][] = [
+    ["never greets", () => ({ greet: "never" }), "timeout"],
+    ["421 greeting", () => ({ greet: "421" }), "rejected"],
+    ["421 to EHLO", () => ({ ehlo: "421" }), "rejected"],
+    ["421 to AUTH", () => ({ auth: "421" }), "*"],
+    ["drop at AUTH", () => ({ auth: "drop" }), "closed"],
+    ["454 to AUTH", () => ({ auth: "454" }), "temporary-failure"],
+    ["no reply to AUTH", () => ({ auth: "never" }), "timeout"],
+    ["421 to MAIL", () => ({ mail: "421" }), "closed"],
+    ["drop at MAIL", () => ({ mail: "drop" }), "closed"],
+    ["no reply to MAIL", () => ({ mail: "never" }), "timeout"],
+    ["421 after the dot, first connection only", (c) => ({ dot: c === 1 ? "421" : "ok" }), "ok"],
+    ["drop after the dot", () => ({ dot: "drop" }), "outcome-unknown"],
+    // (A message pipelined behind a stalled one never reaches its dot: "timeout", not delivered.)
+    ["no reply after the dot", () => ({ dot: "never" }), "*"],
+  ];
+  for (const [name, behaviour, expected] of phases)
+    it(`${name}: every send settles (${expected}), nothing twice`, async () => {
+      server = new HostileServer();
+      await server.start();
+      server.behaviour = behaviour;
+      const pool = createPool({ connection: connection(server, quick), maxConnections: 3, maxMessagesPerConnection: 2, maxConnectFailures: 2 });
+      const settled = await Promise.all(ids(6).map((id) => settle(pool.send(msg(id), env), id)));
+      await pool.close();
+      checkExactlyOnce(server, settled);
+      if (expected !== "*") for (const r of settled) expect(r.error?.code ?? "ok", r.id).toBe(expected);
+      if (name.includes("after the dot") && expected !== "ok") {
+        expect(settled.some((r) => r.error?.code === "outcome-unknown")).toBe(true);
+        for (const r of settled) expect(["outcome-unknown", "timeout"], r.id).toContain(r.error?.code);
+      }
+      expect(pool.stats).toMatchObject({ connections: 0, queued: 0, inFlight: 0 });
+    }, 15000);
+
+  it("close() while connections are still being made: every queued send settles, close resolves, later sends are refused", async () => {
+    server = new HostileServer();
+    await server.start();
+    server.behaviour = () => ({ greet: "never" });
+    const pool = createPool({ connection: connection(server, { timeouts: { connect: 300 } }), maxConnections: 2, maxConnectFailures: 2 });
+    const all = ids(5).map((id) => settle(pool.send(msg(id), env), id));
+    await new Promise((r) => setTimeout(r, 50));
+    const closed = pool.close();
+    const late = await settle(pool.send(msg("late@x"), env), "late@x");
+    expect(late.error?.code).toBe("client-closed");
+    for (const r of await Promise.all(all)) expect(r.error?.code, r.id).toBe("timeout");
+    await closed;
+    expect(pool.stats).toMatchObject({ connections: 0, queued: 0, inFlight: 0 });
+  });
+
+  it("maxMessagesPerConnection 1: one connection per message, all delivered once", async () => {
+    server = new HostileServer();
+    await server.start();
+    const pool = createPool({ connection: connection(server), maxConnections: 3, maxMessagesPerConnection: 1 });
+    const settled = await Promise.all(ids(30).map((id) => settle(pool.send(msg(id), env), id)));
+    await pool.close();
+    checkExactlyOnce(server, settled);
+    expect(settled.every((r) => r.result)).toBe(true);
+    expect(server.connections).toBe(30);
+  });
+
+  it("rate limit under a burst: never more than N started in any window", async () => {
+    server = new HostileServer();
+    await server.start();
+    const pool = createPool({ connection: connection(server), maxConnections: 3, rateLimit: { messages: 5, perMs: 200 } });
+    const t0 = Date.now();
+    const times: number[] = [];
+    const settled = await Promise.all(ids(20).map((id) => settle(pool.send(msg(id), env).then((r) => (times.push(Date.now() - t0), r)), id)));
+    await pool.close();
+    checkExactlyOnce(server, settled);
+    times.sort((a, b) => a - b);
+    for (let i = 5; i < times.length; i++) expect(times[i]! - times[i - 5]!, `message ${i}`).toBeGreaterThanOrEqual(190);
+  });
+});
