@@ -40,6 +40,8 @@ export interface SmtpPoolOptions {
    * Failed connection attempts in a row (with pauses of 100 ms, 200 ms, ... up to 5 s) after
    * which every waiting message fails with the last connection error. Default 6 (about 3 s).
    * Attempts made at the same time (a busy pool opening several connections) count as one.
+   * A refusal that retrying cannot cure (a 5xx reply such as 535 to AUTH) fails them at once.
+   * After giving up, the next attempt waits the longest pause (5 s).
    */
   readonly maxConnectFailures?: number;
 }
