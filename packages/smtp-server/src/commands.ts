@@ -30,6 +30,9 @@ export interface PathArgument {
  * the colon (common in the wild) but requires the angle brackets.
  */
 export function parsePathArgument(args: string, keyword: "FROM" | "TO"): PathArgument | string {
+  // RFC 5321 §4.1.2: atext, qtextSMTP and esmtp-value are printable; a NUL or an escape
+  // sequence must not reach the envelope (the application's handler, its logs, a relay).
+  if (hasControl(args)) return "Control character in the path or its parameters";
   const prefix = `${keyword}:`;
   if (args.slice(0, prefix.length).toUpperCase() !== prefix) return `Syntax: ${keyword === "FROM" ? "MAIL FROM:<address>" : "RCPT TO:<address>"}`;
   let rest = args.slice(prefix.length).replace(/^ +/, "");
@@ -70,6 +73,11 @@ export function parsePathArgument(args: string, keyword: "FROM" | "TO"): PathArg
     params[key] = eq < 0 ? true : token.slice(eq + 1);
   }
   return { address, params };
+}
+
+/** True when `text` holds a C0 control character or DEL (none is valid in a path, a parameter or a HELO name). */
+export function hasControl(text: string): boolean {
+  return /[\x00-\x1f\x7f]/.test(text);
 }
 
 /** One SMTP reply as lines: `code[-| ]enhanced text`. Multi-line when `text` has several lines. */

@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import { normalizeMechanismName, type AuthIdentity, type ChannelInfo, type CleartextPolicy, type MechanismProvider, type MechanismRegistry, type ServerContext } from "@saslkit/core";
 import { Deadline, TransportError, decodeBase64, encodeBase64, verifyClientCertificate, type LineSocket } from "@saslkit/transport";
 import { describeFailure, maskAuth, offerRefusal, runExchange, type OfferContext } from "./auth.js";
-import { formatReply, parseCommand, parsePathArgument } from "./commands.js";
+import { formatReply, hasControl, parseCommand, parsePathArgument } from "./commands.js";
 import { receiveData, type DataDecoder } from "./data.js";
 import { MessageSink } from "./message.js";
 import type { Envelope, ReceivedMessage, ServerTranscriptEntry, SmtpServerOptions } from "./options.js";
@@ -239,7 +239,7 @@ export class SmtpSession {
 
   async #hello(verb: string, args: string): Promise<void> {
     const name = args.trim();
-    if (name === "" || name.includes(" ")) return this.#error(501, "5.5.4", `Syntax: ${verb} hostname`);
+    if (name === "" || name.includes(" ") || hasControl(name)) return this.#error(501, "5.5.4", `Syntax: ${verb} hostname`);
     this.#helo = name;
     this.#resetTransaction();
     const { hostname, maxMessageBytes, options } = this.settings;

@@ -39,6 +39,20 @@ describe("parsePathArgument", () => {
   ])("refuses %s with a reason", (args, reason) => {
     expect(parsePathArgument(args, "FROM")).toBe(reason);
   });
+
+  // RFC 5321 §4.1.2: no control character anywhere in a path or an ESMTP parameter (atext,
+  // qtextSMTP and esmtp-value are all printable). A NUL or an escape sequence in an envelope
+  // address reaches the application's handler, its logs and whatever it relays to.
+  it.each([
+    ["FROM:<a\u0000b@c.test>", "NUL in the local part"],
+    ["FROM:<a@c.test\u0000>", "NUL in the domain"],
+    ["FROM:<a\u001b[31m@c.test>", "an escape sequence"],
+    ["FROM:<a\u007f@c.test>", "DEL"],
+    ['FROM:<"a\u0001b"@c.test>', "a control in a quoted local part"],
+    ["FROM:<a@c.test> AUTH=x\u0000y", "a control in a parameter value"],
+  ])("refuses %j (%s)", (args) => {
+    expect(parsePathArgument(args, "FROM")).toBe("Control character in the path or its parameters");
+  });
 });
 
 describe("formatReply", () => {

@@ -292,6 +292,17 @@ describe("mail transaction", () => {
     expect(await client.command("MAIL FROM:<a@b.test>")).toEqual(["250 2.1.0 Sender OK"]);
   });
 
+  it("refuses control characters in EHLO names, paths and parameters: none reaches the envelope", async () => {
+    const server = await startOpen();
+    const client = await connect(server, false);
+    expect((await client.command("EHLO c\u001b[2J"))[0]).toMatch(/^501 5\.5\.4 /);
+    expect((await client.command("HELO c\u0000d"))[0]).toMatch(/^501 5\.5\.4 /);
+    await client.command("EHLO c");
+    expect(await client.command("MAIL FROM:<a\u0000b@c.test>")).toEqual(["501 5.5.4 Control character in the path or its parameters"]);
+    expect(await client.command("MAIL FROM:<a@c.test>")).toEqual(["250 2.1.0 Sender OK"]);
+    expect(await client.command("RCPT TO:<\"x\u0007\"@c.test>")).toEqual(["501 5.5.4 Control character in the path or its parameters"]);
+  });
+
   it("checks command order and syntax", async () => {
     const server = await startOpen();
     const client = await connect(server, false);
