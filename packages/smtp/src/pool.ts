@@ -78,6 +78,8 @@ interface Slot {
   used: number;
   /** No more messages: QUIT once `inFlight` reaches 0. */
   retiring: boolean;
+  /** The server answered a message here (accepted or refused it): the link works. */
+  proven: boolean;
 }
 
 /** Failures after which the connection is unusable but the message never reached the server. */
@@ -233,6 +235,7 @@ export class SmtpPool {
     client.send(job.message, job.envelope).then(
       (result) => {
         slot.inFlight--;
+        if (!slot.proven) this.#proven(slot);
         this.#stats.sent++;
         job.resolve(result);
         this.#dispatch();
@@ -247,15 +250,20 @@ export class SmtpPool {
           if (job.attempts < this.#maxAttempts && resendable(job.message)) {
             this.#stats.retried++;
             this.#queue.unshift(job); // it certainly did not reach the server: send it again, first
-            // Not at once: when the server went away, its other links' closes are being read in
-            // this same turn of the event loop. Sent now, the message would go to one of those
-            // before its close was seen and spend its attempts on dead links; after this turn
-            // only live connections (or a new one) take it.
-            this.#dispatchAfterTurn();
-            return;
-          }
-          this.#fail(job, error);
-        } else this.#fail(job, error);
+          } else this.#fail(job, error);
+          // A link that ends before the server answered any message on it (a 421 to every MAIL
+          // from a rate-limited account) is a failed connection attempt: pause before the next,
+          // or every message would cost maxAttempts logins at once.
+          if (!slot.proven) this.#attemptFailed(error);
+          // Not at once: when the server went away, its other links' closes are being read in
+          // this same turn of the event loop. Sent now, the message would go to one of those
+          // before its close was seen and spend its attempts on dead links; after this turn
+          // only live connections (or a new one) take it.
+          this.#dispatchAfterTurn();
+          return;
+        }
+        if (!slot.proven && error instanceof SmtpError && error.reply) this.#proven(slot);
+        this.#fail(job, error);
         this.#dispatch();
       },
     );
@@ -280,37 +288,50 @@ export class SmtpPool {
     SmtpClient.connect(this.#options).then(
       (client) => {
         this.#connecting--;
-        this.#connectFailures = 0;
-        this.#slots.add({ client, inFlight: 0, used: 0, retiring: false });
+        this.#slots.add({ client, inFlight: 0, used: 0, retiring: false, proven: false });
         this.#dispatch();
       },
       (error: unknown) => {
         this.#connecting--;
         // Attempts opened together fail together (a server that went down refuses them all):
         // one failure in a row, one pause. Only the first of them counts and sets the pause.
-        if (this.#pauseTimer !== undefined) {
-          this.#dispatch();
-          return;
-        }
-        this.#connectFailures++;
-        const anyOpen = [...this.#slots].some((s) => s.client && !s.client.closed);
-        let pause = Math.min(MAX_PAUSE_MS, 100 * 2 ** (this.#connectFailures - 1));
-        if ((this.#connectFailures >= this.#maxConnectFailures || permanent(error)) && !anyOpen) {
-          // The server stays unreachable, or refused for good (a 535 to AUTH): fail what waits
-          // (none of it was sent). The failures are not reset and the next attempt waits the
-          // longest pause, so an application that keeps sending meets one attempt per pause, not
-          // a storm of them (repeated AUTH failures lock accounts and trip fail2ban).
-          this.#connectFailures = Math.max(this.#connectFailures, this.#maxConnectFailures);
-          pause = MAX_PAUSE_MS;
-          for (const job of this.#queue.splice(0)) this.#fail(job, error);
-          this.#checkDrained();
-        }
-        this.#pauseTimer = setTimeout(() => {
-          this.#pauseTimer = undefined;
-          this.#dispatch();
-        }, pause);
+        if (this.#pauseTimer !== undefined) this.#dispatch();
+        else this.#attemptFailed(error);
       },
     );
+  }
+
+  /** A link works: failed attempts in a row start again from zero. */
+  #proven(slot: Slot): void {
+    slot.proven = true;
+    this.#connectFailures = 0;
+  }
+
+  /**
+   * A connection attempt failed (or a link ended before the server answered anything on it):
+   * pause, 100 ms doubling up to 5 s, before the next one. Past maxConnectFailures in a row, or
+   * at once for a refusal that retrying cannot cure, fail what waits when no link can take it.
+   */
+  #attemptFailed(error: unknown): void {
+    if (this.#pauseTimer !== undefined) return; // failures together count as one
+    this.#connectFailures++;
+    let anyOpen = false;
+    for (const s of this.#slots) if (s.client && !s.client.closed && !s.retiring) anyOpen = true;
+    let pause = Math.min(MAX_PAUSE_MS, 100 * 2 ** (this.#connectFailures - 1));
+    if ((this.#connectFailures >= this.#maxConnectFailures || permanent(error)) && !anyOpen) {
+      // The server stays unreachable, or refused for good (a 535 to AUTH): fail what waits
+      // (none of it was sent). The failures are not reset and the next attempt waits the
+      // longest pause, so an application that keeps sending meets one attempt per pause, not
+      // a storm of them (repeated AUTH failures lock accounts and trip fail2ban).
+      this.#connectFailures = Math.max(this.#connectFailures, this.#maxConnectFailures);
+      pause = MAX_PAUSE_MS;
+      for (const job of this.#queue.splice(0)) this.#fail(job, error);
+    }
+    this.#pauseTimer = setTimeout(() => {
+      this.#pauseTimer = undefined;
+      this.#dispatch();
+    }, pause);
+    this.#checkDrained(); // closing with nothing left to send: no need to sit out the pause
   }
 
   #retire(slot: Slot): void {
