@@ -5,7 +5,8 @@
  * `pool.send` wait in one queue and go out over at most `maxConnections` connections, each
  * pipelining a few at a time (see `windowFor`); a new connection opens when the others are busy.
  * A connection is retired (QUIT) after `maxMessagesPerConnection` messages, and one that drops or
- * receives a 421 is replaced, with a growing pause between failed connection attempts.
+ * receives a 421 is replaced, with a growing pause between failed connection attempts (a link
+ * that ended before the server answered anything on it is one of those).
  *
  * Delivery rule: a message is retried on another connection only when it certainly did not
  * reach the server (the failure came before its final dot: a dropped link, a timeout, or a 421,
@@ -40,8 +41,10 @@ export interface SmtpPoolOptions {
    * Failed connection attempts in a row (with pauses of 100 ms, 200 ms, ... up to 5 s) after
    * which every waiting message fails with the last connection error. Default 6 (about 3 s).
    * Attempts made at the same time (a busy pool opening several connections) count as one.
-   * A refusal that retrying cannot cure (a 5xx reply such as 535 to AUTH) fails them at once.
-   * After giving up, the next attempt waits the longest pause (5 s).
+   * A link that ends before the server answered any message on it (a 421 to every MAIL) counts
+   * as a failed attempt; a message answered on a link ends the run. A refusal that retrying
+   * cannot cure (a 5xx reply such as 535 to AUTH) fails them at once. After giving up, the next
+   * attempt waits the longest pause (5 s).
    */
   readonly maxConnectFailures?: number;
 }
