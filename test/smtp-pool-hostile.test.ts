@@ -7,7 +7,8 @@
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { plain } from "@saslkit/mech-plain";
-import { SmtpError, createPool, type SendResult, type SmtpClientOptions } from "@saslkit/smtp";
+import { QUEUED_STREAM_BYTES, SmtpError, createPool, type SendResult, type SmtpClientOptions } from "@saslkit/smtp";
+import { Readable } from "node:stream";
 
 type Act = "ok" | "421" | "drop" | "never" | "535" | "454";
 interface Behaviour {
@@ -273,6 +274,44 @@ describe("SmtpPool against a hostile server", () => {
     for (const r of await Promise.all(all)) expect(r.error?.code, r.id).toBe("timeout");
     await closed;
     expect(pool.stats).toMatchObject({ connections: 0, queued: 0, inFlight: 0 });
+  });
+
+  it("maxQueuedBytes bounds the queue in bytes: a send past it is refused at once (queue-full, nothing sent), the queued ones all go, once", async () => {
+    server = new HostileServer();
+    await server.start();
+    const size = Buffer.byteLength(msg(ids(1)[0]!));
+    const pool = createPool({ connection: connection(server), maxConnections: 1, maxQueuedBytes: size * 4 });
+    // Sent in one tick: nothing leaves the queue before the connection is up.
+    const sends = ids(10).map((id) => settle(pool.send(msg(id), env), id));
+    expect(pool.stats.queued).toBe(4);
+    expect(pool.stats.queuedBytes).toBe(size * 4);
+    const settled = await Promise.all(sends);
+    checkExactlyOnce(server, settled);
+    expect(settled.filter((r) => r.result).map((r) => r.id)).toEqual(ids(4));
+    for (const r of settled.slice(4)) {
+      expect(r.error).toBeInstanceOf(SmtpError);
+      expect(r.error?.code).toBe("queue-full");
+      expect(server.delivered.has(r.id)).toBe(false);
+    }
+    expect(pool.stats.queuedBytes).toBe(0);
+    // Room again: the next send is taken.
+    await expect(pool.send(msg("again@x"), env)).resolves.toMatchObject({ accepted: ["b@example.org"] });
+    await pool.close();
+  });
+
+  it("maxQueuedBytes: a stream counts QUEUED_STREAM_BYTES, one message larger than the bound still goes alone, and the option is checked", async () => {
+    server = new HostileServer();
+    await server.start();
+    const pool = createPool({ connection: connection(server), maxConnections: 1, maxQueuedBytes: QUEUED_STREAM_BYTES + 10 });
+    const big = settle(pool.send("x".repeat(QUEUED_STREAM_BYTES * 2), env), "big");
+    const stream = settle(pool.send(Readable.from([Buffer.from(msg("s@x"))]), env), "s@x");
+    expect((await stream).error?.code).toBe("queue-full");
+    expect((await big).result).toBeDefined();
+    expect((await settle(pool.send(Readable.from([Buffer.from(msg("t@x"))]), env), "t@x")).result).toBeDefined();
+    await pool.close();
+    for (const bad of [0, -1, 1.5, "1000", Number.NaN]) {
+      expect(() => createPool({ connection: connection(server!), maxQueuedBytes: bad as number }), String(bad)).toThrow(/maxQueuedBytes/);
+    }
   });
 
   it("maxMessagesPerConnection 1: one connection per message, all delivered once", async () => {

@@ -37,6 +37,7 @@ export type SmtpErrorCode =
   | "invalid-input"
   | "no-recipients"
   | "client-closed"
+  | "queue-full"
   | "outcome-unknown";
 
 /** See `MailProtocolErrorOptions`: `command` (masked), `reply`, `mechanism`, `negotiation`, `option`, `cause`, `redact`. */

@@ -13,7 +13,7 @@ export type { PipeliningMode, SmtpClientOptions, SmtpTimeouts } from "./options.
 export type { RejectedRecipient, SendResult } from "./transaction.js";
 export type { OutgoingMessage, SendManyOptions, SendOutcome } from "./many.js";
 export { authFailureCode, initialResponseFits } from "./auth.js";
-export { SmtpPool, createPool, type SmtpPoolOptions, type SmtpPoolStats } from "./pool.js";
+export { QUEUED_STREAM_BYTES, SmtpPool, createPool, type SmtpPoolOptions, type SmtpPoolStats } from "./pool.js";
 export { SmtpError, type SmtpErrorCode, type SmtpErrorOptions, type SmtpPhase } from "./errors.js";
 export { formatReply, type SmtpCapabilities, type SmtpReply } from "./reply.js";
 export type { Envelope, Message, MessageObject, RawMessage, SendOptions } from "./message.js";

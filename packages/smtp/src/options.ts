@@ -151,6 +151,7 @@ const POOL_SPEC: OptionSpec = {
   rateLimit: object({ messages: count, perMs: count }),
   maxAttempts: count,
   maxConnectFailures: count,
+  maxQueuedBytes: count,
   pool: renamed("createPool (a pool is its own object here)"),
   maxMessages: renamed("maxMessagesPerConnection"),
   rateDelta: renamed("rateLimit.perMs"),

@@ -47,7 +47,18 @@ export interface SmtpPoolOptions {
    * attempt waits the longest pause (5 s).
    */
   readonly maxConnectFailures?: number;
+  /**
+   * Most bytes of messages waiting for a connection; a `send` past it is refused at once with
+   * `queue-full` (nothing was sent: send it again once the queue has room, see `stats`). A
+   * message in memory counts its size in bytes; a stream or a message to compose counts
+   * `QUEUED_STREAM_BYTES` (what the pool can tell without reading it). Messages handed to a
+   * connection no longer count. Default 128 MiB; a number of your own, however large, to raise it.
+   */
+  readonly maxQueuedBytes?: number;
 }
+
+/** What a queued stream or message to compose counts against `maxQueuedBytes`: 64 KiB. */
+export const QUEUED_STREAM_BYTES = 64 * 1024;
 
 /** What the pool is doing, for monitoring. */
 export interface SmtpPoolStats {
@@ -55,6 +66,8 @@ export interface SmtpPoolStats {
   readonly connections: number;
   /** Messages waiting for a connection. */
   readonly queued: number;
+  /** What those messages count against `maxQueuedBytes`. */
+  readonly queuedBytes: number;
   /** Messages written or being written, final reply not yet in. */
   readonly inFlight: number;
   readonly sent: number;
@@ -67,6 +80,8 @@ export interface SmtpPoolStats {
 
 interface Job {
   readonly message: Message;
+  /** What it counts against maxQueuedBytes while queued. */
+  readonly bytes: number;
   readonly envelope: Envelope | undefined;
   readonly resolve: (result: SendResult) => void;
   readonly reject: (error: unknown) => void;
@@ -122,6 +137,8 @@ export class SmtpPool {
   readonly #maxConnectFailures: number;
   readonly #rate: { readonly messages: number; readonly perMs: number } | undefined;
   readonly #queue: Job[] = [];
+  readonly #maxQueuedBytes: number;
+  #queuedBytes = 0;
   readonly #slots = new Set<Slot>();
   /** Start times of recent messages, for the rate limit (oldest first). */
   readonly #started: number[] = [];
@@ -143,6 +160,7 @@ export class SmtpPool {
     this.#maxMessages = positive(options.maxMessagesPerConnection ?? 100, "maxMessagesPerConnection");
     this.#maxAttempts = positive(options.maxAttempts ?? 3, "maxAttempts");
     this.#maxConnectFailures = positive(options.maxConnectFailures ?? 6, "maxConnectFailures");
+    this.#maxQueuedBytes = positive(options.maxQueuedBytes ?? 128 * 1024 * 1024, "maxQueuedBytes");
     if (options.rateLimit) {
       positive(options.rateLimit.messages, "rateLimit.messages");
       positive(options.rateLimit.perMs, "rateLimit.perMs");
@@ -153,17 +171,21 @@ export class SmtpPool {
   get stats(): SmtpPoolStats {
     let inFlight = 0;
     for (const s of this.#slots) inFlight += s.inFlight;
-    return { connections: this.#slots.size + this.#connecting + this.#quits.size, queued: this.#queue.length, inFlight, ...this.#stats };
+    return { connections: this.#slots.size + this.#connecting + this.#quits.size, queued: this.#queue.length, queuedBytes: this.#queuedBytes, inFlight, ...this.#stats };
   }
 
   /**
    * Queues one message; resolves with its result once the server accepted it, rejects with the
    * `SmtpError` that ended it (`outcome-unknown`: the server may have it; see the module note).
+   * A message that would take the queue past `maxQueuedBytes` is refused at once (`queue-full`).
    */
   send(message: Message, envelope?: Envelope): Promise<SendResult> {
     if (this.#closing) return Promise.reject(new SmtpError("mail", "client-closed", "the pool is closed."));
+    const bytes = queuedSize(message);
+    // One message larger than the whole bound still goes when nothing else waits.
+    if (this.#queue.length !== 0 && this.#queuedBytes + bytes > this.#maxQueuedBytes) return Promise.reject(this.#full(bytes));
     return new Promise<SendResult>((resolve, reject) => {
-      this.#queue.push({ message, envelope, resolve, reject, attempts: 0 });
+      this.#enqueue({ message, bytes, envelope, resolve, reject, attempts: 0 }, false);
       this.#dispatch();
     });
   }
@@ -180,6 +202,24 @@ export class SmtpPool {
 
   // ---------------------------------------------------------------------------------------------
 
+  #full(bytes: number): SmtpError {
+    return new SmtpError("mail", "queue-full", `the pool's queue holds ${this.#queuedBytes} bytes of messages waiting for a connection; this message (${bytes}) would take it past maxQueuedBytes (${this.#maxQueuedBytes}). Nothing was sent: send it again once the queue has room (pool.stats.queuedBytes).`);
+  }
+
+  /** Queues `job` at the end, or at the head (`first`: a message sent again after a failure). */
+  #enqueue(job: Job, first: boolean): void {
+    this.#queuedBytes += job.bytes;
+    if (first) this.#queue.unshift(job);
+    else this.#queue.push(job);
+  }
+
+  /** Takes the queue's head. */
+  #dequeue(): Job {
+    const job = this.#queue.shift()!;
+    this.#queuedBytes -= job.bytes;
+    return job;
+  }
+
   /** Hands queued messages to connections with room, opening connections as needed. */
   #dispatch(): void {
     for (const slot of this.#slots) {
@@ -190,7 +230,7 @@ export class SmtpPool {
       const window = windowFor(slot.client.pipelining);
       while (this.#queue.length && !slot.retiring && slot.inFlight < window && slot.used < this.#maxMessages) {
         if (!this.#rateAllows()) break;
-        this.#start(slot, this.#queue.shift()!);
+        this.#start(slot, this.#dequeue());
       }
       if (slot.used >= this.#maxMessages) slot.retiring = true;
       if (slot.retiring && slot.inFlight === 0) this.#retire(slot);
@@ -252,7 +292,7 @@ export class SmtpPool {
           slot.retiring = true;
           if (job.attempts < this.#maxAttempts && resendable(job.message)) {
             this.#stats.retried++;
-            this.#queue.unshift(job); // it certainly did not reach the server: send it again, first
+            this.#enqueue(job, true); // it certainly did not reach the server: send it again, first
           } else this.#fail(job, error);
           // A link that ends before the server answered any message on it (a 421 to every MAIL
           // from a rate-limited account) is a failed connection attempt: pause before the next,
@@ -328,6 +368,7 @@ export class SmtpPool {
       // a storm of them (repeated AUTH failures lock accounts and trip fail2ban).
       this.#connectFailures = Math.max(this.#connectFailures, this.#maxConnectFailures);
       pause = MAX_PAUSE_MS;
+      this.#queuedBytes = 0;
       for (const job of this.#queue.splice(0)) this.#fail(job, error);
     }
     this.#pauseTimer = setTimeout(() => {
@@ -373,6 +414,13 @@ export class SmtpPool {
     this.#slots.clear();
     await Promise.all([...this.#quits]);
   }
+}
+
+/** What `message` counts against maxQueuedBytes: its size in bytes when in memory. */
+function queuedSize(message: Message): number {
+  if (typeof message === "string") return Buffer.byteLength(message);
+  if (message instanceof Uint8Array) return message.byteLength;
+  return QUEUED_STREAM_BYTES;
 }
 
 function positive(value: number, name: string): number {
