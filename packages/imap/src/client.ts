@@ -164,11 +164,11 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
         reply: replyOf(done.tagged, this.#wire.redact),
       });
     }
-    this.#takeCapabilities(done.untagged, done.tagged);
+    this.#takeCapabilities(done.untagged, phase, done.tagged);
     return this.#capabilities;
   }
 
-  #takeCapabilities(untagged: readonly UntaggedResponse[], tagged?: TaggedResponse): boolean {
+  #takeCapabilities(untagged: readonly UntaggedResponse[], phase: ImapPhase, tagged?: TaggedResponse): boolean {
     if (tagged?.code?.name === "CAPABILITY") {
       this.#capabilities = ImapCapabilities.parse(tagged.code.args);
       return true;
@@ -176,7 +176,7 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
     for (let i = untagged.length - 1; i >= 0; i--) {
       const u = untagged[i]!;
       if (u.type === "CAPABILITY") {
-        this.#capabilities = new ImapCapabilities(u.values.filter((v): v is string => typeof v === "string"));
+        this.#capabilities = new ImapCapabilities(this.#wire.values(u, phase).filter((v): v is string => typeof v === "string"));
         return true;
       }
       if (u.code?.name === "CAPABILITY") {
@@ -205,7 +205,11 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
       }
       if (r.kind === "untagged") {
         budget.spend(this.#wire.lastSize);
-        if (keepAll) untagged.push(r);
+        if (keepAll) {
+          // Tokenized now: a malformed response fails the command, not a getter the caller reads later.
+          this.#wire.values(r, phase);
+          untagged.push(r);
+        }
         else if (isCapability(r)) untagged[0] = r;
         continue;
       }
@@ -257,8 +261,8 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
     this.#login = outcome.login === "LOGIN" ? "LOGIN" : undefined;
     const final = exchange?.final;
     const known = outcome.login
-      ? this.#takeCapabilities(loginUntagged, loginTagged)
-      : this.#takeCapabilities(exchange?.untagged ?? [], final?.kind === "tagged" ? final : undefined);
+      ? this.#takeCapabilities(loginUntagged, "login", loginTagged)
+      : this.#takeCapabilities(exchange?.untagged ?? [], "authenticate", final?.kind === "tagged" ? final : undefined);
     if (!known) await this.#refresh(outcome.login ? "login" : "authenticate");
   }
 
@@ -334,7 +338,7 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
       const tag = this.#wire.nextTag();
       await this.#send(tag, command, "command");
       const result = await this.#collect(tag, "command", true, options.timeoutMs);
-      this.#takeCapabilities(result.untagged, result.tagged);
+      this.#takeCapabilities(result.untagged, "command", result.tagged);
       return result;
     });
   }

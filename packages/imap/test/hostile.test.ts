@@ -1,0 +1,84 @@
+/**
+ * The IMAP client against hostile scripted servers (review round 3): malformed data inside
+ * responses the client keeps, literal announcements past ten digits, untagged floods and drips
+ * while a LOGIN literal or an AUTHENTICATE step waits, a password echoed in the quoted form LOGIN
+ * sent it in, and plaintext injected after the STARTTLS go-ahead.
+ */
+import { testCertificates } from "@saslkit/test-kit";
+import { describe, expect, it } from "vitest";
+import { ImapClient, ImapError, type ImapConnectOptions } from "../src/index.js";
+import { PASSWORD, PLAIN_B64, USER, fakePlain, withServer } from "./helpers.js";
+
+const base = (port: number): ImapConnectOptions => ({
+  host: "127.0.0.1",
+  port,
+  tls: "none",
+  auth: { username: USER, password: PASSWORD },
+  mechanisms: [fakePlain],
+  timeouts: { connect: 5000, reply: 5000 },
+});
+
+async function expectImapError(promise: Promise<unknown>): Promise<ImapError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ImapError);
+  return error as ImapError;
+}
+
+/** `n` copies of the server line `line`, each after a pause of `ms`. */
+const drip = (n: number, ms: number, line: string) => Array.from({ length: n }, () => `!sleep ${ms}\nS: ${line}\n`).join("");
+
+describe("IMAP: malformed data in responses the client keeps is a typed error", () => {
+  it.each([
+    ["an unbalanced list", "* CAPABILITY IMAP4rev1 (AUTH=PLAIN"],
+    ["an unterminated quoted string", '* CAPABILITY IMAP4rev1 "AUTH=PLAIN'],
+    ["a negative literal", "* CAPABILITY IMAP4rev1 {-1}"],
+    ["a non-numeric literal", "* CAPABILITY IMAP4rev1 {abc}"],
+  ])("CAPABILITY with %s: protocol-error ImapError, not a parser exception", async (_what, line) => {
+    await withServer(`S: * OK ready\nC: A1 CAPABILITY\nS: ${line}\nS: A1 OK done\n!stall\n`, async (server) => {
+      const error = await expectImapError(ImapClient.connect(base(server.port)));
+      expect(error.code).toBe("protocol-error");
+      expect(error.phase).toBe("capability");
+    });
+  });
+
+  it("a command's untagged response with a malformed list: protocol-error from command(), not from a getter later", async () => {
+    const script = `S: * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\nC: A1 AUTHENTICATE PLAIN ${PLAIN_B64}\nS: A1 OK [CAPABILITY IMAP4rev1] in\nC: A2 LIST "" *\nS: * LIST (\\HasNoChildren "/" INBOX\nS: A2 OK done\n`;
+    await withServer(script, async (server) => {
+      const conn = await ImapClient.connect(base(server.port));
+      const error = await expectImapError(conn.command('LIST "" *'));
+      expect(error.code).toBe("protocol-error");
+      expect(error.phase).toBe("command");
+      await conn.close();
+    });
+  });
+
+  it("a literal announced with more than ten digits is refused by the byte limit, not read as text", async () => {
+    const script = `S: * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\nC: A1 AUTHENTICATE PLAIN ${PLAIN_B64}\nS: A1 OK [CAPABILITY IMAP4rev1] in\nC: A2 FETCH 1 BODY[]\nS: * 1 FETCH (BODY[] {99999999999}\nS: A2 OK forged completion inside the literal\n!stall\n`;
+    await withServer(script, async (server) => {
+      const conn = await ImapClient.connect(base(server.port));
+      const error = await expectImapError(conn.command("FETCH 1 BODY[]"));
+      expect(error.code).toBe("response-too-large");
+      await conn.close();
+    });
+  });
+});
+
+describe("IMAP: plaintext after the STARTTLS go-ahead", () => {
+  it("a response injected behind the tagged OK is refused (tls-injection), nothing authenticates", async () => {
+    const certs = await testCertificates();
+    const script = "S: * OK [CAPABILITY IMAP4rev1 STARTTLS] ready\nC: A1 STARTTLS\n!raw A1 OK go\\r\\n* CAPABILITY IMAP4rev1 AUTH=PLAIN\\r\\n\n!starttls\n!stall\n";
+    await withServer(
+      script,
+      async (server) => {
+        const error = await expectImapError(ImapClient.connect({ ...base(server.port), tls: "starttls", tlsOptions: { ca: certs.ca, servername: "localhost" } }));
+        expect(error.code).toBe("tls-injection");
+        expect(error.phase).toBe("starttls");
+        expect(server.received).toEqual(["A1 STARTTLS"]);
+      },
+      { tls: { key: certs.key, cert: certs.cert } },
+    );
+  });
+});
