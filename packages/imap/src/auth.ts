@@ -146,8 +146,10 @@ export class ImapSaslExchange implements MailExchange {
 
   async #next(): Promise<ServerEvent> {
     const { wire, context } = this.options;
+    // One deadline for the server's answer to this step: untagged responses before it do not extend it.
+    const deadline = context.deadline();
     for (;;) {
-      const r = await wire.read(context.deadline(), "authenticate");
+      const r = await wire.read(deadline, "authenticate");
       if (r.kind === "continuation") {
         const data = decodeBase64(r.text.trim());
         if (data === undefined) return { type: "malformed", reason: "the continuation is not valid base64" };

@@ -209,8 +209,7 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
           // Tokenized now: a malformed response fails the command, not a getter the caller reads later.
           this.#wire.values(r, phase);
           untagged.push(r);
-        }
-        else if (isCapability(r)) untagged[0] = r;
+        } else if (isCapability(r)) untagged[0] = r;
         continue;
       }
       if (r.kind === "continuation" || r.tag !== tag) {
@@ -293,7 +292,9 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
       if (i === 0) line += " ";
     }
     chunks.push(`${line}\r\n`);
-    const untagged: UntaggedResponse[] = [];
+    // While a literal waits for its "+": the last response carrying capabilities, and the command's budget.
+    let capability: UntaggedResponse | undefined;
+    const budget = new CommandBudget(wire, "login");
     for (let i = 0; i < chunks.length; i++) {
       const chunk = chunks[i]!;
       try {
@@ -303,11 +304,19 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
       }
       const sync = typeof chunk === "string" && /\{\d+\}\r\n$/.test(chunk);
       if (!sync) continue;
+      // One deadline for the "+": untagged responses before it do not extend the wait.
+      const deadline = this.replyDeadline();
       for (;;) {
-        const r = await this.#read("login");
+        let r;
+        try {
+          r = await wire.read(deadline, "login");
+        } catch (error) {
+          throw this.wrap(error, "login", mask);
+        }
         if (r.kind === "continuation") break;
         if (r.kind === "untagged") {
-          if (isCapability(r)) untagged.push(r);
+          budget.spend(wire.lastSize);
+          if (isCapability(r)) capability = r;
           continue;
         }
         return this.#loginFailed(r, tag);
@@ -315,7 +324,7 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
     }
     const done = await this.#collect(tag, "login", false);
     if (done.tagged.status !== "OK") return this.#loginFailed(done.tagged, tag);
-    return { ok: true, untagged: [...untagged, ...done.untagged], tagged: done.tagged };
+    return { ok: true, untagged: capability ? [capability, ...done.untagged] : done.untagged, tagged: done.tagged };
   }
 
   #loginFailed(r: TaggedResponse, tag: string): LoginOutcome & { ok: false } {

@@ -66,6 +66,44 @@ describe("IMAP: malformed data in responses the client keeps is a typed error", 
   });
 });
 
+describe("IMAP: one deadline and one budget per wait for the server's answer", () => {
+  const literalLogin = `S: * OK [CAPABILITY IMAP4rev1] ready\nC: A1 LOGIN "alice" {13}\n`;
+  const rest = "S: + go\nC: pässwörd-ü\nS: A1 OK [CAPABILITY IMAP4rev1] in\n";
+
+  it("LOGIN's synchronizing literal: untagged lines dripping under timeouts.reply do not extend the wait", async () => {
+    await withServer(`${literalLogin}${drip(8, 150, "* OK still here")}${rest}`, async (server) => {
+      const conn = await ImapClient.connect({ ...base(server.port), auth: undefined, timeouts: { reply: 500 } });
+      const started = Date.now();
+      const error = await expectImapError(conn.authenticate({ username: USER, password: "pässwörd-ü" }));
+      expect(error.code).toBe("timeout");
+      expect(Date.now() - started).toBeLessThan(1000);
+      expect(server.received).not.toContain("pässwörd-ü");
+      await conn.close();
+    });
+  });
+
+  it("LOGIN's synchronizing literal: untagged responses count against limits.untagged", async () => {
+    await withServer(`${literalLogin}${"S: * CAPABILITY IMAP4rev1 X\n".repeat(20)}${rest}`, async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), auth: { username: USER, password: "pässwörd-ü" }, login: "only", limits: { untagged: 5 } }));
+      expect(error.code).toBe("too-many-responses");
+      expect(server.received).not.toContain("pässwörd-ü");
+    });
+  });
+
+  it("AUTHENTICATE: untagged lines dripping under timeouts.reply do not extend the wait for the completion", async () => {
+    const script = `S: * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\nC: A1 AUTHENTICATE PLAIN ${PLAIN_B64}\n${drip(8, 150, "* OK still here")}S: A1 OK [CAPABILITY IMAP4rev1] in\n`;
+    await withServer(script, async (server) => {
+      const conn = await ImapClient.connect({ ...base(server.port), auth: undefined, timeouts: { reply: 500 } });
+      const started = Date.now();
+      const error = await expectImapError(conn.authenticate({ username: USER, password: PASSWORD }));
+      expect(error.code).toBe("timeout");
+      expect(Date.now() - started).toBeLessThan(1000);
+      expect(conn.authenticated).toBe(false);
+      await conn.close();
+    });
+  });
+});
+
 describe("IMAP: plaintext after the STARTTLS go-ahead", () => {
   it("a response injected behind the tagged OK is refused (tls-injection), nothing authenticates", async () => {
     const certs = await testCertificates();
