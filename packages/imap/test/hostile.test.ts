@@ -104,6 +104,23 @@ describe("IMAP: one deadline and one budget per wait for the server's answer", (
   });
 });
 
+describe("IMAP: a password echoed as LOGIN quoted it never reaches the error", () => {
+  it('a password with " and \\ is masked in its escaped form too', async () => {
+    const password = 'Pa"55\\word!';
+    const quoted = 'Pa\\"55\\\\word!';
+    const script = `S: * OK [CAPABILITY IMAP4rev1] ready\nC: A1 LOGIN "alice" "${quoted}"\nS: A1 NO [AUTHENTICATIONFAILED] wrong password "${quoted}"\n`;
+    const lines: string[] = [];
+    await withServer(script, async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), auth: { username: USER, password }, login: "only", transcript: (e) => lines.push(e.text) }));
+      expect(error.code).toBe("authentication-failed");
+      const shown = `${error.message}\n${JSON.stringify(error.reply)}\n${error.stack}\n${lines.join("\n")}`;
+      expect(shown).toContain("wrong password");
+      expect(shown).not.toContain(quoted);
+      expect(shown).not.toContain("55\\\\word");
+    });
+  });
+});
+
 describe("IMAP: plaintext after the STARTTLS go-ahead", () => {
   it("a response injected behind the tagged OK is refused (tls-injection), nothing authenticates", async () => {
     const certs = await testCertificates();
