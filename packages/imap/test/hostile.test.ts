@@ -7,7 +7,7 @@
 import { testCertificates } from "@saslkit/test-kit";
 import { describe, expect, it } from "vitest";
 import { ImapClient, ImapError, type ImapConnectOptions } from "../src/index.js";
-import { PASSWORD, PLAIN_B64, USER, fakePlain, withServer } from "./helpers.js";
+import { PASSWORD, PLAIN_B64, USER, fakeEcho, fakePlain, withServer } from "./helpers.js";
 
 const base = (port: number): ImapConnectOptions => ({
   host: "127.0.0.1",
@@ -135,5 +135,21 @@ describe("IMAP: plaintext after the STARTTLS go-ahead", () => {
       },
       { tls: { key: certs.key, cert: certs.cert } },
     );
+  });
+});
+
+describe("IMAP: BYE in the middle of AUTHENTICATE ends the authentication", () => {
+  it.each([
+    ["[CANNOT] ", "aborted"],
+    ["[UNAVAILABLE] ", "temporary-failure"],
+    ["", "aborted"],
+  ])("BYE %swith the connection left open: %s, no next mechanism and no LOGIN sent after it", async (code, expected) => {
+    const script = `S: * OK [CAPABILITY IMAP4rev1 AUTH=X-ECHO AUTH=PLAIN SASL-IR] ready\nC: A1 AUTHENTICATE X-ECHO\nS: * BYE ${code}going away\n!stall\n`;
+    await withServer(script, async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), mechanisms: [fakeEcho, fakePlain], login: "fallback", policy: { cleartext: "allow" }, timeouts: { connect: 3000, reply: 500 } }));
+      expect(error.code).toBe(expected);
+      expect(error.reply).toMatchObject({ status: "BYE" });
+      expect(server.received).toEqual(["A1 AUTHENTICATE X-ECHO"]);
+    });
   });
 });
