@@ -153,3 +153,21 @@ describe("IMAP: BYE in the middle of AUTHENTICATE ends the authentication", () =
     });
   });
 });
+
+describe("IMAP: a mistyped policy is an invalid-option error, never a weaker choice", () => {
+  it.each([
+    [{ exclude: "PLAIN" }, "policy.exclude"],
+    [{ excludes: ["PLAIN"] }, "policy.excludes"],
+    [{ order: "SCRAM-SHA-256" }, "policy.order"],
+    [{ force: ["PLAIN"] }, "policy.force"],
+    [{ cleartext: "Never" }, "policy.cleartext"],
+    [{ cleartext: false }, "policy.cleartext"],
+  ])("policy %j: refused (%s) before anything is sent", async (policy, option) => {
+    await withServer(`S: * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\nC: A1 AUTHENTICATE PLAIN ${PLAIN_B64}\nS: A1 OK [CAPABILITY IMAP4rev1] in\n`, async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), policy: policy as never }));
+      expect(error.code).toBe("invalid-option");
+      expect(error.option).toBe(option);
+      expect(server.received).toEqual([]);
+    });
+  });
+});
