@@ -42,6 +42,7 @@ export interface ImapCommandResult {
 }
 
 const count = rules.number({ min: 1, integer: true });
+const COMMAND_OPTIONS = { timeoutMs: rules.number({ min: 0 }) };
 
 const IMAP: MailProtocol<ImapPhase, ImapError> = {
   service: "imap",
@@ -343,6 +344,8 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
    */
   command(command: string, options: { readonly timeoutMs?: number } = {}): Promise<ImapCommandResult> {
     if (/[\r\n]/.test(command)) return Promise.reject(new TypeError("An IMAP command must be a single line without CR or LF."));
+    const invalid = this.invalidOptions(options, COMMAND_OPTIONS, "command");
+    if (invalid) return Promise.reject(invalid);
     return this.serialize(async () => {
       const tag = this.#wire.nextTag();
       await this.#send(tag, command, "command");

@@ -171,3 +171,20 @@ describe("IMAP: a mistyped policy is an invalid-option error, never a weaker cho
     });
   });
 });
+
+describe("IMAP: command()'s options are checked", () => {
+  it.each([
+    [{ timeoutMs: "300" }, "timeoutMs"],
+    [{ timeoutMs: -1 }, "timeoutMs"],
+    [{ timeout: 300 }, "timeout"],
+  ])("%j: invalid-option (%s), nothing sent; a string timeoutMs no longer waits forever", async (options, option) => {
+    await withServer(`S: * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\nC: A1 AUTHENTICATE PLAIN ${PLAIN_B64}\nS: A1 OK [CAPABILITY IMAP4rev1] in\n!stall\n`, async (server) => {
+      const conn = await ImapClient.connect(base(server.port));
+      const error = await expectImapError(conn.command("NOOP", options as never));
+      expect(error.code).toBe("invalid-option");
+      expect(error.option).toBe(option);
+      expect(server.received).toEqual([`A1 AUTHENTICATE PLAIN ${PLAIN_B64}`]);
+      await conn.close();
+    });
+  });
+});

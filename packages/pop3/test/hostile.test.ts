@@ -5,7 +5,7 @@
 import { testCertificates } from "@saslkit/test-kit";
 import { describe, expect, it } from "vitest";
 import { Pop3Client, Pop3Error, type Pop3ConnectOptions } from "../src/index.js";
-import { PASSWORD, USER, fakePlain, withServer } from "./helpers.js";
+import { PASSWORD, PLAIN_B64, USER, fakePlain, withServer } from "./helpers.js";
 
 const base = (port: number): Pop3ConnectOptions => ({
   host: "127.0.0.1",
@@ -54,5 +54,22 @@ describe("POP3: plaintext after the STLS go-ahead", () => {
       },
       { tls: { key: certs.key, cert: certs.cert } },
     );
+  });
+});
+
+describe("POP3: command()'s options are checked", () => {
+  it.each([
+    [{ timeoutMs: "300" }, "timeoutMs"],
+    [{ multiline: "yes" }, "multiline"],
+    [{ multiLine: true }, "multiLine"],
+  ])("%j: invalid-option (%s), nothing sent", async (options, option) => {
+    await withServer(`S: +OK ready\nC: CAPA\nS: +OK\nS: SASL PLAIN\nS: .\nC: AUTH PLAIN ${PLAIN_B64}\nS: +OK in\n!stall\n`, async (server) => {
+      const conn = await Pop3Client.connect(base(server.port));
+      const error = await expectPop3Error(conn.command("LIST", options as never));
+      expect(error.code).toBe("invalid-option");
+      expect(error.option).toBe(option);
+      expect(server.received).toEqual(["CAPA", `AUTH PLAIN ${PLAIN_B64}`]);
+      await conn.close();
+    });
   });
 });

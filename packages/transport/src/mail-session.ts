@@ -295,6 +295,21 @@ export abstract class MailSession<Phase extends string, E extends MailProtocolEr
     return this.#protocol.error(phase, code, message, { ...(this.#negotiation ? { negotiation: this.#negotiation } : {}), ...options, redact: (t) => this.#socket.redact(t) });
   }
 
+  /**
+   * Checks a method's options (`command(..., { timeoutMs })`) as `connect` checks its own: the
+   * protocol's `invalid-option` error for an unknown key or a value of the wrong type (a string
+   * `timeoutMs` gave a deadline that never came), else undefined.
+   */
+  protected invalidOptions(options: unknown, spec: OptionSpec, phase: Phase): E | undefined {
+    let problem: E | undefined;
+    try {
+      checkOptions(options, spec, (p) => (problem = this.fail(phase, "invalid-option", p.message, { option: p.option })));
+    } catch (error) {
+      if (error !== problem) throw error;
+    }
+    return problem;
+  }
+
   /** Turns a transport, SASL or unexpected failure into the protocol's error (its own errors pass through). */
   protected wrap(error: unknown, phase: Phase, command?: string): E {
     return MailSession.#wrapWith(this.#protocol, error, phase, this.#socket, command);
