@@ -170,6 +170,7 @@ export class ImapSaslExchange implements MailExchange {
         continue;
       }
       if (r.tag !== this.#tag) {
+        wire.socket.destroy(); // out of step with the server: nothing more may be sent or read
         throw wire.error("authenticate", "protocol-error", `the server completed tag ${r.tag} while ${this.#tag} was pending.`, { reply: replyOf(r, wire.redact) });
       }
       this.final = r;

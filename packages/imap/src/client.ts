@@ -329,7 +329,10 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
   }
 
   #loginFailed(r: TaggedResponse, tag: string): LoginOutcome & { ok: false } {
-    if (r.tag !== tag) throw this.fail("login", "protocol-error", `the server completed tag ${r.tag} while ${tag} was pending.`, { login: "LOGIN" });
+    if (r.tag !== tag) {
+      this.#wire.socket.destroy(); // out of step with the server, as in #collect
+      throw this.fail("login", "protocol-error", `the server completed tag ${r.tag} while ${tag} was pending.`, { login: "LOGIN" });
+    }
     const code = r.status === "BAD" ? "protocol-error" : codeOfLoginNo(r.code?.name);
     const reply = replyOf(r, this.#wire.redact);
     const message = `The server refused the LOGIN command: ${reply.status}${reply.code ? ` [${reply.code}]` : ""} ${reply.text}`.trimEnd() + ".";

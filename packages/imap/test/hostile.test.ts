@@ -188,3 +188,18 @@ describe("IMAP: command()'s options are checked", () => {
     });
   });
 });
+
+describe("IMAP: a completion for the wrong tag closes the connection", () => {
+  it.each([
+    ["AUTHENTICATE", `S: * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\nC: A1 AUTHENTICATE PLAIN ${PLAIN_B64}\nS: A7 OK [CAPABILITY IMAP4rev1] in\n!stall\n`, "fallback"],
+    ["LOGIN's literal wait", `S: * OK [CAPABILITY IMAP4rev1] ready\nC: A1 LOGIN "alice" {13}\nS: A7 OK in\n!stall\n`, "only"],
+  ] as const)("during %s: protocol-error, not authenticated, and the connection is not left out of step", async (_what, script, login) => {
+    await withServer(script, async (server) => {
+      const conn = await ImapClient.connect({ ...base(server.port), auth: undefined, login });
+      const error = await expectImapError(conn.authenticate({ username: USER, password: login === "only" ? "pässwörd-ü" : PASSWORD }));
+      expect(error.code).toBe("protocol-error");
+      expect(conn.authenticated).toBe(false);
+      expect(conn.closed).toBe(true);
+    });
+  });
+});
