@@ -7,7 +7,7 @@
 import { testCertificates } from "@saslkit/test-kit";
 import { describe, expect, it } from "vitest";
 import { ImapClient, ImapError, type ImapConnectOptions } from "../src/index.js";
-import { PASSWORD, PLAIN_B64, USER, fakeEcho, fakePlain, withServer } from "./helpers.js";
+import { PASSWORD, PLAIN_B64, USER, fakeEcho, fakeMutual, fakePlain, withServer } from "./helpers.js";
 
 const base = (port: number): ImapConnectOptions => ({
   host: "127.0.0.1",
@@ -200,6 +200,21 @@ describe("IMAP: a completion for the wrong tag closes the connection", () => {
       expect(error.code).toBe("protocol-error");
       expect(conn.authenticated).toBe(false);
       expect(conn.closed).toBe(true);
+    });
+  });
+});
+
+describe("IMAP: the TLS default holds for an authenticate() after connect()", () => {
+  it("connect() without credentials continued in clear (no STARTTLS); authenticate() then refuses like connect() would", async () => {
+    await withServer("S: * OK [CAPABILITY IMAP4rev1 AUTH=X-MUTUAL] ready\n!stall\n", async (server) => {
+      const { tls: _default, ...options } = base(server.port);
+      const conn = await ImapClient.connect({ ...options, auth: undefined, mechanisms: [fakeMutual], policy: { cleartext: "never" } });
+      expect(conn.secure).toBe(false);
+      const error = await expectImapError(conn.authenticate({ username: USER, password: PASSWORD }));
+      expect(error.code).toBe("tls-required");
+      expect(conn.authenticated).toBe(false);
+      expect(server.received).toEqual([]);
+      await conn.close();
     });
   });
 });

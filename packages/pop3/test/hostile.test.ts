@@ -5,7 +5,7 @@
 import { testCertificates } from "@saslkit/test-kit";
 import { describe, expect, it } from "vitest";
 import { Pop3Client, Pop3Error, type Pop3ConnectOptions } from "../src/index.js";
-import { PASSWORD, PLAIN_B64, USER, fakePlain, withServer } from "./helpers.js";
+import { PASSWORD, PLAIN_B64, USER, fakeMutual, fakePlain, withServer } from "./helpers.js";
 
 const base = (port: number): Pop3ConnectOptions => ({
   host: "127.0.0.1",
@@ -69,6 +69,21 @@ describe("POP3: command()'s options are checked", () => {
       expect(error.code).toBe("invalid-option");
       expect(error.option).toBe(option);
       expect(server.received).toEqual(["CAPA", `AUTH PLAIN ${PLAIN_B64}`]);
+      await conn.close();
+    });
+  });
+});
+
+describe("POP3: the TLS default holds for an authenticate() after connect()", () => {
+  it("connect() without credentials continued in clear (no STLS); authenticate() then refuses like connect() would", async () => {
+    await withServer("S: +OK ready\nC: CAPA\nS: +OK\nS: SASL X-MUTUAL\nS: USER\nS: .\n!stall\n", async (server) => {
+      const { tls: _default, ...options } = base(server.port);
+      const conn = await Pop3Client.connect({ ...options, auth: undefined, mechanisms: [fakeMutual], policy: { cleartext: "never" } });
+      expect(conn.secure).toBe(false);
+      const error = await expectPop3Error(conn.authenticate({ username: USER, password: PASSWORD }));
+      expect(error.code).toBe("tls-required");
+      expect(conn.authenticated).toBe(false);
+      expect(server.received).toEqual(["CAPA"]);
       await conn.close();
     });
   });
