@@ -88,3 +88,14 @@ describe("POP3: the TLS default holds for an authenticate() after connect()", ()
     });
   });
 });
+
+describe("POP3: auth.username must be a string (a function was accepted, then sent as an empty USER)", () => {
+  it("a function username is an invalid-option error before anything is sent", async () => {
+    await withServer("S: +OK ready\nC: CAPA\nS: +OK\nS: USER\nS: .\nC: USER \nS: +OK\nC: PASS *\nS: +OK\n", async (server) => {
+      const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port), auth: { username: (() => USER) as never, password: PASSWORD }, login: "user" }));
+      expect(error.code).toBe("invalid-option");
+      expect(error.option).toBe("auth.username");
+      expect(server.received).toEqual([]);
+    });
+  });
+});

@@ -228,7 +228,9 @@ export function sharedClientOptions(): OptionSpec {
         minVersion: oneOf("TLSv1.2", "TLSv1.3"),
       },
     ),
-    auth: object({ username: either(text, func), authzid: either(text, func), password: either(text, func) }, { open: true }),
+    // Identities are strings (CredentialsInput): a function user name read as none, and the
+    // protocol logins then sent the password for an empty user.
+    auth: object({ username: text, authzid: text, password: either(text, func) }, { open: true }),
     mechanisms: any,
     // Core's NegotiationPolicy, checked here: core takes a string for a list (exclude: "PLAIN"
     // excluded nothing) and ignores a misspelt key, and either left a weaker choice.
