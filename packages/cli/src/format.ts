@@ -115,9 +115,32 @@ function isTlsFailure(error: unknown): boolean {
   });
 }
 
+/**
+ * Codes of a failure in the authentication phase that are about the network or the protocol, not
+ * the credentials or the mechanisms: a connection that broke during AUTH is a failure (1).
+ */
+const NOT_AUTH_OUTCOME: ReadonlySet<string> = new Set([
+  "connect-failed",
+  "timeout",
+  "closed",
+  "line-too-long",
+  "aborted",
+  "protocol-error",
+  "bad-state",
+  "too-many-rounds",
+  "challenge-too-large",
+  "response-too-large",
+  "too-many-responses",
+]);
+
 /** True when authentication failed: credentials refused or no mechanism both sides can use. */
 function isAuthFailure(error: unknown): boolean {
-  return chain(error).some((e) => field(e, "name") === "NoMechanismError" || field(e, "phase") === "auth" || field(e, "phase") === "authenticate" || (field(e, "name") === "SaslError" && field(e, "kind") === "outcome"));
+  return chain(error).some(
+    (e) =>
+      field(e, "name") === "NoMechanismError" ||
+      ((field(e, "phase") === "auth" || field(e, "phase") === "authenticate") && !NOT_AUTH_OUTCOME.has(String(field(e, "code")))) ||
+      (field(e, "name") === "SaslError" && field(e, "kind") === "outcome"),
+  );
 }
 
 /** The exit status for a failure (see main.ts): 3 authentication, 4 TLS, else 1. */

@@ -13,7 +13,8 @@
  * - any failure after a message that carried the secret (PLAIN's initial response, LOGIN's
  *   password) → never mechanism-level: the attempt ends, nothing falls back to send it again;
  * - the tagged reply to a `*` cancellation → aborted; `BYE` during the exchange → its code's
- *   category, else aborted.
+ *   category, else aborted, and never mechanism-level (`[CANNOT]` included): the server is
+ *   closing the connection, so no next mechanism or LOGIN may be sent after it.
  * Success data: IMAP servers send it (SCRAM `v=`) as a `+` challenge, answered with an empty line.
  * A server that puts it in the tagged OK instead is understood too, for mutual-auth mechanisms only:
  * when the OK text is a single strict base64 token decoding to printable text it is handed to the
@@ -47,7 +48,10 @@ const NO_CODES: Readonly<Record<string, FailureCode>> = {
 export function failureCodeOf(status: string, code: string | undefined, answered: boolean, cancelled: boolean, secretSent = false): FailureCode {
   if (cancelled) return "aborted";
   const byCode = code ? NO_CODES[code.toUpperCase()] : undefined;
-  const result = status === "BAD" ? (byCode ?? (answered ? "protocol-error" : "mechanism-rejected")) : status === "BYE" ? (byCode ?? "aborted") : (byCode ?? "authentication-failed");
+  const result =
+    status === "BAD" ? (byCode ?? (answered ? "protocol-error" : "mechanism-rejected"))
+    : status === "BYE" ? (byCode === undefined || byCode === "mechanism-rejected" ? "aborted" : byCode)
+    : (byCode ?? "authentication-failed");
   return secretSent && result === "mechanism-rejected" ? "authentication-failed" : result;
 }
 
@@ -146,8 +150,10 @@ export class ImapSaslExchange implements MailExchange {
 
   async #next(): Promise<ServerEvent> {
     const { wire, context } = this.options;
+    // One deadline for the server's answer to this step: untagged responses before it do not extend it.
+    const deadline = context.deadline();
     for (;;) {
-      const r = await wire.read(context.deadline(), "authenticate");
+      const r = await wire.read(deadline, "authenticate");
       if (r.kind === "continuation") {
         const data = decodeBase64(r.text.trim());
         if (data === undefined) return { type: "malformed", reason: "the continuation is not valid base64" };
@@ -164,6 +170,7 @@ export class ImapSaslExchange implements MailExchange {
         continue;
       }
       if (r.tag !== this.#tag) {
+        wire.socket.destroy(); // out of step with the server: nothing more may be sent or read
         throw wire.error("authenticate", "protocol-error", `the server completed tag ${r.tag} while ${this.#tag} was pending.`, { reply: replyOf(r, wire.redact) });
       }
       this.final = r;

@@ -42,6 +42,7 @@ export interface ImapCommandResult {
 }
 
 const count = rules.number({ min: 1, integer: true });
+const COMMAND_OPTIONS = { timeoutMs: rules.number({ min: 0 }) };
 
 const IMAP: MailProtocol<ImapPhase, ImapError> = {
   service: "imap",
@@ -164,11 +165,11 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
         reply: replyOf(done.tagged, this.#wire.redact),
       });
     }
-    this.#takeCapabilities(done.untagged, done.tagged);
+    this.#takeCapabilities(done.untagged, phase, done.tagged);
     return this.#capabilities;
   }
 
-  #takeCapabilities(untagged: readonly UntaggedResponse[], tagged?: TaggedResponse): boolean {
+  #takeCapabilities(untagged: readonly UntaggedResponse[], phase: ImapPhase, tagged?: TaggedResponse): boolean {
     if (tagged?.code?.name === "CAPABILITY") {
       this.#capabilities = ImapCapabilities.parse(tagged.code.args);
       return true;
@@ -176,7 +177,7 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
     for (let i = untagged.length - 1; i >= 0; i--) {
       const u = untagged[i]!;
       if (u.type === "CAPABILITY") {
-        this.#capabilities = new ImapCapabilities(u.values.filter((v): v is string => typeof v === "string"));
+        this.#capabilities = new ImapCapabilities(this.#wire.values(u, phase).filter((v): v is string => typeof v === "string"));
         return true;
       }
       if (u.code?.name === "CAPABILITY") {
@@ -205,8 +206,11 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
       }
       if (r.kind === "untagged") {
         budget.spend(this.#wire.lastSize);
-        if (keepAll) untagged.push(r);
-        else if (isCapability(r)) untagged[0] = r;
+        if (keepAll) {
+          // Tokenized now: a malformed response fails the command, not a getter the caller reads later.
+          this.#wire.values(r, phase);
+          untagged.push(r);
+        } else if (isCapability(r)) untagged[0] = r;
         continue;
       }
       if (r.kind === "continuation" || r.tag !== tag) {
@@ -257,8 +261,8 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
     this.#login = outcome.login === "LOGIN" ? "LOGIN" : undefined;
     const final = exchange?.final;
     const known = outcome.login
-      ? this.#takeCapabilities(loginUntagged, loginTagged)
-      : this.#takeCapabilities(exchange?.untagged ?? [], final?.kind === "tagged" ? final : undefined);
+      ? this.#takeCapabilities(loginUntagged, "login", loginTagged)
+      : this.#takeCapabilities(exchange?.untagged ?? [], "authenticate", final?.kind === "tagged" ? final : undefined);
     if (!known) await this.#refresh(outcome.login ? "login" : "authenticate");
   }
 
@@ -289,7 +293,9 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
       if (i === 0) line += " ";
     }
     chunks.push(`${line}\r\n`);
-    const untagged: UntaggedResponse[] = [];
+    // While a literal waits for its "+": the last response carrying capabilities, and the command's budget.
+    let capability: UntaggedResponse | undefined;
+    const budget = new CommandBudget(wire, "login");
     for (let i = 0; i < chunks.length; i++) {
       const chunk = chunks[i]!;
       try {
@@ -299,11 +305,19 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
       }
       const sync = typeof chunk === "string" && /\{\d+\}\r\n$/.test(chunk);
       if (!sync) continue;
+      // One deadline for the "+": untagged responses before it do not extend the wait.
+      const deadline = this.replyDeadline();
       for (;;) {
-        const r = await this.#read("login");
+        let r;
+        try {
+          r = await wire.read(deadline, "login");
+        } catch (error) {
+          throw this.wrap(error, "login", mask);
+        }
         if (r.kind === "continuation") break;
         if (r.kind === "untagged") {
-          if (isCapability(r)) untagged.push(r);
+          budget.spend(wire.lastSize);
+          if (isCapability(r)) capability = r;
           continue;
         }
         return this.#loginFailed(r, tag);
@@ -311,11 +325,14 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
     }
     const done = await this.#collect(tag, "login", false);
     if (done.tagged.status !== "OK") return this.#loginFailed(done.tagged, tag);
-    return { ok: true, untagged: [...untagged, ...done.untagged], tagged: done.tagged };
+    return { ok: true, untagged: capability ? [capability, ...done.untagged] : done.untagged, tagged: done.tagged };
   }
 
   #loginFailed(r: TaggedResponse, tag: string): LoginOutcome & { ok: false } {
-    if (r.tag !== tag) throw this.fail("login", "protocol-error", `the server completed tag ${r.tag} while ${tag} was pending.`, { login: "LOGIN" });
+    if (r.tag !== tag) {
+      this.#wire.socket.destroy(); // out of step with the server, as in #collect
+      throw this.fail("login", "protocol-error", `the server completed tag ${r.tag} while ${tag} was pending.`, { login: "LOGIN" });
+    }
     const code = r.status === "BAD" ? "protocol-error" : codeOfLoginNo(r.code?.name);
     const reply = replyOf(r, this.#wire.redact);
     const message = `The server refused the LOGIN command: ${reply.status}${reply.code ? ` [${reply.code}]` : ""} ${reply.text}`.trimEnd() + ".";
@@ -330,11 +347,13 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
    */
   command(command: string, options: { readonly timeoutMs?: number } = {}): Promise<ImapCommandResult> {
     if (/[\r\n]/.test(command)) return Promise.reject(new TypeError("An IMAP command must be a single line without CR or LF."));
+    const invalid = this.invalidOptions(options, COMMAND_OPTIONS, "command");
+    if (invalid) return Promise.reject(invalid);
     return this.serialize(async () => {
       const tag = this.#wire.nextTag();
       await this.#send(tag, command, "command");
       const result = await this.#collect(tag, "command", true, options.timeoutMs);
-      this.#takeCapabilities(result.untagged, result.tagged);
+      this.#takeCapabilities(result.untagged, "command", result.tagged);
       return result;
     });
   }

@@ -58,7 +58,8 @@ export class ImapParseError extends Error {
   override readonly name = "ImapParseError";
 }
 
-const LITERAL_AT_END = /\{(\d{1,10})(\+?)\}$/;
+// Any number of digits: a longer announcement is refused by the byte limits, never read as text.
+const LITERAL_AT_END = /\{(\d+)(\+?)\}$/;
 const CONDITION = new Set(["OK", "NO", "BAD", "BYE", "PREAUTH"]);
 
 /**
@@ -171,7 +172,7 @@ export function tokenize(parts: readonly (string | Uint8Array)[]): ImapValue[] {
         }
         push(out);
       } else if (c === "{" || (c === "~" && s[i + 1] === "{")) {
-        const m = /^~?\{(\d{1,10})\+?\}$/.exec(s.slice(i));
+        const m = /^~?\{(\d+)\+?\}$/.exec(s.slice(i));
         if (!m) throw new ImapParseError("A literal announcement must end its line.");
         const bytes = parts[pi + 1];
         if (!(bytes instanceof Uint8Array) || bytes.length !== Number(m[1])) throw new ImapParseError("A literal's bytes are missing or of the wrong length.");

@@ -5,7 +5,7 @@
  */
 import type { Deadline, LineSocket } from "@saslkit/transport";
 import { ImapError, type ImapPhase, type ImapReply } from "./errors.js";
-import { ImapParseError, literalLength, parseResponse, type ImapResponse, type TaggedResponse, type UntaggedResponse } from "./parser.js";
+import { ImapParseError, literalLength, parseResponse, type ImapResponse, type ImapValue, type TaggedResponse, type UntaggedResponse } from "./parser.js";
 
 /** Memory limits, counted in bytes and items as they arrive (Postfix counts octets, not lines). */
 export interface ImapLimits {
@@ -107,6 +107,21 @@ export class ImapWire {
       // Not kept as the cause: its message quotes the server's line unredacted.
       if (error instanceof ImapParseError) throw this.error(phase, "protocol-error", error.message);
       throw error;
+    }
+  }
+
+  /**
+   * The tokens of an untagged response the client keeps. The parser tokenizes on first use, so
+   * malformed data (an unbalanced list, a bad literal) surfaces here: a protocol error, and the
+   * connection is closed, as for any other response the grammar does not allow.
+   */
+  values(r: UntaggedResponse, phase: ImapPhase): readonly ImapValue[] {
+    try {
+      return r.values;
+    } catch (error) {
+      if (!(error instanceof ImapParseError)) throw error;
+      this.socket.destroy();
+      throw this.error(phase, "protocol-error", error.message);
     }
   }
 

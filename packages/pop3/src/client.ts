@@ -102,6 +102,7 @@ function multiline(base: Omit<Pop3CommandResult, "body" | "lines">, body: Buffer
 }
 
 const count = rules.number({ min: 1, integer: true });
+const COMMAND_OPTIONS = { multiline: rules.boolean, timeoutMs: rules.number({ min: 0 }) };
 
 const POP3: MailProtocol<Pop3Phase, Pop3Error> = {
   service: "pop",
@@ -305,6 +306,8 @@ export class Pop3Connection extends MailSession<Pop3Phase, Pop3Error> {
    */
   command(command: string, options: { readonly multiline?: boolean; readonly timeoutMs?: number } = {}): Promise<Pop3CommandResult> {
     if (/[\r\n]/.test(command)) return Promise.reject(new TypeError("A POP3 command must be a single line without CR or LF."));
+    const invalid = this.invalidOptions(options, COMMAND_OPTIONS, "command");
+    if (invalid) return Promise.reject(invalid);
     return this.serialize(() => this.#run(command, options.multiline ?? false, "command", this.#limits.responseBytes, options.timeoutMs));
   }
 

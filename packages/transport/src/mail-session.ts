@@ -295,6 +295,21 @@ export abstract class MailSession<Phase extends string, E extends MailProtocolEr
     return this.#protocol.error(phase, code, message, { ...(this.#negotiation ? { negotiation: this.#negotiation } : {}), ...options, redact: (t) => this.#socket.redact(t) });
   }
 
+  /**
+   * Checks a method's options (`command(..., { timeoutMs })`) as `connect` checks its own: the
+   * protocol's `invalid-option` error for an unknown key or a value of the wrong type (a string
+   * `timeoutMs` gave a deadline that never came), else undefined.
+   */
+  protected invalidOptions(options: unknown, spec: OptionSpec, phase: Phase): E | undefined {
+    let problem: E | undefined;
+    try {
+      checkOptions(options, spec, (p) => (problem = this.fail(phase, "invalid-option", p.message, { option: p.option })));
+    } catch (error) {
+      if (error !== problem) throw error;
+    }
+    return problem;
+  }
+
   /** Turns a transport, SASL or unexpected failure into the protocol's error (its own errors pass through). */
   protected wrap(error: unknown, phase: Phase, command?: string): E {
     return MailSession.#wrapWith(this.#protocol, error, phase, this.#socket, command);
@@ -326,9 +341,17 @@ export abstract class MailSession<Phase extends string, E extends MailProtocolEr
     const context = refused ? { command: refused.command, reply: refused.reply } : reply !== undefined ? { reply } : {};
     if (mode === "starttls") throw this.fail(phase, "tls-required", `${why}, and tls: "starttls" requires TLS.`, context);
     if (this.#options.auth === undefined) return "continue";
-    // Credentials to send: core's cleartext rule decides, as for SMTP ("loopback" by default).
+    this.#refuseCredentialsInClear(phase, why, context);
+    return "continue";
+  }
+
+  /**
+   * The TLS default's rule for credentials on a connection that stayed in clear: core's cleartext
+   * rule decides, as for SMTP ("loopback" by default); throws `tls-required` when it refuses.
+   */
+  #refuseCredentialsInClear(phase: Phase, why: string, context: MailProtocolErrorOptions = {}): void {
     const refusal = cleartextRefusal(this.#options.policy?.cleartext, { secure: false, loopback: this.#socket.loopback });
-    if (refusal === undefined) return "continue";
+    if (refusal === undefined) return;
     throw this.fail(
       phase,
       "tls-required",
@@ -360,6 +383,9 @@ export abstract class MailSession<Phase extends string, E extends MailProtocolEr
    * cleartext rule allows it.
    */
   protected async authenticateWith(auth: CredentialsInput | Credentials, plan: AuthenticationPlan<Phase>): Promise<AuthenticationOutcome> {
+    // The TLS default holds for an authenticate() after a connect() without credentials too: that
+    // connect continued in clear when STARTTLS was missing (no secret to protect then).
+    if (this.#options.tls === undefined && !this.#socket.secure) this.#refuseCredentialsInClear(plan.phase, "the connection is not TLS (the server did not offer STARTTLS or refused it)");
     const credentials = Credentials.from(auth);
     // Every secret, as soon as it is known (given, prompted, refreshed), masks this connection's output.
     const unsubscribe = credentials.onSecret((secret) => this.#socket.redactor.addSecret(secret));

@@ -101,7 +101,9 @@ export const boolean: Rule = rule("true or false", (v) => typeof v === "boolean"
 export const string: Rule = rule("a non-empty string", (v) => typeof v === "string" && v.length > 0);
 export const text: Rule = rule("a string", (v) => typeof v === "string");
 export const func: Rule = rule("a function", (v) => typeof v === "function");
-/** Anything but undefined (checked elsewhere: mechanism sources, policies owned by core). */
+/** A list of mechanism names (any spelling: core refuses names that are not SASL names). */
+const names: Rule = rule("a list of mechanism names (strings)", (v) => Array.isArray(v) && v.every((x) => typeof x === "string"));
+/** Anything but undefined (checked elsewhere: mechanism sources). */
 export const any: Rule = rule("a value", () => true);
 
 /** A non-empty array whose items are among `values`. */
@@ -226,9 +228,13 @@ export function sharedClientOptions(): OptionSpec {
         minVersion: oneOf("TLSv1.2", "TLSv1.3"),
       },
     ),
-    auth: object({ username: either(text, func), authzid: either(text, func), password: either(text, func) }, { open: true }),
+    // Identities are strings (CredentialsInput): a function user name read as none, and the
+    // protocol logins then sent the password for an empty user.
+    auth: object({ username: text, authzid: text, password: either(text, func) }, { open: true }),
     mechanisms: any,
-    policy: object({}, { open: true }),
+    // Core's NegotiationPolicy, checked here: core takes a string for a list (exclude: "PLAIN"
+    // excluded nothing) and ignores a misspelt key, and either left a weaker choice.
+    policy: object({ force: text, order: names, exclude: names, cleartext: oneOf("loopback", "never", "allow") }),
     mechanismOptions: object({}, { open: true }),
     fallback: boolean,
     maxAttempts: number({ min: 1, max: 100, integer: true }),

@@ -7,8 +7,10 @@
  * What it masks, replaced by `****`:
  * - `addSecret(value)`: the raw secret (a password, a token), and the forms a peer or a log may
  *   show it in: its UTF-8 bytes read as latin1, its base64 at each of the three byte alignments
- *   (so it is found inside a longer base64 string, e.g. a base64 PLAIN message), base64url, and
- *   lower- and upper-case hex.
+ *   (so it is found inside a longer base64 string, e.g. a base64 PLAIN message), base64url,
+ *   lower- and upper-case hex, and the escaped forms a server or a log may quote it in:
+ *   percent-encoded (either hex case, and form-encoded with `+` for space), quoted-printable,
+ *   and backslash-quoted (an IMAP quoted string, JSON).
  * - `addPayload(base64)`: the exact base64 text of a message sent during authentication (a
  *   server that echoes `AUTH PLAIN <payload>` back), and the payload's decoded text.
  *
@@ -90,6 +92,27 @@ export class Redactor {
     const hex = bytes.toString("hex");
     this.#add(hex);
     this.#add(hex.toUpperCase());
+    this.#deriveEscaped(bytes.toString("utf8"), bytes);
+  }
+
+  /** The escaped forms (module comment); each is tracked only when it differs from the raw text. */
+  #deriveEscaped(text: string, bytes: Buffer): void {
+    let percent: string | undefined;
+    try {
+      percent = encodeURIComponent(text);
+    } catch {
+      // a lone surrogate: no URL carries it
+    }
+    if (percent !== undefined && percent !== text) {
+      this.#add(percent);
+      this.#add(percent.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()));
+      this.#add(percent.replace(/%20/g, "+"));
+    }
+    let qp = "";
+    for (const b of bytes) qp += (b >= 33 && b <= 126 && b !== 61) || b === 32 || b === 9 ? String.fromCharCode(b) : `=${b.toString(16).toUpperCase().padStart(2, "0")}`;
+    this.#add(qp);
+    this.#add(text.replace(/[\\"]/g, (c) => `\\${c}`));
+    this.#add(JSON.stringify(text).slice(1, -1));
   }
 
   #derivePayload(base64: string): void {

@@ -51,3 +51,21 @@ describe("Redactor: forms derived when first needed", () => {
     expect(twice.size).toBe(once.size);
   });
 });
+
+describe("Redactor: the escaped forms a server or a log may show a secret in (review round 3)", () => {
+  const secret = 'p@ss w0rd/"é\\=x';
+  const forms: Record<string, string> = {
+    "percent-encoded (upper-case hex)": "p%40ss%20w0rd%2F%22%C3%A9%5C%3Dx",
+    "percent-encoded (lower-case hex)": "p%40ss%20w0rd%2f%22%c3%a9%5c%3dx",
+    "form-encoded (space as +)": "p%40ss+w0rd%2F%22%C3%A9%5C%3Dx",
+    "quoted-printable": 'p@ss w0rd/"=C3=A9\\=3Dx',
+    'backslash-quoted (IMAP quoted string, JSON)': 'p@ss w0rd/\\"é\\\\=x',
+  };
+  for (const [name, form] of Object.entries(forms)) {
+    it(`masks the ${name} form`, () => {
+      const r = new Redactor();
+      r.addSecret(secret);
+      expect(r.redact(`-ERR [AUTH] echo ${form} end`)).toBe("-ERR [AUTH] echo **** end");
+    });
+  }
+});

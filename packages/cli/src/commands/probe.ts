@@ -70,19 +70,24 @@ export interface ProbeTarget {
   readonly mechanisms: readonly MechanismProvider[];
 }
 
+/** `text` as a usage error may show it: anything up to its last `@` (user information, a password) masked. */
+function shownUrl(text: string): string {
+  return text.replace(/^([a-z][a-z0-9+.-]*:?\/*)?.*@/i, "$1****@");
+}
+
 /** Parses a probe URL (`imaps://mail.example.org:993`). */
 export function parseProbeUrl(text: string): { protocol: Protocol; host: string; port: number; tls: TlsMode } {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new UsageError(`"${text}" is not a URL; write e.g. smtp://mail.example.org:587.`);
+    throw new UsageError(`"${shownUrl(text)}" is not a URL; write e.g. smtp://mail.example.org:587.`);
   }
   const scheme = SCHEMES[url.protocol];
   if (!scheme) throw new UsageError(`unsupported scheme "${url.protocol}"; use smtp, smtps, imap, imaps, pop3 or pop3s.`);
   if (url.username || url.password) throw new UsageError("put no user or password in the URL; use --user (probe never needs a password).");
   const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
-  if (!host) throw new UsageError(`the URL "${text}" has no host.`);
+  if (!host) throw new UsageError(`the URL "${shownUrl(text)}" has no host.`);
   return { protocol: scheme.protocol, host, port: url.port ? Number(url.port) : scheme.port, tls: scheme.tls };
 }
 

@@ -1,0 +1,101 @@
+/**
+ * The POP3 client against hostile scripted servers (review round 3): a password echoed in an
+ * escaped form, and plaintext injected after the STLS go-ahead.
+ */
+import { testCertificates } from "@saslkit/test-kit";
+import { describe, expect, it } from "vitest";
+import { Pop3Client, Pop3Error, type Pop3ConnectOptions } from "../src/index.js";
+import { PASSWORD, PLAIN_B64, USER, fakeMutual, fakePlain, withServer } from "./helpers.js";
+
+const base = (port: number): Pop3ConnectOptions => ({
+  host: "127.0.0.1",
+  port,
+  tls: "none",
+  auth: { username: USER, password: PASSWORD },
+  mechanisms: [fakePlain],
+  timeouts: { connect: 5000, reply: 5000 },
+});
+
+async function expectPop3Error(promise: Promise<unknown>): Promise<Pop3Error> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(Pop3Error);
+  return error as Pop3Error;
+}
+
+describe("POP3: a password echoed percent-encoded or quoted-printable never reaches the error", () => {
+  it("PASS refused with the password echoed in escaped forms: masked in message, reply and transcript", async () => {
+    const password = "p@ss w0rd/é=x";
+    const echoed = "p%40ss%20w0rd%2F%C3%A9%3Dx and p@ss w0rd/=C3=A9=3Dx";
+    const lines: string[] = [];
+    await withServer(`S: +OK ready\nC: CAPA\nS: +OK\nS: USER\nS: .\nC: USER alice\nS: +OK\nC: PASS ${password}\nS: -ERR [AUTH] rejected ${echoed}\n`, async (server) => {
+      const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port), auth: { username: USER, password }, login: "user", transcript: (e) => lines.push(e.text) }));
+      expect(error.code).toBe("authentication-failed");
+      const shown = `${error.message}\n${JSON.stringify(error.reply)}\n${error.stack}\n${lines.join("\n")}`;
+      expect(shown).toContain("rejected **** and ****");
+      expect(shown).not.toContain("w0rd%2F");
+      expect(shown).not.toContain("w0rd/=C3");
+    });
+  });
+});
+
+describe("POP3: plaintext after the STLS go-ahead", () => {
+  it("a line injected behind +OK is refused (tls-injection), nothing authenticates", async () => {
+    const certs = await testCertificates();
+    await withServer(
+      "S: +OK ready\nC: CAPA\nS: +OK\nS: STLS\nS: SASL PLAIN\nS: .\nC: STLS\n!raw +OK go\\r\\n+OK injected\\r\\n\n!starttls\n!stall\n",
+      async (server) => {
+        const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port), tls: "starttls", tlsOptions: { ca: certs.ca, servername: "localhost" } }));
+        expect(error.code).toBe("tls-injection");
+        expect(error.phase).toBe("starttls");
+        expect(server.received).toEqual(["CAPA", "STLS"]);
+      },
+      { tls: { key: certs.key, cert: certs.cert } },
+    );
+  });
+});
+
+describe("POP3: command()'s options are checked", () => {
+  it.each([
+    [{ timeoutMs: "300" }, "timeoutMs"],
+    [{ multiline: "yes" }, "multiline"],
+    [{ multiLine: true }, "multiLine"],
+  ])("%j: invalid-option (%s), nothing sent", async (options, option) => {
+    await withServer(`S: +OK ready\nC: CAPA\nS: +OK\nS: SASL PLAIN\nS: .\nC: AUTH PLAIN ${PLAIN_B64}\nS: +OK in\n!stall\n`, async (server) => {
+      const conn = await Pop3Client.connect(base(server.port));
+      const error = await expectPop3Error(conn.command("LIST", options as never));
+      expect(error.code).toBe("invalid-option");
+      expect(error.option).toBe(option);
+      expect(server.received).toEqual(["CAPA", `AUTH PLAIN ${PLAIN_B64}`]);
+      await conn.close();
+    });
+  });
+});
+
+describe("POP3: the TLS default holds for an authenticate() after connect()", () => {
+  it("connect() without credentials continued in clear (no STLS); authenticate() then refuses like connect() would", async () => {
+    await withServer("S: +OK ready\nC: CAPA\nS: +OK\nS: SASL X-MUTUAL\nS: USER\nS: .\n!stall\n", async (server) => {
+      const { tls: _default, ...options } = base(server.port);
+      const conn = await Pop3Client.connect({ ...options, auth: undefined, mechanisms: [fakeMutual], policy: { cleartext: "never" } });
+      expect(conn.secure).toBe(false);
+      const error = await expectPop3Error(conn.authenticate({ username: USER, password: PASSWORD }));
+      expect(error.code).toBe("tls-required");
+      expect(conn.authenticated).toBe(false);
+      expect(server.received).toEqual(["CAPA"]);
+      await conn.close();
+    });
+  });
+});
+
+describe("POP3: auth.username must be a string (a function was accepted, then sent as an empty USER)", () => {
+  it("a function username is an invalid-option error before anything is sent", async () => {
+    await withServer("S: +OK ready\nC: CAPA\nS: +OK\nS: USER\nS: .\nC: USER \nS: +OK\nC: PASS *\nS: +OK\n", async (server) => {
+      const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port), auth: { username: (() => USER) as never, password: PASSWORD }, login: "user" }));
+      expect(error.code).toBe("invalid-option");
+      expect(error.option).toBe("auth.username");
+      expect(server.received).toEqual([]);
+    });
+  });
+});
