@@ -7,7 +7,7 @@
  */
 import { hostname } from "node:os";
 import { cleartextRefusal, type CredentialPreparation, type MechanismSource, type NegotiationPolicy, type NegotiationRecord } from "@saslkit/core";
-import { checkOptions, rules, type OptionSpec } from "@saslkit/transport";
+import { checkOptions, rules, sharedClientOptions, type OptionSpec } from "@saslkit/transport";
 import { assign, getLogger, parseConnectionUrl } from "nodemailer/lib/shared";
 import wellKnown from "nodemailer/lib/well-known";
 import { createHandler, isLoopbackHost, SASLKIT_METHOD, type HandlerLogger, type TransportTls } from "./auth.js";
@@ -61,7 +61,9 @@ export interface NodemailerSmtpOptions {
 
 const SETTINGS: OptionSpec = {
   mechanisms: rules.any,
-  policy: rules.object({}, { open: true }),
+  // Core's NegotiationPolicy, checked as the mail clients check it: a string for a list or a
+  // misspelt key would otherwise be ignored, a weaker choice than the caller asked for.
+  policy: sharedClientOptions().policy!,
   mechanismOptions: rules.object({}, { open: true }),
   authzid: rules.text,
   prepare: rules.oneOf("none", "saslprep"),

@@ -443,6 +443,10 @@ S: 534 5.7.9 Authentication mechanism is too weak
       () => saslkit({ ...base, auth: { type: "OAuth2", user: USER } }),
       () => saslkit({ ...base, auth: { ...base.auth, method: "PLAIN" } }, { policy: { force: "SCRAM-SHA-256" } }),
       () => saslkit("smtp://x" as never),
+      // A policy the mail clients would refuse: a string for a list, a misspelt key, a wrong type.
+      () => saslkit(base, { policy: { exclude: "PLAIN" as never } }),
+      () => saslkit(base, { policy: { excludes: ["PLAIN"] } as never }),
+      () => saslkit(base, { policy: { cleartext: "always" as never } }),
     ];
     for (const f of bad) {
       const e = (() => {
@@ -455,7 +459,7 @@ S: 534 5.7.9 Authentication mechanism is too weak
       })() as SaslkitOptionError;
       expect(e).toBeInstanceOf(SaslkitOptionError);
       expect(e.code).toBe("invalid-option");
-      expect(e.message).toMatch(/^saslkit\(\): .*"?(options|policies|maxAttempts|prepare|auth\.type|auth\.method)/);
+      expect(e.message).toMatch(/^saslkit\(\): .*"?(options|policies|maxAttempts|prepare|auth\.type|auth\.method|policy\.)/);
     }
   });
 });
