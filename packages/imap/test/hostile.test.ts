@@ -6,26 +6,10 @@
  */
 import { testCertificates } from "@saslkit/test-kit";
 import { describe, expect, it } from "vitest";
-import { ImapClient, ImapError, type ImapConnectOptions } from "../src/index.js";
-import { PASSWORD, PLAIN_B64, USER, fakeEcho, fakeMutual, fakePlain, withServer } from "./helpers.js";
+import { ImapClient, ImapError } from "../src/index.js";
+import { PASSWORD, PLAIN_B64, USER, fakeEcho, fakeMutual, fakePlain, withServer, base, expectImapError } from "./helpers.js";
 
-const base = (port: number): ImapConnectOptions => ({
-  host: "127.0.0.1",
-  port,
-  tls: "none",
-  auth: { username: USER, password: PASSWORD },
-  mechanisms: [fakePlain],
-  timeouts: { connect: 5000, reply: 5000 },
-});
 
-async function expectImapError(promise: Promise<unknown>): Promise<ImapError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ImapError);
-  return error as ImapError;
-}
 
 /** `n` copies of the server line `line`, each after a pause of `ms`. */
 const drip = (n: number, ms: number, line: string) => Array.from({ length: n }, () => `!sleep ${ms}\nS: ${line}\n`).join("");

@@ -7,25 +7,9 @@ import { type TranscriptEntry } from "@saslkit/transport";
 import { testCertificates } from "@saslkit/test-kit";
 import { describe, expect, it } from "vitest";
 import { ImapClient, ImapError, type ImapConnectOptions } from "../src/index.js";
-import { PASSWORD, PLAIN_B64, USER, fakeEcho, fakeMutual, fakePlain, transcript, withServer } from "./helpers.js";
+import { PASSWORD, PLAIN_B64, USER, fakeEcho, fakeMutual, fakePlain, transcript, withServer, base, expectImapError } from "./helpers.js";
 
-const base = (port: number, mechanisms: readonly MechanismProvider[] = [fakePlain]): ImapConnectOptions => ({
-  host: "127.0.0.1",
-  port,
-  tls: "none",
-  auth: { username: USER, password: PASSWORD },
-  mechanisms,
-  timeouts: { connect: 5000, reply: 5000 },
-});
 
-async function expectImapError(promise: Promise<unknown>): Promise<ImapError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ImapError);
-  return error as ImapError;
-}
 
 describe("IMAP transcripts", () => {
   it("uses capabilities from the greeting, SASL-IR, then SELECT and LOGOUT", async () => {

@@ -4,26 +4,10 @@
  */
 import { testCertificates } from "@saslkit/test-kit";
 import { describe, expect, it } from "vitest";
-import { Pop3Client, Pop3Error, type Pop3ConnectOptions } from "../src/index.js";
-import { PASSWORD, PLAIN_B64, USER, fakeMutual, fakePlain, withServer } from "./helpers.js";
+import { Pop3Client } from "../src/index.js";
+import { PASSWORD, PLAIN_B64, USER, fakeMutual, withServer, base, expectPop3Error } from "./helpers.js";
 
-const base = (port: number): Pop3ConnectOptions => ({
-  host: "127.0.0.1",
-  port,
-  tls: "none",
-  auth: { username: USER, password: PASSWORD },
-  mechanisms: [fakePlain],
-  timeouts: { connect: 5000, reply: 5000 },
-});
 
-async function expectPop3Error(promise: Promise<unknown>): Promise<Pop3Error> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(Pop3Error);
-  return error as Pop3Error;
-}
 
 describe("POP3: a password echoed percent-encoded or quoted-printable never reaches the error", () => {
   it("PASS refused with the password echoed in escaped forms: masked in message, reply and transcript", async () => {

@@ -1,30 +1,14 @@
 /**
  * POP3 adapter against recorded transcripts replayed by a real loopback server.
  */
-import { SaslError, type MechanismProvider } from "@saslkit/core";
+import { SaslError } from "@saslkit/core";
 import { type TranscriptEntry } from "@saslkit/transport";
 import { testCertificates } from "@saslkit/test-kit";
 import { describe, expect, it } from "vitest";
 import { Pop3Client, Pop3Error, type Pop3ConnectOptions } from "../src/index.js";
-import { PASSWORD, PLAIN_B64, USER, fakeEcho, fakeMutual, fakePlain, transcript, withServer } from "./helpers.js";
+import { PASSWORD, PLAIN_B64, USER, fakeEcho, fakeMutual, fakePlain, transcript, withServer, base, expectPop3Error } from "./helpers.js";
 
-const base = (port: number, mechanisms: readonly MechanismProvider[] = [fakePlain]): Pop3ConnectOptions => ({
-  host: "127.0.0.1",
-  port,
-  tls: "none",
-  auth: { username: USER, password: PASSWORD },
-  mechanisms,
-  timeouts: { connect: 5000, reply: 5000 },
-});
 
-async function expectPop3Error(promise: Promise<unknown>): Promise<Pop3Error> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(Pop3Error);
-  return error as Pop3Error;
-}
 
 describe("POP3 transcripts", () => {
   it("reads CAPA, authenticates with the IR on the AUTH line, runs STAT and a multi-line LIST, quits", async () => {
