@@ -88,3 +88,23 @@ export async function withServer<T>(script: string, run: (server: ScriptedServer
     await server.close();
   }
 }
+
+/** Options for a cleartext loopback test server on `port`: the test user, `mechanisms` (fake PLAIN by default), 5 s timeouts. */
+export const loopbackOptions = (port: number, mechanisms: readonly MechanismProvider[] = [fakePlain]) => ({
+  host: "127.0.0.1",
+  port,
+  tls: "none" as const,
+  auth: { username: USER, password: PASSWORD },
+  mechanisms,
+  timeouts: { connect: 5000, reply: 5000 },
+});
+
+/** The error `promise` rejects with, checked to be a `type` (throws, failing the test, otherwise). */
+export async function rejectionOf<E>(promise: Promise<unknown>, type: new (...args: never[]) => E): Promise<E> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(error instanceof type)) throw new Error(`expected a rejection with ${type.name}, got ${String(error)}`, { cause: error });
+  return error;
+}

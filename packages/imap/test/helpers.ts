@@ -1,9 +1,8 @@
 /** Shared adapter test doubles, plus this package's recorded transcripts. */
 import { readFileSync } from "node:fs";
 import type { MechanismProvider } from "@saslkit/core";
-import { expect } from "vitest";
 import { ImapError, type ImapConnectOptions } from "../src/index.js";
-import { PASSWORD, USER, fakePlain } from "../../../test/support/adapter-fakes.js";
+import { loopbackOptions, rejectionOf } from "../../../test/support/adapter-fakes.js";
 
 export * from "../../../test/support/adapter-fakes.js";
 
@@ -11,22 +10,8 @@ export function transcript(name: string): string {
   return readFileSync(new URL(`./transcripts/${name}`, import.meta.url), "utf8");
 }
 
-/** Options for a cleartext loopback test server on `port`: the test user, `mechanisms` (fake PLAIN by default), 5 s timeouts. */
-export const base = (port: number, mechanisms: readonly MechanismProvider[] = [fakePlain]): ImapConnectOptions => ({
-  host: "127.0.0.1",
-  port,
-  tls: "none",
-  auth: { username: USER, password: PASSWORD },
-  mechanisms,
-  timeouts: { connect: 5000, reply: 5000 },
-});
+/** Options for a cleartext loopback test server on `port` (see `loopbackOptions`). */
+export const base = (port: number, mechanisms?: readonly MechanismProvider[]): ImapConnectOptions => loopbackOptions(port, mechanisms);
 
 /** The `ImapError` `promise` rejects with (fails the test if it resolves or rejects with anything else). */
-export async function expectImapError(promise: Promise<unknown>): Promise<ImapError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ImapError);
-  return error as ImapError;
-}
+export const expectImapError = (promise: Promise<unknown>): Promise<ImapError> => rejectionOf(promise, ImapError);
