@@ -19,6 +19,7 @@ export type SmtpPhase = "connect" | "greeting" | "ehlo" | "starttls" | "authenti
  * - `invalid-input`: a message, envelope or address the client refuses to send (CR/LF, `<>` ...);
  * - `no-recipients`: every recipient was refused;
  * - `client-closed`: the client was closed or quit while the operation was queued.
+ * - `queue-full`: the pool's queue already holds `maxQueuedBytes` of messages; nothing was sent;
  * - `outcome-unknown`: the connection closed, timed out or was aborted (or the client closed) after
  *   the message's final dot and before the server's reply: the server MAY have accepted (and
  *   will deliver) the message.
