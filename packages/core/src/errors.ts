@@ -114,7 +114,7 @@ export class SaslError extends Error {
   readonly detail: Readonly<Record<string, unknown>> | undefined;
   /**
    * Set by `authenticate`: the mechanism's first message, which carries the secret, reached the
-   * server. `allowsFallback` is then false, and adapters must not try a protocol login either.
+   * server, or a later message carried the secret or a proof of it (`SaslMechanism.secretUsed`). `allowsFallback` is then false, and adapters must not try a protocol login either.
    */
   secretSent = false;
 

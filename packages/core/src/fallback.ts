@@ -11,7 +11,9 @@
  * Two narrower rules (issue 13 items 4 and 8, docs/decisions/0008-fallback-after-secret.md):
  * - a mechanism whose first message carried the secret (`security.secretInFirstMessage`) ends
  *   the attempt on any failure once that message went out (`SaslError.secretSent`): the secret is
- *   never sent a second time, by another mechanism or by a protocol login;
+ *   never sent a second time, by another mechanism or by a protocol login; likewise once a later
+ *   message carried the secret or a proof of it (`SaslMechanism.secretUsed`: LOGIN's password,
+ *   the CRAM-MD5 and DIGEST-MD5 responses, SCRAM's client-final);
  * - "mechanism too weak" (SMTP 534) allows only a mechanism at least as strong (priority
  *   greater than or equal) that is still offered: `allowsFallbackTo`.
  */

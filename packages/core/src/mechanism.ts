@@ -101,6 +101,14 @@ export interface SaslMechanism {
    * `ClientContext.freshCredentials` set.
    */
   readonly retryWithFreshCredentials?: boolean;
+  /**
+   * True once the mechanism produced a message computed from the secret after its first message
+   * (LOGIN's password, the CRAM-MD5 digest, DIGEST-MD5's response, SCRAM's client-final proof).
+   * From then on no failure of the exchange is mechanism-level: the session driver marks it
+   * `secretSent`, so neither another mechanism nor a protocol login gets the secret or another
+   * proof of it, even when the server garbles its answer (see `secretInFirstMessage`).
+   */
+  readonly secretUsed?: boolean;
 }
 
 /** Everything a client factory gets. */

@@ -9,7 +9,8 @@
  *
  * `authenticate` runs a negotiation's candidates in order: the best first, the next only when
  * `allowsFallback` says the failure was mechanism-level (and `fallback` is not off), never after
- * a mechanism's first message carried the secret, only to a stronger-or-equal one after "too
+ * a mechanism's first message carried the secret or a later one carried it or a proof of it
+ * (`secretUsed`), only to a stronger-or-equal one after "too
  * weak" (fallback.ts), at most `maxAttempts` mechanisms. A mechanism that says a fresh credential may succeed
  * (`retryWithFreshCredentials`) is retried once with `freshCredentials: true`.
  *
@@ -215,7 +216,7 @@ export async function authenticate(negotiation: Negotiation, exchange: SaslExcha
       return { mechanism: provider.name, rounds, attempts };
     } catch (error) {
       if (!(error instanceof SaslError)) throw error;
-      if (provider.security.secretInFirstMessage && counted.sent > 0) error.secretSent = true;
+      if (counted.sent > 0 && (provider.security.secretInFirstMessage || mechanism.secretUsed === true)) error.secretSent = true;
       attempts.push({ mechanism: provider.name, error });
       lastError = error;
       failed = provider;

@@ -308,6 +308,35 @@ describe("no fallback once the first message carried the secret (issue 13 item 4
   });
 });
 
+describe("no fallback once a message computed from the secret went out (a proof or a later secret)", () => {
+  const creds = { username: "u", password: "p" };
+  /** Answers its one challenge with a proof of the secret, as CRAM-MD5, DIGEST-MD5 or SCRAM's client-final do. */
+  class ProofClient extends ScriptClient {
+    secretUsed = false;
+    override step(challenge: Uint8Array) {
+      this.secretUsed = true;
+      return super.step(challenge);
+    }
+  }
+  const proving = provider("PROOF", 500, { clientFirst: false, createClient: () => new ProofClient("PROOF", 2, null) });
+  const plan = () => planNegotiation([proving, LOGIN], { offered: ["PROOF", "LOGIN"], credentials: creds, channel: { secure: true } });
+
+  it("does not try another mechanism when the server garbles its answer to the proof", async () => {
+    const { exchange, begun } = scripted([ch("nonce"), { type: "malformed", reason: "invalid base64" }, ok]);
+    const error = await authenticate(plan(), exchange).catch((e) => e);
+    expect(begun).toEqual(["PROOF"]);
+    expect(error).toMatchObject({ code: "invalid-challenge", secretSent: true });
+    expect(allowsFallback(error)).toBe(false);
+  });
+
+  it("still falls back when the mechanism failed before any proof went out", async () => {
+    const { exchange, begun } = scripted([{ type: "malformed", reason: "invalid base64" }, ok]);
+    const result = await authenticate(plan(), exchange);
+    expect(begun).toEqual(["PROOF", "LOGIN"]);
+    expect(result.attempts[0]?.error?.secretSent).toBe(false);
+  });
+});
+
 describe("534 mechanism too weak falls back only to a stronger-or-equal mechanism (issue 13 item 8)", () => {
   const creds = { username: "u", password: "p" };
   const tooWeak: ServerEvent = { type: "failure", code: "mechanism-too-weak", reply: { status: "534", enhanced: "5.7.9", text: "Authentication mechanism is too weak" } };

@@ -83,6 +83,11 @@ export class CramMd5Client implements SaslMechanism {
     return this.#state === CramMd5ClientState.done;
   }
 
+  /** True once the digest of the password was produced: no fallback after it. */
+  get secretUsed(): boolean {
+    return this.#state === CramMd5ClientState.done;
+  }
+
   start(): null {
     if (this.#started) throw new SaslError(NAME, "bad-state", "start() was called twice.");
     this.#started = true;

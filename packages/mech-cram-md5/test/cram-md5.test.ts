@@ -342,3 +342,13 @@ describe("CRAM-MD5 SASLprep opt-in (issue 13 item 7)", () => {
     expect(await respond({ username: "I\u00ADX", password: "pass\u00A0word" }, "saslprep")).toBe(await respond({ username: "IX", password: "pass word" }));
   });
 });
+
+describe("CRAM-MD5 secretUsed: no fallback once the digest went out", () => {
+  it("is false before and true once the response is produced", async () => {
+    const c = client({ username: RFC2195.user, password: RFC2195.secret });
+    c.start();
+    expect(c.secretUsed).toBe(false);
+    await c.step(unb64(RFC2195.challenge));
+    expect(c.secretUsed).toBe(true);
+  });
+});

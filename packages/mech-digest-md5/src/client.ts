@@ -117,6 +117,11 @@ export class DigestMd5Client implements SaslMechanism {
     return this.#state === DigestMd5ClientState.done;
   }
 
+  /** True once the digest-response (a proof of the password) was produced: no fallback after it. */
+  get secretUsed(): boolean {
+    return this.#state !== DigestMd5ClientState.awaitingChallenge;
+  }
+
   start(): null {
     if (this.#started) throw new SaslError(NAME, "bad-state", "start() was called twice.");
     this.#started = true;

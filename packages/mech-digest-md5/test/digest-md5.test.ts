@@ -625,3 +625,13 @@ describe("DIGEST-MD5 provider and negotiation", () => {
     expect(child.resolve(MechanismRegistry).names()).toEqual(["DIGEST-MD5"]);
   });
 });
+
+describe("DIGEST-MD5 secretUsed: no fallback once the response went out", () => {
+  it("is false before and true once the digest-response is produced", async () => {
+    const c = client({ username: "chris", password: "secret" }, { service: "imap", cnonce: RFC2831_IMAP.cnonce });
+    c.start();
+    expect(c.secretUsed).toBe(false);
+    await c.step(bytes(RFC2831_IMAP.challenge));
+    expect(c.secretUsed).toBe(true);
+  });
+});

@@ -106,6 +106,11 @@ export class LoginClient implements SaslMechanism {
     return this.#state === LoginClientState.done;
   }
 
+  /** True once the password was produced: no fallback after it. */
+  get secretUsed(): boolean {
+    return this.#state === LoginClientState.done;
+  }
+
   async start(): Promise<Uint8Array | null> {
     if (this.#started) throw new SaslError(NAME, "bad-state", "start() was called twice.");
     this.#started = true;

@@ -352,3 +352,14 @@ describe("LOGIN SASLprep opt-in (issue 13 item 7)", () => {
     expect(await run("saslprep")).toEqual(["IX", "pass word"]);
   });
 });
+
+describe("LOGIN secretUsed: no fallback once the password went out", () => {
+  it("is false after the user name and true once the password is produced", async () => {
+    const c = client({ username: "tim", password: "tanstaaftanstaaf" });
+    await c.start();
+    await c.step(bytes("Username:"));
+    expect(c.secretUsed).toBe(false);
+    await c.step(bytes("Password:"));
+    expect(c.secretUsed).toBe(true);
+  });
+});

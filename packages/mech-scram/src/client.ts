@@ -74,6 +74,7 @@ export class ScramClient implements SaslMechanism {
   #serverSignature: Uint8Array | undefined;
   #serverFinal: Uint8Array | undefined;
   #failureDetail: Record<string, unknown> | undefined;
+  #proofSent = false;
 
   constructor(context: ClientContext, params: ScramParams) {
     this.#hash = params.hash;
@@ -86,6 +87,11 @@ export class ScramClient implements SaslMechanism {
 
   get complete(): boolean {
     return this.#state === "verified";
+  }
+
+  /** True once client-final (the proof) was produced: no failure after it allows a fallback. */
+  get secretUsed(): boolean {
+    return this.#proofSent;
   }
 
   /** `{ serverError }` after the server answered with `e=`. */
@@ -255,6 +261,7 @@ export class ScramClient implements SaslMechanism {
     const clientSignature = hmac(this.#hash, digest(this.#hash, clientKey), authMessage);
     this.#serverSignature = hmac(this.#hash, serverKey, authMessage);
     this.#state = "awaiting-server-final";
+    this.#proofSent = true;
     return utf8(`${withoutProof},p=${encodeBase64(xor(clientKey, clientSignature))}`);
   }
 

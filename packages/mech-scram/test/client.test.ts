@@ -266,3 +266,13 @@ describe("GS2 channel-binding flag", () => {
     await expect(client({ channel: { channelBinding: binding }, options: { scram: { channelBinding: false } } }, true).start()).rejects.toMatchObject({ code: "policy-refused" });
   });
 });
+
+describe("secretUsed: no fallback once the proof went out", () => {
+  it("is false after client-first and true once client-final (the proof) is produced", async () => {
+    const c = client();
+    await c.start();
+    expect(c.secretUsed).toBe(false);
+    await c.step(utf8(SERVER_FIRST));
+    expect(c.secretUsed).toBe(true);
+  });
+});
