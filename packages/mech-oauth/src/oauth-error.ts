@@ -13,14 +13,24 @@ export const MALFORMED_DETAIL: Readonly<Record<string, unknown>> = Object.freeze
 
 const MAX_KEYS = 32;
 const MIN_SCRUB = 8;
+/** Longest member name and text value kept, in UTF-16 units (a byte bound for the ASCII that survives). */
+const MAX_NAME = 64;
+const MAX_TEXT = 256;
+
+/** Server text is shown to users and logged: printable ASCII only, bounded. */
+function printable(text: string, max: number): string {
+  return text.slice(0, max).replace(/[^\x20-\x7e]/g, "?");
+}
 const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * Decodes the server's error challenge into a flat record of its scalar members (status, scope,
  * schemes, openid-configuration, ...). Never throws: anything that is not a JSON object with a
  * string or numeric `status` gives `{ status: "malformed" }`, because the client must still send
- * its abort so the server can finish. At most 32 members are kept, `status` first; a member that
- * contains `secret` or its base64, base64url or hex form (a server echoing the token) is dropped.
+ * its abort so the server can finish. At most 32 members are kept, `status` first; a member whose
+ * name or value contains `secret` or its base64, base64url or hex form (a server echoing the
+ * token) is dropped, and such a status gives `{ status: "malformed" }`. Names and texts kept are
+ * cut to 64 and 256 characters, anything outside printable ASCII replaced by `?`.
  */
 export function decodeOAuthError(challenge: Uint8Array, secret: string | undefined): Readonly<Record<string, unknown>> {
   let parsed: unknown;
@@ -36,14 +46,18 @@ export function decodeOAuthError(challenge: Uint8Array, secret: string | undefin
   // Short strings would match innocent words ("tok" in "invalid_token"); real tokens are long.
   const forms = secret && secret.length >= MIN_SCRUB ? [secret, ...(["base64", "base64url", "hex"] as const).map((e) => Buffer.from(secret).toString(e))] : [];
   // status is the server's code word (RFC 7628 §3.2.2) and always kept; the rest is capped and scrubbed.
-  const detail: Record<string, unknown> = { status: String(status) };
+  const echoes = (text: string): boolean => forms.some((f) => text.includes(f));
+  if (typeof status === "string" && echoes(status)) return MALFORMED_DETAIL;
+  const detail: Record<string, unknown> = { status: printable(String(status), MAX_TEXT) };
   let kept = 1;
   for (const [key, value] of Object.entries(source)) {
     if (kept >= MAX_KEYS) break;
-    if (key === "status" || key === "__proto__") continue;
+    if (key === "status" || key === "__proto__" || echoes(key)) continue;
     if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") continue;
-    if (typeof value === "string" && forms.some((f) => value.includes(f))) continue;
-    detail[key] = value;
+    if (typeof value === "string" && echoes(value)) continue;
+    const name = printable(key, MAX_NAME);
+    if (name === "__proto__" || name === "status") continue;
+    detail[name] = typeof value === "string" ? printable(value, MAX_TEXT) : value;
     kept++;
   }
   return detail;

@@ -370,6 +370,25 @@ describe("OAUTHBEARER client: the server's error JSON", () => {
     expect(client.failureDetail).toEqual({ status: "invalid_token" });
   });
 
+  it("drops the token echoed in the status or in a member's name", async () => {
+    const client = await started({ token: "s3cr3t-token" });
+    client.step(utf8('{"status":"bad token s3cr3t-token","scope":"s"}'));
+    expect(JSON.stringify(client.failureDetail)).not.toContain("s3cr3t-token");
+    expect(client.failureDetail).toEqual({ status: "malformed" });
+    const other = await started({ token: "s3cr3t-token" });
+    other.step(utf8('{"status":"invalid_token","s3cr3t-token":"seen"}'));
+    expect(other.failureDetail).toEqual({ status: "invalid_token" });
+  });
+
+  it("bounds each kept text in bytes and replaces control characters", async () => {
+    const client = await started();
+    client.step(utf8(JSON.stringify({ status: "invalid_token\u001b[2J", scope: "x".repeat(50_000), ["k\u0007".repeat(200)]: "v" })));
+    const detail = client.failureDetail ?? {};
+    expect(JSON.stringify(detail).length).toBeLessThan(2_000);
+    expect(JSON.stringify(detail)).not.toMatch(/\\u00(0|1)/);
+    expect(String(detail["status"])).toBe("invalid_token?[2J");
+  });
+
   it("reports success after its own error as server-error", async () => {
     const client = await started();
     client.step(utf8('{"status":"invalid_token"}'));
