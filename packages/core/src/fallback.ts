@@ -15,7 +15,12 @@
  *   message carried the secret or a proof of it (`SaslMechanism.secretUsed`: LOGIN's password,
  *   the CRAM-MD5 and DIGEST-MD5 responses, SCRAM's client-final);
  * - "mechanism too weak" (SMTP 534) allows only a mechanism at least as strong (priority
- *   greater than or equal) that is still offered: `allowsFallbackTo`.
+ *   greater than or equal) that is still offered: `allowsFallbackTo`;
+ * - a failed channel-bound mechanism (`security.channelBinding`, the -PLUS variants) allows only
+ *   another channel-bound one: binding is what defeats a man in the middle, and one that garbles
+ *   or refuses the -PLUS exchange would otherwise get the unbound exchange (with GS2 flag `n`,
+ *   since -PLUS was offered) that it can relay. A server whose -PLUS is broken is handled by
+ *   turning binding off (`options.scram.channelBinding: false`), never silently.
  */
 import { SaslError, type SaslErrorCode } from "./errors.js";
 import type { MechanismProvider } from "./mechanism.js";
@@ -30,8 +35,11 @@ export function allowsFallback(error: unknown): boolean {
   return error instanceof SaslError && !error.secretSent && MECHANISM_LEVEL.has(error.code);
 }
 
+type Candidate = Pick<MechanismProvider, "priority"> & Partial<Pick<MechanismProvider, "security">>;
+
 /** True when, after `error` on `failed`, the candidate `next` may be tried (see the module comment). */
-export function allowsFallbackTo(error: unknown, failed: Pick<MechanismProvider, "priority">, next: Pick<MechanismProvider, "priority">): boolean {
+export function allowsFallbackTo(error: unknown, failed: Candidate, next: Candidate): boolean {
   if (!allowsFallback(error)) return false;
+  if (failed.security?.channelBinding === true && next.security?.channelBinding !== true) return false;
   return (error as SaslError).code !== "mechanism-too-weak" || next.priority >= failed.priority;
 }

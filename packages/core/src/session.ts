@@ -11,7 +11,7 @@
  * `allowsFallback` says the failure was mechanism-level (and `fallback` is not off), never after
  * a mechanism's first message carried the secret or a later one carried it or a proof of it
  * (`secretUsed`), only to a stronger-or-equal one after "too
- * weak" (fallback.ts), at most `maxAttempts` mechanisms. A mechanism that says a fresh credential may succeed
+ * weak" and never from a channel-bound one to an unbound one (fallback.ts), at most `maxAttempts` mechanisms. A mechanism that says a fresh credential may succeed
  * (`retryWithFreshCredentials`) is retried once with `freshCredentials: true`.
  *
  * Deferred initial response, once for every adapter: when `initialResponseFits` says the

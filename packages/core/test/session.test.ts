@@ -337,6 +337,28 @@ describe("no fallback once a message computed from the secret went out (a proof 
   });
 });
 
+describe("no fallback from a channel-bound mechanism to an unbound one", () => {
+  const creds = { username: "u", password: "p" };
+  const bound = provider("BOUND-PLUS", 950, { security: { sendsSecretInClear: false, mutualAuth: true, channelBinding: true } });
+  const unbound = provider("BOUND", 850, { security: { sendsSecretInClear: false, mutualAuth: true, channelBinding: false } });
+  const otherBound = provider("OTHER-PLUS", 900, { security: { sendsSecretInClear: false, mutualAuth: true, channelBinding: true } });
+  const plan = (providers: MechanismProvider[]) => planNegotiation(providers, { offered: providers.map((p) => p.name), credentials: creds, channel: { secure: true } });
+  const garbled: ServerEvent = { type: "malformed", reason: "invalid base64" };
+
+  it("stops when a garbled -PLUS exchange would fall back to the same family without binding (the binding was the defence)", async () => {
+    const { exchange, begun } = scripted([garbled, ok]);
+    const error = await authenticate(plan([bound, unbound]), exchange).catch((e) => e);
+    expect(begun).toEqual(["BOUND-PLUS"]);
+    expect(error.code).toBe("invalid-challenge");
+  });
+
+  it("still tries another channel-bound mechanism", async () => {
+    const { exchange, begun } = scripted([garbled, ok]);
+    await authenticate(plan([bound, otherBound, unbound]), exchange);
+    expect(begun).toEqual(["BOUND-PLUS", "OTHER-PLUS"]);
+  });
+});
+
 describe("534 mechanism too weak falls back only to a stronger-or-equal mechanism (issue 13 item 8)", () => {
   const creds = { username: "u", password: "p" };
   const tooWeak: ServerEvent = { type: "failure", code: "mechanism-too-weak", reply: { status: "534", enhanced: "5.7.9", text: "Authentication mechanism is too weak" } };
