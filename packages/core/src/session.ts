@@ -105,8 +105,13 @@ export async function runExchange(mechanism: SaslMechanism, exchange: SaslExchan
   for (;;) {
     if (signal?.aborted) return giveUp(exchange, abortedError(name, signal));
     if (event.type === "success") {
-      const finished = mechanism.finish(event.data);
-      if (isPromiseLike(finished)) await finished;
+      try {
+        const finished = mechanism.finish(event.data);
+        if (isPromiseLike(finished)) await finished;
+      } catch (error) {
+        // A mechanism's bug is no proof of the server: fail closed, with a typed error.
+        throw error instanceof SaslError ? error : new SaslError(name, "server-verification-failed", "the mechanism failed to check the server's success.", { cause: error });
+      }
       if (!mechanism.complete) throw incomplete(name, event);
       return rounds;
     }

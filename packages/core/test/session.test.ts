@@ -95,6 +95,17 @@ describe("runExchange", () => {
     expect(error.code).toBe("server-verification-failed");
   });
 
+  it("fails closed with a SaslError when the mechanism's finish throws something else", async () => {
+    const client = new ScriptClient("X", 0, null);
+    const bug = new TypeError("Cannot read properties of undefined (reading 'length')");
+    client.finish = () => {
+      throw bug;
+    };
+    const error = await runExchange(client, scripted([ok]).exchange).catch((e) => e);
+    expect(error).toBeInstanceOf(SaslError);
+    expect(error).toMatchObject({ code: "server-verification-failed", cause: bug });
+  });
+
   it("turns a failure event into a SaslError carrying the reply", async () => {
     const reply = { status: "535", enhanced: "5.7.8", text: "Authentication credentials invalid" };
     const { exchange } = scripted([{ type: "failure", code: "authentication-failed", reply }]);
