@@ -2,9 +2,9 @@
  * Named bad-input cases for the client half, the GS2 flag choice and the state machine.
  */
 import { describe, expect, it, vi } from "vitest";
-import { SaslError, runExchange, utf8 } from "@saslkit/core";
+import { SaslError, authenticate, planNegotiation, runExchange, utf8 } from "@saslkit/core";
 import type { SaslExchange, ServerEvent } from "@saslkit/core";
-import { ScramClient } from "@saslkit/mech-scram";
+import { ScramClient, scramSha1, scramSha256 } from "@saslkit/mech-scram";
 import { clientContext, fakeBinding, text, type ClientContextInput } from "./helpers.js";
 
 const NONCE = "fyko+d2lbbFgONRv9qkxdawL";
@@ -274,5 +274,33 @@ describe("secretUsed: no fallback once the proof went out", () => {
     expect(c.secretUsed).toBe(false);
     await c.step(utf8(SERVER_FIRST));
     expect(c.secretUsed).toBe(true);
+  });
+});
+
+describe("a server that garbles its answer to the proof gets no second exchange", () => {
+  it("SCRAM-SHA-256 does not fall back to SCRAM-SHA-1 after client-final went out", async () => {
+    const begun: string[] = [];
+    const exchange: SaslExchange = {
+      async begin(mechanism, ir) {
+        begun.push(mechanism);
+        const nonce = /r=([^,]+)/.exec(text(ir) ?? "")?.[1] ?? "";
+        return { type: "challenge", data: utf8(`r=${nonce}srv,s=QSXCR+Q6sek8bf92,i=4096`) };
+      },
+      async respond() {
+        return { type: "malformed", reason: "invalid base64" };
+      },
+      async cancel() {
+        return { type: "failure", code: "aborted", reply: { status: "501", text: "cancelled" } };
+      },
+    };
+    const plan = planNegotiation([scramSha256, scramSha1], {
+      offered: ["SCRAM-SHA-256", "SCRAM-SHA-1"],
+      credentials: { username: "user", password: "pencil" },
+      channel: { secure: true },
+      options: { scram: { cache: false } },
+    });
+    const error = await authenticate(plan, exchange).catch((e: unknown) => e);
+    expect(begun).toEqual(["SCRAM-SHA-256"]);
+    expect(error).toMatchObject({ code: "invalid-challenge", secretSent: true });
   });
 });
