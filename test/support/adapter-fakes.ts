@@ -98,13 +98,3 @@ export const loopbackOptions = (port: number, mechanisms: readonly MechanismProv
   mechanisms,
   timeouts: { connect: 5000, reply: 5000 },
 });
-
-/** The error `promise` rejects with, checked to be a `type` (throws, failing the test, otherwise). */
-export async function rejectionOf<E>(promise: Promise<unknown>, type: new (...args: never[]) => E): Promise<E> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(error instanceof type)) throw new Error(`expected a rejection with ${type.name}, got ${String(error)}`, { cause: error });
-  return error;
-}

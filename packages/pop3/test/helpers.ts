@@ -2,7 +2,8 @@
 import { readFileSync } from "node:fs";
 import type { MechanismProvider } from "@saslkit/core";
 import { Pop3Error, type Pop3ConnectOptions } from "../src/index.js";
-import { loopbackOptions, rejectionOf } from "../../../test/support/adapter-fakes.js";
+import { rejectionOf } from "@saslkit/test-kit";
+import { loopbackOptions } from "../../../test/support/adapter-fakes.js";
 
 export * from "../../../test/support/adapter-fakes.js";
 

@@ -4,4 +4,4 @@
  */
 export { matchesExpected, parseScript, startScriptedServer, type ScriptStep, type ScriptedServer, type ScriptedServerOptions } from "./scripted-server.js";
 export { testCertificates, type TestCertificates } from "./certs.js";
-export { transportErrorCode } from "./rejection.js";
+export { rejectionOf, transportErrorCode } from "./rejection.js";
