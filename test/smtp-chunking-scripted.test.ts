@@ -8,7 +8,7 @@
 import net from "node:net";
 import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { plain } from "@saslkit/mech-plain";
+import { fakeServerOptions } from "./support/fake-smtp.js";
 import { SmtpClient, SmtpError, sendMail, type SmtpClientOptions } from "@saslkit/smtp";
 
 interface Received {
@@ -152,15 +152,7 @@ afterEach(async () => {
   server = undefined;
 });
 
-const options = (s: BdatServer, extra: Partial<SmtpClientOptions> = {}): SmtpClientOptions => ({
-  host: "127.0.0.1",
-  port: s.port,
-  tls: "none",
-  ehloName: "client.example.org",
-  auth: { username: "u", password: "p" },
-  mechanisms: [plain],
-  ...extra,
-});
+const options = (s: BdatServer, extra: Partial<SmtpClientOptions> = {}): SmtpClientOptions => fakeServerOptions(s.port, extra);
 const env = { from: "a@example.org", to: ["b@example.org"] };
 
 describe("BDAT against a scripted server", () => {

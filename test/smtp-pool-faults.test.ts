@@ -8,7 +8,7 @@
  */
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { plain } from "@saslkit/mech-plain";
+import { fakeServerOptions } from "./support/fake-smtp.js";
 import { SmtpError, createPool, type SendResult, type SmtpClientOptions } from "@saslkit/smtp";
 
 type Fault = "drop-after-dot" | "drop-before-data" | "421-on-mail" | undefined;
@@ -109,14 +109,7 @@ afterEach(async () => {
   server = undefined;
 });
 
-const connection = (s: FaultServer): SmtpClientOptions => ({
-  host: "127.0.0.1",
-  port: s.port,
-  tls: "none",
-  ehloName: "client.example.org",
-  auth: { username: "u", password: "p" },
-  mechanisms: [plain],
-});
+const connection = (s: FaultServer): SmtpClientOptions => fakeServerOptions(s.port);
 
 const msg = (id: string) => `Message-ID: <${id}>\r\nSubject: ${id}\r\n\r\n.body ${id}\r\n`;
 const env = { from: "a@example.org", to: ["b@example.org"] };

@@ -6,7 +6,7 @@
  */
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { plain } from "@saslkit/mech-plain";
+import { fakeServerOptions } from "./support/fake-smtp.js";
 import { QUEUED_STREAM_BYTES, SmtpError, createPool, type SendResult, type SmtpClientOptions } from "@saslkit/smtp";
 import { Readable } from "node:stream";
 
@@ -141,15 +141,7 @@ afterEach(async () => {
   server = undefined;
 });
 
-const connection = (s: HostileServer, extra: Partial<SmtpClientOptions> = {}): SmtpClientOptions => ({
-  host: "127.0.0.1",
-  port: s.port,
-  tls: "none",
-  ehloName: "client.example.org",
-  auth: { username: "u", password: "p" },
-  mechanisms: [plain],
-  ...extra,
-});
+const connection = (s: HostileServer, extra: Partial<SmtpClientOptions> = {}): SmtpClientOptions => fakeServerOptions(s.port, extra);
 
 const msg = (id: string) => `Message-ID: <${id}>\r\nSubject: ${id}\r\n\r\nbody ${id}\r\n`;
 const env = { from: "a@example.org", to: ["b@example.org"] };
