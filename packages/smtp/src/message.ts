@@ -217,12 +217,23 @@ function messageIdFrom(fields: Map<string, string[]>): string | undefined {
 }
 
 /**
- * The Message-ID of a raw message in memory, found without decoding its header: lines are walked
- * with indexOf and only a line starting with "Message-ID:" (any case) is read, with its folded
- * continuation lines. Per message this costs a few indexOf calls (the send path's fast case).
+ * The Message-ID of a raw message in memory, found without decoding its header: only a line
+ * starting with "Message-ID:" (any case) is read, with its folded continuation lines. A header
+ * that ends within its first 4 KiB is searched by two regexes over a latin1 copy of them; a
+ * longer one has its lines walked with indexOf (the send path's fast case runs this per message).
  */
 function rawMessageId(bytes: Buffer): string | undefined {
   const limit = Math.min(bytes.length, MAX_HEADER_BYTES);
+  // The usual header fits in the first few KiB: two regex scans of a latin1 copy of them (a
+  // character per byte, so positions are byte offsets) instead of an indexOf per line.
+  const window = bytes.toString("latin1", 0, Math.min(limit, HEAD_SCAN));
+  const end = HEADER_END.exec(window);
+  if (end !== null) {
+    const field = MESSAGE_ID_LINE.exec(window);
+    if (field === null || field.index > end.index) return undefined;
+    const pos = field.index === 0 && window.charCodeAt(0) !== 0x0a ? 0 : field.index + 1;
+    return messageIdField(bytes, pos, bytes.indexOf(0x0a, pos), limit);
+  }
   let pos = 0;
   while (pos < limit) {
     const b = bytes[pos];
@@ -236,6 +247,12 @@ function rawMessageId(bytes: Buffer): string | undefined {
 }
 
 const MESSAGE_ID_NAME = Buffer.from("message-id:", "latin1");
+/** Bytes of a raw message searched at once for its header's end and its Message-ID line. */
+const HEAD_SCAN = 4096;
+/** The empty line that ends a header: at the start, or after an LF. */
+const HEADER_END = /(?:^|\n)\r?\n/;
+/** A line starting with "Message-ID:", any case: at the start, or after an LF. */
+const MESSAGE_ID_LINE = /(?:^|\n)message-id:/i;
 
 /** True when the bytes at `pos` are "Message-ID:" in any case (ASCII letters folded; no string made). */
 function startsMessageId(bytes: Buffer, pos: number): boolean {

@@ -16,4 +16,16 @@ describe("Message-ID of an in-memory message with an envelope (the byte-scan pat
       { numRuns: 2000 },
     );
   });
+
+  it("finds the field wherever it is in the header, never in the body, also past the first 4 KiB", () => {
+    const line = fc.constantFrom("Subject: s", "Message-ID: <one@a>", "message-id: <two@b>", "X-Pad: " + "p".repeat(1500), "To: x@y", "\tfolded");
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 8 }), fc.constantFrom("\r\n", "\n"), fc.boolean(), (lines, eol, idInBody) => {
+        const head = lines.length ? `${lines.join(eol)}${eol}` : "";
+        const message = `${head}${eol}body${eol}${idInBody ? `Message-ID: <body@c>${eol}` : ""}`;
+        expect(prepareMessage(message, envelope).messageId).toBe(messageIdOf(head));
+      }),
+      { numRuns: 1000 },
+    );
+  });
 });
