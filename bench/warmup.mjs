@@ -20,12 +20,12 @@
 //
 // Usage (after one run of bench/harness/run.sh, whose copy holds the built sink and the message):
 //   node bench/warmup.mjs --harness /tmp/saslkit-harness.XXXXXX/bench [--reps 3] [--v8 "--no-opt"] [--out bench/results/warmup.md]
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, loadavg } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { option } from "./lib/cli.mjs";
+import { adapterArgs, load, median, pinnedWallMs, requireHarness, startSink } from "./lib/pinned.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const harness = option("harness");
@@ -33,10 +33,7 @@ const reps = Number(option("reps", "3"));
 const out = option("out");
 const port = Number(option("port", "28975"));
 const v8 = (option("v8", "") ?? "").split(" ").filter(Boolean);
-if (!harness || !existsSync(join(harness, "build/sink")) || !existsSync(join(harness, ".cache/msg-1024.eml"))) {
-  console.error("usage: node bench/warmup.mjs --harness <harness copy>/bench (run bench/harness/run.sh once first: it builds build/sink and .cache/msg-1024.eml)");
-  process.exit(2);
-}
+requireHarness(harness, "node bench/warmup.mjs --harness <harness copy>/bench");
 
 // --- the diagnostic loop on the transport alone (run as a child: `--child transport-reuse n`) ---
 if (option("child")) {
@@ -92,27 +89,19 @@ if (option("child")) {
 }
 
 // --- the runner ---
-const sink = spawn("taskset", ["-c", "0", join(harness, "build/sink"), "--port", String(port), "--control-port", String(port + 1), "--user", "bench", "--pass", "bench-pass-123"], { stdio: "ignore" });
-await new Promise((resolve) => setTimeout(resolve, 300));
-const common = ["--host", "127.0.0.1", "--port", String(port), "--user", "bench", "--pass", "bench-pass-123", "--mech", "PLAIN", "--tls", "none", "--from", "a@b.c", "--to", "d@e.f", "--message", ".cache/msg-1024.eml", "--concurrency", "1"];
+const sink = await startSink(harness, port);
+const common = [...adapterArgs(port)];
 const clients = {
   "floor-node": (scenario, n) => ["node", ...v8, join(harness, "clients/floor-node.mjs"), ...common, "--scenario", scenario, "--n", String(n)],
   saslkit: (scenario, n) => ["node", ...v8, join(here, "harness/saslkit-adapter.mjs"), ...common, "--scenario", scenario, "--n", String(n)],
   "transport only": (scenario, n) => ["node", ...v8, fileURLToPath(import.meta.url), "--harness", harness, "--port", String(port), "--child", scenario === "reuse" ? "transport-reuse" : "transport-sessions", "--n", String(n)],
 };
-function once(argv) {
-  const r = spawnSync("taskset", ["-c", "0", ...argv], { cwd: harness, encoding: "utf8", timeout: 120000 });
-  const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
-  const j = line ? JSON.parse(line) : undefined;
-  if (!j || j.ok === false) throw new Error(`run failed: ${argv.join(" ")}\n${r.stdout}\n${r.stderr}`);
-  return j.wall_ms;
-}
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const once = (argv) => pinnedWallMs(harness, argv);
 const plans = [
   { scenario: "reuse", what: "messages on one connection", counts: [1, 100, 300, 1000, 2000, 4000] },
   { scenario: "sessions", what: "sequential sessions", counts: [1, 100, 500, 2000, 4000] },
 ];
-const loadStart = loadavg().map((x) => x.toFixed(2)).join(" ");
+const loadStart = load();
 const sections = [];
 try {
   for (const plan of plans) {
@@ -146,7 +135,7 @@ const report = [
   "",
   `Command: \`node bench/warmup.mjs --harness <harness copy>/bench --reps ${reps}${v8.length ? ` --v8 "${v8.join(" ")}"` : ""}${out ? ` --out ${out}` : ""}\``,
   ...(v8.length ? [`Every client ran with the V8 flags \`${v8.join(" ")}\` (a diagnosis: what the tiers cost, not a way to run).`] : []),
-  `Date: ${new Date().toISOString()}; node ${process.version}; ${cpus().length} CPUs; load average at start ${loadStart}, at the end ${loadavg().map((x) => x.toFixed(2)).join(" ")}.`,
+  `Date: ${new Date().toISOString()}; node ${process.version}; ${cpus().length} CPUs; load average at start ${loadStart}, at the end ${load()}.`,
   "Every run is a fresh process pinned to CPU 0 with the harness's C sink; medians of the runs. Wall time of the measured section (after imports).",
   "",
   ...sections.flatMap((s) => [s, ""]),

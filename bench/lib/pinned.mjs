@@ -1,0 +1,41 @@
+// Shared by the bench scripts that time fresh processes against the shared harness's C sink
+// (warmup.mjs, layers.mjs): the sink started pinned to CPU 0, one pinned run read back, the
+// adapter arguments and the median.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { loadavg } from "node:os";
+import { join } from "node:path";
+
+/** Exits with `usage` unless `harness` is a harness copy that has been run once (built sink, cached message). */
+export function requireHarness(harness, usage) {
+  if (!harness || !existsSync(join(harness, "build/sink")) || !existsSync(join(harness, ".cache/msg-1024.eml"))) {
+    console.error(`usage: ${usage} (run bench/harness/run.sh once first: it builds build/sink and .cache/msg-1024.eml)`);
+    process.exit(2);
+  }
+}
+
+/** Starts the harness's sink on `port` (its control port next), pinned to CPU 0; resolves once it listens. Kill it with `.kill()`. */
+export async function startSink(harness, port) {
+  const sink = spawn("taskset", ["-c", "0", join(harness, "build/sink"), "--port", String(port), "--control-port", String(port + 1), "--user", "bench", "--pass", "bench-pass-123"], { stdio: "ignore" });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  return sink;
+}
+
+/** The harness's adapter arguments for the sink on `port`: AUTH PLAIN, no TLS, the 1 KiB message. */
+export function adapterArgs(port) {
+  return ["--host", "127.0.0.1", "--port", String(port), "--user", "bench", "--pass", "bench-pass-123", "--mech", "PLAIN", "--tls", "none", "--from", "a@b.c", "--to", "d@e.f", "--message", ".cache/msg-1024.eml", "--concurrency", "1"];
+}
+
+/** Runs `argv` pinned to CPU 0 in the harness folder; the `wall_ms` of the JSON line it prints (a failed run throws). */
+export function pinnedWallMs(harness, argv) {
+  const r = spawnSync("taskset", ["-c", "0", ...argv], { cwd: harness, encoding: "utf8", timeout: 120000 });
+  const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
+  const j = line ? JSON.parse(line) : undefined;
+  if (!j || j.ok === false) throw new Error(`run failed: ${argv.join(" ")}\n${r.stdout}\n${r.stderr}`);
+  return j.wall_ms;
+}
+
+export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** The load average as a report gives it. */
+export const load = () => loadavg().map((x) => x.toFixed(2)).join(" ");
