@@ -146,3 +146,20 @@ describe("saslkit's SmtpClient against SmtpServer: CHUNKING (RFC 3030) and DATA"
   });
 });
 
+
+describe("saslkit's SmtpClient against SmtpServer: SMTPUTF8 (RFC 6531)", () => {
+  it("a UTF-8 sender and recipient go out with SMTPUTF8 (offered by the server) and arrive unchanged", async () => {
+    const server = await SmtpServer.start({ mechanisms: [plain], callbacks });
+    servers.push(server);
+    const client = await SmtpClient.connect({ host: "127.0.0.1", port: server.port, tls: "none", auth: { username: USER, password: PASSWORD }, mechanisms: [plain] });
+    try {
+      await client.send("Subject: ü\r\n\r\nhallo\r\n", { from: "jörg@bücher.test", to: ["bob@example.test", "ümlaut@example.test"] });
+    } finally {
+      await client.quit().catch(() => undefined);
+    }
+    const received = server.messages.at(-1)!;
+    expect(received.envelope).toMatchObject({ mailFrom: "jörg@bücher.test", rcptTo: ["bob@example.test", "ümlaut@example.test"] });
+    expect(received.envelope.mailParams.SMTPUTF8).toBe(true);
+    expect(received.data.toString()).toBe("Subject: ü\r\n\r\nhallo\r\n");
+  });
+});

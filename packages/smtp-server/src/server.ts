@@ -33,8 +33,9 @@ export function clientKey(address: string | undefined): string {
 
 /**
  * An SMTP server (RFC 5321) with ESMTP AUTH (RFC 4954), STARTTLS (RFC 3207), PIPELINING,
- * SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, CHUNKING and BINARYMIME (RFC 3030). Meant for
- * demos, tests and local tools, not as an MTA: it accepts messages for any recipient from
+ * SIZE, 8BITMIME, SMTPUTF8 (RFC 6531: a non-ASCII address only in a transaction that declares
+ * it; a command line that is not UTF-8 is refused), ENHANCEDSTATUSCODES, CHUNKING and BINARYMIME
+ * (RFC 3030). Meant for demos, tests and local tools, not as an MTA: it accepts messages for any recipient from
  * authenticated clients (submission, RFC 6409) and hands them to `onData` and its bounded store.
  *
  * ```ts

@@ -2,6 +2,7 @@
  * One SMTP session on the server side: reads command lines in order and answers each in order,
  * which makes it safe under PIPELINING (RFC 2920) without any extra bookkeeping.
  */
+import { isUtf8 } from "node:buffer";
 import { randomUUID } from "node:crypto";
 import { normalizeMechanismName, type AuthIdentity, type ChannelInfo, type CleartextPolicy, type MechanismProvider, type MechanismRegistry, type ServerContext } from "@saslkit/core";
 import { Deadline, TransportError, decodeBase64, encodeBase64, verifyClientCertificate, type LineSocket } from "@saslkit/transport";
@@ -43,6 +44,13 @@ interface Transaction {
   sink?: MessageSink;
   envelope?: Envelope;
 }
+
+/**
+ * RFC 6531 §3.4: a non-ASCII address is allowed only in a transaction whose MAIL FROM carries
+ * SMTPUTF8 (which this server always advertises); Postfix's reply and wording.
+ */
+const NON_ASCII = /[^\x00-\x7f]/;
+const NEEDS_SMTPUTF8 = "Must declare SMTPUTF8 to send unicode address";
 
 /** Thrown inside a session to end it after the reply was sent. */
 class EndSession extends Error {}
@@ -109,6 +117,12 @@ export class SmtpSession {
     if (bareCr) {
       this.#note("C", "<command with a bare CR>");
       await this.#error(500, "5.5.2", "Error: bare <CR> received in a command");
+      return this.#readCommand();
+    }
+    // A line that is not UTF-8 is refused, never decoded with U+FFFD in place of its bytes.
+    if (!isUtf8(line)) {
+      this.#note("C", "<command that is not valid UTF-8>");
+      await this.#error(500, "5.5.2", "Error: bad UTF-8 syntax");
       return this.#readCommand();
     }
     return line.toString("utf8");
@@ -373,6 +387,7 @@ export class SmtpSession {
           return this.#error(555, "5.5.4", `Unsupported parameter ${key}`);
       }
     }
+    if (parsed.params.SMTPUTF8 === undefined && NON_ASCII.test(parsed.address)) return this.#error(553, "5.6.7", NEEDS_SMTPUTF8);
     this.#tx = { from: parsed.address, params: parsed.params, rcpts: [] };
     await this.#reply(250, "2.1.0", "Sender OK");
   }
@@ -384,6 +399,7 @@ export class SmtpSession {
     if (typeof parsed === "string") return this.#error(501, "5.5.4", parsed);
     if (parsed.address === "") return this.#error(501, "5.1.3", "Null recipient not allowed");
     if (Object.keys(parsed.params).length) return this.#error(555, "5.5.4", `Unsupported parameter ${Object.keys(parsed.params)[0]}`);
+    if (this.#tx.params.SMTPUTF8 === undefined && NON_ASCII.test(parsed.address)) return this.#error(553, "5.6.7", NEEDS_SMTPUTF8);
     if (this.#tx.rcpts.length >= this.settings.maxRecipients) return this.#reply(452, "4.5.3", "Too many recipients");
     this.#tx.rcpts.push(parsed.address);
     await this.#reply(250, "2.1.5", "Recipient OK");

@@ -303,6 +303,44 @@ describe("mail transaction", () => {
     expect(await client.command("RCPT TO:<\"x\u0007\"@c.test>")).toEqual(["501 5.5.4 Control character in the path or its parameters"]);
   });
 
+  it("SMTPUTF8 (RFC 6531 §3.4): a non-ASCII address needs SMTPUTF8 on MAIL FROM, answered as Postfix does (553 5.6.7)", async () => {
+    const server = await startOpen();
+    const client = await connect(server);
+    const refused = ["553 5.6.7 Must declare SMTPUTF8 to send unicode address"];
+    expect(await client.command("MAIL FROM:<jörg@bücher.test>")).toEqual(refused);
+    expect(await client.command("MAIL FROM:<a@b.test> BODY=8BITMIME")).toEqual(["250 2.1.0 Sender OK"]);
+    expect(await client.command("RCPT TO:<jörg@b.test>")).toEqual(refused);
+    expect(await client.command("RCPT TO:<c@d.test>")).toEqual(["250 2.1.5 Recipient OK"]);
+    expect(await client.command("RSET")).toEqual(["250 2.0.0 OK"]);
+    // Declared, the same addresses are taken as they are.
+    expect(await client.command("MAIL FROM:<jörg@bücher.test> SMTPUTF8")).toEqual(["250 2.1.0 Sender OK"]);
+    expect(await client.command("RCPT TO:<ümlaut@example.test>")).toEqual(["250 2.1.5 Recipient OK"]);
+    expect(await client.command("DATA")).toEqual(["354 End data with <CR><LF>.<CR><LF>"]);
+    expect((await client.command("x\r\n."))[0]).toMatch(/^250 2\.0\.0 /);
+    expect(server.messages).toHaveLength(1);
+    expect(server.messages[0]?.envelope).toMatchObject({ mailFrom: "jörg@bücher.test", rcptTo: ["ümlaut@example.test"], mailParams: { SMTPUTF8: true } });
+  });
+
+  it("refuses a command line that is not valid UTF-8 (500 5.5.2, as Postfix) instead of altering it", async () => {
+    const server = await startOpen();
+    const client = await connect(server);
+    const bad = ["500 5.5.2 Error: bad UTF-8 syntax"];
+    // 0xFF never occurs in UTF-8; 0xC3 alone is a truncated sequence; 0xC0 0xAF an overlong "/".
+    client.send(Buffer.from("MAIL FROM:<j\xffrg@b\xfccher.test> SMTPUTF8\r\n", "latin1"));
+    expect(await client.reply()).toEqual(bad);
+    expect(await client.command("RCPT TO:<c@d.test>")).toEqual(["503 5.5.1 Need MAIL command"]);
+    expect(await client.command("MAIL FROM:<a@b.test> SMTPUTF8")).toEqual(["250 2.1.0 Sender OK"]);
+    client.send(Buffer.from("RCPT TO:<j\xc3@b.test>\r\n", "latin1"));
+    expect(await client.reply()).toEqual(bad);
+    client.send(Buffer.from("RCPT TO:<\xc0\xaf@b.test>\r\n", "latin1"));
+    expect(await client.reply()).toEqual(bad);
+    expect(await client.command("RCPT TO:<ü@b.test>")).toEqual(["250 2.1.5 Recipient OK"]);
+    expect(await client.command("DATA")).toEqual(["354 End data with <CR><LF>.<CR><LF>"]);
+    expect((await client.command("x\r\n."))[0]).toMatch(/^250 2\.0\.0 /);
+    expect(server.messages[0]?.envelope).toMatchObject({ mailFrom: "a@b.test", rcptTo: ["ü@b.test"] });
+    expect(JSON.stringify(server.messages[0]?.envelope)).not.toContain("\ufffd");
+  });
+
   it("checks command order and syntax", async () => {
     const server = await startOpen();
     const client = await connect(server, false);
