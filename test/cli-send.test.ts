@@ -176,8 +176,23 @@ describe("saslkit send", () => {
     [["--mechanism", "SCRAM-SHA-999"], /Installed: SCRAM-SHA-512-PLUS/],
   ])("usage error %j exits 2", async (extra, message) => {
     const { io, stderr } = memoryIo({ files: files() });
-    expect(await main([...base(), ...extra], io)).toBe(2);
+    // A flag in `extra` replaces base's (each single-value flag may be given once).
+    const args = base().filter((arg, i, all) => !(arg.startsWith("--") ? extra.includes(arg) : extra.includes(all[i - 1]!) && all[i - 1]!.startsWith("--")));
+    expect(await main([...args, ...extra], io)).toBe(2);
     expect(stderr()).toMatch(message);
+  });
+
+  it.each([
+    [["--host", "127.0.0.2"], /send: --host is given more than once; it takes one value\./],
+    [["--user", "someone-else"], /send: --user is given more than once/],
+    [["--port", "1"], /send: --port is given more than once/],
+  ])("a single-value flag given twice (%j after the base) exits 2 without connecting or echoing values", async (extra, message) => {
+    const { io, stderr, stdout } = memoryIo({ files: files() });
+    const before = server.messages.length;
+    expect(await main([...base(), ...extra, "--body", "x"], io)).toBe(2);
+    expect(stderr()).toMatch(message);
+    expect(stderr() + stdout()).not.toContain(extra[1]!);
+    expect(server.messages).toHaveLength(before);
   });
 });
 

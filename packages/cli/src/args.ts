@@ -75,15 +75,25 @@ export interface Parsed {
 
 /** Parses `argv` for `spec`; unknown flags become a UsageError naming the closest known flag. */
 export function parseCommand(spec: CommandSpec, argv: readonly string[]): Parsed {
-  const options = { ...spec.options, help: HELP };
+  const options: Record<string, OptionSpec> = { ...spec.options, help: HELP };
   if (argv.includes("--help") || argv.includes("-h")) return { values: {}, positionals: [], help: true };
   try {
-    const { values, positionals } = parseArgs({
+    const { values, positionals, tokens } = parseArgs({
       args: [...argv],
       allowPositionals: true,
       strict: true,
+      tokens: true,
       options: Object.fromEntries(Object.entries(options).map(([name, o]) => [name, { type: o.type, ...(o.multiple ? { multiple: true } : {}), ...(o.short ? { short: o.short } : {}) }])),
     });
+    // parseArgs keeps the last of a repeated single-value option: `--host a --host b` would
+    // connect somewhere the user may not have meant. The error names the flag, never its values
+    // (one may be a secret typed in the wrong place).
+    const seen = new Set<string>();
+    for (const token of tokens) {
+      if (token.kind !== "option" || options[token.name]?.type !== "string" || options[token.name]?.multiple) continue;
+      if (seen.has(token.name)) throw new UsageError(`${spec.name}: --${token.name} is given more than once; it takes one value.`);
+      seen.add(token.name);
+    }
     return { values: values as Parsed["values"], positionals, help: false };
   } catch (error) {
     const code = (error as { code?: string }).code;

@@ -5,7 +5,7 @@
  * Exit statuses (documented in the README):
  *   0    success (sent; probe found a usable mechanism; demo passed)
  *   1    failure: network, protocol, server refusal, or probe found no usable mechanism
- *   2    usage error (unknown command or option, bad value, missing argument, no password)
+ *   2    usage error (unknown command or option, an option given twice, bad value, missing argument, no password)
  *   3    authentication failed (credentials refused, or no mechanism both sides can use)
  *   4    TLS failure (handshake, certificate, STARTTLS missing where TLS is required)
  *   130  interrupted (Ctrl-C)

@@ -57,6 +57,24 @@ describe("send arguments", () => {
     await expect(parseSendArgs(argv, memoryIo().io)).rejects.toBeInstanceOf(UsageError);
   });
 
+  it.each([
+    [["--host", "other.test"], "--host"],
+    [["--port", "1", "--port=2"], "--port"],
+    [["-u", "mallory"], "--user"],
+    [["--tls", "none", "--tls", "implicit"], "--tls"],
+    [["-m", "PLAIN", "--mechanism", "LOGIN"], "--mechanism"],
+    [["--channel-binding", "none", "--channel-binding", "tls-exporter"], "--channel-binding"],
+  ])("a single-value flag given twice (%j added) is a usage error naming it, not the last one silently", async (extra, flag) => {
+    const error = await parseSendArgs([...required, ...extra], memoryIo().io).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toBe(`send: ${flag} is given more than once; it takes one value.`);
+  });
+
+  it("a repeated flag's values are not echoed in the usage error", async () => {
+    const error = await parseSendArgs(["--host", "h.test", "--user", "alice-Secretish", "--user", "bob-Secretish", "--from", "a@b.test", "--to", "c@d.test", "--body", "x"], memoryIo().io).catch((e: unknown) => e);
+    expect((error as Error).message).not.toMatch(/Secretish/);
+  });
+
   it("turns --order, --exclude, --no-plus and --channel-binding into the negotiation policy", async () => {
     const r = await parseSendArgs([...required, "--order", "scram-sha-256,PLAIN", "--exclude", "LOGIN", "--exclude", "CRAM-MD5,PLAIN", "--no-plus", "--cleartext", "never"], memoryIo().io);
     expect(r.policy.order).toEqual(["SCRAM-SHA-256", "PLAIN"]);
