@@ -250,6 +250,7 @@ export class LineSocket {
    */
   #tick: net.Socket | undefined;
   readonly #held: (string | Uint8Array)[] = [];
+  /** An upper bound on the UTF-8 bytes in `#held` (see `write`). */
   #heldBytes = 0;
   #corked = false;
   /** Hands this tick's writes to the socket now: before anything that bypasses or ends it (TLS upgrade, destroy, end). */
@@ -752,7 +753,9 @@ export class LineSocket {
     if (this.#corked) return socket.write(data) ? RESOLVED : this.#drain(socket, options.deadline);
     this.#schedule(socket);
     this.#held.push(data);
-    this.#heldBytes += typeof data === "string" ? data.length : data.byteLength;
+    // A string's UTF-8 size is at most 3 bytes per UTF-16 unit: counting that bound (no scan of
+    // the text) keeps what is held under the highWaterMark in bytes; it can only release early.
+    this.#heldBytes += typeof data === "string" ? data.length * 3 : data.byteLength;
     if (socket.writableLength + this.#heldBytes < socket.writableHighWaterMark) return RESOLVED;
     return this.#release(socket) ? RESOLVED : this.#drain(socket, options.deadline);
   }

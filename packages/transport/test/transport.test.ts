@@ -330,6 +330,47 @@ describe("LineSocket connecting and closing", () => {
     await server.close();
   });
 
+  it("counts held strings in bytes: non-ASCII text is never held past the socket's highWaterMark in UTF-8 bytes", async () => {
+    let accept!: (s: net.Socket) => void;
+    const accepted = new Promise<net.Socket>((r) => (accept = r));
+    const server = await rawServer((s) => accept(s));
+    const client = net.connect({ host: "127.0.0.1", port: server.port });
+    client.on("data", () => undefined);
+    client.on("error", () => undefined);
+    const socket = await accepted;
+    const line = LineSocket.accept(socket);
+    const hwm = socket.writableHighWaterMark;
+    let handed = 0;
+    const write = socket.write.bind(socket) as (chunk: string | Uint8Array) => boolean;
+    socket.write = ((chunk: string | Uint8Array) => {
+      handed += typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.byteLength;
+      return write(chunk);
+    }) as typeof socket.write;
+    // 1, 2, 3 and 4 UTF-8 bytes per character (the last two UTF-16 units): all in one tick, each
+    // write small, the sum well past the highWaterMark. What is held must stay under it in bytes.
+    const pieces = ["a".repeat(700), "é".repeat(700), "€".repeat(700), "😀".repeat(350)];
+    let given = 0;
+    let worst = 0;
+    for (let i = 0; i < 24; i++) {
+      const piece = pieces[i % pieces.length]!;
+      void line.write(piece, { transcript: false }).catch(() => undefined);
+      given += Buffer.byteLength(piece);
+      worst = Math.max(worst, given - handed);
+    }
+    expect(given).toBeGreaterThan(2 * hwm);
+    expect(worst).toBeLessThan(hwm);
+    // Still coalesced: a small non-ASCII write in a fresh tick is held, not written at once.
+    await new Promise((r) => setImmediate(r));
+    const before = handed;
+    void line.write("€\r\n", { transcript: false }).catch(() => undefined);
+    expect(handed).toBe(before);
+    await new Promise((r) => setImmediate(r));
+    expect(handed).toBe(before + 5);
+    line.destroy();
+    client.destroy();
+    await server.close();
+  });
+
   it("what was written before destroy() in the same tick still reaches the peer", async () => {
     let received = "";
     let ended!: () => void;
