@@ -53,6 +53,7 @@ export class CommandPipeline {
   constructor(line: LineSocket, replyMs: number) {
     this.line = line;
     this.#replyMs = replyMs;
+    line.onClosed = this.#closed;
   }
 
   /** A deadline `ms` from now, capped by `limit`. */
@@ -71,8 +72,16 @@ export class CommandPipeline {
     return this.#quitWritten;
   }
 
-  /** Called once by the next `fail`: a wait outside the socket (a streamed body's source) ends with the pipeline. */
+  /**
+   * Called once by the next `fail`: a wait outside the socket (a streamed body's source) ends
+   * with the pipeline. A socket that closes during that wait (an abort, the server hanging up)
+   * fails the pipeline with its error then: no read is pending to notice it.
+   */
   onFail: (() => void) | undefined;
+
+  readonly #closed = (error: TransportError): void => {
+    if (this.onFail !== undefined) this.fail(transportFailure(error, "data", undefined, this.redact));
+  };
 
   /**
    * Ends the pipeline with `failure` (the first failure wins) and destroys the socket with

@@ -437,7 +437,8 @@ export function noteBodySize(transcript: TranscriptSink | undefined, bytes: numb
  * destroys the stream, and a stream that fails or closes before its end throws.
  *
  * A wait for the next chunk ends at `deadline` (throws: the body's data deadline passed) and when
- * `pipeline` fails (throws its failure: the client was closed, the connection broke).
+ * `pipeline` fails (throws its failure: the client was closed, the connection was aborted or
+ * closed by the server, which fails the pipeline during this wait: see `onFail`).
  */
 export async function* streamChunks(stream: Readable, deadline?: Deadline, pipeline?: CommandPipeline): AsyncGenerator<unknown, void, undefined> {
   let chunk: unknown;

@@ -1,7 +1,7 @@
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { startScriptedServer } from "@saslkit/test-kit";
-import { SmtpClient, SmtpError } from "@saslkit/smtp";
+import { SmtpClient, SmtpError, sendMail } from "@saslkit/smtp";
 
 const HELLO = "S: 220 mx\nC: EHLO client.example.org\nS: 250 mx\n";
 const base = { ehloName: "client.example.org", mechanisms: [], timeouts: { reply: 5000, data: 5000 } };
@@ -80,6 +80,50 @@ describe("streamed messages", () => {
     expect(client.closed).toBe(true);
     expect((await second).code).not.toBe("outcome-unknown");
     expect(server.received).not.toContain(".");
+    await server.close();
+  });
+
+  // The abort destroys the socket while no reply is awaited (the 354 is in, the body's source is
+  // silent): the wait for the source must end with it, not at the data deadline (60 s here).
+  it.each([
+    ["DATA, client.send", false, "send"],
+    ["BDAT, client.send", true, "send"],
+    ["DATA, sendMail", false, "sendMail"],
+  ] as const)("an abort while the source stalls mid-body (%s) ends the send at once with aborted: no end of data, connection closed", async (_name, chunking, how) => {
+    const envelope = "C: MAIL FROM:<a@example.com>\nS: 250 ok\nC: RCPT TO:<b@example.com>\nS: 250 ok\n";
+    const server = await startScriptedServer(chunking ? `S: 220 mx\nC: EHLO client.example.org\nS: 250-mx\nS: 250 CHUNKING\n${envelope}!stall\n` : `${HELLO}${envelope}C: DATA\nS: 354 go\n!stall\n`);
+    const abort = new AbortController();
+    const options = { host: server.host, port: server.port, ...base, timeouts: { reply: 5000, data: 60_000 }, signal: abort.signal };
+    const stalled = new Readable({ read() {} });
+    stalled.push("Subject: s\r\n\r\npartial\r\n");
+    const sending = failed(how === "send" ? SmtpClient.connect(options).then((client) => client.send(stalled, env)) : sendMail(options, stalled, env));
+    let settledAt = 0;
+    void sending.then(() => (settledAt = Date.now()));
+    const waitFor = Date.now() + 5000;
+    while (!server.received.includes(chunking ? "RCPT TO:<b@example.com>" : "DATA") && Date.now() < waitFor) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100)); // the body's first chunk is taken, the source is silent
+    const abortedAt = Date.now();
+    abort.abort();
+    const error = await Promise.race([sending, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000))]);
+    expect(error, "the send did not settle within 2 s of the abort (timeouts.data is 60 s)").toBeDefined();
+    expect(settledAt - abortedAt).toBeLessThan(2000);
+    expect(error).toMatchObject({ phase: "data", code: "aborted" });
+    expect(stalled.destroyed).toBe(true);
+    expect(server.received).not.toContain(".");
+    expect(server.received.some((l) => / LAST$/.test(l))).toBe(false);
+    await server.close();
+  });
+
+  it("a server that hangs up while the source stalls mid-DATA ends the send at once with closed, not at the data deadline", async () => {
+    const server = await startScriptedServer(`${HELLO}C: MAIL FROM:<a@example.com>\nS: 250 ok\nC: RCPT TO:<b@example.com>\nS: 250 ok\nC: DATA\nS: 354 go\n!sleep 100\n!close\n`);
+    const client = await SmtpClient.connect({ host: server.host, port: server.port, ...base, timeouts: { reply: 5000, data: 60_000 } });
+    const stalled = new Readable({ read() {} });
+    stalled.push("Subject: s\r\n\r\npartial\r\n");
+    const sending = failed(client.send(stalled, env));
+    const error = await Promise.race([sending, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000))]);
+    expect(error, "the send did not settle within 2 s of the hang-up (timeouts.data is 60 s)").toMatchObject({ phase: "data", code: "closed" });
+    expect(stalled.destroyed).toBe(true);
+    expect(client.closed).toBe(true);
     await server.close();
   });
 

@@ -277,6 +277,13 @@ export class LineSocket {
   onReceive: ((chunk: Buffer) => void) | undefined;
 
   /**
+   * Called once when the socket has closed (the peer hung up, it failed, `destroy`, the abort
+   * signal), with the error reads now fail with. Pending reads fail by themselves; an adapter
+   * waiting on something else (a message body's source) learns here that the wait is over.
+   */
+  onClosed: ((error: TransportError) => void) | undefined;
+
+  /**
    * The connection's one secret detector. Adapters register every secret they may send
    * (`addSecret`) and every base64 payload of an authentication exchange (`addPayload`); every
    * transcript entry passes through it before the caller's sink, and `redact` applies it to
@@ -414,6 +421,11 @@ export class LineSocket {
       this.#eof = true;
       this.#signal();
       this.#disarm();
+      const onClosed = this.onClosed;
+      if (onClosed !== undefined) {
+        this.onClosed = undefined;
+        onClosed(this.#failure ?? new TransportError("closed", "The connection was closed by the peer."));
+      }
     };
     socket.on("data", onData);
     socket.on("end", onEnd);
