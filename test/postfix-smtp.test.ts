@@ -12,7 +12,10 @@
  * Postfix). Servers come from the vitest global setup; unavailable servers skip the suite
  * locally and fail it under CI=true.
  */
+import { plain } from "@saslkit/mech-plain";
 import { SmtpClient, SmtpError, type SmtpClientOptions } from "@saslkit/smtp";
+import { SmtpServer } from "@saslkit/smtp-server";
+import { Deadline, LineSocket } from "@saslkit/transport";
 import { describe, expect, it } from "vitest";
 import { defineSmtpSuite } from "./support/smtp-suite.js";
 import { Transcript, assertDeliveredExactly, assertNoSecrets, clientOptions, marker, rawMessage, realServers, rejection, waitForDelivered } from "./support/smtp-real.js";
@@ -113,5 +116,53 @@ describe.skipIf(!env)("SMTP against Postfix (Dovecot SASL)", () => {
     } finally {
       await client.quit();
     }
+  });
+
+  // Postfix refuses an undeclared UTF-8 address only with strict_smtputf8 = yes (default no; the
+  // test Postfix keeps the default), with "553 5.6.7 Must declare SMTPUTF8 to send unicode
+  // address": the embedded server is strict (RFC 6531) and answers with those words.
+  it("a command line that is not UTF-8 gets the same answer from the embedded server as from Postfix (500 5.5.2); an undeclared UTF-8 address only differs by Postfix's lenient default", async () => {
+    const dialogue = async (host: string, port: number): Promise<string[]> => {
+      const socket = await LineSocket.connect({ host, port, connectTimeoutMs: 10000 });
+      const deadline = Deadline.in(20000);
+      const reply = async () => {
+        let line: string;
+        do line = await socket.readLine(deadline);
+        while (/^\d{3}-/.test(line));
+        return line;
+      };
+      const answers: string[] = [];
+      try {
+        await reply();
+        for (const command of [
+          "EHLO test.saslkit.test",
+          `MAIL FROM:<sender@${e().domain}>`,
+          Buffer.from(`RCPT TO:<j\xf6rg@${e().domain}>`, "latin1"),
+          "RSET",
+          `MAIL FROM:<jörg@${e().domain}>`,
+          "RSET",
+        ]) {
+          await socket.write(typeof command === "string" ? `${command}\r\n` : Buffer.concat([command, Buffer.from("\r\n")]));
+          answers.push(await reply());
+        }
+        await socket.writeLine("QUIT");
+      } finally {
+        await socket.close();
+      }
+      return answers;
+    };
+    const postfix = await dialogue(e().host, e().smtp.port);
+    const server = await SmtpServer.start({ mechanisms: [plain], callbacks: { verifyPassword: () => false }, requireAuth: false });
+    let embedded: string[];
+    try {
+      embedded = await dialogue("127.0.0.1", server.port);
+    } finally {
+      await server.close();
+    }
+    expect(postfix[2]).toBe("500 5.5.2 Error: bad UTF-8 syntax");
+    expect(embedded[2]).toBe(postfix[2]);
+    expect(postfix[4]).toMatch(/^250 2\.1\.0 /);
+    expect(embedded[4]).toBe("553 5.6.7 Must declare SMTPUTF8 to send unicode address");
+    expect([postfix[1], embedded[1]].map((l) => l?.slice(0, 9))).toEqual(["250 2.1.0", "250 2.1.0"]);
   });
 });

@@ -47,7 +47,8 @@ interface Transaction {
 
 /**
  * RFC 6531 §3.4: a non-ASCII address is allowed only in a transaction whose MAIL FROM carries
- * SMTPUTF8 (which this server always advertises); Postfix's reply and wording.
+ * SMTPUTF8 (which this server always advertises). The reply is Postfix's with
+ * `strict_smtputf8 = yes`; Postfix's default accepts such an address (test/postfix-smtp.test.ts).
  */
 const NON_ASCII = /[^\x00-\x7f]/;
 const NEEDS_SMTPUTF8 = "Must declare SMTPUTF8 to send unicode address";
