@@ -7,7 +7,7 @@ import { container } from "tsyringe";
 import { describe, expect, it } from "vitest";
 import { registerLogin } from "@saslkit/mech-login";
 import { registerPlain } from "@saslkit/mech-plain";
-import { SmtpClient, type SmtpClientOptions } from "@saslkit/smtp";
+import { SmtpClient, SmtpError, type SmtpClientOptions } from "@saslkit/smtp";
 import { type TranscriptEntry } from "@saslkit/transport";
 import { startScriptedServer, testCertificates, type ScriptedServer } from "@saslkit/test-kit";
 
@@ -62,5 +62,34 @@ describe("SMTP with the real mechanism packages", () => {
     await client.quit();
     await server.done();
     await server.close();
+  });
+
+  describe("a hostile empty 334 after PLAIN's message gets no second copy of the password", () => {
+    const password = "hunter2-secret-pw";
+    const b64 = Buffer.from(`\0u\0${password}`).toString("base64");
+    const hello = "S: 220 mx\nC: EHLO client.example.org\nS: 250-mx\nS: 250 AUTH PLAIN\n";
+    const cases: [string, string, string][] = [
+      ["after the initial response on the AUTH line", password, `C: AUTH PLAIN ${b64}\nS: 334 \n`],
+      // 600 characters: too long for the 512-octet AUTH line, so the driver defers it to the first 334.
+      ["after the deferred initial response", "p".repeat(600), ""],
+    ];
+    it.each(cases)("%s: the client cancels with *, the error is typed", async (_name, pw, opening) => {
+      const encoded = Buffer.from(`\0u\0${pw}`).toString("base64");
+      const script = opening || `C: AUTH PLAIN\nS: 334 \nC: ${encoded}\nS: 334 \n`;
+      const server = await startScriptedServer(`${hello}${script}C: *\nS: 501 5.7.0 cancelled\nC: QUIT\nS: 221 bye\n`);
+      const lines: TranscriptEntry[] = [];
+      const error = (await SmtpClient.connect(opts(server, { auth: { username: "u", password: pw }, transcript: (e) => lines.push(e) })).catch((e: unknown) => e)) as SmtpError;
+      expect(error).toBeInstanceOf(SmtpError);
+      expect(error).toMatchObject({ phase: "authenticate", code: "bad-state" });
+      expect(error.saslError).toMatchObject({ mechanism: "PLAIN", code: "bad-state", secretSent: true });
+      await server.done();
+      await server.close();
+      const sent = server.flow.filter((e) => e.direction === "C").map((e) => e.text);
+      expect(sent.filter((text) => text.includes(encoded))).toHaveLength(1);
+      expect(sent.filter((text) => text.includes(pw))).toHaveLength(0);
+      const shown = `${error.message} ${JSON.stringify(lines)}`;
+      expect(shown).not.toContain(encoded);
+      expect(shown).not.toContain(b64);
+    });
   });
 });

@@ -15,13 +15,13 @@ const NUL = 0;
  */
 export const PLAIN_MAX_FIELD_OCTETS = 255;
 
-/** The client half's states: before `start`, message produced (server may still ask for it once), done. */
+/** The client half's states: before `start`, message produced, server reported success. */
 export const PlainClientState = {
   /** Nothing produced yet. */
   initial: "initial",
-  /** The message was produced as the initial response; the server may still send one empty challenge for it. */
+  /** `start` produced the message; PLAIN has nothing more to say, so every challenge is refused. */
   sent: "sent",
-  /** The message went out in answer to a challenge; nothing more to say. */
+  /** The server reported success (`finish`). */
   done: "done",
 } as const;
 export type PlainClientState = (typeof PlainClientState)[keyof typeof PlainClientState];
@@ -77,16 +77,22 @@ function checkFields(authzid: string, username: string, password: string): void 
 }
 
 /**
- * PLAIN client. `start()` returns the message as the initial response (never null: PLAIN is
- * client-first). If the adapter withheld it (no SASL-IR, line too long) and the server answers
- * `AUTHENTICATE PLAIN` with an empty challenge, the next `step(empty)` returns the same message.
- * Any non-empty challenge is `invalid-challenge`; a step once the message was sent in answer to
- * a challenge is `bad-state`. `complete` is true as soon as the message exists.
+ * PLAIN client. `start()` returns the message (never null: PLAIN is client-first); it is the
+ * only message, so it carries the password exactly once per exchange. `step()` is always
+ * `bad-state`: before `start()` ("step() was called before start()."), and after it for every
+ * challenge, empty or not ("the server sent a challenge after the only message."), so a server
+ * that answers the message with `334 ` never gets the password again. When the initial response
+ * does not fit the command (no SASL-IR, a line too long), the session driver withholds it and
+ * answers the server's empty challenge with it itself (core's session.ts), without a `step()`.
+ * A second `start()`, also while the first is still reading a password function, is
+ * `bad-state`. `complete` is true as soon as the message exists; `finish()` before it is
+ * `bad-state`.
  */
 export class PlainClient implements SaslMechanism {
   readonly name = NAME;
   #state: PlainClientState = PlainClientState.initial;
-  #message: Uint8Array | undefined;
+  /** A password function is being read: a second `start()` meanwhile is refused. */
+  #starting = false;
   readonly #credentials: Credentials;
   readonly #prepare: CredentialPreparation | undefined;
 
@@ -106,36 +112,39 @@ export class PlainClient implements SaslMechanism {
 
   start(): Promise<Uint8Array> {
     try {
-      if (this.#state !== PlainClientState.initial) throw new SaslError(NAME, "bad-state", "start() was called twice.");
+      if (this.#state !== PlainClientState.initial || this.#starting) throw new SaslError(NAME, "bad-state", "start() was called twice.");
       const message = plainMessage(this.#credentials, this.#prepare);
       // A password given as a value needs no await: one promise instead of a chain of them.
       if (message instanceof Uint8Array) return Promise.resolve(this.#started(message));
-      return message.then((bytes) => this.#started(bytes));
+      this.#starting = true;
+      return message.then(
+        (bytes) => this.#started(bytes),
+        (error: unknown) => {
+          this.#starting = false;
+          throw error;
+        },
+      );
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
   #started(message: Uint8Array): Uint8Array {
-    this.#message = message;
+    this.#starting = false;
     this.#state = PlainClientState.sent;
     return message;
   }
 
-  async step(challenge: Uint8Array): Promise<Uint8Array> {
-    if (this.#state === PlainClientState.done) throw new SaslError(NAME, "bad-state", "the exchange is already complete; PLAIN expects no further challenge.");
-    if (challenge.length !== 0) {
-      throw new SaslError(NAME, "invalid-challenge", `the server sent a ${challenge.length}-byte challenge, but PLAIN only accepts an empty one.`);
-    }
-    // No initial response reached the server, which asks for the message with an empty challenge.
-    const message = this.#message ?? (await buildPlainMessage(this.#credentials, this.#prepare));
-    this.#message = message;
-    this.#state = PlainClientState.done;
-    return message;
+  step(_challenge: Uint8Array): Promise<Uint8Array> {
+    // The one message went out with start() (or the driver sent it for the deferred opening):
+    // answering any challenge would send the password again.
+    const why = this.#state === PlainClientState.initial ? "step() was called before start()." : "the server sent a challenge after the only message.";
+    return Promise.reject(new SaslError(NAME, "bad-state", why));
   }
 
   finish(_data: Uint8Array | null = null): void {
     if (this.#state === PlainClientState.initial) throw new SaslError(NAME, "bad-state", "the server reported success before PLAIN sent its message.");
+    this.#state = PlainClientState.done;
   }
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { container } from "tsyringe";
-import { Credentials, MechanismRegistry, PASSWORD, SaslError, USERNAME, authenticate, negotiate, pairedExchange, planNegotiation, runExchange, type CredentialsInput, type ServerCallbacks } from "@saslkit/core";
+import { Credentials, MechanismRegistry, PASSWORD, SaslError, USERNAME, authenticate, negotiate, pairedExchange, planNegotiation, runExchange, type CredentialsInput, type SaslExchange, type ServerCallbacks } from "@saslkit/core";
 import { PlainClient, PlainServer, plain, registerPlain } from "@saslkit/mech-plain";
 import { PLAIN_MAX_FIELD_OCTETS, PlainClientState, parsePlainMessage } from "../src/plain.js";
 
@@ -29,15 +29,18 @@ async function rejects(promise: Promise<unknown> | (() => unknown), code: string
 describe("PLAIN RFC vectors", () => {
   it("rfc4616_example1_without_initial_response", async () => {
     // C: AUTHENTICATE "PLAIN" / S: + "" / C: <NUL>tim<NUL>tanstaaftanstaaf / S: OK
+    // The driver withholds the initial response (no SASL-IR) and answers the empty "+" with it.
     const c = client({ username: "tim", password: "tanstaaftanstaaf" });
-    const produced = await c.start(); // the adapter withholds it: no SASL-IR
-    const sent = await c.step(empty);
+    const exchange = pairedExchange(server({ tim: "tanstaaftanstaaf" }));
+    expect(await runExchange(c, exchange, { initialResponseFits: () => false })).toBe(0);
+    expect(exchange.sent[0]).toBeNull();
+    const sent = exchange.sent[1] as Uint8Array;
+    expect(exchange.sent).toHaveLength(2);
     expect(sent.length).toBe(21);
     expect(b64(sent)).toBe("AHRpbQB0YW5zdGFhZnRhbnN0YWFm");
-    expect(sent).toEqual(produced);
+    expect(exchange.outcome).toEqual({ identity: { authcid: "tim", authzid: "tim" } });
     expect(c.complete).toBe(true);
     expect(c.state).toBe(PlainClientState.done);
-    await c.finish();
     await rejects(c.step(empty), "bad-state");
 
     const s = server({ tim: "tanstaaftanstaaf" });
@@ -57,10 +60,8 @@ describe("PLAIN RFC vectors", () => {
     expect(exchange.outcome).toEqual({ failure: "authorization-failed" });
     expect(error.reply?.text).toBe("Not authorized to requested authorization identity.");
     expect(c.complete).toBe(true);
-    // After an initial response PLAIN has nothing more to say: a challenge with content fails,
-    // and only the empty "send it now" challenge of a withheld IR is answered, once.
-    await rejects(c.step(bytes("more?")), "invalid-challenge");
-    expect(await c.step(empty)).toEqual(exchange.sent[0]);
+    // After its one message PLAIN has nothing more to say: every challenge fails, an empty one too.
+    await rejects(c.step(bytes("more?")), "bad-state");
     await rejects(c.step(empty), "bad-state");
   });
 
@@ -72,7 +73,6 @@ describe("PLAIN RFC vectors", () => {
     expect(b64(exchange.sent[0] ?? null)).toBe("dGVzdAB0ZXN0ADEyMzQ=");
     expect(exchange.outcome).toEqual({ identity: { authcid: "test", authzid: "test" } });
     expect(c.complete).toBe(true);
-    await c.step(empty); // the one empty challenge a withheld IR may draw
     await rejects(c.step(empty), "bad-state");
   });
 });
@@ -148,15 +148,13 @@ describe("PLAIN client against server", () => {
   });
 
   it("server_without_initial_response_asks_with_an_empty_challenge", async () => {
-    // An adapter that drops the IR: the paired exchange sees begin(null), the mechanism step(empty).
+    // The driver withholds the IR: the paired exchange sees begin(null), the driver answers the
+    // server's empty challenge with the message; the mechanism is never stepped.
     const c = client({ username: "tim", password: "tanstaaftanstaaf" });
-    const s = server(users);
-    const message = await c.start();
-    const first = await s.start(null);
-    expect(first).toEqual({ type: "challenge", data: empty });
-    const answer = await c.step(first.type === "challenge" ? first.data : empty);
-    expect(answer).toEqual(message);
-    expect((await s.step(answer)).type).toBe("success");
+    const exchange = pairedExchange(server(users));
+    expect(await runExchange(c, exchange, { initialResponseFits: () => false })).toBe(0);
+    expect(exchange.sent).toEqual([null, bytes("\0tim\0tanstaaftanstaaf")]);
+    expect(exchange.outcome?.identity?.authcid).toBe("tim");
   });
 });
 
@@ -170,30 +168,51 @@ describe("PLAIN initial response", () => {
 });
 
 describe("PLAIN client bad input", () => {
-  it("non_empty_challenge_is_invalid_challenge", async () => {
+  it.each([
+    ["an empty", empty],
+    ["a non-empty", bytes("Username:")],
+    ["an oversized", new Uint8Array(100_000)],
+    ["a non-UTF-8", Uint8Array.of(0xff, 0xfe)],
+  ])("%s challenge after the message is bad_state", async (_what, challenge) => {
     const c = client({ username: "u", password: "p" });
     await c.start();
-    const error = await rejects(c.step(bytes("Username:")), "invalid-challenge");
-    expect(error.message).toBe("PLAIN: the server sent a 9-byte challenge, but PLAIN only accepts an empty one.");
+    const error = await rejects(c.step(challenge), "bad-state");
+    expect(error.message).toBe("PLAIN: the server sent a challenge after the only message.");
+    expect(c.state).toBe(PlainClientState.sent);
   });
 
-  it("oversized_challenge_is_invalid_challenge", async () => {
-    const c = client({ username: "u", password: "p" });
-    await c.start();
-    await rejects(c.step(new Uint8Array(100_000)), "invalid-challenge");
-  });
-
-  it("non_utf8_challenge_is_invalid_challenge", async () => {
-    const c = client({ username: "u", password: "p" });
-    await c.start();
-    await rejects(c.step(Uint8Array.of(0xff, 0xfe)), "invalid-challenge");
+  it("step_before_start_is_bad_state_and_builds_nothing", async () => {
+    let asked = 0;
+    const c = client({ username: "u", password: () => (asked++, "p") });
+    const error = await rejects(c.step(empty), "bad-state");
+    expect(error.message).toBe("PLAIN: step() was called before start().");
+    expect(asked).toBe(0);
   });
 
   it("step_after_completion_is_bad_state", async () => {
     const c = client({ username: "u", password: "p" });
     await c.start();
-    await c.step(empty);
+    c.finish();
+    expect(c.state).toBe(PlainClientState.done);
     await rejects(c.step(empty), "bad-state");
+  });
+
+  it("a second start while the first reads the password is bad_state; the first still completes", async () => {
+    let release!: (value: string) => void;
+    let asked = 0;
+    const c = client({ username: "u", password: () => (asked++, new Promise<string>((resolve) => (release = resolve))) });
+    const first = c.start();
+    await rejects(c.start(), "bad-state");
+    release("p");
+    expect(await first).toEqual(bytes("\0u\0p"));
+    expect(asked).toBe(1);
+    expect(c.state).toBe(PlainClientState.sent);
+  });
+
+  it("a start whose password was refused leaves the client initial", async () => {
+    const c = client({ username: "u", password: async () => "" });
+    await rejects(c.start(), "invalid-credentials-input");
+    expect(c.state).toBe(PlainClientState.initial);
   });
 
   it("start_twice_is_bad_state", async () => {
@@ -407,5 +426,62 @@ describe("PlainClient.start: always a promise, whether the password is a value o
     expect(noUser).toBeInstanceOf(Promise);
     await rejects(noUser, "invalid-credentials-input");
     await rejects(client({ username: "tim" }).start(), "missing-credentials");
+  });
+});
+
+describe("PLAIN never sends its message twice (security review: a hostile empty challenge)", () => {
+  const password = "hunter2-secret-pw";
+  const message = `\0tim\0${password}`;
+  const base64 = Buffer.from(message).toString("base64");
+
+  /** A server that answers every client message with an empty challenge; records what it got. */
+  function emptyChallenger() {
+    const seen: (Uint8Array | null)[] = [];
+    let cancelled = 0;
+    const exchange: SaslExchange = {
+      async begin(_mechanism, initial) {
+        seen.push(initial);
+        return { type: "challenge", data: empty };
+      },
+      async respond(response) {
+        seen.push(response);
+        return { type: "challenge", data: empty };
+      },
+      async cancel() {
+        cancelled++;
+        return { type: "failure", code: "aborted", reply: { status: "501", text: "cancelled" } };
+      },
+    };
+    const copies = () => seen.filter((m) => m !== null && Buffer.from(m).toString("utf8") === message).length;
+    return { exchange, seen, copies, cancelled: () => cancelled };
+  }
+
+  const negotiation = () => negotiate([plain], { offered: ["PLAIN"], credentials: { username: "tim", password }, channel: { secure: true } });
+
+  it("an empty challenge after the initial response is refused (bad-state), cancelled, and the password went out once", async () => {
+    const server = emptyChallenger();
+    const error = await rejects(authenticate(negotiation(), server.exchange), "bad-state");
+    expect(server.copies()).toBe(1);
+    expect(server.seen).toHaveLength(1);
+    expect(server.cancelled()).toBe(1);
+    expect(error.secretSent).toBe(true);
+    expect(error.attempts).toHaveLength(1);
+    expect(error.message).not.toContain(password);
+    expect(error.message).not.toContain(base64);
+  });
+
+  it("with the initial response deferred (no SASL-IR, long line): the driver answers the first empty challenge, PLAIN refuses the second", async () => {
+    const server = emptyChallenger();
+    await rejects(authenticate(negotiation(), server.exchange, { initialResponseFits: () => false }), "bad-state");
+    expect(server.seen[0]).toBeNull();
+    expect(server.copies()).toBe(1);
+    expect(server.seen).toHaveLength(2);
+    expect(server.cancelled()).toBe(1);
+  });
+
+  it("runExchange alone: the same refusal", async () => {
+    const server = emptyChallenger();
+    await rejects(runExchange(client({ username: "tim", password: async () => password }), server.exchange), "bad-state");
+    expect(server.copies()).toBe(1);
   });
 });
