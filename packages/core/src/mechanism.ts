@@ -74,7 +74,11 @@ export interface ChannelInfo {
  *    here or in the last `step`, and throw `SaslError("server-verification-failed")` when they
  *    cannot: success is never reported without proof.
  *
- * Methods may return promises (key derivation, a credential fetched on demand). Errors are always `SaslError`.
+ * Methods may return promises (key derivation, a credential fetched on demand). Calls do not
+ * overlap: the session driver awaits each before the next. saslkit's mechanisms refuse a call
+ * made while another of the same exchange is still pending with `SaslError("bad-state")` and
+ * leave the exchange as it was (the pending call completes as if alone), so no message is
+ * produced twice. Errors are always `SaslError`.
  */
 export interface SaslMechanism {
   /** The registered name, upper case (`CRAM-MD5`). */

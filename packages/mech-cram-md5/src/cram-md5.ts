@@ -58,7 +58,8 @@ export type CramMd5ClientState = (typeof CramMd5ClientState)[keyof typeof CramMd
  * challenge bytes as received, without decoding them. A challenge that is not UTF-8, or not a
  * well-formed msg-id (CPython's test omits the closing `>`), is hashed as is. Refused
  * challenges: empty, or longer than `CRAM_MD5_MAX_CHALLENGE_BYTES` (`invalid-challenge`).
- * A second challenge is `bad-state`. Credential errors: `missing-credentials` for an absent
+ * A second challenge is `bad-state`, and so is a step while the first is still reading the
+ * password (which then completes unchanged). Credential errors: `missing-credentials` for an absent
  * username or password, `invalid-credentials-input` for an empty username or a lone surrogate.
  * With `context.prepare` `"saslprep"` both are SASLprep'd first, as GNU SASL does (opt-in, see
  * core's prepare.ts).
@@ -67,6 +68,8 @@ export class CramMd5Client implements SaslMechanism {
   readonly name = NAME;
   #state: CramMd5ClientState = CramMd5ClientState.awaitingChallenge;
   #started = false;
+  /** The step is reading the password: another call is refused. */
+  #busy = false;
   readonly #credentials: Credentials;
   readonly #prepare: CredentialPreparation | undefined;
 
@@ -97,13 +100,20 @@ export class CramMd5Client implements SaslMechanism {
   }
 
   async step(challenge: Uint8Array): Promise<Uint8Array> {
+    if (this.#busy) throw new SaslError(NAME, "bad-state", "step() was called while another call of this exchange was still running.");
     if (this.#state === CramMd5ClientState.done) throw new SaslError(NAME, "bad-state", "the exchange is already complete; CRAM-MD5 answers one challenge.");
     if (challenge.length === 0) throw new SaslError(NAME, "invalid-challenge", "challenge is empty.");
     if (challenge.length > CRAM_MD5_MAX_CHALLENGE_BYTES) {
       throw new SaslError(NAME, "invalid-challenge", `a challenge of ${challenge.length} bytes exceeds the ${CRAM_MD5_MAX_CHALLENGE_BYTES}-byte limit.`);
     }
     const username = this.#username();
-    const password = await requirePassword(this.#credentials, NAME, this.#prepare);
+    let password: string;
+    this.#busy = true;
+    try {
+      password = await requirePassword(this.#credentials, NAME, this.#prepare);
+    } finally {
+      this.#busy = false;
+    }
     requireWellFormed(password, NAME, "password");
     this.#state = CramMd5ClientState.done;
     return utf8(`${username} ${cramMd5Digest(password, challenge)}`);

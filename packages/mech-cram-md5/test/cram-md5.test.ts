@@ -352,3 +352,19 @@ describe("CRAM-MD5 secretUsed: no fallback once the digest went out", () => {
     expect(c.secretUsed).toBe(true);
   });
 });
+
+describe("overlapping calls on one exchange (public API; the driver never makes them)", () => {
+  it("a second step while the password is read is bad-state; one digest, the right one", async () => {
+    let release!: (value: string) => void;
+    let asked = 0;
+    const c = client({ username: RFC2195.user, password: () => (asked++, new Promise<string>((resolve) => (release = resolve))) });
+    expect(c.start()).toBeNull();
+    const first = c.step(bytes(RFC2195.decoded));
+    await expect(c.step(bytes(RFC2195.decoded))).rejects.toMatchObject({ code: "bad-state", mechanism: "CRAM-MD5" });
+    release(RFC2195.secret);
+    expect(b64(await first)).toBe(RFC2195.response);
+    expect(asked).toBe(1);
+    expect(c.state).toBe(CramMd5ClientState.done);
+    c.finish();
+  });
+});

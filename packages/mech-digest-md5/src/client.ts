@@ -88,12 +88,16 @@ const CTL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
  * the digest-response; `step(rspauth)` checks the server's proof and returns an empty response;
  * `finish(data)` accepts the proof as success data instead (IMAP servers may send it so) and
  * throws `server-verification-failed` when no proof came. `digest-uri` is
- * `service/host` from the adapter's `ChannelInfo` (or `mechanismOptions.digestMd5`).
+ * `service/host` from the adapter's `ChannelInfo` (or `mechanismOptions.digestMd5`). A `step()`
+ * or `finish()` while the digest-response is still being computed (the password read) is
+ * `bad-state`, and the pending step completes unchanged.
  */
 export class DigestMd5Client implements SaslMechanism {
   readonly name = NAME;
   #state: DigestMd5ClientState = DigestMd5ClientState.awaitingChallenge;
   #started = false;
+  /** The digest-response is being computed: another call is refused. */
+  #busy = false;
   #expectedRspauth = "";
   readonly #credentials: Credentials;
   readonly #options: DigestMd5Options;
@@ -132,6 +136,7 @@ export class DigestMd5Client implements SaslMechanism {
   }
 
   async step(challenge: Uint8Array): Promise<Uint8Array> {
+    if (this.#busy) throw this.#overlap("step()");
     switch (this.#state) {
       case DigestMd5ClientState.awaitingChallenge:
         return this.#respond(challenge);
@@ -144,6 +149,7 @@ export class DigestMd5Client implements SaslMechanism {
   }
 
   finish(data: Uint8Array | null = null): void {
+    if (this.#busy) throw this.#overlap("finish()");
     if (this.#state === DigestMd5ClientState.awaitingRspauth && data !== null && data.length > 0) this.#verify(data);
     if (this.#state !== DigestMd5ClientState.done) {
       throw new SaslError(NAME, "server-verification-failed", "the server reported success without proving that it knows the password (no rspauth).");
@@ -153,7 +159,13 @@ export class DigestMd5Client implements SaslMechanism {
   async #respond(bytes: Uint8Array): Promise<Uint8Array> {
     const challenge = parseDigestChallenge(bytes);
     const username = this.#username();
-    const password = await requirePassword(this.#credentials, NAME);
+    let password: string;
+    this.#busy = true;
+    try {
+      password = await requirePassword(this.#credentials, NAME);
+    } finally {
+      this.#busy = false;
+    }
     requireWellFormed(password, NAME, "password");
     const uri = utf8Octets(this.#digestUri());
 
@@ -203,6 +215,10 @@ export class DigestMd5Client implements SaslMechanism {
     ];
     this.#state = DigestMd5ClientState.awaitingRspauth;
     return new Uint8Array(Buffer.from(parts.join(","), "latin1"));
+  }
+
+  #overlap(call: string): SaslError {
+    return new SaslError(NAME, "bad-state", `${call} was called while another call of this exchange was still running.`);
   }
 
   #verify(bytes: Uint8Array): void {

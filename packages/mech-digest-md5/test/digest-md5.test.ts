@@ -635,3 +635,21 @@ describe("DIGEST-MD5 secretUsed: no fallback once the response went out", () => 
     expect(c.secretUsed).toBe(true);
   });
 });
+
+describe("overlapping calls on one exchange (public API; the driver never makes them)", () => {
+  it("a second step, or finish, while the password is read is bad-state; one response, the RFC's, and the exchange completes", async () => {
+    let release!: (value: string) => void;
+    let asked = 0;
+    const c = client({ username: "chris", password: () => (asked++, new Promise<string>((resolve) => (release = resolve))) }, { service: "imap", cnonce: RFC2831_IMAP.cnonce });
+    expect(c.start()).toBeNull();
+    const first = c.step(bytes(RFC2831_IMAP.challenge));
+    const second = await rejects(c.step(bytes(RFC2831_IMAP.challenge)), "bad-state");
+    expect(second.message).toBe("DIGEST-MD5: step() was called while another call of this exchange was still running.");
+    await rejects(() => c.finish(bytes(RFC2831_IMAP.rspauth)), "bad-state");
+    release("secret");
+    expect(text(await first)).toBe(RFC2831_IMAP.response);
+    expect(asked).toBe(1);
+    expect(await c.step(bytes(RFC2831_IMAP.rspauth))).toEqual(new Uint8Array(0));
+    expect(c.complete).toBe(true);
+  });
+});

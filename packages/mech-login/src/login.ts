@@ -77,7 +77,8 @@ function readOptions(options: Readonly<Record<string, unknown>>): LoginOptions {
  * `options.login.initialResponse` is true, in which case it returns the username. Each challenge
  * is answered by position: first the username, then the password. Its content is ignored, so
  * any bytes are fine, including non-UTF-8, up to `LOGIN_MAX_CHALLENGE_BYTES`. A third
- * challenge, or any step after completion, is `bad-state`.
+ * challenge, or any step after completion, is `bad-state`; so is a step while the previous one
+ * is still reading the password (the pending step completes unchanged).
  *
  * Credential errors: `missing-credentials` when the username or password is absent;
  * `invalid-credentials-input` for an empty username, or NUL/CR/LF or a lone surrogate in either.
@@ -88,6 +89,8 @@ export class LoginClient implements SaslMechanism {
   readonly name = NAME;
   #state: LoginClientState = LoginClientState.awaitingUsername;
   #started = false;
+  /** A step is reading the password: another call is refused. */
+  #busy = false;
   readonly #credentials: Credentials;
   readonly #initialResponse: boolean;
   readonly #prepare: CredentialPreparation | undefined;
@@ -122,6 +125,7 @@ export class LoginClient implements SaslMechanism {
   }
 
   async step(challenge: Uint8Array): Promise<Uint8Array> {
+    if (this.#busy) throw new SaslError(NAME, "bad-state", "step() was called while another call of this exchange was still running.");
     if (challenge.length > LOGIN_MAX_CHALLENGE_BYTES) {
       throw new SaslError(NAME, "invalid-challenge", `the server's prompt of ${challenge.length} bytes exceeds the ${LOGIN_MAX_CHALLENGE_BYTES}-byte limit.`);
     }
@@ -133,7 +137,13 @@ export class LoginClient implements SaslMechanism {
         return username;
       }
       case LoginClientState.awaitingPassword: {
-        const password = await requirePassword(this.#credentials, NAME, this.#prepare);
+        let password: string;
+        this.#busy = true;
+        try {
+          password = await requirePassword(this.#credentials, NAME, this.#prepare);
+        } finally {
+          this.#busy = false;
+        }
         checkField(password, "password");
         this.#state = LoginClientState.done;
         return utf8(password);

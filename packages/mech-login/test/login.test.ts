@@ -363,3 +363,21 @@ describe("LOGIN secretUsed: no fallback once the password went out", () => {
     expect(c.secretUsed).toBe(true);
   });
 });
+
+describe("overlapping calls on one exchange (public API; the driver never makes them)", () => {
+  it("a second step while the password is read is bad-state; the password is read and sent once", async () => {
+    let release!: (value: string) => void;
+    let asked = 0;
+    const c = client({ username: "tim", password: () => (asked++, new Promise<string>((resolve) => (release = resolve))) });
+    expect(await c.start()).toBeNull();
+    expect(await c.step(bytes("Username:"))).toEqual(bytes("tim"));
+    const first = c.step(bytes("Password:"));
+    const second = await rejects(c.step(bytes("Password:")), "bad-state");
+    expect(second.message).toBe("LOGIN: step() was called while another call of this exchange was still running.");
+    release("tanstaaftanstaaf");
+    expect(await first).toEqual(bytes("tanstaaftanstaaf"));
+    expect(asked).toBe(1);
+    expect(c.state).toBe(LoginClientState.done);
+    c.finish();
+  });
+});

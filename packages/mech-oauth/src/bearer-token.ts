@@ -38,8 +38,8 @@ export type BearerTokenClientState = "initial" | "sent" | "aborted" | "done";
  *   encoder of the message; only then is the token fetched (the `token` credential or the
  *   `tokenProvider`'s; on the driver's retry, `context.freshCredentials`, a fresh one from the provider). No token (or an empty one) is
  *   `missing-credentials`; a token outside RFC 6750's b64token alphabet is
- *   `invalid-credentials-input`. Returns the encoded message (never null). A second call is
- *   `bad-state`.
+ *   `invalid-credentials-input`. Returns the encoded message (never null). A second call, also
+ *   while the first is still fetching the token, is `bad-state` (the first completes unchanged).
  * - `step(challenge)` once after `start()`: the challenge is the server's JSON error. It is decoded
  *   into `failureDetail` (never throws; an echo of the token is scrubbed, see
  *   `decodeOAuthError`), `retryWithFreshCredentials` is set when the token was refused and the
@@ -57,6 +57,8 @@ export abstract class BearerTokenClient implements SaslMechanism {
   #state: BearerTokenClientState = "initial";
   #detail: Readonly<Record<string, unknown>> | undefined;
   #retry = false;
+  /** `start()` is fetching the token: a second `start()` is refused. */
+  #starting = false;
   /** Held only between start and the server's answer, to scrub an echo of it from the detail. */
   #token: string | undefined;
 
@@ -86,10 +88,16 @@ export abstract class BearerTokenClient implements SaslMechanism {
   }
 
   async start(): Promise<Uint8Array> {
-    if (this.#state !== "initial") throw new SaslError(this.name, "bad-state", "start() was called twice.");
+    if (this.#state !== "initial" || this.#starting) throw new SaslError(this.name, "bad-state", "start() was called twice.");
     const encode = this.prepare(this.#context);
     const { credentials, freshCredentials } = this.#context;
-    const token = await readToken(credentials, freshCredentials === true);
+    let token: string | undefined;
+    this.#starting = true;
+    try {
+      token = await readToken(credentials, freshCredentials === true);
+    } finally {
+      this.#starting = false;
+    }
     if (token === undefined || token === "") {
       throw new SaslError(this.name, "missing-credentials", freshCredentials ? "no fresh access token is available for the retry." : "an access token is needed and none was given.");
     }

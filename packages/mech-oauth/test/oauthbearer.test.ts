@@ -513,3 +513,20 @@ describe("OAUTHBEARER provider", () => {
     expect(MechanismRegistry.fromContainer(child).get("OAUTHBEARER")).toBe(oauthBearer);
   });
 });
+
+describe("overlapping calls on one exchange (public API; the driver never makes them)", () => {
+  it("a second start, or a step, while the token is fetched is bad-state; one token fetched, one message", async () => {
+    let release!: (value: string) => void;
+    let asked = 0;
+    const tokenProvider = () => (asked++, new Promise<string>((resolve) => (release = resolve)));
+    const client = new OAuthBearerClient(clientContext({ username: RFC_USER, tokenProvider }, { host: RFC_HOST, port: 587 }));
+    const first = client.start();
+    await expect(client.start()).rejects.toMatchObject({ code: "bad-state", mechanism: "OAUTHBEARER" });
+    expect(() => client.step(unb64(SMTP_ERROR))).toThrow(expect.objectContaining({ code: "bad-state" }));
+    release(RFC_TOKEN);
+    expect(b64(await first)).toBe(SMTP_IR);
+    expect(asked).toBe(1);
+    expect(client.complete).toBe(true);
+    client.finish(null);
+  });
+});

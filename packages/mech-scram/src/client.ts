@@ -52,7 +52,9 @@ function printableServerText(text: string): string {
  * challenge (`step()`, SMTP style; the response is empty) or as success data (`finish(data)`,
  * IMAP style) → `verified`. `complete` is true only in `verified`: a server that reports success
  * without a valid `v=` fails `finish()` with `server-verification-failed`. Any error moves to
- * `failed`; every later call throws `bad-state`.
+ * `failed`; every later call throws `bad-state`. A call made while another call of the same
+ * exchange is still pending (the password read, key derivation) is refused with `bad-state`
+ * and changes nothing: the pending call completes as if it had been alone.
  *
  * GS2 flag: `p=<type>` for -PLUS (tls-exporter, then tls-server-end-point, then tls-unique);
  * `y` when this client could bind but the server offered no -PLUS mechanism (so a server that
@@ -75,6 +77,8 @@ export class ScramClient implements SaslMechanism {
   #serverFinal: Uint8Array | undefined;
   #failureDetail: Record<string, unknown> | undefined;
   #proofSent = false;
+  /** A call's promise is pending: any other call is refused. */
+  #busy = false;
 
   constructor(context: ClientContext, params: ScramParams) {
     this.#hash = params.hash;
@@ -100,34 +104,45 @@ export class ScramClient implements SaslMechanism {
   }
 
   async start(): Promise<Uint8Array> {
+    if (this.#busy) throw this.#overlap("start()");
     if (this.#state !== "initial") throw this.#fail("bad-state", "start() was called twice.");
+    this.#busy = true;
     try {
       return await this.#clientFirst();
     } catch (error) {
       this.#state = "failed";
       throw error;
+    } finally {
+      this.#busy = false;
     }
   }
 
   async step(challenge: Uint8Array): Promise<Uint8Array> {
-    switch (this.#state) {
-      case "initial":
-        throw this.#fail("bad-state", "step() was called before start().");
-      case "verified":
-        throw this.#fail("bad-state", "step() was called after the exchange completed.");
-      case "failed":
-        throw this.#fail("bad-state", "step() was called after the exchange failed.");
-      case "awaiting-server-first":
-        return this.#guard(() => this.#clientFinal(challenge));
-      case "awaiting-server-final":
-        return this.#guard(async () => {
-          this.#verifyServerFinal(challenge);
-          return new Uint8Array(0);
-        });
+    if (this.#busy) throw this.#overlap("step()");
+    this.#busy = true;
+    try {
+      switch (this.#state) {
+        case "initial":
+          throw this.#fail("bad-state", "step() was called before start().");
+        case "verified":
+          throw this.#fail("bad-state", "step() was called after the exchange completed.");
+        case "failed":
+          throw this.#fail("bad-state", "step() was called after the exchange failed.");
+        case "awaiting-server-first":
+          return await this.#guard(() => this.#clientFinal(challenge));
+        case "awaiting-server-final":
+          return await this.#guard(async () => {
+            this.#verifyServerFinal(challenge);
+            return new Uint8Array(0);
+          });
+      }
+    } finally {
+      this.#busy = false;
     }
   }
 
   async finish(data: Uint8Array | null): Promise<void> {
+    if (this.#busy) throw this.#overlap("finish()");
     if (this.#state === "verified") {
       // SMTP style: v= came as the last challenge. Accept no data or the same server-final again.
       if (data === null || data.length === 0 || (this.#serverFinal && constantTimeEqual(data, this.#serverFinal))) return;
@@ -139,6 +154,11 @@ export class ScramClient implements SaslMechanism {
     }
     if (this.#state === "failed") throw this.#fail("bad-state", "finish() was called after the exchange failed.");
     throw this.#fail("server-verification-failed", "the server reported success without proving it knows the password (no server signature v= was received).");
+  }
+
+  /** The refusal of an overlapping call: leaves the state and the pending call alone. */
+  #overlap(call: string): SaslError {
+    return new SaslError(this.name, "bad-state", `${call} was called while another call of this exchange was still running.`);
   }
 
   #fail(code: "bad-state" | "server-verification-failed", message: string): SaslError {

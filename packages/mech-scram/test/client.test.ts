@@ -304,3 +304,45 @@ describe("a server that garbles its answer to the proof gets no second exchange"
     expect(error).toMatchObject({ code: "invalid-challenge", secretSent: true });
   });
 });
+
+describe("overlapping calls on one exchange (public API; the driver never makes them)", () => {
+  const CLIENT_FINAL = "c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=";
+  const SERVER_FINAL = utf8("v=rmF9pqV8S7suAoZWja4dJRkFsKQ=");
+
+  it("a second step while key derivation runs is bad-state; the first completes and the exchange verifies", async () => {
+    const c = client();
+    await c.start();
+    const first = c.step(utf8(SERVER_FIRST));
+    const second = await c.step(utf8(SERVER_FIRST)).then(() => undefined, (e: unknown) => e);
+    expect(second).toBeInstanceOf(SaslError);
+    expect(second).toMatchObject({ code: "bad-state", mechanism: "SCRAM-SHA-1" });
+    expect(text(await first)).toBe(CLIENT_FINAL);
+    expect(await c.step(SERVER_FINAL)).toEqual(new Uint8Array(0));
+    expect(c.complete).toBe(true);
+  });
+
+  it("finish while the proof is computed is bad-state, and does not fail the exchange", async () => {
+    const c = client();
+    await c.start();
+    const first = c.step(utf8(SERVER_FIRST));
+    await expect(c.finish(SERVER_FINAL)).rejects.toMatchObject({ code: "bad-state" });
+    expect(text(await first)).toBe(CLIENT_FINAL);
+    await c.finish(SERVER_FINAL);
+    expect(c.complete).toBe(true);
+  });
+
+  it("a second start, or a step, while the password is read is bad-state; the first start completes", async () => {
+    let release!: (value: string) => void;
+    let asked = 0;
+    const c = client({ credentials: { username: "user", password: () => (asked++, new Promise<string>((resolve) => (release = resolve))) } });
+    const first = c.start();
+    await expect(c.start()).rejects.toMatchObject({ code: "bad-state" });
+    await expect(c.step(utf8(SERVER_FIRST))).rejects.toMatchObject({ code: "bad-state" });
+    release("pencil");
+    expect(text(await first)).toBe(`n,,n=user,r=${NONCE}`);
+    expect(asked).toBe(1);
+    expect(text(await c.step(utf8(SERVER_FIRST)))).toBe(CLIENT_FINAL);
+    await c.finish(SERVER_FINAL);
+    expect(c.complete).toBe(true);
+  });
+});
