@@ -83,7 +83,8 @@ const PLUS = /^SCRAM-[A-Z0-9-]+-PLUS$/;
  * server-error attribute, `e=<value>` (for example `e=invalid-proof`), which an adapter may send
  * as a last challenge or put in its failure reply. Codes: `invalid-response` for malformed
  * messages, `authentication-failed` for a wrong proof or binding, `authorization-failed` when the
- * authzid is refused.
+ * authzid is refused. A call made while another is still waiting for a callback is `bad-state`
+ * and changes nothing.
  */
 export class ScramServer implements SaslServerMechanism {
   readonly name: string;
@@ -92,6 +93,8 @@ export class ScramServer implements SaslServerMechanism {
   readonly #context: ServerContext;
   readonly #nonceOverride: string | undefined;
   #state: ServerState = "initial";
+  /** A call is waiting for a callback (key lookup, authorization): another call is refused. */
+  #busy = false;
   #first: ClientFirst | undefined;
   #authcid = "";
   #keys: ScramStoredKeys | undefined;
@@ -109,26 +112,43 @@ export class ScramServer implements SaslServerMechanism {
   }
 
   async start(initial: Uint8Array | null): Promise<ServerStep> {
+    if (this.#busy) throw this.#overlap("start()");
     if (this.#state !== "initial") throw new SaslError(this.name, "bad-state", "start() was called twice.");
     if (initial === null) {
       // No initial response: ask for client-first with an empty challenge.
       this.#state = "awaiting-client-first";
       return { type: "challenge", data: new Uint8Array(0) };
     }
-    return this.#clientFirst(initial);
+    this.#busy = true;
+    try {
+      return await this.#clientFirst(initial);
+    } finally {
+      this.#busy = false;
+    }
   }
 
   async step(response: Uint8Array): Promise<ServerStep> {
-    switch (this.#state) {
-      case "initial":
-        throw new SaslError(this.name, "bad-state", "step() was called before start().");
-      case "done":
-        throw new SaslError(this.name, "bad-state", "step() was called after the outcome.");
-      case "awaiting-client-first":
-        return this.#clientFirst(response);
-      case "awaiting-client-final":
-        return this.#clientFinal(response);
+    if (this.#busy) throw this.#overlap("step()");
+    this.#busy = true;
+    try {
+      switch (this.#state) {
+        case "initial":
+          throw new SaslError(this.name, "bad-state", "step() was called before start().");
+        case "done":
+          throw new SaslError(this.name, "bad-state", "step() was called after the outcome.");
+        case "awaiting-client-first":
+          return await this.#clientFirst(response);
+        case "awaiting-client-final":
+          return await this.#clientFinal(response);
+      }
+    } finally {
+      this.#busy = false;
     }
+  }
+
+  /** The refusal of a call made while another is pending (a callback still running): changes nothing. */
+  #overlap(call: string): SaslError {
+    return new SaslError(this.name, "bad-state", `${call} was called while another call of this exchange was still running.`);
   }
 
   #failure(code: "invalid-response" | "authentication-failed" | "authorization-failed", error: ScramServerError, reason?: ScramFailureReason): ServerStep {

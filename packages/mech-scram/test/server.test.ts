@@ -227,3 +227,43 @@ describe("server bad inputs", () => {
     await expect(server.start(null)).rejects.toMatchObject({ code: "bad-state" });
   });
 });
+
+describe("overlapping calls on one exchange (public API; embedding servers never make them)", () => {
+  it("a step while the key lookup or the authorization check runs is bad-state; the pending call completes, one outcome", async () => {
+    const keys = await keysFor("SHA-256");
+    let releaseLookup!: () => void;
+    let releaseAuthorize!: (ok: boolean) => void;
+    let lookups = 0;
+    let authorizations = 0;
+    const context = serverContext({});
+    const server = new ScramServer(
+      {
+        ...context,
+        callbacks: {
+          lookupScramKeys: () => (lookups++, new Promise<ScramStoredKeys>((resolve) => (releaseLookup = () => resolve(keys)))),
+          authorize: () => (authorizations++, new Promise<boolean>((resolve) => (releaseAuthorize = resolve))),
+        },
+      },
+      { hash: "SHA-256" },
+    );
+    const client = new ScramClient(clientContext({ credentials: { username: "user", password: "pencil", authzid: "shared" } }), { hash: "SHA-256" });
+    const clientFirst = await client.start();
+    const first = server.start(clientFirst);
+    await expect(server.step(clientFirst)).rejects.toMatchObject({ code: "bad-state", mechanism: "SCRAM-SHA-256" });
+    await expect(server.start(clientFirst)).rejects.toMatchObject({ code: "bad-state" });
+    releaseLookup();
+    const challenge = await first;
+    expect(challenge.type).toBe("challenge");
+    expect(lookups).toBe(1);
+    const clientFinal = await client.step((challenge as { data: Uint8Array }).data);
+    const final = server.step(clientFinal);
+    await expect(server.step(clientFinal)).rejects.toMatchObject({ code: "bad-state" });
+    releaseAuthorize(true);
+    const outcome = await final;
+    expect(outcome).toMatchObject({ type: "success", identity: { authcid: "user", authzid: "shared" } });
+    expect(authorizations).toBe(1);
+    await client.finish((outcome as { data: Uint8Array }).data);
+    expect(client.complete).toBe(true);
+    await expect(server.step(clientFinal)).rejects.toMatchObject({ code: "bad-state" });
+  });
+});
