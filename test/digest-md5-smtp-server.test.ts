@@ -2,7 +2,7 @@
  * The DIGEST-MD5 server half inside the embedded SMTP server (@saslkit/smtp-server), with the
  * service name the server adapter hands in (`smtp`): our SmtpClient and GNU gsasl's network
  * client (`gsasl --smtp --connect`, independent of saslkit) authenticate and send; a wrong
- * password and a digest-uri naming another service are refused, and a realm the server did not
+ * password and a digest-uri naming another service or another host are refused, and a realm the server did not
  * offer is refused as such (535 and the reason in the server's log, not "response malformed").
  * Without gsasl the gsasl cases are skipped locally and FAIL under CI=true.
  */
@@ -96,6 +96,25 @@ describe("SmtpClient against SmtpServer with DIGEST-MD5", () => {
     const error = await connectError(s, { mechanismOptions: { digestMd5: { service: "imap" } } });
     expect(error).toBeInstanceOf(SmtpError);
     expect(s.messages).toHaveLength(0);
+  });
+
+  it("a digest-uri naming another host is refused the same way; the server's own name and the loopback address pass", async () => {
+    const s = await server();
+    const wrongService = (await connectError(s, { mechanismOptions: { digestMd5: { service: "imap" } } })) as SmtpError;
+    const wrongHost = (await connectError(s, { mechanismOptions: { digestMd5: { host: "evil.example" } } })) as SmtpError;
+    expect(wrongHost).toBeInstanceOf(SmtpError);
+    expect(wrongHost.code).toBe(wrongService.code);
+    expect(wrongHost.reply?.code).toBe(wrongService.reply?.code);
+    expect(await connectError(s, { mechanismOptions: { digestMd5: { host: "mx.example.test" } } })).toBeUndefined();
+    expect(await connectError(s)).toBeUndefined(); // digest-uri smtp/127.0.0.1 on a loopback connection
+    expect(s.messages).toHaveLength(0);
+  });
+
+  it("mechanismOptions.digestMd5.hosts replaces the default names", async () => {
+    const s = await SmtpServer.start({ hostname: "mx.example.test", mechanisms: [digestMd5], callbacks, requireAuth: true, mechanismOptions: { digestMd5: { hosts: ["mail.example.test"] } } });
+    servers.push(s);
+    expect(await connectError(s, { mechanismOptions: { digestMd5: { host: "mail.example.test" } } })).toBeUndefined();
+    expect(await connectError(s)).toBeInstanceOf(SmtpError);
   });
 });
 

@@ -39,13 +39,23 @@ export interface DigestMd5ServerOptions {
   readonly realms?: readonly string[];
   /**
    * The service the client's `digest-uri` must name. Default: `ChannelInfo.service`; when neither
-   * is known, any service is accepted. The host part is not checked (as Cyrus SASL does not).
+   * is known, any service is accepted.
    */
   readonly service?: string;
+  /**
+   * The host names (or addresses) the host part of the client's `digest-uri` may name, compared
+   * without regard to case (RFC 2831 §2.1.2.1: the server SHOULD check it is one of its names;
+   * this detects a response meant for another server). Default: the names the server knows
+   * itself by, `ServerContext.hostname` and `ChannelInfo.host`, and on a loopback connection also
+   * `localhost`, `127.x.x.x` and `::1`; when the server knows no name, any host is accepted. A
+   * client that connects by a non-loopback address sends that address: list it here. `"any"`
+   * turns the check off (as Cyrus SASL does not check). A non-empty list of names, or `"any"`.
+   */
+  readonly hosts?: readonly string[] | "any";
 }
 
 const CLIENT_KEYS = new Set(["realm", "service", "host", "latin1Hash"]);
-const SERVER_KEYS = new Set(["realms", "service"]);
+const SERVER_KEYS = new Set(["realms", "service", "hosts"]);
 
 function invalid(message: string): SaslError {
   return new SaslError(NAME, "invalid-credentials-input", message);
@@ -93,7 +103,15 @@ export function resolveServerOptions(options: Readonly<Record<string, unknown>>)
     throw invalid("mechanismOptions.digestMd5.realms must be an array of strings.");
   }
   const service = optionalString(o, "service");
-  return { ...(realms !== undefined ? { realms: realms as string[] } : {}), ...(service !== undefined ? { service } : {}) };
+  const hosts = o["hosts"];
+  if (hosts !== undefined && hosts !== "any" && !(Array.isArray(hosts) && hosts.length > 0 && hosts.every((h) => typeof h === "string" && /^[^\s/]+$/.test(h)))) {
+    throw invalid('mechanismOptions.digestMd5.hosts must be "any" or a non-empty array of host names (no spaces or slashes).');
+  }
+  return {
+    ...(realms !== undefined ? { realms: realms as string[] } : {}),
+    ...(service !== undefined ? { service } : {}),
+    ...(hosts !== undefined ? { hosts: hosts as readonly string[] | "any" } : {}),
+  };
 }
 
 /** `ChannelInfo.service` when the adapter set a non-empty one. */

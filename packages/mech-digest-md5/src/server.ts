@@ -60,12 +60,33 @@ const RESPONSE_ONCE = new Set(["username", "realm", "nonce", "cnonce", "nc", "qo
 type Failure = Extract<ServerStep, { type: "failure" }>;
 const invalid = (message: string): Failure => ({ type: "failure", code: "invalid-response", message: `DIGEST-MD5: ${message}` });
 const denied: Failure = { type: "failure", code: "authentication-failed", message: "Authentication failed." };
+const otherHost = invalid("digest-uri names another host.");
 /**
  * A well-formed response for a realm this server did not offer (the client's `digestMd5.realm`,
  * or no realm at all): not a syntax error but credentials this server cannot check, so
  * `authentication-failed` with the reason (the offered realms are public: no user is revealed).
  */
 const realmNotOffered: Failure = { type: "failure", code: "authentication-failed", message: "DIGEST-MD5: the realm is not one the server offered.", reason: "credentials" };
+
+/** Names every loopback connection reaches the server by: `localhost`, 127.0.0.0/8, `::1`. */
+const LOOPBACK_HOST = /^(?:localhost|127(?:\.\d{1,3}){3}|::1)$/;
+
+/**
+ * The host names the digest-uri may name (lower case), or undefined for "any": the option, else
+ * the names the server knows itself by (none known: any).
+ */
+function acceptedHosts(option: readonly string[] | "any" | undefined, context: Pick<ServerContext, "hostname" | "channel">): { names: readonly string[]; loopback: boolean } | undefined {
+  if (option === "any") return undefined;
+  if (option !== undefined) return { names: option.map(normalHost), loopback: false };
+  const names = [context.hostname, context.channel.host].filter((h): h is string => h !== undefined && h !== "").map(normalHost);
+  return names.length > 0 ? { names, loopback: context.channel.loopback === true } : undefined;
+}
+
+/** A host for comparison: lower case, without IPv6 brackets or a trailing root dot. */
+function normalHost(host: string): string {
+  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  return (bare.endsWith(".") ? bare.slice(0, -1) : bare).toLowerCase();
+}
 
 /** Decodes octets as strict UTF-8, or undefined. */
 function fromUtf8(octets: string): string | undefined {
@@ -81,7 +102,8 @@ function fromUtf8(octets: string): string | undefined {
  * - `start(null)` sends `realm=...,nonce=...,qop="auth",algorithm=md5-sess,charset=utf-8` (the
  *   order of RFC 2831 §4).
  * - `step(digest-response)` checks the directives (our nonce, nc=00000001, qop=auth, an offered
- *   realm, the service in digest-uri). It takes the stored secret from
+ *   realm, the service and the host in digest-uri: `options.digestMd5.service` / `hosts`, see
+ *   `DigestMd5ServerOptions`; another service or host is `invalid-response`). It takes the stored secret from
  *   `callbacks.lookupDigestMd5Secret`, or else the password from `callbacks.lookupPassword`, and
  *   compares the response in constant time. On success it returns `rspauth=...` as success data;
  *   adapters deliver it as a last challenge where the protocol has no success data.
@@ -97,6 +119,8 @@ export class DigestMd5Server implements SaslServerMechanism {
   #nonce = "";
   readonly #realms: readonly string[];
   readonly #service: string | undefined;
+  /** The accepted digest-uri hosts; undefined: any. */
+  readonly #hosts: { readonly names: readonly string[]; readonly loopback: boolean } | undefined;
   readonly #callbacks: ServerCallbacks;
   readonly #makeNonce: () => string;
 
@@ -105,6 +129,7 @@ export class DigestMd5Server implements SaslServerMechanism {
     this.#callbacks = context.callbacks;
     this.#realms = (options.realms ?? (context.hostname ? [context.hostname] : [])).map(utf8Octets);
     this.#service = options.service ?? channelService(context.channel);
+    this.#hosts = acceptedHosts(options.hosts, context);
     this.#makeNonce = settings.makeNonce ?? (() => randomBytes(16).toString("base64"));
   }
 
@@ -156,6 +181,7 @@ export class DigestMd5Server implements SaslServerMechanism {
     const slash = digestUri.indexOf("/");
     if (slash <= 0 || slash === digestUri.length - 1) return invalid("digest-uri must be service/host.");
     if (this.#service !== undefined && digestUri.slice(0, slash).toLowerCase() !== this.#service.toLowerCase()) return invalid("digest-uri names another service.");
+    if (this.#hosts !== undefined && !this.#isOwnHost(digestUri, slash)) return otherHost;
     const realm = get("realm");
     if (this.#realms.length > 0 && (realm === undefined || !this.#realms.includes(realm))) return realmNotOffered;
 
@@ -182,6 +208,14 @@ export class DigestMd5Server implements SaslServerMechanism {
     }
     const rspauth = responseValue({ ...inputs, secret: matched }, true);
     return { type: "success", identity: { authcid: user, authzid: actAs }, data: new Uint8Array(Buffer.from(`rspauth=${rspauth}`, "latin1")) };
+  }
+
+  /** True when the host of `digestUri` (`serv-type/host[/serv-name]`) is one of the accepted names. */
+  #isOwnHost(digestUri: string, slash: number): boolean {
+    const end = digestUri.indexOf("/", slash + 1);
+    const host = normalHost(digestUri.slice(slash + 1, end < 0 ? undefined : end));
+    const hosts = this.#hosts as { readonly names: readonly string[]; readonly loopback: boolean };
+    return hosts.names.includes(host) || (hosts.loopback && LOOPBACK_HOST.test(host));
   }
 
   /**

@@ -441,7 +441,7 @@ describe("DIGEST-MD5 charset", () => {
   it("server_accepts_a_client_without_charset", async () => {
     const s = server({ [nonAscii.username]: nonAscii.password }, { nonce: "abc", realms: ["r"] });
     s.start(null);
-    const response = await client(nonAscii, { host: "h" }).step(octets('realm="r",nonce="abc",algorithm=md5-sess'));
+    const response = await client(nonAscii).step(octets('realm="r",nonce="abc",algorithm=md5-sess'));
     const outcome = await s.step(response);
     expect(outcome).toMatchObject({ type: "success", identity: { authcid: "ümlaut" } });
   });
@@ -651,5 +651,77 @@ describe("overlapping calls on one exchange (public API; the driver never makes 
     expect(asked).toBe(1);
     expect(await c.step(bytes(RFC2831_IMAP.rspauth))).toEqual(new Uint8Array(0));
     expect(c.complete).toBe(true);
+  });
+});
+
+describe("DIGEST-MD5 server checks the host of digest-uri (RFC 2831 §2.1.2.1)", () => {
+  type ServerSide = { hostname?: string; host?: string; loopback?: boolean; options?: Record<string, unknown> };
+  const hostServer = (side: ServerSide): DigestMd5Server =>
+    new DigestMd5Server({
+      callbacks: { lookupPassword: (u) => (u === "chris" ? "secret" : undefined) },
+      hostname: side.hostname ?? "",
+      channel: { secure: true, service: "imap", ...(side.host !== undefined ? { host: side.host } : {}), ...(side.loopback !== undefined ? { loopback: side.loopback } : {}) },
+      options: side.options ? { digestMd5: side.options } : {},
+    });
+  /** The server's outcome for a client whose digest-uri is `imap/<host>` (or `<service>/<host>`). */
+  const outcomeFor = async (side: ServerSide, host: string, service = "imap") => {
+    const exchange = pairedExchange(hostServer(side));
+    await runExchange(client({ username: "chris", password: "secret" }, { service, host }), exchange).catch(() => undefined);
+    return exchange.outcome;
+  };
+  const refusedHost = { type: "failure", code: "invalid-response", message: "DIGEST-MD5: digest-uri names another host." };
+
+  it("default: the server's own host name; another host is refused like another service", async () => {
+    const side = { hostname: "elwood.innosoft.com" };
+    expect(await outcomeFor(side, "elwood.innosoft.com")).toMatchObject({ identity: { authcid: "chris" } });
+    expect(await outcomeFor(side, "ELWOOD.Innosoft.COM")).toMatchObject({ identity: { authcid: "chris" } });
+    expect(await outcomeFor(side, "elwood.innosoft.com", "smtp")).toEqual({ failure: "invalid-response" });
+    expect(await outcomeFor(side, "evil.example")).toEqual({ failure: "invalid-response" });
+    const s = hostServer(side);
+    const challenge = s.start(null) as { data: Uint8Array };
+    const response = await client({ username: "chris", password: "secret" }, { service: "imap", host: "evil.example" }).step(challenge.data);
+    expect(await s.step(response)).toEqual(refusedHost);
+  });
+
+  it("default: ChannelInfo.host counts as a name of the server too", async () => {
+    expect(await outcomeFor({ host: "mail.example.org" }, "mail.example.org")).toMatchObject({ identity: { authcid: "chris" } });
+    expect(await outcomeFor({ host: "mail.example.org" }, "evil.example")).toEqual({ failure: "invalid-response" });
+  });
+
+  it("default on a loopback connection: localhost and loopback addresses also name the server", async () => {
+    const side = { hostname: "mx.example.test", loopback: true };
+    for (const host of ["localhost", "127.0.0.1", "::1", "[::1]", "mx.example.test"]) expect(await outcomeFor(side, host), host).toMatchObject({ identity: { authcid: "chris" } });
+    expect(await outcomeFor(side, "evil.example")).toEqual({ failure: "invalid-response" });
+    expect(await outcomeFor({ hostname: "mx.example.test", loopback: false }, "localhost")).toEqual({ failure: "invalid-response" });
+  });
+
+  it("a serv-name after the host (serv-type/host/serv-name) does not hide the host", async () => {
+    const side = { hostname: "elwood.innosoft.com" };
+    expect(await outcomeFor(side, "elwood.innosoft.com/replica")).toMatchObject({ identity: { authcid: "chris" } });
+    expect(await outcomeFor(side, "evil.example/elwood.innosoft.com")).toEqual({ failure: "invalid-response" });
+  });
+
+  it("options.digestMd5.hosts lists exactly the accepted names", async () => {
+    const side = { hostname: "elwood.innosoft.com", loopback: true, options: { hosts: ["mail.example.org", "MX.example.org"] } };
+    expect(await outcomeFor(side, "mx.example.org")).toMatchObject({ identity: { authcid: "chris" } });
+    expect(await outcomeFor(side, "mail.example.org")).toMatchObject({ identity: { authcid: "chris" } });
+    expect(await outcomeFor(side, "elwood.innosoft.com")).toEqual({ failure: "invalid-response" });
+    expect(await outcomeFor(side, "localhost")).toEqual({ failure: "invalid-response" });
+  });
+
+  it('hosts: "any" accepts every host (no check, as Cyrus SASL)', async () => {
+    expect(await outcomeFor({ hostname: "elwood.innosoft.com", options: { hosts: "any" } }, "evil.example")).toMatchObject({ identity: { authcid: "chris" } });
+  });
+
+  it("a server that knows no name of its own accepts any host (the behaviour before the check)", async () => {
+    expect(await outcomeFor({}, "whatever.example")).toMatchObject({ identity: { authcid: "chris" } });
+  });
+
+  it("a mistyped hosts option is refused, naming it", async () => {
+    for (const hosts of ["mail.example.org", [], [""], ["a b"], [1], { a: 1 }, null]) {
+      const error = await rejects(() => hostServer({ hostname: "h", options: { hosts } }), "invalid-credentials-input");
+      expect(error.message, JSON.stringify(hosts)).toContain("digestMd5.hosts");
+    }
+    expect((await rejects(() => hostServer({ hostname: "h", options: { host: ["h"] } }), "invalid-credentials-input")).message).toContain("digestMd5.host is not an option");
   });
 });
