@@ -46,7 +46,11 @@ export interface SmtpServerOptions {
   readonly host?: string;
   /** Port; 0 (the default) picks a free one, read it back from `server.port`. */
   readonly port?: number;
-  /** Name used in the greeting and the EHLO reply, and handed to server mechanisms. Default "localhost". Never resolved. */
+  /**
+   * Name used in the greeting and the EHLO reply, and handed to server mechanisms (DIGEST-MD5
+   * accepts it as the host of a client's digest-uri; see its `hosts` option). Default "localhost".
+   * Never resolved.
+   */
   readonly hostname?: string;
   /** Where the server halves come from (registry, container or provider list). Default: tsyringe's root container. */
   readonly mechanisms?: MechanismSource;
