@@ -138,6 +138,17 @@ describe("faults: IMAP client against a hostile server", () => {
     check(o, { phase: "authenticate", code: "closed" });
   });
 
+  it.each([
+    ["with SASL-IR", undefined],
+    ["without SASL-IR (the driver sends the message after the first +)", "IMAP4rev1 AUTH=PLAIN"],
+  ])("a + loop after PLAIN's message, %s: bad-state, and the password went out once", async (_name, caps) => {
+    const o = await run(imapResponder(caps ? { caps } : {}), { phase: "auth", action: "loop" }, (port) => ImapClient.connect(imapOptions(port)), ImapError);
+    check(o, { phase: "authenticate", code: "bad-state" });
+    const b64 = Buffer.from(`\0user\0${PASSWORD}`).toString("base64");
+    expect(server!.received.filter((line) => line.includes(b64))).toHaveLength(1);
+    expect(server!.received.at(-1)).toBe("*");
+  });
+
   it("STARTTLS required but not offered: no AUTHENTICATE or LOGIN in clear", async () => {
     const o = await run(imapResponder(), undefined, (port) => ImapClient.connect(imapOptions(port, { tls: "starttls" })), ImapError);
     expect(o.ok).toBe(false);
@@ -166,6 +177,14 @@ describe("faults: POP3 client against a hostile server", () => {
       check(await run(pop3Responder(), { phase, action }, (port) => Pop3Client.connect(pop3Options(port)), Pop3Error), expected);
     });
   }
+
+  it("a + loop after PLAIN's message: bad-state, and the password went out once", async () => {
+    const o = await run(pop3Responder(), { phase: "auth", action: "loop" }, (port) => Pop3Client.connect(pop3Options(port)), Pop3Error);
+    check(o, { phase: "authenticate", code: "bad-state" });
+    const b64 = Buffer.from(`\0user\0${PASSWORD}`).toString("base64");
+    expect(server!.received.filter((line) => line.includes(b64))).toHaveLength(1);
+    expect(server!.received.at(-1)).toBe("*");
+  });
 
   it("STLS required but not offered: no AUTH or PASS in clear", async () => {
     const o = await run(pop3Responder(), undefined, (port) => Pop3Client.connect(pop3Options(port, { tls: "starttls" })), Pop3Error);
