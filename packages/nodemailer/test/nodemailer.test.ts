@@ -404,6 +404,34 @@ S: 534 5.7.9 Authentication mechanism is too weak
     expect(scripted.received.filter((l) => l.startsWith("AUTH"))).toHaveLength(1);
   });
 
+  it("a server answering PLAIN's message with an empty 334 gets no second copy: bad-state, cancelled with *", async () => {
+    const encoded = Buffer.from(`\0${USER}\0${PASS}`).toString("base64");
+    const scripted = await startScriptedServer(`
+S: 220 mail.example.test ESMTP
+C: EHLO *
+S: 250-mail.example.test
+S: 250 AUTH PLAIN
+C: EHLO *
+S: 250-mail.example.test
+S: 250 AUTH PLAIN
+C: AUTH PLAIN ${encoded}
+S: 334 
+C: *
+S: 501 5.7.0 Authentication cancelled
+`);
+    const log = captureLogger();
+    const transport = nodemailer.createTransport(
+      saslkit({ host: "127.0.0.1", port: scripted.port, ignoreTLS: true, auth: { user: USER, pass: PASS }, logger: log.logger, debug: true }, { mechanisms: [plain] }),
+    );
+    const error = (await transport.sendMail(message("empty-334")).catch((e: unknown) => e)) as SaslkitAuthError;
+    await scripted.done().catch(() => undefined);
+    expect(error).toBeInstanceOf(SaslkitAuthError);
+    expect(error.negotiation?.attempts.map((a) => [a.mechanism, a.error?.code])).toEqual([["PLAIN", "bad-state"]]);
+    expect(scripted.received.filter((l) => l.includes(encoded))).toHaveLength(1);
+    expect(scripted.received).toContain("*");
+    assertNoSecret([...log.lines, error.message, JSON.stringify(error)]);
+  });
+
   it("a server that repeats the password in its refusal: the error and every log line show it masked", async () => {
     const scripted = await echoingServer((echoed) => `bad credentials ${echoed} for password ${PASS}`);
     const log = captureLogger();
