@@ -224,8 +224,9 @@ const options = {
     verifyToken: () => ({ valid: false, status: "invalid_token" }),
     acceptAnonymous: () => false,
   },
-  // The example deployment's realm, as a server for example.org would offer it.
-  mechanismOptions: { digestMd5: { realms: ["example.org"] } },
+  // The example deployment's realm, as a server for example.org would offer it. This one server
+  // stands in for every example domain a README connects to, so DIGEST-MD5 takes any digest-uri host.
+  mechanismOptions: { digestMd5: { realms: ["example.org"], hosts: "any" } },
   tls,
   requireAuth: true,
 };
