@@ -65,6 +65,11 @@ chown postfix: "$STATE/postfix/data"
 LOG="$STATE/log"
 # dovecot-lda runs as the mail user and appends to the Dovecot log.
 install -m 664 -o root -g mail /dev/null "$LOG/dovecot.log"
+# Postfix's maillog_file: postlogd (root) appends to it, and so does postsuper, as Postfix's
+# mail_owner, when it has something to say while Postfix is down (the queue check of
+# `postfix start` after a crash). A root-owned file made that start fail: "postsuper: fatal:
+# open logfile ... Permission denied".
+install -m 644 -o postfix -g postfix /dev/null "$LOG/postfix.log"
 
 MAIL_UID=$(id -u mail)
 MAIL_GID=$(id -g mail)
@@ -190,7 +195,8 @@ write_configs
 # Postfix prints fatal errors to stderr only on a tty, hence script(1).
 (
   cd "$STATE/postfix"
-  exec script -qec "postfix -c '$STATE/postfix/etc' start" /dev/null </dev/null >"$LOG/postfix-start.log" 2>&1 9>&-
+  exec script -qec "SASLKIT_SERVERS_DIR='$STATE' SASLKIT_SERVERS_PORT_BASE='$PORT_BASE' '$HERE/postfix-ctl.sh' start" /dev/null \
+    </dev/null >"$LOG/postfix-start.log" 2>&1 9>&-
 ) &
 postfix_job=$!
 
