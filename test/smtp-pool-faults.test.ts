@@ -6,100 +6,28 @@
  * delivered exactly once; a failure before the final dot is retried on a fresh connection; a
  * failure after it is reported as `outcome-unknown` and never retried.
  */
-import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { fakeServerOptions } from "./support/fake-smtp.js";
+import { FakeSmtpServer, type At, type Phase, type Step } from "./support/fake-smtp-server.js";
 import { SmtpError, createPool, type SendResult, type SmtpClientOptions } from "@saslkit/smtp";
 
 type Fault = "drop-after-dot" | "drop-before-data" | "421-on-mail" | undefined;
 
-/** A pipelining SMTP server with AUTH PLAIN; `fault(n)` decides what happens to the n-th message (from 1). */
-class FaultServer {
-  readonly delivered = new Map<string, number>();
-  readonly sockets = new Set<net.Socket>();
-  connections = 0;
-  /** Most connections open at the same time. */
-  maxOpen = 0;
-  messages = 0;
+/** The fake pool server (test/support/fake-smtp-server.ts); `fault(n)` decides what happens to the n-th message (from 1). */
+class FaultServer extends FakeSmtpServer {
   fault: (n: number) => Fault = () => undefined;
-  #server: net.Server | undefined;
-  port = 0;
 
-  async start(port = 0): Promise<void> {
-    this.#server = net.createServer((s) => this.#session(s));
-    await new Promise<void>((resolve) => this.#server!.listen(port, "127.0.0.1", resolve));
-    this.port = (this.#server.address() as net.AddressInfo).port;
+  constructor() {
+    super("fault.test");
   }
 
-  /** Stops listening and drops every open connection (a server going down under load). */
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
-    this.#server = undefined;
-  }
-
-  #session(socket: net.Socket): void {
-    this.connections++;
-    this.sockets.add(socket);
-    this.maxOpen = Math.max(this.maxOpen, this.sockets.size);
-    socket.on("close", () => this.sockets.delete(socket));
-    socket.on("error", () => undefined);
-    let buf = "";
-    let inData = false;
-    let body: string[] = [];
-    let current: Fault;
-    socket.write("220 fault.test ESMTP\r\n");
-    socket.on("data", (chunk) => {
-      buf += chunk.toString("latin1");
-      let out = "";
-      let i: number;
-      while ((i = buf.indexOf("\r\n")) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        if (inData) {
-          if (line === ".") {
-            inData = false;
-            const text = body.join("\r\n");
-            const id = /Message-ID: <([^>]+)>/.exec(text)?.[1] ?? "?";
-            this.delivered.set(id, (this.delivered.get(id) ?? 0) + 1);
-            if (current === "drop-after-dot") {
-              socket.write(out);
-              socket.destroy();
-              return;
-            }
-            out += "250 2.0.0 queued\r\n";
-          } else body.push(line.startsWith(".") ? line.slice(1) : line);
-          continue;
-        }
-        const cmd = line.slice(0, 4).toUpperCase();
-        if (cmd === "EHLO") out += "250-fault.test\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n";
-        else if (cmd === "AUTH") out += "235 2.7.0 ok\r\n";
-        else if (cmd === "MAIL") {
-          current = this.fault(++this.messages);
-          if (current === "421-on-mail") {
-            socket.write(`${out}421 4.3.2 shutting down\r\n`);
-            socket.end();
-            return;
-          }
-          if (current === "drop-before-data") {
-            socket.write(out);
-            socket.destroy();
-            return;
-          }
-          out += "250 2.1.0 ok\r\n";
-        } else if (cmd === "RCPT") out += "250 2.1.5 ok\r\n";
-        else if (cmd === "DATA") {
-          inData = true;
-          body = [];
-          out += "354 go ahead\r\n";
-        } else if (cmd === "RSET" || cmd === "NOOP") out += "250 ok\r\n";
-        else if (cmd === "QUIT") {
-          socket.end(`${out}221 bye\r\n`);
-          return;
-        } else out += "502 no\r\n";
-      }
-      if (out) socket.write(out);
-    });
+  protected override step(phase: Phase, at: At): Step | undefined {
+    if (phase !== "mail" && phase !== "dot") return undefined;
+    const fault = this.fault(at.message);
+    if (phase === "mail" && fault === "421-on-mail") return { close: "421 4.3.2 shutting down\r\n" };
+    if (phase === "mail" && fault === "drop-before-data") return "drop";
+    if (phase === "dot" && fault === "drop-after-dot") return "drop";
+    return undefined;
   }
 }
 

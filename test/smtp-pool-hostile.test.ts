@@ -4,9 +4,9 @@
  * checked phase by phase: every send settles, no message is delivered twice, a failure after the
  * final dot is `outcome-unknown` and never retried, a permanent AUTH failure is not hammered.
  */
-import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { fakeServerOptions } from "./support/fake-smtp.js";
+import { FakeSmtpServer, type At, type Phase, type Step } from "./support/fake-smtp-server.js";
 import { QUEUED_STREAM_BYTES, SmtpError, createPool, type SendResult, type SmtpClientOptions } from "@saslkit/smtp";
 import { Readable } from "node:stream";
 
@@ -19,119 +19,26 @@ interface Behaviour {
   dot?: Act;
 }
 
-class HostileServer {
-  readonly delivered = new Map<string, number>();
-  readonly sockets = new Set<net.Socket>();
-  connections = 0;
-  authAttempts = 0;
-  messages = 0;
+/** What each act is on the wire. */
+const STEPS: Record<Act, Step | undefined> = {
+  ok: undefined,
+  "421": { close: "421 4.3.2 closing\r\n" },
+  drop: "drop",
+  never: "stall",
+  "535": { reply: "535 5.7.8 authentication failed\r\n" },
+  "454": { reply: "454 4.7.0 temporary authentication failure\r\n" },
+};
+
+/** The fake pool server (test/support/fake-smtp-server.ts) acting out `behaviour(connection, message)` phase by phase. */
+class HostileServer extends FakeSmtpServer {
   behaviour: (conn: number, message: number) => Behaviour = () => ({});
-  #server: net.Server | undefined;
-  port = 0;
 
-  async start(): Promise<void> {
-    this.#server = net.createServer((s) => this.#session(s));
-    await new Promise<void>((resolve) => this.#server!.listen(0, "127.0.0.1", resolve));
-    this.port = (this.#server.address() as net.AddressInfo).port;
+  constructor() {
+    super("hostile.test");
   }
 
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
-    this.#server = undefined;
-  }
-
-  #session(socket: net.Socket): void {
-    const conn = ++this.connections;
-    this.sockets.add(socket);
-    socket.on("close", () => this.sockets.delete(socket));
-    socket.on("error", () => undefined);
-    const b = (): Behaviour => this.behaviour(conn, this.messages);
-    const act = (a: Act | undefined, okReply: string): string | undefined => {
-      switch (a ?? "ok") {
-        case "ok":
-          return okReply;
-        case "421":
-          socket.end("421 4.3.2 closing\r\n");
-          return undefined;
-        case "535":
-          return "535 5.7.8 authentication failed\r\n";
-        case "454":
-          return "454 4.7.0 temporary authentication failure\r\n";
-        case "drop":
-          socket.destroy();
-          return undefined;
-        case "never":
-          return "";
-      }
-      return okReply;
-    };
-    let buf = "";
-    let inData = false;
-    let body: string[] = [];
-    const g = act(b().greet, "220 hostile.test ESMTP\r\n");
-    if (g === undefined) return;
-    if (g) socket.write(g);
-    let stalled = false;
-    socket.on("data", (chunk) => {
-      if (stalled) return;
-      buf += chunk.toString("latin1");
-      let out = "";
-      let i: number;
-      while ((i = buf.indexOf("\r\n")) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        if (inData) {
-          if (line === ".") {
-            inData = false;
-            const text = body.join("\r\n");
-            const id = /Message-ID: <([^>]+)>/.exec(text)?.[1] ?? "?";
-            const r = act(b().dot, "250 2.0.0 queued\r\n");
-            if (r !== undefined && !r.startsWith("4")) this.delivered.set(id, (this.delivered.get(id) ?? 0) + 1);
-            if (r === "") {
-              stalled = true; // never answers again (counted above: the worst case)
-              return;
-            }
-            if (r === undefined) {
-              // dropped or 421 after the dot: count it delivered only for "drop" (worst case)
-              if (b().dot === "drop") this.delivered.set(id, (this.delivered.get(id) ?? 0) + 1);
-              return;
-            }
-            out += r;
-          } else body.push(line.startsWith(".") ? line.slice(1) : line);
-          continue;
-        }
-        const cmd = line.slice(0, 4).toUpperCase();
-        let r: string | undefined;
-        if (cmd === "EHLO") r = act(b().ehlo, "250-hostile.test\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n");
-        else if (cmd === "AUTH") {
-          this.authAttempts++;
-          r = act(b().auth, "235 2.7.0 ok\r\n");
-        } else if (cmd === "MAIL") {
-          this.messages++;
-          r = act(b().mail, "250 2.1.0 ok\r\n");
-        } else if (cmd === "RCPT") r = "250 2.1.5 ok\r\n";
-        else if (cmd === "DATA") {
-          inData = true;
-          body = [];
-          r = "354 go ahead\r\n";
-        } else if (cmd === "RSET" || cmd === "NOOP") r = "250 ok\r\n";
-        else if (cmd === "QUIT") {
-          socket.end(`${out}221 bye\r\n`);
-          return;
-        } else r = "502 no\r\n";
-        if (r === "") {
-          stalled = true;
-          r = undefined;
-        }
-        if (r === undefined) {
-          if (out && !socket.destroyed) socket.write(out);
-          return;
-        }
-        out += r;
-      }
-      if (out) socket.write(out);
-    });
+  protected override step(phase: Phase, at: At): Step | undefined {
+    return STEPS[this.behaviour(at.connection, at.message)[phase] ?? "ok"];
   }
 }
 

@@ -1,7 +1,8 @@
 /**
- * Client options for the SMTP fake servers the root tests write themselves (pool faults, hostile
- * pool peers, scripted BDAT): loopback in cleartext, a fixed EHLO name, user "u" with password
- * "p" over the real PLAIN mechanism; `extra` overrides any of it.
+ * Client options for the fake SMTP servers of the root tests (fake-smtp-server.ts for the pool
+ * fault and hostile-peer tests, test-kit's scripted server for BDAT): loopback in cleartext, a
+ * fixed EHLO name, user "u" with password "p" over the real PLAIN mechanism; `extra` overrides
+ * any of it.
  */
 import { plain } from "@saslkit/mech-plain";
 import type { SmtpClientOptions } from "@saslkit/smtp";
