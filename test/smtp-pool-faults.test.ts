@@ -8,8 +8,8 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { fakeServerOptions } from "./support/fake-smtp.js";
-import { FakeSmtpServer, type At, type Phase, type Step } from "./support/fake-smtp-server.js";
-import { SmtpError, createPool, type SendResult, type SmtpClientOptions } from "@saslkit/smtp";
+import { FakeSmtpServer, checkExactlyOnce, settle, type At, type Phase, type Settled, type Step } from "./support/fake-smtp-server.js";
+import { createPool, type SmtpClientOptions } from "@saslkit/smtp";
 
 type Fault = "drop-after-dot" | "drop-before-data" | "421-on-mail" | undefined;
 
@@ -42,31 +42,8 @@ const connection = (s: FaultServer): SmtpClientOptions => fakeServerOptions(s.po
 const msg = (id: string) => `Message-ID: <${id}>\r\nSubject: ${id}\r\n\r\n.body ${id}\r\n`;
 const env = { from: "a@example.org", to: ["b@example.org"] };
 
-interface Settled {
-  readonly id: string;
-  readonly result?: SendResult;
-  readonly error?: SmtpError;
-}
-
 async function sendAll(pool: ReturnType<typeof createPool>, ids: readonly string[]): Promise<Settled[]> {
-  return Promise.all(
-    ids.map((id) =>
-      pool.send(msg(id), env).then(
-        (result) => ({ id, result }),
-        (error: SmtpError) => ({ id, error }),
-      ),
-    ),
-  );
-}
-
-/** The delivery rule, checked message by message. */
-function checkExactlyOnce(s: FaultServer, settled: readonly Settled[]): void {
-  for (const r of settled) {
-    const n = s.delivered.get(r.id) ?? 0;
-    expect(n, `${r.id} delivered ${n} times`).toBeLessThanOrEqual(1);
-    if (r.result) expect(n, `${r.id} resolved but was not delivered`).toBe(1);
-    else if (r.error?.code !== "outcome-unknown") expect(n, `${r.id} failed (${r.error?.code}) but was delivered`).toBe(0);
-  }
+  return Promise.all(ids.map((id) => settle(pool.send(msg(id), env), id)));
 }
 
 const ids = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag}-${i}@pool.test`);

@@ -6,8 +6,8 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { fakeServerOptions } from "./support/fake-smtp.js";
-import { FakeSmtpServer, type At, type Phase, type Step } from "./support/fake-smtp-server.js";
-import { QUEUED_STREAM_BYTES, SmtpError, createPool, type SendResult, type SmtpClientOptions } from "@saslkit/smtp";
+import { FakeSmtpServer, checkExactlyOnce, settle, type At, type Phase, type Settled, type Step } from "./support/fake-smtp-server.js";
+import { QUEUED_STREAM_BYTES, SmtpError, createPool, type SmtpClientOptions } from "@saslkit/smtp";
 import { Readable } from "node:stream";
 
 type Act = "ok" | "421" | "drop" | "never" | "535" | "454";
@@ -52,28 +52,6 @@ const connection = (s: HostileServer, extra: Partial<SmtpClientOptions> = {}): S
 
 const msg = (id: string) => `Message-ID: <${id}>\r\nSubject: ${id}\r\n\r\nbody ${id}\r\n`;
 const env = { from: "a@example.org", to: ["b@example.org"] };
-
-interface Settled {
-  readonly id: string;
-  readonly result?: SendResult;
-  readonly error?: SmtpError;
-}
-
-function settle(p: Promise<SendResult>, id: string): Promise<Settled> {
-  return p.then(
-    (result) => ({ id, result }),
-    (error: SmtpError) => ({ id, error }),
-  );
-}
-
-function checkExactlyOnce(s: HostileServer, settled: readonly Settled[]): void {
-  for (const r of settled) {
-    const n = s.delivered.get(r.id) ?? 0;
-    expect(n, `${r.id} delivered ${n} times`).toBeLessThanOrEqual(1);
-    if (r.result) expect(n, `${r.id} resolved but was not delivered`).toBe(1);
-    else if (r.error?.code !== "outcome-unknown") expect(n, `${r.id} failed (${r.error?.code}) but was delivered`).toBe(0);
-  }
-}
 
 const ids = (n: number, p = "m") => Array.from({ length: n }, (_, i) => `${p}${i}@x`);
 

@@ -3,7 +3,7 @@
  * on 127.0.0.1, any number of connections, just enough ESMTP for the client (PIPELINING; AUTH
  * PLAIN that accepts anyone; MAIL, RCPT, DATA, RSET, NOOP, QUIT; 502 to anything else). It answers
  * all the lines of one read in one write, as a pipelining server does, and records every message
- * it took by Message-ID: the ground truth for the delivery rule.
+ * it took by Message-ID: the ground truth for the delivery rule, which `checkExactlyOnce` checks.
  *
  * Each test file brings its fault model by overriding `step`, which is asked at every phase of
  * every connection what to do instead of the normal reply:
@@ -20,6 +20,8 @@
  * worst case for the client's "at most once".
  */
 import net from "node:net";
+import { expect } from "vitest";
+import type { SendResult, SmtpError } from "@saslkit/smtp";
 
 /** The points of a session at which `step` is asked. */
 export type Phase = "greet" | "ehlo" | "auth" | "mail" | "dot";
@@ -154,5 +156,33 @@ export class FakeSmtpServer {
       }
       if (out) socket.write(out);
     });
+  }
+}
+
+/** One send's outcome, by Message-ID. */
+export interface Settled {
+  readonly id: string;
+  readonly result?: SendResult;
+  readonly error?: SmtpError;
+}
+
+/** `p`'s outcome as a `Settled` (never rejects). */
+export function settle(p: Promise<SendResult>, id: string): Promise<Settled> {
+  return p.then(
+    (result) => ({ id, result }),
+    (error: SmtpError) => ({ id, error }),
+  );
+}
+
+/**
+ * The delivery rule, checked message by message against what `s` took: none twice, a resolved
+ * send exactly once, a failure other than `outcome-unknown` never.
+ */
+export function checkExactlyOnce(s: FakeSmtpServer, settled: readonly Settled[]): void {
+  for (const r of settled) {
+    const n = s.delivered.get(r.id) ?? 0;
+    expect(n, `${r.id} delivered ${n} times`).toBeLessThanOrEqual(1);
+    if (r.result) expect(n, `${r.id} resolved but was not delivered`).toBe(1);
+    else if (r.error?.code !== "outcome-unknown") expect(n, `${r.id} failed (${r.error?.code}) but was delivered`).toBe(0);
   }
 }
