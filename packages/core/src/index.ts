@@ -51,5 +51,6 @@ export { concatBytes, constantTimeEqual, decodeUtf8, splitBytes, utf8 } from "./
 export { pairedExchange, type PairedExchange } from "./paired.js";
 export { mayActAs } from "./authorize.js";
 export { OneMessageClient, OneMessageServer, type ServerOutcome } from "./one-message.js";
+export { CallGuard } from "./call-guard.js";
 export { hasLoneSurrogate, readPassword, requirePassword, requireUsername, requireWellFormed } from "./credential-checks.js";
 export { prepareCredential, saslprep, type CredentialPreparation, type SaslprepOptions } from "./prepare.js";

@@ -7,6 +7,7 @@
  */
 import { createHmac, randomBytes } from "node:crypto";
 import {
+  CallGuard,
   SaslError,
   constantTimeEqual,
   decodeUtf8,
@@ -68,8 +69,8 @@ export class CramMd5Client implements SaslMechanism {
   readonly name = NAME;
   #state: CramMd5ClientState = CramMd5ClientState.awaitingChallenge;
   #started = false;
-  /** The step is reading the password: another call is refused. */
-  #busy = false;
+  /** The step reads the password: another call meanwhile is refused. */
+  readonly #calls = new CallGuard();
   readonly #credentials: Credentials;
   readonly #prepare: CredentialPreparation | undefined;
 
@@ -100,20 +101,14 @@ export class CramMd5Client implements SaslMechanism {
   }
 
   async step(challenge: Uint8Array): Promise<Uint8Array> {
-    if (this.#busy) throw new SaslError(NAME, "bad-state", "step() was called while another call of this exchange was still running.");
+    this.#calls.check(NAME, "step()");
     if (this.#state === CramMd5ClientState.done) throw new SaslError(NAME, "bad-state", "the exchange is already complete; CRAM-MD5 answers one challenge.");
     if (challenge.length === 0) throw new SaslError(NAME, "invalid-challenge", "challenge is empty.");
     if (challenge.length > CRAM_MD5_MAX_CHALLENGE_BYTES) {
       throw new SaslError(NAME, "invalid-challenge", `a challenge of ${challenge.length} bytes exceeds the ${CRAM_MD5_MAX_CHALLENGE_BYTES}-byte limit.`);
     }
     const username = this.#username();
-    let password: string;
-    this.#busy = true;
-    try {
-      password = await requirePassword(this.#credentials, NAME, this.#prepare);
-    } finally {
-      this.#busy = false;
-    }
+    const password = await this.#calls.hold(() => requirePassword(this.#credentials, NAME, this.#prepare));
     requireWellFormed(password, NAME, "password");
     this.#state = CramMd5ClientState.done;
     return utf8(`${username} ${cramMd5Digest(password, challenge)}`);

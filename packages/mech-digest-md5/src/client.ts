@@ -3,6 +3,7 @@
  */
 import { randomBytes } from "node:crypto";
 import {
+  CallGuard,
   PASSWORD,
   SaslError,
   constantTimeEqual,
@@ -96,8 +97,8 @@ export class DigestMd5Client implements SaslMechanism {
   readonly name = NAME;
   #state: DigestMd5ClientState = DigestMd5ClientState.awaitingChallenge;
   #started = false;
-  /** The digest-response is being computed: another call is refused. */
-  #busy = false;
+  /** The digest-response reads the password: another call meanwhile is refused. */
+  readonly #calls = new CallGuard();
   #expectedRspauth = "";
   readonly #credentials: Credentials;
   readonly #options: DigestMd5Options;
@@ -136,7 +137,7 @@ export class DigestMd5Client implements SaslMechanism {
   }
 
   async step(challenge: Uint8Array): Promise<Uint8Array> {
-    if (this.#busy) throw this.#overlap("step()");
+    this.#calls.check(NAME, "step()");
     switch (this.#state) {
       case DigestMd5ClientState.awaitingChallenge:
         return this.#respond(challenge);
@@ -149,7 +150,7 @@ export class DigestMd5Client implements SaslMechanism {
   }
 
   finish(data: Uint8Array | null = null): void {
-    if (this.#busy) throw this.#overlap("finish()");
+    this.#calls.check(NAME, "finish()");
     if (this.#state === DigestMd5ClientState.awaitingRspauth && data !== null && data.length > 0) this.#verify(data);
     if (this.#state !== DigestMd5ClientState.done) {
       throw new SaslError(NAME, "server-verification-failed", "the server reported success without proving that it knows the password (no rspauth).");
@@ -159,13 +160,7 @@ export class DigestMd5Client implements SaslMechanism {
   async #respond(bytes: Uint8Array): Promise<Uint8Array> {
     const challenge = parseDigestChallenge(bytes);
     const username = this.#username();
-    let password: string;
-    this.#busy = true;
-    try {
-      password = await requirePassword(this.#credentials, NAME);
-    } finally {
-      this.#busy = false;
-    }
+    const password = await this.#calls.hold(() => requirePassword(this.#credentials, NAME));
     requireWellFormed(password, NAME, "password");
     const uri = utf8Octets(this.#digestUri());
 
@@ -217,9 +212,6 @@ export class DigestMd5Client implements SaslMechanism {
     return new Uint8Array(Buffer.from(parts.join(","), "latin1"));
   }
 
-  #overlap(call: string): SaslError {
-    return new SaslError(NAME, "bad-state", `${call} was called while another call of this exchange was still running.`);
-  }
 
   #verify(bytes: Uint8Array): void {
     if (bytes.length >= DIGEST_MD5_MAX_CHALLENGE_BYTES) throw new SaslError(NAME, "server-verification-failed", `the server's rspauth message of ${bytes.length} bytes exceeds the ${DIGEST_MD5_MAX_CHALLENGE_BYTES - 1}-byte limit.`);

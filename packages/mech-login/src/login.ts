@@ -7,6 +7,7 @@
  * challenges SHOULD be ignored.
  */
 import {
+  CallGuard,
   SaslError,
   decodeUtf8,
   registerMechanism,
@@ -89,8 +90,8 @@ export class LoginClient implements SaslMechanism {
   readonly name = NAME;
   #state: LoginClientState = LoginClientState.awaitingUsername;
   #started = false;
-  /** A step is reading the password: another call is refused. */
-  #busy = false;
+  /** A step reads the password: another call meanwhile is refused. */
+  readonly #calls = new CallGuard();
   readonly #credentials: Credentials;
   readonly #initialResponse: boolean;
   readonly #prepare: CredentialPreparation | undefined;
@@ -125,7 +126,7 @@ export class LoginClient implements SaslMechanism {
   }
 
   async step(challenge: Uint8Array): Promise<Uint8Array> {
-    if (this.#busy) throw new SaslError(NAME, "bad-state", "step() was called while another call of this exchange was still running.");
+    this.#calls.check(NAME, "step()");
     if (challenge.length > LOGIN_MAX_CHALLENGE_BYTES) {
       throw new SaslError(NAME, "invalid-challenge", `the server's prompt of ${challenge.length} bytes exceeds the ${LOGIN_MAX_CHALLENGE_BYTES}-byte limit.`);
     }
@@ -137,13 +138,7 @@ export class LoginClient implements SaslMechanism {
         return username;
       }
       case LoginClientState.awaitingPassword: {
-        let password: string;
-        this.#busy = true;
-        try {
-          password = await requirePassword(this.#credentials, NAME, this.#prepare);
-        } finally {
-          this.#busy = false;
-        }
+        const password = await this.#calls.hold(() => requirePassword(this.#credentials, NAME, this.#prepare));
         checkField(password, "password");
         this.#state = LoginClientState.done;
         return utf8(password);

@@ -2,7 +2,7 @@
  * The SCRAM client half (RFC 5802, RFC 7677; -PLUS with RFC 5056 channel binding).
  */
 import { randomBytes } from "node:crypto";
-import { PASSWORD, SaslError, USERNAME, constantTimeEqual, decodeUtf8, utf8 } from "@saslkit/core";
+import { CallGuard, PASSWORD, SaslError, USERNAME, constantTimeEqual, decodeUtf8, utf8 } from "@saslkit/core";
 import type { ClientContext, SaslMechanism } from "@saslkit/core";
 import { canBind, chooseBinding } from "./binding.js";
 import { HASHES, clientKeys, digest, hmac, xor, type ScramHash } from "./keys.js";
@@ -78,7 +78,7 @@ export class ScramClient implements SaslMechanism {
   #failureDetail: Record<string, unknown> | undefined;
   #proofSent = false;
   /** A call's promise is pending: any other call is refused. */
-  #busy = false;
+  readonly #calls = new CallGuard();
 
   constructor(context: ClientContext, params: ScramParams) {
     this.#hash = params.hash;
@@ -104,23 +104,19 @@ export class ScramClient implements SaslMechanism {
   }
 
   async start(): Promise<Uint8Array> {
-    if (this.#busy) throw this.#overlap("start()");
+    this.#calls.check(this.name, "start()");
     if (this.#state !== "initial") throw this.#fail("bad-state", "start() was called twice.");
-    this.#busy = true;
     try {
-      return await this.#clientFirst();
+      return await this.#calls.hold(() => this.#clientFirst());
     } catch (error) {
       this.#state = "failed";
       throw error;
-    } finally {
-      this.#busy = false;
     }
   }
 
   async step(challenge: Uint8Array): Promise<Uint8Array> {
-    if (this.#busy) throw this.#overlap("step()");
-    this.#busy = true;
-    try {
+    this.#calls.check(this.name, "step()");
+    return this.#calls.hold(async () => {
       switch (this.#state) {
         case "initial":
           throw this.#fail("bad-state", "step() was called before start().");
@@ -136,13 +132,11 @@ export class ScramClient implements SaslMechanism {
             return new Uint8Array(0);
           });
       }
-    } finally {
-      this.#busy = false;
-    }
+    });
   }
 
   async finish(data: Uint8Array | null): Promise<void> {
-    if (this.#busy) throw this.#overlap("finish()");
+    this.#calls.check(this.name, "finish()");
     if (this.#state === "verified") {
       // SMTP style: v= came as the last challenge. Accept no data or the same server-final again.
       if (data === null || data.length === 0 || (this.#serverFinal && constantTimeEqual(data, this.#serverFinal))) return;
@@ -156,10 +150,7 @@ export class ScramClient implements SaslMechanism {
     throw this.#fail("server-verification-failed", "the server reported success without proving it knows the password (no server signature v= was received).");
   }
 
-  /** The refusal of an overlapping call: leaves the state and the pending call alone. */
-  #overlap(call: string): SaslError {
-    return new SaslError(this.name, "bad-state", `${call} was called while another call of this exchange was still running.`);
-  }
+
 
   #fail(code: "bad-state" | "server-verification-failed", message: string): SaslError {
     this.#state = "failed";

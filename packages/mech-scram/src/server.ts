@@ -2,7 +2,7 @@
  * The SCRAM server half (RFC 5802 §5), from stored keys: the server never sees the password.
  */
 import { createHmac, randomBytes } from "node:crypto";
-import { SaslError, constantTimeEqual, mayActAs, utf8 } from "@saslkit/core";
+import { CallGuard, SaslError, constantTimeEqual, mayActAs, utf8 } from "@saslkit/core";
 import type { SaslServerMechanism, ServerContext, ServerStep } from "@saslkit/core";
 import type { ScramStoredKeys } from "./stored-keys.js";
 import { canBind } from "./binding.js";
@@ -94,7 +94,7 @@ export class ScramServer implements SaslServerMechanism {
   readonly #nonceOverride: string | undefined;
   #state: ServerState = "initial";
   /** A call is waiting for a callback (key lookup, authorization): another call is refused. */
-  #busy = false;
+  readonly #calls = new CallGuard();
   #first: ClientFirst | undefined;
   #authcid = "";
   #keys: ScramStoredKeys | undefined;
@@ -112,25 +112,19 @@ export class ScramServer implements SaslServerMechanism {
   }
 
   async start(initial: Uint8Array | null): Promise<ServerStep> {
-    if (this.#busy) throw this.#overlap("start()");
+    this.#calls.check(this.name, "start()");
     if (this.#state !== "initial") throw new SaslError(this.name, "bad-state", "start() was called twice.");
     if (initial === null) {
       // No initial response: ask for client-first with an empty challenge.
       this.#state = "awaiting-client-first";
       return { type: "challenge", data: new Uint8Array(0) };
     }
-    this.#busy = true;
-    try {
-      return await this.#clientFirst(initial);
-    } finally {
-      this.#busy = false;
-    }
+    return this.#calls.hold(() => this.#clientFirst(initial));
   }
 
   async step(response: Uint8Array): Promise<ServerStep> {
-    if (this.#busy) throw this.#overlap("step()");
-    this.#busy = true;
-    try {
+    this.#calls.check(this.name, "step()");
+    return this.#calls.hold(async () => {
       switch (this.#state) {
         case "initial":
           throw new SaslError(this.name, "bad-state", "step() was called before start().");
@@ -141,15 +135,9 @@ export class ScramServer implements SaslServerMechanism {
         case "awaiting-client-final":
           return await this.#clientFinal(response);
       }
-    } finally {
-      this.#busy = false;
-    }
+    });
   }
 
-  /** The refusal of a call made while another is pending (a callback still running): changes nothing. */
-  #overlap(call: string): SaslError {
-    return new SaslError(this.name, "bad-state", `${call} was called while another call of this exchange was still running.`);
-  }
 
   #failure(code: "invalid-response" | "authentication-failed" | "authorization-failed", error: ScramServerError, reason?: ScramFailureReason): ServerStep {
     this.#state = "done";
