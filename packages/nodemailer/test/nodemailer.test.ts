@@ -88,21 +88,23 @@ function last(s: SmtpServerHandle) {
 
 const message = (tag: string) => ({ from: `${USER}@example.test`, to: "bob@example.test", subject: tag, text: `body of ${tag}` });
 
+/** A scripted server's opening: the greeting, then nodemailer's EHLO and saslkit's own, both answered with `AUTH <auth>`. */
+const opening = (auth: string): string => `S: 220 mail.example.test ESMTP
+C: EHLO *
+S: 250-mail.example.test
+S: 250 AUTH ${auth}
+C: EHLO *
+S: 250-mail.example.test
+S: 250 AUTH ${auth}
+`;
+
 /**
  * A scripted server offering PLAIN that refuses alice's AUTH PLAIN with 535 and `text`, which is
  * given the base64 of the PLAIN message (a server repeating secrets in its refusal).
  */
 function echoingServer(text: (echoed: string) => string) {
   const echoed = Buffer.from(`\0${USER}\0${PASS}`).toString("base64");
-  return startScriptedServer(`
-S: 220 mail.example.test ESMTP
-C: EHLO *
-S: 250-mail.example.test
-S: 250 AUTH PLAIN
-C: EHLO *
-S: 250-mail.example.test
-S: 250 AUTH PLAIN
-C: AUTH PLAIN ${echoed}
+  return startScriptedServer(`${opening("PLAIN")}C: AUTH PLAIN ${echoed}
 S: 535 5.7.8 ${text(echoed)}
 `);
 }
@@ -346,14 +348,7 @@ describe("@saslkit/nodemailer with nodemailer as the sender", () => {
 
   it("falls back to the next mechanism when the server rejects the first (504)", async () => {
     const records = await sendScripted(
-      `S: 220 mail.example.test ESMTP
-C: EHLO *
-S: 250-mail.example.test
-S: 250 AUTH CRAM-MD5 SCRAM-SHA-256 PLAIN
-C: EHLO *
-S: 250-mail.example.test
-S: 250 AUTH CRAM-MD5 SCRAM-SHA-256 PLAIN
-C: AUTH SCRAM-SHA-256 *
+      `${opening("CRAM-MD5 SCRAM-SHA-256 PLAIN")}C: AUTH SCRAM-SHA-256 *
 S: 504 5.5.4 Unrecognized authentication type
 `,
       "fallback",
@@ -382,15 +377,7 @@ S: 503 5.5.1 Duplicate EHLO
   });
 
   it("after 534 (mechanism too weak) it never falls back to a weaker mechanism", async () => {
-    const scripted = await startScriptedServer(`
-S: 220 mail.example.test ESMTP
-C: EHLO *
-S: 250-mail.example.test
-S: 250 AUTH PLAIN SCRAM-SHA-256
-C: EHLO *
-S: 250-mail.example.test
-S: 250 AUTH PLAIN SCRAM-SHA-256
-C: AUTH SCRAM-SHA-256 *
+    const scripted = await startScriptedServer(`${opening("PLAIN SCRAM-SHA-256")}C: AUTH SCRAM-SHA-256 *
 S: 534 5.7.9 Authentication mechanism is too weak
 `);
     const transport = nodemailer.createTransport(
@@ -406,15 +393,7 @@ S: 534 5.7.9 Authentication mechanism is too weak
 
   it("a server answering PLAIN's message with an empty 334 gets no second copy: bad-state, cancelled with *", async () => {
     const encoded = Buffer.from(`\0${USER}\0${PASS}`).toString("base64");
-    const scripted = await startScriptedServer(`
-S: 220 mail.example.test ESMTP
-C: EHLO *
-S: 250-mail.example.test
-S: 250 AUTH PLAIN
-C: EHLO *
-S: 250-mail.example.test
-S: 250 AUTH PLAIN
-C: AUTH PLAIN ${encoded}
+    const scripted = await startScriptedServer(`${opening("PLAIN")}C: AUTH PLAIN ${encoded}
 S: 334 
 C: *
 S: 501 5.7.0 Authentication cancelled
