@@ -148,8 +148,10 @@ export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: S
   if (typeof auth?.pass === "string" && auth.pass) masking.addLasting(auth.pass);
   const scrub = (text: string) => masking.redact(text);
   const userLogger = options.logger;
-  const logger = userLogger === true || (userLogger !== null && typeof userLogger === "object") ? maskingLogger(userLogger as BunyanLike | true, scrub) : undefined;
-  const log = getLogger({ logger: logger ?? false }, { component: "saslkit" }) as unknown as HandlerLogger;
+  const hasLogger = userLogger === true || (userLogger !== null && typeof userLogger === "object");
+  // Installed without a caller's logger too: it masks nodemailer's errors in place (see logger.ts).
+  const logger = maskingLogger(hasLogger ? (userLogger as BunyanLike | true) : undefined, scrub);
+  const log = getLogger({ logger: hasLogger ? logger : false }, { component: "saslkit" }) as unknown as HandlerLogger;
   const host = effective.host || "localhost";
   // saslkit's TLS default, the same rule as its clients': without TLS, credentials go only where core's
   // cleartextRefusal allows ("loopback" by default: this machine only; "never": nowhere; "allow":
@@ -185,6 +187,6 @@ export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: S
     authMethod: SASLKIT_METHOD,
     ...(options.auth ? { auth: { ...options.auth, type: "custom", method: SASLKIT_METHOD } } : {}),
     customAuth: { ...options.customAuth, [SASLKIT_METHOD]: handler },
-    ...(logger ? { logger } : {}),
+    logger,
   };
 }

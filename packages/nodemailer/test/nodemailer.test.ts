@@ -441,6 +441,30 @@ S: 501 5.7.0 Authentication cancelled
     assertNoSecret(printed);
   });
 
+  it("a server that repeats the PLAIN message in an unterminated 535 and closes: nodemailer's ECONNECTION error and its log lines show it masked, with and without a logger", async () => {
+    // nodemailer builds this error itself (SMTPConnection#_onClose takes the unterminated remainder as
+    // the reply), not saslkit's handler; it is logged, then emitted, then handed to sendMail's caller.
+    const script = `${opening("PLAIN")}C: AUTH PLAIN *
+!raw 535 5.7.8 you sent ${Buffer.from(`\0${USER}\0${PASS}`).toString("base64")} with ${PASS}
+!close
+`;
+    for (const withLogger of [false, true]) {
+      const scripted = await startScriptedServer(script);
+      const log = captureLogger();
+      const transport = nodemailer.createTransport(
+        saslkit({ host: "127.0.0.1", port: scripted.port, ignoreTLS: true, auth: { user: USER, pass: PASS }, ...(withLogger ? { logger: log.logger, debug: true } : {}) }, { mechanisms: [plain] }),
+      );
+      const error = (await transport.sendMail(message("unterminated")).catch((e: unknown) => e)) as Error & { code?: string; response?: string; responseCode?: number };
+      await scripted.done().catch(() => undefined);
+      expect(error.code).toBe("ECONNECTION");
+      expect(error.responseCode).toBe(535);
+      expect(error.message).toContain("you sent ****");
+      const serializedErrors = log.entries.map((e) => (e["err"] instanceof Error ? `${e["err"].message} ${String((e["err"] as { response?: unknown }).response)}` : ""));
+      assertNoSecret([...log.lines, ...serializedErrors, error.message, String(error.response), String(error.stack), JSON.stringify(error)]);
+      await scripted.close();
+    }
+  });
+
   it("rejects unknown options, OAuth2 auth and a method named twice with a configuration error", () => {
     const base = { host: "127.0.0.1", port: 2525, auth: { user: USER, pass: PASS } };
     const bad = [
