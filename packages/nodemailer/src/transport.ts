@@ -56,6 +56,7 @@ export interface NodemailerSmtpOptions {
   authMethod?: string | undefined;
   auth?: { type?: string | undefined; method?: string | false | undefined; user?: string | undefined; pass?: string | undefined } | undefined;
   customAuth?: Record<string, (ctx: never) => unknown> | undefined;
+  forceAuth?: boolean | undefined;
   logger?: unknown;
 }
 
@@ -183,6 +184,11 @@ export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: S
   return {
     ...options,
     ...(requireTls ? { requireTLS: true } : {}),
+    // nodemailer skips login when EHLO lists no AUTH and would send the message unauthenticated,
+    // reporting success; saslkit's rule (as @saslkit/smtp's) is a no-mechanism error. Only with
+    // credentials on the transport (or in its url): for a transport without them, verify() with
+    // forceAuth fails ENOAUTH. An explicit forceAuth stays.
+    ...(effective.auth && effective.forceAuth === undefined ? { forceAuth: true } : {}),
     // Per-message auth and URL credentials merge into this: the method stays saslkit's.
     authMethod: SASLKIT_METHOD,
     ...(options.auth ? { auth: { ...options.auth, type: "custom", method: SASLKIT_METHOD } } : {}),

@@ -391,6 +391,33 @@ S: 534 5.7.9 Authentication mechanism is too weak
     expect(scripted.received.filter((l) => l.startsWith("AUTH"))).toHaveLength(1);
   });
 
+  it("a server whose EHLO offers no AUTH: sendMail and verify fail with no-mechanism instead of sending unauthenticated", async () => {
+    // nodemailer skips login when EHLO lists no AUTH (unless forceAuth), and sendMail would report
+    // success for a message sent without the authentication the caller configured (and, with SCRAM,
+    // to a server that proved nothing). @saslkit/smtp fails with no-mechanism there; so must this.
+    for (const run of ["sendMail", "verify"] as const) {
+      const scripted = await startScriptedServer(`S: 220 mail.example.test ESMTP
+C: EHLO *
+S: 250-mail.example.test
+S: 250 8BITMIME
+C: EHLO *
+S: 250-mail.example.test
+S: 250 8BITMIME
+`);
+      const transport = nodemailer.createTransport(
+        saslkit({ host: "127.0.0.1", port: scripted.port, ignoreTLS: true, auth: { user: USER, pass: PASS } }, { mechanisms: [plain, ...scramProviders] }),
+      );
+      const error = (await (run === "sendMail" ? transport.sendMail(message("no-auth")) : transport.verify()).catch((e: unknown) => e)) as SaslkitAuthError;
+      await scripted.done().catch(() => undefined);
+      expect(error, run).toBeInstanceOf(SaslkitAuthError);
+      expect(error.code).toBe("EAUTH");
+      expect(error.reason).toBe("no-mechanism");
+      expect(error.message).toContain("the server offers no AUTH mechanism");
+      expect(scripted.received.filter((l) => /^(MAIL|AUTH)/i.test(l))).toEqual([]);
+      await scripted.close();
+    }
+  });
+
   it("a server answering PLAIN's message with an empty 334 gets no second copy: bad-state, cancelled with *", async () => {
     const encoded = Buffer.from(`\0${USER}\0${PASS}`).toString("base64");
     const scripted = await startScriptedServer(`${opening("PLAIN")}C: AUTH PLAIN ${encoded}
