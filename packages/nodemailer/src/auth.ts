@@ -27,7 +27,7 @@ import {
   type NegotiationRecord,
 } from "@saslkit/core";
 import { initialResponseFits } from "@saslkit/smtp";
-import type { Redactor } from "@saslkit/transport";
+import { Deadline, type Redactor } from "@saslkit/transport";
 import { SaslkitAuthError } from "./errors.js";
 import { NodemailerSaslExchange, parseReply, replyText, type Reply } from "./exchange.js";
 import type { Masking } from "./masking.js";
@@ -74,6 +74,11 @@ export interface HandlerSettings {
   readonly host: string | undefined;
   readonly port: number | undefined;
   readonly tls: TransportTls;
+  /**
+   * How long each reply may take (nodemailer's `socketTimeout`). nodemailer's own timer restarts on
+   * every byte and it has no deadline for AUTH, so a server dripping a reply would hold the login.
+   */
+  readonly replyTimeoutMs: number;
   /** The hello command and name the transport uses (LHLO for LMTP). */
   readonly hello: string;
   readonly log: HandlerLogger;
@@ -107,6 +112,13 @@ const TLS_HINT: Record<TransportTls, string> = {
   none: " The transport sets ignoreTLS: true.",
 };
 
+/** A reply that did not come within `replyTimeoutMs`. */
+class ReplyTimeout extends Error {
+  constructor(ms: number) {
+    super(`the server did not answer within socketTimeout (${ms} ms) during authentication.`);
+  }
+}
+
 /** The customAuth handler for these settings. */
 export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => Promise<void> {
   return async (ctx) => {
@@ -131,10 +143,26 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
     // Every secret reaches the redactor as soon as it is known: the logger and errors read through it.
     credentials.onSecret((value) => redactor.addSecret(value));
     const fail = (message: string, o: Omit<ConstructorParameters<typeof SaslkitAuthError>[1], "scrub">) => new SaslkitAuthError(scrub(message), { ...o, scrub });
+    // One deadline per reply: the login fails (and ends its masking) instead of waiting on a server
+    // that drips, or on a connection nodemailer already closed (its sendCommand then never settles).
+    const send = (line: string) =>
+      new Promise<string>((resolve, reject) => {
+        const cancel = Deadline.in(s.replyTimeoutMs).onExpiry(() => reject(new ReplyTimeout(s.replyTimeoutMs)), { unref: true });
+        ctx.sendCommand(line).then(
+          (r) => (cancel(), resolve(r.response)),
+          (e: unknown) => (cancel(), reject(e)),
+        );
+      });
 
     // nodemailer keeps only the mechanisms it implements: ask the server again for its whole list.
     // A server that refuses a second EHLO leaves us nodemailer's list (without SCRAM).
-    const helloReply = parseReply(scrub((await ctx.sendCommand(s.hello)).response));
+    let helloReply: Reply;
+    try {
+      helloReply = parseReply(scrub(await send(s.hello)));
+    } catch (error) {
+      const what = error instanceof ReplyTimeout ? error.message : "the connection failed during authentication.";
+      throw fail(`saslkit: ${what}`, { reason: "connection", negotiation: undefined, acceptsReply: false, cause: error });
+    }
     let offered: readonly string[];
     if (helloReply.code === 250) offered = authMechanisms(helloReply);
     else if (ctx.authMethods?.length) {
@@ -188,7 +216,7 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
 
     s.log.debug({ tnx: "smtp", action: "negotiation", offered: plan.offered, candidates: plan.candidates.map((p) => p.name) }, "saslkit: offered %s; plan %s", plan.offered.join(" "), plan.candidates.map((p) => p.name).join(" "));
     const exchange = new NodemailerSaslExchange(
-      async (line) => (await ctx.sendCommand(line)).response,
+      send,
       (payload) => redactor.addPayload(payload),
       scrub,
     );
@@ -204,7 +232,8 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
       s.log.info({ tnx: "smtp", action: "sasl", mechanism: result.mechanism, offered: plan.offered }, "saslkit: authenticated with %s (offered: %s)", result.mechanism, plan.offered.join(" "));
     } catch (error) {
       if (!(error instanceof SaslError)) {
-        throw fail(`saslkit: the connection failed during authentication.`, { reason: "connection", negotiation: report(negotiationRecord(plan, [], undefined)), acceptsReply: exchange.authSent, cause: error });
+        const what = error instanceof ReplyTimeout ? error.message : "the connection failed during authentication.";
+        throw fail(`saslkit: ${what}`, { reason: "connection", negotiation: report(negotiationRecord(plan, [], undefined)), acceptsReply: exchange.authSent && !(error instanceof ReplyTimeout), cause: error });
       }
       const record = report(negotiationRecord(plan, error.attempts, undefined));
       const tried = error.attempts.length > 1 ? ` (tried ${error.attempts.map((a) => a.mechanism).join(", ")})` : "";

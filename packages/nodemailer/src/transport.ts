@@ -57,6 +57,7 @@ export interface NodemailerSmtpOptions {
   auth?: { type?: string | undefined; method?: string | false | undefined; user?: string | undefined; pass?: string | undefined } | undefined;
   customAuth?: Record<string, (ctx: never) => unknown> | undefined;
   forceAuth?: boolean | undefined;
+  socketTimeout?: number | undefined;
   logger?: unknown;
 }
 
@@ -177,6 +178,8 @@ export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: S
     host,
     port,
     tls,
+    // nodemailer's default socketTimeout (10 minutes) when the options set none.
+    replyTimeoutMs: typeof effective.socketTimeout === "number" && effective.socketTimeout > 0 ? effective.socketTimeout : 10 * 60 * 1000,
     hello: `${effective.lmtp ? "LHLO" : "EHLO"} ${(effective.name || defaultClientName()).replace(/[\r\n]+/g, "")}`,
     log,
     masking,

@@ -418,6 +418,33 @@ S: 250 8BITMIME
     }
   });
 
+  it("a server that drips a reply byte by byte (each byte inside socketTimeout) fails the login after socketTimeout, not when it pleases", async () => {
+    // nodemailer's socketTimeout is an idle timer: every byte restarts it, and nodemailer has no
+    // deadline for AUTH. Each reply the handler waits for (its EHLO, each AUTH step) must come within socketTimeout.
+    const challenge = Buffer.from("r=abcdefghijklmnopqrstuvwxyz0123456789,s=c2FsdHNhbHQ=,i=4096").toString("base64");
+    const scripts = [
+      `${opening("SCRAM-SHA-256")}C: AUTH SCRAM-SHA-256 *\n!drip 100\nS: 334 ${challenge}\n`,
+      `S: 220 mail.example.test ESMTP\nC: EHLO *\nS: 250-mail.example.test\nS: 250 AUTH SCRAM-SHA-256\nC: EHLO *\n!drip 100\nS: 250 mail.example.test greets you and offers nothing much today\n`,
+    ];
+    for (const script of scripts) {
+      const scripted = await startScriptedServer(script);
+      const transport = nodemailer.createTransport(
+        saslkit({ host: "127.0.0.1", port: scripted.port, ignoreTLS: true, socketTimeout: 500, auth: { user: USER, pass: PASS } }, { mechanisms: [plain, ...scramProviders] }),
+      );
+      const started = Date.now();
+      const error = (await transport.sendMail(message("drip")).catch((e: unknown) => e)) as SaslkitAuthError;
+      const took = Date.now() - started;
+      await scripted.close();
+      expect(error).toBeInstanceOf(SaslkitAuthError);
+      expect(error.code).toBe("EAUTH");
+      expect(error.reason).toBe("connection");
+      // No reply came for the command in flight: the last one nodemailer read is not appended.
+      expect(error.message).toBe("saslkit: the server did not answer within socketTimeout (500 ms) during authentication.");
+      expect(error.responseCode).toBeUndefined();
+      expect(took).toBeLessThan(2500);
+    }
+  });
+
   it("a server answering PLAIN's message with an empty 334 gets no second copy: bad-state, cancelled with *", async () => {
     const encoded = Buffer.from(`\0${USER}\0${PASS}`).toString("base64");
     const scripted = await startScriptedServer(`${opening("PLAIN")}C: AUTH PLAIN ${encoded}
