@@ -46,6 +46,8 @@ export interface NodemailerSmtpOptions {
   port?: number | string | undefined;
   secure?: boolean | undefined;
   secured?: boolean | undefined;
+  /** A socket the caller opened (with `secured: true`, one already in TLS). */
+  connection?: unknown;
   requireTLS?: boolean | undefined;
   ignoreTLS?: boolean | undefined;
   opportunisticTLS?: boolean | undefined;
@@ -107,7 +109,9 @@ function defaultClientName(): string {
 /** How TLS is reached, from the options the way SMTPConnection reads them. */
 export function transportTls(o: NodemailerSmtpOptions): TransportTls {
   const port = Number(o.port) || (o.secure ? 465 : 587);
-  if (o.secure === true || o.secured === true || (o.secure === undefined && port === 465)) return "implicit";
+  // `secured` says the caller's socket (options.connection) is TLS already; without one nodemailer
+  // ignores it and connects in cleartext, so alone it proves nothing.
+  if (o.secure === true || (o.secured === true && o.connection != null) || (o.secure === undefined && port === 465)) return "implicit";
   if (o.requireTLS) return "required";
   if (o.ignoreTLS) return "none";
   return "opportunistic";

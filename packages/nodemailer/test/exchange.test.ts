@@ -87,6 +87,9 @@ describe("what the hook reads from the transport options", () => {
     expect(transportTls({ port: 587, requireTLS: true })).toBe("required");
     expect(transportTls({ port: 587, ignoreTLS: true })).toBe("none");
     expect(transportTls({ port: 587 })).toBe("opportunistic");
+    // secured: the caller's connection is TLS already; without one, nodemailer connects in cleartext.
+    expect(transportTls({ port: 587, secured: true, connection: {} })).toBe("implicit");
+    expect(transportTls({ port: 587, secured: true })).toBe("opportunistic");
   });
 
   it("loopback means 127/8, ::1 and localhost, nothing else", () => {

@@ -245,6 +245,21 @@ describe("@saslkit/nodemailer with nodemailer as the sender", () => {
     expect(error.message).toContain("install @saslkit/mech-scram");
   });
 
+  it("secured: true without a connection of the caller's (a slip for secure: true) does not make TLS certain: PLAIN is not sent in clear", async () => {
+    // nodemailer reads `secured` only as "the socket in options.connection is already TLS"; on its
+    // own it changes nothing and nodemailer connects in cleartext.
+    const transcript: ServerTranscriptEntry[] = [];
+    const s = await server({ mechanisms: [plain], transcript });
+    const transport = nodemailer.createTransport(
+      saslkit({ host: "mail.example.test", port: s.port, secured: true, getSocket: viaLoopback(s.port), auth: { user: USER, pass: PASS } }, { mechanisms: [plain] }),
+    );
+    const error = (await transport.sendMail(message("secured")).catch((e: unknown) => e)) as Error & { code?: string };
+    // Counted as cleartext, so saslkit()'s default for a remote host applies: requireTLS, and this server has no STARTTLS.
+    expect(error.code).toBe("ETLS");
+    expect(transcript.filter((e) => e.direction === "C" && /^AUTH/i.test(e.text))).toEqual([]);
+    expect(s.messages).toEqual([]);
+  });
+
   it("with requireTLS (STARTTLS certain) PLAIN runs to a host that is not loopback", async () => {
     const s = await server({ mechanisms: [plain], tls: { key: certs.key, cert: certs.cert } });
     const transport = nodemailer.createTransport(
