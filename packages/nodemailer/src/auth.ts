@@ -74,6 +74,8 @@ export interface HandlerSettings {
   readonly host: string | undefined;
   readonly port: number | undefined;
   readonly tls: TransportTls;
+  /** The host is this machine and the socket goes to it (no proxy, getSocket or socket of the caller's). */
+  readonly loopback: boolean;
   /**
    * How long each reply may take (nodemailer's `socketTimeout`). nodemailer's own timer restarts on
    * every byte and it has no deadline for AUTH, so a server dripping a reply would hold the login.
@@ -177,7 +179,7 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
     }
     const channel = {
       secure: s.tls === "implicit" || s.tls === "required",
-      loopback: isLoopbackHost(s.host),
+      loopback: s.loopback,
       service: "smtp",
       ...(s.host !== undefined ? { host: s.host } : {}),
       ...(s.port !== undefined ? { port: s.port } : {}),

@@ -46,6 +46,9 @@ export interface NodemailerSmtpOptions {
   port?: number | string | undefined;
   secure?: boolean | undefined;
   secured?: boolean | undefined;
+  proxy?: unknown;
+  getSocket?: unknown;
+  socket?: unknown;
   /** A socket the caller opened (with `secured: true`, one already in TLS). */
   connection?: unknown;
   requireTLS?: boolean | undefined;
@@ -159,6 +162,9 @@ export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: S
   const logger = maskingLogger(hasLogger ? (userLogger as BunyanLike | true) : undefined, scrub);
   const log = getLogger({ logger: hasLogger ? logger : false }, { component: "saslkit" }) as unknown as HandlerLogger;
   const host = effective.host || "localhost";
+  // A proxy, getSocket or a socket of the caller's takes the connection where the host option does
+  // not say (for a proxy, "127.0.0.1" is the proxy's own machine): only a direct connection counts.
+  const loopback = isLoopbackHost(host) && !effective.proxy && !effective.getSocket && !effective.connection && !effective.socket;
   // saslkit's TLS default, the same rule as its clients': without TLS, credentials go only where core's
   // cleartextRefusal allows ("loopback" by default: this machine only; "never": nowhere; "allow":
   // anywhere). Applied as requireTLS when the options leave TLS open; any explicit choice stays.
@@ -166,7 +172,7 @@ export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: S
     transportTls(effective) === "opportunistic" &&
     effective.requireTLS === undefined &&
     effective.opportunisticTLS === undefined &&
-    cleartextRefusal(policy?.cleartext, { secure: false, loopback: isLoopbackHost(host) }) !== undefined;
+    cleartextRefusal(policy?.cleartext, { secure: false, loopback }) !== undefined;
   const tls: TransportTls = requireTls ? "required" : transportTls(effective);
   const port = Number(effective.port) || (tls === "implicit" ? 465 : 587);
   const handler = createHandler({
@@ -182,6 +188,7 @@ export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: S
     host,
     port,
     tls,
+    loopback,
     // nodemailer's default socketTimeout (10 minutes) when the options set none.
     replyTimeoutMs: typeof effective.socketTimeout === "number" && effective.socketTimeout > 0 ? effective.socketTimeout : 10 * 60 * 1000,
     hello: `${effective.lmtp ? "LHLO" : "EHLO"} ${(effective.name || defaultClientName()).replace(/[\r\n]+/g, "")}`,

@@ -260,6 +260,23 @@ describe("@saslkit/nodemailer with nodemailer as the sender", () => {
     expect(s.messages).toEqual([]);
   });
 
+  it("a loopback host reached through getSocket, a proxy or a socket of the caller's is not counted as loopback: PLAIN is not sent in clear", async () => {
+    // The socket goes wherever getSocket (or the proxy, or the caller) takes it; "127.0.0.1" in the
+    // options then names the proxy's own machine or nothing at all.
+    const transcript: ServerTranscriptEntry[] = [];
+    const s = await server({ mechanisms: [plain], transcript });
+    const transport = nodemailer.createTransport(
+      saslkit({ host: "127.0.0.1", port: s.port, getSocket: viaLoopback(s.port), auth: { user: USER, pass: PASS } }, { mechanisms: [plain] }),
+    );
+    const error = (await transport.sendMail(message("via-socket")).catch((e: unknown) => e)) as Error & { code?: string };
+    expect(error.code).toBe("ETLS");
+    expect(transcript.filter((e) => e.direction === "C" && /^AUTH/i.test(e.text))).toEqual([]);
+    const local = { host: "127.0.0.1", auth: { user: USER, pass: PASS } };
+    expect(saslkit({ ...local, proxy: "socks5://proxy.example.test:1080" })).toHaveProperty("requireTLS", true);
+    expect(saslkit({ ...local, connection: new net.Socket() })).toHaveProperty("requireTLS", true);
+    expect(saslkit(local)).not.toHaveProperty("requireTLS");
+  });
+
   it("with requireTLS (STARTTLS certain) PLAIN runs to a host that is not loopback", async () => {
     const s = await server({ mechanisms: [plain], tls: { key: certs.key, cert: certs.cert } });
     const transport = nodemailer.createTransport(
