@@ -137,6 +137,7 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
     const scrub = (text: string) => s.masking.redact(redactor.redact(text));
     const user = ctx.auth.credentials?.user ?? ctx.auth.user;
     const pass = ctx.auth.credentials?.pass;
+    if (typeof pass === "string") s.masking.addRecent(pass);
     const credentials = Credentials.from({
       ...(user ? { username: user } : {}),
       ...(pass !== undefined ? { password: pass } : {}),

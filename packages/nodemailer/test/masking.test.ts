@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Masking } from "../src/masking.js";
+import { Masking, RECENT_PASSWORDS } from "../src/masking.js";
 
 describe("the transport's masking", () => {
   it("masks a login's payloads while it runs and forgets them after, so a long-lived transport does not grow", () => {
@@ -15,6 +15,18 @@ describe("the transport's masking", () => {
     expect(masking.redact(Buffer.from("transport-Password-1").toString("base64"))).not.toContain(Buffer.from("transport-Password-1").toString("base64").slice(0, 20));
     // The login's own redactor still masks what errors built during the login carry.
     expect(login.redact("bj1hbGljZSxyPW5vbmNlLW9uZQ==")).toBe("****");
+  });
+
+  it("keeps the passwords of the last RECENT_PASSWORDS logins masked after them, and no more", () => {
+    const masking = new Masking();
+    masking.addLasting("transport-Password-1");
+    masking.addRecent("transport-Password-1"); // already lasting: not kept twice
+    expect(masking.recent).toBe(0);
+    for (let i = 0; i <= RECENT_PASSWORDS; i++) masking.addRecent(`message-Password-${i}`);
+    expect(masking.recent).toBe(RECENT_PASSWORDS);
+    expect(masking.redact("550 message-Password-0")).toBe("550 message-Password-0");
+    expect(masking.redact(`550 message-Password-${RECENT_PASSWORDS}`)).toBe("550 ****");
+    expect(masking.redact(Buffer.from("message-Password-1").toString("base64"))).not.toContain(Buffer.from("message-Password-1").toString("base64").slice(0, 20));
   });
 
   it("masks a whole payload before the password's base64 inside it", () => {

@@ -327,6 +327,23 @@ describe("@saslkit/nodemailer with nodemailer as the sender", () => {
     expect(last(s).envelope.auth?.mechanism).toBe("SCRAM-SHA-256");
   });
 
+  it("a per-message password stays masked after its login: a server repeating it in the MAIL FROM refusal does not put it in the error", async () => {
+    const b64 = Buffer.from(PASS).toString("base64");
+    const scripted = await startScriptedServer(`${opening("PLAIN")}C: AUTH PLAIN *
+S: 235 2.7.0 ok
+C: MAIL FROM:<alice@example.test>
+S: 550 5.7.1 not you, ${b64} ${PASS}
+C: RSET
+S: 250 ok
+`);
+    const transport = nodemailer.createTransport(saslkit({ host: "127.0.0.1", port: scripted.port, ignoreTLS: true }, { mechanisms: [plain] }));
+    const error = (await transport.sendMail({ ...message("per-message-echo"), auth: { user: USER, pass: PASS } }).catch((e: unknown) => e)) as Error & { response?: string; responseCode?: number };
+    await scripted.close();
+    expect(error.responseCode).toBe(550);
+    expect(error.message).toContain("not you, **** ****");
+    assertNoSecret([error.message, String(error.response), String(error.stack)]);
+  });
+
   it("credentials in a url go through saslkit, and verify() authenticates the same way", async () => {
     const s = await server();
     const transport = nodemailer.createTransport(
