@@ -156,6 +156,17 @@ describe("IMAP: a mistyped policy is an invalid-option error, never a weaker cho
   });
 });
 
+describe("IMAP: mechanisms that are no mechanism source are an invalid-option error, not a TypeError at login", () => {
+  it.each([["SCRAM-SHA-256"], [["PLAIN"]], [null], [{}], [[{ name: "PLAIN" }]]])("mechanisms %j: refused before anything is sent", async (mechanisms) => {
+    await withServer(`S: * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\nC: A1 AUTHENTICATE PLAIN ${PLAIN_B64}\nS: A1 OK [CAPABILITY IMAP4rev1] in\n`, async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), mechanisms: mechanisms as never }));
+      expect(error.code).toBe("invalid-option");
+      expect(error.option).toBe("mechanisms");
+      expect(server.received).toEqual([]);
+    });
+  });
+});
+
 describe("IMAP: command()'s options are checked", () => {
   it.each([
     [{ timeoutMs: "300" }, "timeoutMs"],

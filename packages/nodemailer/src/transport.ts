@@ -66,11 +66,14 @@ export interface NodemailerSmtpOptions {
   logger?: unknown;
 }
 
+const SHARED = sharedClientOptions();
 const SETTINGS: OptionSpec = {
-  mechanisms: rules.any,
+  // As the mail clients check them: a mechanism's name or an object that is no source fails here,
+  // not at login with a TypeError.
+  mechanisms: SHARED.mechanisms!,
   // Core's NegotiationPolicy, checked as the mail clients check it: a string for a list or a
   // misspelt key would otherwise be ignored, a weaker choice than the caller asked for.
-  policy: sharedClientOptions().policy!,
+  policy: SHARED.policy!,
   mechanismOptions: rules.object({}, { open: true }),
   authzid: rules.text,
   prepare: rules.oneOf("none", "saslprep"),

@@ -581,6 +581,10 @@ S: 501 5.7.0 Authentication cancelled
       () => saslkit(base, { policy: { exclude: "PLAIN" as never } }),
       () => saslkit(base, { policy: { excludes: ["PLAIN"] } as never }),
       () => saslkit(base, { policy: { cleartext: "always" as never } }),
+      // A mechanism's name, or an object that is no mechanism source (it failed at login with a TypeError).
+      () => saslkit(base, { mechanisms: "scram" as never }),
+      () => saslkit(base, { mechanisms: {} as never }),
+      () => saslkit(base, { mechanisms: null as never }),
     ];
     for (const f of bad) {
       const e = (() => {
@@ -593,7 +597,7 @@ S: 501 5.7.0 Authentication cancelled
       })() as SaslkitOptionError;
       expect(e).toBeInstanceOf(SaslkitOptionError);
       expect(e.code).toBe("invalid-option");
-      expect(e.message).toMatch(/^saslkit\(\): .*"?(options|policies|maxAttempts|prepare|auth\.type|auth\.method|policy\.)/);
+      expect(e.message).toMatch(/^saslkit\(\): .*"?(options|policies|maxAttempts|prepare|auth\.type|auth\.method|policy\.|mechanisms)/);
     }
   });
 });

@@ -8,6 +8,8 @@
  * with the first problem found. Values of secret-bearing options are never quoted in messages.
  */
 
+import { MechanismRegistry } from "@saslkit/core";
+
 /** One accepted option. */
 export interface Rule {
   /** What is accepted, for humans: `"implicit", "starttls", "none" or absent`. */
@@ -103,8 +105,32 @@ export const text: Rule = rule("a string", (v) => typeof v === "string");
 export const func: Rule = rule("a function", (v) => typeof v === "function");
 /** A list of mechanism names (any spelling: core refuses names that are not SASL names). */
 const names: Rule = rule("a list of mechanism names (strings)", (v) => Array.isArray(v) && v.every((x) => typeof x === "string"));
-/** Anything but undefined (checked elsewhere: mechanism sources). */
+/** Anything but undefined. */
 export const any: Rule = rule("a value", () => true);
+
+/** A mechanism provider as core registers it: a name and a client factory (core checks the rest). */
+function isProvider(p: unknown): boolean {
+  return typeof p === "object" && p !== null && typeof (p as { name?: unknown }).name === "string" && typeof (p as { createClient?: unknown }).createClient === "function";
+}
+
+/**
+ * Core's `MechanismSource`: a list of providers, a `MechanismRegistry` or a tsyringe container.
+ * Anything else (a mechanism's name, null, a plain object) used to pass here and fail only at
+ * login, with a TypeError from inside the registry.
+ */
+const mechanismSource: Rule = rule(
+  "a list of mechanism providers (such as [plain, scramSha256]), a MechanismRegistry or a tsyringe container",
+  (v) => {
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) if (!isProvider(v[i])) return false;
+      return true;
+    }
+    if (v instanceof MechanismRegistry) return true;
+    const container = v as { isRegistered?: unknown; resolveAll?: unknown } | null;
+    return typeof v === "object" && container !== null && typeof container.isRegistered === "function" && typeof container.resolveAll === "function";
+  },
+  { hint: (v) => (typeof v === "string" || (Array.isArray(v) && v.some((x) => typeof x === "string")) ? "Give the providers themselves (import { plain } from \"@saslkit/mech-plain\"); names go in policy.force or policy.order." : undefined) },
+);
 
 /** A non-empty array whose items are among `values`. */
 export function listOf(...values: readonly string[]): Rule {
@@ -231,7 +257,7 @@ export function sharedClientOptions(): OptionSpec {
     // Identities are strings (CredentialsInput): a function user name read as none, and the
     // protocol logins then sent the password for an empty user.
     auth: object({ username: text, authzid: text, password: either(text, func) }, { open: true }),
-    mechanisms: any,
+    mechanisms: mechanismSource,
     // Core's NegotiationPolicy, checked here: core takes a string for a list (exclude: "PLAIN"
     // excluded nothing) and ignores a misspelt key, and either left a weaker choice.
     policy: object({ force: text, order: names, exclude: names, cleartext: oneOf("loopback", "never", "allow") }),
