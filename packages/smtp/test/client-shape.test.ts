@@ -60,6 +60,15 @@ describe("options are validated at run time (invalid-option, before any connecti
     ["a negative timeout", { timeouts: { reply: -1 } }, "timeouts.reply", /number from 0/],
     ["pipelining as a word", { pipelining: "yes" }, "pipelining", /"full", "transaction", "off"/],
     ["maxRounds as a string", { maxRounds: "10" }, "maxRounds", /integer/],
+    ["rejectUnauthorized as a string", { tlsOptions: { rejectUnauthorized: "false" } }, "tlsOptions.rejectUnauthorized", /true or false, got "false"/],
+    // An empty ca (an unset variable, an empty file) made Node trust its public roots instead of the CA meant.
+    ["an empty ca", { tlsOptions: { ca: "" } }, "tlsOptions.ca", /PEM/],
+    ["an empty ca list", { tlsOptions: { ca: [] } }, "tlsOptions.ca", /PEM/],
+    ["a ca that is a file's path, not its contents", { tlsOptions: { ca: "/etc/ssl/private-ca.pem" } }, "tlsOptions.ca", /contents, not its path/],
+    ["a ca of the wrong type", { tlsOptions: { ca: null } }, "tlsOptions.ca", /PEM/],
+    ["a ca list holding a number", { tlsOptions: { ca: [42] } }, "tlsOptions.ca", /PEM/],
+    ["a cert of the wrong type", { tlsOptions: { cert: 42 } }, "tlsOptions.cert", /PEM/],
+    ["a key that is not PEM", { tlsOptions: { key: "not a key" } }, "tlsOptions.key", /PEM/],
   ];
   for (const [name, extra, option, message] of cases) {
     it(`${name}: names "${option}" and what is accepted`, async () => {

@@ -105,6 +105,20 @@ export const text: Rule = rule("a string", (v) => typeof v === "string");
 export const func: Rule = rule("a function", (v) => typeof v === "function");
 /** A list of mechanism names (any spelling: core refuses names that are not SASL names). */
 const names: Rule = rule("a list of mechanism names (strings)", (v) => Array.isArray(v) && v.every((x) => typeof x === "string"));
+/**
+ * PEM text, as a string or bytes: what Node's TLS takes for a CA, certificate or key. Node reads
+ * an empty `ca` as "no ca given" (its public roots, not the CA meant: an unset variable, an empty
+ * file), a path or other text as no certificate at all, a wrong type only once connecting.
+ */
+const PEM = "-----BEGIN ";
+const isPem = (v: unknown): boolean =>
+  typeof v === "string" ? v.includes(PEM) : v instanceof Uint8Array && Buffer.from(v.buffer, v.byteOffset, v.byteLength).includes(PEM);
+const PEM_HINT = (v: unknown): string | undefined => (typeof v === "string" && v !== "" && !v.includes(PEM) ? "Give the file's contents, not its path." : undefined);
+const pem: Rule = rule("PEM text (a string or Buffer holding -----BEGIN ...)", isPem, { hint: PEM_HINT });
+const pems: Rule = rule("PEM text (a string or Buffer holding -----BEGIN ...) or a non-empty list of them", (v) => isPem(v) || (Array.isArray(v) && v.length > 0 && v.every(isPem)), {
+  hint: (v) => PEM_HINT(Array.isArray(v) ? v.find((x) => !isPem(x)) : v),
+});
+
 /** Anything but undefined. */
 export const any: Rule = rule("a value", () => true);
 
@@ -246,11 +260,11 @@ export function sharedClientOptions(): OptionSpec {
     ),
     tlsOptions: object(
       {
-        ca: any,
+        ca: pems,
         rejectUnauthorized: boolean,
         servername: string,
-        cert: any,
-        key: any,
+        cert: pem,
+        key: pem,
         minVersion: oneOf("TLSv1.2", "TLSv1.3"),
       },
     ),
