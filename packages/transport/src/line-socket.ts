@@ -983,10 +983,11 @@ export class LineSocket {
       };
       const fail = (error: TransportError) => {
         cleanup();
-        this.#failure ??= error;
+        // A failure recorded first (the caller's abort or destroy ended the handshake) is the cause.
+        const failure = (this.#failure ??= error);
         secure.destroy();
         raw.destroy();
-        reject(error);
+        reject(failure);
       };
       const onReady = () => {
         cleanup();

@@ -560,6 +560,19 @@ describe("TLS", () => {
     await server.close();
   });
 
+  it("aborted (not tls-failed) when the caller aborts during the STARTTLS handshake", async () => {
+    const certs = await testCertificates();
+    const server = await startScriptedServer("S: 220 go ahead\n!stall\n", { tls: certs });
+    const abort = new AbortController();
+    const line = await LineSocket.connect({ host: server.host, port: server.port, signal: abort.signal });
+    await line.readLine(Deadline.in(5000));
+    const upgrade = transportErrorCode(line.startTls({ ca: certs.ca }, Deadline.in(5000)));
+    setTimeout(() => abort.abort(), 50);
+    expect(await upgrade).toBe("aborted");
+    expect(line.closed).toBe(true);
+    await server.close();
+  });
+
   /** The server side's channel info after a STARTTLS where the client presents `cert`/`key` (requestCert, trusting the test CA). */
   async function serverChannelWithClientCertificate(pick: (certs: Awaited<ReturnType<typeof testCertificates>>) => { cert: string; key: string }) {
     const certs = await testCertificates();
