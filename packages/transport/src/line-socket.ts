@@ -188,12 +188,17 @@ function clientContext(settings: TlsSettings): tls.SecureContext {
   if (context) {
     contexts.delete(key);
   } else {
-    context = tls.createSecureContext({
-      minVersion: settings.minVersion ?? "TLSv1.2",
-      ...(settings.ca !== undefined ? { ca: settings.ca } : {}),
-      ...(settings.cert !== undefined ? { cert: settings.cert } : {}),
-      ...(settings.key !== undefined ? { key: settings.key } : {}),
-    });
+    try {
+      context = tls.createSecureContext({
+        minVersion: settings.minVersion ?? "TLSv1.2",
+        ...(settings.ca !== undefined ? { ca: settings.ca } : {}),
+        ...(settings.cert !== undefined ? { cert: settings.cert } : {}),
+        ...(settings.key !== undefined ? { key: settings.key } : {}),
+      });
+    } catch (error) {
+      // A key that does not match its certificate, a damaged PEM: the caller's settings, not the peer.
+      throw new TransportError("tls-failed", `The TLS settings were refused (${describeTls(error)}): check the CA, certificate and key.`, { cause: error });
+    }
     if (contexts.size >= CONTEXTS_KEPT) contexts.delete(contexts.keys().next().value as string);
   }
   contexts.set(key, context);
@@ -320,7 +325,14 @@ export class LineSocket {
       let socket: net.Socket;
       const readyEvent = tlsSettings ? "secureConnect" : "connect";
       if (tlsSettings) {
-        socket = tls.connect({ host: options.host, port: options.port, ...LineSocket.#clientTlsOptions(tlsSettings, options.host) });
+        let settings: tls.ConnectionOptions;
+        try {
+          settings = LineSocket.#clientTlsOptions(tlsSettings, options.host);
+        } catch (error) {
+          reject(error);
+          return;
+        }
+        socket = tls.connect({ host: options.host, port: options.port, ...settings });
       } else {
         socket = net.connect({ host: options.host, port: options.port });
       }
@@ -936,9 +948,16 @@ export class LineSocket {
     if (this.#tls) throw new TransportError("tls-failed", "TLS is already active on this connection.");
     this.#flush(); // the go-ahead (server) must leave in clear, before any handshake byte
     this.#checkInjection();
+    let options: tls.ConnectionOptions;
+    try {
+      options = LineSocket.#clientTlsOptions(settings, this.#host ?? "localhost");
+    } catch (error) {
+      this.destroy(error as TransportError); // STARTTLS was decided: the connection does not go on in clear
+      throw error;
+    }
     const raw = this.#socket;
     this.#detach?.();
-    const secure = tls.connect({ socket: raw, ...LineSocket.#clientTlsOptions(settings, this.#host ?? "localhost") });
+    const secure = tls.connect({ socket: raw, ...options });
     await this.#handshake(secure, "secureConnect", deadline);
   }
 

@@ -573,6 +573,22 @@ describe("TLS", () => {
     await server.close();
   });
 
+  it("TLS settings Node refuses (a client key that does not match its certificate): tls-failed naming them, and a STARTTLS socket is closed, not left in clear", async () => {
+    const certs = await testCertificates();
+    const mismatched = { ca: certs.ca, cert: certs.clientCert, key: certs.key };
+    const implicit = await startScriptedServer("S: 220 hi\n", { tls: certs, implicitTls: true });
+    const error = await LineSocket.connect({ host: implicit.host, port: implicit.port, tls: mismatched }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransportError);
+    expect(error).toMatchObject({ code: "tls-failed", message: expect.stringMatching(/TLS settings/) });
+    await implicit.close();
+    const server = await startScriptedServer("S: 220 go ahead\n!stall\n", { tls: certs });
+    const line = await LineSocket.connect({ host: server.host, port: server.port });
+    await line.readLine(Deadline.in(5000));
+    expect(await transportErrorCode(line.startTls(mismatched, Deadline.in(5000)))).toBe("tls-failed");
+    expect(line.closed).toBe(true);
+    await server.close();
+  });
+
   /** The server side's channel info after a STARTTLS where the client presents `cert`/`key` (requestCert, trusting the test CA). */
   async function serverChannelWithClientCertificate(pick: (certs: Awaited<ReturnType<typeof testCertificates>>) => { cert: string; key: string }) {
     const certs = await testCertificates();
