@@ -108,6 +108,9 @@ describe("options are validated at run time (invalid-option, before any connecti
     const error = await failure(SmtpClient.connect({ host: "127.0.0.1", auth: { username: "u", password: 12345678 } } as unknown as SmtpClientOptions));
     expect(error).toMatchObject({ code: "invalid-option", option: "auth.password" });
     expect(error.message).not.toContain("12345678");
+    const key = await failure(SmtpClient.connect({ host: "127.0.0.1", tlsOptions: { key: "private-key-material" } } as unknown as SmtpClientOptions));
+    expect(key).toMatchObject({ code: "invalid-option", option: "tlsOptions.key" });
+    expect(key.message).not.toContain("private-key-material");
   });
 });
 
