@@ -43,7 +43,7 @@ afterAll(async () => {
 });
 
 const base = () => ["send", "--host", "127.0.0.1", "--port", String(server.port), "--ca", "/ca.pem", "--user", USER, "--from", "alice@example.test", "--to", "bob@example.test"];
-const files = () => ({ "/ca.pem": certs.ca });
+const files = () => ({ "/ca.pem": certs.ca, "/empty.pem": "" });
 
 function expectNoSecret(text: string): void {
   for (const s of SECRETS) expect(text).not.toContain(s);
@@ -171,6 +171,8 @@ describe("saslkit send", () => {
     [["--port", "99999"], /--port must be/],
     [["--body", "a", "--file", "b"], /exclude each other/],
     [["--ca", "/ca.pem", "--insecure"], /exclude each other/],
+    // An empty CA file was an empty ca: Node's public roots instead of the CA meant.
+    [["--ca", "/empty.pem"], /the CA file \/empty\.pem holds no PEM certificate/],
     [["--nope"], /unknown option --nope/],
     [["--subjet", "x"], /unknown option --subjet\. Did you mean --subject\?/],
     [["--mechanism", "SCRAM-SHA-999"], /Installed: SCRAM-SHA-512-PLUS/],

@@ -71,11 +71,14 @@ export async function tlsTrust(values: { ca?: string | undefined; insecure?: boo
     return { rejectUnauthorized: false };
   }
   if (values.ca !== undefined) {
+    let ca: string;
     try {
-      return { ca: (await io.readFile(values.ca)).toString("utf8") };
+      ca = (await io.readFile(values.ca)).toString("utf8");
     } catch (error) {
       throw new UsageError(`cannot read the CA file ${values.ca} (${(error as NodeJS.ErrnoException).code ?? "error"}).`);
     }
+    if (!ca.includes("-----BEGIN ")) throw new UsageError(`the CA file ${values.ca} holds no PEM certificate (-----BEGIN CERTIFICATE-----).`);
+    return { ca };
   }
   return {};
 }
