@@ -355,7 +355,9 @@ export class LineSocket {
         resolve(line);
       };
       // Messages are built only on failure: nothing of them is formatted for a connect that succeeds.
-      const onError = (error: Error & { code?: string }) => finish(LineSocket.#connectFailure(options, error, tlsSettings !== undefined && socket.connecting === false));
+      // A failed TCP connect or name lookup is no TLS failure (`connecting` is already false then).
+      const onError = (error: Error & { code?: string; syscall?: string }) =>
+        finish(LineSocket.#connectFailure(options, error, tlsSettings !== undefined && error.syscall !== "connect" && error.syscall !== "getaddrinfo"));
       const onReady = () => finish();
       const onAbort = () => finish(new TransportError("aborted", `The connection to ${options.host}:${options.port} was aborted.`, { cause: signal?.reason }));
       const watch = watchDeadline(deadline.at, () => finish(LineSocket.#connectTimeout(options, deadline)));

@@ -290,6 +290,14 @@ describe("LineSocket connecting and closing", () => {
     expect(await transportErrorCode(LineSocket.connect({ host: "127.0.0.1", port }))).toBe("connect-failed");
   });
 
+  it("connect-failed, not tls-failed, with implicit TLS when no TCP connection was made (closed port, unknown host)", async () => {
+    const server = await rawServer(() => undefined);
+    const port = server.port;
+    await server.close();
+    expect(await transportErrorCode(LineSocket.connect({ host: "127.0.0.1", port, tls: {} }))).toBe("connect-failed");
+    expect(await transportErrorCode(LineSocket.connect({ host: "no-such-host.invalid", port, tls: {} }))).toBe("connect-failed");
+  });
+
   it("aborted by the signal, also while reading", async () => {
     const server = await startScriptedServer("!stall\n");
     const controller = new AbortController();
