@@ -25,7 +25,10 @@ export type TranscriptSink = (entry: TranscriptEntry) => void;
 
 /** TLS settings for implicit TLS and STARTTLS. Certificate verification is on unless `rejectUnauthorized: false`. */
 export interface TlsSettings {
-  /** Trusted CA certificate(s), PEM. Default: Node's bundled roots. */
+  /**
+   * Trusted CA certificate(s), PEM. Default: Node's bundled roots. The clients' option check refuses
+   * an empty or non-PEM value (Node reads an empty one as absent: its public roots, not the CA meant).
+   */
   ca?: string | Buffer | Array<string | Buffer>;
   /** Verify the server certificate and host name. Default true. */
   rejectUnauthorized?: boolean;
