@@ -73,7 +73,7 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
   private constructor(socket: LineSocket, options: ImapConnectOptions, port: number) {
     super(socket, options, IMAP, port);
     this.#imapOptions = options;
-    this.#wire = new ImapWire(socket, options.limits);
+    this.#wire = new ImapWire(socket, options.limits, () => this.replyDeadline());
   }
 
   /** See `ImapClient.connect`. */

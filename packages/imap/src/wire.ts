@@ -60,11 +60,16 @@ export class ImapWire {
   lastSize = 0;
   readonly limits: Required<ImapLimits>;
 
+  /** A deadline for a write the socket cannot take at once (the reply deadline). */
+  readonly #writeDeadline: () => Deadline;
+
   constructor(
     readonly socket: LineSocket,
     limits: ImapLimits = {},
+    writeDeadline: () => Deadline,
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
+    this.#writeDeadline = writeDeadline;
   }
 
   nextTag(): string {
@@ -130,12 +135,14 @@ export class ImapWire {
     return this.error(phase, "response-too-large", message);
   }
 
+  /** Writes `line` and CRLF; a server that stops reading fails it at the reply deadline (`timeout`), never later. */
   async writeLine(line: string, mask?: string): Promise<void> {
-    await this.socket.writeLine(line, mask === undefined ? undefined : { mask });
+    await this.socket.writeLine(line, mask === undefined ? { deadline: this.#writeDeadline() } : { mask, deadline: this.#writeDeadline() });
   }
 
+  /** Writes `data` (a literal), with `writeLine`'s deadline. */
   async write(data: string | Uint8Array, mask?: string): Promise<void> {
-    await this.socket.write(data, mask === undefined ? undefined : { mask });
+    await this.socket.write(data, mask === undefined ? { deadline: this.#writeDeadline() } : { mask, deadline: this.#writeDeadline() });
   }
 
   /** Sends `tag command` and records it (masked) as the last command. */

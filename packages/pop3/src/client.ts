@@ -135,7 +135,7 @@ export class Pop3Connection extends MailSession<Pop3Phase, Pop3Error> {
     super(socket, options, POP3, port);
     this.#popOptions = options;
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
-    this.#wire = new Pop3Wire(socket);
+    this.#wire = new Pop3Wire(socket, () => this.replyDeadline());
   }
 
   /** See `Pop3Client.connect`. */

@@ -10,7 +10,11 @@ export class Pop3Wire {
   /** The last command line sent, credentials masked. */
   lastCommand: string | undefined;
 
-  constructor(readonly socket: LineSocket) {}
+  constructor(
+    readonly socket: LineSocket,
+    /** A deadline for a write the socket cannot take at once (the reply deadline). */
+    private readonly writeDeadline: () => Deadline,
+  ) {}
 
   redact = (text: string): string => this.socket.redact(text);
 
@@ -36,6 +40,7 @@ export class Pop3Wire {
   /** Sends a command line; `mask` replaces it in the transcript and in errors. */
   async send(line: string, mask?: string): Promise<void> {
     this.lastCommand = mask ?? line;
-    await this.socket.writeLine(line, mask === undefined ? undefined : { mask });
+    // A server that stops reading fails the write at the reply deadline (`timeout`), never later.
+    await this.socket.writeLine(line, mask === undefined ? { deadline: this.writeDeadline() } : { mask, deadline: this.writeDeadline() });
   }
 }
