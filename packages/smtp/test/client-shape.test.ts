@@ -39,6 +39,8 @@ async function silentServer(): Promise<{ port: number; connections: () => number
 }
 
 describe("options are validated at run time (invalid-option, before any connection)", () => {
+  /** Text that passes the PEM check (its content does not matter: nothing connects). */
+  const PEM_TEXT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
   const cases: [string, Record<string, unknown>, string, RegExp][] = [
     ["tls in capitals", { tls: "STARTTLS" }, "tls", /"implicit", "starttls", "none".*got "STARTTLS"/],
     ["tls misspelt", { tls: "implict" }, "tls", /"implicit", "starttls", "none"/],
@@ -67,8 +69,11 @@ describe("options are validated at run time (invalid-option, before any connecti
     ["a ca that is a file's path, not its contents", { tlsOptions: { ca: "/etc/ssl/private-ca.pem" } }, "tlsOptions.ca", /contents, not its path/],
     ["a ca of the wrong type", { tlsOptions: { ca: null } }, "tlsOptions.ca", /PEM/],
     ["a ca list holding a number", { tlsOptions: { ca: [42] } }, "tlsOptions.ca", /PEM/],
-    ["a cert of the wrong type", { tlsOptions: { cert: 42 } }, "tlsOptions.cert", /PEM/],
-    ["a key that is not PEM", { tlsOptions: { key: "not a key" } }, "tlsOptions.key", /PEM/],
+    ["a cert of the wrong type", { tlsOptions: { cert: 42, key: PEM_TEXT } }, "tlsOptions.cert", /PEM/],
+    ["a key that is not PEM", { tlsOptions: { key: "not a key", cert: PEM_TEXT } }, "tlsOptions.key", /PEM/],
+    // A cert alone presents no certificate (Node needs its key), yet EXTERNAL would be tried.
+    ["a cert without its key", { tlsOptions: { cert: PEM_TEXT } }, "tlsOptions", /cert and key given together/],
+    ["a key without its cert", { tlsOptions: { key: PEM_TEXT } }, "tlsOptions", /cert and key given together/],
   ];
   for (const [name, extra, option, message] of cases) {
     it(`${name}: names "${option}" and what is accepted`, async () => {
@@ -108,9 +113,12 @@ describe("options are validated at run time (invalid-option, before any connecti
     const error = await failure(SmtpClient.connect({ host: "127.0.0.1", auth: { username: "u", password: 12345678 } } as unknown as SmtpClientOptions));
     expect(error).toMatchObject({ code: "invalid-option", option: "auth.password" });
     expect(error.message).not.toContain("12345678");
-    const key = await failure(SmtpClient.connect({ host: "127.0.0.1", tlsOptions: { key: "private-key-material" } } as unknown as SmtpClientOptions));
+    const key = await failure(SmtpClient.connect({ host: "127.0.0.1", tlsOptions: { key: "private-key-material", cert: PEM_TEXT } } as unknown as SmtpClientOptions));
     expect(key).toMatchObject({ code: "invalid-option", option: "tlsOptions.key" });
     expect(key.message).not.toContain("private-key-material");
+    const alone = await failure(SmtpClient.connect({ host: "127.0.0.1", tlsOptions: { key: "private-key-material" } } as unknown as SmtpClientOptions));
+    expect(alone).toMatchObject({ code: "invalid-option", option: "tlsOptions" });
+    expect(alone.message).not.toContain("private-key-material");
   });
 });
 

@@ -258,15 +258,15 @@ export function sharedClientOptions(): OptionSpec {
     tls: withHint(oneOf("implicit", "starttls", "none"), (v) =>
       typeof v === "object" && v !== null ? "TLS settings (ca, servername, rejectUnauthorized) go in tlsOptions." : typeof v === "boolean" ? 'Use tls: "implicit" for TLS from the first byte.' : undefined,
     ),
-    tlsOptions: object(
-      {
+    tlsOptions: certWithKey(
+      object({
         ca: pems,
         rejectUnauthorized: boolean,
         servername: string,
         cert: pem,
         key: pem,
         minVersion: oneOf("TLSv1.2", "TLSv1.3"),
-      },
+      }),
     ),
     // Identities are strings (CredentialsInput): a function user name read as none, and the
     // protocol logins then sent the password for an empty user.
@@ -284,6 +284,19 @@ export function sharedClientOptions(): OptionSpec {
     transcript: func,
     signal: instance(AbortSignal, "an AbortSignal"),
     prepare: oneOf("none", "saslprep"),
+  };
+}
+
+/**
+ * `tls` settings whose client certificate comes with its key: a `cert` alone sends no certificate
+ * (Node needs the key to present it) while the client still believes it has one, and a `key`
+ * alone does nothing; either is a slip, refused rather than connecting without what was meant.
+ */
+function certWithKey(base: Rule): Rule {
+  return {
+    ...base,
+    accepted: `${base.accepted} with cert and key given together (a client certificate needs its key)`,
+    check: (v) => base.check(v) && ((v as { cert?: unknown }).cert === undefined) === ((v as { key?: unknown }).key === undefined),
   };
 }
 
