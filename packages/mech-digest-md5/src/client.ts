@@ -212,7 +212,6 @@ export class DigestMd5Client implements SaslMechanism {
     return new Uint8Array(Buffer.from(parts.join(","), "latin1"));
   }
 
-
   #verify(bytes: Uint8Array): void {
     if (bytes.length >= DIGEST_MD5_MAX_CHALLENGE_BYTES) throw new SaslError(NAME, "server-verification-failed", `the server's rspauth message of ${bytes.length} bytes exceeds the ${DIGEST_MD5_MAX_CHALLENGE_BYTES - 1}-byte limit.`);
     let rspauth: string | undefined;

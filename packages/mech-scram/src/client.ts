@@ -150,8 +150,6 @@ export class ScramClient implements SaslMechanism {
     throw this.#fail("server-verification-failed", "the server reported success without proving it knows the password (no server signature v= was received).");
   }
 
-
-
   #fail(code: "bad-state" | "server-verification-failed", message: string): SaslError {
     this.#state = "failed";
     this.#password = undefined;
