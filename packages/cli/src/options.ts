@@ -2,7 +2,7 @@
  * Option handling shared by the commands: TLS trust, the password, the ban on secrets in argv.
  */
 import type { CleartextPolicy, NegotiationPolicy } from "@saslkit/core";
-import type { TlsSettings } from "@saslkit/transport";
+import { rules, type TlsSettings } from "@saslkit/transport";
 import { closest, list, str, type Parsed } from "./args.js";
 import { UsageError, type CliIo } from "./io.js";
 
@@ -77,7 +77,8 @@ export async function tlsTrust(values: { ca?: string | undefined; insecure?: boo
     } catch (error) {
       throw new UsageError(`cannot read the CA file ${values.ca} (${(error as NodeJS.ErrnoException).code ?? "error"}).`);
     }
-    if (!ca.includes("-----BEGIN ")) throw new UsageError(`the CA file ${values.ca} holds no PEM certificate (-----BEGIN CERTIFICATE-----).`);
+    // The library's own PEM rule, checked here so that the error names the flag and the file.
+    if (!rules.pem.check(ca)) throw new UsageError(`the CA file ${values.ca} holds no PEM certificate (-----BEGIN CERTIFICATE-----).`);
     return { ca };
   }
   return {};

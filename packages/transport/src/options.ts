@@ -301,4 +301,4 @@ function certWithKey(base: Rule): Rule {
 }
 
 /** The rule builders, as one object (what a client needs to describe its own keys). */
-export const rules = { any, boolean, either, func, instance, listOf, number, object, oneOf, string, text, withHint } as const;
+export const rules = { any, boolean, either, func, instance, listOf, number, object, oneOf, pem, string, text, withHint } as const;
