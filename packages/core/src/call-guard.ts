@@ -16,6 +16,11 @@ export class CallGuard {
     if (this.#busy) throw new SaslError(mechanism, "bad-state", `${call} was called while another call of this exchange was still running.`);
   }
 
+  /** True while a call is running: for a method that refuses an overlap in its own words ("start() was called twice."). */
+  get busy(): boolean {
+    return this.#busy;
+  }
+
   /** Runs `work` with the exchange marked busy until it settles; its result or error passes through. */
   async hold<T>(work: () => Promise<T>): Promise<T> {
     this.#busy = true;

@@ -12,7 +12,7 @@
  * Each mechanism (oauthbearer.ts, xoauth2.ts) extends `BearerTokenClient` and
  * `BearerTokenServer` with its encoding. Internal to this package.
  */
-import { OneMessageServer, SaslError, mayActAs, utf8, type AuthIdentity, type ClientContext, type Credentials, type SaslMechanism, type ServerOutcome, type ServerStep } from "@saslkit/core";
+import { CallGuard, OneMessageServer, SaslError, mayActAs, utf8, type AuthIdentity, type ClientContext, type Credentials, type SaslMechanism, type ServerOutcome, type ServerStep } from "@saslkit/core";
 import { TOKEN, TOKEN_PROVIDER } from "./credentials.js";
 import { B64TOKEN, decodeOAuthError, encodeOAuthError, isTokenRefusal } from "./oauth-error.js";
 
@@ -58,7 +58,7 @@ export abstract class BearerTokenClient implements SaslMechanism {
   #detail: Readonly<Record<string, unknown>> | undefined;
   #retry = false;
   /** `start()` is fetching the token: a second `start()` is refused. */
-  #starting = false;
+  readonly #calls = new CallGuard();
   /** Held only between start and the server's answer, to scrub an echo of it from the detail. */
   #token: string | undefined;
 
@@ -88,16 +88,10 @@ export abstract class BearerTokenClient implements SaslMechanism {
   }
 
   async start(): Promise<Uint8Array> {
-    if (this.#state !== "initial" || this.#starting) throw new SaslError(this.name, "bad-state", "start() was called twice.");
+    if (this.#state !== "initial" || this.#calls.busy) throw new SaslError(this.name, "bad-state", "start() was called twice.");
     const encode = this.prepare(this.#context);
     const { credentials, freshCredentials } = this.#context;
-    let token: string | undefined;
-    this.#starting = true;
-    try {
-      token = await readToken(credentials, freshCredentials === true);
-    } finally {
-      this.#starting = false;
-    }
+    const token = await this.#calls.hold(() => readToken(credentials, freshCredentials === true));
     if (token === undefined || token === "") {
       throw new SaslError(this.name, "missing-credentials", freshCredentials ? "no fresh access token is available for the retry." : "an access token is needed and none was given.");
     }
