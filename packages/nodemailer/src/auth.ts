@@ -77,6 +77,13 @@ export interface HandlerSettings {
   /** The host is this machine and the socket goes to it (no proxy, getSocket or socket of the caller's). */
   readonly loopback: boolean;
   /**
+   * The transport has no credentials and `saslkit()` gave it forceAuth and an auth without any, so
+   * that per-message credentials are always used (a server without AUTH fails them). A login that
+   * brings no user and no password is then nodemailer's "no auth" (`verify()`, a message without
+   * `auth`): it succeeds with nothing sent, as nodemailer goes on without login there.
+   */
+  readonly perMessageOnly: boolean;
+  /**
    * How long each reply may take (nodemailer's `socketTimeout`). nodemailer's own timer restarts on
    * every byte and it has no deadline for AUTH, so a server dripping a reply would hold the login.
    */
@@ -124,6 +131,10 @@ class ReplyTimeout extends Error {
 /** The customAuth handler for these settings. */
 export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => Promise<void> {
   return async (ctx) => {
+    if (s.perMessageOnly && !ctx.auth.user && !ctx.auth.credentials?.user && ctx.auth.credentials?.pass === undefined) {
+      s.log.debug({ tnx: "smtp", action: "no-credentials" }, "saslkit: no credentials on the transport or the message; no login");
+      return;
+    }
     // This login's secrets: masked in the log while it runs, and in its errors for good.
     const redactor = s.masking.begin();
     try {

@@ -62,6 +62,7 @@ export interface NodemailerSmtpOptions {
   auth?: { type?: string | undefined; method?: string | false | undefined; user?: string | undefined; pass?: string | undefined } | undefined;
   customAuth?: Record<string, (ctx: never) => unknown> | undefined;
   forceAuth?: boolean | undefined;
+  pool?: unknown;
   socketTimeout?: number | undefined;
   logger?: unknown;
 }
@@ -178,6 +179,12 @@ export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: S
     cleartextRefusal(policy?.cleartext, { secure: false, loopback }) !== undefined;
   const tls: TransportTls = requireTls ? "required" : transportTls(effective);
   const port = Number(effective.port) || (tls === "implicit" ? 465 : 587);
+  // No credentials on the transport (a pool has no per-message auth): per-message credentials must
+  // fail against a server whose EHLO lists no AUTH too, which takes forceAuth. nodemailer's verify()
+  // with forceAuth and no transport auth fails ENOAUTH, so the transport gets an auth without
+  // credentials: verify() and a message without auth then reach the handler, which does no login
+  // (nodemailer still logs its "User undefined authenticated" line for them).
+  const perMessageOnly = !effective.auth && !effective.pool && effective.forceAuth === undefined;
   const handler = createHandler({
     mechanisms: settings.mechanisms,
     policy,
@@ -192,6 +199,7 @@ export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: S
     port,
     tls,
     loopback,
+    perMessageOnly,
     // nodemailer's default socketTimeout (10 minutes) when the options set none.
     replyTimeoutMs: typeof effective.socketTimeout === "number" && effective.socketTimeout > 0 ? effective.socketTimeout : 10 * 60 * 1000,
     hello: `${effective.lmtp ? "LHLO" : "EHLO"} ${(effective.name || defaultClientName()).replace(/[\r\n]+/g, "")}`,
@@ -202,13 +210,14 @@ export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: S
     ...options,
     ...(requireTls ? { requireTLS: true } : {}),
     // nodemailer skips login when EHLO lists no AUTH and would send the message unauthenticated,
-    // reporting success; saslkit's rule (as @saslkit/smtp's) is a no-mechanism error. Only with
-    // credentials on the transport (or in its url): for a transport without them, verify() with
-    // forceAuth fails ENOAUTH. An explicit forceAuth stays.
-    ...(effective.auth && effective.forceAuth === undefined ? { forceAuth: true } : {}),
+    // reporting success; saslkit's rule (as @saslkit/smtp's) is a no-mechanism error. With
+    // credentials on the transport (or in its url), or only per message (see perMessageOnly).
+    // An explicit forceAuth stays.
+    ...((effective.auth || perMessageOnly) && effective.forceAuth === undefined ? { forceAuth: true } : {}),
     // Per-message auth and URL credentials merge into this: the method stays saslkit's.
     authMethod: SASLKIT_METHOD,
     ...(options.auth ? { auth: { ...options.auth, type: "custom", method: SASLKIT_METHOD } } : {}),
+    ...(perMessageOnly ? { auth: { type: "custom", method: SASLKIT_METHOD } } : {}),
     customAuth: { ...options.customAuth, [SASLKIT_METHOD]: handler },
     logger,
   };

@@ -467,6 +467,61 @@ S: 250 8BITMIME
     }
   });
 
+  it("per-message credentials only: a server whose EHLO offers no AUTH fails sendMail with no-mechanism, and nothing is sent", async () => {
+    const scripted = await startScriptedServer(`S: 220 mail.example.test ESMTP
+C: EHLO *
+S: 250-mail.example.test
+S: 250 8BITMIME
+C: EHLO *
+S: 250-mail.example.test
+S: 250 8BITMIME
+`);
+    const transport = nodemailer.createTransport(saslkit({ host: "127.0.0.1", port: scripted.port, ignoreTLS: true }, { mechanisms: [plain, ...scramProviders] }));
+    const error = (await transport.sendMail({ ...message("no-auth-per-message"), auth: { user: USER, pass: PASS } }).catch((e: unknown) => e)) as SaslkitAuthError;
+    await scripted.done().catch(() => undefined);
+    await scripted.close();
+    // Without the fix nodemailer skipped login and went on to MAIL FROM.
+    expect(scripted.received.filter((l) => /^(MAIL|AUTH)/i.test(l))).toEqual([]);
+    expect(error).toBeInstanceOf(SaslkitAuthError);
+    expect(error.code).toBe("EAUTH");
+    expect(error.reason).toBe("no-mechanism");
+    expect(error.message).toContain("the server offers no AUTH mechanism");
+  });
+
+  it("per-message credentials only: verify() still checks the connection alone (no credentials to try), whether the server offers AUTH or not; a message without credentials is sent as nodemailer sends it", async () => {
+    for (const ehlo of ["250 AUTH PLAIN SCRAM-SHA-256", "250 8BITMIME"]) {
+      const scripted = await startScriptedServer(`S: 220 mail.example.test ESMTP
+C: EHLO *
+S: 250-mail.example.test
+S: ${ehlo}
+C: QUIT
+S: 221 bye
+`);
+      const transport = nodemailer.createTransport(saslkit({ host: "127.0.0.1", port: scripted.port, ignoreTLS: true }, { mechanisms: [plain, ...scramProviders] }));
+      expect(await transport.verify(), ehlo).toBe(true);
+      await scripted.done();
+      await scripted.close();
+      expect(scripted.received.filter((l) => /^AUTH/i.test(l)), ehlo).toEqual([]);
+    }
+    const scripted = await startScriptedServer(`S: 220 mail.example.test ESMTP
+C: EHLO *
+S: 250-mail.example.test
+S: 250 8BITMIME
+C: MAIL FROM:<alice@example.test>
+S: 250 2.1.0 Ok
+C: RCPT TO:<bob@example.test>
+S: 250 2.1.5 Ok
+C: DATA
+S: 354 go ahead
+!data
+S: 250 2.0.0 Ok: queued
+`);
+    const transport = nodemailer.createTransport(saslkit({ host: "127.0.0.1", port: scripted.port, ignoreTLS: true }, { mechanisms: [plain, ...scramProviders] }));
+    await transport.sendMail(message("no-credentials"));
+    await scripted.done();
+    await scripted.close();
+  });
+
   it("a server that drips a reply byte by byte (each byte inside socketTimeout) fails the login after socketTimeout, not when it pleases", async () => {
     // nodemailer's socketTimeout is an idle timer: every byte restarts it, and nodemailer has no
     // deadline for AUTH. Each reply the handler waits for (its EHLO, each AUTH step) must come within socketTimeout.
