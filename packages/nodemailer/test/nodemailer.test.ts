@@ -520,6 +520,10 @@ S: 250 2.0.0 Ok: queued
     await transport.sendMail(message("no-credentials"));
     await scripted.done();
     await scripted.close();
+    // A pool has no per-message auth, and an explicit forceAuth is the caller's: neither gets the empty auth.
+    const local = { host: "127.0.0.1", port: 25 };
+    expect(saslkit(local)).toMatchObject({ forceAuth: true, auth: { type: "custom", method: "SASLKIT" } });
+    for (const o of [{ ...local, pool: true }, { ...local, forceAuth: false }]) expect(saslkit(o)).not.toHaveProperty("auth");
   });
 
   it("a server that drips a reply byte by byte (each byte inside socketTimeout) fails the login after socketTimeout, not when it pleases", async () => {
