@@ -44,6 +44,13 @@ export interface ChannelInfo {
   readonly host?: string;
   /** The server's port. */
   readonly port?: number;
+  /**
+   * Server side: this server's address that the client connected to, as the socket reports it (an
+   * IPv4 client of a dual-stack socket shows as `::ffff:a.b.c.d`), set by the adapter. A client
+   * that names the server by address names this one, so mechanisms that check the server's names
+   * (a digest-uri host) may accept it. Unset on the client side.
+   */
+  readonly localAddress?: string;
   /** Channel-binding capability, when the channel is TLS and the adapter can supply data. */
   readonly channelBinding?: ChannelBinding;
   /** Identity established outside SASL (client certificate subject), for server halves that use it. */

@@ -46,10 +46,12 @@ export interface DigestMd5ServerOptions {
    * The host names (or addresses) the host part of the client's `digest-uri` may name, compared
    * without regard to case (RFC 2831 §2.1.2.1: the server SHOULD check it is one of its names;
    * this detects a response meant for another server). Default: the names the server knows
-   * itself by, `ServerContext.hostname` and `ChannelInfo.host`, and on a loopback connection also
-   * `localhost`, `127.x.x.x` and `::1`; when the server knows no name, any host is accepted. A
-   * client that connects by a non-loopback address sends that address: list it here. `"any"`
-   * turns the check off (as Cyrus SASL does not check). A non-empty list of names, or `"any"`.
+   * itself by, `ServerContext.hostname` and `ChannelInfo.host`, the address the client connected
+   * to (`ChannelInfo.localAddress`), and on a loopback connection also `localhost`, `127.x.x.x`
+   * and `::1`; when the server knows no name, any host is accepted. Other names a client may use
+   * (another name of the machine, a NAT's public address): list them here, with the default ones
+   * still wanted. `"any"` turns the check off (as Cyrus SASL does not check). A non-empty list of
+   * names, or `"any"`.
    */
   readonly hosts?: readonly string[] | "any";
 }

@@ -71,15 +71,21 @@ const realmNotOffered: Failure = { type: "failure", code: "authentication-failed
 /** Names every loopback connection reaches the server by: `localhost`, 127.0.0.0/8, `::1`. */
 const LOOPBACK_HOST = /^(?:localhost|127(?:\.\d{1,3}){3}|::1)$/;
 
+/** An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`), as a dual-stack socket reports an IPv4 peer. */
+const V4_MAPPED = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i;
+
 /**
  * The host names the digest-uri may name (lower case), or undefined for "any": the option, else
- * the names the server knows itself by (none known: any).
+ * the names the server knows itself by (none known: any) and the address the client connected to.
  */
 function acceptedHosts(option: readonly string[] | "any" | undefined, context: Pick<ServerContext, "hostname" | "channel">): { names: readonly string[]; loopback: boolean } | undefined {
   if (option === "any") return undefined;
   if (option !== undefined) return { names: option.map(normalHost), loopback: false };
   const names = [context.hostname, context.channel.host].filter((h): h is string => h !== undefined && h !== "").map(normalHost);
-  return names.length > 0 ? { names, loopback: context.channel.loopback === true } : undefined;
+  if (names.length === 0) return undefined;
+  const local = context.channel.localAddress;
+  if (local) names.push(normalHost(local.replace(V4_MAPPED, "$1")));
+  return { names, loopback: context.channel.loopback === true };
 }
 
 /** A host for comparison: lower case, without IPv6 brackets or a trailing root dot. */

@@ -655,12 +655,18 @@ describe("overlapping calls on one exchange (public API; the driver never makes 
 });
 
 describe("DIGEST-MD5 server checks the host of digest-uri (RFC 2831 §2.1.2.1)", () => {
-  type ServerSide = { hostname?: string; host?: string; loopback?: boolean; options?: Record<string, unknown> };
+  type ServerSide = { hostname?: string; host?: string; loopback?: boolean; localAddress?: string; options?: Record<string, unknown> };
   const hostServer = (side: ServerSide): DigestMd5Server =>
     new DigestMd5Server({
       callbacks: { lookupPassword: (u) => (u === "chris" ? "secret" : undefined) },
       hostname: side.hostname ?? "",
-      channel: { secure: true, service: "imap", ...(side.host !== undefined ? { host: side.host } : {}), ...(side.loopback !== undefined ? { loopback: side.loopback } : {}) },
+      channel: {
+        secure: true,
+        service: "imap",
+        ...(side.host !== undefined ? { host: side.host } : {}),
+        ...(side.loopback !== undefined ? { loopback: side.loopback } : {}),
+        ...(side.localAddress !== undefined ? { localAddress: side.localAddress } : {}),
+      },
       options: side.options ? { digestMd5: side.options } : {},
     });
   /** The server's outcome for a client whose digest-uri is `imap/<host>` (or `<service>/<host>`). */
@@ -693,6 +699,21 @@ describe("DIGEST-MD5 server checks the host of digest-uri (RFC 2831 §2.1.2.1)",
     for (const host of ["localhost", "127.0.0.1", "::1", "[::1]", "mx.example.test"]) expect(await outcomeFor(side, host), host).toMatchObject({ identity: { authcid: "chris" } });
     expect(await outcomeFor(side, "evil.example")).toEqual({ failure: "invalid-response" });
     expect(await outcomeFor({ hostname: "mx.example.test", loopback: false }, "localhost")).toEqual({ failure: "invalid-response" });
+  });
+
+  it("default: the address the client connected to (ChannelInfo.localAddress) names the server too, not another address", async () => {
+    const side = { hostname: "mx.example.test", loopback: false, localAddress: "192.0.2.10" };
+    expect(await outcomeFor(side, "192.0.2.10")).toMatchObject({ identity: { authcid: "chris" } });
+    expect(await outcomeFor(side, "mx.example.test")).toMatchObject({ identity: { authcid: "chris" } });
+    expect(await outcomeFor(side, "192.0.2.11")).toEqual({ failure: "invalid-response" });
+    expect(await outcomeFor(side, "127.0.0.1")).toEqual({ failure: "invalid-response" });
+    // An IPv4 client of a dual-stack socket: the socket reports the address IPv4-mapped, the client names it as IPv4.
+    expect(await outcomeFor({ ...side, localAddress: "::ffff:192.0.2.10" }, "192.0.2.10")).toMatchObject({ identity: { authcid: "chris" } });
+    expect(await outcomeFor({ ...side, localAddress: "2001:DB8::5" }, "[2001:db8::5]")).toMatchObject({ identity: { authcid: "chris" } });
+    // Explicit hosts replace the default, the local address included.
+    expect(await outcomeFor({ ...side, options: { hosts: ["mail.example.org"] } }, "192.0.2.10")).toEqual({ failure: "invalid-response" });
+    // Knowing only its address, a server still knows no name of its own: any host, as before.
+    expect(await outcomeFor({ localAddress: "192.0.2.10" }, "whatever.example")).toMatchObject({ identity: { authcid: "chris" } });
   });
 
   it("a serv-name after the host (serv-type/host/serv-name) does not hide the host", async () => {

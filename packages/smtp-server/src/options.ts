@@ -48,7 +48,8 @@ export interface SmtpServerOptions {
   readonly port?: number;
   /**
    * Name used in the greeting and the EHLO reply, and handed to server mechanisms (DIGEST-MD5
-   * accepts it as the host of a client's digest-uri; see its `hosts` option). Default "localhost".
+   * accepts it as the host of a client's digest-uri, as it does the address the client connected
+   * to; see its `hosts` option). Default "localhost".
    * Never resolved.
    */
   readonly hostname?: string;

@@ -37,12 +37,13 @@ export class RawClient {
     socket.on("error", () => undefined);
   }
 
-  static connect(port: number, options: { tls?: boolean; localAddress?: string } = {}): Promise<RawClient> {
+  static connect(port: number, options: { tls?: boolean; localAddress?: string; host?: string } = {}): Promise<RawClient> {
     return new Promise((resolve, reject) => {
       const local = options.localAddress ? { localAddress: options.localAddress } : {};
+      const host = options.host ?? "127.0.0.1";
       const socket = options.tls
-        ? tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false, ...local }, () => resolve(new RawClient(socket)))
-        : net.connect({ host: "127.0.0.1", port, ...local }, () => resolve(new RawClient(socket)));
+        ? tls.connect({ host, port, rejectUnauthorized: false, ...local }, () => resolve(new RawClient(socket)))
+        : net.connect({ host, port, ...local }, () => resolve(new RawClient(socket)));
       socket.once("error", reject);
       setTimeout(() => reject(new Error("connect timed out")), 5000).unref();
     });

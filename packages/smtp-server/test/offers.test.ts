@@ -86,6 +86,29 @@ describe("offers: the advertised list reaches the server halves", () => {
   });
 });
 
+describe("offers: the channel the server halves receive", () => {
+  it("ServerContext.channel names the server by its hostname (host) and carries the address the client connected to (localAddress)", async () => {
+    const seen: unknown[] = [];
+    const spy: MechanismProvider = {
+      ...fakePlain,
+      name: "X-SPY",
+      priority: 50,
+      security: { sendsSecretInClear: false, mutualAuth: false, channelBinding: false },
+      createServer: (context) => {
+        seen.push(context.channel);
+        return { name: "X-SPY", start: (): ServerStep => ({ type: "failure", code: "authentication-failed", message: "no" }), step: (): ServerStep => ({ type: "failure", code: "aborted", message: "no" }) };
+      },
+    };
+    // 127.0.0.2, not the 127.0.0.1 every other test uses: the address is the one connected to.
+    const server = await start({ host: "127.0.0.2", hostname: "mx.example.test", mechanisms: [spy] });
+    const client = track(await RawClient.connect(server.port, { host: "127.0.0.2" }));
+    expect((await client.reply())[0]).toMatch(/^220 /);
+    await client.command("EHLO client.test");
+    await client.command("AUTH X-SPY =");
+    expect(seen).toEqual([expect.objectContaining({ host: "mx.example.test", localAddress: "127.0.0.2", loopback: true, service: "smtp" })]);
+  });
+});
+
 describe("offers: the cleartext rule is core's (the clients' policy.cleartext values)", () => {
   it('cleartext: "never" hides PLAIN even on loopback and answers 538', async () => {
     const server = await start({ cleartext: "never" });

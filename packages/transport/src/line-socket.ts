@@ -221,6 +221,7 @@ export class LineSocket {
   readonly #isServer: boolean;
   readonly #maxLine: number;
   readonly #transcript: TranscriptSink | undefined;
+  /** Client: the host and port given to `connect`. Server: the local address and port the client connected to (`accept`). */
   readonly #host: string | undefined;
   readonly #port: number | undefined;
   /**
@@ -1073,8 +1074,9 @@ export class LineSocket {
   /**
    * The core `ChannelInfo` for this connection. `host`/`port` default to those given to
    * `connect`. Channel binding: tls-exporter (TLS 1.3), tls-server-end-point (RFC 5929 hash
-   * rules), tls-unique (TLS 1.2). `externalIdentity` is the verified client certificate's CN
-   * (server side only).
+   * rules), tls-unique (TLS 1.2). Server side only: `localAddress`, the address the client
+   * connected to (`host` is then the server's name, when given), and `externalIdentity`, the
+   * verified client certificate's CN.
    */
   channelInfo(host?: string, port?: number): ChannelInfo {
     const h = host ?? this.#host;
@@ -1083,6 +1085,7 @@ export class LineSocket {
     const info: { -readonly [K in keyof ChannelInfo]: ChannelInfo[K] } = { secure: this.#tls !== undefined, loopback: this.loopback };
     if (h !== undefined) info.host = h;
     if (p !== undefined) info.port = p;
+    if (this.#isServer && this.#host !== undefined) info.localAddress = this.#host;
     if (this.#tls) info.channelBinding = this.#binding ??= channelBindingFor(this.#tls, this.#isServer);
     if (this.#externalIdentity !== undefined) info.externalIdentity = this.#externalIdentity;
     return info;

@@ -619,6 +619,21 @@ describe("TLS", () => {
     return info;
   }
 
+  it("server side: localAddress is the address the client connected to; the client side has none", async () => {
+    let serverSide!: LineSocket;
+    const server = await rawServer((s) => {
+      serverSide = LineSocket.accept(s);
+      void serverSide.writeLine("220 go");
+    });
+    const line = await LineSocket.connect({ host: "127.0.0.1", port: server.port });
+    await line.readLine(Deadline.in(5000));
+    expect(serverSide.channelInfo("mx.example.test", 25)).toMatchObject({ host: "mx.example.test", port: 25, localAddress: "127.0.0.1" });
+    expect(serverSide.channelInfo()).toMatchObject({ host: "127.0.0.1", localAddress: "127.0.0.1" });
+    expect(line.channelInfo()).not.toHaveProperty("localAddress");
+    await line.close();
+    await server.close();
+  });
+
   it("server side: client certificate CN becomes externalIdentity", async () => {
     const info = await serverChannelWithClientCertificate((certs) => ({ cert: certs.clientCert, key: certs.clientKey }));
     expect(info?.externalIdentity).toBe("testuser");
