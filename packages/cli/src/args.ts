@@ -86,12 +86,15 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[]): Parsed
       options: Object.fromEntries(Object.entries(options).map(([name, o]) => [name, { type: o.type, ...(o.multiple ? { multiple: true } : {}), ...(o.short ? { short: o.short } : {}) }])),
     });
     // parseArgs keeps the last of a repeated single-value option: `--host a --host b` would
-    // connect somewhere the user may not have meant. The error names the flag, never its values
+    // connect somewhere the user may not have meant. A switch given twice is refused the same way
+    // (a slip, or two option sets pasted together). The error names the flag, never its values
     // (one may be a secret typed in the wrong place).
     const seen = new Set<string>();
     for (const token of tokens) {
-      if (token.kind !== "option" || options[token.name]?.type !== "string" || options[token.name]?.multiple) continue;
-      if (seen.has(token.name)) throw new UsageError(`${spec.name}: --${token.name} is given more than once; it takes one value.`);
+      if (token.kind !== "option" || options[token.name]?.multiple) continue;
+      if (seen.has(token.name)) {
+        throw new UsageError(`${spec.name}: --${token.name} is given more than once; ${options[token.name]?.type === "string" ? "it takes one value" : "it is a switch"}.`);
+      }
       seen.add(token.name);
     }
     return { values: values as Parsed["values"], positionals, help: false };

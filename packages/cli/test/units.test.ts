@@ -70,6 +70,26 @@ describe("send arguments", () => {
     expect((error as Error).message).toBe(`send: ${flag} is given more than once; it takes one value.`);
   });
 
+  it.each([
+    [["--insecure", "--insecure"], "--insecure"],
+    [["--debug", "-d"], "--debug"],
+    [["-dd"], "--debug"],
+    [["--no-plus", "--no-plus"], "--no-plus"],
+    [["--progress", "--progress"], "--progress"],
+  ])("a switch given twice (%j added) is a usage error naming it, as a repeated single-value flag is", async (extra, flag) => {
+    const error = await parseSendArgs([...required, ...extra], memoryIo().io).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toBe(`send: ${flag} is given more than once; it is a switch.`);
+  });
+
+  it("a switch given twice exits 2 in every command (probe, demo), naming the flag", async () => {
+    for (const argv of [["probe", "smtp://127.0.0.1:1", "--oauth", "--oauth"], ["demo", "-q", "--quiet"]]) {
+      const { io, stderr } = memoryIo();
+      expect(await main(argv, io), argv.join(" ")).toBe(2);
+      expect(stderr()).toContain(`${argv[0]}: --${argv.at(-1)!.replace(/^--/, "")} is given more than once; it is a switch.`);
+    }
+  });
+
   it("a repeated flag's values are not echoed in the usage error", async () => {
     const error = await parseSendArgs(["--host", "h.test", "--user", "alice-Secretish", "--user", "bob-Secretish", "--from", "a@b.test", "--to", "c@d.test", "--body", "x"], memoryIo().io).catch((e: unknown) => e);
     expect((error as Error).message).not.toMatch(/Secretish/);
