@@ -55,9 +55,10 @@ function scrubErrors(args: readonly unknown[], scrub: (text: string) => string):
 
 /**
  * `logger` (nodemailer's `logger` option: an object, or true for its console logger) behind `scrub`;
- * `undefined`: no output, errors still masked in place.
+ * `undefined`: no output, errors still masked in place. A call for which `drop` returns true is
+ * not written (its errors are still masked).
  */
-export function maskingLogger(logger: BunyanLike | true | undefined, scrub: (text: string) => string): Record<Level, LogFn> {
+export function maskingLogger(logger: BunyanLike | true | undefined, scrub: (text: string) => string, drop?: (args: readonly unknown[]) => boolean): Record<Level, LogFn> {
   const out = {} as Record<Level, LogFn>;
   if (logger === undefined) {
     for (const level of LEVELS) out[level] = (...args: unknown[]) => void scrubErrors(args, scrub);
@@ -66,6 +67,7 @@ export function maskingLogger(logger: BunyanLike | true | undefined, scrub: (tex
   const target: BunyanLike = logger === true ? (getLogger({ logger: true }, {}) as unknown as BunyanLike) : logger;
   for (const level of LEVELS) {
     out[level] = (...args: unknown[]) => {
+      if (drop?.(args)) return void scrubErrors(args, scrub);
       // The level itself, else the fallback nodemailer uses for loggers that lack it.
       const name = typeof target[level] === "function" ? level : ["info", "debug", "log", "trace", "warn", "error"].find((n) => typeof target[n] === "function");
       if (!name) return undefined;
@@ -73,4 +75,14 @@ export function maskingLogger(logger: BunyanLike | true | undefined, scrub: (tex
     };
   }
   return out;
+}
+
+/**
+ * nodemailer's "User undefined authenticated" entry: what it logs after a forced login in which
+ * the handler sent nothing (a transport without credentials and a message without any, see
+ * `perMessageOnly` in transport.ts). Nothing was authenticated, so it is not written.
+ */
+export function isLoginWithoutUser(args: readonly unknown[]): boolean {
+  const entry = args[0] as { action?: unknown; username?: unknown } | null | undefined;
+  return typeof entry === "object" && entry !== null && entry.action === "authenticated" && entry.username === undefined;
 }

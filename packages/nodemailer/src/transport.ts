@@ -11,7 +11,7 @@ import { checkOptions, rules, sharedClientOptions, type OptionSpec } from "@sasl
 import { assign, getLogger, parseConnectionUrl } from "nodemailer/lib/shared";
 import wellKnown from "nodemailer/lib/well-known";
 import { createHandler, isLoopbackHost, SASLKIT_METHOD, type HandlerLogger, type TransportTls } from "./auth.js";
-import { maskingLogger, type BunyanLike } from "./logger.js";
+import { isLoginWithoutUser, maskingLogger, type BunyanLike } from "./logger.js";
 import { Masking } from "./masking.js";
 
 /** What saslkit adds to a nodemailer transport. Every field is optional. */
@@ -162,9 +162,6 @@ export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: S
   const scrub = (text: string) => masking.redact(text);
   const userLogger = options.logger;
   const hasLogger = userLogger === true || (userLogger !== null && typeof userLogger === "object");
-  // Installed without a caller's logger too: it masks nodemailer's errors in place (see logger.ts).
-  const logger = maskingLogger(hasLogger ? (userLogger as BunyanLike | true) : undefined, scrub);
-  const log = getLogger({ logger: hasLogger ? logger : false }, { component: "saslkit" }) as unknown as HandlerLogger;
   const host = effective.host || "localhost";
   // A proxy, getSocket or a socket of the caller's takes the connection where the host option does
   // not say (for a proxy, "127.0.0.1" is the proxy's own machine): only a direct connection counts.
@@ -183,8 +180,11 @@ export function saslkit<T extends NodemailerSmtpOptions>(options: T, settings: S
   // fail against a server whose EHLO lists no AUTH too, which takes forceAuth. nodemailer's verify()
   // with forceAuth and no transport auth fails ENOAUTH, so the transport gets an auth without
   // credentials: verify() and a message without auth then reach the handler, which does no login
-  // (nodemailer still logs its "User undefined authenticated" line for them).
+  // (nodemailer's "User undefined authenticated" line for them is not written: isLoginWithoutUser).
   const perMessageOnly = !effective.auth && !effective.pool && effective.forceAuth === undefined;
+  // Installed without a caller's logger too: it masks nodemailer's errors in place (see logger.ts).
+  const logger = maskingLogger(hasLogger ? (userLogger as BunyanLike | true) : undefined, scrub, perMessageOnly ? isLoginWithoutUser : undefined);
+  const log = getLogger({ logger: hasLogger ? logger : false }, { component: "saslkit" }) as unknown as HandlerLogger;
   const handler = createHandler({
     mechanisms: settings.mechanisms,
     policy,

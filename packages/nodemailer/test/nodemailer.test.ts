@@ -526,6 +526,47 @@ S: 250 2.0.0 Ok: queued
     for (const o of [{ ...local, pool: true }, { ...local, forceAuth: false }]) expect(saslkit(o)).not.toHaveProperty("auth");
   });
 
+  it("per-message credentials only: a message without credentials logs no 'User undefined authenticated' (nothing was authenticated); one with credentials still logs its login", async () => {
+    const entries: unknown[] = [];
+    const logger = { info: (entry: unknown) => entries.push(entry), debug: () => undefined, error: () => undefined, warn: () => undefined, trace: () => undefined, fatal: () => undefined };
+    const logins = () => entries.filter((e) => (e as { action?: string } | null)?.action === "authenticated");
+    const without = await startScriptedServer(`S: 220 mail.example.test ESMTP
+C: EHLO *
+S: 250-mail.example.test
+S: 250 8BITMIME
+C: MAIL FROM:<alice@example.test>
+S: 250 2.1.0 Ok
+C: RCPT TO:<bob@example.test>
+S: 250 2.1.5 Ok
+C: DATA
+S: 354 go ahead
+!data
+S: 250 2.0.0 Ok: queued
+`);
+    const bare = nodemailer.createTransport(saslkit({ host: "127.0.0.1", port: without.port, ignoreTLS: true, logger }, { mechanisms: [plain] }));
+    await bare.sendMail(message("no-credentials-logged"));
+    await without.done();
+    await without.close();
+    expect(logins()).toEqual([]);
+    // The same transport shape with a message's own credentials: its login is logged as before.
+    const withAuth = await startScriptedServer(`${opening("PLAIN")}C: AUTH PLAIN *
+S: 235 2.7.0 Authentication successful
+C: MAIL FROM:<alice@example.test>
+S: 250 2.1.0 Ok
+C: RCPT TO:<bob@example.test>
+S: 250 2.1.5 Ok
+C: DATA
+S: 354 go ahead
+!data
+S: 250 2.0.0 Ok: queued
+`);
+    const perMessage = nodemailer.createTransport(saslkit({ host: "127.0.0.1", port: withAuth.port, ignoreTLS: true, logger }, { mechanisms: [plain] }));
+    await perMessage.sendMail({ ...message("credentials-logged"), auth: { user: USER, pass: PASS } });
+    await withAuth.done();
+    await withAuth.close();
+    expect(logins()).toMatchObject([{ action: "authenticated", username: USER }]);
+  });
+
   it("a server that drips a reply byte by byte (each byte inside socketTimeout) fails the login after socketTimeout, not when it pleases", async () => {
     // nodemailer's socketTimeout is an idle timer: every byte restarts it, and nodemailer has no
     // deadline for AUTH. Each reply the handler waits for (its EHLO, each AUTH step) must come within socketTimeout.
