@@ -4,7 +4,9 @@
  * real delivery, and smtp-pool-restart-postfix.test.ts a real Postfix stopped under load). The server records every message it accepted by Message-ID, so each test checks the
  * delivery rule: every message is delivered at most once; a message whose send resolved was
  * delivered exactly once; a failure before the final dot is retried on a fresh connection; a
- * failure after it is reported as `outcome-unknown` and never retried.
+ * failure after it is reported as `outcome-unknown` and never retried. The last group plays a
+ * server going down whose closes the client reads link by link (OutageServer), without timing:
+ * which tries count against maxAttempts.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { fakeServerOptions } from "./support/fake-smtp.js";
@@ -37,7 +39,7 @@ afterEach(async () => {
   server = undefined;
 });
 
-const connection = (s: FaultServer): SmtpClientOptions => fakeServerOptions(s.port);
+const connection = (s: FakeSmtpServer): SmtpClientOptions => fakeServerOptions(s.port);
 
 const msg = (id: string) => `Message-ID: <${id}>\r\nSubject: ${id}\r\n\r\n.body ${id}\r\n`;
 const env = { from: "a@example.org", to: ["b@example.org"] };
@@ -175,5 +177,108 @@ describe("SmtpPool delivery rule under faults (scripted server)", () => {
     expect(settled.every((r) => r.result)).toBe(true);
     expect(server.delivered.size).toBe(25);
     await expect(pool.send(msg("late@pool.test"), env)).rejects.toMatchObject({ code: "client-closed" });
+  });
+});
+
+/**
+ * A server that goes down in one event whose news reaches the client link by link: at the MAIL of
+ * message `downAt` (counted over all connections, from 1) it drops that link, and every other link
+ * open at that moment dies at its next command without answering it (`dead`: dropped, or a 421 and
+ * closed, as a server shutting down says), the way a link whose close the client has not read yet
+ * behaves, whatever the timing. Links opened afterwards work. From message `poisonFrom` on, every
+ * message makes the server drop its link at `poisonAt`.
+ */
+class OutageServer extends FakeSmtpServer {
+  downAt = 0;
+  dead: Step = "drop";
+  /** Connections 1..deadThrough died in the outage. */
+  deadThrough = 0;
+  poisonFrom = 0;
+  poisonAt: Phase = "data";
+
+  constructor() {
+    super("outage.test");
+  }
+
+  protected override step(phase: Phase, at: At): Step | undefined {
+    if (at.connection <= this.deadThrough) return this.dead;
+    if (phase === "mail" && at.message === this.downAt) {
+      this.deadThrough = this.connections;
+      return "drop";
+    }
+    if (this.poisonFrom && at.message >= this.poisonFrom && phase === this.poisonAt) return "drop";
+    return undefined;
+  }
+}
+
+describe("SmtpPool: a message is not charged for links that died in the event that failed it", () => {
+  let outage: OutageServer | undefined;
+  afterEach(async () => {
+    await outage?.stop();
+    outage = undefined;
+  });
+
+  /** A pool of 4 links, each proven by a warm-up burst of 40 messages, all idle. */
+  async function warmPool(s: OutageServer) {
+    const pool = createPool({ connection: connection(s), maxConnections: 4 });
+    const warm = await sendAll(pool, ids(40, "warm"));
+    expect(warm.every((r) => r.result)).toBe(true);
+    expect(pool.stats.connections).toBe(4);
+    expect(s.sockets.size).toBe(4);
+    return pool;
+  }
+
+  for (const [how, dead] of [
+    ["dropped", "drop"],
+    ["sent a 421 and closed", { close: "421 4.3.2 shutting down\r\n" }],
+  ] as const) {
+    it(`every link ${how} at once, its close not yet read: the message in flight is retried past the stale links and delivered once the server accepts again`, async () => {
+      // Seen under heavy machine load (the FINs of the other links read turns later): the
+      // message whose link dropped was retried on the other pooled links, already dead, failed at
+      // once on each and ended `closed` after maxAttempts (3) without reaching a live server.
+      const s = (outage = new OutageServer());
+      await s.start();
+      const pool = await warmPool(s);
+      s.dead = dead;
+      s.downAt = s.messages + 1;
+      const r = await settle(pool.send(msg("outage@pool.test"), env), "outage@pool.test");
+      await pool.close();
+      expect(r.error?.code, r.error?.message).toBeUndefined();
+      checkExactlyOnce(s, [r]);
+      expect(s.delivered.get("outage@pool.test")).toBe(1);
+      // Its first link, the 3 stale ones, then a new one.
+      expect(s.messages - 40).toBe(5);
+      expect(s.connections).toBe(5);
+    });
+  }
+
+  it("a poison message whose DATA always makes the server drop the link is still given up after maxAttempts: the links answered its MAIL, so each try counts", async () => {
+    const s = (outage = new OutageServer());
+    await s.start();
+    const pool = await warmPool(s);
+    s.poisonFrom = s.messages + 1;
+    const r = await settle(pool.send(msg("poison@pool.test"), env), "poison@pool.test");
+    await pool.close();
+    expect(r.error?.code).toBe("closed");
+    checkExactlyOnce(s, [r]);
+    expect(s.messages - 40).toBe(3); // maxAttempts, each on a live link it killed
+    expect(pool.stats).toMatchObject({ failed: 1, retried: 2 });
+  });
+
+  it("a poison message that makes the server drop the link at MAIL, before any answer (like a stale link): its uncounted tries are bounded, and it is given up", async () => {
+    const s = (outage = new OutageServer());
+    await s.start();
+    const pool = await warmPool(s);
+    s.poisonFrom = s.messages + 1;
+    s.poisonAt = "mail";
+    const r = await settle(pool.send(msg("mailpoison@pool.test"), env), "mailpoison@pool.test");
+    await pool.close();
+    expect(r.error?.code).toBe("closed");
+    checkExactlyOnce(s, [r]);
+    // Counted on its first link, not on the 3 others open then (they answered nothing of it),
+    // counted on 2 new links: at most one uncounted try per link open when a counted try failed,
+    // so never more than maxAttempts + (maxAttempts - 1) * (maxConnections - 1) = 9.
+    expect(s.messages - 40).toBe(6);
+    expect(s.connections).toBe(6);
   });
 });

@@ -16,6 +16,7 @@ interface Behaviour {
   ehlo?: Act;
   auth?: Act;
   mail?: Act;
+  data?: Act;
   dot?: Act;
 }
 

@@ -24,7 +24,7 @@ import { expect } from "vitest";
 import type { SendResult, SmtpError } from "@saslkit/smtp";
 
 /** The points of a session at which `step` is asked. */
-export type Phase = "greet" | "ehlo" | "auth" | "mail" | "dot";
+export type Phase = "greet" | "ehlo" | "auth" | "mail" | "data" | "dot";
 
 /** What the server does at a phase instead of the normal reply (see the file comment). */
 export type Step = { readonly reply: string } | { readonly close: string } | "drop" | "stall";
@@ -143,7 +143,8 @@ export class FakeSmtpServer {
             normal = "250 2.1.0 ok\r\n";
           } else if (cmd === "RCPT") normal = "250 2.1.5 ok\r\n";
           else if (cmd === "DATA") {
-            inData = true;
+            s = this.step("data", at());
+            inData = s === undefined; // a reply instead of 354 refuses the body
             body = [];
             normal = "354 go ahead\r\n";
           } else if (cmd === "RSET" || cmd === "NOOP") normal = "250 ok\r\n";

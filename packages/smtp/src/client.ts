@@ -22,7 +22,7 @@ import { authenticateSession } from "./auth.js";
 import { SmtpError, transportFailure } from "./errors.js";
 import { prepareMessage, type Envelope, type Message, type PreparedMessage, type SendOptions } from "./message.js";
 import { checkSmtpOptions, defaultPort, resolveTimeouts, type PipeliningMode, type SmtpClientOptions } from "./options.js";
-import { CLOSED_AFTER_QUIT, CommandPipeline } from "./pipeline.js";
+import { ANSWERS, CLOSED_AFTER_QUIT, CommandPipeline } from "./pipeline.js";
 import type { SmtpCapabilities, SmtpReply } from "./reply.js";
 import { channelOf, setUpSession, type ServerState } from "./setup.js";
 import { mailCommand, transaction, type Outcome, type SendResult, type TransactionContext } from "./transaction.js";
@@ -149,6 +149,11 @@ export class SmtpClient {
   get closed(): boolean {
     // A server that ended its side can send no more replies: the connection carries nothing more.
     return this.#closing || this.#pipeline.broken !== undefined || this.#pipeline.line.ended;
+  }
+
+  /** @internal The pool's reading of `CommandPipeline.answers`: replies read so far, 421s aside. */
+  get [ANSWERS](): number {
+    return this.#pipeline.answers;
   }
 
   // ---------------------------------------------------------------------------------------------

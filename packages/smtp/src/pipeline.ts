@@ -31,6 +31,9 @@ export function ignoreWriteFailure(written: Promise<unknown>): void {
   if (written !== WRITTEN) written.catch(noop);
 }
 
+/** The client's count of the server's answers (`CommandPipeline.answers`), for the pool. */
+export const ANSWERS: unique symbol = Symbol("answers");
+
 /** Which reply of a group: its phase and the (masked) command it answers. */
 export type GroupMember = (index: number) => [SmtpPhase, string];
 
@@ -48,6 +51,7 @@ export class CommandPipeline {
   #broken: SmtpError | undefined;
   /** QUIT already went out pipelined after a final dot (`writeQuit`). */
   #quitWritten = false;
+  #answers = 0;
 
   /** `replyMs`: the default deadline of each reply. */
   constructor(line: LineSocket, replyMs: number) {
@@ -65,6 +69,15 @@ export class CommandPipeline {
   /** The failure that ended this pipeline, if any. */
   get broken(): SmtpError | undefined {
     return this.#broken;
+  }
+
+  /**
+   * Replies read so far other than 421 (the server closing the link, which says nothing of the
+   * commands it answers). The pool compares two readings to learn whether a link answered
+   * anything in between.
+   */
+  get answers(): number {
+    return this.#answers;
   }
 
   /** True once QUIT was written (by `writeQuit`). */
@@ -256,7 +269,10 @@ export class CommandPipeline {
   readonly #parseReply = (next: () => string | undefined): SmtpReply | undefined => {
     for (let text = next(); text !== undefined; text = next()) {
       const reply = this.#parser.push(text);
-      if (reply) return reply;
+      if (reply) {
+        if (reply.code !== 421) this.#answers++;
+        return reply;
+      }
     }
     return undefined;
   };

@@ -14,11 +14,20 @@
  * accepted it) and is reported, never retried; so no message is sent twice by the pool, and none
  * is lost silently: every `send` settles with a result or an error.
  *
+ * A server that goes down drops every link at once, but the client may read those closes one
+ * link at a time: a message sent again at once can meet pooled links that are already dead. A try
+ * that fails on a link which was open when the message's last counted try failed, and which has
+ * answered nothing since (a 421 aside), died in that same event: it does not count against
+ * `maxAttempts`. Each link fails a message at most once (it is retired), so at most
+ * `maxConnections - 1` such tries follow a counted one: a message that kills every link it
+ * touches is still given up.
+ *
  * `close()` takes no new messages, waits until every queued and in-flight one has settled, then
  * QUITs every connection.
  */
 import { Readable } from "node:stream";
 import { SmtpClient } from "./client.js";
+import { ANSWERS } from "./pipeline.js";
 import { TransportError, timerDelay } from "@saslkit/transport";
 import { SmtpError } from "./errors.js";
 import type { Envelope, Message } from "./message.js";
@@ -35,7 +44,11 @@ export interface SmtpPoolOptions {
   readonly maxMessagesPerConnection?: number;
   /** At most `messages` messages started per `perMs` milliseconds, over the whole pool. Default: no limit. */
   readonly rateLimit?: { readonly messages: number; readonly perMs: number };
-  /** How often one message is tried when it certainly did not reach the server. Default 3. */
+  /**
+   * How often one message is tried when it certainly did not reach the server. Default 3. A try
+   * on a link that died in the same event as the message's last counted try (open then, nothing
+   * answered since) does not count; see the module note.
+   */
   readonly maxAttempts?: number;
   /**
    * Failed connection attempts in a row (with pauses of 100 ms, 200 ms, ... up to 5 s) after
@@ -85,7 +98,13 @@ interface Job {
   readonly envelope: Envelope | undefined;
   readonly resolve: (result: SendResult) => void;
   readonly reject: (error: unknown) => void;
+  /** Counted tries (started ones included). */
   attempts: number;
+  /**
+   * The links that could take it when its last counted try failed, each with its `ANSWERS`
+   * reading then: a later try that fails on one of them, answered nothing since, does not count.
+   */
+  stale: Map<SmtpClient, number> | undefined;
 }
 
 interface Slot {
@@ -185,7 +204,7 @@ export class SmtpPool {
     // One message larger than the whole bound still goes when nothing else waits.
     if (this.#queue.length !== 0 && this.#queuedBytes + bytes > this.#maxQueuedBytes) return Promise.reject(this.#full(bytes));
     return new Promise<SendResult>((resolve, reject) => {
-      this.#enqueue({ message, bytes, envelope, resolve, reject, attempts: 0 }, false);
+      this.#enqueue({ message, bytes, envelope, resolve, reject, attempts: 0, stale: undefined }, false);
       this.#dispatch();
     });
   }
@@ -290,6 +309,8 @@ export class SmtpPool {
           // closed here: messages behind this one settle on their own (a reply already on its
           // way must not be cut off), and QUIT follows once none is in flight.
           slot.retiring = true;
+          if (job.stale?.get(client) === client[ANSWERS]) job.attempts--; // died in the event that failed it last
+          else job.stale = this.#openLinks();
           if (job.attempts < this.#maxAttempts && resendable(job.message)) {
             this.#stats.retried++;
             this.#enqueue(job, true); // it certainly did not reach the server: send it again, first
@@ -298,10 +319,9 @@ export class SmtpPool {
           // from a rate-limited account) is a failed connection attempt: pause before the next,
           // or every message would cost maxAttempts logins at once.
           if (!slot.proven) this.#attemptFailed(error);
-          // Not at once: when the server went away, its other links' closes are being read in
-          // this same turn of the event loop. Sent now, the message would go to one of those
-          // before its close was seen and spend its attempts on dead links; after this turn
-          // only live connections (or a new one) take it.
+          // Not at once: when the server went away, its other links' closes are usually read in
+          // this same turn of the event loop; after it, only live connections (or a new one)
+          // take the message. (A close read later costs a try that does not count, see above.)
           this.#dispatchAfterTurn();
           return;
         }
@@ -310,6 +330,13 @@ export class SmtpPool {
         this.#dispatch();
       },
     );
+  }
+
+  /** The links that can take a message now, each with its `ANSWERS` reading. */
+  #openLinks(): Map<SmtpClient, number> {
+    const links = new Map<SmtpClient, number>();
+    for (const s of this.#slots) if (s.client && !s.client.closed && !s.retiring) links.set(s.client, s.client[ANSWERS]);
+    return links;
   }
 
   #deferred: NodeJS.Immediate | undefined;
