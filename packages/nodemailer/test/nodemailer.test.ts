@@ -109,10 +109,18 @@ S: 535 5.7.8 ${text(echoed)}
 `);
 }
 
-/** The end of a scripted session: AUTH PLAIN as alice accepted, then one message accepted. */
-const PLAIN_THEN_ONE_MESSAGE = `C: AUTH PLAIN AGFsaWNlAFRyMHViNGRvciYzLXNlY3JldA==
-S: 235 2.7.0 Authentication successful
-C: MAIL FROM:<alice@example.test>
+/** A server whose EHLO (the sender's, then the auth handler's own) offers no AUTH. */
+const NO_AUTH_OFFERED = `S: 220 mail.example.test ESMTP
+C: EHLO *
+S: 250-mail.example.test
+S: 250 8BITMIME
+C: EHLO *
+S: 250-mail.example.test
+S: 250 8BITMIME
+`;
+
+/** One message from alice to bob, accepted. */
+const ONE_MESSAGE = `C: MAIL FROM:<alice@example.test>
 S: 250 2.1.0 Ok
 C: RCPT TO:<bob@example.test>
 S: 250 2.1.5 Ok
@@ -121,6 +129,11 @@ S: 354 go ahead
 !data
 S: 250 2.0.0 Ok: queued
 `;
+
+/** The end of a scripted session: AUTH PLAIN as alice accepted, then one message accepted. */
+const PLAIN_THEN_ONE_MESSAGE = `C: AUTH PLAIN AGFsaWNlAFRyMHViNGRvciYzLXNlY3JldA==
+S: 235 2.7.0 Authentication successful
+${ONE_MESSAGE}`;
 
 /**
  * Sends one message through saslkit (PLAIN and SCRAM installed, no TLS) to a scripted server that
@@ -445,14 +458,7 @@ S: 534 5.7.9 Authentication mechanism is too weak
     // success for a message sent without the authentication the caller configured (and, with SCRAM,
     // to a server that proved nothing). @saslkit/smtp fails with no-mechanism there; so must this.
     for (const run of ["sendMail", "verify"] as const) {
-      const scripted = await startScriptedServer(`S: 220 mail.example.test ESMTP
-C: EHLO *
-S: 250-mail.example.test
-S: 250 8BITMIME
-C: EHLO *
-S: 250-mail.example.test
-S: 250 8BITMIME
-`);
+      const scripted = await startScriptedServer(NO_AUTH_OFFERED);
       const transport = nodemailer.createTransport(
         saslkit({ host: "127.0.0.1", port: scripted.port, ignoreTLS: true, auth: { user: USER, pass: PASS } }, { mechanisms: [plain, ...scramProviders] }),
       );
@@ -468,14 +474,7 @@ S: 250 8BITMIME
   });
 
   it("per-message credentials only: a server whose EHLO offers no AUTH fails sendMail with no-mechanism, and nothing is sent", async () => {
-    const scripted = await startScriptedServer(`S: 220 mail.example.test ESMTP
-C: EHLO *
-S: 250-mail.example.test
-S: 250 8BITMIME
-C: EHLO *
-S: 250-mail.example.test
-S: 250 8BITMIME
-`);
+    const scripted = await startScriptedServer(NO_AUTH_OFFERED);
     const transport = nodemailer.createTransport(saslkit({ host: "127.0.0.1", port: scripted.port, ignoreTLS: true }, { mechanisms: [plain, ...scramProviders] }));
     const error = (await transport.sendMail({ ...message("no-auth-per-message"), auth: { user: USER, pass: PASS } }).catch((e: unknown) => e)) as SaslkitAuthError;
     await scripted.done().catch(() => undefined);
@@ -507,15 +506,7 @@ S: 221 bye
 C: EHLO *
 S: 250-mail.example.test
 S: 250 8BITMIME
-C: MAIL FROM:<alice@example.test>
-S: 250 2.1.0 Ok
-C: RCPT TO:<bob@example.test>
-S: 250 2.1.5 Ok
-C: DATA
-S: 354 go ahead
-!data
-S: 250 2.0.0 Ok: queued
-`);
+${ONE_MESSAGE}`);
     const transport = nodemailer.createTransport(saslkit({ host: "127.0.0.1", port: scripted.port, ignoreTLS: true }, { mechanisms: [plain, ...scramProviders] }));
     await transport.sendMail(message("no-credentials"));
     await scripted.done();
@@ -534,15 +525,7 @@ S: 250 2.0.0 Ok: queued
 C: EHLO *
 S: 250-mail.example.test
 S: 250 8BITMIME
-C: MAIL FROM:<alice@example.test>
-S: 250 2.1.0 Ok
-C: RCPT TO:<bob@example.test>
-S: 250 2.1.5 Ok
-C: DATA
-S: 354 go ahead
-!data
-S: 250 2.0.0 Ok: queued
-`);
+${ONE_MESSAGE}`);
     const bare = nodemailer.createTransport(saslkit({ host: "127.0.0.1", port: without.port, ignoreTLS: true, logger }, { mechanisms: [plain] }));
     await bare.sendMail(message("no-credentials-logged"));
     await without.done();
@@ -551,15 +534,7 @@ S: 250 2.0.0 Ok: queued
     // The same transport shape with a message's own credentials: its login is logged as before.
     const withAuth = await startScriptedServer(`${opening("PLAIN")}C: AUTH PLAIN *
 S: 235 2.7.0 Authentication successful
-C: MAIL FROM:<alice@example.test>
-S: 250 2.1.0 Ok
-C: RCPT TO:<bob@example.test>
-S: 250 2.1.5 Ok
-C: DATA
-S: 354 go ahead
-!data
-S: 250 2.0.0 Ok: queued
-`);
+${ONE_MESSAGE}`);
     const perMessage = nodemailer.createTransport(saslkit({ host: "127.0.0.1", port: withAuth.port, ignoreTLS: true, logger }, { mechanisms: [plain] }));
     await perMessage.sendMail({ ...message("credentials-logged"), auth: { user: USER, pass: PASS } });
     await withAuth.done();

@@ -10,7 +10,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { MechanismProvider, ServerStep } from "@saslkit/core";
+import type { MechanismProvider, ServerContext, ServerStep } from "@saslkit/core";
 import { external } from "@saslkit/mech-external";
 import { scramSha256, scramSha256Plus } from "@saslkit/mech-scram";
 import { testCertificates, type TestCertificates } from "@saslkit/test-kit";
@@ -61,19 +61,24 @@ describe("offers: EXTERNAL only where a verified client certificate can exist", 
   });
 });
 
+/** A mechanism "X-SPY" whose server half shows `look` its context, then refuses. */
+function spyProvider(look: (context: ServerContext) => unknown): MechanismProvider {
+  return {
+    ...fakePlain,
+    name: "X-SPY",
+    priority: 50,
+    security: { sendsSecretInClear: false, mutualAuth: false, channelBinding: false },
+    createServer: (context) => {
+      look(context);
+      return { name: "X-SPY", start: (): ServerStep => ({ type: "failure", code: "authentication-failed", message: "no" }), step: (): ServerStep => ({ type: "failure", code: "aborted", message: "no" }) };
+    },
+  };
+}
+
 describe("offers: the advertised list reaches the server halves", () => {
   it("ServerContext.advertised is what this session's EHLO offered", async () => {
     const seen: (readonly string[] | undefined)[] = [];
-    const spy: MechanismProvider = {
-      ...fakePlain,
-      name: "X-SPY",
-      priority: 50,
-      security: { sendsSecretInClear: false, mutualAuth: false, channelBinding: false },
-      createServer: (context) => {
-        seen.push((context as { advertised?: readonly string[] }).advertised);
-        return { name: "X-SPY", start: (): ServerStep => ({ type: "failure", code: "authentication-failed", message: "no" }), step: (): ServerStep => ({ type: "failure", code: "aborted", message: "no" }) };
-      },
-    };
+    const spy = spyProvider((context) => seen.push((context as { advertised?: readonly string[] }).advertised));
     const server = await start({ mechanisms: [scramSha256Plus, scramSha256, spy], tls: { key: certs.key, cert: certs.cert } });
     const client = await connect(server);
     await client.command("AUTH X-SPY =");
@@ -89,16 +94,7 @@ describe("offers: the advertised list reaches the server halves", () => {
 describe("offers: the channel the server halves receive", () => {
   it("ServerContext.channel names the server by its hostname (host) and carries the address the client connected to (localAddress)", async () => {
     const seen: unknown[] = [];
-    const spy: MechanismProvider = {
-      ...fakePlain,
-      name: "X-SPY",
-      priority: 50,
-      security: { sendsSecretInClear: false, mutualAuth: false, channelBinding: false },
-      createServer: (context) => {
-        seen.push(context.channel);
-        return { name: "X-SPY", start: (): ServerStep => ({ type: "failure", code: "authentication-failed", message: "no" }), step: (): ServerStep => ({ type: "failure", code: "aborted", message: "no" }) };
-      },
-    };
+    const spy = spyProvider((context) => seen.push(context.channel));
     // 127.0.0.2, not the 127.0.0.1 every other test uses: the address is the one connected to.
     const server = await start({ host: "127.0.0.2", hostname: "mx.example.test", mechanisms: [spy] });
     const client = track(await RawClient.connect(server.port, { host: "127.0.0.2" }));
