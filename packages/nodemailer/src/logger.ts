@@ -17,15 +17,20 @@ type Level = (typeof LEVELS)[number];
 type LogFn = (...args: unknown[]) => unknown;
 export type BunyanLike = Partial<Record<Level, LogFn>> & Record<string, unknown>;
 
-/** Masks an error's message, `response` (nodemailer's) and stack where they carry a secret. */
+/**
+ * Masks an error's message, `response` (nodemailer's) and stack where they carry a secret, and
+ * those of the per-recipient errors nodemailer keeps in `rejectedErrors` (each built from its
+ * RCPT TO or LMTP reply; an EENVELOPE for "all recipients were rejected" carries them).
+ */
 function scrubError(error: Error, scrub: (text: string) => string): void {
-  const e = error as Error & { response?: unknown };
+  const e = error as Error & { response?: unknown; rejectedErrors?: unknown };
   for (const key of ["message", "response", "stack"] as const) {
     const text = e[key];
     if (typeof text !== "string") continue;
     const masked = scrub(text);
     if (masked !== text) e[key] = masked;
   }
+  if (Array.isArray(e.rejectedErrors)) for (const r of e.rejectedErrors) if (r instanceof Error && r !== error) scrubError(r, scrub);
 }
 
 function scrubValue(value: unknown, scrub: (text: string) => string): unknown {
