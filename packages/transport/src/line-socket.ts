@@ -169,6 +169,17 @@ function isIPv4(host: string): boolean {
   return lastIPv4.ipv4;
 }
 
+/**
+ * True when a connect error came before any TLS byte: the TCP connect or the name lookup failed.
+ * A name with several addresses fails with Node's AggregateError (no syscall of its own) holding
+ * one such error per address tried.
+ */
+function beforeTls(error: Error & { syscall?: string; errors?: unknown }): boolean {
+  if (error.syscall === "connect" || error.syscall === "getaddrinfo") return true;
+  const each = error.errors;
+  return Array.isArray(each) && each.length > 0 && each.every((e) => e instanceof Error && e !== error && beforeTls(e));
+}
+
 function describeTls(error: unknown): string {
   const e = error as { code?: string; message?: string } | undefined;
   return e?.code ?? e?.message ?? "unknown error";
@@ -360,8 +371,7 @@ export class LineSocket {
       };
       // Messages are built only on failure: nothing of them is formatted for a connect that succeeds.
       // A failed TCP connect or name lookup is no TLS failure (`connecting` is already false then).
-      const onError = (error: Error & { code?: string; syscall?: string }) =>
-        finish(LineSocket.#connectFailure(options, error, tlsSettings !== undefined && error.syscall !== "connect" && error.syscall !== "getaddrinfo"));
+      const onError = (error: Error & { code?: string; syscall?: string }) => finish(LineSocket.#connectFailure(options, error, tlsSettings !== undefined && !beforeTls(error)));
       const onReady = () => finish();
       const onAbort = () => finish(new TransportError("aborted", `The connection to ${options.host}:${options.port} was aborted.`, { cause: signal?.reason }));
       const watch = watchDeadline(deadline.at, () => finish(LineSocket.#connectTimeout(options, deadline)));
