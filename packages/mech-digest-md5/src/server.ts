@@ -88,9 +88,13 @@ function acceptedHosts(option: readonly string[] | "any" | undefined, context: P
   return { names, loopback: context.channel.loopback === true };
 }
 
-/** A host for comparison: lower case, without IPv6 brackets or a trailing root dot. */
+/**
+ * A host for comparison: lower case, without the brackets of an address literal (and the `IPv6:`
+ * tag of SMTP's form, RFC 5321 §4.1.3: `[IPv6:2001:db8::1]`, a server's name when it has no
+ * other) or a trailing root dot.
+ */
 function normalHost(host: string): string {
-  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1).replace(/^ipv6:/i, "") : host;
   return (bare.endsWith(".") ? bare.slice(0, -1) : bare).toLowerCase();
 }
 
