@@ -19,6 +19,7 @@
 import { Deadline, WRITTEN } from "@saslkit/transport";
 import { DotEncoder } from "./data.js";
 import type { Envelope, PreparedMessage } from "./message.js";
+import { SmtpError } from "./errors.js";
 import type { PipeliningMode } from "./options.js";
 import { ignoreWriteFailure as ignore, type CommandPipeline } from "./pipeline.js";
 import type { SmtpReply } from "./reply.js";
@@ -107,7 +108,8 @@ function sendInline(ctx: TransactionContext, prepared: PreparedMessage, message:
   ignore(pipeline.writePieces("data", pieces, bdat, Deadline.in(ctx.dataMs)));
   // The server may hold the MAIL and RCPT replies until it has taken the message: the whole group
   // gets the final reply's deadline. It is queued before QUIT's reply, which comes after it.
-  const replies = pipeline.expectGroup(to.length + 2, (i) => groupMember(command, to, i, bdat), ctx.dataMs);
+  const got: SmtpReply[] = [];
+  const replies = pipeline.expectGroup(to.length + 2, (i) => groupMember(command, to, i, bdat), ctx.dataMs, got);
   if (quitAfter) pipeline.writeQuit();
   return replies.then(
     (values) => {
@@ -118,9 +120,34 @@ function sendInline(ctx: TransactionContext, prepared: PreparedMessage, message:
         return undefined;
       }
     },
-    // The whole message was written: the server may have taken it before the link failed.
-    (error: unknown) => outcome.reject(unknownOutcome(error, env, bdat)),
+    // The whole message was written: the server may have taken it before the link failed,
+    // unless a reply already in says it could not.
+    (error: unknown) => outcome.reject(notTaken(got, to.length) ? withEnvelope(error, env) : unknownOutcome(error, env, bdat)),
   );
+}
+
+/**
+ * True when the first replies of an in-memory message's group (MAIL, the RCPTs, `BDAT ... LAST`)
+ * prove the server did not take the message: MAIL refused, every recipient refused, or a 421
+ * (the server closes the session; it reads nothing after it). Its link then failing before the
+ * BDAT reply leaves no doubt: not sent, as when the same happens before DATA's body.
+ */
+function notTaken(replies: readonly SmtpReply[], recipients: number): boolean {
+  if (replies.length === 0) return false;
+  if (replies[0]!.code >= 300) return true;
+  let accepted = false;
+  for (let i = 1; i < replies.length; i++) {
+    const code = replies[i]!.code;
+    if (code === 421) return true;
+    if (i <= recipients && code >= 200 && code < 300) accepted = true;
+  }
+  return !accepted && replies.length > recipients;
+}
+
+/** `error` with the message's envelope, as the other failures of a transaction carry it. */
+function withEnvelope(error: unknown, env: Envelope): unknown {
+  if (error instanceof SmtpError) error.envelope ??= env;
+  return error;
 }
 
 /** The replies to an in-memory message's group: the result, or the refusal (after RSET). */

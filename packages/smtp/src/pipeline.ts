@@ -243,11 +243,11 @@ export class CommandPipeline {
 
   /**
    * The `count` replies to a pipelined group, as one queued read (one deadline, starting now,
-   * `timeout` ms: the reply deadline unless the group ends with a message's final reply).
+   * `timeout` ms: the reply deadline unless the group ends with a message's final reply). They
+   * are collected in `replies` (the caller's array: what came before a failure stays readable).
    */
-  expectGroup(count: number, member: GroupMember, timeout: number = this.#replyMs): Promise<SmtpReply[]> {
+  expectGroup(count: number, member: GroupMember, timeout: number = this.#replyMs, replies: SmtpReply[] = []): Promise<SmtpReply[]> {
     if (this.#broken) return Promise.reject(this.#broken);
-    const replies: SmtpReply[] = [];
     const read = this.line.readParsed(
       this.deadline(timeout),
       "a reply",
