@@ -230,7 +230,7 @@ function rawMessageId(bytes: Buffer): string | undefined {
   const end = HEADER_END.exec(window);
   if (end !== null) {
     const field = MESSAGE_ID_LINE.exec(window);
-    if (field === null || field.index > end.index) return undefined;
+    if (field === null || field.index >= end.index) return undefined; // equal only at 0: an empty first line, an empty header
     const pos = field.index === 0 && window.charCodeAt(0) !== 0x0a ? 0 : field.index + 1;
     return messageIdField(bytes, pos, bytes.indexOf(0x0a, pos), limit);
   }
