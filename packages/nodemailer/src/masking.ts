@@ -24,6 +24,7 @@ export class Masking {
   addLasting(secret: string): void {
     this.#lastingSecrets.add(secret);
     this.#lasting.addSecret(secret);
+    this.#recentRedactor = undefined;
   }
 
   /** A login's password, masked after the login too until `RECENT_PASSWORDS` newer ones replace it. */
@@ -42,9 +43,14 @@ export class Masking {
     return this.#recent.length;
   }
 
-  /** A redactor for one login, applied to log lines until `end`. */
+  /**
+   * A redactor for one login, applied to log lines until `end`. It holds the lasting secrets too:
+   * one redactor masks its longest forms first, so a login's password that begins the transport's
+   * (or the reverse) cannot mask a part of the other and leave its tail readable.
+   */
   begin(): Redactor {
     const redactor = new Redactor();
+    for (const secret of this.#lastingSecrets) redactor.addSecret(secret);
     this.#active.add(redactor);
     return redactor;
   }
@@ -64,7 +70,9 @@ export class Masking {
     for (const r of this.#active) out = r.redact(out);
     if (this.#recent.length) {
       if (!this.#recentRedactor) {
+        // With the lasting secrets, for the same reason as a login's redactor (see `begin`).
         this.#recentRedactor = new Redactor();
+        for (const secret of this.#lastingSecrets) this.#recentRedactor.addSecret(secret);
         for (const secret of this.#recent) this.#recentRedactor.addSecret(secret);
       }
       out = this.#recentRedactor.redact(out);

@@ -4,6 +4,7 @@
  */
 import { plain } from "@saslkit/mech-plain";
 import { saslkit } from "@saslkit/nodemailer";
+import { Masking } from "../src/masking.js";
 import { startScriptedServer } from "@saslkit/test-kit";
 import nodemailer from "nodemailer";
 import { describe, expect, it } from "vitest";
@@ -62,5 +63,27 @@ S: 250 ok
     await scripted.close();
     expect(error.code).toBe("EENVELOPE");
     assertNoSecret([error.message, String(error.response), String(error.stack)]);
+  });
+});
+
+describe("the transport's masking, one password beginning another", () => {
+  const transportPass = "Summer2024!xyz";
+  const messagePass = "Summer2024!";
+  const leaks = (text: string) => [transportPass, Buffer.from(transportPass).toString("base64"), "xyz", "F4eXo"].filter((form) => text.includes(form));
+
+  it("a recent per-message password that begins the transport's does not leave the transport password's tail readable (raw or base64)", () => {
+    const masking = new Masking();
+    masking.addLasting(transportPass);
+    masking.addRecent(messagePass);
+    expect(leaks(masking.redact(`550 ${transportPass} ${Buffer.from(transportPass).toString("base64")}`))).toEqual([]);
+  });
+
+  it("nor does a login's redactor while that login runs", () => {
+    const masking = new Masking();
+    masking.addLasting(transportPass);
+    const login = masking.begin();
+    login.addSecret(messagePass);
+    expect(leaks(masking.redact(login.redact(`535 ${transportPass} ${Buffer.from(transportPass).toString("base64")}`)))).toEqual([]);
+    masking.end(login);
   });
 });
