@@ -108,6 +108,14 @@ export class Redactor {
       this.#add(percent.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()));
       this.#add(percent.replace(/%20/g, "+"));
     }
+    if (percent !== undefined && /[!'()*~]/.test(text)) {
+      // Encoders that also escape what encodeURIComponent leaves: RFC 3986's strict one (!'()*)
+      // and application/x-www-form-urlencoded (URLSearchParams: those and ~, space as +).
+      const strict = percent.replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+      this.#add(strict);
+      this.#add(strict.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()));
+      this.#add(new URLSearchParams({ s: text }).toString().slice(2));
+    }
     let qp = "";
     for (const b of bytes) qp += (b >= 33 && b <= 126 && b !== 61) || b === 32 || b === 9 ? String.fromCharCode(b) : `=${b.toString(16).toUpperCase().padStart(2, "0")}`;
     this.#add(qp);
