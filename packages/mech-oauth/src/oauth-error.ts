@@ -28,8 +28,9 @@ const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
  * schemes, openid-configuration, ...). Never throws: anything that is not a JSON object with a
  * string or numeric `status` gives `{ status: "malformed" }`, because the client must still send
  * its abort so the server can finish. At most 32 members are kept, `status` first; a member whose
- * name or value contains `secret` or its base64, base64url or hex form (a server echoing the
- * token) is dropped, and such a status gives `{ status: "malformed" }`. Names and texts kept are
+ * name or value (a number read as its text) contains `secret` or its base64, base64url or hex
+ * (either case) form (a server echoing the token) is dropped, and such a status gives
+ * `{ status: "malformed" }`. Names and texts kept are
  * cut to 64 and 256 characters, anything outside printable ASCII replaced by `?`.
  */
 export function decodeOAuthError(challenge: Uint8Array, secret: string | undefined): Readonly<Record<string, unknown>> {
@@ -44,17 +45,19 @@ export function decodeOAuthError(challenge: Uint8Array, secret: string | undefin
   const status = source["status"];
   if (typeof status !== "string" && typeof status !== "number") return MALFORMED_DETAIL;
   // Short strings would match innocent words ("tok" in "invalid_token"); real tokens are long.
-  const forms = secret && secret.length >= MIN_SCRUB ? [secret, ...(["base64", "base64url", "hex"] as const).map((e) => Buffer.from(secret).toString(e))] : [];
+  const hex = secret ? Buffer.from(secret).toString("hex") : "";
+  const forms = secret && secret.length >= MIN_SCRUB ? [secret, ...(["base64", "base64url"] as const).map((e) => Buffer.from(secret).toString(e)), hex, hex.toUpperCase()] : [];
   // status is the server's code word (RFC 7628 §3.2.2) and always kept; the rest is capped and scrubbed.
   const echoes = (text: string): boolean => forms.some((f) => text.includes(f));
-  if (typeof status === "string" && echoes(status)) return MALFORMED_DETAIL;
+  // A number is checked as its text: a token of digits (a b64token too) may come back as one.
+  if (echoes(String(status))) return MALFORMED_DETAIL;
   const detail: Record<string, unknown> = { status: printable(String(status), MAX_TEXT) };
   let kept = 1;
   for (const [key, value] of Object.entries(source)) {
     if (kept >= MAX_KEYS) break;
     if (key === "status" || key === "__proto__" || echoes(key)) continue;
     if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") continue;
-    if (typeof value === "string" && echoes(value)) continue;
+    if (typeof value !== "boolean" && echoes(String(value))) continue;
     const name = printable(key, MAX_NAME);
     if (name === "__proto__" || name === "status") continue;
     detail[name] = typeof value === "string" ? printable(value, MAX_TEXT) : value;
