@@ -77,8 +77,8 @@ export async function tlsTrust(values: { ca?: string | undefined; insecure?: boo
     } catch (error) {
       throw new UsageError(`cannot read the CA file ${values.ca} (${(error as NodeJS.ErrnoException).code ?? "error"}).`);
     }
-    // The library's own PEM rule, checked here so that the error names the flag and the file.
-    if (!rules.pem.check(ca)) throw new UsageError(`the CA file ${values.ca} holds no PEM certificate (-----BEGIN CERTIFICATE-----).`);
+    // The library's own CA rule (PEM holding a certificate), checked here so that the error names the flag and the file.
+    if (!rules.certificate.check(ca)) throw new UsageError(`the CA file ${values.ca} holds no PEM certificate (-----BEGIN CERTIFICATE-----).`);
     return { ca };
   }
   return {};

@@ -27,7 +27,8 @@ export type TranscriptSink = (entry: TranscriptEntry) => void;
 export interface TlsSettings {
   /**
    * Trusted CA certificate(s), PEM. Default: Node's bundled roots. The clients' option check refuses
-   * an empty or non-PEM value (Node reads an empty one as absent: its public roots, not the CA meant).
+   * an empty value or one without a PEM certificate (Node reads an empty one as absent: its public
+   * roots, not the CA meant; a key or another PEM block as no CA at all).
    */
   ca?: string | Buffer | Array<string | Buffer>;
   /** Verify the server certificate and host name. Default true. */

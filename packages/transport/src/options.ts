@@ -115,9 +115,21 @@ const isPem = (v: unknown): boolean =>
   typeof v === "string" ? v.includes(PEM) : v instanceof Uint8Array && Buffer.from(v.buffer, v.byteOffset, v.byteLength).includes(PEM);
 const PEM_HINT = (v: unknown): string | undefined => (typeof v === "string" && v !== "" && !v.includes(PEM) ? "Give the file's contents, not its path." : undefined);
 const pem: Rule = rule("PEM text (a string or Buffer holding -----BEGIN ...)", isPem, { hint: PEM_HINT });
-const pems: Rule = rule("PEM text (a string or Buffer holding -----BEGIN ...) or a non-empty list of them", (v) => isPem(v) || (Array.isArray(v) && v.length > 0 && v.every(isPem)), {
-  hint: (v) => PEM_HINT(Array.isArray(v) ? v.find((x) => !isPem(x)) : v),
-});
+/**
+ * PEM holding a certificate, what a `ca` must be: Node loads only the certificates of a `ca` and
+ * ignores every other block, so a key (`--ca server.key`) or a CSR would trust nothing at all.
+ * OpenSSL reads CERTIFICATE, X509 CERTIFICATE and TRUSTED CERTIFICATE blocks.
+ */
+const CERTIFICATE = /-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----/;
+const isCertificate = (v: unknown): boolean =>
+  typeof v === "string" ? CERTIFICATE.test(v) : v instanceof Uint8Array && CERTIFICATE.test(Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("latin1"));
+const CERTIFICATE_HINT = (v: unknown): string | undefined => PEM_HINT(v) ?? (isPem(v) ? "It holds PEM but no certificate (a key?): give the CA's certificate." : undefined);
+const certificate: Rule = rule("PEM text holding a certificate (-----BEGIN CERTIFICATE-----), as a string or Buffer", isCertificate, { hint: CERTIFICATE_HINT });
+const certificates: Rule = rule(
+  "PEM text holding a certificate (-----BEGIN CERTIFICATE-----), as a string or Buffer, or a non-empty list of them",
+  (v) => isCertificate(v) || (Array.isArray(v) && v.length > 0 && v.every(isCertificate)),
+  { hint: (v) => CERTIFICATE_HINT(Array.isArray(v) ? v.find((x) => !isCertificate(x)) : v) },
+);
 
 /** Anything but undefined. */
 export const any: Rule = rule("a value", () => true);
@@ -260,7 +272,7 @@ export function sharedClientOptions(): OptionSpec {
     ),
     tlsOptions: certWithKey(
       object({
-        ca: pems,
+        ca: certificates,
         rejectUnauthorized: boolean,
         servername: string,
         cert: pem,
@@ -301,4 +313,4 @@ function certWithKey(base: Rule): Rule {
 }
 
 /** The rule builders, as one object (what a client needs to describe its own keys). */
-export const rules = { any, boolean, either, func, instance, listOf, number, object, oneOf, pem, string, text, withHint } as const;
+export const rules = { any, boolean, certificate, either, func, instance, listOf, number, object, oneOf, pem, string, text, withHint } as const;
