@@ -31,4 +31,10 @@ describe("DIGEST-MD5 server: an SMTP address literal names the server's address"
   it("hostname [192.0.2.1] accepts a client that connected to 192.0.2.1", async () => {
     expect(await outcomeFor({ hostname: "[192.0.2.1]" }, "192.0.2.1")).toMatchObject({ identity: { authcid: "chris" } });
   });
+
+  it("a name given with a trailing root dot or in another case on either side is the same name", async () => {
+    for (const [hostname, clientHost] of [["mail.example.org.", "MAIL.Example.ORG"], ["MAIL.EXAMPLE.ORG", "mail.example.org."], ["[::1]", "::1"]]) {
+      expect(await outcomeFor({ hostname: hostname! }, clientHost!), `${hostname} / ${clientHost}`).toMatchObject({ identity: { authcid: "chris" } });
+    }
+  });
 });
