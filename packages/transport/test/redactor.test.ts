@@ -69,3 +69,15 @@ describe("Redactor: the escaped forms a server or a log may show a secret in (re
     });
   }
 });
+
+describe("the redactor's percent-encoded forms", () => {
+  it("masks a secret as application/x-www-form-urlencoded (URLSearchParams) and RFC 3986 strict encoders write it: ! ' ( ) ~ * encoded too", () => {
+    const secret = "Tr0ub4dor&3!'(x)~*y";
+    const r = new Redactor();
+    r.addSecret(secret);
+    const strict = encodeURIComponent(secret).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+    for (const form of [new URLSearchParams({ p: secret }).toString().slice(2), strict, strict.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())]) {
+      expect(r.redact(`x ${form} y`), form).toBe("x **** y");
+    }
+  });
+});

@@ -1,4 +1,4 @@
-/** Found by the fourth review: the 4 KiB regex scan for a raw message's Message-ID (0e924c6). */
+/** The 4 KiB regex scan for a raw message's Message-ID (0e924c6). */
 import { describe, expect, it } from "vitest";
 import { prepareMessage } from "../src/message.js";
 

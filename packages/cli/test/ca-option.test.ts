@@ -1,4 +1,4 @@
-/** Found by the fourth review: --ca with a file that holds PEM but no certificate (a key). */
+/** --ca with a file that holds PEM but no certificate (a key). */
 import { describe, expect, it } from "vitest";
 import { testCertificates } from "@saslkit/test-kit";
 import { tlsTrust } from "../src/options.js";

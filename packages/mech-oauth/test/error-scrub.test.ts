@@ -1,5 +1,5 @@
 /**
- * Found by the fourth review: the OAuth error's echo scrub (3b78fbe) looked for the token, its
+ * The OAuth error's echo scrub (3b78fbe) looked for the token, its
  * base64, base64url and lower-case hex only, in texts only.
  */
 import { describe, expect, it } from "vitest";

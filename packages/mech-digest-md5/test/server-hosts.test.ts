@@ -1,5 +1,5 @@
 /**
- * Holes found by the fourth review in the DIGEST-MD5 server's digest-uri host check.
+ * Regression tests for the DIGEST-MD5 server's digest-uri host check.
  */
 import { describe, expect, it } from "vitest";
 import { Credentials, pairedExchange, runExchange } from "@saslkit/core";

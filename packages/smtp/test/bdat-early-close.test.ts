@@ -1,5 +1,5 @@
 /**
- * Holes found by the fourth review: an in-memory BDAT message (MAIL, RCPT, `BDAT <n> LAST` and
+ * An in-memory BDAT message (MAIL, RCPT, `BDAT <n> LAST` and
  * the body in one write) whose connection ends after a reply that proves the message was not
  * taken is no "outcome unknown": it was not sent, and may be sent again (as after DATA).
  */

@@ -1,5 +1,5 @@
 /**
- * Found by the fourth review: tlsOptions.ca must hold a certificate, not only some PEM text. A
+ * `tlsOptions.ca` must hold a certificate, not only some PEM text. A
  * key (--ca server.key), a CSR or any other PEM block passed the PEM rule (f56ec1a), and Node
  * then loads no CA at all: the client trusts nothing and reports a certificate error that names
  * the server, the misleading failure the rule was written to stop.

@@ -1,5 +1,5 @@
 /**
- * Holes found by the fourth review in the masking of nodemailer's own errors and results: a server
+ * Regression tests for the masking of nodemailer's own errors and results: a server
  * that repeats a password in a reply nodemailer keeps somewhere other than an error's message.
  */
 import { plain } from "@saslkit/mech-plain";
