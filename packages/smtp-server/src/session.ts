@@ -53,6 +53,13 @@ interface Transaction {
 const NON_ASCII = /[^\x00-\x7f]/;
 const NEEDS_SMTPUTF8 = "Must declare SMTPUTF8 to send unicode address";
 
+/**
+ * Commands the transcript records verbatim. Anything else is recorded without its text: a line the
+ * server did not take as a command is often an AUTH response pipelined behind an AUTH it refused
+ * (538, 503, 504), that is, base64 credentials.
+ */
+const KNOWN_VERBS = new Set(["EHLO", "HELO", "STARTTLS", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "VRFY", "HELP", "QUIT"]);
+
 /** Thrown inside a session to end it after the reply was sent. */
 class EndSession extends Error {}
 
@@ -163,7 +170,7 @@ export class SmtpSession {
       for (;;) {
         const line = await this.#readCommand();
         const { verb, args } = parseCommand(line);
-        this.#note("C", verb === "AUTH" ? maskAuth(args) : line);
+        this.#note("C", verb === "AUTH" ? maskAuth(args) : KNOWN_VERBS.has(verb) ? line : "<unrecognized command>");
         if (this.#preAuth && ++this.#commandsBeforeAuth > this.settings.maxCommandsBeforeAuth && verb !== "QUIT") {
           await this.#reply(421, "4.7.0", `${hostname} Too many commands before authentication, closing connection`);
           break;

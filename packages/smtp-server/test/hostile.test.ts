@@ -1,0 +1,157 @@
+/**
+ * A hostile client against AUTH and the session limits (review 5b): pipelining around AUTH,
+ * cancels, oversized and undecodable responses, clients that stall or never read, and what the
+ * transcript keeps. Raw sockets only; each test names the rule it holds the server to.
+ */
+import { describe, expect, it } from "vitest";
+import type { ServerTranscriptEntry } from "../src/index.js";
+import { b64, fakePlain, serverHarness, users } from "./helpers.js";
+
+const { start, connect, login } = serverHarness();
+const plainIr = (user: string, password: string) => b64(`\0${user}\0${password}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("AUTH under pipelining", () => {
+  it("an initial response with a transaction pipelined behind it: 235, then the commands run in order", async () => {
+    const server = await start();
+    const client = await connect(server);
+    client.send(`AUTH PLAIN ${plainIr("alice", users.alice!)}\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n`);
+    expect(await client.reply()).toEqual(["235 2.7.0 Authentication successful"]);
+    expect(await client.reply()).toEqual(["250 2.1.0 Sender OK"]);
+    expect(await client.reply()).toEqual(["250 2.1.5 Recipient OK"]);
+    expect((await client.reply())[0]).toMatch(/^354 /);
+    expect((await client.command("hi\r\n."))[0]).toMatch(/^250 2\.0\.0 OK queued/);
+    expect(server.messages.at(-1)?.envelope.auth?.identity.authcid).toBe("alice");
+  });
+
+  it("a failed AUTH with a transaction pipelined behind it: the transaction is refused, nothing is accepted", async () => {
+    const server = await start();
+    const client = await connect(server);
+    client.send(`AUTH PLAIN ${plainIr("alice", "wrong")}\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n`);
+    expect(await client.reply()).toEqual(["535 5.7.8 Authentication credentials invalid"]);
+    expect(await client.reply()).toEqual(["530 5.7.0 Authentication required"]);
+    expect(await client.reply()).toEqual(["503 5.5.1 Need MAIL command"]);
+    expect(await client.reply()).toEqual(["503 5.5.1 Need MAIL command"]);
+    expect(server.messages).toHaveLength(0);
+  });
+
+  it("AUTH twice after success is 503, and the first identity stays", async () => {
+    const server = await start();
+    const client = await login(server);
+    expect(await client.command(`AUTH PLAIN ${plainIr("bob", "x")}`)).toEqual(["503 5.5.1 Already authenticated"]);
+    expect(await client.command("AUTH X-RECORD")).toEqual(["503 5.5.1 Already authenticated"]);
+  });
+});
+
+describe("AUTH cancel and failure limits", () => {
+  it("'*' cancels at the first and at a later step; each cancel counts as a failure (3 end the session)", async () => {
+    const server = await start();
+    const client = await connect(server);
+    expect(await client.command("AUTH PLAIN")).toEqual(["334 "]);
+    expect(await client.command("*")).toEqual(["501 5.7.0 Authentication cancelled"]);
+    expect((await client.command(`AUTH X-RECORD ${b64("x")}`))[0]).toMatch(/^334 /);
+    expect(await client.command("*")).toEqual(["501 5.7.0 Authentication cancelled"]);
+    expect(await client.command("AUTH PLAIN")).toEqual(["334 "]);
+    client.send("*\r\n");
+    expect(await client.reply()).toEqual(["501 5.7.0 Authentication cancelled"]);
+    expect((await client.reply())[0]).toMatch(/^421 4\.7\.0 .*authentication failures/);
+    await client.closed();
+  });
+
+  it("the failure limit holds across mechanisms and failure kinds", async () => {
+    const server = await start();
+    const client = await connect(server);
+    expect(await client.command(`AUTH PLAIN ${plainIr("alice", "wrong")}`)).toEqual(["535 5.7.8 Authentication credentials invalid"]);
+    await client.command(`AUTH X-RECORD ${b64("x")}`);
+    expect((await client.command(b64("malformed")))[0]).toMatch(/^501 5\.5\.2 /);
+    await client.command(`AUTH X-RECORD ${b64("x")}`);
+    client.send(`${b64("fail")}\r\n`);
+    expect(await client.reply()).toEqual(["535 5.7.8 Authentication credentials invalid"]);
+    expect((await client.reply())[0]).toMatch(/^421 4\.7\.0 /);
+    await client.closed();
+  });
+
+  it("invalid base64 in a response is 501 and counts as a failure; in an initial response it is 501", async () => {
+    const server = await start({ maxAuthFailures: 1 });
+    const client = await connect(server);
+    expect(await client.command("AUTH PLAIN !!!notbase64")).toEqual(["501 5.5.2 Cannot decode initial response"]);
+    expect(await client.command("AUTH PLAIN")).toEqual(["334 "]);
+    client.send("a=b=\r\n");
+    expect(await client.reply()).toEqual(["501 5.5.2 Cannot decode response"]);
+    expect((await client.reply())[0]).toMatch(/^421 4\.7\.0 /);
+    await client.closed();
+  });
+
+  it("a response longer than maxLineBytes is refused without being buffered whole, and the session ends", async () => {
+    const server = await start({ maxLineBytes: 1024 });
+    const client = await connect(server);
+    expect(await client.command("AUTH PLAIN")).toEqual(["334 "]);
+    client.send("A".repeat(64 * 1024));
+    expect(await client.reply()).toEqual(["500 5.5.2 Line too long"]);
+    await client.closed();
+  });
+});
+
+describe("AUTH that never ends", () => {
+  it("a client that stops mid-exchange is cut off at the authentication deadline", async () => {
+    const server = await start({ authTimeoutMs: 300 });
+    const client = await connect(server);
+    expect(await client.command("AUTH PLAIN")).toEqual(["334 "]);
+    const started = Date.now();
+    expect((await client.reply(3000))[0]).toMatch(/^421 4\.7\.0 .*Authentication not completed in time/);
+    expect(Date.now() - started).toBeLessThan(1500);
+    await client.closed();
+  });
+
+  it("authenticated: a command dripped one byte at a time still meets its per-line deadline", async () => {
+    const server = await start({ commandTimeoutMs: 400 });
+    const client = await login(server);
+    const started = Date.now();
+    let closed = false;
+    const drip = (async () => {
+      for (const ch of "NOOP NOOP NOOP NOOP NOOP NOOP NOOP") {
+        if (client.ended) break;
+        client.send(ch);
+        await sleep(50);
+      }
+    })();
+    const reply = await client.reply(3000).catch(() => ["closed"]);
+    closed = true;
+    await drip;
+    expect(reply[0]).toMatch(/^421 4\.4\.2 /);
+    expect(Date.now() - started).toBeLessThan(1200);
+    expect(closed).toBe(true);
+  });
+});
+
+describe("credentials never reach the transcript", () => {
+  const transcriptOf = (lines: ServerTranscriptEntry[]) => lines.map((l) => `${l.direction}: ${l.text}`).join("\n");
+
+  it("a response pipelined behind an AUTH the server refused (538) is not logged as a command", async () => {
+    const lines: ServerTranscriptEntry[] = [];
+    const server = await start({ cleartext: "never", transcript: (e) => lines.push(e) });
+    const client = await connect(server);
+    const secret = plainIr("alice", users.alice!);
+    client.send(`AUTH PLAIN\r\n${secret}\r\n`);
+    expect(await client.reply()).toEqual(["538 5.7.11 Encryption required for requested authentication mechanism"]);
+    expect(await client.reply()).toEqual(["500 5.5.2 Command not recognized"]);
+    await client.command("QUIT");
+    const text = transcriptOf(lines);
+    expect(text).not.toContain(secret);
+    expect(text).not.toContain(users.alice);
+  });
+
+  it("LOGIN-style lines pipelined behind AUTH inside a transaction (503) are not logged either", async () => {
+    const lines: ServerTranscriptEntry[] = [];
+    const server = await start({ transcript: (e) => lines.push(e) });
+    const client = await login(server);
+    await client.command("MAIL FROM:<a@b.test>");
+    const password = b64(users.alice!);
+    client.send(`AUTH LOGIN\r\n${b64("alice")}\r\n${password}\r\n`);
+    expect(await client.reply()).toEqual(["503 5.5.1 Already authenticated"]);
+    await client.reply();
+    await client.reply();
+    await client.command("QUIT");
+    expect(transcriptOf(lines)).not.toContain(password);
+  });
+});
