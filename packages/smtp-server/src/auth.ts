@@ -10,7 +10,7 @@
  * (`ServerContext.advertised`), so SCRAM can tell a downgrade from a client that cannot bind.
  */
 import { SaslError, cleartextRefusal, type AuthIdentity, type ChannelInfo, type CleartextPolicy, type MechanismProvider, type SaslServerMechanism, type ServerStep } from "@saslkit/core";
-import { TransportError, decodeBase64 } from "@saslkit/transport";
+import { TransportError, decodeBase64, type Deadline } from "@saslkit/transport";
 
 export interface OfferContext {
   readonly channel: ChannelInfo;
@@ -69,6 +69,28 @@ export function classifyFailure(code: string, message: string, reason?: string):
 export interface ExchangeIo {
   challenge(data: Uint8Array): Promise<void>;
   response(): Promise<string>;
+  /** The deadline for the server half's next step (its callbacks: the user database). */
+  deadline(): Deadline;
+}
+
+/**
+ * A server half's step, bounded by `deadline`: a user database that never answers must not hold
+ * the session (and its connection slot) for ever. Past the deadline: TransportError "timeout".
+ */
+function bounded<T>(work: T | Promise<T>, deadline: Deadline): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const cancel = deadline.onExpiry(() => reject(new TransportError("timeout", "The server's authentication step did not finish in time.")));
+    Promise.resolve(work).then(
+      (value) => {
+        cancel();
+        resolve(value);
+      },
+      (error: unknown) => {
+        cancel();
+        reject(error);
+      },
+    );
+  });
 }
 
 /** The end of an exchange: who logged in, or the reply to send and why (for the log). */
@@ -77,13 +99,14 @@ export type ExchangeOutcome = { readonly identity: AuthIdentity } | { readonly c
 /**
  * Drives a server half (RFC 4954): `334` challenges out, base64 responses in, `*` cancels. Success
  * data is sent as a final `334` (SMTP has no success data on 235), which the client answers with
- * an empty line. TransportErrors (timeout, closed) propagate: they end the session.
+ * an empty line. TransportErrors (timeout, closed) propagate: they end the session; a server half
+ * that has not answered by `io.deadline()` is a timeout too.
  */
 export async function runExchange(io: ExchangeIo, mechanism: string, server: SaslServerMechanism, initial: Uint8Array | null): Promise<ExchangeOutcome> {
   const fail = (code: number, enhanced: string, text: string, kind: FailureKind, reason = "") => ({ code, enhanced, text, kind, reason });
   let next: ServerStep;
   try {
-    next = await server.start(initial);
+    next = await bounded(server.start(initial), io.deadline());
     for (;;) {
       if (next.type === "failure") break;
       const challenge = next.data ?? new Uint8Array(0);
@@ -97,7 +120,7 @@ export async function runExchange(io: ExchangeIo, mechanism: string, server: Sas
         if (response.length) return fail(501, "5.5.2", "Expected an empty response to the final challenge", "malformed");
         return { identity: next.identity };
       }
-      next = await server.step(response);
+      next = await bounded(server.step(response), io.deadline());
     }
   } catch (error) {
     if (error instanceof TransportError) throw error;

@@ -351,6 +351,7 @@ export class SmtpSession {
           this.#note("C", line === "*" ? "*" : "****");
           return line;
         },
+        deadline: () => this.#commandDeadline(),
       },
       provider.name,
       server,

@@ -103,6 +103,14 @@ describe("AUTH that never ends", () => {
     await client.closed();
   });
 
+  it("a user database that never answers does not hold the session past the authentication deadline", async () => {
+    const server = await start({ authTimeoutMs: 300, mechanisms: [fakePlain], callbacks: { verifyPassword: () => new Promise<boolean>(() => undefined) } });
+    const client = await connect(server);
+    client.send(`AUTH PLAIN ${plainIr("alice", "x")}\r\n`);
+    expect((await client.reply(3000))[0]).toMatch(/^421 4\.7\.0 .*Authentication not completed in time/);
+    await client.closed(2000);
+  });
+
   it("authenticated: a command dripped one byte at a time still meets its per-line deadline", async () => {
     const server = await start({ commandTimeoutMs: 400 });
     const client = await login(server);
