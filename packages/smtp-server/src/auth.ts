@@ -11,6 +11,7 @@
  */
 import { SaslError, cleartextRefusal, type AuthIdentity, type ChannelInfo, type CleartextPolicy, type MechanismProvider, type SaslServerMechanism, type ServerStep } from "@saslkit/core";
 import { TransportError, decodeBase64, type Deadline } from "@saslkit/transport";
+import { withDeadline } from "./message.js";
 
 export interface OfferContext {
   readonly channel: ChannelInfo;
@@ -73,26 +74,6 @@ export interface ExchangeIo {
   deadline(): Deadline;
 }
 
-/**
- * A server half's step, bounded by `deadline`: a user database that never answers must not hold
- * the session (and its connection slot) for ever. Past the deadline: TransportError "timeout".
- */
-function bounded<T>(work: T | Promise<T>, deadline: Deadline): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const cancel = deadline.onExpiry(() => reject(new TransportError("timeout", "The server's authentication step did not finish in time.")));
-    Promise.resolve(work).then(
-      (value) => {
-        cancel();
-        resolve(value);
-      },
-      (error: unknown) => {
-        cancel();
-        reject(error);
-      },
-    );
-  });
-}
-
 /** The end of an exchange: who logged in, or the reply to send and why (for the log). */
 export type ExchangeOutcome = { readonly identity: AuthIdentity } | { readonly code: number; readonly enhanced: string; readonly text: string; readonly kind: FailureKind; readonly reason: string };
 
@@ -103,10 +84,12 @@ export type ExchangeOutcome = { readonly identity: AuthIdentity } | { readonly c
  * that has not answered by `io.deadline()` is a timeout too.
  */
 export async function runExchange(io: ExchangeIo, mechanism: string, server: SaslServerMechanism, initial: Uint8Array | null): Promise<ExchangeOutcome> {
+  // A user database that never answers must not hold the session (and its connection slot) for ever.
+  const bounded = (step: ServerStep | Promise<ServerStep>) => withDeadline(Promise.resolve(step), io.deadline(), "The server's authentication step did not finish in time.");
   const fail = (code: number, enhanced: string, text: string, kind: FailureKind, reason = "") => ({ code, enhanced, text, kind, reason });
   let next: ServerStep;
   try {
-    next = await bounded(server.start(initial), io.deadline());
+    next = await bounded(server.start(initial));
     for (;;) {
       if (next.type === "failure") break;
       const challenge = next.data ?? new Uint8Array(0);
@@ -120,7 +103,7 @@ export async function runExchange(io: ExchangeIo, mechanism: string, server: Sas
         if (response.length) return fail(501, "5.5.2", "Expected an empty response to the final challenge", "malformed");
         return { identity: next.identity };
       }
-      next = await bounded(server.step(response), io.deadline());
+      next = await bounded(server.step(response));
     }
   } catch (error) {
     if (error instanceof TransportError) throw error;

@@ -171,10 +171,10 @@ export class MessageSink {
   }
 }
 
-/** `promise`, or a TransportError "timeout" once `deadline` passes (the handler never settled). */
-function withDeadline<T>(promise: Promise<T>, deadline: Deadline): Promise<T> {
+/** `promise`, or a TransportError "timeout" once `deadline` passes (the application's code never settled). */
+export function withDeadline<T>(promise: Promise<T>, deadline: Deadline, what = "Timed out waiting for the application to take the message."): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const cancel = deadline.onExpiry(() => reject(new TransportError("timeout", "Timed out waiting for the application to take the message.")));
+    const cancel = deadline.onExpiry(() => reject(new TransportError("timeout", what)));
     promise.then(
       (value) => {
         cancel();
