@@ -132,6 +132,16 @@ export class RawClient {
   destroy(): void {
     this.#socket.destroy();
   }
+
+  /** Stops reading replies (a client that never reads). */
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  /** Bytes written but not yet taken by the kernel (backpressure from the server). */
+  get unsent(): number {
+    return this.#socket.writableLength;
+  }
 }
 
 /** Line ends around a dot that are not <CRLF>.<CRLF>: none may end a message (SMTP smuggling). */

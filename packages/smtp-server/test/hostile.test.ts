@@ -163,3 +163,17 @@ describe("credentials never reach the transcript", () => {
     expect(transcriptOf(lines)).not.toContain(password);
   });
 });
+
+describe("a client that never reads", () => {
+  it("pipelined commands from a client that reads no reply: the server stops reading (bounded), then times out the write", async () => {
+    const server = await start({ requireAuth: false, commandTimeoutMs: 1500 });
+    const client = await connect(server);
+    const burst = Buffer.from("NOOP\r\n".repeat(8 * 1024 * 1024)); // 48 MiB of commands, 112 MiB of replies
+    client.pause();
+    client.send(burst);
+    await sleep(1000);
+    // Had the server read on while its replies piled up, the client would have flushed it all.
+    expect(client.unsent).toBeGreaterThan(32 * 1024 * 1024);
+    await client.closed(8000);
+  });
+});
