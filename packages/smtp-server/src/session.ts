@@ -280,7 +280,8 @@ export class SmtpSession {
       this.#note("*", "data pipelined after STARTTLS: closing (possible command injection)");
       throw new EndSession();
     }
-    await this.io.acceptTls({ key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.requestCert ? { requestCert: true } : {}) }, Deadline.in(this.settings.commandTimeoutMs));
+    // The handshake is part of the time a session has to authenticate (authTimeoutMs, from connect).
+    await this.io.acceptTls({ key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.requestCert ? { requestCert: true } : {}) }, this.#commandDeadline());
     this.#note("*", note);
     this.#clientIdentity = undefined;
     if (tls.requestCert && tls.ca !== undefined && this.io.tlsSocket) {

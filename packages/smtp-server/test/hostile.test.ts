@@ -4,10 +4,11 @@
  * transcript keeps. Raw sockets only; each test names the rule it holds the server to.
  */
 import { describe, expect, it } from "vitest";
+import { testCertificates } from "@saslkit/test-kit";
 import type { ServerTranscriptEntry } from "../src/index.js";
-import { b64, fakePlain, serverHarness, users } from "./helpers.js";
+import { RawClient, b64, fakePlain, serverHarness, users } from "./helpers.js";
 
-const { start, connect, login } = serverHarness();
+const { start, connect, login, track } = serverHarness();
 const plainIr = (user: string, password: string) => b64(`\0${user}\0${password}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -175,5 +176,26 @@ describe("a client that never reads", () => {
     // Had the server read on while its replies piled up, the client would have flushed it all.
     expect(client.unsent).toBeGreaterThan(32 * 1024 * 1024);
     await client.closed(8000);
+  });
+});
+
+describe("a TLS handshake that never ends (before authentication)", () => {
+  it("STARTTLS, then silence: the session ends at authTimeoutMs, not at the longer command timeout", async () => {
+    const certs = await testCertificates();
+    const server = await start({ tls: { key: certs.key, cert: certs.cert }, authTimeoutMs: 300, commandTimeoutMs: 10_000 });
+    const client = await connect(server);
+    expect(await client.command("STARTTLS")).toEqual(["220 2.0.0 Ready to start TLS"]);
+    const started = Date.now();
+    await client.closed(5000);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it("implicit TLS, a client that never starts the handshake: ended at authTimeoutMs", async () => {
+    const certs = await testCertificates();
+    const server = await start({ tls: { key: certs.key, cert: certs.cert }, implicitTls: true, authTimeoutMs: 300, commandTimeoutMs: 10_000 });
+    const client = track(await RawClient.connect(server.port));
+    const started = Date.now();
+    await client.closed(5000);
+    expect(Date.now() - started).toBeLessThan(2000);
   });
 });
