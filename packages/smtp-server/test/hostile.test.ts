@@ -199,3 +199,38 @@ describe("a TLS handshake that never ends (before authentication)", () => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 });
+
+describe("envelope and chunk bounds", () => {
+  it("RCPT past maxRecipients is 452 4.5.3 and not kept; the message goes to the accepted ones only", async () => {
+    const server = await start({ maxRecipients: 2 });
+    const client = await login(server);
+    await client.command("MAIL FROM:<a@b.test>");
+    expect(await client.command("RCPT TO:<r1@d.test>")).toEqual(["250 2.1.5 Recipient OK"]);
+    expect(await client.command("RCPT TO:<r2@d.test>")).toEqual(["250 2.1.5 Recipient OK"]);
+    for (let i = 0; i < 3; i++) expect(await client.command(`RCPT TO:<x${i}@d.test>`)).toEqual(["452 4.5.3 Too many recipients"]);
+    await client.command("DATA");
+    expect((await client.command("hi\r\n."))[0]).toMatch(/^250 /);
+    expect(server.messages.at(-1)?.envelope.rcptTo).toEqual(["r1@d.test", "r2@d.test"]);
+  });
+
+  it("a BDAT size past 15 digits (beyond exact integers) ends the session; its bytes never run as commands", async () => {
+    const server = await start();
+    const client = await login(server);
+    await client.command("MAIL FROM:<a@b.test>");
+    await client.command("RCPT TO:<c@d.test>");
+    client.send("BDAT 18446744073709551617 LAST\r\nRSET\r\n");
+    expect(await client.reply()).toEqual(["501 5.5.4 Syntax: BDAT chunk-size [LAST]"]);
+    await client.closed();
+  });
+
+  it("a BDAT chunk longer than its size: the surplus is read as commands (RFC 3030), the message holds exactly size bytes", async () => {
+    const server = await start();
+    const client = await login(server);
+    await client.command("MAIL FROM:<a@b.test>");
+    await client.command("RCPT TO:<c@d.test>");
+    client.send("BDAT 4 LAST\r\nabcdNOOP\r\n");
+    expect((await client.reply())[0]).toMatch(/^250 2\.0\.0 OK queued/);
+    expect(await client.reply()).toEqual(["250 2.0.0 OK"]);
+    expect(server.messages.at(-1)?.data.toString()).toBe("abcd");
+  });
+});
