@@ -234,3 +234,28 @@ describe("envelope and chunk bounds", () => {
     expect(server.messages.at(-1)?.data.toString()).toBe("abcd");
   });
 });
+
+describe("SCRAM over SMTP: an unknown user looks like a wrong password", () => {
+  it("same server-first shape (salt length, iterations) and the same 535 for an unknown user as for a known one with a wrong proof", async () => {
+    const { scramSha256, deriveScramKeys } = await import("@saslkit/mech-scram");
+    const keys = await deriveScramKeys("SHA-256", "right-password", { iterations: 8192 });
+    const server = await start({
+      mechanisms: [scramSha256],
+      callbacks: { lookupScramKeys: (user: string) => (user === "alice" ? keys : undefined) },
+      mechanismOptions: { scram: { iterations: 8192, saltLength: keys.salt.length } },
+    });
+    const attempt = async (user: string) => {
+      const client = await connect(server);
+      const first = await client.command(`AUTH SCRAM-SHA-256 ${b64(`n,,n=${user},r=abcdefghijklmnop`)}`);
+      const serverFirst = Buffer.from(first[0]!.slice(4), "base64").toString();
+      const fields = Object.fromEntries(serverFirst.split(",").map((f) => [f[0], f.slice(2)]));
+      const final = `c=biws,r=${fields.r},p=${Buffer.alloc(32, 7).toString("base64")}`;
+      const reply = await client.command(b64(final));
+      return { saltLength: Buffer.from(fields.s!, "base64").length, iterations: fields.i, reply };
+    };
+    const unknown = await attempt("mallory");
+    const known = await attempt("alice");
+    expect(unknown).toEqual(known);
+    expect(known.reply).toEqual(["535 5.7.8 Authentication credentials invalid"]);
+  });
+});
