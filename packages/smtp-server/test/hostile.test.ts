@@ -179,6 +179,23 @@ describe("a client that never reads", () => {
   });
 });
 
+describe("STARTTLS command injection (RFC 3207 §4.2, CVE-2011-0411)", () => {
+  for (const delay of [0, 5, 30]) {
+    it(`a command sent in clear ${delay} ms after STARTTLS (a separate segment) never runs`, async () => {
+      const certs = await testCertificates();
+      const lines: ServerTranscriptEntry[] = [];
+      const server = await start({ tls: { key: certs.key, cert: certs.cert }, transcript: (e) => lines.push(e) });
+      const client = await connect(server);
+      client.send("STARTTLS\r\n");
+      await sleep(delay);
+      client.send("NOOP\r\n");
+      expect(await client.reply()).toEqual(["220 2.0.0 Ready to start TLS"]);
+      await client.closed();
+      expect(lines.filter((l) => l.direction === "C").map((l) => l.text)).toEqual(["EHLO client.test", "STARTTLS"]);
+    });
+  }
+});
+
 describe("a TLS handshake that never ends (before authentication)", () => {
   it("STARTTLS, then silence: the session ends at authTimeoutMs, not at the longer command timeout", async () => {
     const certs = await testCertificates();
