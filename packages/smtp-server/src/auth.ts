@@ -66,6 +66,9 @@ export function classifyFailure(code: string, message: string, reason?: string):
   }
 }
 
+/** Thrown inside a session to end it after the reply was sent (an exchange lets it through). */
+export class EndSession extends Error {}
+
 /** What the exchange needs from the session: send a `334` challenge, read the next response line. */
 export interface ExchangeIo {
   challenge(data: Uint8Array): Promise<void>;
@@ -80,7 +83,7 @@ export type ExchangeOutcome = { readonly identity: AuthIdentity } | { readonly c
 /**
  * Drives a server half (RFC 4954): `334` challenges out, base64 responses in, `*` cancels. Success
  * data is sent as a final `334` (SMTP has no success data on 235), which the client answers with
- * an empty line. TransportErrors (timeout, closed) propagate: they end the session; a server half
+ * an empty line. TransportErrors (timeout, closed) and EndSession propagate: they end the session; a server half
  * that has not answered by `io.deadline()` is a timeout too.
  */
 export async function runExchange(io: ExchangeIo, mechanism: string, server: SaslServerMechanism, initial: Uint8Array | null): Promise<ExchangeOutcome> {
@@ -106,7 +109,7 @@ export async function runExchange(io: ExchangeIo, mechanism: string, server: Sas
       next = await bounded(server.step(response));
     }
   } catch (error) {
-    if (error instanceof TransportError) throw error;
+    if (error instanceof TransportError || error instanceof EndSession) throw error;
     if (error instanceof SaslError && error.code === "invalid-response") return fail(501, "5.5.2", `${mechanism} response malformed`, "malformed");
     const reason = error instanceof Error ? error.message : String(error);
     return fail(454, "4.7.0", "Temporary authentication failure", "temporary", `server half failed: ${reason}`);

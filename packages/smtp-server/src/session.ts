@@ -6,12 +6,12 @@ import { isUtf8 } from "node:buffer";
 import { randomUUID } from "node:crypto";
 import { normalizeMechanismName, type AuthIdentity, type ChannelInfo, type CleartextPolicy, type MechanismProvider, type MechanismRegistry, type ServerContext } from "@saslkit/core";
 import { Deadline, TransportError, decodeBase64, encodeBase64, verifyClientCertificate, type LineSocket } from "@saslkit/transport";
-import { describeFailure, maskAuth, offerRefusal, runExchange, type OfferContext } from "./auth.js";
+import { EndSession, describeFailure, maskAuth, offerRefusal, runExchange, type OfferContext } from "./auth.js";
 import { formatReply, hasControl, parseCommand, parsePathArgument } from "./commands.js";
 import { receiveData, type DataDecoder } from "./data.js";
 import { MessageSink } from "./message.js";
 import type { Envelope, ReceivedMessage, ServerTranscriptEntry, SmtpServerOptions } from "./options.js";
-import { InputReader } from "./reader.js";
+import { InputReader, type CommandBytes } from "./reader.js";
 
 /** Settings with every default applied; shared by all sessions of one server. */
 export interface SessionSettings {
@@ -60,8 +60,6 @@ const NEEDS_SMTPUTF8 = "Must declare SMTPUTF8 to send unicode address";
  */
 const KNOWN_VERBS = new Set(["EHLO", "HELO", "STARTTLS", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "VRFY", "HELP", "QUIT"]);
 
-/** Thrown inside a session to end it after the reply was sent. */
-class EndSession extends Error {}
 
 export class SmtpSession {
   #helo: string | undefined;
@@ -114,14 +112,21 @@ export class SmtpSession {
     return this.#preAuth && this.#authDeadline.at < line.at ? this.#authDeadline : line;
   }
 
-  /** Reads one command line and applies the bare CR / bare LF rules. */
-  async #readCommand(): Promise<string> {
-    const { line, bareLf, bareCr } = await this.#reader.line(this.#commandDeadline(), this.settings.maxLineBytes);
+  /** Reads one line (a command or an AUTH response); with `bareNewline: "reject"`, a bare CR or LF ends the session. */
+  async #readLine(): Promise<CommandBytes> {
+    const read = await this.#reader.line(this.#commandDeadline(), this.settings.maxLineBytes);
+    const { bareLf, bareCr } = read;
     if ((bareLf || bareCr) && this.settings.bareNewline === "reject") {
       this.#note("*", `bare ${bareCr ? "<CR>" : "<LF>"} in a command: rejected`);
       await this.#reply(550, "5.5.2", `${this.settings.hostname} Error: bare ${bareCr ? "<CR>" : "<LF>"} received`);
       throw new EndSession();
     }
+    return read;
+  }
+
+  /** Reads one command line and applies the bare CR / bare LF rules. */
+  async #readCommand(): Promise<string> {
+    const { line, bareCr } = await this.#readLine();
     if (bareCr) {
       this.#note("C", "<command with a bare CR>");
       await this.#error(500, "5.5.2", "Error: bare <CR> received in a command");
@@ -348,7 +353,7 @@ export class SmtpSession {
           return this.io.write(`334 ${encodeBase64(data)}\r\n`, { transcript: false, deadline: Deadline.in(this.settings.commandTimeoutMs) });
         },
         response: async () => {
-          const line = (await this.#reader.line(this.#commandDeadline(), this.settings.maxLineBytes)).line.toString("utf8");
+          const line = (await this.#readLine()).line.toString("utf8");
           this.#note("C", line === "*" ? "*" : "****");
           return line;
         },

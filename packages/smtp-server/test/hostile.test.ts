@@ -276,3 +276,14 @@ describe("SCRAM over SMTP: an unknown user looks like a wrong password", () => {
     expect(known.reply).toEqual(["535 5.7.8 Authentication credentials invalid"]);
   });
 });
+
+describe("bareNewline: reject covers AUTH responses too", () => {
+  it("an AUTH response ended by a bare LF gets 550 5.5.2 and the session ends, as a command would", async () => {
+    const server = await start({ bareNewline: "reject" });
+    const client = await connect(server);
+    expect(await client.command("AUTH PLAIN")).toEqual(["334 "]);
+    client.send(`${plainIr("alice", users.alice!)}\n`);
+    expect((await client.reply())[0]).toMatch(/^550 5\.5\.2 /);
+    await client.closed();
+  });
+});
