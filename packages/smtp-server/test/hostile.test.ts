@@ -105,11 +105,15 @@ describe("AUTH that never ends", () => {
   });
 
   it("a user database that never answers does not hold the session past the authentication deadline", async () => {
-    const server = await start({ authTimeoutMs: 300, mechanisms: [fakePlain], callbacks: { verifyPassword: () => new Promise<boolean>(() => undefined) } });
+    const server = await start({ authTimeoutMs: 300, maxConnectionsPerClient: 1, mechanisms: [fakePlain], callbacks: { verifyPassword: () => new Promise<boolean>(() => undefined) } });
     const client = await connect(server);
     client.send(`AUTH PLAIN ${plainIr("alice", "x")}\r\n`);
     expect((await client.reply(3000))[0]).toMatch(/^421 4\.7\.0 .*Authentication not completed in time/);
     await client.closed(2000);
+    // Its slot is free again: the one connection this address may hold is accepted.
+    await sleep(50);
+    const next = await connect(server, { ehlo: false });
+    expect(next.ended).toBe(false);
   });
 
   it("authenticated: a command dripped one byte at a time still meets its per-line deadline", async () => {
