@@ -111,6 +111,7 @@ export class Pop3SaslExchange implements MailExchange {
       return data === undefined ? { type: "malformed", reason: "the continuation is not valid base64" } : { type: "challenge", data };
     }
     if (line.kind === "invalid") {
+      this.wire.socket.destroy(); // out of step with the server: nothing more may be sent or read
       throw new Pop3Error("authenticate", "protocol-error", "the server's reply to AUTH is neither a continuation, +OK nor -ERR.", {
         ...(this.wire.lastCommand ? { command: this.wire.lastCommand } : {}),
         redact: this.wire.redact,

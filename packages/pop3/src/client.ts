@@ -328,6 +328,8 @@ export class Pop3Connection extends MailSession<Pop3Phase, Pop3Error> {
       try {
         raw = await this.#wire.socket.readLineBytes(deadline);
       } catch (error) {
+        // The rest of the body would be read as the next command's reply: the connection closes.
+        this.#wire.socket.destroy();
         throw this.wrap(error, phase, command);
       }
       const line = unstuff(raw);

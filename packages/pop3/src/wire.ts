@@ -23,14 +23,25 @@ export class Pop3Wire {
     return { ...r, text: this.redact(r.text), raw: this.redact(r.raw) };
   }
 
+  /**
+   * The next line, classified. A failed read (deadline, close) closes the connection: POP3 has no
+   * tags, so the late rest of an answer would be read as the next command's reply.
+   */
   read(deadline: Deadline): Promise<Pop3Line> {
-    return this.socket.readLine(deadline).then(parseLine);
+    return this.socket.readLine(deadline).then(parseLine, this.#lost);
   }
+
+  /** Closes the connection after a read failed part-way through an answer (see `read`), and rethrows. */
+  readonly #lost = (error: unknown): never => {
+    this.socket.destroy();
+    throw error;
+  };
 
   /** Reads a status line (redacted); anything else is a protocol error. */
   async status(deadline: Deadline, phase: Pop3Phase): Promise<Pop3Reply> {
     const line = await this.read(deadline);
     if (line.kind === "status") return this.scrub(line.reply);
+    this.socket.destroy(); // out of step with the server, as after a failed read
     throw new Pop3Error(phase, "protocol-error", "the server's reply is neither +OK nor -ERR.", {
       ...(this.lastCommand ? { command: this.lastCommand } : {}),
       redact: this.redact,
