@@ -98,8 +98,15 @@ export class ImapWire {
         if (++count > literals) throw this.#tooLarge(phase, `the server sent more than ${literals} literals in one response.`);
         size += n;
         if (size > responseBytes) throw this.#tooLarge(phase, `the server announced a literal that takes one response over ${responseBytes} bytes.`);
-        parts.push(await this.socket.readBytes(n, deadline));
-        line = await this.socket.readLine(deadline);
+        try {
+          parts.push(await this.socket.readBytes(n, deadline));
+          line = await this.socket.readLine(deadline);
+        } catch (error) {
+          // Failed inside a response (a deadline in a literal): its rest, message data anyone can
+          // write, would be read as responses, a forged completion among them. Close instead.
+          this.socket.destroy();
+          throw error;
+        }
         size += line.length + 2;
         if (size > responseBytes) throw this.#tooLarge(phase, `one response from the server exceeds ${responseBytes} bytes.`);
         parts.push(line);
