@@ -53,10 +53,27 @@ export interface TaggedResponse {
 
 export type ImapResponse = ContinuationResponse | UntaggedResponse | TaggedResponse;
 
-/** Thrown by the parser on text the grammar does not allow. */
+/**
+ * Thrown by the parser on text the grammar does not allow. `line`, when given, is the offending
+ * text, quoted (clipped) after `reason` in the message; `describe(redact)` builds the same message
+ * with the line redacted before it is clipped, since a secret cut by the clip is no longer whole
+ * and a redactor can no longer find it.
+ */
 export class ImapParseError extends Error {
   override readonly name = "ImapParseError";
+  constructor(
+    readonly reason: string,
+    readonly line?: string,
+  ) {
+    super(line === undefined ? reason : quoted(reason, line));
+  }
+
+  describe(redact: (text: string) => string): string {
+    return this.line === undefined ? this.reason : quoted(this.reason, redact(this.line));
+  }
 }
+
+const quoted = (reason: string, line: string) => `${reason}: "${clip(line)}".`;
 
 // Any number of digits: a longer announcement is refused by the byte limits, never read as text.
 const LITERAL_AT_END = /\{(\d+)(\+?)\}$/;
@@ -92,12 +109,12 @@ export function parseResponse(parts: readonly (string | Uint8Array)[]): ImapResp
     return { kind: "continuation", text: first.slice(2) };
   }
   const space = first.indexOf(" ");
-  if (space <= 0) throw new ImapParseError(`Malformed IMAP response: "${clip(first)}".`);
+  if (space <= 0) throw new ImapParseError("Malformed IMAP response", first);
   const tag = first.slice(0, space);
   const rest = first.slice(space + 1);
   if (tag === "*") return parseUntagged(rest, parts.slice(1), raw);
   const m = /^(OK|NO|BAD)(?: (.*))?$/i.exec(rest);
-  if (!m || parts.length > 1) throw new ImapParseError(`Malformed tagged IMAP response: "${clip(first)}".`);
+  if (!m || parts.length > 1) throw new ImapParseError("Malformed tagged IMAP response", first);
   const { code, text } = parseRespText(m[2] ?? "");
   return { kind: "tagged", tag, status: m[1]!.toUpperCase() as TaggedResponse["status"], ...(code ? { code } : {}), text, raw };
 }
@@ -113,7 +130,7 @@ function parseUntagged(rest: string, more: readonly (string | Uint8Array)[], raw
   const sp = body.indexOf(" ");
   const type = (sp < 0 ? body : body.slice(0, sp)).toUpperCase();
   const after = sp < 0 ? "" : body.slice(sp + 1);
-  if (!/^[A-Z0-9.=_-]+$/.test(type)) throw new ImapParseError(`Malformed untagged IMAP response: "${clip(rest)}".`);
+  if (!/^[A-Z0-9.=_-]+$/.test(type)) throw new ImapParseError("Malformed untagged IMAP response", rest);
   const base = { kind: "untagged" as const, type, ...(number !== undefined ? { number } : {}), raw };
   if (CONDITION.has(type) && number === undefined && more.length === 0) {
     const { code, text } = parseRespText(after);

@@ -116,8 +116,9 @@ export class ImapWire {
     try {
       return parseResponse(parts);
     } catch (error) {
-      // Not kept as the cause: its message quotes the server's line unredacted.
-      if (error instanceof ImapParseError) throw this.error(phase, "protocol-error", error.message);
+      // Not kept as the cause: its message quotes the server's line unredacted. Redacted before
+      // it is clipped: a secret cut in two by the clip would no longer be found.
+      if (error instanceof ImapParseError) throw this.error(phase, "protocol-error", error.describe(this.redact));
       throw error;
     }
   }
@@ -133,7 +134,7 @@ export class ImapWire {
     } catch (error) {
       if (!(error instanceof ImapParseError)) throw error;
       this.socket.destroy();
-      throw this.error(phase, "protocol-error", error.message);
+      throw this.error(phase, "protocol-error", error.describe(this.redact));
     }
   }
 
