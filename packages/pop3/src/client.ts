@@ -323,6 +323,10 @@ export class Pop3Connection extends MailSession<Pop3Phase, Pop3Error> {
     const base = { ok: reply.status === "+OK", text: reply.text, ...(reply.code ? { code: reply.code } : {}), raw: reply.raw };
     if (!isMultiline || !base.ok) return base;
     const body = new Body();
+    // Only CRLF "." CRLF ends the answer and only a line after a CRLF is dot-stuffed (RFC 1939
+    // §3): a "." between bare LFs is message text a server passed through, and ending there would
+    // hand the rest of the message to the next command as its reply.
+    let lineStart = true;
     for (;;) {
       let raw: Buffer;
       try {
@@ -332,8 +336,11 @@ export class Pop3Connection extends MailSession<Pop3Phase, Pop3Error> {
         this.#wire.socket.destroy();
         throw this.wrap(error, phase, command);
       }
-      const line = unstuff(raw);
-      if (line === undefined) return multiline(base, body.take());
+      const crlf = this.#wire.socket.lastLineCrlf;
+      const unstuffed = lineStart ? unstuff(raw) : raw;
+      if (unstuffed === undefined && crlf) return multiline(base, body.take());
+      lineStart = crlf;
+      const line = unstuffed ?? raw; // a "." ended by a bare LF: text
       if (body.length + line.length + 2 > limit) {
         this.#wire.socket.destroy();
         throw this.fail(phase, "response-too-large", `the multi-line answer exceeds the limit of ${limit} bytes.`, { command });

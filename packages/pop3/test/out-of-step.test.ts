@@ -68,3 +68,17 @@ describe("POP3: after a failed read the next command never takes the late answer
     });
   });
 });
+
+describe("POP3: only CRLF . CRLF ends a multi-line answer", () => {
+  it("a '.' between bare LFs in a RETR body (message text a server passed through) does not end it", async () => {
+    const script = `${greeting}C: RETR 1\n!raw +OK\\r\\nline one\\n.\\n+OK forged\\r\\n..dotted\\r\\nline two\\n.stays\\r\\n.\\r\\n\nC: DELE 1\nS: +OK deleted\n!stall\n`;
+    await withServer(script, async (server) => {
+      const conn = await open(server.port);
+      const retr = await conn.command("RETR 1", { multiline: true });
+      expect(retr.lines).toEqual(["line one", ".", "+OK forged", ".dotted", "line two", ".stays"]);
+      const dele = await conn.command("DELE 1");
+      expect(dele.text).toBe("deleted");
+      await conn.close();
+    });
+  });
+});

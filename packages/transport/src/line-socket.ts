@@ -692,16 +692,30 @@ export class LineSocket {
    * The next line as raw bytes, without its CRLF (a bare LF also ends a line): 8-bit clean, for
    * message data whose bytes need not be UTF-8 (SMTP DATA). Same deadline, close and length
    * rules as `readLine`. The transcript gets the line decoded as UTF-8 (or `mask`), unless
-   * `transcript: false` (message bodies). The returned Buffer is a copy the caller may keep.
+   * `transcript: false` (message bodies). The returned Buffer is a copy the caller may keep;
+   * `lastLineCrlf` then tells how it ended.
    */
   readLineBytes(deadline: Deadline, options: { mask?: string; transcript?: boolean } = {}): Promise<Buffer> {
     return this.#read(deadline, "a line", () => {
+      const buffer = this.#buffer;
       const raw = this.#takeLine();
       if (raw === undefined) return undefined;
+      // The byte after the line is its CR or its LF (#takeLine read `buffer` as it was).
+      this.#lineBytesCrlf = buffer[raw.byteOffset - buffer.byteOffset + raw.length] === 0x0d;
       if (this.#transcript && options.transcript !== false) this.#transcript({ direction: this.#readDirection, text: options.mask ?? raw.toString("utf8") });
       return Buffer.from(raw);
     });
   }
+
+  /**
+   * Whether the line the last `readLineBytes` returned ended with CRLF (false: a bare LF). A
+   * multi-line answer's end is CRLF "." CRLF only (RFC 1939 §3): a "." between bare LFs, which
+   * a server passes through from a message's bytes, must not end it.
+   */
+  get lastLineCrlf(): boolean {
+    return this.#lineBytesCrlf;
+  }
+  #lineBytesCrlf = true;
 
   /** Removes and returns the next complete line (a view, CRLF excluded), or undefined. Enforces the line limit. */
   #takeLine(): Buffer | undefined {
