@@ -161,6 +161,9 @@ export interface AuthenticationOutcome {
   readonly login?: LoginCommand;
 }
 
+/** connect()'s rule for `auth`, for the credentials given to authenticate() (built on first use). */
+let AUTH_OPTION: OptionSpec | undefined;
+
 /** The skeleton; see the module comment. */
 export abstract class MailSession<Phase extends string, E extends MailProtocolError> {
   readonly #socket: LineSocket;
@@ -386,6 +389,12 @@ export abstract class MailSession<Phase extends string, E extends MailProtocolEr
     // The TLS default holds for an authenticate() after a connect() without credentials too: that
     // connect continued in clear when STARTTLS was missing (no secret to protect then).
     if (this.#options.tls === undefined && !this.#socket.secure) this.#refuseCredentialsInClear(plan.phase, "the connection is not TLS (the server did not offer STARTTLS or refused it)");
+    // Credentials given to authenticate() obey connect()'s rule for `auth` (connect's own were
+    // checked with the other options): a number password went out, and its echo was never masked.
+    if (auth !== this.#options.auth && !(auth instanceof Credentials)) {
+      const invalid = this.invalidOptions({ auth }, (AUTH_OPTION ??= { auth: sharedClientOptions().auth! }), plan.phase);
+      if (invalid) throw invalid;
+    }
     const credentials = Credentials.from(auth);
     // Every secret, as soon as it is known (given, prompted, refreshed), masks this connection's output.
     const unsubscribe = credentials.onSecret((secret) => this.#socket.redactor.addSecret(secret));
