@@ -21,6 +21,7 @@
  * connection's redactor). A field whose value is a function is resolved lazily, when a mechanism
  * calls `get`, and the function is called again on every `get` (a prompt, a credential source).
  */
+import { SaslError } from "./errors.js";
 import type { MaybePromise } from "./mechanism.js";
 
 /** A typed credential name. `T` is the type `get` resolves to. Make one with `defineCredential`. */
@@ -182,6 +183,11 @@ export class Credentials {
 
   async #call<T>(key: CredentialKey<T>, fetch: (r?: unknown) => MaybePromise<T>, request: unknown): Promise<T | undefined> {
     const value = await fetch(request);
+    // A password function that yields no string (a PIN read from JSON as a number): refused, since
+    // no listener learns it as a secret and every protocol would send String(value) unmasked.
+    if (key === (PASSWORD as CredentialKey<unknown>) && value !== undefined && typeof value !== "string") {
+      throw new SaslError(undefined, "invalid-credentials-input", `the password function yielded ${value === null ? "null" : `a ${typeof value}`}, not a string.`);
+    }
     if (value !== undefined && !isPublic(key.name)) this.#note(value);
     return value;
   }

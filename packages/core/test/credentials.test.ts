@@ -179,3 +179,15 @@ describe("readPassword", () => {
     await expect(requirePassword(Credentials.from({ username: "alice" }), "M")).rejects.toMatchObject({ code: "missing-credentials" });
   });
 });
+
+describe("a password function that yields no string (review round 5)", () => {
+  it.each([[12345678], [null], [{ password: "x" }]])("yields %j: invalid-credentials-input, never a value a mechanism would send unmasked", async (value) => {
+    const credentials = Credentials.from({ username: "alice", password: (() => value) as never });
+    const seen: string[] = [];
+    credentials.onSecret((s) => seen.push(s));
+    const error = await credentials.get(PASSWORD).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(SaslError);
+    expect((error as SaslError).code).toBe("invalid-credentials-input");
+    expect(seen).toEqual([]);
+  });
+});

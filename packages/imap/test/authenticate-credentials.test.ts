@@ -25,3 +25,21 @@ describe("IMAP: authenticate()'s credentials are checked as connect()'s", () => 
     });
   });
 });
+
+describe("IMAP: a password function that yields no string is an error, never sent", () => {
+  it("AUTHENTICATE PLAIN with password: () => 12345678: invalid-credentials-input, nothing sent", async () => {
+    await withServer("S: * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\nC: A1 AUTHENTICATE PLAIN *\nS: A1 NO [AUTHENTICATIONFAILED] bad password 12345678\n!stall\n", async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), auth: { username: "alice", password: (() => 12345678) as never }, login: "never" }));
+      expect(error.code).toBe("invalid-credentials-input");
+      expect(server.received).toEqual([]);
+    });
+  });
+
+  it("LOGIN with password: () => 12345678: invalid-credentials-input, nothing sent (was a TypeError reported as protocol-error)", async () => {
+    await withServer('S: * OK [CAPABILITY IMAP4rev1] ready\nC: A1 LOGIN "alice" *\nS: A1 NO [AUTHENTICATIONFAILED] bad\n!stall\n', async (server) => {
+      const error = await expectImapError(ImapClient.connect({ ...base(server.port), auth: { username: "alice", password: (() => 12345678) as never }, login: "only" }));
+      expect(error.code).toBe("invalid-credentials-input");
+      expect(server.received).toEqual([]);
+    });
+  });
+});

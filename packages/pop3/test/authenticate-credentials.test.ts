@@ -21,3 +21,16 @@ describe("POP3: authenticate()'s credentials are checked as connect()'s", () => 
     });
   });
 });
+
+describe("POP3: a password function that yields no string is an error, never sent", () => {
+  it.each([["user" as const, "C: USER alice\nS: +OK\nC: PASS 12345678\n"], ["apop" as const, "C: APOP alice *\n"]])("login %s with password: () => 12345678: invalid-credentials-input, the number not sent", async (login, steps) => {
+    await withServer(`S: +OK ready <1.2@x>\nC: CAPA\nS: +OK\nS: USER\nS: .\n${steps}S: -ERR [AUTH] bad password 12345678\n!stall\n`, async (server) => {
+      const lines: string[] = [];
+      const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port), auth: { username: "alice", password: (() => 12345678) as never }, login, transcript: (e) => lines.push(e.text) }));
+      expect(error.code).toBe("invalid-credentials-input");
+      expect(server.received.join("\n")).not.toContain("12345678");
+      expect(server.received.some((l) => l.startsWith("PASS") || l.startsWith("APOP"))).toBe(false);
+      expect(`${error.message}\n${lines.join("\n")}`).not.toContain("12345678");
+    });
+  });
+});
