@@ -286,7 +286,9 @@ export class Pop3Connection extends MailSession<Pop3Phase, Pop3Error> {
     const digest = createHash("md5")
       .update(timestamp + password, "utf8")
       .digest("hex");
+    // A digest of the password (crackable offline): masked in either hex case, as secrets' hex is.
     this.#wire.socket.redactor.add(digest);
+    this.#wire.socket.redactor.add(digest.toUpperCase());
     await this.#send(`APOP ${username} ${digest}`, "apop", `APOP ${username} ****`);
     const reply = await this.#status("apop");
     if (reply.status !== "+OK") return this.#refused(reply, "APOP");

@@ -83,3 +83,19 @@ describe("POP3: auth.username must be a string (a function was accepted, then se
     });
   });
 });
+
+describe("POP3: the APOP digest echoed in upper case never reaches the error (review round 5)", () => {
+  it("an -ERR quoting the digest in either hex case: both masked in message, reply and transcript", async () => {
+    // RFC 1939 §7: MD5("<1896.697170952@dbc.mtview.ca.us>tanstaaf").
+    const digest = "c4c9334bac560ecc979e58001b3e22fb";
+    const lines: string[] = [];
+    const script = `S: +OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\nC: CAPA\nS: -ERR no\nC: APOP mrose ${digest}\nS: -ERR [AUTH] bad digest ${digest.toUpperCase()} (${digest})\n`;
+    await withServer(script, async (server) => {
+      const error = await expectPop3Error(Pop3Client.connect({ ...base(server.port), login: "apop", auth: { username: "mrose", password: "tanstaaf" }, transcript: (e) => lines.push(e.text) }));
+      expect(error.code).toBe("authentication-failed");
+      const shown = `${error.message}\n${JSON.stringify(error.reply)}\n${String(error.stack)}\n${lines.join("\n")}`;
+      expect(shown).toContain("bad digest **** (****)");
+      expect(shown.toLowerCase()).not.toContain(digest);
+    });
+  });
+});
