@@ -79,7 +79,7 @@ export class ImapSaslExchange implements MailExchange {
   /** This attempt sent a message that carried the secret. */
   #attemptSecret = false;
   #budget: CommandBudget | undefined;
-  /** Untagged responses seen during the exchanges (CAPABILITY among them). */
+  /** The last untagged response carrying capabilities during the last exchange, if any (at most one). */
   readonly untagged: UntaggedResponse[] = [];
   /** The tagged response (or BYE) that ended the last exchange. */
   final: TaggedResponse | UntaggedResponse | undefined;
@@ -104,6 +104,7 @@ export class ImapSaslExchange implements MailExchange {
     this.#attemptSecret = false;
     this.#budget = this.options.budget();
     this.final = undefined;
+    this.untagged.length = 0; // an earlier, failed attempt's capabilities are not this one's
     let command = `AUTHENTICATE ${mechanism}`;
     let mask = `${this.#tag} ${command}`;
     // Core's session driver passes an initial response only when `initialResponseFits` said so
@@ -166,7 +167,8 @@ export class ImapSaslExchange implements MailExchange {
           return this.#failure(r, "BYE");
         }
         this.#budget?.spend(wire.lastSize);
-        if (r.type === "CAPABILITY" || r.code?.name === "CAPABILITY") this.untagged.push(r);
+        // Only the last one counts: a flood of them is not kept (as #collect does for other commands).
+        if (r.type === "CAPABILITY" || r.code?.name === "CAPABILITY") this.untagged[0] = r;
         continue;
       }
       if (r.tag !== this.#tag) {
