@@ -346,7 +346,8 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
    * limits and protocol violations reject with `ImapError`.
    */
   command(command: string, options: { readonly timeoutMs?: number } = {}): Promise<ImapCommandResult> {
-    if (/[\r\n]/.test(command)) return Promise.reject(new TypeError("An IMAP command must be a single line without CR or LF."));
+    // A string only: anything else was sent as its String() (a toString may change between reads).
+    if (typeof command !== "string" || /[\r\n]/.test(command)) return Promise.reject(new TypeError("An IMAP command must be a string, a single line without CR or LF."));
     const invalid = this.invalidOptions(options, COMMAND_OPTIONS, "command");
     if (invalid) return Promise.reject(invalid);
     return this.serialize(async () => {

@@ -213,3 +213,26 @@ describe("IMAP: the TLS default holds for an authenticate() after connect()", ()
     });
   });
 });
+
+describe("IMAP: command() takes a string only (review round 5)", () => {
+  it.each([[undefined], [123], [["NOOP"]]])("command(%j): TypeError, nothing sent", async (command) => {
+    await withServer(`S: * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\nC: A1 AUTHENTICATE PLAIN ${PLAIN_B64}\nS: A1 OK [CAPABILITY IMAP4rev1] in\n!stall\n`, async (server) => {
+      const conn = await ImapClient.connect(base(server.port));
+      await expect(conn.command(command as never)).rejects.toThrow(TypeError);
+      expect(server.received).toEqual([`A1 AUTHENTICATE PLAIN ${PLAIN_B64}`]);
+      await conn.close();
+    });
+  });
+
+  it("an object whose text changes between reads cannot smuggle CR LF past the check", async () => {
+    await withServer(`S: * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\nC: A1 AUTHENTICATE PLAIN ${PLAIN_B64}\nS: A1 OK [CAPABILITY IMAP4rev1] in\n!stall\n`, async (server) => {
+      const conn = await ImapClient.connect(base(server.port));
+      let reads = 0;
+      const shifty = { toString: () => (reads++ === 0 ? "NOOP" : "NOOP\r\nA9 DELETE INBOX") };
+      await expect(conn.command(shifty as never)).rejects.toThrow(TypeError);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(server.received).toEqual([`A1 AUTHENTICATE PLAIN ${PLAIN_B64}`]);
+      await conn.close();
+    });
+  });
+});

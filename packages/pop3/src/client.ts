@@ -307,7 +307,8 @@ export class Pop3Connection extends MailSession<Pop3Phase, Pop3Error> {
    * is read up to the terminating `.` and unstuffed. `-ERR` is returned, not thrown.
    */
   command(command: string, options: { readonly multiline?: boolean; readonly timeoutMs?: number } = {}): Promise<Pop3CommandResult> {
-    if (/[\r\n]/.test(command)) return Promise.reject(new TypeError("A POP3 command must be a single line without CR or LF."));
+    // A string only: anything else was sent as its String() (a toString may change between reads).
+    if (typeof command !== "string" || /[\r\n]/.test(command)) return Promise.reject(new TypeError("A POP3 command must be a string, a single line without CR or LF."));
     const invalid = this.invalidOptions(options, COMMAND_OPTIONS, "command");
     if (invalid) return Promise.reject(invalid);
     return this.serialize(() => this.#run(command, options.multiline ?? false, "command", this.#limits.responseBytes, options.timeoutMs));

@@ -99,3 +99,15 @@ describe("POP3: the APOP digest echoed in upper case never reaches the error (re
     });
   });
 });
+
+describe("POP3: command() takes a string only (review round 5)", () => {
+  it.each([[undefined], [123], [{ toString: (() => { let n = 0; return () => (n++ === 0 ? "STAT" : "STAT\r\nDELE 1"); })() }]])("command(%s): TypeError, nothing sent", async (command) => {
+    await withServer("S: +OK ready\nC: CAPA\nS: +OK\nS: USER\nS: .\n!stall\n", async (server) => {
+      const conn = await Pop3Client.connect({ ...base(server.port), auth: undefined });
+      await expect(conn.command(command as never)).rejects.toThrow(TypeError);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(server.received).toEqual(["CAPA"]);
+      await conn.close();
+    });
+  });
+});
