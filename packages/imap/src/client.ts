@@ -343,7 +343,8 @@ export class ImapConnection extends MailSession<ImapPhase, ImapError> {
   /**
    * Runs one command (`"SELECT INBOX"`; no CR/LF, literals not supported) and returns its tagged
    * completion and untagged responses. `NO`/`BAD` are returned, not thrown; transport failures,
-   * limits and protocol violations reject with `ImapError`.
+   * limits and protocol violations reject with `ImapError`. A read that fails inside a response
+   * (a deadline in the middle of a literal) closes the connection: the rest would be read as responses.
    */
   command(command: string, options: { readonly timeoutMs?: number } = {}): Promise<ImapCommandResult> {
     // A string only: anything else was sent as its String() (a toString may change between reads).

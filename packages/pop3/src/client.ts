@@ -304,7 +304,8 @@ export class Pop3Connection extends MailSession<Pop3Phase, Pop3Error> {
 
   /**
    * Runs one command (`"STAT"`, `"LIST"`; no CR/LF). With `multiline: true` a `+OK` answer's body
-   * is read up to the terminating `.` and unstuffed. `-ERR` is returned, not thrown.
+   * is read up to the terminating CRLF `.` CRLF and unstuffed. `-ERR` is returned, not thrown. A
+   * read that fails (deadline, a line that is no reply) closes the connection (see the README).
    */
   command(command: string, options: { readonly multiline?: boolean; readonly timeoutMs?: number } = {}): Promise<Pop3CommandResult> {
     // A string only: anything else was sent as its String() (a toString may change between reads).
