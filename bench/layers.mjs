@@ -23,7 +23,7 @@ import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { option } from "./lib/cli.mjs";
-import { adapterArgs, load, median, pinnedWallMs, requireHarness, startSink } from "./lib/pinned.mjs";
+import { adapterArgs, load, ratioTable, requireHarness, startSink, timeRows } from "./lib/pinned.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const harness = option("harness");
@@ -156,22 +156,9 @@ const rows = {
   "+ saslkit's pieces": child("pieces"),
   "saslkit (sendMany)": (n) => ["node", join(here, "harness/saslkit-adapter.mjs"), ...common, "--n", String(n)],
 };
-const once = (argv) => pinnedWallMs(harness, argv);
 const loadStart = load();
-const wall = Object.fromEntries(Object.keys(rows).map((name) => [name, Object.fromEntries(counts.map((n) => [n, []]))]));
-try {
-  // Alternate rows and counts, so drift on a shared machine spreads over all of them.
-  for (let rep = 0; rep < reps; rep++) for (const n of counts) for (const [name, argv] of Object.entries(rows)) wall[name][n].push(once(argv(n)));
-} finally {
-  sink.kill();
-}
-const table = Object.keys(rows).map((name) => {
-  const cells = counts.map((n) => {
-    const m = median(wall[name][n]);
-    return `${m.toFixed(1)} ms (${(median(wall["floor-node"][n]) / m).toFixed(2)}x)`;
-  });
-  return `| ${name} | ${cells.join(" | ")} |`;
-});
+const wall = timeRows(harness, sink, rows, counts, reps);
+const table = ratioTable(wall, counts);
 const report = [
   "# The send path by layer: n messages over one connection, fresh processes",
   "",

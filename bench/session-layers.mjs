@@ -14,7 +14,7 @@ import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { option } from "./lib/cli.mjs";
-import { adapterArgs, load, median, pinnedWallMs, requireHarness, startSink } from "./lib/pinned.mjs";
+import { adapterArgs, finalReplies, load, ratioTable, requireHarness, startSink, timeRows } from "./lib/pinned.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const harness = option("harness");
@@ -143,14 +143,7 @@ async function floorSessions(n, message, features) {
 
 async function transportSessions(n, message, { LineSocket, Deadline, TransportError }) {
   const done = new TransportError("closed", "The session is over.");
-  const finals = (k) => {
-    let got = 0;
-    return (next) => {
-      for (let line = next(); line !== undefined; line = next()) if (line.charCodeAt(3) !== 45 && ++got === k) return true;
-      return undefined;
-    };
-  };
-  const read = (socket, k) => socket.readParsed(Deadline.in(30000), "a reply", finals(k));
+  const read = (socket, k) => socket.readParsed(Deadline.in(30000), "a reply", finalReplies(k));
   for (let i = 0; i < n; i++) {
     const socket = await LineSocket.connect({ host: "127.0.0.1", port });
     await read(socket, 1);
@@ -191,20 +184,8 @@ const rows = {
   "saslkit (sendMail)": (n) => ["node", join(here, "harness/saslkit-adapter.mjs"), ...common, "--n", String(n)],
 };
 const loadStart = load();
-const wall = Object.fromEntries(Object.keys(rows).map((name) => [name, Object.fromEntries(counts.map((n) => [n, []]))]));
-try {
-  // Alternate rows and counts, so drift on a shared machine spreads over all of them.
-  for (let rep = 0; rep < reps; rep++) for (const n of counts) for (const [name, argv] of Object.entries(rows)) wall[name][n].push(pinnedWallMs(harness, argv(n)));
-} finally {
-  sink.kill();
-}
-const table = Object.keys(rows).map((name) => {
-  const cells = counts.map((n) => {
-    const m = median(wall[name][n]);
-    return `${m.toFixed(1)} ms (${(median(wall["floor-node"][n]) / m).toFixed(2)}x)`;
-  });
-  return `| ${name} | ${cells.join(" | ")} |`;
-});
+const wall = timeRows(harness, sink, rows, counts, reps);
+const table = ratioTable(wall, counts);
 const report = [
   "# A session by layer: n sessions one after another, fresh processes",
   "",

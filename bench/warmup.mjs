@@ -25,7 +25,7 @@ import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { option } from "./lib/cli.mjs";
-import { adapterArgs, load, median, pinnedWallMs, requireHarness, startSink } from "./lib/pinned.mjs";
+import { adapterArgs, finalReplies, load, median, pinnedWallMs, requireHarness, startSink } from "./lib/pinned.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const harness = option("harness");
@@ -45,15 +45,7 @@ if (option("child")) {
   const ENVELOPE = "MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n";
   const AUTH = `AUTH PLAIN ${Buffer.from("\0bench\0bench-pass-123").toString("base64")}\r\n`;
   const END = Buffer.from(".\r\n");
-  // Reads until `k` final reply lines (no "-" after the code) have arrived.
-  const finals = (k) => {
-    let got = 0;
-    return (next) => {
-      for (let line = next(); line !== undefined; line = next()) if (line.charCodeAt(3) !== 45 && ++got === k) return true;
-      return undefined;
-    };
-  };
-  const read = (socket, k) => socket.readParsed(Deadline.in(30000), "a reply", finals(k));
+  const read = (socket, k) => socket.readParsed(Deadline.in(30000), "a reply", finalReplies(k));
   const open = async () => {
     const socket = await LineSocket.connect({ host: "127.0.0.1", port });
     await read(socket, 1);

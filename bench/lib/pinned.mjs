@@ -39,3 +39,38 @@ export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length
 
 /** The load average as a report gives it. */
 export const load = () => loadavg().map((x) => x.toFixed(2)).join(" ");
+
+/** A `LineSocket.readParsed` parser that completes once `k` final reply lines (no "-" after the code) have arrived. */
+export function finalReplies(k) {
+  let got = 0;
+  return (next) => {
+    for (let line = next(); line !== undefined; line = next()) if (line.charCodeAt(3) !== 45 && ++got === k) return true;
+    return undefined;
+  };
+}
+
+/**
+ * Times every row (a function from a count to the argv of one pinned run) at every count, `reps`
+ * times, alternating rows and counts so that drift on a shared machine spreads over all of them;
+ * kills `sink` at the end. Returns the wall times, `wall[row][count]`.
+ */
+export function timeRows(harness, sink, rows, counts, reps) {
+  const wall = Object.fromEntries(Object.keys(rows).map((name) => [name, Object.fromEntries(counts.map((n) => [n, []]))]));
+  try {
+    for (let rep = 0; rep < reps; rep++) for (const n of counts) for (const [name, argv] of Object.entries(rows)) wall[name][n].push(pinnedWallMs(harness, argv(n)));
+  } finally {
+    sink.kill();
+  }
+  return wall;
+}
+
+/** The table rows of `timeRows`' result: each row's median per count, and in brackets `base`'s median over it. */
+export function ratioTable(wall, counts, base = "floor-node") {
+  return Object.keys(wall).map((name) => {
+    const cells = counts.map((n) => {
+      const m = median(wall[name][n]);
+      return `${m.toFixed(1)} ms (${(median(wall[base][n]) / m).toFixed(2)}x)`;
+    });
+    return `| ${name} | ${cells.join(" | ")} |`;
+  });
+}
