@@ -19,7 +19,6 @@
 import { Deadline, WRITTEN } from "@saslkit/transport";
 import { DotEncoder } from "./data.js";
 import type { Envelope, PreparedMessage } from "./message.js";
-import { SmtpError } from "./errors.js";
 import type { PipeliningMode } from "./options.js";
 import { ignoreWriteFailure as ignore, type CommandPipeline } from "./pipeline.js";
 import type { SmtpReply } from "./reply.js";
@@ -37,6 +36,7 @@ import {
   sortEnvelope,
   stepwiseEnvelope,
   unknownOutcome,
+  withEnvelope,
   type EnvelopeReplies,
   type Outcome,
   type SendResult,
@@ -142,12 +142,6 @@ function notTaken(replies: readonly SmtpReply[], recipients: number): boolean {
     if (i <= recipients && code >= 200 && code < 300) accepted = true;
   }
   return !accepted && replies.length > recipients;
-}
-
-/** `error` with the message's envelope, as the other failures of a transaction carry it. */
-function withEnvelope(error: unknown, env: Envelope): unknown {
-  if (error instanceof SmtpError) error.envelope ??= env;
-  return error;
 }
 
 /** The replies to an in-memory message's group: the result, or the refusal (after RSET). */

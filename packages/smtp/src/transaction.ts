@@ -574,6 +574,12 @@ const UNANSWERED: Readonly<Record<string, string>> = {
   "client-closed": "the client was closed",
 };
 
+/** `error` with the message's envelope, as every failure of a transaction carries it. */
+export function withEnvelope(error: unknown, envelope: Envelope): unknown {
+  if (error instanceof SmtpError) error.envelope ??= envelope;
+  return error;
+}
+
 /**
  * The error for a message whose final reply never came: a connection that closed, timed out, was
  * aborted or was closed by the caller after the end of its data (DATA's final dot, `command` ".";
@@ -582,10 +588,7 @@ const UNANSWERED: Readonly<Record<string, string>> = {
  */
 export function unknownOutcome(error: unknown, envelope: Envelope, command: string): unknown {
   const what = error instanceof SmtpError && Object.hasOwn(UNANSWERED, error.code) ? UNANSWERED[error.code] : undefined;
-  if (what === undefined) {
-    if (error instanceof SmtpError) error.envelope ??= envelope;
-    return error;
-  }
+  if (what === undefined) return withEnvelope(error, envelope);
   const end = command === "." ? "final dot" : "last chunk";
   const rcpt = envelope.to.length === 1 ? `<${envelope.to[0]}>` : `<${envelope.to[0]}> and ${envelope.to.length - 1} more`;
   const failure = new SmtpError(
