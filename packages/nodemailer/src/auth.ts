@@ -128,6 +128,13 @@ class ReplyTimeout extends Error {
   }
 }
 
+/** The text of a login that failed outside SASL: a reply that did not come in time, or the connection. */
+function connectionFailure(error: unknown): string {
+  return `saslkit: ${error instanceof ReplyTimeout ? error.message : "the connection failed during authentication."}`;
+}
+
+const responseOf = (reply: { response: string }): string => reply.response;
+
 /** The customAuth handler for these settings. */
 export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => Promise<void> {
   return async (ctx) => {
@@ -159,14 +166,7 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
     const fail = (message: string, o: Omit<ConstructorParameters<typeof SaslkitAuthError>[1], "scrub">) => new SaslkitAuthError(scrub(message), { ...o, scrub });
     // One deadline per reply: the login fails (and ends its masking) instead of waiting on a server
     // that drips, or on a connection nodemailer already closed (its sendCommand then never settles).
-    const send = (line: string) =>
-      new Promise<string>((resolve, reject) => {
-        const cancel = Deadline.in(s.replyTimeoutMs).onExpiry(() => reject(new ReplyTimeout(s.replyTimeoutMs)), { unref: true });
-        ctx.sendCommand(line).then(
-          (r) => (cancel(), resolve(r.response)),
-          (e: unknown) => (cancel(), reject(e)),
-        );
-      });
+    const send = (line: string) => Deadline.in(s.replyTimeoutMs).bound(ctx.sendCommand(line), () => new ReplyTimeout(s.replyTimeoutMs), { unref: true }).then(responseOf);
 
     // nodemailer keeps only the mechanisms it implements: ask the server again for its whole list.
     // A server that refuses a second EHLO leaves us nodemailer's list (without SCRAM).
@@ -174,8 +174,7 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
     try {
       helloReply = parseReply(scrub(await send(s.hello)));
     } catch (error) {
-      const what = error instanceof ReplyTimeout ? error.message : "the connection failed during authentication.";
-      throw fail(`saslkit: ${what}`, { reason: "connection", negotiation: undefined, acceptsReply: false, cause: error });
+      throw fail(connectionFailure(error), { reason: "connection", negotiation: undefined, acceptsReply: false, cause: error });
     }
     let offered: readonly string[];
     if (helloReply.code === 250) offered = authMechanisms(helloReply);
@@ -246,8 +245,7 @@ export function createHandler(s: HandlerSettings): (ctx: CustomAuthContext) => P
       s.log.info({ tnx: "smtp", action: "sasl", mechanism: result.mechanism, offered: plan.offered }, "saslkit: authenticated with %s (offered: %s)", result.mechanism, plan.offered.join(" "));
     } catch (error) {
       if (!(error instanceof SaslError)) {
-        const what = error instanceof ReplyTimeout ? error.message : "the connection failed during authentication.";
-        throw fail(`saslkit: ${what}`, { reason: "connection", negotiation: report(negotiationRecord(plan, [], undefined)), acceptsReply: exchange.authSent && !(error instanceof ReplyTimeout), cause: error });
+        throw fail(connectionFailure(error), { reason: "connection", negotiation: report(negotiationRecord(plan, [], undefined)), acceptsReply: exchange.authSent && !(error instanceof ReplyTimeout), cause: error });
       }
       const record = report(negotiationRecord(plan, error.attempts, undefined));
       const tried = error.attempts.length > 1 ? ` (tried ${error.attempts.map((a) => a.mechanism).join(", ")})` : "";

@@ -11,7 +11,6 @@
  */
 import { SaslError, cleartextRefusal, type AuthIdentity, type ChannelInfo, type CleartextPolicy, type MechanismProvider, type SaslServerMechanism, type ServerStep } from "@saslkit/core";
 import { TransportError, decodeBase64, type Deadline } from "@saslkit/transport";
-import { withDeadline } from "./message.js";
 
 export interface OfferContext {
   readonly channel: ChannelInfo;
@@ -69,6 +68,8 @@ export function classifyFailure(code: string, message: string, reason?: string):
 /** Thrown inside a session to end it after the reply was sent (an exchange lets it through). */
 export class EndSession extends Error {}
 
+const stepTimeout = () => new TransportError("timeout", "The server's authentication step did not finish in time.");
+
 /** What the exchange needs from the session: send a `334` challenge, read the next response line. */
 export interface ExchangeIo {
   challenge(data: Uint8Array): Promise<void>;
@@ -88,7 +89,7 @@ export type ExchangeOutcome = { readonly identity: AuthIdentity } | { readonly c
  */
 export async function runExchange(io: ExchangeIo, mechanism: string, server: SaslServerMechanism, initial: Uint8Array | null): Promise<ExchangeOutcome> {
   // A user database that never answers must not hold the session (and its connection slot) for ever.
-  const bounded = (step: ServerStep | Promise<ServerStep>) => withDeadline(Promise.resolve(step), io.deadline(), "The server's authentication step did not finish in time.");
+  const bounded = (step: ServerStep | Promise<ServerStep>) => io.deadline().bound(Promise.resolve(step), stepTimeout);
   const fail = (code: number, enhanced: string, text: string, kind: FailureKind, reason = "") => ({ code, enhanced, text, kind, reason });
   let next: ServerStep;
   try {

@@ -153,7 +153,7 @@ export class MessageSink {
   async end(deadline: Deadline): Promise<SinkOutcome> {
     if (this.#tooLarge) return { type: "too-large", size: this.#size };
     if (this.#stream && !this.#detached) this.#stream.push(null);
-    const handled = this.#handled ? await withDeadline(this.#handled, deadline) : { ok: true as const };
+    const handled = this.#handled ? await deadline.bound(this.#handled, () => new TransportError("timeout", "Timed out waiting for the application to take the message.")) : { ok: true as const };
     if (!handled.ok) return { type: "handler-failed", error: handled.error, size: this.#size };
     return { type: "accepted", data: this.#blocks?.take(), size: this.#size };
   }
@@ -171,19 +171,3 @@ export class MessageSink {
   }
 }
 
-/** `promise`, or a TransportError "timeout" once `deadline` passes (the application's code never settled). */
-export function withDeadline<T>(promise: Promise<T>, deadline: Deadline, what = "Timed out waiting for the application to take the message."): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const cancel = deadline.onExpiry(() => reject(new TransportError("timeout", what)));
-    promise.then(
-      (value) => {
-        cancel();
-        resolve(value);
-      },
-      (error: unknown) => {
-        cancel();
-        reject(error);
-      },
-    );
-  });
-}

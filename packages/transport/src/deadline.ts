@@ -79,6 +79,27 @@ export class Deadline {
       timer = undefined;
     };
   }
+  /**
+   * `promise`, or a rejection with `expired()` once this deadline passes first: for a wait on code
+   * the caller does not drive (an application's callback, another library's command). The timer
+   * is cancelled when `promise` settles; it is unref'd only if `unref` is set.
+   */
+  bound<T>(promise: Promise<T>, expired: () => unknown, options: { unref?: boolean } = {}): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const cancel = this.onExpiry(() => reject(expired()), options);
+      promise.then(
+        (value) => {
+          cancel();
+          resolve(value);
+        },
+        (error: unknown) => {
+          cancel();
+          reject(error);
+        },
+      );
+    });
+  }
+
 }
 
 /**

@@ -47,6 +47,18 @@ describe("Deadline", () => {
     expect(Deadline.in(-5).remaining()).toBe(0);
   });
 
+  it("bound(): the promise's value or error passes through before the deadline; after it, expired()'s error, and a late settle changes nothing", async () => {
+    const later = Deadline.in(10000);
+    expect(await later.bound(Promise.resolve(7), () => new Error("late"))).toBe(7);
+    await expect(later.bound(Promise.reject(new Error("own")), () => new Error("late"))).rejects.toThrow("own");
+    let settle!: (v: number) => void;
+    const slow = new Promise<number>((r) => (settle = r));
+    const bounded = Deadline.in(20).bound(slow, () => new TransportError("timeout", "too slow"));
+    await expect(bounded).rejects.toMatchObject({ code: "timeout", message: "too slow" });
+    settle(1);
+    await expect(bounded).rejects.toMatchObject({ code: "timeout" });
+  });
+
   it("watched deadlines share one timer: each fires once, in order, not before its time; an unwatched one never", async () => {
     const fired: string[] = [];
     const start = Date.now();
