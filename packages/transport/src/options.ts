@@ -111,8 +111,10 @@ const names: Rule = rule("a list of mechanism names (strings)", (v) => Array.isA
  * file), a path or other text as no certificate at all, a wrong type only once connecting.
  */
 const PEM = "-----BEGIN ";
-const isPem = (v: unknown): boolean =>
-  typeof v === "string" ? v.includes(PEM) : v instanceof Uint8Array && Buffer.from(v.buffer, v.byteOffset, v.byteLength).includes(PEM);
+/** A string as it is, bytes as latin1 text (one character per byte: PEM markers are ASCII), else undefined. */
+const pemText = (v: unknown): string | undefined =>
+  typeof v === "string" ? v : v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("latin1") : undefined;
+const isPem = (v: unknown): boolean => pemText(v)?.includes(PEM) === true;
 const PEM_HINT = (v: unknown): string | undefined => (typeof v === "string" && v !== "" && !v.includes(PEM) ? "Give the file's contents, not its path." : undefined);
 const pem: Rule = rule("PEM text (a string or Buffer holding -----BEGIN ...)", isPem, { hint: PEM_HINT });
 /**
@@ -121,8 +123,10 @@ const pem: Rule = rule("PEM text (a string or Buffer holding -----BEGIN ...)", i
  * OpenSSL reads CERTIFICATE, X509 CERTIFICATE and TRUSTED CERTIFICATE blocks.
  */
 const CERTIFICATE = /-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----/;
-const isCertificate = (v: unknown): boolean =>
-  typeof v === "string" ? CERTIFICATE.test(v) : v instanceof Uint8Array && CERTIFICATE.test(Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("latin1"));
+const isCertificate = (v: unknown): boolean => {
+  const text = pemText(v);
+  return text !== undefined && CERTIFICATE.test(text);
+};
 const CERTIFICATE_HINT = (v: unknown): string | undefined => PEM_HINT(v) ?? (isPem(v) ? "It holds PEM but no certificate (a key?): give the CA's certificate." : undefined);
 const certificate: Rule = rule("PEM text holding a certificate (-----BEGIN CERTIFICATE-----), as a string or Buffer", isCertificate, { hint: CERTIFICATE_HINT });
 const certificates: Rule = rule(

@@ -95,6 +95,12 @@ export class Redactor {
     this.#deriveEscaped(bytes.toString("utf8"), bytes);
   }
 
+  /** A percent-encoded form, in both hex cases. */
+  #addPercent(form: string): void {
+    this.#add(form);
+    this.#add(form.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()));
+  }
+
   /** The escaped forms (module comment); each is tracked only when it differs from the raw text. */
   #deriveEscaped(text: string, bytes: Buffer): void {
     let percent: string | undefined;
@@ -104,16 +110,14 @@ export class Redactor {
       // a lone surrogate: no URL carries it
     }
     if (percent !== undefined && percent !== text) {
-      this.#add(percent);
-      this.#add(percent.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()));
+      this.#addPercent(percent);
       this.#add(percent.replace(/%20/g, "+"));
     }
     if (percent !== undefined && /[!'()*~]/.test(text)) {
       // Encoders that also escape what encodeURIComponent leaves: RFC 3986's strict one (!'()*)
       // and application/x-www-form-urlencoded (URLSearchParams: those and ~, space as +).
       const strict = percent.replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-      this.#add(strict);
-      this.#add(strict.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()));
+      this.#addPercent(strict);
       this.#add(new URLSearchParams({ s: text }).toString().slice(2));
     }
     let qp = "";
