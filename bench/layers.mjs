@@ -18,12 +18,11 @@
 //
 // Usage (after one run of bench/harness/run.sh, whose copy holds the built sink and the message):
 //   node bench/layers.mjs --harness /tmp/saslkit-harness.XXXXXX/bench [--reps 7] [--out bench/results/layers.md]
-import { readFileSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { option } from "./lib/cli.mjs";
-import { adapterArgs, load, ratioTable, requireHarness, startSink, timeRows } from "./lib/pinned.mjs";
+import { layerRows, load, ratioTable, requireHarness, startSink, timeRows, writeLayerReport } from "./lib/pinned.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const harness = option("harness");
@@ -147,29 +146,26 @@ if (option("child")) {
 
 // --- the runner ---
 const sink = await startSink(harness, port);
-const common = [...adapterArgs(port), "--scenario", "reuse"];
-const child = (layer) => (n) => ["node", fileURLToPath(import.meta.url), "--harness", harness, "--port", String(port), "--child", layer, "--n", String(n)];
+const { floor, saslkit, child } = layerRows(harness, port, fileURLToPath(import.meta.url), "reuse");
 const rows = {
-  "floor-node": (n) => ["node", join(harness, "clients/floor-node.mjs"), ...common, "--n", String(n)],
+  "floor-node": floor,
   "transport only": child("transport"),
   "+ minimal SMTP": child("minimal"),
   "+ saslkit's pieces": child("pieces"),
-  "saslkit (sendMany)": (n) => ["node", join(here, "harness/saslkit-adapter.mjs"), ...common, "--n", String(n)],
+  "saslkit (sendMany)": saslkit,
 };
 const loadStart = load();
 const wall = timeRows(harness, sink, rows, counts, reps);
 const table = ratioTable(wall, counts);
-const report = [
-  "# The send path by layer: n messages over one connection, fresh processes",
-  "",
-  `Command: \`node bench/layers.mjs --harness <harness copy>/bench --reps ${reps}${out ? ` --out ${out}` : ""}\``,
-  `Date: ${new Date().toISOString()}; node ${process.version}; ${cpus().length} CPUs; load average at start ${loadStart}, at the end ${load()}.`,
-  "Every run is a fresh process pinned to CPU 0 with the harness's C sink; median wall time of the runs, from before the connect to the end; in brackets floor-node's time over the row's (the harness's ratio).",
-  "",
-  `| layers | ${counts.map((n) => `n=${n}`).join(" | ")} |`,
-  `|---|${counts.map(() => "---|").join("")}`,
-  ...table,
-  "",
-].join("\n");
-if (out) writeFileSync(out, report);
-console.log(report);
+writeLayerReport({
+  title: "The send path by layer: n messages over one connection, fresh processes",
+  command: `node bench/layers.mjs --harness <harness copy>/bench --reps ${reps}${out ? ` --out ${out}` : ""}`,
+  loadStart,
+  about: [
+    "Every run is a fresh process pinned to CPU 0 with the harness's C sink; median wall time of the runs, from before the connect to the end; in brackets floor-node's time over the row's (the harness's ratio).",
+  ],
+  firstColumn: "layers",
+  counts,
+  table,
+  out,
+});

@@ -8,15 +8,13 @@
 //   node bench/session-layers.mjs --harness <harness copy>/bench [--reps 7] [--counts 500,2000] [--out file.md]
 //
 // Every run is a fresh process pinned to CPU 0 with the harness's C sink, alternating rows.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import net from "node:net";
-import { cpus } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { option } from "./lib/cli.mjs";
-import { adapterArgs, finalReplies, load, ratioTable, requireHarness, startSink, timeRows } from "./lib/pinned.mjs";
+import { finalReplies, layerRows, load, ratioTable, requireHarness, startSink, timeRows, writeLayerReport } from "./lib/pinned.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
 const harness = option("harness");
 const reps = Number(option("reps", "7"));
 const out = option("out");
@@ -174,33 +172,30 @@ if (option("child")) {
 }
 
 const sink = await startSink(harness, port);
-const common = [...adapterArgs(port), "--scenario", "sessions"];
-const child = (row) => (n) => ["node", fileURLToPath(import.meta.url), "--harness", harness, "--port", String(port), "--child", row, "--n", String(n)];
+const { floor, saslkit, child } = layerRows(harness, port, fileURLToPath(import.meta.url), "sessions");
 const rows = {
-  "floor-node": (n) => ["node", join(harness, "clients/floor-node.mjs"), ...common, "--n", String(n)],
+  "floor-node": floor,
   "floor + a deadline per read": child("deadlines"),
   "floor + the transport's guarantees": child("guarded"),
   "saslkit's transport alone": child("transport"),
-  "saslkit (sendMail)": (n) => ["node", join(here, "harness/saslkit-adapter.mjs"), ...common, "--n", String(n)],
+  "saslkit (sendMail)": saslkit,
 };
 const loadStart = load();
 const wall = timeRows(harness, sink, rows, counts, reps);
 const table = ratioTable(wall, counts);
-const report = [
-  "# A session by layer: n sessions one after another, fresh processes",
-  "",
-  `Command: \`node bench/session-layers.mjs --harness <harness copy>/bench --reps ${reps}${out ? ` --out ${out}` : ""}\``,
-  `Date: ${new Date().toISOString()}; node ${process.version}; ${cpus().length} CPUs; load average at start ${loadStart}, at the end ${load()}.`,
-  "Each session: connect, EHLO, AUTH PLAIN, one 1 KiB message, QUIT (the harness's `sessions` scenario). Every run is a fresh process pinned to CPU 0 with the harness's C sink; median wall time of the runs; in brackets floor-node's time over the row's (the harness's ratio).",
-  "",
-  "- floor + a deadline per read: floor-node's loop with a timer set and cleared around every reply it waits for.",
-  "- floor + the transport's guarantees: that, plus what `LineSocket` does on every connection: the connect awaited before the greeting is read, the end of the stream failing a read, lines decoded as UTF-8 from bytes with a bound on their length, writes of one tick joined into one socket write.",
-  "- saslkit's transport alone: the same wire exchange written straight on `LineSocket`.",
-  "",
-  `| row | ${counts.map((n) => `n=${n}`).join(" | ")} |`,
-  `|---|${counts.map(() => "---|").join("")}`,
-  ...table,
-  "",
-].join("\n");
-if (out) writeFileSync(out, report);
-console.log(report);
+writeLayerReport({
+  title: "A session by layer: n sessions one after another, fresh processes",
+  command: `node bench/session-layers.mjs --harness <harness copy>/bench --reps ${reps}${out ? ` --out ${out}` : ""}`,
+  loadStart,
+  about: [
+    "Each session: connect, EHLO, AUTH PLAIN, one 1 KiB message, QUIT (the harness's `sessions` scenario). Every run is a fresh process pinned to CPU 0 with the harness's C sink; median wall time of the runs; in brackets floor-node's time over the row's (the harness's ratio).",
+    "",
+    "- floor + a deadline per read: floor-node's loop with a timer set and cleared around every reply it waits for.",
+    "- floor + the transport's guarantees: that, plus what `LineSocket` does on every connection: the connect awaited before the greeting is read, the end of the stream failing a read, lines decoded as UTF-8 from bytes with a bound on their length, writes of one tick joined into one socket write.",
+    "- saslkit's transport alone: the same wire exchange written straight on `LineSocket`.",
+  ],
+  firstColumn: "row",
+  counts,
+  table,
+  out,
+});

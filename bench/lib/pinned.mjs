@@ -1,10 +1,11 @@
 // Shared by the bench scripts that time fresh processes against the shared harness's C sink
-// (warmup.mjs, layers.mjs): the sink started pinned to CPU 0, one pinned run read back, the
-// adapter arguments and the median.
+// (warmup.mjs, layers.mjs, session-layers.mjs): the sink started pinned to CPU 0, pinned runs
+// timed and read back, the adapter arguments, the median, and the layer scripts' rows and report.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { loadavg } from "node:os";
+import { existsSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 /** Exits with `usage` unless `harness` is a harness copy that has been run once (built sink, cached message). */
 export function requireHarness(harness, usage) {
@@ -73,4 +74,41 @@ export function ratioTable(wall, counts, base = "floor-node") {
     });
     return `| ${name} | ${cells.join(" | ")} |`;
   });
+}
+
+/**
+ * The argv builders of a layer script's rows against the sink on `port`: the harness's floor-node
+ * and saslkit's adapter in the harness `scenario`, and `child(row)`, the script itself (`script`,
+ * its file) run with `--child <row>`.
+ */
+export function layerRows(harness, port, script, scenario) {
+  const common = [...adapterArgs(port), "--scenario", scenario];
+  const adapter = fileURLToPath(new URL("../harness/saslkit-adapter.mjs", import.meta.url));
+  return {
+    floor: (n) => ["node", join(harness, "clients/floor-node.mjs"), ...common, "--n", String(n)],
+    saslkit: (n) => ["node", adapter, ...common, "--n", String(n)],
+    child: (row) => (n) => ["node", script, "--harness", harness, "--port", String(port), "--child", row, "--n", String(n)],
+  };
+}
+
+/**
+ * A layer script's report: `title`, the command that made it, the date, Node and the load at
+ * `loadStart` and now, the `about` lines, and `table` (from `ratioTable`) under a header naming
+ * `firstColumn` and the counts. Written to `out` when given, and printed.
+ */
+export function writeLayerReport({ title, command, loadStart, about, firstColumn, counts, table, out }) {
+  const report = [
+    `# ${title}`,
+    "",
+    `Command: \`${command}\``,
+    `Date: ${new Date().toISOString()}; node ${process.version}; ${cpus().length} CPUs; load average at start ${loadStart}, at the end ${load()}.`,
+    ...about,
+    "",
+    `| ${firstColumn} | ${counts.map((n) => `n=${n}`).join(" | ")} |`,
+    `|---|${counts.map(() => "---|").join("")}`,
+    ...table,
+    "",
+  ].join("\n");
+  if (out) writeFileSync(out, report);
+  console.log(report);
 }
