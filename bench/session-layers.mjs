@@ -13,7 +13,7 @@ import net from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { option } from "./lib/cli.mjs";
-import { finalReplies, layerRows, load, ratioTable, requireHarness, startSink, timeRows, writeLayerReport } from "./lib/pinned.mjs";
+import { layerRows, load, ratioTable, requireHarness, startSink, timeRows, writeLayerReport } from "./lib/pinned.mjs";
 
 const harness = option("harness");
 const reps = Number(option("reps", "7"));
@@ -139,34 +139,12 @@ async function floorSessions(n, message, features) {
   }
 }
 
-async function transportSessions(n, message, { LineSocket, Deadline, TransportError }) {
-  const done = new TransportError("closed", "The session is over.");
-  const read = (socket, k) => socket.readParsed(Deadline.in(30000), "a reply", finalReplies(k));
-  for (let i = 0; i < n; i++) {
-    const socket = await LineSocket.connect({ host: "127.0.0.1", port });
-    await read(socket, 1);
-    socket.write("EHLO bench-client\r\n");
-    await read(socket, 1);
-    socket.write(AUTH);
-    await read(socket, 1);
-    socket.write(ENVELOPE);
-    await read(socket, 3);
-    socket.write(Buffer.concat([message, END]));
-    socket.write("QUIT\r\n");
-    await read(socket, 2);
-    socket.destroy(done);
-  }
-}
-
 if (option("child")) {
   const row = option("child");
   const n = Number(option("n"));
   const message = readFileSync(join(harness, ".cache/msg-1024.eml"));
-  // Imported before the clock starts, as the harness's adapters import theirs.
-  const transport = row === "transport" ? await import("@saslkit/transport") : undefined;
   const t0 = performance.now();
-  if (transport) await transportSessions(n, message, transport);
-  else await floorSessions(n, message, { deadlines: row === "deadlines", guarded: row === "guarded" });
+  await floorSessions(n, message, { deadlines: row === "deadlines", guarded: row === "guarded" });
   console.log(JSON.stringify({ ok: true, wall_ms: performance.now() - t0 }));
   process.exit(0);
 }
@@ -177,7 +155,8 @@ const rows = {
   "floor-node": floor,
   "floor + a deadline per read": child("deadlines"),
   "floor + the transport's guarantees": child("guarded"),
-  "saslkit's transport alone": child("transport"),
+  // warmup.mjs's diagnostic loop: the same sessions written straight on LineSocket.
+  "saslkit's transport alone": (n) => ["node", fileURLToPath(new URL("warmup.mjs", import.meta.url)), "--harness", harness, "--port", String(port), "--child", "transport-sessions", "--n", String(n)],
   "saslkit (sendMail)": saslkit,
 };
 const loadStart = load();
