@@ -38,3 +38,25 @@ describe("the transport's masking", () => {
     expect(masking.redact(`535 ${payload}`)).toBe("535 ****");
   });
 });
+
+describe("the transport's masking, one password beginning another", () => {
+  const transportPass = "Summer2024!xyz";
+  const messagePass = "Summer2024!";
+  const leaks = (text: string) => [transportPass, Buffer.from(transportPass).toString("base64"), "xyz", "F4eXo"].filter((form) => text.includes(form));
+
+  it("a recent per-message password that begins the transport's does not leave the transport password's tail readable (raw or base64)", () => {
+    const masking = new Masking();
+    masking.addLasting(transportPass);
+    masking.addRecent(messagePass);
+    expect(leaks(masking.redact(`550 ${transportPass} ${Buffer.from(transportPass).toString("base64")}`))).toEqual([]);
+  });
+
+  it("nor does a login's redactor while that login runs", () => {
+    const masking = new Masking();
+    masking.addLasting(transportPass);
+    const login = masking.begin();
+    login.addSecret(messagePass);
+    expect(leaks(masking.redact(login.redact(`535 ${transportPass} ${Buffer.from(transportPass).toString("base64")}`)))).toEqual([]);
+    masking.end(login);
+  });
+});

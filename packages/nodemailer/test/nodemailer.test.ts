@@ -98,6 +98,15 @@ S: 250-mail.example.test
 S: 250 AUTH ${auth}
 `;
 
+/** PLAIN accepted, then MAIL FROM refused with a reply that repeats the password, raw and in base64. */
+const MAIL_REFUSED_WITH_ECHO = `${opening("PLAIN")}C: AUTH PLAIN *
+S: 235 2.7.0 ok
+C: MAIL FROM:<alice@example.test>
+S: 550 5.7.1 not you, ${Buffer.from(PASS).toString("base64")} ${PASS}
+C: RSET
+S: 250 ok
+`;
+
 /**
  * A scripted server offering PLAIN that refuses alice's AUTH PLAIN with 535 and `text`, which is
  * given the base64 of the PLAIN message (a server repeating secrets in its refusal).
@@ -341,19 +350,41 @@ describe("@saslkit/nodemailer with nodemailer as the sender", () => {
   });
 
   it("a per-message password stays masked after its login: a server repeating it in the MAIL FROM refusal does not put it in the error", async () => {
-    const b64 = Buffer.from(PASS).toString("base64");
-    const scripted = await startScriptedServer(`${opening("PLAIN")}C: AUTH PLAIN *
-S: 235 2.7.0 ok
-C: MAIL FROM:<alice@example.test>
-S: 550 5.7.1 not you, ${b64} ${PASS}
-C: RSET
-S: 250 ok
-`);
+    const scripted = await startScriptedServer(MAIL_REFUSED_WITH_ECHO);
     const transport = nodemailer.createTransport(saslkit({ host: "127.0.0.1", port: scripted.port, ignoreTLS: true }, { mechanisms: [plain] }));
     const error = (await transport.sendMail({ ...message("per-message-echo"), auth: { user: USER, pass: PASS } }).catch((e: unknown) => e)) as Error & { response?: string; responseCode?: number };
     await scripted.close();
     expect(error.responseCode).toBe(550);
     expect(error.message).toContain("not you, **** ****");
+    assertNoSecret([error.message, String(error.response), String(error.stack)]);
+  });
+
+  it("every recipient refused with the password in the reply: EENVELOPE's rejectedErrors show it masked too", async () => {
+    const b64 = Buffer.from(PASS).toString("base64");
+    const scripted = await startScriptedServer(`${opening("PLAIN")}C: AUTH PLAIN *
+S: 235 2.7.0 ok
+C: MAIL FROM:<alice@example.test>
+S: 250 ok
+C: RCPT TO:<bob@example.test>
+S: 550 5.7.1 not you, ${b64} ${PASS}
+C: RSET
+S: 250 ok
+`);
+    const transport = nodemailer.createTransport(saslkit({ host: "127.0.0.1", port: scripted.port, ignoreTLS: true, auth: { user: USER, pass: PASS } }, { mechanisms: [plain] }));
+    const error = (await transport.sendMail(message("rcpt-echo")).catch((e: unknown) => e)) as Error & { code?: string; rejectedErrors?: (Error & { response?: string })[] };
+    await scripted.close();
+    expect(error.code).toBe("EENVELOPE");
+    expect(error.rejectedErrors?.length).toBe(1);
+    assertNoSecret([error.message, String((error as { response?: unknown }).response), ...(error.rejectedErrors ?? []).flatMap((e) => [e.message, String(e.response), String(e.stack)])]);
+  });
+
+  it("a pooled transport: the MAIL FROM refusal that repeats the password shows it masked (the pool does not log a send error)", async () => {
+    const scripted = await startScriptedServer(MAIL_REFUSED_WITH_ECHO);
+    const transport = nodemailer.createTransport(saslkit({ pool: true, host: "127.0.0.1", port: scripted.port, ignoreTLS: true, auth: { user: USER, pass: PASS } }, { mechanisms: [plain] }));
+    const error = (await transport.sendMail(message("pool-mail-echo")).catch((e: unknown) => e)) as Error & { code?: string; response?: string };
+    transport.close();
+    await scripted.close();
+    expect(error.code).toBe("EENVELOPE");
     assertNoSecret([error.message, String(error.response), String(error.stack)]);
   });
 
